@@ -1,0 +1,415 @@
+"""Export the pose model to ONNX and write the golden vectors (see refer/README.md).
+
+Usage (from the repository root):
+    python refer/export.py [--seed N | --checkpoint FILE [--trust-checkpoint]] [--out models]
+
+Writes, byte-for-byte identically on a rerun with the same inputs and software:
+    OUT/encoder.onnx, OUT/decoder_step.onnx, OUT/golden/input.mtb, OUT/golden/reference.mtb,
+    OUT/model_info.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import onnx  # noqa: E402
+
+import rollout as R  # noqa: E402
+from checkpoint import CheckpointError, load_checkpoint, sha256_file  # noqa: E402
+from model import (  # noqa: E402
+    DEFAULT_SEED,
+    FEATURE_DIM,
+    JOINT_NAMES,
+    LEFT_CONTEXT,
+    LSTM_HIDDEN,
+    LSTM_LAYERS,
+    NUM_CHANNELS,
+    OUTPUT_SCALE,
+    POSE_DIM,
+    RECEPTIVE_FIELD,
+    RIGHT_CONTEXT,
+    ROLLOUT_FREQ,
+    SAMPLE_RATE,
+    STRIDE,
+    DecoderStepExport,
+    EncoderExport,
+    PoseModel,
+    build_model,
+    chain_geometry,
+    count_parameters,
+)
+from tensor_bundle import write_atomic, write_bundle  # noqa: E402
+
+OPSET = 17
+INPUT_SEED = 20260102  # numpy default_rng seed of the golden EMG input
+INPUT_SAMPLES = 4 * R.BLOCK_STRIDE + LEFT_CONTEXT  # 41790: 4 exact blocks
+EMG_SCALE = 1.0  # golden EMG RMS (arbitrary units, see README: why not volts)
+EXPECTED_ENCODER_PARAMS = 2_633_856
+EXPECTED_DECODER_PARAMS = 3_346_472
+REPO_ROOT = os.path.dirname(HERE)
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_golden_emg(seed: int = INPUT_SEED, num_samples: int = INPUT_SAMPLES) -> np.ndarray:
+    """EMG-like [num_samples, 16] float32: band-limited (20-450 Hz) noise, light cross-talk,
+    slowly varying per-channel amplitude envelopes, overall RMS about EMG_SCALE."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((num_samples, NUM_CHANNELS))
+    spectrum = np.fft.rfft(noise, axis=0)
+    freqs = np.fft.rfftfreq(num_samples, d=1.0 / SAMPLE_RATE)
+    # smooth band-pass: raised-cosine edges 10-30 Hz and 400-500 Hz
+    lo = np.clip((freqs - 10.0) / 20.0, 0.0, 1.0)
+    hi = np.clip((500.0 - freqs) / 100.0, 0.0, 1.0)
+    gain = (0.5 - 0.5 * np.cos(np.pi * lo)) * (0.5 - 0.5 * np.cos(np.pi * hi))
+    band = np.fft.irfft(spectrum * gain[:, None], n=num_samples, axis=0)
+    # cross-talk between neighbouring electrodes around the band
+    mix = np.eye(NUM_CHANNELS) + 0.25 * np.roll(np.eye(NUM_CHANNELS), 1, axis=1) + 0.25 * np.roll(
+        np.eye(NUM_CHANNELS), -1, axis=1
+    )
+    band = band @ mix
+    band /= band.std(axis=0, keepdims=True)
+    # per-channel activation envelopes (0.2..1.0), 0.1-1.5 Hz
+    t = np.arange(num_samples) / SAMPLE_RATE
+    f1 = rng.uniform(0.1, 0.6, NUM_CHANNELS)
+    f2 = rng.uniform(0.5, 1.5, NUM_CHANNELS)
+    p1 = rng.uniform(0.0, 2 * np.pi, NUM_CHANNELS)
+    p2 = rng.uniform(0.0, 2 * np.pi, NUM_CHANNELS)
+    env = 0.2 + 0.8 * (0.5 + 0.5 * np.sin(2 * np.pi * f1 * t[:, None] + p1)) * (
+        0.6 + 0.4 * np.sin(2 * np.pi * f2 * t[:, None] + p2)
+    )
+    emg = band * env
+    emg *= EMG_SCALE / np.sqrt(np.mean(emg**2))
+    return emg.astype(np.float32)
+
+
+def _onnx_bytes(module: torch.nn.Module, args: tuple, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # legacy-exporter deprecation and LSTM tracer notes
+        torch.onnx.export(
+            module,
+            args,
+            buf,
+            dynamo=False,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            export_params=True,
+            **kwargs,
+        )
+    return buf.getvalue()
+
+
+def _finish_onnx(data: bytes, fixed_output_dims: dict[str, dict[int, int]], metadata: dict[str, str]) -> bytes:
+    model = onnx.load_from_string(data)
+    for out in model.graph.output:
+        for axis, value in fixed_output_dims.get(out.name, {}).items():
+            dim = out.type.tensor_type.shape.dim[axis]
+            dim.Clear()
+            dim.dim_value = value
+    del model.metadata_props[:]
+    for key in sorted(metadata):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, metadata[key]
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def export_encoder(model: PoseModel, metadata: dict[str, str]) -> bytes:
+    """encoder.onnx bytes: emg [1,16,samples] -> features [1,64,frames]."""
+    data = _onnx_bytes(
+        EncoderExport(model.network).eval(),
+        (torch.zeros(1, NUM_CHANNELS, R.BLOCK_SAMPLES),),
+        input_names=["emg"],
+        output_names=["features"],
+        dynamic_axes={"emg": {2: "samples"}, "features": {2: "frames"}},
+    )
+    return _finish_onnx(data, {"features": {0: 1}}, metadata)
+
+
+def export_decoder_step(model: PoseModel, metadata: dict[str, str]) -> bytes:
+    """decoder_step.onnx bytes: input [1,84], h0, c0 [2,1,512] -> pos_vel [1,40] (x0.01), h1, c1."""
+    state = torch.zeros(LSTM_LAYERS, 1, LSTM_HIDDEN)
+    data = _onnx_bytes(
+        DecoderStepExport(model.decoder).eval(),
+        (torch.zeros(1, FEATURE_DIM + POSE_DIM), state, state.clone()),
+        input_names=["input", "h0", "c0"],
+        output_names=["pos_vel", "h1", "c1"],
+    )
+    return _finish_onnx(data, {}, metadata)
+
+
+def _io_info(values) -> list[dict]:
+    out = []
+    for v in values:
+        tt = v.type.tensor_type
+        shape = [d.dim_param if d.dim_param else int(d.dim_value) for d in tt.shape.dim]
+        out.append({"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name, "shape": shape})
+    return out
+
+
+def model_file_info(rel_path: str, data: bytes, parameters: int) -> dict:
+    """Entry of model_info.json for one ONNX file."""
+    m = onnx.load_from_string(data)
+    opset = max(op.version for op in m.opset_import if op.domain in ("", "ai.onnx"))
+    return {
+        "path": rel_path,
+        "sha256": sha256_bytes(data),
+        "bytes": len(data),
+        "opset": opset,
+        "inputs": _io_info(m.graph.input),
+        "outputs": _io_info(m.graph.output),
+        "parameters": parameters,
+    }
+
+
+def geometry() -> dict:
+    """Geometry block of model_info.json (and reference.mtb meta)."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "num_channels": NUM_CHANNELS,
+        "left_context": LEFT_CONTEXT,
+        "right_context": RIGHT_CONTEXT,
+        "receptive_field": RECEPTIVE_FIELD,
+        "stride": STRIDE,
+        "feature_dim": FEATURE_DIM,
+        "rollout_freq": ROLLOUT_FREQ,
+        "position_steps": R.POSITION_STEPS,
+        "output_scale": OUTPUT_SCALE,
+        "output_scale_in_decoder_step": True,
+        "lstm_layers": LSTM_LAYERS,
+        "lstm_hidden": LSTM_HIDDEN,
+        "pose_dim": POSE_DIM,
+        "decoder_input_dim": FEATURE_DIM + POSE_DIM,
+        "block_stride": R.BLOCK_STRIDE,
+        "block_samples": R.BLOCK_SAMPLES,
+        "block_frames": R.BLOCK_FRAMES,
+        "block_points": R.BLOCK_POINTS,
+        "window_samples": R.WINDOW_SAMPLES,
+        "step_samples": R.STEP_SAMPLES,
+        "joint_names": list(JOINT_NAMES),
+    }
+
+
+def _stats(a: torch.Tensor, b: torch.Tensor) -> dict:
+    d = (a.double() - b.double())
+    return {"mse": float(d.pow(2).mean()), "max_abs_diff": float(d.abs().max())}
+
+
+def compute_reference(model: PoseModel, emg_tc: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """All golden arrays from PyTorch (fp32) plus measured comparisons."""
+    emg = torch.from_numpy(np.ascontiguousarray(emg_tc.T))  # [16, T]
+    native = R.encode(model, emg)  # [500, 64]
+    exact_feats, exact_poses = R.exact_rollout(model, emg)  # [4,250,64], [4,250,20]
+    poses_2k = R.upsample_block_poses(exact_poses[0])  # [10000, 20]
+    sw_feats, sw_poses = R.streaming_sliding_window(model, emg)  # [1000,64], [1000,20]
+    eg_feats, eg_poses = R.streaming_exact_grid(model, emg, native=native)  # [N,64], [N,20]
+
+    nb = exact_poses.shape[0]
+    n_aligned = nb * R.BLOCK_POINTS
+    sw_reset = R.decode_sequence(model, sw_feats[:n_aligned].unsqueeze(0), reset_every=R.BLOCK_POINTS)[0]
+    eg_reset = R.decode_sequence(model, eg_feats[:n_aligned].unsqueeze(0), reset_every=R.BLOCK_POINTS)[0]
+    flat_exact_poses = exact_poses.reshape(-1, POSE_DIM)
+    flat_exact_feats = exact_feats.reshape(-1, FEATURE_DIM)
+    comparisons = {
+        "sliding_window_reset_per_block_vs_exact_poses": _stats(sw_reset, flat_exact_poses),
+        "sliding_window_vs_exact_features": _stats(sw_feats[:n_aligned], flat_exact_feats),
+        "sliding_window_continuous_vs_exact_poses": _stats(sw_poses[:n_aligned], flat_exact_poses),
+        "exact_grid_reset_per_block_vs_exact_poses": _stats(eg_reset, flat_exact_poses),
+        "exact_grid_vs_exact_features": _stats(eg_feats[:n_aligned], flat_exact_feats),
+        "exact_grid_continuous_vs_exact_poses": _stats(eg_poses[:n_aligned], flat_exact_poses),
+    }
+    arrays = {
+        "native_frames": native.numpy(),
+        "sliding_features": sw_feats.numpy(),
+        "exact_features": exact_feats.numpy(),
+        "exact_poses": exact_poses.numpy(),
+        "exact_poses_2khz_block0": poses_2k.numpy(),
+        "streaming_sliding_window_poses": sw_poses.numpy(),
+        "exact_grid_features": eg_feats.numpy(),
+        "streaming_exact_grid_poses": eg_poses.numpy(),
+    }
+    return arrays, comparisons
+
+
+def ort_crosscheck(enc_bytes: bytes, dec_bytes: bytes, emg_tc: np.ndarray, arrays: dict) -> dict | None:
+    """Max |ONNX Runtime - PyTorch| on the golden input, if python onnxruntime is installed."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    enc = ort.InferenceSession(enc_bytes, opts, providers=["CPUExecutionProvider"])
+    dec = ort.InferenceSession(dec_bytes, opts, providers=["CPUExecutionProvider"])
+    emg = np.ascontiguousarray(emg_tc.T)[None]  # [1,16,T]
+    full = enc.run(None, {"emg": emg})[0][0].T
+    win = np.stack(
+        [
+            enc.run(None, {"emg": np.ascontiguousarray(emg[:, :, j * R.STEP_SAMPLES : j * R.STEP_SAMPLES + R.WINDOW_SAMPLES])})[0][0, :, 0]
+            for j in range(0, 40)
+        ]
+    )
+    # exact block 0 decoder rollout through decoder_step.onnx, on the torch features
+    feats = arrays["exact_features"][0]
+    h = np.zeros((LSTM_LAYERS, 1, LSTM_HIDDEN), np.float32)
+    c = h.copy()
+    prev = np.zeros((1, POSE_DIM), np.float32)
+    poses = []
+    for t in range(feats.shape[0]):
+        x = np.concatenate([feats[t : t + 1], prev], axis=1).astype(np.float32)
+        pv, h, c = dec.run(None, {"input": x, "h0": h, "c0": c})
+        prev = pv[:, :POSE_DIM] if t < R.POSITION_STEPS else (prev + pv[:, POSE_DIM:]).astype(np.float32)
+        poses.append(prev[0])
+    poses = np.stack(poses)
+    return {
+        "onnxruntime": ort.__version__,
+        "encoder_full_input_vs_native_frames": float(np.abs(full - arrays["native_frames"]).max()),
+        "encoder_1830_windows_vs_sliding_features(first 40)": float(np.abs(win - arrays["sliding_features"][:40]).max()),
+        "decoder_step_block0_vs_exact_poses": float(np.abs(poses - arrays["exact_poses"][0]).max()),
+    }
+
+
+def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool = True, quiet: bool = False) -> dict:
+    """Write all artefacts into out_dir; returns a summary dict."""
+    log = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    enc_params = count_parameters(model.network)
+    dec_params = count_parameters(model.decoder)
+    assert abs(enc_params - 2.63e6) / 2.63e6 < 0.01 and enc_params == EXPECTED_ENCODER_PARAMS, enc_params
+    assert abs(dec_params - 3.35e6) / 3.35e6 < 0.01 and dec_params == EXPECTED_DECODER_PARAMS, dec_params
+    assert chain_geometry() == (RECEPTIVE_FIELD, STRIDE)
+
+    weights_text = json.dumps(weights, sort_keys=True, separators=(",", ":"))
+    metadata = {"myostream.weights": weights_text, "myostream.geometry": "left_context=1790,stride=80"}
+    enc_bytes = export_encoder(model, {**metadata, "myostream.role": "encoder"})
+    dec_bytes = export_decoder_step(model, {**metadata, "myostream.role": "decoder_step"})
+
+    emg_tc = make_golden_emg()
+    input_meta = {
+        "sample_rate": SAMPLE_RATE,
+        "seed": INPUT_SEED,
+        "generator": "numpy.random.default_rng(seed); band-limited 20-450 Hz noise, neighbour cross-talk, "
+        "per-channel 0.1-1.5 Hz envelopes",
+        "units": "arbitrary, overall RMS 1.0",
+        "num_samples": int(emg_tc.shape[0]),
+        "num_channels": NUM_CHANNELS,
+    }
+    from tensor_bundle import encode_bundle
+
+    input_bytes = encode_bundle({"emg": emg_tc}, input_meta)
+
+    log("computing reference rollouts ...")
+    arrays, comparisons = compute_reference(model, emg_tc)
+    ref_meta = {
+        "weights": weights,
+        "input_seed": INPUT_SEED,
+        "input_sha256": sha256_bytes(input_bytes),
+        "position_steps": R.POSITION_STEPS,
+        "num_exact_blocks": int(arrays["exact_poses"].shape[0]),
+        "num_sliding_steps": int(arrays["sliding_features"].shape[0]),
+        "num_exact_grid_steps": int(arrays["streaming_exact_grid_poses"].shape[0]),
+        "geometry": geometry(),
+        "comparisons": comparisons,
+    }
+    ref_bytes = encode_bundle(arrays, ref_meta)
+
+    os.makedirs(os.path.join(out_dir, "golden"), exist_ok=True)
+    write_atomic(os.path.join(out_dir, "encoder.onnx"), enc_bytes)
+    write_atomic(os.path.join(out_dir, "decoder_step.onnx"), dec_bytes)
+    write_atomic(os.path.join(out_dir, "golden", "input.mtb"), input_bytes)
+    write_atomic(os.path.join(out_dir, "golden", "reference.mtb"), ref_bytes)
+
+    info = {
+        "format": "myostream-model-info",
+        "version": 1,
+        "models": {
+            "encoder": model_file_info("encoder.onnx", enc_bytes, enc_params),
+            "decoder_step": model_file_info("decoder_step.onnx", dec_bytes, dec_params),
+        },
+        "geometry": geometry(),
+        "weights": weights,
+        "parameter_counts": {"encoder": enc_params, "decoder": dec_params, "total": enc_params + dec_params},
+        "golden": {
+            "input": {"path": "golden/input.mtb", "sha256": sha256_bytes(input_bytes), "seed": INPUT_SEED},
+            "reference": {"path": "golden/reference.mtb", "sha256": sha256_bytes(ref_bytes)},
+        },
+        "exporter": {
+            "torch": torch.__version__.split("+")[0],
+            "onnx": onnx.__version__,
+            "method": "torch.onnx.export(dynamo=False)",
+            "opset": OPSET,
+        },
+    }
+    info_bytes = (json.dumps(info, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    write_atomic(os.path.join(out_dir, "model_info.json"), info_bytes)
+
+    summary = {
+        "files": {
+            "encoder.onnx": sha256_bytes(enc_bytes),
+            "decoder_step.onnx": sha256_bytes(dec_bytes),
+            "golden/input.mtb": sha256_bytes(input_bytes),
+            "golden/reference.mtb": sha256_bytes(ref_bytes),
+            "model_info.json": sha256_bytes(info_bytes),
+        },
+        "parameter_counts": info["parameter_counts"],
+        "comparisons": comparisons,
+    }
+    for name, digest in summary["files"].items():
+        log(f"wrote {os.path.join(out_dir, name)}  sha256={digest}")
+    log(f"parameters: encoder={enc_params} decoder={dec_params}")
+    for name, st in comparisons.items():
+        log(f"{name}: mse={st['mse']:.3e} max_abs_diff={st['max_abs_diff']:.3e}")
+    if crosscheck:
+        cc = ort_crosscheck(enc_bytes, dec_bytes, emg_tc, arrays)
+        summary["onnxruntime_crosscheck"] = cc
+        if cc is None:
+            log("onnxruntime not installed: ONNX cross-check skipped")
+        else:
+            for k, v in cc.items():
+                log(f"onnxruntime cross-check {k}: {v if isinstance(v, str) else f'{v:.3e}'}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry."""
+    parser = argparse.ArgumentParser(description="Export ONNX models and golden vectors.")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--seed", type=int, default=None, help=f"seeded default-init weights (default {DEFAULT_SEED})")
+    src.add_argument("--checkpoint", help="upstream Lightning .ckpt to import")
+    parser.add_argument("--trust-checkpoint", action="store_true", help="allow torch.load(weights_only=False)")
+    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "models"), help="output folder (default: models)")
+    parser.add_argument("--no-crosscheck", action="store_true", help="skip the onnxruntime cross-check")
+    args = parser.parse_args(argv)
+
+    if args.checkpoint:
+        try:
+            model = load_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
+        except (CheckpointError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        weights = {"checkpoint": os.path.basename(args.checkpoint), "sha256": sha256_file(args.checkpoint)}
+    else:
+        seed = DEFAULT_SEED if args.seed is None else args.seed
+        model = build_model(seed)
+        weights = {"seed": seed}
+    run_export(args.out, model, weights, crosscheck=not args.no_crosscheck)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

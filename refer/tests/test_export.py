@@ -1,0 +1,54 @@
+"""Export: byte-identical reruns, ONNX interface, agreement with the committed models/."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import REPO_ROOT
+
+FILES = ["encoder.onnx", "decoder_step.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json"]
+
+
+@pytest.mark.slow
+def test_export_is_deterministic(tmp_path):
+    from export import run_export
+    from model import DEFAULT_SEED, build_model
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_export(str(a), build_model(DEFAULT_SEED), {"seed": DEFAULT_SEED}, crosscheck=False, quiet=True)
+    run_export(str(b), build_model(DEFAULT_SEED), {"seed": DEFAULT_SEED}, crosscheck=False, quiet=True)
+    for name in FILES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert not [p for p in os.listdir(a) if p.startswith(".tmp-")]
+
+    info = json.loads((a / "model_info.json").read_text())
+    enc = info["models"]["encoder"]
+    assert enc["inputs"] == [{"name": "emg", "dtype": "float32", "shape": [1, 16, "samples"]}]
+    assert enc["outputs"] == [{"name": "features", "dtype": "float32", "shape": [1, 64, "frames"]}]
+    dec = info["models"]["decoder_step"]
+    assert [i["name"] for i in dec["inputs"]] == ["input", "h0", "c0"]
+    assert [o["shape"] for o in dec["outputs"]] == [[1, 40], [2, 1, 512], [2, 1, 512]]
+    assert enc["opset"] >= 17 and info["geometry"]["position_steps"] == 12
+    assert info["weights"] == {"seed": DEFAULT_SEED}
+    m = onnx.load(str(a / "encoder.onnx"))
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
+
+    # the committed models/ come from the same code (ONNX bytes identical, arrays close)
+    committed = os.path.join(REPO_ROOT, "models")
+    if os.path.exists(os.path.join(committed, "model_info.json")):
+        cinfo = json.load(open(os.path.join(committed, "model_info.json")))
+        if cinfo["weights"] == {"seed": DEFAULT_SEED}:
+            for name in ["encoder.onnx", "decoder_step.onnx"]:
+                assert open(os.path.join(committed, name), "rb").read() == (a / name).read_bytes(), name
+            from tensor_bundle import read_bundle
+
+            fresh, _ = read_bundle(a / "golden" / "reference.mtb")
+            old, _ = read_bundle(os.path.join(committed, "golden", "reference.mtb"))
+            assert list(fresh) == list(old)
+            for k in fresh:
+                assert np.abs(fresh[k] - old[k]).max() <= 1e-5, k
