@@ -1,0 +1,226 @@
+/**
+ * Fixed-capacity [time, channel] float32 ring over one SharedArrayBuffer, so an acquisition
+ * worker can append while the inference thread reads. One writer, one reader.
+ *
+ * Counters live in an Int32Array control block beside the samples. The total written is a
+ * 53-bit count kept as two 32-bit halves under a sequence lock (Atomics has no 64-bit float and
+ * BigInt would allocate on every read). Overflow policy: the writer never waits; when the reader
+ * falls more than `capacity` behind, the oldest unread samples are overwritten and counted.
+ */
+
+// Two sequence locks, one per owner thread: the writer owns `written` and `overwritten`, the
+// reader owns its cursor. Each 53-bit count is two 32-bit halves read under its owner's lock.
+const CTRL_SEQ_W = 0; // even = stable, odd = writer mid-update
+const CTRL_WRITTEN_LO = 1;
+const CTRL_WRITTEN_HI = 2;
+const CTRL_OVERWRITTEN_LO = 3;
+const CTRL_OVERWRITTEN_HI = 4;
+const CTRL_SEQ_R = 8;
+const CTRL_READ_LO = 9;
+const CTRL_READ_HI = 10;
+const CTRL_WORDS = 16; // padded to 64 bytes
+const TWO32 = 0x1_0000_0000;
+
+export interface RingBufferLayout {
+  readonly capacity: number;
+  readonly channels: number;
+  readonly buffer: SharedArrayBuffer;
+}
+
+export class RingBuffer {
+  readonly capacity: number;
+  readonly channels: number;
+  readonly buffer: SharedArrayBuffer;
+  private readonly ctrl: Int32Array;
+  private readonly data: Float32Array;
+
+  private constructor(layout: RingBufferLayout) {
+    this.capacity = layout.capacity;
+    this.channels = layout.channels;
+    this.buffer = layout.buffer;
+    this.ctrl = new Int32Array(layout.buffer, 0, CTRL_WORDS);
+    this.data = new Float32Array(layout.buffer, CTRL_WORDS * 4, layout.capacity * layout.channels);
+  }
+
+  static create(capacity: number, channels: number): RingBuffer {
+    if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`ring capacity ${capacity} must be a positive integer`);
+    if (!Number.isInteger(channels) || channels <= 0) throw new RangeError(`ring channels ${channels} must be a positive integer`);
+    const buffer = new SharedArrayBuffer(CTRL_WORDS * 4 + capacity * channels * 4);
+    return new RingBuffer({ capacity, channels, buffer });
+  }
+
+  /** Attaches to a ring created elsewhere (e.g. in another worker), from its layout. */
+  static attach(layout: RingBufferLayout): RingBuffer {
+    if (layout.buffer.byteLength !== CTRL_WORDS * 4 + layout.capacity * layout.channels * 4) {
+      throw new RangeError('shared buffer size does not match the ring layout');
+    }
+    return new RingBuffer(layout);
+  }
+
+  layout(): RingBufferLayout {
+    return { capacity: this.capacity, channels: this.channels, buffer: this.buffer };
+  }
+
+  /** Samples ever appended (monotonic). */
+  get written(): number {
+    return this.readPair(CTRL_SEQ_W, CTRL_WRITTEN_LO, CTRL_WRITTEN_HI);
+  }
+
+  /** The reader's position: samples consumed so far (monotonic). */
+  get readCursor(): number {
+    return this.readPair(CTRL_SEQ_R, CTRL_READ_LO, CTRL_READ_HI);
+  }
+
+  /** Unread samples lost to overwriting since creation. */
+  get overwritten(): number {
+    return this.readPair(CTRL_SEQ_W, CTRL_OVERWRITTEN_LO, CTRL_OVERWRITTEN_HI);
+  }
+
+  /** Oldest absolute sample index still held. */
+  get oldest(): number {
+    return Math.max(0, this.written - this.capacity);
+  }
+
+  /**
+   * Appends `frames` time-major samples (frames × channels values from `src[srcOffset]`).
+   * Writing more than the capacity at once keeps only the newest `capacity` samples.
+   */
+  append(src: Float32Array, frames = src.length / this.channels, srcOffset = 0): void {
+    const ch = this.channels;
+    if (!Number.isInteger(frames) || frames < 0) throw new RangeError(`append: ${frames} is not a whole number of frames`);
+    if (srcOffset + frames * ch > src.length) throw new RangeError('append: source shorter than frames × channels');
+    if (frames === 0) return;
+    const written = this.written;
+    const skip = frames > this.capacity ? frames - this.capacity : 0;
+    const newWritten = written + frames;
+    // Unread samples that fall out of the window are the overflow: [max(read, oldest), newOldest).
+    const oldOldest = Math.max(0, written - this.capacity);
+    const newOldest = Math.max(0, newWritten - this.capacity);
+    const lost = Math.max(0, newOldest - Math.max(this.readCursor, oldOldest));
+    const overwritten = this.overwritten;
+    Atomics.add(this.ctrl, CTRL_SEQ_W, 1);
+    let pos = (written + skip) % this.capacity;
+    let remaining = frames - skip;
+    let s = srcOffset + skip * ch;
+    while (remaining > 0) {
+      const run = Math.min(remaining, this.capacity - pos);
+      this.data.set(src.subarray(s, s + run * ch), pos * ch);
+      remaining -= run;
+      s += run * ch;
+      pos = 0;
+    }
+    this.storePair(CTRL_WRITTEN_LO, CTRL_WRITTEN_HI, newWritten);
+    if (lost > 0) this.storePair(CTRL_OVERWRITTEN_LO, CTRL_OVERWRITTEN_HI, overwritten + lost);
+    Atomics.add(this.ctrl, CTRL_SEQ_W, 1);
+    Atomics.notify(this.ctrl, CTRL_SEQ_W);
+  }
+
+  /**
+   * Resolves when something is appended after this call, or after `timeoutMs`. Works across
+   * threads (the writer notifies) and within one thread (it does not block the event loop).
+   */
+  /** Wakes waitForAppend() callers without appending (e.g. when the source has ended). */
+  wakeWaiters(): void {
+    Atomics.notify(this.ctrl, CTRL_SEQ_W);
+  }
+
+  async waitForAppend(timeoutMs: number): Promise<void> {
+    const seq = Atomics.load(this.ctrl, CTRL_SEQ_W);
+    const w = Atomics.waitAsync(this.ctrl, CTRL_SEQ_W, seq, timeoutMs);
+    if (w.async) await w.value;
+  }
+
+  /** True when at least `step` unread samples are waiting. */
+  canStep(step: number): boolean {
+    return this.written - this.readCursor >= step;
+  }
+
+  /** True when unread samples were overwritten: the reader must treat it as a gap. */
+  readerOverrun(): boolean {
+    return this.readCursor < this.oldest;
+  }
+
+  /** Marks `n` more samples consumed by the reader. */
+  consume(n: number): void {
+    const read = this.readCursor;
+    this.setReader(Math.min(read + n, this.written));
+  }
+
+  /** Moves the reader's cursor to an absolute sample index (e.g. after a gap reset). */
+  seekReader(index: number): void {
+    this.setReader(Math.min(Math.max(index, this.oldest), this.written));
+  }
+
+  /** Copies the newest `n` samples, time-major, into `out`. */
+  sliceTail(n: number, out: Float32Array): void {
+    this.sliceEndingAt(this.written, n, out);
+  }
+
+  /**
+   * Copies samples [end − n, end) time-major ([n, channels]) into `out`. Throws if any of them is
+   * no longer (or not yet) held.
+   */
+  sliceEndingAt(end: number, n: number, out: Float32Array): void {
+    this.check(end, n, out.length, n * this.channels);
+    const ch = this.channels;
+    let pos = (end - n) % this.capacity;
+    let remaining = n;
+    let o = 0;
+    while (remaining > 0) {
+      const run = Math.min(remaining, this.capacity - pos);
+      out.set(this.data.subarray(pos * ch, (pos + run) * ch), o);
+      o += run * ch;
+      remaining -= run;
+      pos = 0;
+    }
+  }
+
+  /**
+   * Copies samples [end − n, end) channel-major into `out` ([channels, n], the encoder's
+   * layout), transposing on the way so the hot path makes one pass.
+   */
+  sliceChannelMajorEndingAt(end: number, n: number, out: Float32Array): void {
+    this.check(end, n, out.length, n * this.channels);
+    const ch = this.channels;
+    const cap = this.capacity;
+    const data = this.data;
+    let pos = (end - n) % cap;
+    for (let t = 0; t < n; t++) {
+      const base = pos * ch;
+      for (let c = 0; c < ch; c++) out[c * n + t] = data[base + c]!;
+      pos = pos + 1 === cap ? 0 : pos + 1;
+    }
+  }
+
+  private check(end: number, n: number, outLen: number, need: number): void {
+    if (outLen < need) throw new RangeError(`slice: output holds ${outLen} values, needs ${need}`);
+    const written = this.written;
+    if (end > written) throw new RangeError(`slice: sample ${end - 1} not written yet (written ${written})`);
+    if (end - n < Math.max(0, written - this.capacity)) {
+      throw new RangeError(`slice: sample ${end - n} already overwritten (oldest held ${written - this.capacity})`);
+    }
+  }
+
+  private setReader(value: number): void {
+    Atomics.add(this.ctrl, CTRL_SEQ_R, 1);
+    this.storePair(CTRL_READ_LO, CTRL_READ_HI, value);
+    Atomics.add(this.ctrl, CTRL_SEQ_R, 1);
+  }
+
+  private readPair(seq: number, lo: number, hi: number): number {
+    for (;;) {
+      const s0 = Atomics.load(this.ctrl, seq);
+      const h = Atomics.load(this.ctrl, hi) >>> 0;
+      const l = Atomics.load(this.ctrl, lo) >>> 0;
+      const s1 = Atomics.load(this.ctrl, seq);
+      // The owner never reads its own counters mid-update, so an odd or moving sequence means
+      // the other thread is writing: retry (the window is a few stores long).
+      if (s0 === s1 && (s0 & 1) === 0) return h * TWO32 + l;
+    }
+  }
+
+  private storePair(lo: number, hi: number, value: number): void {
+    Atomics.store(this.ctrl, hi, Math.floor(value / TWO32) | 0);
+    Atomics.store(this.ctrl, lo, value % TWO32 | 0);
+  }
+}

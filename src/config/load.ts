@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { z } from 'zod';
+import { UserError } from '../common/errors.js';
+import { configSchema, type Config } from './schema.js';
+
+export { type Config } from './schema.js';
+
+/** Reads the YAML file (if any), applies `key=value` overrides in order, validates. */
+export function loadConfig(file: string | undefined, overrides: readonly string[] = []): Config {
+  let raw: unknown = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UserError(`config file ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    try {
+      raw = parseYaml(text) ?? {};
+    } catch (e) {
+      const err = e as { linePos?: { line: number; col: number }[]; message: string };
+      const pos = err.linePos?.[0];
+      throw new UserError(`config file ${file}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML (${err.message.split('\n')[0]})`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new UserError(`config file ${file}: the top level must be a mapping of keys`);
+    }
+  }
+  for (const o of overrides) raw = applyOverride(raw as Record<string, unknown>, o);
+  return validateConfig(raw, file);
+}
+
+export function validateConfig(raw: unknown, source?: string): Config {
+  const r = configSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const first = r.error.issues[0]!;
+  throw new UserError(`config${source ? ` (${source})` : ''}: ${describeIssue(first, raw)}`);
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  if (issue.code === 'unrecognized_keys') {
+    const base = issue.path.join('.');
+    const keys = issue.keys.map((k) => (base ? `${base}.${k}` : k));
+    return `unknown key ${keys.join(', ')}`;
+  }
+  const key = issue.path.join('.');
+  const value = getPath(raw, issue.path);
+  const shown = value === undefined ? '(missing)' : JSON.stringify(value);
+  return `${key || '(top level)'} = ${shown}: ${issue.message}`;
+}
+
+function getPath(obj: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = obj;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+/**
+ * `a.b.c=value`: the value is read as YAML (numbers, booleans, lists), except where the schema
+ * wants a string at that key, where the text is kept as written (`--set input.source=replay:1.mtb`).
+ */
+export function applyOverride(raw: Record<string, unknown>, override: string): Record<string, unknown> {
+  const eq = override.indexOf('=');
+  if (eq <= 0) throw new UserError(`--set ${override}: expected key=value`);
+  const key = override.slice(0, eq).trim();
+  const text = override.slice(eq + 1);
+  const path = key.split('.');
+  if (path.some((p) => p.length === 0)) throw new UserError(`--set ${override}: "${key}" is not a dotted key`);
+  const leaf = schemaAt(path);
+  if (leaf === undefined) throw new UserError(`--set ${override}: unknown key ${key}`);
+  let value: unknown;
+  if (wantsString(leaf)) {
+    value = text;
+  } else {
+    try {
+      value = parseYaml(text);
+    } catch {
+      throw new UserError(`--set ${override}: value "${text}" is not valid YAML`);
+    }
+  }
+  const out = structuredClone(raw);
+  let cur: Record<string, unknown> = out;
+  for (const p of path.slice(0, -1)) {
+    const next = cur[p];
+    if (next === undefined || next === null) cur[p] = {};
+    else if (typeof next !== 'object' || Array.isArray(next)) throw new UserError(`--set ${override}: ${p} is not a mapping`);
+    cur = cur[p] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+  return out;
+}
+
+type AnySchema = z.core.$ZodType;
+
+function unwrap(s: AnySchema): AnySchema {
+  let cur = s;
+  for (;;) {
+    const def = cur._zod.def as { type: string; innerType?: AnySchema; in?: AnySchema };
+    if ((def.type === 'default' || def.type === 'prefault' || def.type === 'optional' || def.type === 'nullable') && def.innerType) cur = def.innerType;
+    else if (def.type === 'pipe' && def.in) cur = def.in;
+    else return cur;
+  }
+}
+
+function schemaAt(path: readonly string[]): AnySchema | undefined {
+  let cur: AnySchema = configSchema;
+  for (const p of path) {
+    const s = unwrap(cur);
+    const def = s._zod.def as { type: string; shape?: Record<string, AnySchema> };
+    if (def.type !== 'object' || !def.shape || !(p in def.shape)) return undefined;
+    cur = def.shape[p]!;
+  }
+  return cur;
+}
+
+function wantsString(s: AnySchema): boolean {
+  const t = (unwrap(s)._zod.def as { type: string }).type;
+  return t === 'string';
+}
+
+/** The effective configuration as YAML, for config_snapshot.yaml. */
+export function configToYaml(c: Config): string {
+  return stringifyYaml(c, { lineWidth: 0 });
+}

@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { acquisitionSchema } from './acquisition-schema.js';
+import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../inference/geometry.js';
+
+/**
+ * The configuration's one definition: types, defaults and the rules that tie keys together.
+ * Key names follow the user's plan (configs/realtime_config.yaml). Every object is strict so a
+ * misspelt key is an error, not a silently ignored setting.
+ */
+const percentile = z.number().gt(0).lt(100);
+
+export const configSchema = z
+  .object({
+    model: z
+      .object({
+        mode: z.enum(['exact', 'streaming']).default('streaming'),
+        /** Folder holding the ONNX graphs and model_info.json; relative paths are from the package root. */
+        dir: z.string().min(1).default('models'),
+      })
+      .strict()
+      .prefault({}),
+    runtime: z
+      .object({
+        execution_providers: z.array(z.enum(['tensorrt', 'cuda', 'cpu'])).min(1).default(['tensorrt', 'cuda', 'cpu']),
+        device_id: z.number().int().min(0).default(0),
+        intra_op_threads: z.number().int().min(0).default(1),
+        inter_op_threads: z.number().int().min(0).default(1),
+        exact: z
+          .object({
+            /** New samples per exact block; each block also sees left_context samples before them. */
+            block_samples: z.number().int().positive().default(10000),
+            /** Also emit the block's poses upsampled to the input rate (align_corners=false). */
+            upsample_to_input_rate: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+        streaming: z
+          .object({
+            enabled: z.boolean().default(true),
+            step_ms: z.number().positive().default(20),
+            warmup_samples: z.number().int().positive().default(LEFT_CONTEXT),
+            window_samples: z.number().int().positive().default(LEFT_CONTEXT + STEP_SAMPLES),
+            step_samples: z.number().int().positive().default(STEP_SAMPLES),
+            feature_single_point_interpolation: z.boolean().default(true),
+            /** sliding_window: the plan's single point of each 1830-sample window; exact_grid: exact's own 50 Hz grid. */
+            feature_policy: z.enum(['sliding_window', 'exact_grid']).default('exact_grid'),
+            max_buffer_seconds: z.number().positive().max(600).default(10),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    input: z
+      .object({
+        /** synthetic | replay:FILE | ads1299; --source overrides it. */
+        source: z.string().min(1).default('replay:models/golden/input.mtb'),
+        /** Replay pace: 1 = real time, N = N× real time, 0 = as fast as possible. */
+        speed: z.number().min(0).default(0),
+        /** Stop after this many seconds of signal (0 = until the source ends). */
+        duration_s: z.number().min(0).default(0),
+      })
+      .strict()
+      .prefault({}),
+    acquisition: acquisitionSchema.prefault({}),
+    outputs: z
+      .object({
+        /** Run directories are created under this folder (one per run). */
+        artifacts_root: z.string().min(1).default('artifacts'),
+        /** JSON-lines file of every pose; empty = none. */
+        poses_out: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    eval: z
+      .object({
+        streaming_alignment_check: z.boolean().default(true),
+        streaming_tolerance: z
+          .object({ mse: z.number().positive().default(1e-5), max_diff: z.number().positive().default(5e-5) })
+          .strict()
+          .prefault({}),
+        /** T_compute bounds of the plan (P50 ≤ 10 ms, P95 ≤ 20 ms), checked over a rolling window of steps. */
+        streaming_latency: z
+          .object({
+            check: z.boolean().default(true),
+            p50_ms: z.number().positive().default(10),
+            p95_ms: z.number().positive().default(20),
+            window_steps: z.number().int().min(10).default(500),
+            /** Steps after a (re)start that are not judged: first runs warm caches and allocators. */
+            warmup_steps: z.number().int().min(0).default(50),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    watchdog: z
+      .object({
+        /** |h| or |c| of the decoder above this resets the session (state blow-up) and records it. */
+        state_abs_limit: z.number().positive().default(1000),
+        /** Seconds between status lines, artifact refreshes and memory samples. */
+        status_interval_s: z.number().positive().default(5),
+      })
+      .strict()
+      .prefault({}),
+    logging: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+        format: z.enum(['text', 'json']).default('text'),
+        latency: z
+          .object({ enabled: z.boolean().default(true), percentiles: z.array(percentile).min(1).default([50, 95, 99]) })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const s = c.runtime.streaming;
+    const issue = (path: (string | number)[], message: string): void => {
+      ctx.addIssue({ code: 'custom', path, message });
+    };
+    if (s.warmup_samples !== LEFT_CONTEXT + RIGHT_CONTEXT) {
+      issue(['runtime', 'streaming', 'warmup_samples'], `must equal the model's left_context + right_context (${LEFT_CONTEXT + RIGHT_CONTEXT})`);
+    }
+    if (s.step_samples !== STEP_SAMPLES) {
+      issue(['runtime', 'streaming', 'step_samples'], `must be ${STEP_SAMPLES}: the model's rollout runs at 50 Hz (${SAMPLE_RATE}/50 samples per step)`);
+    }
+    if (Math.abs(s.step_ms - (s.step_samples * 1000) / SAMPLE_RATE) > 1e-9) {
+      issue(['runtime', 'streaming', 'step_ms'], `must equal step_samples × 1000 / ${SAMPLE_RATE} = ${(s.step_samples * 1000) / SAMPLE_RATE}`);
+    }
+    const minWindow = s.warmup_samples + s.step_samples;
+    if (s.window_samples !== minWindow) {
+      // Each step's single point is the encoder frame of the window's first 1791 samples. A
+      // longer window only adds older frames: left-edge sampling (n_time = 1, align_corners)
+      // would then feed the decoder the oldest one (2000 → 3 frames, 85 ms stale). A shorter
+      // one cannot hold a frame plus the step.
+      issue(
+        ['runtime', 'streaming', 'window_samples'],
+        `must equal warmup_samples + step_samples (${minWindow}); ` +
+          (s.window_samples > minWindow ? 'a longer window would make single-point sampling take a stale frame' : 'a shorter window cannot hold one frame plus one step'),
+      );
+    }
+    if (!s.feature_single_point_interpolation) {
+      issue(['runtime', 'streaming', 'feature_single_point_interpolation'], 'must be true: the decoder takes one feature point per 50 Hz step');
+    }
+    if (s.max_buffer_seconds * SAMPLE_RATE < Math.max(s.window_samples, LEFT_CONTEXT + c.runtime.exact.block_samples) + s.step_samples) {
+      issue(['runtime', 'streaming', 'max_buffer_seconds'], `too small to hold one window plus one step (exact blocks need ${(LEFT_CONTEXT + c.runtime.exact.block_samples + s.step_samples) / SAMPLE_RATE} s)`);
+    }
+    if (c.runtime.exact.block_samples % ENCODER_STRIDE !== 0) {
+      issue(['runtime', 'exact', 'block_samples'], `must be a multiple of the encoder stride ${ENCODER_STRIDE} so that blocks tile the 50 Hz timeline and share native frames`);
+    }
+    if (c.model.mode === 'streaming' && !s.enabled) {
+      issue(['model', 'mode'], 'is streaming but runtime.streaming.enabled is false');
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

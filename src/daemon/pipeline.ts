@@ -1,0 +1,157 @@
+import { RingBuffer } from '../acquisition/ring-buffer.js';
+import type { EmgSource, GapEvent, SampleSink } from '../acquisition/source.js';
+import type { Logger } from '../common/logger.js';
+import { NUM_CHANNELS, POSE_DIM } from '../inference/geometry.js';
+import type { PoseEvent, PoseSink } from '../outputs/pose-event.js';
+import type { Predictor } from '../inference/predictor.js';
+
+export interface PipelineEvent {
+  /** Wall-clock ISO time. */
+  time: string;
+  kind: 'gap' | 'overrun' | 'source_end' | 'mode_switch' | 'error' | 'reset';
+  atSample: number;
+  detail: string;
+}
+
+export interface PipelineHooks {
+  /** Called once per computed unit, after its poses were emitted. */
+  onUnit?(info: { computeMs: number; lastStep: number; ringWritten: number }): void;
+  /** Called for every pose before the sinks get it. */
+  onPose?(e: PoseEvent): void;
+  /** A gap, overrun or other event worth recording. */
+  onEvent?(e: PipelineEvent): void;
+  /** May swap the predictor between units (the watchdog's fallback). */
+  nextPredictor?(current: Predictor): Predictor;
+}
+
+export interface PipelineOptions {
+  source: EmgSource;
+  predictor: Predictor;
+  sinks: readonly PoseSink[];
+  ringSeconds: number;
+  log: Logger;
+  hooks?: PipelineHooks;
+  signal?: AbortSignal;
+}
+
+export interface PipelineResult {
+  samples: number;
+  poses: number;
+  units: number;
+  overwritten: number;
+  events: PipelineEvent[];
+  wallMs: number;
+  ring: RingBuffer;
+  truth: RingBuffer | undefined;
+}
+
+/**
+ * Wires a source to a predictor through the ring buffer: the source appends (on this thread
+ * or from a worker), the loop runs every unit whose samples have arrived, in order, and hands
+ * the poses to the sinks. Gaps and overruns restart the predictor after the hole rather than
+ * splicing signal from either side of it.
+ */
+export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
+  const { source, sinks, log } = opts;
+  const hooks = opts.hooks ?? {};
+  let predictor = opts.predictor;
+  const capacity = Math.round(opts.ringSeconds * source.info.sampleRate);
+  const ring = RingBuffer.create(capacity, NUM_CHANNELS);
+  const truth = source.info.hasJointAngles ? RingBuffer.create(capacity, POSE_DIM) : undefined;
+  const events: PipelineEvent[] = [];
+  const record = (kind: PipelineEvent['kind'], atSample: number, detail: string): void => {
+    const e: PipelineEvent = { time: new Date().toISOString(), kind, atSample, detail };
+    events.push(e);
+    hooks.onEvent?.(e);
+    (kind === 'source_end' ? log.info.bind(log) : log.warn.bind(log))({ atSample, kind }, detail);
+  };
+
+  const pendingGaps: GapEvent[] = [];
+  let spaceWaiters: (() => void)[] = [];
+  const wakeProducer = (): void => {
+    const w = spaceWaiters;
+    spaceWaiters = [];
+    for (const f of w) f();
+  };
+  const sink: SampleSink = {
+    emg: ring,
+    ...(truth ? { truth } : {}),
+    gap: (g) => pendingGaps.push(g),
+    waitForSpace: (frames) =>
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (ring.written + frames - ring.readCursor <= ring.capacity || producerDone) resolve();
+          else spaceWaiters.push(check);
+        };
+        check();
+      }),
+  };
+
+  const abort = new AbortController();
+  opts.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+  let producerDone = false;
+  let producerError: unknown;
+  const producer = source
+    .run(sink, abort.signal)
+    .catch((e: unknown) => {
+      producerError = e;
+    })
+    .finally(() => {
+      producerDone = true;
+      ring.wakeWaiters();
+    });
+
+  const t0 = performance.now();
+  let poses = 0;
+  let units = 0;
+  let lastStep = -1;
+  const emit = (e: PoseEvent): void => {
+    poses++;
+    lastStep = e.step;
+    hooks.onPose?.(e);
+    for (const s of sinks) s.write(e);
+  };
+
+  predictor.restartAt(0);
+  ring.seekReader(0);
+  try {
+    for (;;) {
+      while (pendingGaps.length > 0) {
+        const g = pendingGaps.shift()!;
+        record('gap', g.atSample, `${g.lostSamples} samples lost (${g.reason}); restarting after the gap`);
+        predictor.restartAt(g.atSample);
+        ring.seekReader(g.atSample);
+      }
+      if (ring.written >= predictor.nextReadyAt) {
+        if (predictor.oldestNeeded < ring.oldest) {
+          const at = ring.oldest;
+          record('overrun', at, `inference fell ${at - predictor.oldestNeeded} samples behind the ring (capacity ${ring.capacity}); restarting at the oldest held sample`);
+          predictor.restartAt(at);
+          ring.seekReader(at);
+          continue;
+        }
+        const computeMs = await predictor.advance(ring, emit);
+        units++;
+        ring.seekReader(predictor.oldestNeeded);
+        wakeProducer();
+        hooks.onUnit?.({ computeMs, lastStep, ringWritten: ring.written });
+        if (hooks.nextPredictor) {
+          const next = hooks.nextPredictor(predictor);
+          if (next !== predictor) {
+            next.restartAt(predictor.oldestNeeded);
+            predictor = next;
+          }
+        }
+        continue;
+      }
+      if (producerDone) break;
+      await ring.waitForAppend(200);
+    }
+  } finally {
+    abort.abort();
+    await producer;
+  }
+  if (producerError !== undefined) throw producerError;
+  record('source_end', ring.written, `source ended after ${ring.written} samples`);
+  return { samples: ring.written, poses, units, overwritten: ring.overwritten, events, wallMs: performance.now() - t0, ring, truth };
+}

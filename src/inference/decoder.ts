@@ -1,0 +1,93 @@
+import ort from 'onnxruntime-node';
+import { DECODER_INPUT_DIM, FEATURE_DIM, LSTM_HIDDEN, LSTM_LAYERS, POSE_DIM, POSITION_STEPS } from './geometry.js';
+
+const STATE_SIZE = LSTM_LAYERS * LSTM_HIDDEN;
+
+/**
+ * One LSTM decoder step with hidden/cell state kept between calls. The state lives in two
+ * preallocated buffer pairs that swap roles each step (the graph reads one pair and writes the
+ * other), so nothing is allocated or copied per step.
+ */
+export class DecoderStep {
+  /** [84]: 64 features then the 20-value previous pose. */
+  readonly input = new Float32Array(DECODER_INPUT_DIM);
+  /** [40], scaled: 20 positions then 20 velocities. */
+  readonly output = new Float32Array(2 * POSE_DIM);
+  private readonly h = [new Float32Array(STATE_SIZE), new Float32Array(STATE_SIZE)] as const;
+  private readonly c = [new Float32Array(STATE_SIZE), new Float32Array(STATE_SIZE)] as const;
+  private readonly feeds: [Record<string, ort.Tensor>, Record<string, ort.Tensor>];
+  private readonly fetches: [Record<string, ort.Tensor>, Record<string, ort.Tensor>];
+  private cur = 0;
+
+  constructor(private readonly session: ort.InferenceSession) {
+    const inT = new ort.Tensor('float32', this.input, [1, DECODER_INPUT_DIM]);
+    const outT = new ort.Tensor('float32', this.output, [1, 2 * POSE_DIM]);
+    const dims = [LSTM_LAYERS, 1, LSTM_HIDDEN];
+    const hT = this.h.map((b) => new ort.Tensor('float32', b, dims));
+    const cT = this.c.map((b) => new ort.Tensor('float32', b, dims));
+    this.feeds = [
+      { input: inT, h0: hT[0]!, c0: cT[0]! },
+      { input: inT, h0: hT[1]!, c0: cT[1]! },
+    ];
+    this.fetches = [
+      { pos_vel: outT, h1: hT[1]!, c1: cT[1]! },
+      { pos_vel: outT, h1: hT[0]!, c1: cT[0]! },
+    ];
+  }
+
+  /** Zeroes hidden and cell state (session start, each exact block, after an error or gap). */
+  resetState(): void {
+    this.h[this.cur].fill(0);
+    this.c[this.cur].fill(0);
+  }
+
+  async step(): Promise<Float32Array> {
+    await this.session.run(this.feeds[this.cur], this.fetches[this.cur]);
+    this.cur ^= 1;
+    return this.output;
+  }
+
+  /** Largest |value| in the hidden and cell state: the watchdog's state blow-up signal. */
+  stateMaxAbs(): number {
+    let m = 0;
+    for (const b of [this.h[this.cur], this.c[this.cur]]) for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(b[i]!));
+    return m;
+  }
+}
+
+/**
+ * The rollout's pose state: the first POSITION_STEPS (12) steps of a session or block take the
+ * decoder's position output, later steps integrate its velocity.
+ */
+export class PoseIntegrator {
+  readonly pose = new Float32Array(POSE_DIM);
+  private steps = 0;
+
+  reset(initial?: Float32Array): void {
+    if (initial) this.pose.set(initial);
+    else this.pose.fill(0);
+    this.steps = 0;
+  }
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** Writes features (64) and the previous pose (20) into the decoder input. */
+  fillDecoderInput(features: Float32Array, featureOffset: number, input: Float32Array): void {
+    for (let i = 0; i < FEATURE_DIM; i++) input[i] = features[featureOffset + i]!;
+    input.set(this.pose, FEATURE_DIM);
+  }
+
+  /** Applies one decoder output and returns the new pose. */
+  update(posVel: Float32Array): Float32Array {
+    const pose = this.pose;
+    if (this.steps < POSITION_STEPS) {
+      for (let i = 0; i < POSE_DIM; i++) pose[i] = posVel[i]!;
+    } else {
+      for (let i = 0; i < POSE_DIM; i++) pose[i] = Math.fround(pose[i]! + posVel[POSE_DIM + i]!);
+    }
+    this.steps++;
+    return pose;
+  }
+}

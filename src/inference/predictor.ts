@@ -1,0 +1,15 @@
+import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import type { Mode, PoseEvent } from '../outputs/pose-event.js';
+
+/** What the pipeline drives: exact blocks or streaming steps, one unit per advance(). */
+export interface Predictor {
+  readonly mode: Mode;
+  /** Absolute sample count the next unit needs. */
+  readonly nextReadyAt: number;
+  /** Oldest sample any future unit needs; the ring's reader cursor follows it. */
+  readonly oldestNeeded: number;
+  /** Starts afresh at `sample` (stream start, or the first sample after a gap). */
+  restartAt(sample: number): void;
+  /** Computes the next unit from the ring and hands each pose to `emit`. Returns compute ms. */
+  advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number>;
+}

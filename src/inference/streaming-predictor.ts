@@ -1,0 +1,167 @@
+import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import type { PoseEvent } from '../outputs/pose-event.js';
+import type ort from 'onnxruntime-node';
+import { DecoderStep, PoseIntegrator } from './decoder.js';
+import type { FrameEncoder } from './frame-encoder.js';
+import { FEATURE_DIM, LEFT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES, framesFor, rolloutPointsFor } from './geometry.js';
+import { alignCornersSource, interpolateChannelMajorAt, lerpPoint, type LerpPoint } from './interpolate.js';
+import type { Predictor } from './predictor.js';
+
+export type FeaturePolicy = 'sliding_window' | 'exact_grid';
+
+export interface StreamingOptions {
+  policy: FeaturePolicy;
+  /** Exact's block length in new samples (its grid repeats every block). */
+  blockSamples: number;
+}
+
+const CACHE = 4;
+
+/**
+ * 50 Hz streaming: one decoder step per 40 new samples after warm-up, LSTM state kept across
+ * steps for the whole session. Step j belongs to the window ending at origin + 1830 + 40j.
+ *
+ * sliding_window: the decoder gets frame j, the single point of that window (n_time = 1,
+ * align_corners = true → the window's frame).
+ * exact_grid: the decoder gets the feature exact mode would use at that moment: native frames
+ * (even q) interpolated at exact's own grid position i·(F−1)/(n−1) within the current block.
+ * An odd step then needs the next native frame, complete one sample after its window.
+ */
+export class StreamingPredictor implements Predictor {
+  readonly mode = 'streaming' as const;
+  readonly policy: FeaturePolicy;
+  private readonly decoder: DecoderStep;
+  private readonly integrator = new PoseIntegrator();
+  private readonly pointsPerBlock: number;
+  private readonly framesPerBlock: number;
+  private readonly nativeStride: number;
+  private origin = 0;
+  private step = 0;
+  /** Small cache of computed frames, keyed by q (exact_grid reads each native frame twice). */
+  private readonly cacheQ = new Int32Array(CACHE).fill(-1);
+  private readonly cacheData = new Float32Array(CACHE * FEATURE_DIM);
+  private cacheNext = 0;
+  private readonly feature = new Float32Array(FEATURE_DIM);
+  private readonly pair = new Float32Array(2 * FEATURE_DIM);
+  private readonly lerp: LerpPoint = { lo: 0, hi: 0, w: 0 };
+  /** Milliseconds of the last step: encoder + interpolation + LSTM step. */
+  lastComputeMs = 0;
+
+  constructor(readonly encoder: FrameEncoder, decoder: ort.InferenceSession, opts: StreamingOptions) {
+    this.policy = opts.policy;
+    this.decoder = new DecoderStep(decoder);
+    this.pointsPerBlock = rolloutPointsFor(LEFT_CONTEXT + opts.blockSamples);
+    this.framesPerBlock = framesFor(LEFT_CONTEXT + opts.blockSamples);
+    this.nativeStride = opts.blockSamples / (2 * STEP_SAMPLES);
+    if (this.policy === 'exact_grid' && !Number.isInteger(this.nativeStride)) {
+      throw new RangeError(`exact_grid needs block_samples to be a multiple of ${2 * STEP_SAMPLES}`);
+    }
+  }
+
+  restartAt(sample: number): void {
+    this.origin = sample;
+    this.step = 0;
+    this.encoder.reset(sample);
+    this.decoder.resetState();
+    this.integrator.reset();
+    this.cacheQ.fill(-1);
+  }
+
+  /** Session steps so far. */
+  get stepsDone(): number {
+    return this.step;
+  }
+
+  get sessionOrigin(): number {
+    return this.origin;
+  }
+
+  /** Absolute window end (exclusive) of step j: the step's nominal time × rate. */
+  stepBoundary(j: number): number {
+    return this.origin + LEFT_CONTEXT + STEP_SAMPLES * (j + 1);
+  }
+
+  get nextReadyAt(): number {
+    const j = this.step;
+    const boundary = this.stepBoundary(j);
+    if (this.policy === 'sliding_window') return Math.max(boundary, this.encoder.readyAt(j));
+    this.gridPoint(j);
+    return Math.max(boundary, this.encoder.readyAt(this.lerp.w > 0 ? this.qOf(j, this.lerp.hi) : this.qOf(j, this.lerp.lo)));
+  }
+
+  get oldestNeeded(): number {
+    const j = this.step;
+    if (this.policy === 'sliding_window') return this.encoder.oldestNeeded(j);
+    this.gridPoint(j);
+    return this.encoder.oldestNeeded(this.qOf(j, this.lerp.lo));
+  }
+
+  async advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number> {
+    const j = this.step;
+    const t0 = performance.now();
+    if (this.policy === 'sliding_window') {
+      await this.encoder.frame(ring, j, this.feature, 0);
+    } else {
+      this.gridPoint(j);
+      const p = this.lerp;
+      const lo = await this.cachedFrame(ring, this.qOf(j, p.lo));
+      this.pair.set(this.cacheData.subarray(lo * FEATURE_DIM, (lo + 1) * FEATURE_DIM), 0);
+      if (p.hi !== p.lo) {
+        const hi = await this.cachedFrame(ring, this.qOf(j, p.hi));
+        this.pair.set(this.cacheData.subarray(hi * FEATURE_DIM, (hi + 1) * FEATURE_DIM), FEATURE_DIM);
+      } else {
+        this.pair.copyWithin(FEATURE_DIM, 0, FEATURE_DIM);
+      }
+      // pair is [2 frames × 64] time-major; view it as channel-major [64, 2] through the point.
+      interpolatePair(this.pair, p.w, this.feature);
+    }
+    this.integrator.fillDecoderInput(this.feature, 0, this.decoder.input);
+    const out = await this.decoder.step();
+    const pose = this.integrator.update(out);
+    const ms = performance.now() - t0;
+    this.lastComputeMs = ms;
+    this.step++;
+    emit({ t: this.stepBoundary(j) / SAMPLE_RATE, step: j, mode: 'streaming', angles: pose });
+    return ms;
+  }
+
+  /** Largest |h|, |c| of the decoder: the watchdog's state blow-up signal. */
+  stateMaxAbs(): number {
+    return this.decoder.stateMaxAbs();
+  }
+
+  /** Exact's grid position of step j within its block, into this.lerp. */
+  private gridPoint(j: number): void {
+    const i = j % this.pointsPerBlock;
+    lerpPoint(alignCornersSource(i, this.framesPerBlock, this.pointsPerBlock), this.framesPerBlock, this.lerp);
+  }
+
+  /** Frame index q (40-sample grid) of native frame k of step j's block. */
+  private qOf(j: number, k: number): number {
+    const block = Math.floor(j / this.pointsPerBlock);
+    return 2 * (block * this.nativeStride + k);
+  }
+
+  private async cachedFrame(ring: RingBuffer, q: number): Promise<number> {
+    for (let s = 0; s < CACHE; s++) if (this.cacheQ[s] === q) return s;
+    const slot = this.cacheNext;
+    this.cacheNext = (slot + 1) % CACHE;
+    this.cacheQ[slot] = -1;
+    await this.encoder.frame(ring, q, this.cacheData, slot * FEATURE_DIM);
+    this.cacheQ[slot] = q;
+    return slot;
+  }
+}
+
+const pairPoint: LerpPoint = { lo: 0, hi: 1, w: 0 };
+const pairChannelMajor = new Float32Array(2 * FEATURE_DIM);
+
+function interpolatePair(pair: Float32Array, w: number, out: Float32Array): void {
+  for (let c = 0; c < FEATURE_DIM; c++) {
+    pairChannelMajor[2 * c] = pair[c]!;
+    pairChannelMajor[2 * c + 1] = pair[FEATURE_DIM + c]!;
+  }
+  pairPoint.w = w;
+  interpolateChannelMajorAt(pairChannelMajor, FEATURE_DIM, 2, pairPoint, out);
+}
+

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { errorMessage, isUserError } from './common/errors.js';
+import { runCommand, type RunCliOptions } from './daemon/run-command.js';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function commonOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'YAML configuration (default: configs/realtime_config.yaml of the package)')
+    .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
+    .option('--source <source>', 'synthetic | replay:FILE | ads1299 (overrides input.source)')
+    .option('--duration <seconds>', 'stop after this many seconds of signal (overrides input.duration_s)')
+    .option('--speed <x>', 'replay pace: 1 real time, N faster, 0 as fast as possible (overrides input.speed)')
+    .option('--artifacts <dir>', 'write this run\'s artifacts into DIR (default: a new run folder under outputs.artifacts_root)')
+    .option('--poses-out <file>', 'write every pose as a JSON line to FILE (overrides outputs.poses_out)');
+}
+
+function buildProgram(): Command {
+  const program = new Command('myostream')
+    .description('16-channel sEMG → hand joint angles, live (exact and 50 Hz streaming modes)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  commonOptions(program.command('run').description('run the pipeline: source → model → poses (the main job)'))
+    .addOption(new Option('--quiet', 'no live status line'))
+    .action(async (o: RunCliOptions) => {
+      process.exitCode = await runCommand(o);
+    });
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander already printed its one-line message; help and version are not failures.
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+    }
+    if (isUserError(e)) {
+      process.stderr.write(`myostream: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`myostream: internal error: ${errorMessage(e)}\n`);
+    if (process.env['MYOSTREAM_DEBUG']) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

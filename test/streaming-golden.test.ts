@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RingBuffer } from '../src/acquisition/ring-buffer.js';
+import { NUM_CHANNELS, POSE_DIM } from '../src/inference/geometry.js';
+import { WindowFrameEncoder } from '../src/inference/frame-encoder.js';
+import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
+import type { PoseEvent } from '../src/outputs/pose-event.js';
+import { cpuModels, golden, goldenInput, maxAbsDiff } from './helpers.js';
+
+async function streamAll(policy: FeaturePolicy, windowSamples: number): Promise<{ poses: Float32Array; steps: number; times: number[] }> {
+  const m = await cpuModels();
+  const emg = goldenInput();
+  const ring = RingBuffer.create(emg.length / NUM_CHANNELS, NUM_CHANNELS);
+  ring.append(emg);
+  const p = new StreamingPredictor(new WindowFrameEncoder(m.encoder, windowSamples), m.decoder, { policy, blockSamples: 10000 });
+  p.restartAt(0);
+  const out: number[] = [];
+  const times: number[] = [];
+  while (ring.written >= p.nextReadyAt) {
+    await p.advance(ring, (e: PoseEvent) => {
+      out.push(...e.angles);
+      times.push(e.t);
+    });
+  }
+  return { poses: new Float32Array(out), steps: out.length / POSE_DIM, times };
+}
+
+test('sliding_window streaming matches the reference streaming rollout at every step (≤ 1e-5)', async () => {
+  const ref = golden('streaming_sliding_window_poses');
+  const r = await streamAll('sliding_window', 1830);
+  assert.equal(r.steps, ref.length / POSE_DIM);
+  assert.equal(r.times[0], 1830 / 2000);
+  assert.equal(r.times[1], 1870 / 2000);
+  const d = maxAbsDiff(r.poses, ref);
+  assert.ok(d <= 1e-5, `max |diff| ${d}`);
+});
+
+test('exact_grid streaming matches the reference exact-grid rollout at every step (≤ 1e-5)', async () => {
+  const ref = golden('streaming_exact_grid_poses');
+  const r = await streamAll('exact_grid', 1791);
+  assert.equal(r.steps, ref.length / POSE_DIM);
+  const d = maxAbsDiff(r.poses, ref);
+  assert.ok(d <= 1e-5, `max |diff| ${d}`);
+});
