@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { errorMessage, isUserError } from './common/errors.js';
 import { runCommand, type RunCliOptions } from './daemon/run-command.js';
+import { alignCommand, type AlignCliOptions } from './daemon/align-command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -25,6 +26,10 @@ function buildProgram(): Command {
     .addOption(new Option('--quiet', 'no live status line'))
     .action(async (o: RunCliOptions) => {
       process.exitCode = await runCommand(o);
+    });
+  commonOptions(program.command('align').description('alignment regression: exact vs streaming (reset per block) on the same signal'))
+    .action(async (o: AlignCliOptions) => {
+      process.exitCode = await alignCommand(o);
     });
   return program;
 }

@@ -65,8 +65,8 @@ export const configSchema = z
     acquisition: acquisitionSchema.prefault({}),
     outputs: z
       .object({
-        /** Run directories are created under this folder (one per run). */
-        artifacts_root: z.string().min(1).default('artifacts'),
+        /** Run directories are created under this folder, one per run. Empty: $STATE_DIRECTORY/runs under systemd, else ./artifacts. */
+        artifacts_root: z.string().default(''),
         /** JSON-lines file of every pose; empty = none. */
         poses_out: z.string().default(''),
       })

@@ -16,7 +16,7 @@ export interface PipelineEvent {
 export interface PipelineHooks {
   /** Called once per computed unit, after its poses were emitted. */
   onUnit?(info: { computeMs: number; lastStep: number; ringWritten: number }): void;
-  /** Called for every pose before the sinks get it. */
+  /** Called for every pose once the sinks have it. */
   onPose?(e: PoseEvent): void;
   /** A gap, overrun or other event worth recording. */
   onEvent?(e: PipelineEvent): void;
@@ -29,6 +29,8 @@ export interface PipelineOptions {
   predictor: Predictor;
   sinks: readonly PoseSink[];
   ringSeconds: number;
+  /** Rings made by the caller (when supervision needs them before the run), else made here. */
+  rings?: { emg: RingBuffer; truth: RingBuffer | undefined };
   log: Logger;
   hooks?: PipelineHooks;
   signal?: AbortSignal;
@@ -45,6 +47,14 @@ export interface PipelineResult {
   truth: RingBuffer | undefined;
 }
 
+export function createRings(source: EmgSource, seconds: number): { emg: RingBuffer; truth: RingBuffer | undefined } {
+  const capacity = Math.round(seconds * source.info.sampleRate);
+  return {
+    emg: RingBuffer.create(capacity, NUM_CHANNELS),
+    truth: source.info.hasJointAngles ? RingBuffer.create(capacity, POSE_DIM) : undefined,
+  };
+}
+
 /**
  * Wires a source to a predictor through the ring buffer: the source appends (on this thread
  * or from a worker), the loop runs every unit whose samples have arrived, in order, and hands
@@ -55,9 +65,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   const { source, sinks, log } = opts;
   const hooks = opts.hooks ?? {};
   let predictor = opts.predictor;
-  const capacity = Math.round(opts.ringSeconds * source.info.sampleRate);
-  const ring = RingBuffer.create(capacity, NUM_CHANNELS);
-  const truth = source.info.hasJointAngles ? RingBuffer.create(capacity, POSE_DIM) : undefined;
+  const { emg: ring, truth } = opts.rings ?? createRings(source, opts.ringSeconds);
   const events: PipelineEvent[] = [];
   const record = (kind: PipelineEvent['kind'], atSample: number, detail: string): void => {
     const e: PipelineEvent = { time: new Date().toISOString(), kind, atSample, detail };
@@ -106,10 +114,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   let units = 0;
   let lastStep = -1;
   const emit = (e: PoseEvent): void => {
-    poses++;
+    // One increasing step count for the whole run, across restarts and mode switches.
+    e.step = poses++;
     lastStep = e.step;
-    hooks.onPose?.(e);
     for (const s of sinks) s.write(e);
+    hooks.onPose?.(e);
   };
 
   predictor.restartAt(0);

@@ -1,7 +1,7 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { ExactPredictor } from './exact-predictor.js';
 import { POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from './geometry.js';
-import type { PoseEvent } from '../outputs/pose-event.js';
+import { newPoseEvent, type PoseEvent } from '../outputs/pose-event.js';
 import type { Predictor } from './predictor.js';
 
 export interface UpsampledPose {
@@ -14,7 +14,7 @@ export interface UpsampledPose {
 export class ExactMode implements Predictor {
   readonly mode = 'exact' as const;
   private origin = 0;
-  private readonly angles = new Float32Array(POSE_DIM);
+  private readonly event = newPoseEvent('exact', new Float32Array(POSE_DIM));
 
   constructor(readonly exact: ExactPredictor, private readonly onUpsampled?: (p: UpsampledPose) => void) {}
 
@@ -36,8 +36,12 @@ export class ExactMode implements Predictor {
     const firstStep = r.block * r.points;
     const windowEnd0 = r.start + this.exact.windowSamples - this.exact.blockSamples + STEP_SAMPLES; // first point's window end
     for (let i = 0; i < r.points; i++) {
-      this.angles.set(r.poses.subarray(i * POSE_DIM, (i + 1) * POSE_DIM));
-      emit({ t: (windowEnd0 + i * STEP_SAMPLES) / SAMPLE_RATE, step: firstStep + i, mode: 'exact', angles: this.angles });
+      const e = this.event;
+      e.angles.set(r.poses.subarray(i * POSE_DIM, (i + 1) * POSE_DIM));
+      e.t = (windowEnd0 + i * STEP_SAMPLES) / SAMPLE_RATE;
+      e.step = firstStep + i;
+      e.inputArrivedAt = NaN;
+      emit(e);
     }
     if (r.upsampled && this.onUpsampled) {
       const first = r.start + this.exact.windowSamples - this.exact.blockSamples;

@@ -55,6 +55,11 @@ export class ExactPredictor {
     this.nextBlock = 0;
   }
 
+  /** Blocks run since the last restart. */
+  get blocksDone(): number {
+    return this.nextBlock;
+  }
+
   /** Absolute sample count the next block needs. */
   get nextReadyAt(): number {
     return this.origin + this.nextBlock * this.blockSamples + this.windowSamples;

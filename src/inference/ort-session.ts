@@ -61,7 +61,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
     }
     if (!known.has(provider)) {
       attempts.push({ provider, ok: false, reason: 'not built into this onnxruntime-node binary' });
-      log.warn({ model: modelPath, provider }, 'execution provider not available in this build; trying next');
+      log.info({ model: modelPath, provider }, 'execution provider not in this onnxruntime-node build; trying the next one');
       continue;
     }
     const t0 = performance.now();
@@ -85,7 +85,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
       const reason = firstLine(errorMessage(e));
       attempts.push({ provider, ok: false, reason });
       if (provider !== 'cpu') failedProviders.set(provider, reason);
-      log.warn({ model: modelPath, provider, reason }, 'execution provider failed to start; trying next');
+      log.info({ model: modelPath, provider, reason }, 'execution provider unavailable; trying the next one');
     }
   }
   throw new UserError(

@@ -1,5 +1,5 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
-import type { PoseEvent } from '../outputs/pose-event.js';
+import { newPoseEvent, type PoseEvent } from '../outputs/pose-event.js';
 import type ort from 'onnxruntime-node';
 import { DecoderStep, PoseIntegrator } from './decoder.js';
 import type { FrameEncoder } from './frame-encoder.js';
@@ -44,12 +44,14 @@ export class StreamingPredictor implements Predictor {
   private readonly feature = new Float32Array(FEATURE_DIM);
   private readonly pair = new Float32Array(2 * FEATURE_DIM);
   private readonly lerp: LerpPoint = { lo: 0, hi: 0, w: 0 };
+  private readonly event: PoseEvent;
   /** Milliseconds of the last step: encoder + interpolation + LSTM step. */
   lastComputeMs = 0;
 
   constructor(readonly encoder: FrameEncoder, decoder: ort.InferenceSession, opts: StreamingOptions) {
     this.policy = opts.policy;
     this.decoder = new DecoderStep(decoder);
+    this.event = newPoseEvent('streaming', this.integrator.pose);
     this.pointsPerBlock = rolloutPointsFor(LEFT_CONTEXT + opts.blockSamples);
     this.framesPerBlock = framesFor(LEFT_CONTEXT + opts.blockSamples);
     this.nativeStride = opts.blockSamples / (2 * STEP_SAMPLES);
@@ -106,7 +108,8 @@ export class StreamingPredictor implements Predictor {
       const p = this.lerp;
       const lo = await this.cachedFrame(ring, this.qOf(j, p.lo));
       this.pair.set(this.cacheData.subarray(lo * FEATURE_DIM, (lo + 1) * FEATURE_DIM), 0);
-      if (p.hi !== p.lo) {
+      // A point exactly on a frame needs only that frame (and may come before the next exists).
+      if (p.w > 0) {
         const hi = await this.cachedFrame(ring, this.qOf(j, p.hi));
         this.pair.set(this.cacheData.subarray(hi * FEATURE_DIM, (hi + 1) * FEATURE_DIM), FEATURE_DIM);
       } else {
@@ -117,11 +120,15 @@ export class StreamingPredictor implements Predictor {
     }
     this.integrator.fillDecoderInput(this.feature, 0, this.decoder.input);
     const out = await this.decoder.step();
-    const pose = this.integrator.update(out);
+    this.integrator.update(out);
     const ms = performance.now() - t0;
     this.lastComputeMs = ms;
     this.step++;
-    emit({ t: this.stepBoundary(j) / SAMPLE_RATE, step: j, mode: 'streaming', angles: pose });
+    const e = this.event;
+    e.t = this.stepBoundary(j) / SAMPLE_RATE;
+    e.step = j;
+    e.inputArrivedAt = NaN;
+    emit(e);
     return ms;
   }
 

@@ -1,16 +1,26 @@
 export type Mode = 'exact' | 'streaming';
 
-/** One pose as handed to the outputs. `angles` is reused by the producer: copy it to keep it. */
+/**
+ * One pose as handed to the outputs. Producers reuse one event object and its `angles` array
+ * for every pose (nothing is allocated per step): a consumer that keeps a pose copies it.
+ */
 export interface PoseEvent {
-  /** Stream time in seconds: samples consumed through the newest one this pose depends on / rate. */
-  readonly t: number;
-  /** 50 Hz step index since the stream (session) start. */
-  readonly step: number;
-  readonly mode: Mode;
+  /** Stream time in seconds of the pose's 50 Hz step: (window end sample) / rate. */
+  t: number;
+  /**
+   * Predictors number steps within their session; the pipeline renumbers them into one
+   * increasing count for the whole run before the outputs see them.
+   */
+  step: number;
+  mode: Mode;
   /** 20 joint angles, radians, in the order of geometry.JOINT_NAMES. */
-  readonly angles: Float32Array;
-  /** performance.now() when the step's newest input sample reached the ring (end-to-end latency). */
-  readonly inputArrivedAt?: number;
+  angles: Float32Array;
+  /** performance.now() when the step's last input sample reached the ring; NaN if unknown. */
+  inputArrivedAt: number;
+}
+
+export function newPoseEvent(mode: Mode, angles: Float32Array): PoseEvent {
+  return { t: 0, step: 0, mode, angles, inputArrivedAt: NaN };
 }
 
 export interface PoseSink {

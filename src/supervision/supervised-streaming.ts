@@ -1,0 +1,166 @@
+import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import type { ExactPredictor } from '../inference/exact-predictor.js';
+import { POSE_DIM, SAMPLE_RATE, LEFT_CONTEXT, STEP_SAMPLES } from '../inference/geometry.js';
+import type { Predictor } from '../inference/predictor.js';
+import type { StreamingPredictor } from '../inference/streaming-predictor.js';
+import type { PoseEvent } from '../outputs/pose-event.js';
+import { ErrorAccumulator, stepErrors, type ErrorFigures } from './alignment.js';
+
+/** One line of streaming_metrics.jsonl. */
+export interface StepMetrics {
+  step: number;
+  t: number;
+  mode: 'streaming';
+  t_compute_ms: number;
+  e2e_ms?: number;
+  mae_exact?: number;
+  mse_exact?: number;
+  mae_truth?: number;
+  mse_truth?: number;
+}
+
+/** A shadow exact block compared with the streaming steps of the same moments. */
+export interface BlockComparison {
+  /** Block index within the current session. */
+  block: number;
+  startSample: number;
+  /**
+   * True for a session's first block: streaming was reset at this block's start, exactly like
+   * exact, so the comparison is the plan's alignment regression. Later blocks differ by design
+   * (exact resets, streaming keeps its state) and measure drift.
+   */
+  aligned: boolean;
+  /** Steps after the first. */
+  main: ErrorFigures;
+  /** The session's first output after warm-up (the plan allows it 2× the bounds). */
+  boundary: ErrorFigures;
+  /** The sums behind the figures, for exact overall figures across blocks. */
+  acc: { main: ErrorAccumulator; boundary: ErrorAccumulator };
+}
+
+export interface SupervisionHooks {
+  onStep(m: StepMetrics): void;
+  onBlock?(c: BlockComparison): void;
+}
+
+/**
+ * Streaming with its supervision: per-step metrics (T_compute, end-to-end latency, error
+ * against ground truth when the source has it) and, when alignment checking is on, a shadow
+ * exact predictor on the same ring whose blocks are compared with the streaming poses of the
+ * same moments. The shadow's block runs right after the streaming step that completes it.
+ */
+export class SupervisedStreaming implements Predictor {
+  readonly mode = 'streaming' as const;
+  private readonly points: number;
+  private readonly blockPoses: Float32Array;
+  private readonly blockCompute: Float64Array;
+  private readonly blockE2e: Float64Array;
+  private readonly blockTruth: Float64Array; // [points, 2]: mae, mse (NaN without truth)
+  private readonly truthRow = new Float32Array(POSE_DIM);
+
+  constructor(
+    readonly streaming: StreamingPredictor,
+    private readonly shadow: ExactPredictor | undefined,
+    private readonly truth: RingBuffer | undefined,
+    private readonly hooks: SupervisionHooks,
+    /** ms timestamp (performance.now) when the sample that completed the step arrived, if known. */
+    private readonly arrivalOf?: (sample: number) => number | undefined,
+  ) {
+    this.points = shadow?.points ?? 1;
+    this.blockPoses = new Float32Array(this.points * POSE_DIM);
+    this.blockCompute = new Float64Array(this.points);
+    this.blockE2e = new Float64Array(this.points);
+    this.blockTruth = new Float64Array(this.points * 2);
+  }
+
+  get nextReadyAt(): number {
+    return this.streaming.nextReadyAt;
+  }
+
+  get oldestNeeded(): number {
+    return this.shadow ? Math.min(this.streaming.oldestNeeded, this.shadow.oldestNeeded) : this.streaming.oldestNeeded;
+  }
+
+  restartAt(sample: number): void {
+    this.streaming.restartAt(sample);
+    this.shadow?.restartAt(sample);
+  }
+
+  async advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number> {
+    const readyAt = this.streaming.nextReadyAt;
+    const ms = await this.streaming.advance(ring, (e) => {
+      const j = e.step;
+      const t = e.t;
+      const arrived = this.arrivalOf?.(readyAt - 1);
+      if (arrived !== undefined) e.inputArrivedAt = arrived;
+      emit(e);
+      this.afterPose(j, t, e.angles, performance.now(), arrived);
+    });
+    // The shadow's compute is supervision, not the step's: it stays outside T_compute.
+    await this.runShadow(ring);
+    return ms;
+  }
+
+  private afterPose(j: number, t: number, angles: Float32Array, handedAt: number, arrived: number | undefined): void {
+    const computeMs = this.streaming.lastComputeMs;
+    const e2e = arrived === undefined ? NaN : handedAt - arrived;
+    let maeT = NaN;
+    let mseT = NaN;
+    if (this.truth) {
+      // Ground truth at the centre of the step's 40-sample output interval, where the exact
+      // rollout's 2 kHz upsampling places the point.
+      const at = this.streaming.sessionOrigin + LEFT_CONTEXT + STEP_SAMPLES * j + STEP_SAMPLES / 2;
+      if (at < this.truth.written && at >= this.truth.oldest) {
+        this.truth.sliceEndingAt(at + 1, 1, this.truthRow);
+        const err = stepErrors(angles, 0, this.truthRow, 0, POSE_DIM);
+        maeT = err.mae;
+        mseT = err.mse;
+      }
+    }
+    if (!this.shadow) {
+      this.hooks.onStep(metricsLine(j, t, computeMs, e2e, NaN, NaN, maeT, mseT));
+      return;
+    }
+    const i = j % this.points;
+    this.blockPoses.set(angles, i * POSE_DIM);
+    this.blockCompute[i] = computeMs;
+    this.blockE2e[i] = e2e;
+    this.blockTruth[2 * i] = maeT;
+    this.blockTruth[2 * i + 1] = mseT;
+  }
+
+  /** Runs the shadow exact block once the streaming steps of all its moments are done. */
+  private async runShadow(ring: RingBuffer): Promise<BlockComparison | undefined> {
+    const shadow = this.shadow;
+    if (!shadow) return undefined;
+    if (this.streaming.stepsDone < (shadow.blocksDone + 1) * this.points || ring.written < shadow.nextReadyAt) return undefined;
+    const r = await shadow.runBlock(ring);
+    const main = new ErrorAccumulator();
+    const boundary = new ErrorAccumulator();
+    const firstStep = r.block * this.points;
+    for (let i = 0; i < this.points; i++) {
+      const err = stepErrors(this.blockPoses, i * POSE_DIM, r.poses, i * POSE_DIM, POSE_DIM);
+      (i === 0 ? boundary : main).add(this.blockPoses, i * POSE_DIM, r.poses, i * POSE_DIM, POSE_DIM);
+      const step = firstStep + i;
+      const t = this.streaming.stepBoundary(step) / SAMPLE_RATE;
+      this.hooks.onStep(metricsLine(step, t, this.blockCompute[i]!, this.blockE2e[i]!, err.mae, err.mse, this.blockTruth[2 * i]!, this.blockTruth[2 * i + 1]!));
+    }
+    const c: BlockComparison = { block: r.block, startSample: r.start, aligned: r.block === 0, main: main.figures(), boundary: boundary.figures(), acc: { main, boundary } };
+    this.hooks.onBlock?.(c);
+    return c;
+  }
+}
+
+function metricsLine(step: number, t: number, computeMs: number, e2e: number, maeX: number, mseX: number, maeT: number, mseT: number): StepMetrics {
+  const m: StepMetrics = { step, t: Number(t.toFixed(6)), mode: 'streaming', t_compute_ms: Number(computeMs.toFixed(4)) };
+  if (Number.isFinite(e2e)) m.e2e_ms = Number(e2e.toFixed(4));
+  if (Number.isFinite(mseX)) {
+    m.mae_exact = maeX;
+    m.mse_exact = mseX;
+  }
+  if (Number.isFinite(mseT)) {
+    m.mae_truth = maeT;
+    m.mse_truth = mseT;
+  }
+  return m;
+}

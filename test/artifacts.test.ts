@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../src/config/load.js';
+import { configJsonSchema } from '../src/config/json-schema.js';
+import { CLI, ROOT, runCli } from './helpers.js';
+
+const ARTIFACTS = ['streaming_alignment.json', 'latency_stats.json', 'streaming_metrics.jsonl', 'summary.json', 'config_snapshot.yaml', 'model_info.json'];
+const ajv = new Ajv({ allErrors: true, strict: false });
+const ajv2020 = new Ajv2020({ allErrors: true, strict: false });
+
+function schema(name: string): object {
+  return JSON.parse(readFileSync(join(ROOT, 'schemas', `${name}.schema.json`), 'utf8')) as object;
+}
+
+function json(dir: string, name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(dir, name), 'utf8')) as Record<string, unknown>;
+}
+
+/** Validates every artifact of a run folder against its committed schema. */
+function validateRun(dir: string): void {
+  for (const f of ARTIFACTS) assert.ok(existsSync(join(dir, f)), `${f} written`);
+  const check = (name: string, value: unknown, v = ajv): void => {
+    const ok = v.validate(schema(name), value);
+    assert.ok(ok, `${name}: ${v.errorsText(v.errors)}`);
+  };
+  check('streaming_alignment', json(dir, 'streaming_alignment.json'));
+  check('latency_stats', json(dir, 'latency_stats.json'));
+  check('summary', json(dir, 'summary.json'));
+  check('model_info', json(dir, 'model_info.json'));
+  const lines = readFileSync(join(dir, 'streaming_metrics.jsonl'), 'utf8').trim().split('\n');
+  assert.ok(lines.length > 0);
+  const lineSchema = ajv.compile(schema('streaming_metrics.line'));
+  for (const l of lines) assert.ok(lineSchema(JSON.parse(l)), `metrics line ${l}: ${ajv.errorsText(lineSchema.errors)}`);
+  const snapshot = parseYaml(readFileSync(join(dir, 'config_snapshot.yaml'), 'utf8')) as unknown;
+  check('config_snapshot', snapshot, ajv2020);
+}
+
+test('the committed config_snapshot schema is the one the config schema generates', () => {
+  assert.deepEqual(schema('config_snapshot'), configJsonSchema(), 'run node scripts/write-config-schema.mjs after changing src/config');
+});
+
+test('myostream align with exact_grid: all six artifacts, passed, max |diff| ≤ 1e-5', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-align-eg-'));
+  const r = runCli(['align', '--set', 'runtime.streaming.feature_policy=exact_grid', '--set', 'logging.level=warn', '--artifacts', dir]);
+  assert.equal(r.status, 0, r.stderr);
+  validateRun(dir);
+  const a = json(dir, 'streaming_alignment.json') as { passed: boolean; overall: { max_diff: number; steps: number }; boundary: { max_diff: number }; blocks: unknown[] };
+  assert.equal(a.passed, true);
+  assert.equal(a.blocks.length, 4);
+  assert.equal(a.overall.steps, 4 * 249);
+  assert.ok(a.overall.max_diff <= 1e-5, `max |diff| ${a.overall.max_diff}`);
+  assert.ok(a.boundary.max_diff <= 1e-5);
+  assert.equal(json(dir, 'summary.json')['passed'], true);
+  assert.match(r.stdout, /PASSED/);
+});
+
+test('myostream align with sliding_window records its true figures and fails the max bound', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-align-sw-'));
+  const r = runCli(['align', '--set', 'runtime.streaming.feature_policy=sliding_window', '--set', 'logging.level=warn', '--artifacts', dir]);
+  assert.equal(r.status, 0, r.stderr);
+  validateRun(dir);
+  const a = json(dir, 'streaming_alignment.json') as { passed: boolean; overall: { mse: number; max_diff: number } };
+  // Odd steps are true frames where exact interpolates between frames, and exact's grid is
+  // warped (124/249 frame per point): the poses differ by more than 5e-5 somewhere.
+  assert.equal(a.passed, false);
+  assert.ok(a.overall.max_diff > 5e-5, `max |diff| ${a.overall.max_diff}`);
+  assert.ok(a.overall.mse > 0 && Number.isFinite(a.overall.mse));
+  assert.match(r.stdout, /FAILED/);
+});
+
+test('run in streaming mode keeps all six artifacts valid and passes with the default policy', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-run-'));
+  const r = runCli(['run', '--set', 'model.mode=streaming', '--set', 'logging.level=warn', '--artifacts', dir, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  validateRun(dir);
+  const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; finished: boolean; counts: { poses: number } };
+  assert.equal(s.finished, true);
+  assert.equal(s.mode_final, 'streaming');
+  assert.equal(s.counts.poses, 1000);
+  assert.equal(s.passed, true);
+  const snap = loadConfig(join(dir, 'config_snapshot.yaml'));
+  assert.equal(snap.model.mode, 'streaming');
+  assert.equal(snap.logging.level, 'warn');
+});
+
+test('a failed alignment check switches the run to exact, records why, and the run goes on', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-fallback-'));
+  const poses = join(dir, 'poses.jsonl');
+  const r = runCli(['run', '--set', 'model.mode=streaming', '--set', 'runtime.streaming.feature_policy=sliding_window', '--set', 'logging.level=error', '--artifacts', dir, '--poses-out', poses, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  validateRun(dir);
+  const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; mode_switches: { from: string; to: string; reason: string }[] };
+  assert.equal(s.passed, false);
+  assert.equal(s.mode_final, 'exact');
+  assert.equal(s.mode_switches.length, 1);
+  assert.match(s.mode_switches[0]!.reason, /alignment with exact failed/);
+  const events = readFileSync(join(dir, 'events.jsonl'), 'utf8');
+  assert.match(events, /"kind":"mode_switch"/);
+  const lines = readFileSync(poses, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; mode: string; t: number });
+  assert.equal(lines[249]!.mode, 'streaming');
+  assert.equal(lines[250]!.mode, 'exact');
+  assert.equal(lines[250]!.step, 250, 'one step count across the switch');
+  assert.ok(Math.abs(lines[250]!.t - lines[249]!.t - 0.02) < 1e-9, 'no hole in the 50 Hz timeline');
+  assert.equal(lines.length, 1000);
+});
+
+test('latency above the configured bounds also falls back to exact', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-latency-'));
+  const r = runCli(['run', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.p50_ms=0.0001', '--set', 'eval.streaming_latency.window_steps=20',
+    '--set', 'eval.streaming_latency.warmup_steps=5', '--set', 'logging.level=error', '--artifacts', dir, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const s = json(dir, 'summary.json') as { mode_final: string; mode_switches: { reason: string }[]; acceptance: { latency: { violations: number } } };
+  assert.equal(s.mode_final, 'exact');
+  assert.match(s.mode_switches[0]!.reason, /T_compute over the last 20 steps: P50/);
+  assert.ok(s.acceptance.latency.violations >= 1);
+});
+
+test('a run killed mid-way leaves every artifact it had written readable', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-crash-'));
+  const child = spawn(process.execPath, [CLI, 'run', '--set', 'model.mode=streaming', '--speed', '1', '--set', 'watchdog.status_interval_s=0.3', '--set', 'logging.level=error', '--artifacts', dir, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  await new Promise((r) => setTimeout(r, 3500));
+  child.kill('SIGKILL');
+  await exited;
+  const files = readdirSync(dir).filter((f) => !f.startsWith('.'));
+  for (const f of ['summary.json', 'latency_stats.json', 'config_snapshot.yaml', 'model_info.json']) assert.ok(files.includes(f), `${f} exists after the kill`);
+  for (const f of files.filter((x) => x.endsWith('.json'))) assert.doesNotThrow(() => JSON.parse(readFileSync(join(dir, f), 'utf8')), f);
+  for (const f of files.filter((x) => x.endsWith('.jsonl'))) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    for (const l of text.split('\n').filter(Boolean)) assert.doesNotThrow(() => JSON.parse(l), `${f}: ${l}`);
+  }
+  const s = json(dir, 'summary.json');
+  assert.equal(s['finished'], false, 'the last summary written says the run was still going');
+});
