@@ -77,7 +77,7 @@ test('myostream align with sliding_window records its true figures and fails the
 
 test('run in streaming mode keeps all six artifacts valid and passes with the default policy', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-run-'));
-  const r = runCli(['run', '--set', 'model.mode=streaming', '--set', 'logging.level=warn', '--artifacts', dir, '--quiet']);
+  const r = runCli(['run', '--speed', '0', '--set', 'model.mode=streaming', '--set', 'logging.level=warn', '--artifacts', dir, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   validateRun(dir);
   const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; finished: boolean; counts: { poses: number } };
@@ -93,7 +93,7 @@ test('run in streaming mode keeps all six artifacts valid and passes with the de
 test('a failed alignment check switches the run to exact, records why, and the run goes on', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-fallback-'));
   const poses = join(dir, 'poses.jsonl');
-  const r = runCli(['run', '--set', 'model.mode=streaming', '--set', 'runtime.streaming.feature_policy=sliding_window', '--set', 'logging.level=error', '--artifacts', dir, '--poses-out', poses, '--quiet']);
+  const r = runCli(['run', '--speed', '0', '--set', 'model.mode=streaming', '--set', 'runtime.streaming.feature_policy=sliding_window', '--set', 'logging.level=error', '--artifacts', dir, '--poses-out', poses, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   validateRun(dir);
   const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; mode_switches: { from: string; to: string; reason: string }[] };
@@ -113,7 +113,7 @@ test('a failed alignment check switches the run to exact, records why, and the r
 
 test('latency above the configured bounds also falls back to exact', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-latency-'));
-  const r = runCli(['run', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.p50_ms=0.0001', '--set', 'eval.streaming_latency.window_steps=20',
+  const r = runCli(['run', '--speed', '0', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.p50_ms=0.0001', '--set', 'eval.streaming_latency.window_steps=20',
     '--set', 'eval.streaming_latency.warmup_steps=5', '--set', 'logging.level=error', '--artifacts', dir, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   const s = json(dir, 'summary.json') as { mode_final: string; mode_switches: { reason: string }[]; acceptance: { latency: { violations: number } } };

@@ -29,7 +29,8 @@ const DEFAULT_ALIGN_SECONDS = 30;
 export async function alignCommand(o: AlignCliOptions): Promise<number> {
   const cfg = configFromCli(o);
   const log = createLogger(cfg.logging.level, cfg.logging.format);
-  const source = await createSource(cfg);
+  // The regression reads its signal as fast as the source gives it; pacing would only wait.
+  const source = await createSource({ ...cfg, input: { ...cfg.input, speed: 0 } });
   const samples = await collect(source, cfg, log);
   const models = await openModels(cfg, log);
   const artifacts = RunArtifacts.create(cfg.outputs.artifacts_root, o.artifacts);
