@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { errorMessage, isUserError } from './common/errors.js';
 import { runCommand, type RunCliOptions } from './daemon/run-command.js';
 import { alignCommand, type AlignCliOptions } from './daemon/align-command.js';
+import { statusCommand, type StatusCliOptions } from './daemon/status-command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -30,6 +31,16 @@ function buildProgram(): Command {
   commonOptions(program.command('align').description('alignment regression: exact vs streaming (reset per block) on the same signal'))
     .action(async (o: AlignCliOptions) => {
       process.exitCode = await alignCommand(o);
+    });
+  program
+    .command('status')
+    .description("the newest run's verdict, mode and latency (from its artifacts)")
+    .option('-c, --config <file>', 'YAML configuration (for outputs.artifacts_root)')
+    .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
+    .option('--artifacts <dir>', 'a run folder to read instead of the newest')
+    .option('--json', 'one JSON object instead of text')
+    .action((o: StatusCliOptions) => {
+      process.exitCode = statusCommand(o);
     });
   return program;
 }

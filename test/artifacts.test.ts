@@ -88,6 +88,13 @@ test('run in streaming mode keeps all six artifacts valid and passes with the de
   const snap = loadConfig(join(dir, 'config_snapshot.yaml'));
   assert.equal(snap.model.mode, 'streaming');
   assert.equal(snap.logging.level, 'warn');
+  const st = runCli(['status', '--artifacts', dir]);
+  assert.equal(st.status, 0, st.stderr);
+  assert.match(st.stdout, /verdict {3}PASSED/);
+  assert.match(st.stdout, /mode {6}streaming \(configured streaming, policy exact_grid\)/);
+  const none = runCli(['status', '--set', `outputs.artifacts_root=${join(dir, 'nothing-here')}`]);
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /no runs under/);
 });
 
 test('a failed alignment check switches the run to exact, records why, and the run goes on', () => {
