@@ -15,7 +15,7 @@ export interface PipelineEvent {
 
 export interface PipelineHooks {
   /** Called once per computed unit, after its poses were emitted. */
-  onUnit?(info: { computeMs: number; lastStep: number; ringWritten: number }): void;
+  onUnit?(computeMs: number, lastStep: number, ringWritten: number): void;
   /** Called for every pose once the sinks have it. */
   onPose?(e: PoseEvent): void;
   /** A gap, overrun or other event worth recording. */
@@ -143,7 +143,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         units++;
         ring.seekReader(predictor.oldestNeeded);
         wakeProducer();
-        hooks.onUnit?.({ computeMs, lastStep, ringWritten: ring.written });
+        hooks.onUnit?.(computeMs, lastStep, ring.written);
         if (hooks.nextPredictor) {
           const next = hooks.nextPredictor(predictor);
           if (next !== predictor) {

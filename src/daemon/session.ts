@@ -109,7 +109,7 @@ export class RunSession {
         ...(this.opts.signal ? { signal: this.opts.signal } : {}),
         hooks: {
           onPose: (e) => this.onPose(e),
-          onUnit: ({ computeMs, ringWritten }) => this.onUnit(computeMs, ringWritten),
+          onUnit: (computeMs, _lastStep, ringWritten) => this.onUnit(computeMs, ringWritten),
           onEvent: (e) => this.onEvent(e),
           nextPredictor: (cur) => this.maybeFallback(cur, exactMode),
         },

@@ -87,19 +87,25 @@ export class SupervisedStreaming implements Predictor {
   }
 
   async advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number> {
-    const readyAt = this.streaming.nextReadyAt;
-    const ms = await this.streaming.advance(ring, (e) => {
-      const j = e.step;
-      const t = e.t;
-      const arrived = this.arrivalOf?.(readyAt - 1);
-      if (arrived !== undefined) e.inputArrivedAt = arrived;
-      emit(e);
-      this.afterPose(j, t, e.angles, performance.now(), arrived);
-    });
+    this.readyAt = this.streaming.nextReadyAt;
+    this.emit = emit;
+    const ms = await this.streaming.advance(ring, this.onStreamingPose);
     // The shadow's compute is supervision, not the step's: it stays outside T_compute.
     await this.runShadow(ring);
     return ms;
   }
+
+  // Bound once: the 50 Hz loop hands it to every step without making a closure per step.
+  private readyAt = 0;
+  private emit: (e: PoseEvent) => void = () => undefined;
+  private readonly onStreamingPose = (e: PoseEvent): void => {
+    const j = e.step;
+    const t = e.t;
+    const arrived = this.arrivalOf?.(this.readyAt - 1);
+    if (arrived !== undefined) e.inputArrivedAt = arrived;
+    this.emit(e);
+    this.afterPose(j, t, e.angles, performance.now(), arrived);
+  };
 
   private afterPose(j: number, t: number, angles: Float32Array, handedAt: number, arrived: number | undefined): void {
     const computeMs = this.streaming.lastComputeMs;
