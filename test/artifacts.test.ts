@@ -77,7 +77,7 @@ test('myostream align with sliding_window records its true figures and fails the
 
 test('run in streaming mode keeps all six artifacts valid and passes with the default policy', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-run-'));
-  const r = runCli(['run', '--speed', '0', '--set', 'model.mode=streaming', '--set', 'logging.level=warn', '--artifacts', dir, '--quiet']);
+  const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'model.mode=streaming', '--set', 'logging.level=warn', '--artifacts', dir, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   validateRun(dir);
   const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; finished: boolean; counts: { poses: number } };
@@ -100,7 +100,7 @@ test('run in streaming mode keeps all six artifacts valid and passes with the de
 test('a failed alignment check switches the run to exact, records why, and the run goes on', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-fallback-'));
   const poses = join(dir, 'poses.jsonl');
-  const r = runCli(['run', '--speed', '0', '--set', 'model.mode=streaming', '--set', 'runtime.streaming.feature_policy=sliding_window', '--set', 'logging.level=error', '--artifacts', dir, '--poses-out', poses, '--quiet']);
+  const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'model.mode=streaming', '--set', 'runtime.streaming.feature_policy=sliding_window', '--set', 'logging.level=error', '--artifacts', dir, '--poses-out', poses, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   validateRun(dir);
   const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; mode_switches: { from: string; to: string; reason: string }[] };
@@ -120,7 +120,7 @@ test('a failed alignment check switches the run to exact, records why, and the r
 
 test('latency above the configured bounds also falls back to exact', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-latency-'));
-  const r = runCli(['run', '--speed', '0', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.p50_ms=0.0001', '--set', 'eval.streaming_latency.window_steps=20',
+  const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.p50_ms=0.0001', '--set', 'eval.streaming_latency.window_steps=20',
     '--set', 'eval.streaming_latency.warmup_steps=5', '--set', 'logging.level=error', '--artifacts', dir, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   const s = json(dir, 'summary.json') as { mode_final: string; mode_switches: { reason: string }[]; acceptance: { latency: { violations: number } } };
@@ -131,7 +131,7 @@ test('latency above the configured bounds also falls back to exact', () => {
 
 test('a run killed mid-way leaves every artifact it had written readable', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-crash-'));
-  const child = spawn(process.execPath, [CLI, 'run', '--set', 'model.mode=streaming', '--speed', '1', '--set', 'watchdog.status_interval_s=0.3', '--set', 'logging.level=error', '--artifacts', dir, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [CLI, 'run', '--set', 'model.mode=streaming', '--set', 'outputs.mqtt.embedded_port=0', '--speed', '1', '--set', 'watchdog.status_interval_s=0.3', '--set', 'logging.level=error', '--artifacts', dir, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
   await new Promise((r) => setTimeout(r, 3500));
   child.kill('SIGKILL');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { acquisitionSchema } from './acquisition-schema.js';
+import { mqttSchema } from './mqtt-schema.js';
 import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../inference/geometry.js';
 
 /**
@@ -69,6 +70,7 @@ export const configSchema = z
         artifacts_root: z.string().default(''),
         /** JSON-lines file of every pose; empty = none. */
         poses_out: z.string().default(''),
+        mqtt: mqttSchema.prefault({}),
       })
       .strict()
       .prefault({}),

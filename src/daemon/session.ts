@@ -9,6 +9,7 @@ import { ARTIFACT_FILES, type RunArtifacts } from '../outputs/artifacts.js';
 import type { JsonlWriter } from '../outputs/jsonl-writer.js';
 import { anglesToJson, type PoseEvent, type PoseSink } from '../outputs/pose-event.js';
 import { PosesFile } from '../outputs/poses-file.js';
+import { MqttSink, modelSummary } from '../outputs/mqtt-sink.js';
 import { LatencyHistogram, round3 } from '../supervision/latency.js';
 import { SupervisedStreaming, type BlockComparison } from '../supervision/supervised-streaming.js';
 import { Watchdog } from '../supervision/watchdog.js';
@@ -57,6 +58,7 @@ export class RunSession {
   private stepsSinceRestart = 0;
   private result: PipelineResult | undefined;
   private exitReason = 'running';
+  private mqtt: MqttSink | undefined;
 
   constructor(
     private readonly cfg: Config,
@@ -86,6 +88,15 @@ export class RunSession {
     const sinks: PoseSink[] = [];
     const posesFile = cfg.outputs.poses_out ? new PosesFile(cfg.outputs.poses_out) : undefined;
     if (posesFile) sinks.push(posesFile);
+    if (cfg.outputs.mqtt.enabled) {
+      this.mqtt = new MqttSink(cfg.outputs.mqtt, {
+        log,
+        mode: cfg.model.mode,
+        model: modelSummary(models.info, models.providers, { feature_policy: cfg.runtime.streaming.feature_policy }),
+      });
+      await this.mqtt.start();
+      sinks.push(this.mqtt);
+    }
     const rings = createRings(source, cfg.runtime.streaming.max_buffer_seconds);
     const exactMode = new ExactMode(buildExact(cfg, models), posesFile
       ? (p) => posesFile.writeRecord({ t: Number(((p.sample + 1) / SAMPLE_RATE).toFixed(6)), sample: p.sample, mode: 'exact', angles: anglesToJson(p.angles) })
@@ -162,6 +173,8 @@ export class RunSession {
   private onEvent(e: PipelineEvent): void {
     this.events.push(e);
     this.eventsLog.write(e);
+    // Mode switches go out with their details from maybeFallback.
+    if (e.kind !== 'mode_switch') this.mqtt?.publishEvent(e);
     if (e.kind === 'gap' || e.kind === 'overrun') {
       this.stepsSinceRestart = 0;
       this.watchdog.restart();
@@ -174,6 +187,7 @@ export class RunSession {
     if (!req) return cur;
     const sw: ModeSwitch = { time: new Date().toISOString(), at_step: req.atStep, at_sample: this.lastSample, from: 'streaming', to: 'exact', reason: req.reason };
     this.switches.push(sw);
+    this.mqtt?.publishEvent({ time: sw.time, kind: 'mode_switch', atSample: sw.at_sample, atStep: sw.at_step, from: sw.from, to: sw.to, reason: sw.reason });
     this.mode = 'exact';
     this.onEvent({ time: sw.time, kind: 'mode_switch', atSample: sw.at_sample, detail: `streaming → exact: ${req.reason}` });
     this.log.warn({ reason: req.reason }, 'falling back to exact mode');
@@ -248,6 +262,7 @@ export class RunSession {
       latency: { t_compute_p95_ms: lat.t_compute_ms.percentiles_ms['p95'] ?? null, t_compute_p50_ms: lat.t_compute_ms.percentiles_ms['p50'] ?? null },
       memory: { start: this.memStart, now: mem, rss_peak_mb: Math.round((this.memPeakRss / 1048576) * 10) / 10 },
       execution_providers: this.models.providers,
+      mqtt: this.mqtt?.stats() ?? null,
       artifacts_dir: this.artifacts.dir,
     };
   }

@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { connect, type MqttClient } from 'mqtt';
+import { mqttSchema, type MqttConfig } from '../src/config/mqtt-schema.js';
+import { newPoseEvent, type Mode, type PoseEvent } from '../src/outputs/pose-event.js';
+import { ROOT } from './helpers.js';
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const compiled = new Map<string, ValidateFunction>();
+
+/** Throws with ajv's explanation when `value` does not match schemas/<name>.schema.json. */
+export function assertSchema(name: string, value: unknown): void {
+  let v = compiled.get(name);
+  if (!v) {
+    v = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'schemas', `${name}.schema.json`), 'utf8')) as object);
+    compiled.set(name, v);
+  }
+  if (!v(value)) throw new Error(`${name}: ${ajv.errorsText(v.errors)} in ${JSON.stringify(value)}`);
+}
+
+/** A full outputs.mqtt section: the schema's defaults, then the test's choices. */
+export function mqttConfig(over: Partial<MqttConfig> = {}): MqttConfig {
+  return mqttSchema.parse({ embedded_port: 0, node_id: 'testnode', reconnect_period_s: 0.1, connect_timeout_s: 2, ...over });
+}
+
+export interface Received {
+  topic: string;
+  retain: boolean;
+  qos: number;
+  body: Record<string, unknown>;
+  expiry: number | undefined;
+}
+
+const open = new Set<Subscriber>();
+
+/** Ends subscribers a failed test left open (their reconnect timers would keep the file running). */
+export async function closeSubscribers(): Promise<void> {
+  await Promise.all([...open].map((s) => s.close()));
+}
+
+/** A subscriber on <prefix>/# that keeps every message it gets. */
+export class Subscriber {
+  readonly messages: Received[] = [];
+  private constructor(readonly client: MqttClient) {
+    client.on('message', (topic, payload, packet) => {
+      this.messages.push({ topic, retain: packet.retain, qos: packet.qos, body: JSON.parse(payload.toString()) as Record<string, unknown>, expiry: packet.properties?.messageExpiryInterval });
+    });
+  }
+
+  static async open(url: string, filter: string, protocolVersion: 4 | 5 = 4): Promise<Subscriber> {
+    const client = connect(url, { protocolVersion, reconnectPeriod: 100, clientId: `sub-${Math.random().toString(16).slice(2, 10)}` });
+    client.on('error', () => undefined);
+    const s = new Subscriber(client);
+    open.add(s);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`subscriber: no connection to ${url}`)), 3000);
+      client.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await client.subscribeAsync(filter, { qos: 1 });
+    return s;
+  }
+
+  on(topicSuffix: string): Received[] {
+    return this.messages.filter((m) => m.topic.endsWith(topicSuffix));
+  }
+
+  async close(): Promise<void> {
+    open.delete(this);
+    await this.client.endAsync(true);
+  }
+}
+
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 4000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** One reused event, as the pipeline hands them out: each call advances it by one step. */
+export function poseStream(mode: Mode = 'streaming'): () => PoseEvent {
+  const e = newPoseEvent(mode, new Float32Array(20));
+  let n = 0;
+  return () => {
+    e.step = n;
+    e.t = (1830 + 40 * n) / 2000;
+    for (let i = 0; i < 20; i++) e.angles[i] = Math.sin(0.1 * n + i) * 1.3;
+    n++;
+    return e;
+  };
+}
