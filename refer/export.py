@@ -4,7 +4,8 @@ Usage (from the repository root):
     python refer/export.py [--seed N | --checkpoint FILE [--trust-checkpoint]] [--out models]
 
 Writes, byte-for-byte identically on a rerun with the same inputs and software:
-    OUT/encoder.onnx, OUT/decoder_step.onnx, OUT/golden/input.mtb, OUT/golden/reference.mtb,
+    OUT/encoder.onnx, OUT/decoder_step.onnx, OUT/encoder_incremental.onnx,
+    OUT/encoder_incremental_init.onnx, OUT/golden/input.mtb, OUT/golden/reference.mtb,
     OUT/model_info.json
 """
 
@@ -26,6 +27,7 @@ sys.path.insert(0, HERE)
 
 import onnx  # noqa: E402
 
+import incremental as INC  # noqa: E402
 import rollout as R  # noqa: E402
 from checkpoint import CheckpointError, load_checkpoint, sha256_file  # noqa: E402
 from model import (  # noqa: E402
@@ -154,6 +156,55 @@ def export_decoder_step(model: PoseModel, metadata: dict[str, str]) -> bytes:
     return _finish_onnx(data, {}, metadata)
 
 
+def export_encoder_incremental(model: PoseModel, metadata: dict[str, str]) -> bytes:
+    """encoder_incremental.onnx bytes: one cached encoder step, all shapes fixed.
+
+    Time-major: emg [1,40,16] (the newest 40 samples) + state_* [1,frames,channels] ->
+    feature [1,64] + next_state_* (refer/incremental.py, export form). Same parameters as
+    encoder.onnx (same PoseModel; convolution weights reshaped to matrices).
+    """
+    data = _onnx_bytes(
+        INC.IncrementalEncoderStepExport(model.network).eval(),
+        (torch.zeros(1, INC.CHUNK, NUM_CHANNELS), *INC.zero_state(time_major=True)),
+        input_names=["emg", *INC.STATE_NAMES],
+        output_names=["feature", *INC.NEXT_STATE_NAMES],
+    )
+    return _finish_onnx(data, {}, metadata)
+
+
+def export_encoder_incremental_init(model: PoseModel, metadata: dict[str, str]) -> bytes:
+    """encoder_incremental_init.onnx bytes: a session's warm-up in one run.
+
+    emg [1,1791,16] (time-major, the session's first 1791 samples) -> feature [1,64] (frame 0)
+    + next_state_* (the state after step 0, as encoder_incremental's outputs).
+    """
+    data = _onnx_bytes(
+        INC.IncrementalEncoderInitExport(model.network).eval(),
+        (torch.zeros(1, RECEPTIVE_FIELD, NUM_CHANNELS),),
+        input_names=["emg"],
+        output_names=["feature", *INC.NEXT_STATE_NAMES],
+    )
+    return _finish_onnx(data, {}, metadata)
+
+
+def incremental_info() -> dict:
+    """Extra model_info.json block of encoder_incremental: how to drive the step."""
+    return {
+        "layout": "time-major: emg [1, 40, 16], state [1, frames, channels]",
+        "chunk_samples": INC.CHUNK,
+        "warmup_steps": INC.WARMUP_STEPS,
+        "step": "step q of a session with origin o reads samples [o+40q+1751, o+40q+1791) "
+        "(samples before o read as zeros) and outputs the encoder frame of [o+40q, o+40q+1791); "
+        "the session starts from all-zero state at step -warmup_steps, or runs init_model once on "
+        "samples [o, o+1791) to get frame 0 and the state after step 0",
+        "init_model": "encoder_incremental_init",
+        "state": [
+            {"input": name, "output": nxt, "shape": [1, t, c]}
+            for (name, c, t), nxt in zip(INC.STATE_SPECS, INC.NEXT_STATE_NAMES)
+        ],
+    }
+
+
 def _io_info(values) -> list[dict]:
     out = []
     for v in values:
@@ -247,7 +298,14 @@ def compute_reference(model: PoseModel, emg_tc: np.ndarray) -> tuple[dict[str, n
     return arrays, comparisons
 
 
-def ort_crosscheck(enc_bytes: bytes, dec_bytes: bytes, emg_tc: np.ndarray, arrays: dict) -> dict | None:
+def ort_crosscheck(
+    enc_bytes: bytes,
+    dec_bytes: bytes,
+    emg_tc: np.ndarray,
+    arrays: dict,
+    inc_bytes: bytes | None = None,
+    init_bytes: bytes | None = None,
+) -> dict | None:
     """Max |ONNX Runtime - PyTorch| on the golden input, if python onnxruntime is installed."""
     try:
         import onnxruntime as ort
@@ -277,7 +335,39 @@ def ort_crosscheck(enc_bytes: bytes, dec_bytes: bytes, emg_tc: np.ndarray, array
         prev = pv[:, :POSE_DIM] if t < R.POSITION_STEPS else (prev + pv[:, POSE_DIM:]).astype(np.float32)
         poses.append(prev[0])
     poses = np.stack(poses)
+    extra = {}
+    if inc_bytes is not None:
+        # incremental step over the whole golden input vs the PyTorch sliding-window features
+        inc = ort.InferenceSession(inc_bytes, opts, providers=["CPUExecutionProvider"])
+        pad = INC.WARMUP_STEPS * INC.CHUNK + INC.CHUNK
+        sig = np.concatenate([np.zeros((pad, NUM_CHANNELS), np.float32), emg_tc], axis=0)  # time-major
+        state = [np.zeros((1, t, c), np.float32) for _, c, t in INC.STATE_SPECS]
+        sw = arrays["sliding_features"]
+        feats = []
+        for q in range(-INC.WARMUP_STEPS, sw.shape[0]):
+            end = pad + INC.CHUNK * q + RECEPTIVE_FIELD
+            out = inc.run(None, {"emg": sig[None, end - INC.CHUNK : end], **dict(zip(INC.STATE_NAMES, state))})
+            state = out[1:]
+            if q >= 0:
+                feats.append(out[0][0])
+        feats = np.stack(feats)
+        extra = {
+            "encoder_incremental_vs_sliding_features": float(np.abs(feats - sw).max()),
+            "encoder_incremental_even_vs_native_frames": float(np.abs(feats[0::2] - arrays["native_frames"]).max()),
+        }
+        if init_bytes is not None:
+            # warm-up by the init graph, then steps 1..: the same features
+            init = ort.InferenceSession(init_bytes, opts, providers=["CPUExecutionProvider"])
+            out = init.run(None, {"emg": sig[None, pad : pad + RECEPTIVE_FIELD]})
+            state, feats2 = out[1:], [out[0][0]]
+            for q in range(1, sw.shape[0]):
+                end = pad + INC.CHUNK * q + RECEPTIVE_FIELD
+                out = inc.run(None, {"emg": sig[None, end - INC.CHUNK : end], **dict(zip(INC.STATE_NAMES, state))})
+                state = out[1:]
+                feats2.append(out[0][0])
+            extra["encoder_incremental_with_init_vs_sliding_features"] = float(np.abs(np.stack(feats2) - sw).max())
     return {
+        **extra,
         "onnxruntime": ort.__version__,
         "encoder_full_input_vs_native_frames": float(np.abs(full - arrays["native_frames"]).max()),
         "encoder_1830_windows_vs_sliding_features(first 40)": float(np.abs(win - arrays["sliding_features"][:40]).max()),
@@ -298,6 +388,8 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     metadata = {"myostream.weights": weights_text, "myostream.geometry": "left_context=1790,stride=80"}
     enc_bytes = export_encoder(model, {**metadata, "myostream.role": "encoder"})
     dec_bytes = export_decoder_step(model, {**metadata, "myostream.role": "decoder_step"})
+    inc_bytes = export_encoder_incremental(model, {**metadata, "myostream.role": "encoder_incremental"})
+    init_bytes = export_encoder_incremental_init(model, {**metadata, "myostream.role": "encoder_incremental_init"})
 
     emg_tc = make_golden_emg()
     input_meta = {
@@ -331,6 +423,8 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     os.makedirs(os.path.join(out_dir, "golden"), exist_ok=True)
     write_atomic(os.path.join(out_dir, "encoder.onnx"), enc_bytes)
     write_atomic(os.path.join(out_dir, "decoder_step.onnx"), dec_bytes)
+    write_atomic(os.path.join(out_dir, "encoder_incremental.onnx"), inc_bytes)
+    write_atomic(os.path.join(out_dir, "encoder_incremental_init.onnx"), init_bytes)
     write_atomic(os.path.join(out_dir, "golden", "input.mtb"), input_bytes)
     write_atomic(os.path.join(out_dir, "golden", "reference.mtb"), ref_bytes)
 
@@ -340,6 +434,11 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
         "models": {
             "encoder": model_file_info("encoder.onnx", enc_bytes, enc_params),
             "decoder_step": model_file_info("decoder_step.onnx", dec_bytes, dec_params),
+            "encoder_incremental": {
+                **model_file_info("encoder_incremental.onnx", inc_bytes, enc_params),
+                "incremental": incremental_info(),
+            },
+            "encoder_incremental_init": model_file_info("encoder_incremental_init.onnx", init_bytes, enc_params),
         },
         "geometry": geometry(),
         "weights": weights,
@@ -362,6 +461,8 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
         "files": {
             "encoder.onnx": sha256_bytes(enc_bytes),
             "decoder_step.onnx": sha256_bytes(dec_bytes),
+            "encoder_incremental.onnx": sha256_bytes(inc_bytes),
+            "encoder_incremental_init.onnx": sha256_bytes(init_bytes),
             "golden/input.mtb": sha256_bytes(input_bytes),
             "golden/reference.mtb": sha256_bytes(ref_bytes),
             "model_info.json": sha256_bytes(info_bytes),
@@ -375,7 +476,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     for name, st in comparisons.items():
         log(f"{name}: mse={st['mse']:.3e} max_abs_diff={st['max_abs_diff']:.3e}")
     if crosscheck:
-        cc = ort_crosscheck(enc_bytes, dec_bytes, emg_tc, arrays)
+        cc = ort_crosscheck(enc_bytes, dec_bytes, emg_tc, arrays, inc_bytes, init_bytes)
         summary["onnxruntime_crosscheck"] = cc
         if cc is None:
             log("onnxruntime not installed: ONNX cross-check skipped")

@@ -4,6 +4,7 @@ import { errorMessage, isUserError } from './common/errors.js';
 import { runCommand, type RunCliOptions } from './daemon/run-command.js';
 import { alignCommand, type AlignCliOptions } from './daemon/align-command.js';
 import { statusCommand, type StatusCliOptions } from './daemon/status-command.js';
+import { benchCommand, type BenchCliOptions } from './daemon/bench-command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -31,6 +32,20 @@ function buildProgram(): Command {
   commonOptions(program.command('align').description('alignment regression: exact vs streaming (reset per block) on the same signal'))
     .action(async (o: AlignCliOptions) => {
       process.exitCode = await alignCommand(o);
+    });
+  program
+    .command('bench')
+    .description('T_compute of the window and incremental encoder paths, side by side in one process')
+    .option('-c, --config <file>', 'YAML configuration (default: configs/realtime_config.yaml of the package)')
+    .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
+    .option('--json', 'last stdout line: one JSON object with both paths and the ratio')
+    .option('--steps <n>', 'timed steps per path after warm-up (default 2000)')
+    .option('--alternate <n>', 'steps each path runs before the other takes over (default 200; 1 = strict alternation)')
+    .addOption(new Option('--policy <policy>', 'feature policy of both paths').choices(['sliding_window', 'exact_grid']))
+    .option('--out <file>', 'results file (default: under the artifacts root)')
+    .option('--no-torch', 'skip timing the PyTorch reference even where python3 and torch exist')
+    .action(async (o: BenchCliOptions) => {
+      process.exitCode = await benchCommand({ ...o, json: o.json === true });
     });
   program
     .command('status')

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-FILES = ["encoder.onnx", "decoder_step.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json"]
+FILES = ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json"]
 
 
 @pytest.mark.slow
@@ -35,6 +35,19 @@ def test_export_is_deterministic(tmp_path):
     assert [o["shape"] for o in dec["outputs"]] == [[1, 40], [2, 1, 512], [2, 1, 512]]
     assert enc["opset"] >= 17 and info["geometry"]["position_steps"] == 12
     assert info["weights"] == {"seed": DEFAULT_SEED}
+    inc = info["models"]["encoder_incremental"]
+    from incremental import NEXT_STATE_NAMES, STATE_NAMES, STATE_SPECS, WARMUP_STEPS
+
+    assert [i["name"] for i in inc["inputs"]] == ["emg", *STATE_NAMES]
+    assert [o["name"] for o in inc["outputs"]] == ["feature", *NEXT_STATE_NAMES]
+    assert inc["inputs"][0]["shape"] == [1, 40, 16] and inc["outputs"][0]["shape"] == [1, 64]
+    shapes = [[1, t, c] for _, c, t in STATE_SPECS]
+    assert [i["shape"] for i in inc["inputs"][1:]] == shapes == [o["shape"] for o in inc["outputs"][1:]]
+    assert inc["incremental"]["warmup_steps"] == WARMUP_STEPS and inc["parameters"] == enc["parameters"]
+    init = info["models"]["encoder_incremental_init"]
+    assert init["inputs"] == [{"name": "emg", "dtype": "float32", "shape": [1, 1791, 16]}]
+    assert [o["name"] for o in init["outputs"]] == ["feature", *NEXT_STATE_NAMES]
+    assert [o["shape"] for o in init["outputs"][1:]] == shapes
     m = onnx.load(str(a / "encoder.onnx"))
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
 
@@ -43,7 +56,7 @@ def test_export_is_deterministic(tmp_path):
     if os.path.exists(os.path.join(committed, "model_info.json")):
         cinfo = json.load(open(os.path.join(committed, "model_info.json")))
         if cinfo["weights"] == {"seed": DEFAULT_SEED}:
-            for name in ["encoder.onnx", "decoder_step.onnx"]:
+            for name in ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx"]:
                 assert open(os.path.join(committed, name), "rb").read() == (a / name).read_bytes(), name
             from tensor_bundle import read_bundle
 

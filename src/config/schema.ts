@@ -45,6 +45,8 @@ export const configSchema = z
             feature_single_point_interpolation: z.boolean().default(true),
             /** sliding_window: the plan's single point of each 1830-sample window; exact_grid: exact's own 50 Hz grid. */
             feature_policy: z.enum(['sliding_window', 'exact_grid']).default('exact_grid'),
+            /** window: the whole encoder over each window; incremental: one cached encoder step per 40 samples (same frames). */
+            encoder: z.enum(['window', 'incremental']).default('incremental'),
             max_buffer_seconds: z.number().positive().max(600).default(10),
           })
           .strict()

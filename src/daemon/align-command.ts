@@ -32,10 +32,10 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   // The regression reads its signal as fast as the source gives it; pacing would only wait.
   const source = await createSource({ ...cfg, input: { ...cfg.input, speed: 0 } });
   const samples = await collect(source, cfg, log);
-  const models = await openModels(cfg, log);
+  const models = await openModels(cfg, log, true);
   const artifacts = RunArtifacts.create(cfg.outputs.artifacts_root, o.artifacts);
   artifacts.writeYaml(ARTIFACT_FILES.config, parseYaml(configToYaml(cfg)));
-  artifacts.writeJson(ARTIFACT_FILES.modelInfo, runModelInfo(models, 'window'));
+  artifacts.writeJson(ARTIFACT_FILES.modelInfo, runModelInfo(models, cfg.runtime.streaming.encoder));
   const t0 = performance.now();
   const r = await alignmentRegression(cfg, models, samples.ring, samples.truth, artifacts, log);
   const tol = cfg.eval.streaming_tolerance;
@@ -52,7 +52,7 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
     mode_configured: cfg.model.mode,
     mode_final: cfg.model.mode,
     feature_policy: cfg.runtime.streaming.feature_policy,
-    encoder: 'window',
+    encoder: cfg.runtime.streaming.encoder,
     acceptance: {
       alignment: { enabled: true, evaluated: overall.passed !== null, passed, aligned_blocks: r.report.alignedBlocks },
       latency: { enabled: false, evaluated: lat.passed !== null, passed: null, violations: 0 },
@@ -113,7 +113,7 @@ export async function alignmentRegression(
   const report = new AlignmentReport(cfg.eval.streaming_tolerance, {
     kind: 'regression',
     feature_policy: cfg.runtime.streaming.feature_policy,
-    encoder: 'window',
+    encoder: cfg.runtime.streaming.encoder,
     note: 'streaming reset at every exact block start; compared at the 250 aligned moments of each block',
   });
   const tCompute = new LatencyHistogram();

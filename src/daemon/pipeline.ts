@@ -125,11 +125,15 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   ring.seekReader(0);
   try {
     for (;;) {
-      while (pendingGaps.length > 0) {
-        const g = pendingGaps.shift()!;
-        record('gap', g.atSample, `${g.lostSamples} samples lost (${g.reason}); restarting after the gap`);
-        predictor.restartAt(g.atSample);
-        ring.seekReader(g.atSample);
+      const gap = pendingGaps[0];
+      // Steps whose samples all precede the gap still run; then the predictor restarts after it.
+      if (gap && !(ring.written >= predictor.nextReadyAt && predictor.nextReadyAt <= gap.atSample)) {
+        pendingGaps.shift();
+        record('gap', gap.atSample, `${gap.lostSamples} samples lost (${gap.reason}); restarting after the gap`);
+        predictor.restartAt(gap.atSample);
+        ring.seekReader(gap.atSample);
+        wakeProducer();
+        continue;
       }
       if (ring.written >= predictor.nextReadyAt) {
         if (predictor.oldestNeeded < ring.oldest) {
@@ -137,6 +141,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
           record('overrun', at, `inference fell ${at - predictor.oldestNeeded} samples behind the ring (capacity ${ring.capacity}); restarting at the oldest held sample`);
           predictor.restartAt(at);
           ring.seekReader(at);
+          wakeProducer();
           continue;
         }
         const computeMs = await predictor.advance(ring, emit);

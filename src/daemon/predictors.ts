@@ -4,14 +4,18 @@ import { WindowFrameEncoder, type FrameEncoder } from '../inference/frame-encode
 import { RECEPTIVE_FIELD } from '../inference/geometry.js';
 import type { LoadedModels } from '../inference/models.js';
 import { StreamingPredictor } from '../inference/streaming-predictor.js';
+import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
 
 /**
- * The frame source a streaming policy needs. sliding_window runs the plan's window
+ * The frame source a streaming policy needs. incremental: one cached encoder step per 40
+ * samples. sliding_window runs the plan's window
  * (window_samples, 1830); exact_grid needs native frames as early as they exist, so it runs the
  * encoder over exactly one receptive field (1791), which gives the same frames.
  */
 export function buildFrameEncoder(cfg: Config, models: LoadedModels): FrameEncoder {
   const s = cfg.runtime.streaming;
+  // The cached step gives the same frames for both policies (frame q for every q).
+  if (s.encoder === 'incremental') return incrementalEncoderFrom(models);
   return new WindowFrameEncoder(models.encoder, s.feature_policy === 'sliding_window' ? s.window_samples : RECEPTIVE_FIELD);
 }
 

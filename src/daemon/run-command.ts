@@ -7,6 +7,7 @@ import { PACKAGE_ROOT } from '../common/paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { loadModels, type LoadedModels } from '../inference/models.js';
+import { MODEL_KEYS_WITH_INCREMENTAL } from '../inference/incremental-encoder.js';
 import { RunArtifacts } from '../outputs/artifacts.js';
 import { RunSession } from './session.js';
 
@@ -43,13 +44,15 @@ function numberFlag(flag: string, v: string): number {
   return n;
 }
 
-export async function openModels(cfg: Config, log: Logger): Promise<LoadedModels> {
+/** Opens the graphs the configuration needs (the cached encoder step only when it is used). */
+export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming'): Promise<LoadedModels> {
+  const incremental = streaming && cfg.runtime.streaming.encoder === 'incremental';
   return loadModels(cfg.model.dir, {
     executionProviders: cfg.runtime.execution_providers,
     deviceId: cfg.runtime.device_id,
     intraOpThreads: cfg.runtime.intra_op_threads,
     interOpThreads: cfg.runtime.inter_op_threads,
-  }, log);
+  }, log, incremental ? MODEL_KEYS_WITH_INCREMENTAL : undefined);
 }
 
 export async function runCommand(o: RunCliOptions): Promise<number> {

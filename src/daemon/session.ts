@@ -73,7 +73,7 @@ export class RunSession {
     this.alignment = new AlignmentReport(cfg.eval.streaming_tolerance, {
       kind: 'live',
       feature_policy: cfg.runtime.streaming.feature_policy,
-      encoder: 'window',
+      encoder: cfg.runtime.streaming.encoder,
       note: 'live run: the first block of each session is the alignment check (streaming reset at its start); later blocks measure drift',
     });
     this.metrics = artifacts.jsonl(ARTIFACT_FILES.metrics);
@@ -84,7 +84,7 @@ export class RunSession {
     const { cfg, log, models, source, artifacts } = this;
     // The effective configuration, re-read through YAML so the snapshot is exactly what loads.
     artifacts.writeYaml(ARTIFACT_FILES.config, parseYaml(configToYaml(cfg)));
-    artifacts.writeJson(ARTIFACT_FILES.modelInfo, runModelInfo(models, 'window'));
+    artifacts.writeJson(ARTIFACT_FILES.modelInfo, runModelInfo(models, cfg.runtime.streaming.encoder));
     const sinks: PoseSink[] = [];
     const posesFile = cfg.outputs.poses_out ? new PosesFile(cfg.outputs.poses_out) : undefined;
     if (posesFile) sinks.push(posesFile);
@@ -241,7 +241,7 @@ export class RunSession {
       mode_configured: cfg.model.mode,
       mode_final: this.mode,
       feature_policy: cfg.runtime.streaming.feature_policy,
-      encoder: 'window',
+      encoder: cfg.runtime.streaming.encoder,
       acceptance,
       mode_switches: this.switches,
       source: sourceSummary(this.source.info),

@@ -29,6 +29,8 @@ export interface LoadedModels {
   info: ModelInfo;
   encoder: ort.InferenceSession;
   decoder: ort.InferenceSession;
+  /** Every loaded graph by model_info.json key (extra keys, e.g. encoder_incremental, only here). */
+  sessions: Record<string, ort.InferenceSession>;
   /** Execution provider per graph, as really obtained. */
   providers: Record<string, ExecutionProviderName>;
   attempts: Record<string, ProviderAttempt[]>;
@@ -99,6 +101,7 @@ export async function loadModels(modelDir: string, opts: SessionOptions, log: Lo
     info,
     encoder: enc.session,
     decoder: dec.session,
+    sessions: pick((s) => s.session),
     providers: pick((s) => s.provider),
     attempts: pick((s) => s.attempts),
     loadMs: pick((s) => Math.round(s.loadMs)),
