@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EmgSource, SampleSink, SourceInfo } from './source.js';
+import { waitForSpaceOrAbort, type EmgSource, type SampleSink, type SourceInfo } from './source.js';
 import type { Recording } from './recording.js';
 
 export interface ReplayOptions {
@@ -35,7 +35,7 @@ export class ReplaySource implements EmgSource {
     const t0 = performance.now();
     for (let start = 0; start < total && !signal.aborted; start += chunk) {
       const n = Math.min(chunk, total - start);
-      await sink.waitForSpace(n);
+      await waitForSpaceOrAbort(sink, n, signal);
       if (signal.aborted) break;
       if (opts.speed > 0) {
         const due = t0 + ((start + n) / rec.sampleRate / opts.speed) * 1000;

@@ -20,6 +20,7 @@ const CTRL_READ_LO = 9;
 const CTRL_READ_HI = 10;
 const CTRL_WORDS = 16; // padded to 64 bytes
 const TWO32 = 0x1_0000_0000;
+const noop = (): void => undefined;
 
 export interface RingBufferLayout {
   readonly capacity: number;
@@ -83,31 +84,39 @@ export class RingBuffer {
 
   /**
    * Appends `frames` time-major samples (frames × channels values from `src[srcOffset]`).
-   * Writing more than the capacity at once keeps only the newest `capacity` samples.
+   * Writing more than the capacity at once keeps only the newest `capacity` samples; the ones
+   * skipped count as overwritten when the reader had not consumed them.
    */
   append(src: Float32Array, frames = src.length / this.channels, srcOffset = 0): void {
     const ch = this.channels;
+    const cap = this.capacity;
     if (!Number.isInteger(frames) || frames < 0) throw new RangeError(`append: ${frames} is not a whole number of frames`);
-    if (srcOffset + frames * ch > src.length) throw new RangeError('append: source shorter than frames × channels');
+    if (!Number.isInteger(srcOffset) || srcOffset < 0 || srcOffset + frames * ch > src.length) {
+      throw new RangeError(`append: source holds ${src.length} values, needs ${srcOffset} + ${frames} × ${ch}`);
+    }
     if (frames === 0) return;
     const written = this.written;
-    const skip = frames > this.capacity ? frames - this.capacity : 0;
+    const skip = frames > cap ? frames - cap : 0;
     const newWritten = written + frames;
     // Unread samples that fall out of the window are the overflow: [max(read, oldest), newOldest).
-    const oldOldest = Math.max(0, written - this.capacity);
-    const newOldest = Math.max(0, newWritten - this.capacity);
-    const lost = Math.max(0, newOldest - Math.max(this.readCursor, oldOldest));
+    const oldOldest = written > cap ? written - cap : 0;
+    const newOldest = newWritten > cap ? newWritten - cap : 0;
+    const read = this.readCursor;
+    const lost = Math.max(0, newOldest - (read > oldOldest ? read : oldOldest));
     const overwritten = this.overwritten;
+    const data = this.data;
     Atomics.add(this.ctrl, CTRL_SEQ_W, 1);
-    let pos = (written + skip) % this.capacity;
-    let remaining = frames - skip;
+    // Plain loops rather than set(subarray()): a subarray is a new object on every call, and
+    // this runs 2000 times a second for the life of the process.
+    let d = ((written + skip) % cap) * ch;
+    const end = cap * ch;
     let s = srcOffset + skip * ch;
-    while (remaining > 0) {
-      const run = Math.min(remaining, this.capacity - pos);
-      this.data.set(src.subarray(s, s + run * ch), pos * ch);
-      remaining -= run;
-      s += run * ch;
-      pos = 0;
+    const sEnd = srcOffset + frames * ch;
+    while (s < sEnd) {
+      const run = Math.min(sEnd - s, end - d);
+      for (let i = 0; i < run; i++) data[d + i] = src[s + i]!;
+      s += run;
+      d = 0;
     }
     this.storePair(CTRL_WRITTEN_LO, CTRL_WRITTEN_HI, newWritten);
     if (lost > 0) this.storePair(CTRL_OVERWRITTEN_LO, CTRL_OVERWRITTEN_HI, overwritten + lost);
@@ -115,19 +124,27 @@ export class RingBuffer {
     Atomics.notify(this.ctrl, CTRL_SEQ_W);
   }
 
-  /**
-   * Resolves when something is appended after this call, or after `timeoutMs`. Works across
-   * threads (the writer notifies) and within one thread (it does not block the event loop).
-   */
   /** Wakes waitForAppend() callers without appending (e.g. when the source has ended). */
   wakeWaiters(): void {
     Atomics.notify(this.ctrl, CTRL_SEQ_W);
   }
 
+  /**
+   * Resolves when something is appended after this call, or after `timeoutMs`. Works across
+   * threads (the writer notifies) and within one thread (it does not block the event loop).
+   * A pending Atomics.waitAsync does not keep Node's event loop alive, so a timer does: a
+   * process whose only work is waiting for a writer thread must not exit under it.
+   */
   async waitForAppend(timeoutMs: number): Promise<void> {
     const seq = Atomics.load(this.ctrl, CTRL_SEQ_W);
     const w = Atomics.waitAsync(this.ctrl, CTRL_SEQ_W, seq, timeoutMs);
-    if (w.async) await w.value;
+    if (!w.async) return;
+    const keepAlive = setTimeout(noop, timeoutMs + 1);
+    try {
+      await w.value;
+    } finally {
+      clearTimeout(keepAlive);
+    }
   }
 
   /** True when at least `step` unread samples are waiting. */
@@ -158,21 +175,23 @@ export class RingBuffer {
 
   /**
    * Copies samples [end − n, end) time-major ([n, channels]) into `out`. Throws if any of them is
-   * no longer (or not yet) held.
+   * no longer (or not yet) held, or was overwritten by the writer while being copied.
    */
   sliceEndingAt(end: number, n: number, out: Float32Array): void {
-    this.check(end, n, out.length, n * this.channels);
     const ch = this.channels;
-    let pos = (end - n) % this.capacity;
-    let remaining = n;
+    this.check(end, n, out.length, n * ch);
+    const data = this.data;
+    const dataEnd = this.capacity * ch;
+    let d = ((end - n) % this.capacity) * ch;
     let o = 0;
-    while (remaining > 0) {
-      const run = Math.min(remaining, this.capacity - pos);
-      out.set(this.data.subarray(pos * ch, (pos + run) * ch), o);
-      o += run * ch;
-      remaining -= run;
-      pos = 0;
+    const oEnd = n * ch;
+    while (o < oEnd) {
+      const run = Math.min(oEnd - o, dataEnd - d);
+      for (let i = 0; i < run; i++) out[o + i] = data[d + i]!;
+      o += run;
+      d = 0;
     }
+    this.checkIntact(end, n);
   }
 
   /**
@@ -190,14 +209,27 @@ export class RingBuffer {
       for (let c = 0; c < ch; c++) out[c * n + t] = data[base + c]!;
       pos = pos + 1 === cap ? 0 : pos + 1;
     }
+    this.checkIntact(end, n);
   }
 
   private check(end: number, n: number, outLen: number, need: number): void {
+    if (!Number.isInteger(end) || !Number.isInteger(n) || n < 0) throw new RangeError(`slice: end ${end} and n ${n} must be whole numbers, n ≥ 0`);
     if (outLen < need) throw new RangeError(`slice: output holds ${outLen} values, needs ${need}`);
     const written = this.written;
     if (end > written) throw new RangeError(`slice: sample ${end - 1} not written yet (written ${written})`);
     if (end - n < Math.max(0, written - this.capacity)) {
-      throw new RangeError(`slice: sample ${end - n} already overwritten (oldest held ${written - this.capacity})`);
+      throw new RangeError(`slice: sample ${end - n} already overwritten (oldest held ${Math.max(0, written - this.capacity)})`);
+    }
+  }
+
+  /**
+   * A writer on another thread may have lapped the copy while it ran. `written` is published
+   * after the data, so re-reading it after the copy tells whether any copied slot was reused.
+   */
+  private checkIntact(end: number, n: number): void {
+    const oldest = this.written - this.capacity;
+    if (n > 0 && end - n < oldest) {
+      throw new RangeError(`slice: samples from ${end - n} were overwritten while being copied (oldest held now ${oldest})`);
     }
   }
 

@@ -1,7 +1,5 @@
-import type { RingBuffer } from './ring-buffer.js';
-
 export interface SourceInfo {
-  /** synthetic | replay | ads1299 */
+  /** synthetic | replay | ads1299 | ads1299-sim */
   readonly kind: string;
   /** For logs and summary.json: what is being read. */
   readonly description: string;
@@ -23,12 +21,24 @@ export interface GapEvent {
 }
 
 /**
+ * What a source appends to: the ring buffer itself, or a wrapper in front of it (preprocessing).
+ * `written` counts samples that reached the ring, in the ring's numbering.
+ */
+export interface SampleWriter {
+  readonly channels: number;
+  readonly written: number;
+  /** Appends `frames` time-major samples (frames × channels values from `src[srcOffset]`). */
+  append(src: Float32Array, frames?: number, srcOffset?: number): void;
+}
+
+/**
  * Where a source delivers. `emg` is [time, 16]; `truth`, when the source has joint angles, is
- * [time, 20] with the same sample numbering.
+ * [time, 20] with the same sample numbering. Both are RingBuffers when the pipeline builds the
+ * sink; sources that hand the ring to another thread (the ADC worker) need exactly that.
  */
 export interface SampleSink {
-  readonly emg: RingBuffer;
-  readonly truth?: RingBuffer;
+  readonly emg: SampleWriter;
+  readonly truth?: SampleWriter;
   gap(event: GapEvent): void;
   /**
    * Resolves once the consumer has room for `frames` more samples. Sources that can wait
@@ -38,8 +48,36 @@ export interface SampleSink {
   waitForSpace(frames: number): Promise<void>;
 }
 
+/** Counters a source keeps (frames read, lost, bad samples, …), for logs and summary.json. */
+export type AcquisitionStats = Readonly<Record<string, number>>;
+
 export interface EmgSource {
   readonly info: SourceInfo;
   /** Produces into `sink` until the source ends or `signal` aborts. */
   run(sink: SampleSink, signal: AbortSignal): Promise<void>;
+  /** The source's counters so far (optional: sources without counters omit it). */
+  stats?(): AcquisitionStats;
+}
+
+/**
+ * `sink.waitForSpace(frames)`, cut short by `signal`: a consumer that stops reading must not
+ * keep an aborted source waiting for ever. The abort listener is removed again each time, so a
+ * source that waits 50 times a second for hours holds nothing from earlier waits.
+ */
+export function waitForSpaceOrAbort(sink: SampleSink, frames: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+    sink.waitForSpace(frames).then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
 }

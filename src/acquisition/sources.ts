@@ -1,20 +1,94 @@
 import { UserError } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { resolveDataPath } from '../common/paths.js';
 import type { Config } from '../config/schema.js';
 import { SAMPLE_RATE } from '../inference/geometry.js';
+import { ads1299WorkerConfig, preprocessOn, preprocessOptions } from './ads1299/options.js';
+import { Ads1299Source } from './ads1299/source.js';
+import { GPIO_CHIP, SPI_DEVICE, checkDeviceNode, checkSysfsGpio, gpioChipPath } from './bindings/device-check.js';
+import { gpiomonMajorVersion } from './bindings/gpio-chardev.js';
+import { Preprocessor, preprocessSink } from './preprocess.js';
 import { loadRecording } from './recording.js';
 import { ReplaySource } from './replay-source.js';
-import type { EmgSource } from './source.js';
+import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from './source.js';
+import { SyntheticSource } from './synthetic.js';
 
-/** Builds the source named by input.source (`--source`). */
-export async function createSource(cfg: Config): Promise<EmgSource> {
+/** Source names `--source` accepts, for messages. */
+export const SOURCE_NAMES = 'synthetic, replay:FILE, ads1299 or ads1299-sim';
+
+/**
+ * Builds the source named by input.source (`--source`). Hardware is checked here, before the
+ * models load, so a missing device node ends the run at once with a message naming it.
+ */
+export async function createSource(cfg: Config, log: Logger = createLogger(cfg.logging.level, cfg.logging.format)): Promise<EmgSource> {
   const spec = cfg.input.source;
   const maxSamples = Math.round(cfg.input.duration_s * SAMPLE_RATE);
+  const alog = log.child({ component: 'acquisition' });
   if (spec.startsWith('replay:')) {
     const file = spec.slice('replay:'.length);
     if (!file) throw new UserError('input.source = "replay:": name a file, e.g. replay:models/golden/input.mtb');
     const rec = await loadRecording(resolveDataPath(file));
-    return new ReplaySource(rec, { speed: cfg.input.speed, chunkSamples: 40, maxSamples });
+    const replay = new ReplaySource(rec, { speed: cfg.input.speed, chunkSamples: 40, maxSamples });
+    // Dataset files are already filtered: preprocessing only when asked for explicitly.
+    return preprocessOn(cfg, false) ? withPreprocessing(replay, cfg, alog) : replay;
   }
-  throw new UserError(`input.source = ${JSON.stringify(spec)}: unknown source (expected synthetic, replay:FILE or ads1299)`);
+  if (spec === 'synthetic') {
+    const raw = cfg.acquisition.synthetic_mode === 'raw';
+    const syn = new SyntheticSource({
+      seed: cfg.acquisition.synthetic_seed,
+      sampleRate: SAMPLE_RATE,
+      mode: cfg.acquisition.synthetic_mode,
+      unitsPerVolt: cfg.acquisition.preprocess.units_per_volt,
+      speed: cfg.input.speed,
+      maxSamples,
+      chunkSamples: 40,
+    });
+    return preprocessOn(cfg, raw) ? withPreprocessing(syn, cfg, alog) : syn;
+  }
+  if (spec === 'ads1299' || spec === 'ads1299-sim') {
+    const simulate = spec === 'ads1299-sim' || cfg.acquisition.ads1299.simulate;
+    if (!simulate) preflightAds1299(cfg);
+    return new Ads1299Source(ads1299WorkerConfig(cfg, simulate, SAMPLE_RATE), alog);
+  }
+  throw new UserError(`input.source = ${JSON.stringify(spec)}: unknown source (expected ${SOURCE_NAMES})`);
+}
+
+/** Device nodes, permissions and tools the ADS1299 driver will need, checked on this thread. */
+export function preflightAds1299(cfg: Config): void {
+  const a = cfg.acquisition.ads1299;
+  for (const cs of a.chip_selects) checkDeviceNode(`/dev/spidev${a.spi_bus}.${cs}`, SPI_DEVICE);
+  if (cfg.acquisition.gpio_binding === 'sysfs') {
+    checkSysfsGpio();
+  } else {
+    const chip = gpioChipPath(a.drdy_chip);
+    if (chip) checkDeviceNode(chip, GPIO_CHIP);
+    gpiomonMajorVersion(a.gpiomon);
+  }
+}
+
+/**
+ * Puts preprocessing in front of any source's sink. Bad samples are counted and logged (the
+ * first at once, then a summary at most once a second).
+ */
+export function withPreprocessing(inner: EmgSource, cfg: Config, log: Logger): EmgSource {
+  const pre = new Preprocessor(preprocessOptions(cfg, inner.info.sampleRate));
+  const info: SourceInfo = {
+    ...inner.info,
+    description: `${inner.info.description}, preprocessed (high-pass ${cfg.acquisition.preprocess.highpass_hz} Hz, ×${cfg.acquisition.preprocess.units_per_volt})`,
+  };
+  return {
+    info,
+    run(sink: SampleSink, signal: AbortSignal): Promise<void> {
+      const policy = cfg.acquisition.preprocess.bad_sample_policy;
+      const wrapped = preprocessSink(sink, pre, {
+        onBadSamples: (s) => log.warn({ ...s, policy }, 'bad samples (NaN, Inf or saturated) in the input'),
+      });
+      return inner.run(wrapped, signal);
+    },
+    stats(): AcquisitionStats {
+      const s: Record<string, number> = { ...(inner.stats?.() ?? {}) };
+      for (const [k, v] of Object.entries(pre.stats)) s[`preprocess_${k}`] = v;
+      return s;
+    },
+  };
 }

@@ -3,10 +3,116 @@ import { z } from 'zod';
 /**
  * The `acquisition:` section: how samples are obtained and conditioned before the ring buffer.
  * Kept apart from schema.ts because the hardware settings grow on their own.
+ * docs/acquisition.md explains every key.
  */
+
+/** PGA gains the ADS1299 offers (CHnSET GAIN[2:0]). */
+export const ADS1299_GAINS = [1, 2, 4, 6, 8, 12, 24] as const;
+const CHANNELS = 16;
+const IDENTITY_MAP = Array.from({ length: CHANNELS }, (_, i) => i);
+
+const gain = z.literal(ADS1299_GAINS);
+const everyFrames = z.number().int().min(0).default(0);
+
+const ads1299Schema = z
+  .object({
+    /** Run the driver against the register-level simulator instead of hardware (= --source ads1299-sim). */
+    simulate: z.boolean().default(false),
+    /** daisy: both chips on one chip select, 54-byte frames; separate: one chip select each. */
+    topology: z.enum(['daisy', 'separate']).default('daisy'),
+    /** /dev/spidev<spi_bus>.<chip select>. */
+    spi_bus: z.number().int().min(0).default(0),
+    /** daisy: one entry; separate: two (first chip, second chip). */
+    chip_selects: z.array(z.number().int().min(0)).min(1).max(2).default([0]),
+    spi_clock_hz: z.number().int().min(100_000).max(20_000_000).default(4_000_000),
+    /** The ADS1299 samples on the falling SCLK edge: CPOL 0, CPHA 1 = mode 1. */
+    spi_mode: z.number().int().min(0).max(3).default(1),
+    /** The GPIO chip of the DRDY line (chardev binding): name, number or /dev path. */
+    drdy_chip: z.string().min(1).default('gpiochip0'),
+    /** DRDY line: the offset on drdy_chip (chardev), or the global sysfs GPIO number (sysfs). */
+    drdy_line: z.number().int().min(0).default(25),
+    /** PGA gain for every channel, or a list of 16 (ring channel order). */
+    gain: z.union([gain, z.array(gain).length(CHANNELS)]).default(24),
+    /** Reference voltage in volts (4.5 V with the internal reference). */
+    vref: z.number().positive().max(5).default(4.5),
+    /** srb1: every channel's negative input on SRB1 (common reference); differential: INxN as wired. */
+    reference: z.enum(['srb1', 'differential']).default('srb1'),
+    /** Bias drive on (internal mid-supply reference, all channels sensed). */
+    bias_drive: z.boolean().default(true),
+    /** channel_map[i] = the ADC channel (0-7 first chip, 8-15 second) that becomes ring channel i. */
+    channel_map: z.array(z.number().int().min(0).max(CHANNELS - 1)).length(CHANNELS).default(IDENTITY_MAP),
+    /** A frame read that ends later than this before the next DRDY counts as late and is dropped. */
+    late_margin_us: z.number().min(0).max(400).default(25),
+    /** This many frames in a row without the status marker stop acquisition with an error. */
+    max_consecutive_bad_frames: z.number().int().positive().default(2000),
+    /** libgpiod's gpiomon (Debian/Ubuntu package gpiod), used by the chardev binding. */
+    gpiomon: z.string().min(1).default('gpiomon'),
+    /** Faults the simulator injects (every N-th frame; 0 = never), to exercise the gap path end to end. */
+    sim: z
+      .object({ missed_drdy_every: everyFrames, late_read_every: everyFrames, bad_status_every: everyFrames })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const i2cSchema = z
+  .object({
+    /** /dev/i2c-<bus>. */
+    bus: z.number().int().min(0).default(1),
+    address: z.number().int().min(0x03).max(0x77).default(0x48),
+    /** SCL clock of the bus (100 k standard, 400 k fast, 1 M fast-mode plus, 3.4 M high speed). */
+    bus_hz: z.number().int().positive().default(400_000),
+    /** First data register; channels are read as one block from here. */
+    data_register: z.number().int().min(0).max(0xff).default(0),
+    channels: z.number().int().min(1).max(CHANNELS).default(CHANNELS),
+    bits_per_sample: z.number().int().min(8).max(32).default(24),
+    sample_rate: z.number().positive().default(2000),
+  })
+  .strict();
+
+const preprocessSchema = z
+  .object({
+    /** auto: on for live sources (ads1299, synthetic raw), off for replayed files (already filtered). */
+    enabled: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+    /** Butterworth high-pass corner in Hz (0 = no filter). */
+    highpass_hz: z.number().min(0).max(500).default(20),
+    highpass_order: z.literal([2, 4]).default(4),
+    /** Model units per volt at the electrodes; see docs/acquisition.md, "Units". */
+    units_per_volt: z.number().positive().default(1e4),
+    /** What replaces a NaN, infinite or saturated sample. gap: drop the frame and report a gap. */
+    bad_sample_policy: z.enum(['hold_last', 'zero', 'gap']).default('hold_last'),
+    /** Treat samples at the ADC's full scale as bad (sources that know their full scale). */
+    detect_saturation: z.boolean().default(true),
+  })
+  .strict();
+
 export const acquisitionSchema = z
   .object({
     /** Seed of the synthetic source (deterministic EMG-like signal with matching joint angles). */
     synthetic_seed: z.number().int().min(0).default(1),
+    /** model: EMG already in the model's units and band (no preprocessing); raw: volts with electrode offset and drift. */
+    synthetic_mode: z.enum(['model', 'raw']).default('model'),
+    /** DRDY interrupt binding: chardev (GPIO character device via libgpiod's gpiomon) or sysfs (onoff). */
+    gpio_binding: z.enum(['chardev', 'sysfs']).default('chardev'),
+    ads1299: ads1299Schema.prefault({}),
+    i2c: i2cSchema.prefault({}),
+    preprocess: preprocessSchema.prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((a, ctx) => {
+    const issue = (path: (string | number)[], message: string): void => {
+      ctx.addIssue({ code: 'custom', path, message });
+    };
+    const d = a.ads1299;
+    if (d.topology === 'daisy' && d.chip_selects.length !== 1) {
+      issue(['ads1299', 'chip_selects'], 'a daisy chain uses one chip select; give one entry (or set topology: separate)');
+    }
+    if (d.topology === 'separate' && (d.chip_selects.length !== 2 || d.chip_selects[0] === d.chip_selects[1])) {
+      issue(['ads1299', 'chip_selects'], 'topology separate needs two different chip selects, first chip then second');
+    }
+    if (new Set(d.channel_map).size !== CHANNELS) {
+      issue(['ads1299', 'channel_map'], `must name each ADC channel 0-${CHANNELS - 1} exactly once`);
+    }
+  });
+
+export type AcquisitionConfig = z.infer<typeof acquisitionSchema>;

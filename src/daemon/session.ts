@@ -244,7 +244,7 @@ export class RunSession {
       encoder: cfg.runtime.streaming.encoder,
       acceptance,
       mode_switches: this.switches,
-      source: sourceSummary(this.source.info),
+      source: { ...sourceSummary(this.source.info), stats: this.source.stats?.() ?? null },
       counts: {
         samples: this.lastSample,
         poses: this.steps,

@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { UserError } from '../src/common/errors.js';
+import { silentLogger } from '../src/common/logger.js';
+import { loadConfig } from '../src/config/load.js';
+import { ads1299WorkerConfig } from '../src/acquisition/ads1299/options.js';
+import { Ads1299Source } from '../src/acquisition/ads1299/source.js';
+import { COUNT_MAX, voltsPerCount } from '../src/acquisition/ads1299/registers.js';
+import { Preprocessor } from '../src/acquisition/preprocess.js';
+import { RingBuffer } from '../src/acquisition/ring-buffer.js';
+import type { GapEvent, SampleSink } from '../src/acquisition/source.js';
+import { createSource } from '../src/acquisition/sources.js';
+import { SyntheticGenerator } from '../src/acquisition/synthetic.js';
+
+interface Run {
+  ring: RingBuffer;
+  gaps: GapEvent[];
+  /** ring.written at the moment each gap reached the sink. */
+  writtenAtGap: number[];
+}
+
+/** Runs a source into a fresh ring, with a reader that keeps up (as the pipeline's cursor does). */
+async function drive(src: { run(s: SampleSink, a: AbortSignal): Promise<void> }, capacity: number, abortAfterMs?: number): Promise<Run> {
+  const ring = RingBuffer.create(capacity, 16);
+  const gaps: GapEvent[] = [];
+  const writtenAtGap: number[] = [];
+  const sink: SampleSink = {
+    emg: ring,
+    gap: (g) => {
+      gaps.push(g);
+      writtenAtGap.push(ring.written);
+    },
+    waitForSpace: async () => undefined,
+  };
+  const reader = setInterval(() => ring.seekReader(Math.max(0, ring.written - 100)), 1);
+  const ac = new AbortController();
+  if (abortAfterMs !== undefined) setTimeout(() => ac.abort(), abortAfterMs);
+  try {
+    await src.run(sink, ac.signal);
+  } finally {
+    clearInterval(reader);
+  }
+  return { ring, gaps, writtenAtGap };
+}
+
+test('ads1299-sim end to end through the worker: 10 s with faults, every sample equal to a replay of the chain', async () => {
+  const cfg = loadConfig(undefined, [
+    'input.source=ads1299-sim',
+    'input.duration_s=10',
+    'acquisition.synthetic_seed=7',
+    'acquisition.ads1299.sim.missed_drdy_every=2999',
+    'acquisition.ads1299.sim.late_read_every=4001',
+    'acquisition.ads1299.sim.bad_status_every=6007',
+  ]);
+  const src = await createSource(cfg, silentLogger());
+  assert.equal(src.info.kind, 'ads1299-sim');
+  assert.equal(src.info.hasJointAngles, false);
+  const r = await drive(src, 20_000);
+  assert.equal(r.ring.written, 20_000);
+  const reasons = r.gaps.map((g) => g.reason);
+  assert.ok(reasons.includes('missed DRDY') && reasons.includes('late read') && reasons.includes('bad status marker'), reasons.join('; '));
+  for (let i = 0; i < r.gaps.length; i++) {
+    assert.ok(r.writtenAtGap[i]! <= r.gaps[i]!.atSample, `gap ${i} at ${r.gaps[i]!.atSample} arrived after sample ${r.writtenAtGap[i]} was visible`);
+  }
+  const stats = src.stats!();
+  assert.equal(stats['gapsReported'], r.gaps.length);
+  // The driver keeps counting after the 20,000th sample until the worker stops it.
+  assert.ok(stats['lostFrames']! >= r.gaps.reduce((a, g) => a + g.lostSamples, 0));
+  assert.equal(stats['ringFrames'], 20_000);
+
+  // Replay the chain on this thread: generator (volts) → 24-bit counts at gain 24 → volts → preprocessing.
+  const lsb = voltsPerCount(4.5, 24);
+  const gen = new SyntheticGenerator({ seed: 7, sampleRate: 2000, mode: 'raw', unitsPerVolt: cfg.acquisition.preprocess.units_per_volt });
+  const pre = new Preprocessor({
+    channels: 16, sampleRate: 2000, highpassHz: 20, order: 4, scale: 1e4, badSamplePolicy: 'hold_last',
+    saturation: Array<number>(16).fill(lsb * (COUNT_MAX - 2)),
+  });
+  const v = new Float32Array(16);
+  const frame = new Float32Array(16);
+  const want = new Float32Array(16);
+  const got = new Float32Array(16);
+  let g = 0;
+  let conv = 0;
+  for (let j = 0; j < 20_000; j++) {
+    while (g < r.gaps.length && r.gaps[g]!.atSample === j) conv += r.gaps[g++]!.lostSamples;
+    while (gen.index <= conv) gen.next(1, v, 0);
+    for (let c = 0; c < 16; c++) frame[c] = Math.max(-0x800000, Math.min(0x7fffff, Math.round(v[c]! / lsb))) * lsb;
+    assert.ok(pre.processFrame(frame, 0, want, 0));
+    r.ring.sliceEndingAt(j + 1, 1, got);
+    for (let c = 0; c < 16; c++) if (got[c] !== want[c]) assert.fail(`sample ${j} (conversion ${conv}) channel ${c}: ${got[c]} ≠ ${want[c]}`);
+    conv++;
+  }
+  let ss = 0;
+  const all = new Float32Array(20_000 * 16);
+  r.ring.sliceTail(5000, all);
+  for (let i = 0; i < 5000 * 16; i++) ss += all[i]! * all[i]!;
+  const rms = Math.sqrt(ss / (5000 * 16));
+  assert.ok(rms > 0.6 && rms < 1.4, `conditioned RMS ${rms} is near the model's scale (1.0)`);
+});
+
+test('ads1299-sim paced in real time delivers about 2000 samples a second and stops on abort', async () => {
+  const cfg = loadConfig(undefined, ['input.source=ads1299-sim', 'input.speed=1']);
+  const src = await createSource(cfg, silentLogger());
+  const t0 = performance.now();
+  const r = await drive(src, 20_000, 400);
+  const secs = (performance.now() - t0) / 1000;
+  assert.ok(r.ring.written > 300 && r.ring.written < secs * 2000 + 100, `${r.ring.written} samples in ${secs.toFixed(2)} s`);
+  assert.deepEqual(r.gaps, []);
+});
+
+test('ads1299 on a machine without the hardware fails fast with a UserError naming the device', async () => {
+  const cfg = loadConfig(undefined, ['input.source=ads1299']);
+  await assert.rejects(createSource(cfg, silentLogger()), (e: unknown) => e instanceof UserError && /SPI: \/dev\/spidev0\.0 does not exist/.test(e.message));
+  const sep = loadConfig(undefined, ['input.source=ads1299', 'acquisition.ads1299.topology=separate', 'acquisition.ads1299.chip_selects=[1, 0]', 'acquisition.ads1299.spi_bus=2']);
+  await assert.rejects(createSource(sep, silentLogger()), /\/dev\/spidev2\.1 does not exist/);
+});
+
+test('the worker reports a hardware failure as a UserError (preflight bypassed)', async () => {
+  const cfg = loadConfig(undefined, ['input.source=ads1299']);
+  const src = new Ads1299Source(ads1299WorkerConfig(cfg, false, 2000), silentLogger());
+  const ring = RingBuffer.create(4000, 16);
+  const sink: SampleSink = { emg: ring, gap: () => undefined, waitForSpace: async () => undefined };
+  await assert.rejects(src.run(sink, new AbortController().signal), (e: unknown) => e instanceof UserError && /\/dev\/spidev0\.0/.test(e.message));
+});
+
+test('the ads1299 source needs the shared ring itself', async () => {
+  const cfg = loadConfig(undefined, ['input.source=ads1299-sim']);
+  const src = await createSource(cfg, silentLogger());
+  const ring = RingBuffer.create(4000, 16);
+  const wrapped: SampleSink = {
+    emg: { channels: 16, written: 0, append: (a: Float32Array, n?: number, o?: number) => ring.append(a, n, o) },
+    gap: () => undefined,
+    waitForSpace: async () => undefined,
+  };
+  await assert.rejects(src.run(wrapped, new AbortController().signal), /shared RingBuffer/);
+});
