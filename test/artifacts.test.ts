@@ -85,6 +85,8 @@ test('run in streaming mode keeps all six artifacts valid and passes with the de
   assert.equal(s.mode_final, 'streaming');
   assert.equal(s.counts.poses, 1000);
   assert.equal(s.passed, true);
+  const lat = json(dir, 'latency_stats.json') as { t_compute_ms: { count: number } };
+  assert.equal(lat.t_compute_ms.count, 950, '1000 steps less 50 warm-up steps');
   const snap = loadConfig(join(dir, 'config_snapshot.yaml'));
   assert.equal(snap.model.mode, 'streaming');
   assert.equal(snap.logging.level, 'warn');
@@ -95,6 +97,19 @@ test('run in streaming mode keeps all six artifacts valid and passes with the de
   const none = runCli(['status', '--set', `outputs.artifacts_root=${join(dir, 'nothing-here')}`]);
   assert.equal(none.status, 2);
   assert.match(none.stderr, /no runs under/);
+});
+
+test('a paced run measures end-to-end latency from each step\'s last sample, never less than its compute', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-e2e-'));
+  const r = runCli(['run', '--speed', '4', '--duration', '8', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'logging.level=warn', '--artifacts', dir, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const lat = json(dir, 'latency_stats.json') as { t_compute_ms: { count: number }; end_to_end_ms: { count: number } | null };
+  assert.ok(lat.end_to_end_ms, 'end_to_end_ms reported');
+  assert.ok(lat.end_to_end_ms.count >= lat.t_compute_ms.count * 0.9, `${lat.end_to_end_ms.count} of ${lat.t_compute_ms.count} steps`);
+  const lines = readFileSync(join(dir, 'streaming_metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t_compute_ms: number; e2e_ms?: number });
+  const both = lines.filter((l) => l.e2e_ms !== undefined);
+  assert.ok(both.length >= lines.length * 0.9);
+  for (const l of both) assert.ok(l.e2e_ms! >= l.t_compute_ms, `e2e ${l.e2e_ms} < T_compute ${l.t_compute_ms}`);
 });
 
 test('a failed alignment check switches the run to exact, records why, and the run goes on', () => {

@@ -18,7 +18,20 @@ const CTRL_OVERWRITTEN_HI = 4;
 const CTRL_SEQ_R = 8;
 const CTRL_READ_LO = 9;
 const CTRL_READ_HI = 10;
+const CTRL_APPENDS = 5; // appends so far (wraps; only its value modulo ARRIVALS is used)
+const CTRL_STAMP = 6; // 1 = record arrival times (set at creation, read by any writer)
 const CTRL_WORDS = 16; // padded to 64 bytes
+// When the newest samples arrived: the last ARRIVALS appends as (end sample, epoch ms) pairs,
+// written under the writer's lock, so the reader can time a step from the arrival of its last
+// sample however far behind it runs (end-to-end latency). Epoch time, because a worker's
+// performance.now() has another origin than the main thread's.
+const ARRIVALS = 64;
+const ARRIVAL_BYTES = ARRIVALS * 2 * 8;
+const DATA_OFFSET = CTRL_WORDS * 4 + ARRIVAL_BYTES;
+// Read once: the getter returns a fresh heap number on every call. Reading the clock itself
+// costs one 16-byte heap number per append (Node 20 has no allocation-free clock), which is why
+// arrival stamps are opt-in: the pipeline's EMG ring has them, other rings append allocation-free.
+const TIME_ORIGIN = performance.timeOrigin;
 const TWO32 = 0x1_0000_0000;
 const noop = (): void => undefined;
 
@@ -34,25 +47,30 @@ export class RingBuffer {
   readonly buffer: SharedArrayBuffer;
   private readonly ctrl: Int32Array;
   private readonly data: Float32Array;
+  private readonly arrivals: Float64Array;
 
   private constructor(layout: RingBufferLayout) {
     this.capacity = layout.capacity;
     this.channels = layout.channels;
     this.buffer = layout.buffer;
     this.ctrl = new Int32Array(layout.buffer, 0, CTRL_WORDS);
-    this.data = new Float32Array(layout.buffer, CTRL_WORDS * 4, layout.capacity * layout.channels);
+    this.arrivals = new Float64Array(layout.buffer, CTRL_WORDS * 4, ARRIVALS * 2);
+    this.data = new Float32Array(layout.buffer, DATA_OFFSET, layout.capacity * layout.channels);
   }
 
-  static create(capacity: number, channels: number): RingBuffer {
+  /** `stampArrivals`: remember when the last 64 appends arrived (for end-to-end latency). */
+  static create(capacity: number, channels: number, opts: { stampArrivals?: boolean } = {}): RingBuffer {
     if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`ring capacity ${capacity} must be a positive integer`);
     if (!Number.isInteger(channels) || channels <= 0) throw new RangeError(`ring channels ${channels} must be a positive integer`);
-    const buffer = new SharedArrayBuffer(CTRL_WORDS * 4 + capacity * channels * 4);
-    return new RingBuffer({ capacity, channels, buffer });
+    const buffer = new SharedArrayBuffer(DATA_OFFSET + capacity * channels * 4);
+    const ring = new RingBuffer({ capacity, channels, buffer });
+    if (opts.stampArrivals) Atomics.store(ring.ctrl, CTRL_STAMP, 1);
+    return ring;
   }
 
   /** Attaches to a ring created elsewhere (e.g. in another worker), from its layout. */
   static attach(layout: RingBufferLayout): RingBuffer {
-    if (layout.buffer.byteLength !== CTRL_WORDS * 4 + layout.capacity * layout.channels * 4) {
+    if (layout.buffer.byteLength !== DATA_OFFSET + layout.capacity * layout.channels * 4) {
       throw new RangeError('shared buffer size does not match the ring layout');
     }
     return new RingBuffer(layout);
@@ -120,8 +138,35 @@ export class RingBuffer {
     }
     this.storePair(CTRL_WRITTEN_LO, CTRL_WRITTEN_HI, newWritten);
     if (lost > 0) this.storePair(CTRL_OVERWRITTEN_LO, CTRL_OVERWRITTEN_HI, overwritten + lost);
+    if (this.ctrl[CTRL_STAMP] === 1) {
+      const slot = (Atomics.add(this.ctrl, CTRL_APPENDS, 1) >>> 0) % ARRIVALS;
+      this.arrivals[2 * slot] = newWritten;
+      this.arrivals[2 * slot + 1] = TIME_ORIGIN + performance.now();
+    }
     Atomics.add(this.ctrl, CTRL_SEQ_W, 1);
     Atomics.notify(this.ctrl, CTRL_SEQ_W);
+  }
+
+  /**
+   * Epoch milliseconds at which absolute sample `sample` was appended, or NaN when it is older
+   * than the last 64 appends, not written yet, or the ring does not stamp arrivals.
+   */
+  arrivalTimeOf(sample: number): number {
+    for (;;) {
+      const s0 = Atomics.load(this.ctrl, CTRL_SEQ_W);
+      const appends = Atomics.load(this.ctrl, CTRL_APPENDS) >>> 0;
+      let found = NaN;
+      const n = Math.min(appends, ARRIVALS);
+      // Newest first: the earliest append whose end lies past the sample delivered it.
+      for (let k = 1; k <= n; k++) {
+        const slot = (appends - k) % ARRIVALS;
+        if (this.arrivals[2 * slot]! > sample) found = this.arrivals[2 * slot + 1]!;
+        else break;
+        if (k === n && appends > ARRIVALS) found = NaN; // older than the log holds
+      }
+      const s1 = Atomics.load(this.ctrl, CTRL_SEQ_W);
+      if (s0 === s1 && (s0 & 1) === 0) return found;
+    }
   }
 
   /** Wakes waitForAppend() callers without appending (e.g. when the source has ended). */

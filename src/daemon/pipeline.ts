@@ -50,7 +50,7 @@ export interface PipelineResult {
 export function createRings(source: EmgSource, seconds: number): { emg: RingBuffer; truth: RingBuffer | undefined } {
   const capacity = Math.round(seconds * source.info.sampleRate);
   return {
-    emg: RingBuffer.create(capacity, NUM_CHANNELS),
+    emg: RingBuffer.create(capacity, NUM_CHANNELS, { stampArrivals: true }),
     truth: source.info.hasJointAngles ? RingBuffer.create(capacity, POSE_DIM) : undefined,
   };
 }
@@ -144,7 +144,19 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
           wakeProducer();
           continue;
         }
-        const computeMs = await predictor.advance(ring, emit);
+        let computeMs: number;
+        try {
+          computeMs = await predictor.advance(ring, emit);
+        } catch (e) {
+          // The writer lapped the reader while it copied a window: the same as an overrun.
+          if (!(e instanceof RangeError && /overwritten/.test(e.message))) throw e;
+          const at = ring.oldest;
+          record('overrun', at, `the window being read was overwritten (${e.message}); restarting at the oldest held sample`);
+          predictor.restartAt(at);
+          ring.seekReader(at);
+          wakeProducer();
+          continue;
+        }
         units++;
         ring.seekReader(predictor.oldestNeeded);
         wakeProducer();

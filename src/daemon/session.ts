@@ -104,9 +104,13 @@ export class RunSession {
     let predictor: Predictor = exactMode;
     if (cfg.model.mode === 'streaming') {
       const shadow = cfg.eval.streaming_alignment_check ? buildExact(cfg, models, false) : undefined;
+      const emgRing = rings.emg;
       predictor = new SupervisedStreaming(buildStreaming(cfg, models), shadow, rings.truth, {
         onStep: (m) => this.metrics.write(m),
         onBlock: (c) => this.onBlock(c),
+      }, (sample) => {
+        const epoch = emgRing.arrivalTimeOf(sample);
+        return Number.isNaN(epoch) ? undefined : epoch - performance.timeOrigin;
       });
     }
     log.info({ mode: cfg.model.mode, policy: cfg.runtime.streaming.feature_policy, source: source.info.description, artifacts: artifacts.dir, providers: models.providers }, 'run started');
@@ -148,7 +152,10 @@ export class RunSession {
   private onPose(e: PoseEvent): void {
     this.steps++;
     this.lastStep = e.step;
-    if (!Number.isNaN(e.inputArrivedAt)) this.e2e.record(performance.now() - e.inputArrivedAt);
+    // Warm-up steps are left out here as they are from T_compute.
+    if (!Number.isNaN(e.inputArrivedAt) && this.stepsSinceRestart >= this.cfg.eval.streaming_latency.warmup_steps) {
+      this.e2e.record(performance.now() - e.inputArrivedAt);
+    }
   }
 
   private onUnit(computeMs: number, ringWritten: number): void {
