@@ -142,9 +142,8 @@ def _conv_matrix(weight: torch.Tensor) -> torch.Tensor:
     return weight.permute(2, 1, 0).reshape(-1, weight.shape[0])
 
 
-class IncrementalEncoderStepExport(nn.Module):
-    """Export form of one step (time-major). forward(emg [1, 40, 16], *state [1, T, C]) ->
-    (feature [1, 64], *next_state [1, T, C]). Batch 1 only; parameters shared with ``encoder``."""
+class _EncoderParts(nn.Module):
+    """The encoder's layers under the names the export graphs use (parameters shared, not copied)."""
 
     def __init__(self, encoder: Encoder):
         super().__init__()
@@ -155,6 +154,14 @@ class IncrementalEncoderStepExport(nn.Module):
         self.t1 = s1.layers.tds_block.tds_conv_blocks
         self.t2 = s2.layers.tds_block.tds_conv_blocks
         self.linear = s2.linear_layer
+
+
+class IncrementalEncoderStepExport(_EncoderParts):
+    """Export form of one step (time-major). forward(emg [1, 40, 16], *state [1, T, C]) ->
+    (feature [1, 64], *next_state [1, T, C]). Batch 1 only; parameters shared with ``encoder``."""
+
+    def __init__(self, encoder: Encoder):
+        super().__init__(encoder)
         # time indices of the kernel spans of the 8 layer-0 and 4 layer-1 outputs of a step
         self.register_buffer("span0", torch.arange(8)[:, None] * 5 + torch.arange(11)[None, :], persistent=False)
         self.register_buffer("span1", torch.arange(4)[:, None] * 2 + torch.arange(5)[None, :], persistent=False)
@@ -206,7 +213,7 @@ class IncrementalEncoderStepExport(nn.Module):
         return (self.linear(y7), n_emg, n_l0, n_l1, n_s1a, n_s1b, n_s1, n_s2a, n_s2b)
 
 
-class IncrementalEncoderInitExport(nn.Module):
+class IncrementalEncoderInitExport(_EncoderParts):
     """Warm-up in one run: emg [1, 1791, 16] (time-major, samples [origin, origin + 1791) of a
     session) -> (frame 0 [1, 64], state after step 0 [1, T, C] …), the same values that steps
     -44 … 0 from zero state give. Every state entry after step 0 lies in the receptive field of
@@ -215,14 +222,7 @@ class IncrementalEncoderInitExport(nn.Module):
     yields it. Costs about one full-window encoder run instead of 45 steps."""
 
     def __init__(self, encoder: Encoder):
-        super().__init__()
-        layers = encoder.layers
-        s1, s2 = layers[2], layers[3]
-        self.l0, self.l1 = layers[0], layers[1]
-        self.s1_conv, self.s2_conv = s1.layers.conv1dblock, s2.layers.conv1dblock
-        self.t1 = s1.layers.tds_block.tds_conv_blocks
-        self.t2 = s2.layers.tds_block.tds_conv_blocks
-        self.linear = s2.linear_layer
+        super().__init__(encoder)
 
     @staticmethod
     def _dilated_tds(block, x: torch.Tensor) -> torch.Tensor:
