@@ -133,6 +133,24 @@ test('a failed alignment check switches the run to exact, records why, and the r
   assert.equal(lines.length, 1000);
 });
 
+test('decoder state beyond watchdog.state_abs_limit resets the session in place and says so', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-state-'));
+  const poses = join(dir, 'poses.jsonl');
+  const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'watchdog.state_abs_limit=0.000001', '--set', 'logging.level=error',
+    '--set', 'eval.streaming_alignment_check=false', '--artifacts', dir, '--poses-out', poses, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const s = json(dir, 'summary.json') as { mode_final: string; counts: { state_resets: number; poses: number } };
+  assert.equal(s.mode_final, 'streaming');
+  assert.ok(s.counts.state_resets >= 10, `${s.counts.state_resets} resets`);
+  const events = readFileSync(join(dir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; detail: string });
+  assert.equal(events.filter((e) => e.kind === 'reset').length, s.counts.state_resets);
+  assert.match(events.find((e) => e.kind === 'reset')!.detail, /state_abs_limit/);
+  // Reset in place: the 50 Hz timeline goes on without a hole or a repeat.
+  const ts = readFileSync(poses, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { t: number }).t);
+  assert.equal(ts.length, s.counts.poses);
+  for (let i = 1; i < ts.length; i++) assert.ok(Math.abs(ts[i]! - ts[i - 1]! - 0.02) < 1e-9, `t ${ts[i - 1]} → ${ts[i]}`);
+});
+
 test('latency above the configured bounds also falls back to exact', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-latency-'));
   const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.p50_ms=0.0001', '--set', 'eval.streaming_latency.window_steps=20',

@@ -149,8 +149,11 @@ export const configSchema = z
     if (!s.feature_single_point_interpolation) {
       issue(['runtime', 'streaming', 'feature_single_point_interpolation'], 'must be true: the decoder takes one feature point per 50 Hz step');
     }
-    if (s.max_buffer_seconds * SAMPLE_RATE < Math.max(s.window_samples, LEFT_CONTEXT + c.runtime.exact.block_samples) + s.step_samples) {
-      issue(['runtime', 'streaming', 'max_buffer_seconds'], `too small to hold one window plus one step (exact blocks need ${(LEFT_CONTEXT + c.runtime.exact.block_samples + s.step_samples) / SAMPLE_RATE} s)`);
+    // One exact block (the fallback and the shadow), plus a session's history kept for a
+    // restart in place, plus one step in flight.
+    const needed = LEFT_CONTEXT + c.runtime.exact.block_samples + (LEFT_CONTEXT + STEP_SAMPLES) + s.step_samples;
+    if (s.max_buffer_seconds * SAMPLE_RATE < needed) {
+      issue(['runtime', 'streaming', 'max_buffer_seconds'], `too small: needs at least ${needed / SAMPLE_RATE} s (one exact block, one session of history, one step)`);
     }
     if (c.runtime.exact.block_samples % ENCODER_STRIDE !== 0) {
       issue(['runtime', 'exact', 'block_samples'], `must be a multiple of the encoder stride ${ENCODER_STRIDE} so that blocks tile the 50 Hz timeline and share native frames`);

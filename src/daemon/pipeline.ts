@@ -1,7 +1,7 @@
 import { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { EmgSource, GapEvent, SampleSink } from '../acquisition/source.js';
 import type { Logger } from '../common/logger.js';
-import { NUM_CHANNELS, POSE_DIM } from '../inference/geometry.js';
+import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, STEP_SAMPLES } from '../inference/geometry.js';
 import type { PoseEvent, PoseSink } from '../outputs/pose-event.js';
 import type { Predictor } from '../inference/predictor.js';
 
@@ -22,6 +22,8 @@ export interface PipelineHooks {
   onEvent?(e: PipelineEvent): void;
   /** May swap the predictor between units (the watchdog's fallback). */
   nextPredictor?(current: Predictor): Predictor;
+  /** After a unit: a sample to restart the predictor at, with why (e.g. state blow-up), or undefined. */
+  restartRequested?(): { atSample: number; reason: string } | undefined;
 }
 
 export interface PipelineOptions {
@@ -45,6 +47,16 @@ export interface PipelineResult {
   wallMs: number;
   ring: RingBuffer;
   truth: RingBuffer | undefined;
+}
+
+/**
+ * Where the reader cursor sits: a session's worth of history (1830 samples) behind what the
+ * predictor still needs, so a session can always be restarted in place from held samples.
+ */
+export const RESTART_HISTORY = LEFT_CONTEXT + STEP_SAMPLES;
+
+function keepFrom(p: Predictor): number {
+  return Math.max(0, p.oldestNeeded - RESTART_HISTORY);
 }
 
 export function createRings(source: EmgSource, seconds: number): { emg: RingBuffer; truth: RingBuffer | undefined } {
@@ -158,9 +170,15 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
           continue;
         }
         units++;
-        ring.seekReader(predictor.oldestNeeded);
+        ring.seekReader(keepFrom(predictor));
         wakeProducer();
         hooks.onUnit?.(computeMs, lastStep, ring.written);
+        const restart = hooks.restartRequested?.();
+        if (restart) {
+          record('reset', restart.atSample, restart.reason);
+          predictor.restartAt(restart.atSample);
+          ring.seekReader(keepFrom(predictor));
+        }
         if (hooks.nextPredictor) {
           const next = hooks.nextPredictor(predictor);
           if (next !== predictor) {

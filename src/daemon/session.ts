@@ -59,6 +59,7 @@ export class RunSession {
   private result: PipelineResult | undefined;
   private exitReason = 'running';
   private mqtt: MqttSink | undefined;
+  private stateResets = 0;
 
   constructor(
     private readonly cfg: Config,
@@ -127,6 +128,7 @@ export class RunSession {
           onUnit: (computeMs, _lastStep, ringWritten) => this.onUnit(computeMs, ringWritten),
           onEvent: (e) => this.onEvent(e),
           nextPredictor: (cur) => this.maybeFallback(cur, exactMode),
+          restartRequested: () => this.checkState(predictor),
         },
       });
       this.exitReason = this.opts.signal?.aborted ? 'interrupted' : 'completed';
@@ -186,6 +188,21 @@ export class RunSession {
       this.stepsSinceRestart = 0;
       this.watchdog.restart();
     }
+  }
+
+  /**
+   * State blow-up: every 50 steps, the decoder's largest |h| or |c| against
+   * watchdog.state_abs_limit. Past it the session restarts in place (its next step from fresh
+   * state, same time) and the reset is recorded.
+   */
+  private checkState(p: Predictor): { atSample: number; reason: string } | undefined {
+    if (!(p instanceof SupervisedStreaming) || this.steps % 50 !== 0) return undefined;
+    const m = p.streaming.stateMaxAbs();
+    if (m <= this.cfg.watchdog.state_abs_limit) return undefined;
+    this.stateResets++;
+    this.stepsSinceRestart = 0;
+    this.watchdog.restart();
+    return { atSample: p.streaming.nextWindowStart, reason: `decoder state max |h|,|c| ${m.toPrecision(3)} > watchdog.state_abs_limit ${this.cfg.watchdog.state_abs_limit}: session reset in place` };
   }
 
   private maybeFallback(cur: Predictor, exact: Predictor): Predictor {
@@ -258,6 +275,7 @@ export class RunSession {
         steps_timed: this.tCompute.count,
         gaps: this.events.filter((e) => e.kind === 'gap').length,
         overruns: this.events.filter((e) => e.kind === 'overrun').length,
+        state_resets: this.stateResets,
         overwritten_samples: this.result?.overwritten ?? 0,
         events: this.events.length,
       },

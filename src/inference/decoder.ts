@@ -49,8 +49,16 @@ export class DecoderStep {
 
   /** Largest |value| in the hidden and cell state: the watchdog's state blow-up signal. */
   stateMaxAbs(): number {
+    const h = this.h[this.cur];
+    const c = this.c[this.cur];
     let m = 0;
-    for (const b of [this.h[this.cur], this.c[this.cur]]) for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(b[i]!));
+    for (let i = 0; i < h.length; i++) {
+      const a = Math.abs(h[i]!);
+      const b = Math.abs(c[i]!);
+      // NaN compares false: count it as unbounded.
+      if (!(a <= m)) m = Number.isNaN(a) ? Infinity : a;
+      if (!(b <= m)) m = Number.isNaN(b) ? Infinity : b;
+    }
     return m;
   }
 }

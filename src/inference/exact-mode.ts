@@ -13,7 +13,6 @@ export interface UpsampledPose {
 /** Exact mode as a pipeline predictor: one block per advance, its poses emitted in order. */
 export class ExactMode implements Predictor {
   readonly mode = 'exact' as const;
-  private origin = 0;
   private readonly event = newPoseEvent('exact', new Float32Array(POSE_DIM));
 
   constructor(readonly exact: ExactPredictor, private readonly onUpsampled?: (p: UpsampledPose) => void) {}
@@ -27,7 +26,6 @@ export class ExactMode implements Predictor {
   }
 
   restartAt(sample: number): void {
-    this.origin = sample;
     this.exact.restartAt(sample);
   }
 
@@ -50,10 +48,5 @@ export class ExactMode implements Predictor {
       }
     }
     return r.computeMs;
-  }
-
-  /** Where block 0 of the current numbering starts. */
-  get streamOrigin(): number {
-    return this.origin;
   }
 }

@@ -132,6 +132,14 @@ export class StreamingPredictor implements Predictor {
     return ms;
   }
 
+  /**
+   * Where a fresh session must start so that its first step lands on this session's next step
+   * (same time, no hole, no repeat): used to reset the state in place.
+   */
+  get nextWindowStart(): number {
+    return this.stepBoundary(this.step) - LEFT_CONTEXT - STEP_SAMPLES;
+  }
+
   /** Largest |h|, |c| of the decoder: the watchdog's state blow-up signal. */
   stateMaxAbs(): number {
     return this.decoder.stateMaxAbs();
