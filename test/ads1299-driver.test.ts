@@ -353,6 +353,56 @@ test('gap gate: frames after a gap wait for the acknowledgement, then arrive in 
   assert.deepEqual([...out], [0, 1, 4, 5, 7, 9]);
 });
 
+test('gap gate: an acknowledgement landing between two reads of it never lets a frame overtake the held ones', () => {
+  // The main thread stores the ack whenever it gets to it; under CPU contention the acquisition
+  // thread can be preempted right after any read of it. Model that deterministically: the ack
+  // lands immediately after the n-th read that still said "waiting", for every n the sequence
+  // allows. (Once seen in a loaded full test run: ring sample 6004 held conversion 6010, ahead
+  // of the held 6008 and 6009.)
+  class AckAfterRead extends GapGate {
+    waitingReads = 0;
+    landedAtWritten = -1;
+    constructor(ring: RingBuffer, private readonly c: Int32Array, post: (m: GapMessage) => void, staging: number, private readonly landAfter: number) {
+      super(ring, c, post, staging);
+    }
+    override awaitingAck(): boolean {
+      const w = super.awaitingAck();
+      if (w && ++this.waitingReads === this.landAfter) {
+        this.landedAtWritten = ringOf.get(this)!.written;
+        Atomics.store(this.c, CTRL_ACK, 1);
+      }
+      return w;
+    }
+  }
+  const ringOf = new WeakMap<GapGate, RingBuffer>();
+  const f = (v: number): Float32Array => Float32Array.of(v);
+  // Every read made while pushing the frames behind the gap, then one more (during release).
+  for (let landAfter = 1, pushReads = Infinity; landAfter <= pushReads + 1; landAfter++) {
+    assert.ok(landAfter < 50, 'the gate keeps reading the ack while frames are held');
+    const ring = RingBuffer.create(100, 1);
+    const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+    const posted: GapMessage[] = [];
+    const gate = new AckAfterRead(ring, ctrl, (m) => posted.push(m), 10, landAfter);
+    ringOf.set(gate, ring);
+    gate.push(f(0));
+    gate.push(f(1));
+    gate.lost(2, 'bad_status');
+    for (const v of [4, 5, 6, 7, 8]) gate.push(f(v));
+    if (gate.landedAtWritten < 0) pushReads = Math.min(pushReads, gate.waitingReads);
+    // The worker's loop calls release() on every tick until nothing is held.
+    for (let tick = 0; tick < 5 && gate.held > 0; tick++) gate.release();
+    const at = `ack landing after waiting-read ${landAfter}`;
+    assert.ok(gate.landedAtWritten >= 0, `${at}: injected (the gate reads the ack through awaitingAck())`);
+    assert.ok(gate.landedAtWritten <= 2, `${at}: nothing after the gap was visible before its acknowledgement`);
+    assert.deepEqual(posted, [{ type: 'gap', seq: 1, atSample: 2, lostSamples: 2, reason: 'bad status marker' }], at);
+    assert.equal(gate.held, 0, at);
+    assert.equal(gate.delivered, 7, at);
+    const out = new Float32Array(ring.written);
+    ring.sliceTail(ring.written, out);
+    assert.deepEqual([...out], [0, 1, 4, 5, 6, 7, 8], `${at}: frames in conversion order`);
+  }
+});
+
 test('the frame path (driver → preprocessing → gap gate → ring) allocates nothing per frame', async () => {
   // A bare bus that answers set-up and returns one fixed frame: the simulator itself allocates.
   const regs = new Uint8Array(32);

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -301,4 +302,29 @@ if (!isMainThread) {
     assert.ok(r.overruns > 0 || r.checked === 300_000, `checked ${r.checked}, overruns ${r.overruns}`);
     assert.equal(r.ring.written, 300_000);
   });
+
+  // Found behind a cross-thread test reported "cancelled" (not ok, 0 failures) under CPU load:
+  // a keep-alive timed to the wait's timeout could expire before V8 starts its own (unreferenced)
+  // timer for the Atomics.waitAsync timeout, which happens only when the platform next flushes
+  // its tasks; with nothing else holding the loop the process exited with the wait pending.
+  // Run in a child process so that such an exit cannot cancel this file.
+  test(
+    'waitForAppend keeps the process alive until the wait settles, even if the thread stalls right after calling it',
+    () => {
+      const ringUrl = new URL('../src/acquisition/ring-buffer.js', import.meta.url).href;
+      const script = `
+        const { RingBuffer } = await import(${JSON.stringify(ringUrl)});
+        const ring = RingBuffer.create(16, 1);
+        let settled = false;
+        process.on('exit', () => process.stdout.write(settled ? 'settled' : 'exited with the wait pending'));
+        await new Promise((r) => setTimeout(r, 1)); // from a timer callback, as a reader loop would
+        const wait = ring.waitForAppend(5);
+        const t = performance.now();
+        while (performance.now() - t < 30) {} // preempted or busy for 30 ms right after the call
+        await wait;
+        settled = true;`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(r.stdout, 'settled', r.stderr);
+    },
+  );
 }

@@ -73,8 +73,12 @@ export class GapGate {
 
   /** One frame of `ring.channels` values from frame[offset]. */
   push(frame: Float32Array, offset = 0): void {
-    if (this.staged > 0) this.release();
+    // Read the acknowledgement once and act on that one answer. The main thread may store it at
+    // any instant; reading it twice (once to release the held frames, once to decide where this
+    // frame goes) lets an ack that lands in between send this frame into the ring ahead of the
+    // frames still held, which would then follow it out of order.
     let waiting = this.awaitingAck();
+    if (!waiting && this.staged > 0) this.appendStaged();
     if (waiting && this.staged >= this.stagingFrames) {
       // Nowhere to put it: one more lost frame, reported (once) when the held ones are out.
       this.lost(1, 'staging_full');
@@ -98,6 +102,11 @@ export class GapGate {
   /** Releases staged frames once the main thread has acknowledged every gap posted. */
   release(): void {
     if (this.staged === 0 || this.awaitingAck()) return;
+    this.appendStaged();
+  }
+
+  /** Held frames into the ring; only once every gap posted is acknowledged. */
+  private appendStaged(): void {
     this.ring.append(this.staging, this.staged, 0);
     this.delivered += this.staged;
     this.staged = 0;

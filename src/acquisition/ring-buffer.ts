@@ -184,11 +184,13 @@ export class RingBuffer {
     const seq = Atomics.load(this.ctrl, CTRL_SEQ_W);
     const w = Atomics.waitAsync(this.ctrl, CTRL_SEQ_W, seq, timeoutMs);
     if (!w.async) return;
-    const keepAlive = setTimeout(noop, timeoutMs + 1);
+    // waitAsync's own timeout timer does not keep Node alive and only starts at the next task
+    // flush, so a keep-alive timed to it can expire first; hold one until the wait settles.
+    const keepAlive = setInterval(noop, 1000);
     try {
       await w.value;
     } finally {
-      clearTimeout(keepAlive);
+      clearInterval(keepAlive);
     }
   }
 
