@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -27,9 +29,10 @@ sys.path.insert(0, HERE)
 
 from export import INPUT_SEED, make_golden_emg  # noqa: E402
 
-# Group name of the external (upstream dataset) file format. This constant is the one place
-# in our code where the external format's name appears (allowed: SPEC section 1).
-UPSTREAM_GROUP = "emg2pose"
+# The external format's group name is defined once, in the TypeScript reader (the one place
+# our code may name it, SPEC section 1); read it from there so writer and reader cannot differ.
+_READER = Path(__file__).resolve().parent.parent / "src" / "acquisition" / "recording.ts"
+UPSTREAM_GROUP = re.search(r"UPSTREAM_HDF5_GROUP = '([^']+)'", _READER.read_text(encoding="utf-8")).group(1)
 
 NUM_SAMPLES = 4000
 SAMPLE_RATE = 2000

@@ -5,9 +5,10 @@ import { NUM_CHANNELS, POSE_DIM, SAMPLE_RATE } from '../inference/geometry.js';
 
 /**
  * The upstream dataset's HDF5 group name. It names an external file format, so this one
- * constant is the allowed use of that identifier in our code (SPEC §1).
+ * constant, in the one reader that needs it, is the allowed use of that identifier in our code
+ * (SPEC §1). refer/make_hdf5_fixture.py reads it from this line rather than repeating it.
  */
-const UPSTREAM_HDF5_GROUP = 'emg' + '2pose';
+export const UPSTREAM_HDF5_GROUP = 'emg2pose';
 const UPSTREAM_HDF5_DATASET = 'timeseries';
 
 export interface Recording {
