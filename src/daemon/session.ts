@@ -13,6 +13,7 @@ import { MqttSink, modelSummary } from '../outputs/mqtt-sink.js';
 import { LatencyHistogram, round3 } from '../supervision/latency.js';
 import { SupervisedStreaming, type BlockComparison } from '../supervision/supervised-streaming.js';
 import { Watchdog } from '../supervision/watchdog.js';
+import { MemoryTrack } from '../supervision/memory.js';
 import { configToYaml } from '../config/load.js';
 import { parse as parseYaml } from 'yaml';
 import { createRings, runPipeline, type PipelineEvent, type PipelineResult } from './pipeline.js';
@@ -51,6 +52,7 @@ export class RunSession {
   private readonly t0 = performance.now();
   private readonly memStart = memoryMb();
   private memPeakRss = 0;
+  private readonly memTrack = new MemoryTrack();
   private steps = 0;
   private lastStep = -1;
   private lastSample = 0;
@@ -221,6 +223,7 @@ export class RunSession {
 
   private tick(): void {
     this.memPeakRss = Math.max(this.memPeakRss, process.memoryUsage.rss());
+    this.memTrack.sample();
     this.writeArtifacts(false);
     if (this.opts.quiet || process.stderr.isTTY) return;
     this.statusLine(false);
@@ -285,7 +288,13 @@ export class RunSession {
         model_load_ms: this.models.loadMs,
       },
       latency: { t_compute_p95_ms: lat.t_compute_ms.percentiles_ms['p95'] ?? null, t_compute_p50_ms: lat.t_compute_ms.percentiles_ms['p50'] ?? null },
-      memory: { start: this.memStart, now: mem, rss_peak_mb: Math.round((this.memPeakRss / 1048576) * 10) / 10 },
+      memory: {
+        start: this.memStart,
+        now: mem,
+        rss_peak_mb: Math.round((this.memPeakRss / 1048576) * 10) / 10,
+        growth_after_first_minute: this.memTrack.growth(),
+        samples: this.memTrack.samples,
+      },
       execution_providers: this.models.providers,
       mqtt: this.mqtt?.stats() ?? null,
       artifacts_dir: this.artifacts.dir,
