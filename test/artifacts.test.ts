@@ -126,11 +126,15 @@ test('a failed alignment check switches the run to exact, records why, and the r
   const events = readFileSync(join(dir, 'events.jsonl'), 'utf8');
   assert.match(events, /"kind":"mode_switch"/);
   const lines = readFileSync(poses, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; mode: string; t: number });
-  assert.equal(lines[249]!.mode, 'streaming');
-  assert.equal(lines[250]!.mode, 'exact');
-  assert.equal(lines[250]!.step, 250, 'one step count across the switch');
-  assert.ok(Math.abs(lines[250]!.t - lines[249]!.t - 0.02) < 1e-9, 'no hole in the 50 Hz timeline');
-  assert.equal(lines.length, 1000);
+  const k = lines.findIndex((l) => l.mode === 'exact');
+  // Block 0's comparison completes while block 1 streams (the shadow is spread over steps).
+  assert.ok(k > 250 && k < 500, `first exact pose at ${k}`);
+  assert.equal(k, (s as unknown as { mode_switches: { at_step: number }[] }).mode_switches[0]!.at_step + 1);
+  assert.ok(lines.slice(0, k).every((l) => l.mode === 'streaming'));
+  assert.ok(lines.slice(k).every((l) => l.mode === 'exact'));
+  lines.forEach((l, i) => assert.equal(l.step, i, 'one step count across the switch'));
+  for (let i = 1; i < lines.length; i++) assert.ok(Math.abs(lines[i]!.t - lines[i - 1]!.t - 0.02) < 1e-9, `no hole or repeat in the 50 Hz timeline at ${i}`);
+  assert.ok(lines.length > k + 250, 'exact mode carries on after the switch');
 });
 
 test('decoder state beyond watchdog.state_abs_limit resets the session in place and says so', () => {

@@ -182,8 +182,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         if (hooks.nextPredictor) {
           const next = hooks.nextPredictor(predictor);
           if (next !== predictor) {
-            next.restartAt(predictor.oldestNeeded);
+            next.restartAt(predictor.resumeAt);
             predictor = next;
+            ring.seekReader(keepFrom(predictor));
           }
         }
         continue;
@@ -191,6 +192,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       if (producerDone) break;
       await ring.waitForAppend(200);
     }
+    await predictor.finish?.();
   } finally {
     abort.abort();
     await producer;

@@ -25,6 +25,10 @@ export class ExactMode implements Predictor {
     return this.exact.oldestNeeded;
   }
 
+  get resumeAt(): number {
+    return this.exact.oldestNeeded;
+  }
+
   restartAt(sample: number): void {
     this.exact.restartAt(sample);
   }

@@ -35,6 +35,8 @@ export class ExactPredictor {
   private readonly poses: Float32Array;
   private readonly upsampled: Float32Array | undefined;
   private nextBlock = 0;
+  /** The block between beginBlock and its last continueBlock. */
+  private pending: { block: number; start: number; t: number; computeMs: number } | undefined;
   /** Absolute sample where block 0 starts (moves after a gap). */
   private origin = 0;
 
@@ -53,6 +55,7 @@ export class ExactPredictor {
   restartAt(origin: number): void {
     this.origin = origin;
     this.nextBlock = 0;
+    this.pending = undefined;
   }
 
   /** Blocks run since the last restart. */
@@ -72,29 +75,47 @@ export class ExactPredictor {
 
   /** Runs the next block from the ring. Call only when ring.written ≥ nextReadyAt. */
   async runBlock(ring: RingBuffer): Promise<BlockResult> {
+    await this.beginBlock(ring);
+    return (await this.continueBlock(Infinity))!;
+  }
+
+  /**
+   * The block in two parts, for a caller that must not stall (the shadow of a streaming run):
+   * beginBlock runs the encoder and resets the rollout; continueBlock runs at most `maxSteps`
+   * decoder steps and returns the result once all points are done. Same arithmetic as runBlock.
+   */
+  async beginBlock(ring: RingBuffer): Promise<void> {
     const start = this.oldestNeeded;
     const t0 = performance.now();
     ring.sliceChannelMajorEndingAt(start + this.windowSamples, this.windowSamples, this.encoder.input);
     const feats = await this.encoder.run();
-    await this.rollout(feats);
-    const computeMs = performance.now() - t0;
-    const block = this.nextBlock++;
-    if (this.upsampled) upsampleHalfPixel(this.poses, POSE_DIM, this.points, this.blockSamples, this.upsampled);
-    const r: BlockResult = { block, start, poses: this.poses, points: this.points, computeMs };
-    return this.upsampled ? { ...r, upsampled: this.upsampled } : r;
-  }
-
-  /** The rollout on features already computed ([64, frames] channel-major). */
-  async rollout(feats: Float32Array): Promise<Float32Array> {
     resizeAlignCorners(feats, FEATURE_DIM, this.encoder.frames, this.points, this.features);
     this.decoder.resetState();
     this.integrator.reset();
+    this.pending = { block: this.nextBlock++, start, t: 0, computeMs: performance.now() - t0 };
+  }
+
+  /** True between beginBlock and the continueBlock that finishes it. */
+  get blockInProgress(): boolean {
+    return this.pending !== undefined;
+  }
+
+  async continueBlock(maxSteps: number): Promise<BlockResult | undefined> {
+    const p = this.pending;
+    if (!p) throw new Error('continueBlock without beginBlock');
+    const t0 = performance.now();
     const input = this.decoder.input;
-    for (let t = 0; t < this.points; t++) {
-      this.integrator.fillDecoderInput(this.features, t * FEATURE_DIM, input);
+    const end = Math.min(this.points, p.t + maxSteps);
+    for (; p.t < end; p.t++) {
+      this.integrator.fillDecoderInput(this.features, p.t * FEATURE_DIM, input);
       const out = await this.decoder.step();
-      this.poses.set(this.integrator.update(out), t * POSE_DIM);
+      this.poses.set(this.integrator.update(out), p.t * POSE_DIM);
     }
-    return this.poses;
+    p.computeMs += performance.now() - t0;
+    if (p.t < this.points) return undefined;
+    this.pending = undefined;
+    if (this.upsampled) upsampleHalfPixel(this.poses, POSE_DIM, this.points, this.blockSamples, this.upsampled);
+    const r: BlockResult = { block: p.block, start: p.start, poses: this.poses, points: this.points, computeMs: p.computeMs };
+    return this.upsampled ? { ...r, upsampled: this.upsampled } : r;
   }
 }

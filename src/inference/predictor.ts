@@ -8,8 +8,12 @@ export interface Predictor {
   readonly nextReadyAt: number;
   /** Oldest sample any future unit needs; the ring's reader cursor follows it. */
   readonly oldestNeeded: number;
+  /** Where a successor must start so that its first output continues this one's timeline. */
+  readonly resumeAt: number;
   /** Starts afresh at `sample` (stream start, or the first sample after a gap). */
   restartAt(sample: number): void;
   /** Computes the next unit from the ring and hands each pose to `emit`. Returns compute ms. */
   advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number>;
+  /** Work still owed when the input has ended (e.g. a half-done supervision block). */
+  finish?(): Promise<void>;
 }

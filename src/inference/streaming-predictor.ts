@@ -140,6 +140,10 @@ export class StreamingPredictor implements Predictor {
     return this.stepBoundary(this.step) - LEFT_CONTEXT - STEP_SAMPLES;
   }
 
+  get resumeAt(): number {
+    return this.nextWindowStart;
+  }
+
   /** Largest |h|, |c| of the decoder: the watchdog's state blow-up signal. */
   stateMaxAbs(): number {
     return this.decoder.stateMaxAbs();

@@ -1,10 +1,13 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
-import type { ExactPredictor } from '../inference/exact-predictor.js';
+import type { BlockResult, ExactPredictor } from '../inference/exact-predictor.js';
 import { POSE_DIM, SAMPLE_RATE, LEFT_CONTEXT, STEP_SAMPLES } from '../inference/geometry.js';
 import type { Predictor } from '../inference/predictor.js';
 import type { StreamingPredictor } from '../inference/streaming-predictor.js';
 import type { PoseEvent } from '../outputs/pose-event.js';
 import { ErrorAccumulator, stepErrors, type ErrorFigures } from './alignment.js';
+
+/** Shadow decoder steps per streaming step: a 250-point block finishes in 125 steps (2.5 s). */
+const SHADOW_STEPS = 2;
 
 /** One line of streaming_metrics.jsonl. */
 export interface StepMetrics {
@@ -52,10 +55,12 @@ export interface SupervisionHooks {
 export class SupervisedStreaming implements Predictor {
   readonly mode = 'streaming' as const;
   private readonly points: number;
+  // Per-step records of two blocks (slot = block parity): the shadow decodes block b while the
+  // streaming steps of block b + 1 are being recorded.
   private readonly blockPoses: Float32Array;
   private readonly blockCompute: Float64Array;
   private readonly blockE2e: Float64Array;
-  private readonly blockTruth: Float64Array; // [points, 2]: mae, mse (NaN without truth)
+  private readonly blockTruth: Float64Array; // [2 × points, 2]: mae, mse (NaN without truth)
   private readonly truthRow = new Float32Array(POSE_DIM);
 
   constructor(
@@ -67,14 +72,29 @@ export class SupervisedStreaming implements Predictor {
     private readonly arrivalOf?: (sample: number) => number | undefined,
   ) {
     this.points = shadow?.points ?? 1;
-    this.blockPoses = new Float32Array(this.points * POSE_DIM);
-    this.blockCompute = new Float64Array(this.points);
-    this.blockE2e = new Float64Array(this.points);
-    this.blockTruth = new Float64Array(this.points * 2);
+    this.blockPoses = new Float32Array(2 * this.points * POSE_DIM);
+    this.blockCompute = new Float64Array(2 * this.points);
+    this.blockE2e = new Float64Array(2 * this.points);
+    this.blockTruth = new Float64Array(2 * this.points * 2);
   }
 
   get nextReadyAt(): number {
     return this.streaming.nextReadyAt;
+  }
+
+  get resumeAt(): number {
+    return this.streaming.nextWindowStart;
+  }
+
+  /**
+   * At the end of the input: finishes a shadow block still being decoded, so the last block's
+   * comparison is not lost.
+   */
+  async finish(): Promise<void> {
+    if (this.shadow?.blockInProgress) {
+      const r = await this.shadow.continueBlock(Infinity);
+      if (r) this.compare(r);
+    }
   }
 
   get oldestNeeded(): number {
@@ -127,7 +147,7 @@ export class SupervisedStreaming implements Predictor {
       this.hooks.onStep(metricsLine(j, t, computeMs, e2e, NaN, NaN, maeT, mseT));
       return;
     }
-    const i = j % this.points;
+    const i = this.slotOf(j);
     this.blockPoses.set(angles, i * POSE_DIM);
     this.blockCompute[i] = computeMs;
     this.blockE2e[i] = e2e;
@@ -135,21 +155,42 @@ export class SupervisedStreaming implements Predictor {
     this.blockTruth[2 * i + 1] = mseT;
   }
 
-  /** Runs the shadow exact block once the streaming steps of all its moments are done. */
+  /** Record slot of session step j: block parity × points + index within the block. */
+  private slotOf(j: number): number {
+    return (Math.floor(j / this.points) % 2) * this.points + (j % this.points);
+  }
+
+  /**
+   * Advances the shadow exact block a little after each streaming step rather than all at once:
+   * the whole-window encoder when a block's moments are all streamed, then SHADOW_STEPS decoder
+   * steps per streaming step, so supervision never holds up the 50 Hz loop for a whole block
+   * (≈ 100 ms on a 2-core CPU). The comparison lands half a block later.
+   */
   private async runShadow(ring: RingBuffer): Promise<BlockComparison | undefined> {
     const shadow = this.shadow;
     if (!shadow) return undefined;
-    if (this.streaming.stepsDone < (shadow.blocksDone + 1) * this.points || ring.written < shadow.nextReadyAt) return undefined;
-    const r = await shadow.runBlock(ring);
+    if (!shadow.blockInProgress) {
+      if (this.streaming.stepsDone < (shadow.blocksDone + 1) * this.points || ring.written < shadow.nextReadyAt) return undefined;
+      await shadow.beginBlock(ring);
+      return undefined;
+    }
+    const r = await shadow.continueBlock(SHADOW_STEPS);
+    if (!r) return undefined;
+    return this.compare(r);
+  }
+
+  /** Compares a finished shadow block with the recorded streaming steps of the same moments. */
+  private compare(r: BlockResult): BlockComparison {
     const main = new ErrorAccumulator();
     const boundary = new ErrorAccumulator();
     const firstStep = r.block * this.points;
     for (let i = 0; i < this.points; i++) {
-      const err = stepErrors(this.blockPoses, i * POSE_DIM, r.poses, i * POSE_DIM, POSE_DIM);
-      (i === 0 ? boundary : main).add(this.blockPoses, i * POSE_DIM, r.poses, i * POSE_DIM, POSE_DIM);
       const step = firstStep + i;
+      const k = this.slotOf(step);
+      const err = stepErrors(this.blockPoses, k * POSE_DIM, r.poses, i * POSE_DIM, POSE_DIM);
+      (i === 0 ? boundary : main).add(this.blockPoses, k * POSE_DIM, r.poses, i * POSE_DIM, POSE_DIM);
       const t = this.streaming.stepBoundary(step) / SAMPLE_RATE;
-      this.hooks.onStep(metricsLine(step, t, this.blockCompute[i]!, this.blockE2e[i]!, err.mae, err.mse, this.blockTruth[2 * i]!, this.blockTruth[2 * i + 1]!));
+      this.hooks.onStep(metricsLine(step, t, this.blockCompute[k]!, this.blockE2e[k]!, err.mae, err.mse, this.blockTruth[2 * k]!, this.blockTruth[2 * k + 1]!));
     }
     const c: BlockComparison = { block: r.block, startSample: r.start, aligned: r.block === 0, main: main.figures(), boundary: boundary.figures(), acc: { main, boundary } };
     this.hooks.onBlock?.(c);
