@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { ExactPredictor } from '../src/inference/exact-predictor.js';
-import { NUM_CHANNELS, POSE_DIM } from '../src/inference/geometry.js';
+import { NUM_CHANNELS, POSE_DIM } from '../src/domain/geometry.js';
 import { cpuModels, golden, goldenInput, maxAbsDiff, runCli } from './helpers.js';
 
 test('exact mode reproduces the reference exact rollout on the golden input (every pose, ≤ 1e-5)', async () => {

@@ -5,7 +5,7 @@ import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { silentLogger } from '../src/common/logger.js';
 import { WindowEncoder } from '../src/inference/encoder.js';
 import { WindowFrameEncoder } from '../src/inference/frame-encoder.js';
-import { ENCODER_STRIDE, FEATURE_DIM, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../src/inference/geometry.js';
+import { ENCODER_STRIDE, FEATURE_DIM, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../src/domain/geometry.js';
 import { IncrementalFrameEncoder, MODEL_KEYS_WITH_INCREMENTAL, incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
 import { loadModels, type LoadedModels } from '../src/inference/models.js';
 import { ROOT, goldenInput } from './helpers.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { silentLogger } from '../src/common/logger.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../src/inference/frame-encoder.js';
-import { FEATURE_DIM, NUM_CHANNELS, POSE_DIM } from '../src/inference/geometry.js';
+import { FEATURE_DIM, NUM_CHANNELS, POSE_DIM } from '../src/domain/geometry.js';
 import {
   CHUNK_SAMPLES,
   IncrementalFrameEncoder,
@@ -15,7 +15,7 @@ import {
 } from '../src/inference/incremental-encoder.js';
 import { loadModels, readModelInfo, type LoadedModels } from '../src/inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
-import type { PoseEvent } from '../src/outputs/pose-event.js';
+import type { PoseEvent } from '../src/domain/pose.js';
 import { ROOT, golden, goldenInput, maxAbsDiff } from './helpers.js';
 
 let models: Promise<LoadedModels> | undefined;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { POSITION_STEPS, framesFor, roundHalfEven, rolloutPointsFor } from '../src/inference/geometry.js';
+import { POSITION_STEPS, framesFor, roundHalfEven, rolloutPointsFor } from '../src/domain/geometry.js';
 import { alignCornersSource, halfPixelSource, resizeAlignCorners, upsampleHalfPixel } from '../src/inference/interpolate.js';
 import { PoseIntegrator } from '../src/inference/decoder.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { connect, type MqttClient } from 'mqtt';
 import { mqttSchema, type MqttConfig } from '../src/config/mqtt-schema.js';
-import { newPoseEvent, type Mode, type PoseEvent } from '../src/outputs/pose-event.js';
+import { newPoseEvent, type Mode, type PoseEvent } from '../src/domain/pose.js';
 import { ROOT } from './helpers.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });

@@ -4,10 +4,10 @@ import { createServer, type Socket } from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { Aedes } from 'aedes';
 import { UserError } from '../src/common/errors.js';
-import { JOINT_NAMES } from '../src/inference/geometry.js';
+import { JOINT_NAMES } from '../src/domain/geometry.js';
 import { EmbeddedBroker } from '../src/outputs/embedded-broker.js';
 import { MqttSink } from '../src/outputs/mqtt-sink.js';
-import { newPoseEvent } from '../src/outputs/pose-event.js';
+import { newPoseEvent } from '../src/domain/pose.js';
 import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, waitFor } from './mqtt-helpers.js';
 
 after(closeSubscribers);

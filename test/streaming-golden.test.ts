@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
-import { NUM_CHANNELS, POSE_DIM } from '../src/inference/geometry.js';
+import { NUM_CHANNELS, POSE_DIM } from '../src/domain/geometry.js';
 import { WindowFrameEncoder } from '../src/inference/frame-encoder.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
-import type { PoseEvent } from '../src/outputs/pose-event.js';
+import type { PoseEvent } from '../src/domain/pose.js';
 import { cpuModels, golden, goldenInput, maxAbsDiff } from './helpers.js';
 
 /**

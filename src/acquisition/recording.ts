@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '../common/errors.js';
 import { isTensorBundle, parseTensorBundle } from '../common/tensor-bundle.js';
-import { NUM_CHANNELS, POSE_DIM, SAMPLE_RATE } from '../inference/geometry.js';
+import { NUM_CHANNELS, POSE_DIM, SAMPLE_RATE } from '../domain/geometry.js';
 
 /**
  * The upstream dataset's HDF5 group name. It names an external file format, so this one

@@ -2,7 +2,7 @@ import { UserError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { resolveDataPath } from '../common/paths.js';
 import type { Config } from '../config/schema.js';
-import { SAMPLE_RATE } from '../inference/geometry.js';
+import { SAMPLE_RATE } from '../domain/geometry.js';
 import { ads1299WorkerConfig, preprocessOn, preprocessOptions } from './ads1299/options.js';
 import { Ads1299Source } from './ads1299/source.js';
 import { GPIO_CHIP, SPI_DEVICE, checkDeviceNode, checkSysfsGpio, gpioChipPath } from './bindings/device-check.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { acquisitionSchema } from './acquisition-schema.js';
 import { mqttSchema } from './mqtt-schema.js';
-import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../inference/geometry.js';
+import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
 
 /**
  * The configuration's one definition: types, defaults and the rules that tie keys together.

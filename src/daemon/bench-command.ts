@@ -13,12 +13,12 @@ import { createLogger } from '../common/logger.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { readTensorBundle } from '../common/tensor-bundle.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../inference/frame-encoder.js';
-import { NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../inference/geometry.js';
+import { NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
 import { MODEL_KEYS_WITH_INCREMENTAL, incrementalEncoderFrom, type IncrementalFrameEncoder } from '../inference/incremental-encoder.js';
 import { loadModels, type LoadedModels } from '../inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-predictor.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
-import type { PoseEvent } from '../outputs/pose-event.js';
+import type { PoseEvent } from '../domain/pose.js';
 import { configFromCli } from './run-command.js';
 
 export interface BenchCliOptions {

@@ -1,8 +1,8 @@
 import { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { EmgSource, GapEvent, SampleSink } from '../acquisition/source.js';
 import type { Logger } from '../common/logger.js';
-import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, STEP_SAMPLES } from '../inference/geometry.js';
-import type { PoseEvent, PoseSink } from '../outputs/pose-event.js';
+import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, STEP_SAMPLES } from '../domain/geometry.js';
+import type { PoseEvent, PoseSink } from '../domain/pose.js';
 import type { Predictor } from '../inference/predictor.js';
 
 export interface PipelineEvent {

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../inference/frame-encoder.js';
-import { RECEPTIVE_FIELD } from '../inference/geometry.js';
+import { RECEPTIVE_FIELD } from '../domain/geometry.js';
 import type { LoadedModels } from '../inference/models.js';
 import { StreamingPredictor } from '../inference/streaming-predictor.js';
 import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';

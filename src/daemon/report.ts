@@ -3,7 +3,7 @@ import { cpus, hostname } from 'node:os';
 import type { SourceInfo } from '../acquisition/source.js';
 import type { Config } from '../config/schema.js';
 import type { LoadedModels } from '../inference/models.js';
-import { ErrorAccumulator, within, type ErrorFigures, type Tolerance } from '../supervision/alignment.js';
+import { ErrorAccumulator, within, type ErrorFigures, type Tolerance } from '../domain/error-figures.js';
 import type { LatencyHistogram, LatencySummary } from '../supervision/latency.js';
 import type { BlockComparison } from '../supervision/supervised-streaming.js';
 

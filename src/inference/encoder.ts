@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { FEATURE_DIM, NUM_CHANNELS, framesFor } from './geometry.js';
+import { FEATURE_DIM, NUM_CHANNELS, framesFor } from '../domain/geometry.js';
 
 /**
  * Runs the encoder graph on windows of one fixed length. The input and output tensors are

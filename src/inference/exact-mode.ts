@@ -1,7 +1,7 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { ExactPredictor } from './exact-predictor.js';
-import { POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from './geometry.js';
-import { newPoseEvent, type PoseEvent } from '../outputs/pose-event.js';
+import { POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
+import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
 import type { Predictor } from './predictor.js';
 
 export interface UpsampledPose {

@@ -1,7 +1,7 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { DecoderStep, PoseIntegrator } from './decoder.js';
 import { WindowEncoder } from './encoder.js';
-import { FEATURE_DIM, LEFT_CONTEXT, POSE_DIM, rolloutPointsFor } from './geometry.js';
+import { FEATURE_DIM, LEFT_CONTEXT, POSE_DIM, rolloutPointsFor } from '../domain/geometry.js';
 import { resizeAlignCorners, upsampleHalfPixel } from './interpolate.js';
 import type ort from 'onnxruntime-node';
 

@@ -1,7 +1,7 @@
 import type ort from 'onnxruntime-node';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { WindowEncoder } from './encoder.js';
-import { ENCODER_STRIDE, FEATURE_DIM, RECEPTIVE_FIELD, STEP_SAMPLES } from './geometry.js';
+import { ENCODER_STRIDE, FEATURE_DIM, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
 
 /**
  * Source of encoder frames on the 40-sample grid of a streaming session. Frame q is the

@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { FrameEncoder } from './frame-encoder.js';
-import { FEATURE_DIM, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from './geometry.js';
+import { FEATURE_DIM, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
 import { UserError } from '../common/errors.js';
 import type { LoadedModels, ModelInfo } from './models.js';
 

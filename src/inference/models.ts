@@ -5,7 +5,7 @@ import type ort from 'onnxruntime-node';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { resolveDataPath } from '../common/paths.js';
-import * as G from './geometry.js';
+import * as G from '../domain/geometry.js';
 import { openSession, type ExecutionProviderName, type LoadedSession, type ProviderAttempt, type SessionOptions } from './ort-session.js';
 
 export interface ModelFileInfo {

@@ -1,5 +1,5 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
-import type { Mode, PoseEvent } from '../outputs/pose-event.js';
+import type { Mode, PoseEvent } from '../domain/pose.js';
 
 /** What the pipeline drives: exact blocks or streaming steps, one unit per advance(). */
 export interface Predictor {

@@ -1,9 +1,9 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
-import { newPoseEvent, type PoseEvent } from '../outputs/pose-event.js';
+import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
 import type ort from 'onnxruntime-node';
 import { DecoderStep, PoseIntegrator } from './decoder.js';
 import type { FrameEncoder } from './frame-encoder.js';
-import { FEATURE_DIM, LEFT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES, framesFor, rolloutPointsFor } from './geometry.js';
+import { FEATURE_DIM, LEFT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES, framesFor, rolloutPointsFor } from '../domain/geometry.js';
 import { alignCornersSource, interpolateChannelMajorAt, lerpPoint, type LerpPoint } from './interpolate.js';
 import type { Predictor } from './predictor.js';
 

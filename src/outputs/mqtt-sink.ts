@@ -4,9 +4,9 @@ import { connect, type IClientOptions, type IClientPublishOptions, type MqttClie
 import { UserError, errorMessage } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { MqttConfig } from '../config/mqtt-schema.js';
-import { JOINT_NAMES, POSE_DIM, ROLLOUT_FREQ } from '../inference/geometry.js';
+import { JOINT_NAMES, POSE_DIM, ROLLOUT_FREQ } from '../domain/geometry.js';
 import { EmbeddedBroker } from './embedded-broker.js';
-import type { Mode, PoseEvent, PoseSink } from './pose-event.js';
+import type { Mode, PoseEvent, PoseSink } from '../domain/pose.js';
 
 /** A flat, JSON-safe description of the loaded model for the status message. */
 export type ModelSummary = Readonly<Record<string, string | number | boolean | null>>;

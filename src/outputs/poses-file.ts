@@ -1,5 +1,5 @@
 import { JsonlWriter } from './jsonl-writer.js';
-import { anglesToJson, type PoseEvent, type PoseSink } from './pose-event.js';
+import { anglesToJson, type PoseEvent, type PoseSink } from '../domain/pose.js';
 
 /** Every pose as a JSON line: {"t","step","mode","angles"} (see USAGE.md). */
 export class PosesFile implements PoseSink {

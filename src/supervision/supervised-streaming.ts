@@ -1,10 +1,10 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { BlockResult, ExactPredictor } from '../inference/exact-predictor.js';
-import { POSE_DIM, SAMPLE_RATE, LEFT_CONTEXT, STEP_SAMPLES } from '../inference/geometry.js';
+import { POSE_DIM, SAMPLE_RATE, LEFT_CONTEXT, STEP_SAMPLES } from '../domain/geometry.js';
 import type { Predictor } from '../inference/predictor.js';
 import type { StreamingPredictor } from '../inference/streaming-predictor.js';
-import type { PoseEvent } from '../outputs/pose-event.js';
-import { ErrorAccumulator, stepErrors, type ErrorFigures } from './alignment.js';
+import type { PoseEvent } from '../domain/pose.js';
+import { ErrorAccumulator, stepErrors, type ErrorFigures } from '../domain/error-figures.js';
 
 /** Shadow decoder steps per streaming step: a 250-point block finishes in 125 steps (2.5 s). */
 const SHADOW_STEPS = 2;

@@ -1,0 +1,120 @@
+import type { Logger } from '../common/logger.js';
+import type { EventBus, Owner } from './bus.js';
+import type { RunEvent, RunEventKind, RunEvents } from './events.js';
+import type { Mode } from './pose.js';
+
+/** What a stream is, from its source and its model (checked against each other at start). */
+export interface StreamInfo {
+  /** `stream_id` of the configuration; "main" for the single default stream. */
+  readonly id: string;
+  /** True when the daemon runs several streams (topics and artifact folders are then per stream). */
+  readonly multi: boolean;
+  readonly channels: number;
+  readonly sampleRate: number;
+  readonly poseDim: number;
+  readonly jointNames: readonly string[];
+  /** Input samples per 50 Hz step. */
+  readonly stepSamples: number;
+  readonly sourceDescription: string;
+  readonly hasJointAngles: boolean;
+}
+
+/** An append-only JSON-lines artifact. */
+export interface JsonlSink {
+  readonly path: string;
+  readonly lines: number;
+  write(record: unknown): void;
+  flush(): void;
+  close(): void;
+}
+
+/** One run folder: every file replaced atomically, JSON-lines files grow by whole lines. */
+export interface ArtifactStore {
+  readonly dir: string;
+  path(name: string): string;
+  writeJson(name: string, value: unknown): void;
+  writeYaml(name: string, value: unknown): void;
+  jsonl(name: string): JsonlSink;
+}
+
+/** What a plug-in may read of the session it runs in. */
+export interface SessionView {
+  readonly mode: Mode;
+  readonly modeConfigured: Mode;
+  /** Poses emitted so far (= the next pose's run-wide step). */
+  readonly poses: number;
+  /** Samples that reached the ring. */
+  readonly samples: number;
+  /** Units computed since the predictor last (re)started. */
+  readonly unitsSinceRestart: number;
+  readonly startedAt: Date;
+  /** Why the session ended, once it has: completed | interrupted | error. */
+  readonly exit: string;
+}
+
+/** Requests a plug-in makes of the session; they are carried out between units, in order. */
+export interface SessionActions {
+  /** Switch the running predictor; false when that mode is not available in this session. */
+  requestMode(mode: Mode, reason: string): boolean;
+  /** Restart the predictor in place (fresh decoder state, same timeline). */
+  requestReset(reason: string): void;
+  /** Write every artifact now (a plug-in's `tick` with final = false). */
+  snapshot(): void;
+}
+
+/** One acceptance criterion in summary.json. */
+export interface Acceptance {
+  enabled: boolean;
+  evaluated: boolean;
+  passed: boolean | null;
+  [detail: string]: unknown;
+}
+
+/** A plug-in's part of summary.json and of the health message. */
+export interface PluginReport {
+  /** Top-level keys this plug-in owns. */
+  sections?: Record<string, unknown>;
+  /** Criteria it judges, as summary.acceptance.<name>. */
+  acceptance?: Record<string, Acceptance>;
+  /** Counters merged into summary.counts. */
+  counts?: Record<string, number>;
+}
+
+export interface PluginContext {
+  readonly stream: StreamInfo;
+  readonly bus: EventBus<RunEvents>;
+  readonly log: Logger;
+  readonly artifacts: ArtifactStore;
+  readonly session: SessionView;
+  readonly actions: SessionActions;
+  /** Records something that happened: it goes on the bus as `event` (events.jsonl, MQTT, counts). */
+  record(kind: RunEventKind, atSample: number, detail: string, data?: RunEvent['data']): void;
+  /**
+   * Reports a failure this plug-in cannot recover from (an output's write failed with ENOSPC,
+   * say): the host stops and disables it, records `plugin_failed`, and the run goes on.
+   */
+  fail(error: unknown, during: string): void;
+  /** Every plug-in's report merged: what summary.json and health are made of. */
+  report(): MergedReport;
+}
+
+export interface MergedReport {
+  sections: Record<string, unknown>;
+  acceptance: Record<string, Acceptance>;
+  counts: Record<string, number>;
+  /** Plug-ins that failed and were disabled, with why. */
+  disabled: { plugin: string; during: string; message: string }[];
+}
+
+/**
+ * An output or a supervisor. The constructor only stores its settings; `start` subscribes to
+ * the bus and opens what it needs; `stop` releases it (the host removes its listeners). Plug-ins
+ * never hold each other: they talk through the bus and ask the session through `actions`.
+ */
+export interface Plugin extends Owner {
+  readonly name: string;
+  start(ctx: PluginContext): void | Promise<void>;
+  /** Called once, also after a failure; must not throw for a half-started plug-in. */
+  stop(): void | Promise<void>;
+  report?(): PluginReport;
+}
