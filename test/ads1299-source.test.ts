@@ -26,6 +26,7 @@ async function drive(src: { run(s: SampleSink, a: AbortSignal): Promise<void> },
   const writtenAtGap: number[] = [];
   const sink: SampleSink = {
     emg: ring,
+    note: () => undefined,
     gap: (g) => {
       gaps.push(g);
       writtenAtGap.push(ring.written);
@@ -119,7 +120,7 @@ test('the worker reports a hardware failure as a UserError (preflight bypassed)'
   const cfg = loadConfig(undefined, ['input.source=ads1299']);
   const src = new Ads1299Source(ads1299WorkerConfig(cfg, false, 2000), silentLogger());
   const ring = RingBuffer.create(4000, 16);
-  const sink: SampleSink = { emg: ring, gap: () => undefined, waitForSpace: async () => undefined };
+  const sink: SampleSink = { emg: ring, gap: () => undefined, note: () => undefined, waitForSpace: async () => undefined };
   await assert.rejects(src.run(sink, new AbortController().signal), (e: unknown) => e instanceof UserError && /\/dev\/spidev0\.0/.test(e.message));
 });
 
@@ -130,6 +131,7 @@ test('the ads1299 source needs the shared ring itself', async () => {
   const wrapped: SampleSink = {
     emg: { channels: 16, written: 0, append: (a: Float32Array, n?: number, o?: number) => ring.append(a, n, o) },
     gap: () => undefined,
+    note: () => undefined,
     waitForSpace: async () => undefined,
   };
   await assert.rejects(src.run(wrapped, new AbortController().signal), /shared RingBuffer/);

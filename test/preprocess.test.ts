@@ -106,7 +106,7 @@ test('the sink wrapper reports dropped frames as gaps and keeps joint angles ali
   const truth = RingBuffer.create(100, 1);
   const gaps: GapEvent[] = [];
   const reports: PreprocessStats[] = [];
-  const sink: SampleSink = { emg, truth, gap: (g) => gaps.push(g), waitForSpace: async () => undefined };
+  const sink: SampleSink = { emg, truth, gap: (g) => gaps.push(g), note: () => undefined, waitForSpace: async () => undefined };
   const pre = new Preprocessor(opts({ channels: 2, highpassHz: 0, scale: 1, badSamplePolicy: 'gap', saturation: undefined }));
   const wrapped = preprocessSink(sink, pre, { onBadSamples: (s) => reports.push({ ...s }), reportEverySamples: 4 });
   // Frame t carries t on both channels and joint angle 100 + t; frames 2, 3 and 7 are bad.

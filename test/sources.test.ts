@@ -153,6 +153,7 @@ function pipelineSink(capacity: number, signal: AbortSignal): { sink: SampleSink
     emg,
     truth,
     gap: (g) => gaps.push(g),
+    note: () => undefined,
     waitForSpace: async (frames) => {
       while (emg.written + frames - emg.readCursor > emg.capacity && !signal.aborted) await new Promise((r) => setTimeout(r, 1));
     },

@@ -193,6 +193,7 @@ export function preprocessSink(sink: SampleSink, pre: Preprocessor, o: Preproces
     emg,
     ...(sink.truth ? { truth: emg.truthWriter } : {}),
     gap: (e: GapEvent) => sink.gap(e),
+    note: (kind, at, detail, data) => sink.note(kind, at, detail, data),
     waitForSpace: (frames: number) => sink.waitForSpace(frames),
   };
 }

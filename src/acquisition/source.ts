@@ -1,3 +1,5 @@
+import type { RunEvent, RunEventKind } from '../domain/events.js';
+
 export interface SourceInfo {
   /** synthetic | replay | ads1299 | ads1299-sim */
   readonly kind: string;
@@ -40,6 +42,12 @@ export interface SampleSink {
   readonly emg: SampleWriter;
   readonly truth?: SampleWriter;
   gap(event: GapEvent): void;
+  /**
+   * Something the consumer should record that is not a hole in the numbering: a stall, a
+   * driver re-initialisation, a bridged short gap, bad samples replaced. It reaches the bus as
+   * an `event` (events.jsonl, MQTT). Sources rate-limit what they report here themselves.
+   */
+  note(kind: RunEventKind, atSample: number, detail: string, data?: RunEvent['data']): void;
   /**
    * Resolves once the consumer has room for `frames` more samples. Sources that can wait
    * (files, synthetic at full speed) call it before each append; live hardware cannot wait and

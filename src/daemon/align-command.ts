@@ -7,7 +7,8 @@ import { configToYaml } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
 import { ARTIFACT_FILES, RunArtifacts } from '../outputs/artifacts.js';
-import { ErrorAccumulator, stepErrors, within } from '../domain/error-figures.js';
+import { stepErrors, within } from '../domain/error-figures.js';
+import { compareBlock } from '../supervision/supervised-streaming.js';
 import { LatencyHistogram, round3 } from '../supervision/latency.js';
 import { parse as parseYaml } from 'yaml';
 import { buildExact, buildStreaming } from './predictors.js';
@@ -91,6 +92,7 @@ async function collect(source: EmgSource, cfg: Config, log: Logger): Promise<Col
   const abort = new AbortController();
   const sink: SampleSink = {
     emg: ring,
+    note: () => undefined,
     ...(truth ? { truth } : {}),
     gap: (g) => {
       throw new UserError(`align: the source lost ${g.lostSamples} samples at sample ${g.atSample} (${g.reason}); alignment needs a continuous signal`);
@@ -133,26 +135,19 @@ export async function alignmentRegression(
       computeMs[i] = ms;
       if (i > 0 || b > 0) tCompute.record(ms);
     }
-    const main = new ErrorAccumulator();
-    const boundary = new ErrorAccumulator();
-    for (let i = 0; i < exact.points; i++) {
-      (i === 0 ? boundary : main).add(poses, i * POSE_DIM, blockResult.poses, i * POSE_DIM, POSE_DIM);
-      if (metrics) {
-        const step = b * exact.points + i;
-        const ex = stepErrors(poses, i * POSE_DIM, blockResult.poses, i * POSE_DIM, POSE_DIM);
-        const line: Record<string, unknown> = { step, t: Number(((start + LEFT_CONTEXT + STEP_SAMPLES * (i + 1)) / SAMPLE_RATE).toFixed(6)), mode: 'streaming', t_compute_ms: Number(computeMs[i]!.toFixed(4)), mae_exact: ex.mae, mse_exact: ex.mse };
-        const at = start + LEFT_CONTEXT + STEP_SAMPLES * i + STEP_SAMPLES / 2;
-        if (truth && at < total) {
-          truth.sliceEndingAt(at + 1, 1, truthRow);
-          const tr = stepErrors(poses, i * POSE_DIM, truthRow, 0, POSE_DIM);
-          line['mae_truth'] = tr.mae;
-          line['mse_truth'] = tr.mse;
-        }
-        metrics.write(line);
+    const c = compareBlock(b, start, true, poses, (i) => i, blockResult.poses, exact.points, metrics ? (i, ex) => {
+      const step = b * exact.points + i;
+      const line: Record<string, unknown> = { step, t: Number(((start + LEFT_CONTEXT + STEP_SAMPLES * (i + 1)) / SAMPLE_RATE).toFixed(6)), mode: 'streaming', t_compute_ms: Number(computeMs[i]!.toFixed(4)), mae_exact: ex.mae, mse_exact: ex.mse };
+      const at = start + LEFT_CONTEXT + STEP_SAMPLES * i + STEP_SAMPLES / 2;
+      if (truth && at < total) {
+        truth.sliceEndingAt(at + 1, 1, truthRow);
+        const tr = stepErrors(poses, i * POSE_DIM, truthRow, 0, POSE_DIM);
+        line['mae_truth'] = tr.mae;
+        line['mse_truth'] = tr.mse;
       }
-    }
+      metrics.write(line);
+    } : undefined);
     steps += exact.points;
-    const c = { block: b, startSample: start, aligned: true, main: main.figures(), boundary: boundary.figures(), acc: { main, boundary } };
     report.addBlock(c);
     const tol = cfg.eval.streaming_tolerance;
     log.info({ block: b, mse: c.main.mse, max_diff: c.main.max_diff, first_mse: c.boundary.mse, first_max_diff: c.boundary.max_diff, passed: within(c.main, tol) && within(c.boundary, tol, 2) }, 'block compared');

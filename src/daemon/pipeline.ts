@@ -1,17 +1,12 @@
 import { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { EmgSource, GapEvent, SampleSink } from '../acquisition/source.js';
 import type { Logger } from '../common/logger.js';
+import type { RunEvent } from '../domain/events.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, STEP_SAMPLES } from '../domain/geometry.js';
 import type { PoseEvent, PoseSink } from '../domain/pose.js';
 import type { Predictor } from '../inference/predictor.js';
 
-export interface PipelineEvent {
-  /** Wall-clock ISO time. */
-  time: string;
-  kind: 'gap' | 'overrun' | 'source_end' | 'mode_switch' | 'error' | 'reset';
-  atSample: number;
-  detail: string;
-}
+export type PipelineEvent = RunEvent;
 
 export interface PipelineHooks {
   /** Called once per computed unit, after its poses were emitted. */
@@ -79,8 +74,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   let predictor = opts.predictor;
   const { emg: ring, truth } = opts.rings ?? createRings(source, opts.ringSeconds);
   const events: PipelineEvent[] = [];
-  const record = (kind: PipelineEvent['kind'], atSample: number, detail: string): void => {
-    const e: PipelineEvent = { time: new Date().toISOString(), kind, atSample, detail };
+  const record = (kind: PipelineEvent['kind'], atSample: number, detail: string, data?: PipelineEvent['data']): void => {
+    const e: PipelineEvent = { time: new Date().toISOString(), kind, atSample, detail, ...(data ? { data } : {}) };
     events.push(e);
     hooks.onEvent?.(e);
     (kind === 'source_end' ? log.info.bind(log) : log.warn.bind(log))({ atSample, kind }, detail);
@@ -97,6 +92,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     emg: ring,
     ...(truth ? { truth } : {}),
     gap: (g) => pendingGaps.push(g),
+    note: (kind, at, detail, data) => record(kind, at, detail, data),
     waitForSpace: (frames) =>
       new Promise<void>((resolve) => {
         const check = (): void => {

@@ -60,6 +60,12 @@ export interface SessionActions {
   requestReset(reason: string): void;
   /** Write every artifact now (a plug-in's `tick` with final = false). */
   snapshot(): void;
+  /**
+   * The alignment regression (exact vs streaming, each reset at a block start) over the last
+   * `blocks` exact blocks still held in the ring, run off the 50 Hz loop's critical path.
+   * Resolves to the same figures `myostream align` writes (streaming_alignment.json's shape).
+   */
+  align(blocks: number): Promise<Record<string, unknown>>;
 }
 
 /** One acceptance criterion in summary.json. */

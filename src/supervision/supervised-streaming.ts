@@ -4,39 +4,14 @@ import { POSE_DIM, SAMPLE_RATE, LEFT_CONTEXT, STEP_SAMPLES } from '../domain/geo
 import type { Predictor } from '../inference/predictor.js';
 import type { StreamingPredictor } from '../inference/streaming-predictor.js';
 import type { PoseEvent } from '../domain/pose.js';
-import { ErrorAccumulator, stepErrors, type ErrorFigures } from '../domain/error-figures.js';
+import { ErrorAccumulator, stepErrors } from '../domain/error-figures.js';
+import type { BlockFigures, StepMetrics } from '../domain/events.js';
 
 /** Shadow decoder steps per streaming step: a 250-point block finishes in 125 steps (2.5 s). */
 const SHADOW_STEPS = 2;
 
-/** One line of streaming_metrics.jsonl. */
-export interface StepMetrics {
-  step: number;
-  t: number;
-  mode: 'streaming';
-  t_compute_ms: number;
-  e2e_ms?: number;
-  mae_exact?: number;
-  mse_exact?: number;
-  mae_truth?: number;
-  mse_truth?: number;
-}
-
 /** A shadow exact block compared with the streaming steps of the same moments. */
-export interface BlockComparison {
-  /** Block index within the current session. */
-  block: number;
-  startSample: number;
-  /**
-   * True for a session's first block: streaming was reset at this block's start, exactly like
-   * exact, so the comparison is the plan's alignment regression. Later blocks differ by design
-   * (exact resets, streaming keeps its state) and measure drift.
-   */
-  aligned: boolean;
-  /** Steps after the first. */
-  main: ErrorFigures;
-  /** The session's first output after warm-up (the plan allows it 2× the bounds). */
-  boundary: ErrorFigures;
+export interface BlockComparison extends BlockFigures {
   /** The sums behind the figures, for exact overall figures across blocks. */
   acc: { main: ErrorAccumulator; boundary: ErrorAccumulator };
 }
@@ -181,21 +156,38 @@ export class SupervisedStreaming implements Predictor {
 
   /** Compares a finished shadow block with the recorded streaming steps of the same moments. */
   private compare(r: BlockResult): BlockComparison {
-    const main = new ErrorAccumulator();
-    const boundary = new ErrorAccumulator();
     const firstStep = r.block * this.points;
-    for (let i = 0; i < this.points; i++) {
+    const c = compareBlock(r.block, r.start, r.block === 0, this.blockPoses, (i) => this.slotOf(firstStep + i), r.poses, this.points, (i, err) => {
       const step = firstStep + i;
       const k = this.slotOf(step);
-      const err = stepErrors(this.blockPoses, k * POSE_DIM, r.poses, i * POSE_DIM, POSE_DIM);
-      (i === 0 ? boundary : main).add(this.blockPoses, k * POSE_DIM, r.poses, i * POSE_DIM, POSE_DIM);
       const t = this.streaming.stepBoundary(step) / SAMPLE_RATE;
       this.hooks.onStep(metricsLine(step, t, this.blockCompute[k]!, this.blockE2e[k]!, err.mae, err.mse, this.blockTruth[2 * k]!, this.blockTruth[2 * k + 1]!));
-    }
-    const c: BlockComparison = { block: r.block, startSample: r.start, aligned: r.block === 0, main: main.figures(), boundary: boundary.figures(), acc: { main, boundary } };
+    });
     this.hooks.onBlock?.(c);
     return c;
   }
+}
+
+/**
+ * The one comparison of a streamed block with exact's: the live shadow and `myostream align`
+ * both use it. Streamed pose i of the block sits at `slotOf(i)` (rows of POSE_DIM) in
+ * `streamed`; exact's at row i of `exact`. `perStep` sees each step's own errors.
+ */
+export function compareBlock(
+  block: number, startSample: number, aligned: boolean,
+  streamed: Float32Array, slotOf: (i: number) => number, exact: Float32Array, points: number,
+  perStep?: (i: number, err: { mae: number; mse: number }) => void,
+): BlockComparison {
+  const main = new ErrorAccumulator();
+  const boundary = new ErrorAccumulator();
+  let offset = 0;
+  for (let i = 0; i < points; i++) {
+    const k = slotOf(i);
+    for (let d = 0; d < POSE_DIM; d++) offset += streamed[k * POSE_DIM + d]! - exact[i * POSE_DIM + d]!;
+    (i === 0 ? boundary : main).add(streamed, k * POSE_DIM, exact, i * POSE_DIM, POSE_DIM);
+    perStep?.(i, stepErrors(streamed, k * POSE_DIM, exact, i * POSE_DIM, POSE_DIM));
+  }
+  return { block, startSample, aligned, main: main.figures(), boundary: boundary.figures(), meanOffset: offset / (points * POSE_DIM), acc: { main, boundary } };
 }
 
 function metricsLine(step: number, t: number, computeMs: number, e2e: number, maeX: number, mseX: number, maeT: number, mseT: number): StepMetrics {
