@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { UserError } from '../src/common/errors.js';
 import { loadConfig } from '../src/config/load.js';
 import { ads1299WorkerConfig } from '../src/acquisition/ads1299/options.js';
-import { DEFAULT_CONFIG } from '../src/daemon/run-command.js';
+import { DEFAULT_CONFIG } from '../src/daemon/bootstrap.js';
 
 function refusal(sets: string[]): string {
   try {

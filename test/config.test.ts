@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../src/common/errors.js';
 import { loadConfig } from '../src/config/load.js';
-import { DEFAULT_CONFIG } from '../src/daemon/run-command.js';
+import { DEFAULT_CONFIG } from '../src/daemon/bootstrap.js';
 import { runCli } from './helpers.js';
 
 function refusal(f: () => unknown): string {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { UserError } from '../src/common/errors.js';
 import { loadConfig } from '../src/config/load.js';
 import { mqttSchema } from '../src/config/mqtt-schema.js';
-import { DEFAULT_CONFIG } from '../src/daemon/run-command.js';
+import { DEFAULT_CONFIG } from '../src/daemon/bootstrap.js';
 import { EmbeddedBroker } from '../src/outputs/embedded-broker.js';
 import { MqttSink, defaultNodeId, modelSummary } from '../src/outputs/mqtt-sink.js';
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { acquisitionSchema } from './acquisition-schema.js';
 import { mqttSchema } from './mqtt-schema.js';
+import { streamsSchema } from './streams.js';
 import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
 
 /**
@@ -118,6 +119,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Several wristbands in one daemon: each entry a stream_id and what it sets differently. */
+    streams: streamsSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

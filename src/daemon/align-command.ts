@@ -12,8 +12,13 @@ import { compareBlock } from '../supervision/supervised-streaming.js';
 import { LatencyHistogram, round3 } from '../supervision/latency.js';
 import { parse as parseYaml } from 'yaml';
 import { buildExact, buildStreaming } from './predictors.js';
-import { AlignmentReport, latencyReport, memoryMb, runModelInfo, sourceSummary } from './report.js';
-import { configFromCli, openModels, type CommonCliOptions } from './run-command.js';
+import { runModelInfo, sourceSummary } from './report.js';
+import { AlignmentReport } from '../supervision/alignment-report.js';
+import { latencyReport, latencySettings } from '../supervision/latency-report.js';
+import { memoryMb } from '../supervision/memory-monitor.js';
+import { silentLogger } from '../common/logger.js';
+import type { LoadedModels } from '../inference/models.js';
+import { configFromCli, openModels, type CommonCliOptions } from './bootstrap.js';
 
 export interface AlignCliOptions extends CommonCliOptions {
   quiet?: boolean;
@@ -42,7 +47,7 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   const tol = cfg.eval.streaming_tolerance;
   const overall = r.report.overall();
   artifacts.writeJson(ARTIFACT_FILES.alignment, r.report.toJSON());
-  const lat = latencyReport(cfg, r.tCompute, new LatencyHistogram(), models.providers);
+  const lat = latencyReport(latencySettings(cfg), r.tCompute, new LatencyHistogram(), models.providers);
   artifacts.writeJson(ARTIFACT_FILES.latency, lat);
   const passed = overall.passed === true;
   artifacts.writeJson(ARTIFACT_FILES.summary, {
@@ -154,4 +159,31 @@ export async function alignmentRegression(
   }
   metrics?.close();
   return { report, tCompute, steps };
+}
+
+/**
+ * The alignment regression over the newest `blocks` exact blocks the live ring still holds
+ * (the control plane's `align` request). The samples are copied out first, so the live writer
+ * goes on while the copy is compared.
+ */
+export async function alignHeldBlocks(cfg: Config, models: LoadedModels, rings: { emg: RingBuffer; truth: RingBuffer | undefined }, blocks: number): Promise<Record<string, unknown>> {
+  const { emg, truth } = rings;
+  const block = cfg.runtime.exact.block_samples;
+  const end = emg.written;
+  const held = end - Math.max(emg.oldest, 0);
+  const k = Math.min(Math.max(1, Math.floor(blocks)), Math.floor((held - LEFT_CONTEXT) / block));
+  if (!(k >= 1)) throw new UserError(`align: the ring holds ${held} samples; one exact block needs ${LEFT_CONTEXT + block}`);
+  const n = LEFT_CONTEXT + k * block;
+  const copy = (src: RingBuffer): RingBuffer => {
+    const buf = new Float32Array(n * src.channels);
+    src.sliceEndingAt(end, n, buf);
+    const r = RingBuffer.create(n, src.channels);
+    r.append(buf, n);
+    return r;
+  };
+  const ring = copy(emg);
+  const truthCopy = truth && truth.written >= end ? copy(truth) : undefined;
+  const t0 = performance.now();
+  const r = await alignmentRegression(cfg, models, ring, truthCopy, undefined, silentLogger());
+  return { ...r.report.toJSON(), blocks_compared: k, from_sample: end - n, to_sample: end, wall_ms: round3(performance.now() - t0) };
 }

@@ -19,7 +19,7 @@ import { loadModels, type LoadedModels } from '../inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-predictor.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
 import type { PoseEvent } from '../domain/pose.js';
-import { configFromCli } from './run-command.js';
+import { configFromCli } from './bootstrap.js';
 
 export interface BenchCliOptions {
   /** Last stdout line = one JSON object (the table goes to stderr). */

@@ -3,14 +3,16 @@ import type { EmgSource, GapEvent, SampleSink } from '../acquisition/source.js';
 import type { Logger } from '../common/logger.js';
 import type { RunEvent } from '../domain/events.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, STEP_SAMPLES } from '../domain/geometry.js';
-import type { PoseEvent, PoseSink } from '../domain/pose.js';
+import type { PoseEvent } from '../domain/pose.js';
 import type { Predictor } from '../inference/predictor.js';
 
 export type PipelineEvent = RunEvent;
 
 export interface PipelineHooks {
-  /** Called once per computed unit, after its poses were emitted. */
-  onUnit?(computeMs: number, lastStep: number, ringWritten: number): void;
+  /** Called once per computed unit, after its poses were emitted; cpuMs is NaN where unknown. */
+  onUnit?(computeMs: number, lastStep: number, ringWritten: number, cpuMs: number): void;
+  /** The predictor (re)started: at the stream start, after a gap, overrun, reset or swap. */
+  onRestart?(atSample: number): void;
   /** Called for every pose once the sinks have it. */
   onPose?(e: PoseEvent): void;
   /** A gap, overrun or other event worth recording. */
@@ -24,7 +26,6 @@ export interface PipelineHooks {
 export interface PipelineOptions {
   source: EmgSource;
   predictor: Predictor;
-  sinks: readonly PoseSink[];
   ringSeconds: number;
   /** Rings made by the caller (when supervision needs them before the run), else made here. */
   rings?: { emg: RingBuffer; truth: RingBuffer | undefined };
@@ -69,7 +70,7 @@ export function createRings(source: EmgSource, seconds: number): { emg: RingBuff
  * splicing signal from either side of it.
  */
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
-  const { source, sinks, log } = opts;
+  const { source, log } = opts;
   const hooks = opts.hooks ?? {};
   let predictor = opts.predictor;
   const { emg: ring, truth } = opts.rings ?? createRings(source, opts.ringSeconds);
@@ -125,11 +126,14 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     // One increasing step count for the whole run, across restarts and mode switches.
     e.step = poses++;
     lastStep = e.step;
-    for (const s of sinks) s.write(e);
     hooks.onPose?.(e);
   };
 
-  predictor.restartAt(0);
+  const restart = (p: Predictor, at: number): void => {
+    p.restartAt(at);
+    hooks.onRestart?.(at);
+  };
+  restart(predictor, 0);
   ring.seekReader(0);
   try {
     for (;;) {
@@ -138,7 +142,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       if (gap && !(ring.written >= predictor.nextReadyAt && predictor.nextReadyAt <= gap.atSample)) {
         pendingGaps.shift();
         record('gap', gap.atSample, `${gap.lostSamples} samples lost (${gap.reason}); restarting after the gap`);
-        predictor.restartAt(gap.atSample);
+        restart(predictor, gap.atSample);
         ring.seekReader(gap.atSample);
         wakeProducer();
         continue;
@@ -147,7 +151,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         if (predictor.oldestNeeded < ring.oldest) {
           const at = ring.oldest;
           record('overrun', at, `inference fell ${at - predictor.oldestNeeded} samples behind the ring (capacity ${ring.capacity}); restarting at the oldest held sample`);
-          predictor.restartAt(at);
+          restart(predictor, at);
           ring.seekReader(at);
           wakeProducer();
           continue;
@@ -160,7 +164,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
           if (!(e instanceof RangeError && /overwritten/.test(e.message))) throw e;
           const at = ring.oldest;
           record('overrun', at, `the window being read was overwritten (${e.message}); restarting at the oldest held sample`);
-          predictor.restartAt(at);
+          restart(predictor, at);
           ring.seekReader(at);
           wakeProducer();
           continue;
@@ -168,17 +172,17 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         units++;
         ring.seekReader(keepFrom(predictor));
         wakeProducer();
-        hooks.onUnit?.(computeMs, lastStep, ring.written);
-        const restart = hooks.restartRequested?.();
-        if (restart) {
-          record('reset', restart.atSample, restart.reason);
-          predictor.restartAt(restart.atSample);
+        hooks.onUnit?.(computeMs, lastStep, ring.written, NaN);
+        const reset = hooks.restartRequested?.();
+        if (reset) {
+          record('reset', reset.atSample, reset.reason);
+          restart(predictor, reset.atSample);
           ring.seekReader(keepFrom(predictor));
         }
         if (hooks.nextPredictor) {
           const next = hooks.nextPredictor(predictor);
           if (next !== predictor) {
-            next.restartAt(predictor.resumeAt);
+            restart(next, predictor.resumeAt);
             predictor = next;
             ring.seekReader(keepFrom(predictor));
           }

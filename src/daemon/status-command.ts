@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../common/errors.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
-import { configFromCli, type CommonCliOptions } from './run-command.js';
+import { configFromCli, type CommonCliOptions } from './bootstrap.js';
 
 export interface StatusCliOptions extends CommonCliOptions {
   json?: boolean;

@@ -1,4 +1,4 @@
-import type { ErrorFigures } from './error-figures.js';
+import type { ErrorAccumulator, ErrorFigures } from './error-figures.js';
 import type { Mode, PoseEvent } from './pose.js';
 
 /** Kinds of things that happen to a run and are recorded (events.jsonl, MQTT `event`, summary counts). */
@@ -85,6 +85,8 @@ export interface BlockFigures {
   boundary: ErrorFigures;
   /** Mean signed difference streaming − exact over the block's steps (low-frequency offset). */
   meanOffset: number;
+  /** The sums behind the figures, for exact overall figures across blocks. */
+  acc: { main: ErrorAccumulator; boundary: ErrorAccumulator };
 }
 
 /** A plug-in that threw or failed, and what was done about it. */
@@ -103,9 +105,17 @@ export interface TickEvent {
   final: boolean;
 }
 
+/** Exact mode's poses upsampled to the input rate (runtime.exact.upsample_to_input_rate); reused per sample. */
+export interface UpsampledPose {
+  /** Absolute input sample index the pose is for. */
+  sample: number;
+  angles: Float32Array;
+}
+
 /** Every event of one stream's bus, by name. */
 export interface RunEvents {
   pose: PoseEvent;
+  upsampled: UpsampledPose;
   unit: UnitEvent;
   step: StepMetrics;
   block: BlockFigures;

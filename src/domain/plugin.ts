@@ -80,8 +80,11 @@ export interface Acceptance {
 export interface PluginReport {
   /** Top-level keys this plug-in owns. */
   sections?: Record<string, unknown>;
-  /** Criteria it judges, as summary.acceptance.<name>. */
-  acceptance?: Record<string, Acceptance>;
+  /**
+   * Criteria it judges, as summary.acceptance.<name>. Entries of the same name from several
+   * plug-ins are merged field by field (a judge gives enabled/evaluated/passed, others add detail).
+   */
+  acceptance?: Record<string, Partial<Acceptance>>;
   /** Counters merged into summary.counts. */
   counts?: Record<string, number>;
 }

@@ -11,10 +11,7 @@ import type { BlockFigures, StepMetrics } from '../domain/events.js';
 const SHADOW_STEPS = 2;
 
 /** A shadow exact block compared with the streaming steps of the same moments. */
-export interface BlockComparison extends BlockFigures {
-  /** The sums behind the figures, for exact overall figures across blocks. */
-  acc: { main: ErrorAccumulator; boundary: ErrorAccumulator };
-}
+export type BlockComparison = BlockFigures;
 
 export interface SupervisionHooks {
   onStep(m: StepMetrics): void;

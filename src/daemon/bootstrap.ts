@@ -1,0 +1,53 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { PACKAGE_ROOT } from '../common/paths.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { loadModels, type LoadedModels } from '../inference/models.js';
+import { MODEL_KEYS_WITH_INCREMENTAL } from '../inference/incremental-encoder.js';
+
+/** The flags every command that runs the model shares. */
+export interface CommonCliOptions {
+  config?: string;
+  set: string[];
+  source?: string;
+  duration?: string;
+  speed?: string;
+  artifacts?: string;
+  posesOut?: string;
+}
+
+export const DEFAULT_CONFIG = join(PACKAGE_ROOT, 'configs', 'realtime_config.yaml');
+
+/** Config file + `--set` + the shorthand flags, in that order of precedence (last wins). */
+export function configFromCli(o: CommonCliOptions): Config {
+  const file = o.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  const sets = [...o.set];
+  if (o.source !== undefined) sets.push(`input.source=${o.source}`);
+  if (o.duration !== undefined) sets.push(`input.duration_s=${numberFlag('--duration', o.duration)}`);
+  if (o.speed !== undefined) sets.push(`input.speed=${numberFlag('--speed', o.speed)}`);
+  if (o.posesOut !== undefined) sets.push(`outputs.poses_out=${o.posesOut}`);
+  return loadConfig(file, sets);
+}
+
+function numberFlag(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UserError(`${flag} ${v}: expected a number ≥ 0`);
+  return n;
+}
+
+/**
+ * Opens the graphs a configuration needs (the cached encoder step only when it streams with
+ * it). run, align and bench all load their models here.
+ */
+export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming'): Promise<LoadedModels> {
+  const incremental = streaming && cfg.runtime.streaming.encoder === 'incremental';
+  return loadModels(cfg.model.dir, {
+    executionProviders: cfg.runtime.execution_providers,
+    deviceId: cfg.runtime.device_id,
+    intraOpThreads: cfg.runtime.intra_op_threads,
+    interOpThreads: cfg.runtime.inter_op_threads,
+  }, log, incremental ? MODEL_KEYS_WITH_INCREMENTAL : undefined);
+}

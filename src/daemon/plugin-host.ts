@@ -1,0 +1,134 @@
+import { errorMessage, isUserError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { EventBus, type Owner } from '../domain/bus.js';
+import type { RunEvent, RunEventKind, RunEvents } from '../domain/events.js';
+import type { Acceptance, MergedReport, Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+
+/** What the host needs from the session to give each plug-in its context. */
+export type HostedContext = Omit<PluginContext, 'fail' | 'report' | 'bus' | 'record'>;
+
+const NOT_JUDGED: Acceptance = { enabled: false, evaluated: false, passed: null };
+
+interface Slot {
+  readonly plugin: Plugin;
+  state: 'idle' | 'started' | 'stopped' | 'failed';
+}
+
+/**
+ * Owns the plug-ins of one stream: starts them in order, stops them in reverse (each stop
+ * awaited), and contains failures. A listener that throws, a `start` that fails, or a plug-in
+ * that reports an unrecoverable failure through `ctx.fail` is stopped and disabled; the failure
+ * is logged, recorded as a `plugin_failed` event and kept for summary.json and health, and every
+ * other plug-in and the 50 Hz loop go on. Only a configuration error at start (a UserError) is
+ * fatal: the run has not begun and the user must fix the input.
+ */
+export class PluginHost {
+  readonly bus: EventBus<RunEvents>;
+  private readonly slots: Slot[];
+  private readonly disabled: MergedReport['disabled'] = [];
+  private ctx: HostedContext | undefined;
+  private readonly sources: { report(): PluginReport }[] = [];
+
+  constructor(plugins: readonly Plugin[], private readonly log: Logger) {
+    this.slots = plugins.map((plugin) => ({ plugin, state: 'idle' }));
+    this.bus = new EventBus<RunEvents>((owner, event, err) => this.failed(owner, event, err));
+  }
+
+  get names(): string[] {
+    return this.slots.map((s) => s.plugin.name);
+  }
+
+  /** The session's own part of the report (counts, mode switches, source) comes from here too. */
+  addReportSource(s: { report(): PluginReport }): void {
+    this.sources.push(s);
+  }
+
+  /** Records a happening on the bus; listeners (events.jsonl, MQTT, counts) take it from there. */
+  record(kind: RunEventKind, atSample: number, detail: string, data?: RunEvent['data']): void {
+    const e: RunEvent = { time: new Date().toISOString(), kind, atSample, detail, ...(data ? { data } : {}) };
+    this.bus.emit('event', e);
+  }
+
+  async start(ctx: HostedContext): Promise<void> {
+    this.ctx = ctx;
+    for (const slot of this.slots) {
+      try {
+        await slot.plugin.start(this.contextFor(slot.plugin));
+        if (slot.state === 'idle') slot.state = 'started';
+      } catch (e) {
+        if (isUserError(e)) {
+          await this.stop();
+          throw e;
+        }
+        this.failed(slot.plugin, 'start', e);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const slot of [...this.slots].reverse()) {
+      if (slot.state !== 'started') continue;
+      slot.state = 'stopped';
+      this.bus.removeListeners(slot.plugin);
+      try {
+        await slot.plugin.stop();
+      } catch (e) {
+        this.log.error({ plugin: slot.plugin.name }, `plug-in ${slot.plugin.name} failed to stop: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  report(): MergedReport {
+    const out: MergedReport = { sections: {}, acceptance: {}, counts: {}, disabled: [...this.disabled] };
+    const merge = (r: PluginReport | undefined): void => {
+      if (!r) return;
+      Object.assign(out.sections, r.sections);
+      for (const [k, v] of Object.entries(r.acceptance ?? {})) out.acceptance[k] = { ...NOT_JUDGED, ...out.acceptance[k], ...v };
+      for (const [k, v] of Object.entries(r.counts ?? {})) out.counts[k] = (out.counts[k] ?? 0) + v;
+    };
+    for (const s of this.sources) merge(s.report());
+    for (const slot of this.slots) {
+      if (slot.state !== 'started' || !slot.plugin.report) continue;
+      try {
+        merge(slot.plugin.report());
+      } catch (e) {
+        this.failed(slot.plugin, 'report', e);
+      }
+    }
+    return out;
+  }
+
+  private contextFor(plugin: Plugin): PluginContext {
+    const ctx = this.ctx!;
+    return {
+      ...ctx,
+      bus: this.bus,
+      record: (kind, atSample, detail, data) => this.record(kind, atSample, detail, data),
+      fail: (error, during) => this.failed(plugin, during, error),
+      report: () => this.report(),
+    };
+  }
+
+  private failed(owner: Owner, during: string, error: unknown): void {
+    const slot = this.slots.find((s) => s.plugin === owner);
+    const message = errorMessage(error);
+    if (!slot) {
+      this.log.error({ owner: owner.name, during }, `${owner.name} failed (${during}): ${message}`);
+      return;
+    }
+    if (slot.state === 'failed') return;
+    const wasStarted = slot.state === 'started';
+    slot.state = 'failed';
+    this.bus.removeListeners(slot.plugin);
+    this.disabled.push({ plugin: slot.plugin.name, during, message });
+    this.log.error({ plugin: slot.plugin.name, during }, `plug-in ${slot.plugin.name} failed (${during}) and is disabled: ${message}`);
+    // Its stop runs detached: a failing plug-in must not hold up the emit that found it failing.
+    if (wasStarted || during === 'start') {
+      Promise.resolve()
+        .then(() => slot.plugin.stop())
+        .catch((e: unknown) => this.log.error({ plugin: slot.plugin.name }, `plug-in ${slot.plugin.name} failed to stop: ${errorMessage(e)}`));
+    }
+    this.bus.emit('error', { plugin: slot.plugin.name, during, message, disabled: true });
+    this.record('plugin_failed', this.ctx?.session.samples ?? 0, `plug-in ${slot.plugin.name} disabled after a failure in ${during}: ${message}`, { plugin: slot.plugin.name, during });
+  }
+}

@@ -1,0 +1,265 @@
+import type { EmgSource } from '../acquisition/source.js';
+import type { Logger } from '../common/logger.js';
+import type { Config } from '../config/schema.js';
+import type { RunEvent, RunEvents, UnitEvent, UpsampledPose, ModeSwitch } from '../domain/events.js';
+import type { Plugin, PluginReport, SessionActions, SessionView, StreamInfo } from '../domain/plugin.js';
+import type { Mode, PoseEvent } from '../domain/pose.js';
+import type { EventBus } from '../domain/bus.js';
+import type { LoadedModels } from '../inference/models.js';
+import type { Predictor } from '../inference/predictor.js';
+import type { RunArtifacts } from '../outputs/artifacts.js';
+import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
+import { PluginHost } from './plugin-host.js';
+import { buildPredictors, type Predictors } from './predictors.js';
+import { sourceSummary } from './report.js';
+import { round3 } from '../supervision/latency.js';
+import { alignHeldBlocks } from './align-command.js';
+
+/** What the registry needs to build a stream's plug-ins once its predictors exist. */
+export interface PluginEnv {
+  readonly predictors: Predictors;
+}
+
+export interface StreamParts {
+  /** The stream's own resolved configuration. */
+  cfg: Config;
+  log: Logger;
+  models: LoadedModels;
+  source: EmgSource;
+  artifacts: RunArtifacts;
+  info: StreamInfo;
+  /** The registry: this stream's plug-ins, in start order. */
+  plugins(env: PluginEnv): Plugin[];
+}
+
+/** Kinds of events counted in summary.json's counts (plural names). */
+const COUNTED: Partial<Record<RunEvent['kind'], string>> = {
+  gap: 'gaps', overrun: 'overruns', bridged_gap: 'bridged_gaps', stall: 'stalls', reinit: 'reinits', bad_samples: 'bad_sample_reports', alarm: 'alarms', contention: 'contentions',
+};
+
+/**
+ * One stream (a source and its model) from start to finish: builds the pipeline and the
+ * predictors, hosts the plug-ins the registry gives it, carries out what they ask (mode
+ * switches, resets, snapshots, alignment runs) between units, and reports its own part of the
+ * summary. It names no concrete output or supervisor.
+ */
+export class StreamSession implements SessionActions {
+  readonly name = 'session';
+  private readonly host: PluginHost;
+  private readonly predictors: Predictors;
+  private readonly startedAt = new Date();
+  private readonly t0 = performance.now();
+  private readonly switches: ModeSwitch[] = [];
+  private readonly counts: Record<string, number> = { events: 0, gaps: 0, overruns: 0 };
+  private mode: Mode;
+  private poses = 0;
+  private samples = 0;
+  private sinceRestart = 0;
+  private exit = 'running';
+  private error: string | null = null;
+  private result: PipelineResult | undefined;
+  private pendingMode: { mode: Mode; reason: string } | undefined;
+  private pendingReset: string | undefined;
+  private current: Predictor | undefined;
+  private readonly rings: ReturnType<typeof createRings>;
+  private aligning: Promise<Record<string, unknown>> | undefined;
+  // One object reused for every unit: the 50 Hz loop allocates nothing for its listeners.
+  private readonly unit: UnitEvent = { mode: 'streaming', computeMs: 0, cpuMs: NaN, lastStep: -1, ringWritten: 0, sinceRestart: 0 };
+  private readonly upsampledPose: UpsampledPose = { sample: 0, angles: new Float32Array(0) };
+
+  constructor(private readonly p: StreamParts) {
+    this.mode = p.cfg.model.mode;
+    this.rings = createRings(p.source, p.cfg.runtime.streaming.max_buffer_seconds);
+    this.predictors = buildPredictors(p.cfg, p.models, this.rings.truth, {
+      step: (m) => this.bus.emit('step', m),
+      block: (c) => this.bus.emit('block', c),
+      upsampled: (sample, angles) => {
+        this.upsampledPose.sample = sample;
+        this.upsampledPose.angles = angles;
+        this.bus.emit('upsampled', this.upsampledPose);
+      },
+      arrivalOf: (sample) => {
+        const epoch = this.rings.emg.arrivalTimeOf(sample);
+        return Number.isNaN(epoch) ? undefined : epoch - performance.timeOrigin;
+      },
+    });
+    this.host = new PluginHost(p.plugins({ predictors: this.predictors }), p.log);
+    this.host.addReportSource(this);
+  }
+
+  get bus(): EventBus<RunEvents> {
+    return this.host.bus;
+  }
+
+  /** The session as its plug-ins see it (read-only). */
+  readonly view: SessionView = ((s: StreamSession): SessionView => ({
+    get mode() { return s.mode; },
+    get modeConfigured() { return s.p.cfg.model.mode; },
+    get poses() { return s.poses; },
+    get samples() { return s.samples; },
+    get unitsSinceRestart() { return s.sinceRestart; },
+    get startedAt() { return s.startedAt; },
+    get exit() { return s.exit; },
+  }))(this);
+
+  async run(signal?: AbortSignal): Promise<number> {
+    const { cfg, log, source, artifacts } = this.p;
+    this.bus.on(this, 'event', (e) => {
+      this.counts['events']!++;
+      const k = COUNTED[e.kind];
+      if (k) this.counts[k] = (this.counts[k] ?? 0) + 1;
+    });
+    await this.host.start({ stream: this.p.info, log, artifacts, session: this.view, actions: this });
+    const first = this.mode === 'streaming' && this.predictors.streaming ? this.predictors.streaming : this.predictors.exact;
+    this.current = first;
+    log.info({ stream: this.p.info.id, mode: cfg.model.mode, policy: cfg.runtime.streaming.feature_policy, source: source.info.description, artifacts: artifacts.dir, providers: this.p.models.providers, plugins: this.host.names }, 'run started');
+    const tick = setInterval(() => this.snapshot(), cfg.watchdog.status_interval_s * 1000);
+    const abort = new AbortController();
+    const onAbort = (): void => abort.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // A live source that stalls never reaches its sample count: the duration also bounds wall time.
+    const live = source.info.kind.startsWith('ads1299');
+    const wallLimit = live && cfg.input.duration_s > 0 ? setTimeout(() => {
+      log.warn({ stream: this.p.info.id }, `input.duration_s ${cfg.input.duration_s} s of wall time passed before that much signal arrived; ending the run`);
+      abort.abort();
+    }, (cfg.input.duration_s + 2) * 1000) : undefined;
+    let code = 0;
+    try {
+      this.result = await runPipeline({
+        source, predictor: first, log, rings: this.rings,
+        ringSeconds: cfg.runtime.streaming.max_buffer_seconds,
+        signal: abort.signal,
+        hooks: {
+          onPose: this.onPose,
+          onUnit: this.onUnit,
+          onEvent: (e) => this.bus.emit('event', e),
+          onRestart: () => {
+            this.sinceRestart = 0;
+          },
+          nextPredictor: (cur) => this.nextPredictor(cur),
+          restartRequested: () => this.takeReset(),
+        },
+      });
+      this.exit = signal?.aborted ? 'interrupted' : 'completed';
+    } catch (e) {
+      this.exit = 'error';
+      this.error = e instanceof Error ? e.message : String(e);
+      code = 1;
+      throw e;
+    } finally {
+      clearInterval(tick);
+      if (wallLimit) clearTimeout(wallLimit);
+      signal?.removeEventListener('abort', onAbort);
+      await this.aligning?.catch(() => undefined);
+      this.bus.emit('tick', { uptimeS: this.uptimeS(), final: true });
+      await this.host.stop();
+    }
+    log.info({ stream: this.p.info.id, passed: this.host.report().acceptance, artifacts: artifacts.dir }, 'run finished');
+    return code;
+  }
+
+  /** Every plug-in's report merged with the session's (what summary.json is made of). */
+  report(): PluginReport {
+    const cfg = this.p.cfg;
+    return {
+      sections: {
+        exit: this.exit,
+        error: this.error,
+        stream_id: this.p.info.id,
+        started_at: this.startedAt.toISOString(),
+        mode_configured: cfg.model.mode,
+        mode_final: this.mode,
+        feature_policy: cfg.runtime.streaming.feature_policy,
+        encoder: cfg.runtime.streaming.encoder,
+        mode_switches: this.switches,
+        source: { ...sourceSummary(this.p.source.info), stats: this.p.source.stats?.() ?? null },
+        durations: {
+          wall_s: round3(this.uptimeS()),
+          signal_s: round3(this.samples / this.p.info.sampleRate),
+          model_load_ms: this.p.models.loadMs,
+        },
+        execution_providers: this.p.models.providers,
+      },
+      acceptance: { no_fallback: { enabled: cfg.model.mode === 'streaming', evaluated: true, passed: cfg.model.mode === 'streaming' ? this.switches.every((s) => s.to !== 'exact') : null } },
+      counts: { ...this.counts, samples: this.samples, poses: this.poses, overwritten_samples: this.result?.overwritten ?? this.rings.emg.overwritten, mode_switches: this.switches.length },
+    };
+  }
+
+  merged(): ReturnType<PluginHost['report']> {
+    return this.host.report();
+  }
+
+  // SessionActions ---------------------------------------------------------------------------
+
+  requestMode(mode: Mode, reason: string): boolean {
+    if (mode === 'streaming' && !this.predictors.streaming) return false;
+    if (mode === this.mode && !this.pendingMode) return true;
+    this.pendingMode = { mode, reason };
+    return true;
+  }
+
+  requestReset(reason: string): void {
+    this.pendingReset ??= reason;
+  }
+
+  snapshot(): void {
+    this.bus.emit('tick', { uptimeS: this.uptimeS(), final: false });
+  }
+
+  align(blocks: number): Promise<Record<string, unknown>> {
+    // One at a time: a second request waits for the first rather than doubling the load.
+    const run = (this.aligning ?? Promise.resolve({})).catch(() => ({})).then(() => alignHeldBlocks(this.p.cfg, this.p.models, this.rings, blocks));
+    this.aligning = run;
+    return run;
+  }
+
+  // Pipeline hooks --------------------------------------------------------------------------
+
+  private readonly onPose = (e: PoseEvent): void => {
+    this.poses++;
+    this.bus.emit('pose', e);
+  };
+
+  private readonly onUnit = (computeMs: number, lastStep: number, ringWritten: number, cpuMs: number): void => {
+    this.samples = ringWritten;
+    this.sinceRestart++;
+    const u = this.unit;
+    u.mode = this.mode;
+    u.computeMs = computeMs;
+    u.cpuMs = cpuMs;
+    u.lastStep = lastStep;
+    u.ringWritten = ringWritten;
+    u.sinceRestart = this.sinceRestart;
+    this.bus.emit('unit', u);
+  };
+
+  private takeReset(): { atSample: number; reason: string } | undefined {
+    const reason = this.pendingReset;
+    if (reason === undefined || !this.current) return undefined;
+    this.pendingReset = undefined;
+    return { atSample: this.current.resumeAt, reason };
+  }
+
+  private nextPredictor(cur: Predictor): Predictor {
+    this.current = cur;
+    const req = this.pendingMode;
+    if (!req) return cur;
+    this.pendingMode = undefined;
+    if (req.mode === cur.mode) return cur;
+    const next = req.mode === 'streaming' ? this.predictors.streaming : this.predictors.exact;
+    if (!next) return cur;
+    const sw: ModeSwitch = { time: new Date().toISOString(), at_step: this.poses - 1, at_sample: cur.resumeAt, from: cur.mode, to: req.mode, reason: req.reason };
+    this.switches.push(sw);
+    this.mode = req.mode;
+    this.current = next;
+    this.bus.emit('mode', sw);
+    this.host.record('mode_switch', sw.at_sample, `${sw.from} → ${sw.to}: ${req.reason}`, { from: sw.from, to: sw.to, at_step: sw.at_step });
+    this.p.log.warn({ stream: this.p.info.id, reason: req.reason }, req.mode === 'exact' ? 'falling back to exact mode' : 'returning to streaming mode');
+    this.snapshot();
+    return next;
+  }
+
+  private uptimeS(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+}

@@ -1,0 +1,61 @@
+import type { PoseEvent } from '../domain/pose.js';
+import type { UnitEvent } from '../domain/events.js';
+import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import { LatencyHistogram } from './latency.js';
+import { latencyReport, type LatencySettings } from './latency-report.js';
+
+export interface LatencyMonitorSettings extends LatencySettings {
+  /** logging.latency.enabled and the run being a streaming one: otherwise nothing is judged. */
+  judged: boolean;
+  providers: Record<string, string>;
+  /** latency_stats.json's name in the run folder. */
+  file: string;
+}
+
+/**
+ * T_compute of every streaming step after warm-up and the end-to-end latency of every pose whose
+ * input arrival is known, as histograms over the whole run: latency_stats.json, the summary's
+ * `latency` and its latency acceptance.
+ */
+export class LatencyMonitor implements Plugin {
+  readonly name = 'latency';
+  readonly tCompute = new LatencyHistogram();
+  readonly e2e = new LatencyHistogram();
+  private ctx: PluginContext | undefined;
+
+  constructor(private readonly s: LatencyMonitorSettings) {}
+
+  start(ctx: PluginContext): void {
+    this.ctx = ctx;
+    ctx.bus.on(this, 'unit', this.onUnit);
+    ctx.bus.on(this, 'pose', this.onPose);
+    ctx.bus.on(this, 'tick', () => ctx.artifacts.writeJson(this.s.file, this.stats()));
+  }
+
+  stop(): void {
+    this.ctx = undefined;
+  }
+
+  stats(): ReturnType<typeof latencyReport> {
+    return latencyReport(this.s, this.tCompute, this.e2e, this.s.providers);
+  }
+
+  report(): PluginReport {
+    const lat = this.stats();
+    return {
+      sections: { latency: { t_compute_p95_ms: lat.t_compute_ms.percentiles_ms['p95'] ?? null, t_compute_p50_ms: lat.t_compute_ms.percentiles_ms['p50'] ?? null, end_to_end_p95_ms: lat.end_to_end_ms?.percentiles_ms['p95'] ?? null } },
+      acceptance: { latency: { enabled: this.s.judged, evaluated: lat.passed !== null, passed: this.s.judged ? lat.passed === true : null } },
+      counts: { steps_timed: this.tCompute.count },
+    };
+  }
+
+  private readonly onUnit = (u: UnitEvent): void => {
+    if (u.mode === 'streaming' && u.sinceRestart > this.s.warmup_steps) this.tCompute.record(u.computeMs);
+  };
+
+  private readonly onPose = (e: PoseEvent): void => {
+    // Warm-up steps are left out here as they are from T_compute.
+    if (Number.isNaN(e.inputArrivedAt) || !this.ctx || this.ctx.session.unitsSinceRestart < this.s.warmup_steps) return;
+    this.e2e.record(performance.now() - e.inputArrivedAt);
+  };
+}
