@@ -10,6 +10,7 @@ import type { StreamInfo } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import { RunArtifacts } from '../outputs/artifacts.js';
 import { EmbeddedBroker } from '../outputs/embedded-broker.js';
+import { defaultNodeId } from '../outputs/mqtt-sink.js';
 import { openModels } from './bootstrap.js';
 import { streamPlugins } from './plugins.js';
 import { StreamSession } from './stream-session.js';
@@ -60,6 +61,8 @@ function perStreamMqtt(s: ResolvedStream, brokerUrl: string | undefined): Config
   const mqtt = {
     ...m,
     topic_prefix: `${m.topic_prefix}/${s.id}`,
+    // One client id per connection: a broker drops the older of two clients that share one.
+    client_id: `${m.client_id || `myostream-${m.node_id || defaultNodeId()}-${process.pid}`}-${s.id}`,
     ...(m.broker === 'embedded' && brokerUrl ? { broker: brokerUrl, protocol_version: 4 as const } : {}),
   };
   return { ...s.cfg, outputs: { ...s.cfg.outputs, mqtt } };
