@@ -5,19 +5,14 @@ import { UserError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { configToYaml } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
+import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, SAMPLE_RATE } from '../domain/geometry.js';
 import { ARTIFACT_FILES, RunArtifacts } from '../outputs/artifacts.js';
-import { stepErrors, within } from '../domain/error-figures.js';
-import { compareBlock } from '../supervision/supervised-streaming.js';
 import { LatencyHistogram, round3 } from '../supervision/latency.js';
 import { parse as parseYaml } from 'yaml';
-import { buildExact, buildStreaming } from './predictors.js';
 import { runModelInfo, sourceSummary } from './report.js';
-import { AlignmentReport } from '../supervision/alignment-report.js';
 import { latencyReport, latencySettings } from '../supervision/latency-report.js';
 import { memoryMb } from '../supervision/memory-monitor.js';
-import { silentLogger } from '../common/logger.js';
-import type { LoadedModels } from '../inference/models.js';
+import { alignmentRegression } from './alignment-run.js';
 import { configFromCli, openModels, type CommonCliOptions } from './bootstrap.js';
 
 export interface AlignCliOptions extends CommonCliOptions {
@@ -110,80 +105,4 @@ async function collect(source: EmgSource, cfg: Config, log: Logger): Promise<Col
   await source.run(sink, abort.signal);
   if (ring.written < blockWindow) throw new UserError(`align: the source ended after ${ring.written} samples; one exact block needs ${blockWindow}`);
   return { ring, truth };
-}
-
-export async function alignmentRegression(
-  cfg: Config, models: Parameters<typeof buildExact>[1], ring: RingBuffer, truth: RingBuffer | undefined, artifacts: RunArtifacts | undefined, log: Logger,
-): Promise<{ report: AlignmentReport; tCompute: LatencyHistogram; steps: number }> {
-  const exact = buildExact(cfg, models, false);
-  const streaming = buildStreaming(cfg, models);
-  const report = new AlignmentReport(cfg.eval.streaming_tolerance, {
-    kind: 'regression',
-    feature_policy: cfg.runtime.streaming.feature_policy,
-    encoder: cfg.runtime.streaming.encoder,
-    note: 'streaming reset at every exact block start; compared at the 250 aligned moments of each block',
-  });
-  const tCompute = new LatencyHistogram();
-  const metrics = artifacts?.jsonl(ARTIFACT_FILES.metrics);
-  const poses = new Float32Array(exact.points * POSE_DIM);
-  const truthRow = new Float32Array(POSE_DIM);
-  const computeMs = new Float64Array(exact.points);
-  const total = Math.min(ring.written, truth?.written ?? Infinity);
-  let steps = 0;
-  exact.restartAt(0);
-  for (let b = 0; exact.nextReadyAt <= ring.written; b++) {
-    const start = exact.oldestNeeded;
-    const blockResult = await exact.runBlock(ring);
-    streaming.restartAt(start);
-    for (let i = 0; i < exact.points; i++) {
-      const ms = await streaming.advance(ring, (e) => poses.set(e.angles, i * POSE_DIM));
-      computeMs[i] = ms;
-      if (i > 0 || b > 0) tCompute.record(ms);
-    }
-    const c = compareBlock(b, start, true, poses, (i) => i, blockResult.poses, exact.points, metrics ? (i, ex) => {
-      const step = b * exact.points + i;
-      const line: Record<string, unknown> = { step, t: Number(((start + LEFT_CONTEXT + STEP_SAMPLES * (i + 1)) / SAMPLE_RATE).toFixed(6)), mode: 'streaming', t_compute_ms: Number(computeMs[i]!.toFixed(4)), mae_exact: ex.mae, mse_exact: ex.mse };
-      const at = start + LEFT_CONTEXT + STEP_SAMPLES * i + STEP_SAMPLES / 2;
-      if (truth && at < total) {
-        truth.sliceEndingAt(at + 1, 1, truthRow);
-        const tr = stepErrors(poses, i * POSE_DIM, truthRow, 0, POSE_DIM);
-        line['mae_truth'] = tr.mae;
-        line['mse_truth'] = tr.mse;
-      }
-      metrics.write(line);
-    } : undefined);
-    steps += exact.points;
-    report.addBlock(c);
-    const tol = cfg.eval.streaming_tolerance;
-    log.info({ block: b, mse: c.main.mse, max_diff: c.main.max_diff, first_mse: c.boundary.mse, first_max_diff: c.boundary.max_diff, passed: within(c.main, tol) && within(c.boundary, tol, 2) }, 'block compared');
-  }
-  metrics?.close();
-  return { report, tCompute, steps };
-}
-
-/**
- * The alignment regression over the newest `blocks` exact blocks the live ring still holds
- * (the control plane's `align` request). The samples are copied out first, so the live writer
- * goes on while the copy is compared.
- */
-export async function alignHeldBlocks(cfg: Config, models: LoadedModels, rings: { emg: RingBuffer; truth: RingBuffer | undefined }, blocks: number): Promise<Record<string, unknown>> {
-  const { emg, truth } = rings;
-  const block = cfg.runtime.exact.block_samples;
-  const end = emg.written;
-  const held = end - Math.max(emg.oldest, 0);
-  const k = Math.min(Math.max(1, Math.floor(blocks)), Math.floor((held - LEFT_CONTEXT) / block));
-  if (!(k >= 1)) throw new UserError(`align: the ring holds ${held} samples; one exact block needs ${LEFT_CONTEXT + block}`);
-  const n = LEFT_CONTEXT + k * block;
-  const copy = (src: RingBuffer): RingBuffer => {
-    const buf = new Float32Array(n * src.channels);
-    src.sliceEndingAt(end, n, buf);
-    const r = RingBuffer.create(n, src.channels);
-    r.append(buf, n);
-    return r;
-  };
-  const ring = copy(emg);
-  const truthCopy = truth && truth.written >= end ? copy(truth) : undefined;
-  const t0 = performance.now();
-  const r = await alignmentRegression(cfg, models, ring, truthCopy, undefined, silentLogger());
-  return { ...r.report.toJSON(), blocks_compared: k, from_sample: end - n, to_sample: end, wall_ms: round3(performance.now() - t0) };
 }

@@ -1,19 +1,14 @@
 import type { EmgSource } from '../acquisition/source.js';
 import type { Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
-import type { RunEvent, RunEvents, UnitEvent, UpsampledPose, ModeSwitch } from '../domain/events.js';
-import type { Plugin, PluginReport, SessionActions, SessionView, StreamInfo } from '../domain/plugin.js';
-import type { Mode, PoseEvent } from '../domain/pose.js';
-import type { EventBus } from '../domain/bus.js';
+import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, SessionActions, SessionView, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import type { Predictor } from '../inference/predictor.js';
-import type { RunArtifacts } from '../outputs/artifacts.js';
 import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
 import { PluginHost } from './plugin-host.js';
 import { buildPredictors, type Predictors } from './predictors.js';
 import { sourceSummary } from './report.js';
-import { round3 } from '../supervision/latency.js';
-import { alignHeldBlocks } from './align-command.js';
+import { alignHeldBlocks } from './alignment-run.js';
 
 /** What the registry needs to build a stream's plug-ins once its predictors exist. */
 export interface PluginEnv {
@@ -26,11 +21,13 @@ export interface StreamParts {
   log: Logger;
   models: LoadedModels;
   source: EmgSource;
-  artifacts: RunArtifacts;
+  artifacts: ArtifactStore;
   info: StreamInfo;
   /** The registry: this stream's plug-ins, in start order. */
   plugins(env: PluginEnv): Plugin[];
 }
+
+const ms3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** Kinds of events counted in summary.json's counts (plural names). */
 const COUNTED: Partial<Record<RunEvent['kind'], string>> = {
@@ -87,7 +84,7 @@ export class StreamSession implements SessionActions {
     this.host.addReportSource(this);
   }
 
-  get bus(): EventBus<RunEvents> {
+  get bus(): PluginHost['bus'] {
     return this.host.bus;
   }
 
@@ -175,8 +172,8 @@ export class StreamSession implements SessionActions {
         mode_switches: this.switches,
         source: { ...sourceSummary(this.p.source.info), stats: this.p.source.stats?.() ?? null },
         durations: {
-          wall_s: round3(this.uptimeS()),
-          signal_s: round3(this.samples / this.p.info.sampleRate),
+          wall_s: ms3(this.uptimeS()),
+          signal_s: ms3(this.samples / this.p.info.sampleRate),
           model_load_ms: this.p.models.loadMs,
         },
         execution_providers: this.p.models.providers,

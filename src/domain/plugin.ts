@@ -3,6 +3,10 @@ import type { EventBus, Owner } from './bus.js';
 import type { RunEvent, RunEventKind, RunEvents } from './events.js';
 import type { Mode } from './pose.js';
 
+// The contract's vocabulary, so that a plug-in (and its host) imports one module.
+export type { Mode, PoseEvent } from './pose.js';
+export type { ModeSwitch, RunEvent, RunEventKind, RunEvents, UnitEvent, UpsampledPose, StepMetrics, BlockFigures, TickEvent } from './events.js';
+
 /** What a stream is, from its source and its model (checked against each other at start). */
 export interface StreamInfo {
   /** `stream_id` of the configuration; "main" for the single default stream. */
