@@ -12,7 +12,7 @@ const CHANNELS = 16;
 const IDENTITY_MAP = Array.from({ length: CHANNELS }, (_, i) => i);
 
 const gain = z.literal(ADS1299_GAINS);
-const everyFrames = z.number().int().min(0).default(0);
+const everyFrames = z.number().int().min(0).max(1_000_000_000).default(0);
 
 const ads1299Schema = z
   .object({
@@ -21,16 +21,16 @@ const ads1299Schema = z
     /** daisy: both chips on one chip select, 54-byte frames; separate: one chip select each. */
     topology: z.enum(['daisy', 'separate']).default('daisy'),
     /** /dev/spidev<spi_bus>.<chip select>. */
-    spi_bus: z.number().int().min(0).default(0),
+    spi_bus: z.number().int().min(0).max(255).default(0),
     /** daisy: one entry; separate: two (first chip, second chip). */
-    chip_selects: z.array(z.number().int().min(0)).min(1).max(2).default([0]),
+    chip_selects: z.array(z.number().int().min(0).max(255)).min(1).max(2).default([0]),
     spi_clock_hz: z.number().int().min(100_000).max(20_000_000).default(4_000_000),
     /** The ADS1299 samples on the falling SCLK edge: CPOL 0, CPHA 1 = mode 1. */
     spi_mode: z.number().int().min(0).max(3).default(1),
     /** The GPIO chip of the DRDY line (chardev binding): name, number or /dev path. */
     drdy_chip: z.string().min(1).default('gpiochip0'),
     /** DRDY line: the offset on drdy_chip (chardev), or the global sysfs GPIO number (sysfs). */
-    drdy_line: z.number().int().min(0).default(25),
+    drdy_line: z.number().int().min(0).max(65_535).default(25),
     /** PGA gain for every channel, or a list of 16 (ring channel order). */
     gain: z.union([gain, z.array(gain).length(CHANNELS)]).default(24),
     /** Reference voltage in volts (4.5 V with the internal reference). */
@@ -44,7 +44,7 @@ const ads1299Schema = z
     /** A frame read that ends later than this before the next DRDY counts as late and is dropped. */
     late_margin_us: z.number().min(0).max(400).default(25),
     /** This many frames in a row without the status marker stop acquisition with an error. */
-    max_consecutive_bad_frames: z.number().int().positive().default(2000),
+    max_consecutive_bad_frames: z.number().int().positive().max(10_000_000).default(2000),
     /** libgpiod's gpiomon (Debian/Ubuntu package gpiod), used by the chardev binding. */
     gpiomon: z.string().min(1).default('gpiomon'),
     /** Faults the simulator injects (every N-th frame; 0 = never), to exercise the gap path end to end. */
@@ -58,15 +58,15 @@ const ads1299Schema = z
 const i2cSchema = z
   .object({
     /** /dev/i2c-<bus>. */
-    bus: z.number().int().min(0).default(1),
+    bus: z.number().int().min(0).max(255).default(1),
     address: z.number().int().min(0x03).max(0x77).default(0x48),
     /** SCL clock of the bus (100 k standard, 400 k fast, 1 M fast-mode plus, 3.4 M high speed). */
-    bus_hz: z.number().int().positive().default(400_000),
+    bus_hz: z.number().int().min(1000).max(5_000_000).default(400_000),
     /** First data register; channels are read as one block from here. */
     data_register: z.number().int().min(0).max(0xff).default(0),
     channels: z.number().int().min(1).max(CHANNELS).default(CHANNELS),
     bits_per_sample: z.number().int().min(8).max(32).default(24),
-    sample_rate: z.number().positive().default(2000),
+    sample_rate: z.number().positive().max(100_000).default(2000),
   })
   .strict();
 
@@ -78,7 +78,7 @@ const preprocessSchema = z
     highpass_hz: z.number().min(0).max(500).default(20),
     highpass_order: z.literal([2, 4]).default(4),
     /** Model units per volt at the electrodes; see docs/acquisition.md, "Units". */
-    units_per_volt: z.number().positive().default(1e4),
+    units_per_volt: z.number().positive().max(1e12).default(1e4),
     /** What replaces a NaN, infinite or saturated sample. gap: drop the frame and report a gap. */
     bad_sample_policy: z.enum(['hold_last', 'zero', 'gap']).default('hold_last'),
     /** Treat samples at the ADC's full scale as bad (sources that know their full scale). */
@@ -89,7 +89,7 @@ const preprocessSchema = z
 export const acquisitionSchema = z
   .object({
     /** Seed of the synthetic source (deterministic EMG-like signal with matching joint angles). */
-    synthetic_seed: z.number().int().min(0).default(1),
+    synthetic_seed: z.number().int().min(0).max(4_294_967_295).default(1),
     /** model: EMG already in the model's units and band (no preprocessing); raw: volts with electrode offset and drift. */
     synthetic_mode: z.enum(['model', 'raw']).default('model'),
     /** DRDY interrupt binding: chardev (GPIO character device via libgpiod's gpiomon) or sysfs (onoff). */

@@ -3,11 +3,22 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../common/errors.js';
 import { configSchema, type Config } from './schema.js';
+import { inputDirProblem, outputPathProblem } from './path-check.js';
+import { resolveDataPath } from '../common/paths.js';
 
 export { type Config } from './schema.js';
 
+export interface LoadOptions {
+  /**
+   * Check the configured paths (outputs.poses_out, outputs.artifacts_root, model.dir): not
+   * under /proc or /sys, creatable and writable (or readable, for model.dir). Off for commands
+   * that only read runs (status, collect), which a technician may run as another user.
+   */
+  checkPaths?: boolean;
+}
+
 /** Reads the YAML file (if any), applies `key=value` overrides in order, validates. */
-export function loadConfig(file: string | undefined, overrides: readonly string[] = []): Config {
+export function loadConfig(file: string | undefined, overrides: readonly string[] = [], opts: LoadOptions = {}): Config {
   let raw: unknown = {};
   if (file !== undefined) {
     let text: string;
@@ -27,15 +38,57 @@ export function loadConfig(file: string | undefined, overrides: readonly string[
       throw new UserError(`config file ${file}: the top level must be a mapping of keys`);
     }
   }
+  const fileRaw = raw;
   for (const o of overrides) raw = applyOverride(raw as Record<string, unknown>, o);
-  return validateConfig(raw, file);
+  const origin: ValueOrigin = { file, fileRaw, overrides };
+  const cfg = validateConfig(raw, file, origin);
+  if (opts.checkPaths !== false) checkConfigPaths(cfg, origin);
+  return cfg;
 }
 
-export function validateConfig(raw: unknown, source?: string): Config {
+/** Where the values being validated came from, so an error can name the one that is wrong. */
+export interface ValueOrigin {
+  file: string | undefined;
+  /** The file's own mapping, before any --set. */
+  fileRaw: unknown;
+  overrides: readonly string[];
+}
+
+/**
+ * Which setting gave the value at `path`: the last `--set` of that key (or of a key above or
+ * below it), else the config file when it holds the key, else the schema's default.
+ */
+export function originOf(path: readonly PropertyKey[], origin: ValueOrigin | undefined): string {
+  const dotted = path.map(String).join('.');
+  for (let i = (origin?.overrides.length ?? 0) - 1; i >= 0; i--) {
+    const o = origin!.overrides[i]!;
+    const key = o.slice(0, Math.max(0, o.indexOf('='))).trim();
+    if (key && (key === dotted || dotted.startsWith(key + '.') || key.startsWith(dotted + '.'))) return `--set ${o}`;
+  }
+  if (origin?.file !== undefined) {
+    return getPath(origin.fileRaw, path) !== undefined || path.length === 0 ? `config file ${origin.file}` : `config (default of this key; file ${origin.file})`;
+  }
+  return 'config (default of this key)';
+}
+
+export function validateConfig(raw: unknown, source?: string, origin?: ValueOrigin): Config {
   const r = configSchema.safeParse(raw);
   if (r.success) return r.data;
   const first = r.error.issues[0]!;
-  throw new UserError(`config${source ? ` (${source})` : ''}: ${describeIssue(first, raw)}`);
+  const from = origin ? originOf(first.path, origin) : source !== undefined ? `config file ${source}` : 'config';
+  throw new UserError(`${from}: ${describeIssue(first, raw)}`);
+}
+
+/** The path keys of the configuration, checked before a run touches them (see LoadOptions). */
+export function checkConfigPaths(cfg: Config, origin?: ValueOrigin): void {
+  const checks: [string[], string, string | undefined][] = [
+    [['outputs', 'poses_out'], cfg.outputs.poses_out, cfg.outputs.poses_out ? outputPathProblem(cfg.outputs.poses_out, 'file') : undefined],
+    [['outputs', 'artifacts_root'], cfg.outputs.artifacts_root, cfg.outputs.artifacts_root ? outputPathProblem(cfg.outputs.artifacts_root, 'dir') : undefined],
+    [['model', 'dir'], cfg.model.dir, inputDirProblem(resolveDataPath(cfg.model.dir))],
+  ];
+  for (const [path, value, problem] of checks) {
+    if (problem) throw new UserError(`${originOf(path, origin)}: ${path.join('.')} = ${JSON.stringify(value)}: ${problem}`);
+  }
 }
 
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {

@@ -24,13 +24,15 @@ export const configSchema = z
     runtime: z
       .object({
         execution_providers: z.array(z.enum(['tensorrt', 'cuda', 'cpu'])).min(1).default(['tensorrt', 'cuda', 'cpu']),
-        device_id: z.number().int().min(0).default(0),
-        intra_op_threads: z.number().int().min(0).default(1),
-        inter_op_threads: z.number().int().min(0).default(1),
+        /** CUDA/TensorRT device ordinal. */
+        device_id: z.number().int().min(0).max(63).default(0),
+        /** 0 = onnxruntime's choice; at most 64, more threads than a base station has only thrash (and 1e5 hangs the model load). */
+        intra_op_threads: z.number().int().min(0).max(64).default(1),
+        inter_op_threads: z.number().int().min(0).max(64).default(1),
         exact: z
           .object({
             /** New samples per exact block; each block also sees left_context samples before them. */
-            block_samples: z.number().int().positive().default(10000),
+            block_samples: z.number().int().positive().max(1_000_000).default(10000),
             /** Also emit the block's poses upsampled to the input rate (align_corners=false). */
             upsample_to_input_rate: z.boolean().default(false),
           })
@@ -39,10 +41,10 @@ export const configSchema = z
         streaming: z
           .object({
             enabled: z.boolean().default(true),
-            step_ms: z.number().positive().default(20),
-            warmup_samples: z.number().int().positive().default(LEFT_CONTEXT),
-            window_samples: z.number().int().positive().default(LEFT_CONTEXT + STEP_SAMPLES),
-            step_samples: z.number().int().positive().default(STEP_SAMPLES),
+            step_ms: z.number().positive().max(1000).default(20),
+            warmup_samples: z.number().int().positive().max(100_000).default(LEFT_CONTEXT),
+            window_samples: z.number().int().positive().max(100_000).default(LEFT_CONTEXT + STEP_SAMPLES),
+            step_samples: z.number().int().positive().max(100_000).default(STEP_SAMPLES),
             feature_single_point_interpolation: z.boolean().default(true),
             /** sliding_window: the plan's single point of each 1830-sample window; exact_grid: exact's own 50 Hz grid. */
             feature_policy: z.enum(['sliding_window', 'exact_grid']).default('exact_grid'),
@@ -59,10 +61,10 @@ export const configSchema = z
       .object({
         /** synthetic | replay:FILE | ads1299; --source overrides it. */
         source: z.string().min(1).default('replay:models/golden/input.mtb'),
-        /** Replay pace: 1 = real time, N = N× real time, 0 = as fast as possible. */
-        speed: z.number().min(0).default(0),
-        /** Stop after this many seconds of signal (0 = until the source ends). */
-        duration_s: z.number().min(0).default(0),
+        /** Replay pace: 1 = real time, N = N× real time, 0 = as fast as possible; else 0.1–1000 (slower would stall a run for hours). */
+        speed: z.number().min(0).max(1000).refine((v) => v === 0 || v >= 0.1, 'must be 0 (as fast as possible) or between 0.1 and 1000').default(0),
+        /** Stop after this many seconds of signal (0 = until the source ends); at most a year. */
+        duration_s: z.number().min(0).max(31_536_000).default(0),
       })
       .strict()
       .prefault({}),
@@ -73,6 +75,20 @@ export const configSchema = z
         artifacts_root: z.string().default(''),
         /** JSON-lines file of every pose; empty = none. */
         poses_out: z.string().default(''),
+        /** Start a new streaming_metrics.jsonl past this many MB (0 = never); the old one becomes .1, .2, … */
+        rotate_mb: z.number().min(0).max(100_000).default(64),
+        /** Rotated metrics files kept per run (the oldest beyond this is removed). */
+        rotate_keep: z.number().int().min(1).max(1000).default(4),
+        /** Run folders kept under the artifacts root, oldest removed first at run start; never a running run. */
+        retention: z
+          .object({
+            /** At most this many run folders (0 = no limit). */
+            max_runs: z.number().int().min(0).max(100_000).default(50),
+            /** Their total at most this many MB (0 = no limit). */
+            max_total_mb: z.number().min(0).max(10_000_000).default(2048),
+          })
+          .strict()
+          .prefault({}),
         mqtt: mqttSchema.prefault({}),
       })
       .strict()
@@ -81,18 +97,19 @@ export const configSchema = z
       .object({
         streaming_alignment_check: z.boolean().default(true),
         streaming_tolerance: z
-          .object({ mse: z.number().positive().default(1e-5), max_diff: z.number().positive().default(5e-5) })
+          .object({ mse: z.number().positive().max(1).default(1e-5), max_diff: z.number().positive().max(10).default(5e-5) })
           .strict()
           .prefault({}),
         /** T_compute bounds of the plan (P50 ≤ 10 ms, P95 ≤ 20 ms), checked over a rolling window of steps. */
         streaming_latency: z
           .object({
             check: z.boolean().default(true),
-            p50_ms: z.number().positive().default(10),
-            p95_ms: z.number().positive().default(20),
-            window_steps: z.number().int().min(10).default(500),
+            p50_ms: z.number().positive().max(10_000).default(10),
+            p95_ms: z.number().positive().max(10_000).default(20),
+            /** Steps in the rolling window (10 – 1e6: 5.5 hours at 50 Hz). */
+            window_steps: z.number().int().min(10).max(1_000_000).default(500),
             /** Steps after a (re)start that are not judged: first runs warm caches and allocators. */
-            warmup_steps: z.number().int().min(0).default(50),
+            warmup_steps: z.number().int().min(0).max(1_000_000).default(50),
           })
           .strict()
           .prefault({}),
@@ -102,9 +119,12 @@ export const configSchema = z
     watchdog: z
       .object({
         /** |h| or |c| of the decoder above this resets the session (state blow-up) and records it. */
-        state_abs_limit: z.number().positive().default(1000),
-        /** Seconds between status lines, artifact refreshes and memory samples. */
-        status_interval_s: z.number().positive().default(5),
+        state_abs_limit: z.number().positive().max(1e9).default(1000),
+        /**
+         * Seconds between status lines, artifact refreshes and memory samples (the run's
+         * heartbeat in summary.json). 0.1 – 3600: faster is an fsync loop, slower hides a dead run.
+         */
+        status_interval_s: z.number().min(0.1).max(3600).default(5),
       })
       .strict()
       .prefault({}),
@@ -113,7 +133,7 @@ export const configSchema = z
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
         format: z.enum(['text', 'json']).default('text'),
         latency: z
-          .object({ enabled: z.boolean().default(true), percentiles: z.array(percentile).min(1).default([50, 95, 99]) })
+          .object({ enabled: z.boolean().default(true), percentiles: z.array(percentile).min(1).max(16).default([50, 95, 99]) })
           .strict()
           .prefault({}),
       })

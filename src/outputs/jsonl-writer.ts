@@ -1,47 +1,186 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { UserError } from '../common/errors.js';
+import { OutputError, toOutputError } from '../common/errors.js';
+
+export interface JsonlOptions {
+  /** Records buffered before a write (batch mode). */
+  flushEvery?: number;
+  /** A batch older than this is written with the next record. */
+  flushMs?: number;
+  /**
+   * Write and fdatasync every record as it comes (events.jsonl): what happened is on disk before
+   * the next step, also when the process is killed right after.
+   */
+  durable?: boolean;
+  /** Start a new file once this one would pass this many bytes (0 = never). */
+  rotateBytes?: number;
+  /** Rotated files kept beside the live one (`<name>.1` newest … `<name>.<keep>` oldest). */
+  rotateKeep?: number;
+}
 
 /**
- * An append-only JSON-lines file. Records are batched and each batch is written whole, so a
- * crash loses at most the unflushed batch (≤ one second's worth) and never leaves an earlier
- * line unreadable; the file is fsynced on close.
+ * An append-only JSON-lines file. Records are batched and each batch is written whole at an
+ * explicit offset. A write that fails part-way (ENOSPC, EIO…) is cut back to its last complete
+ * line, so the file never ends in a torn record, and throws one OutputError naming the file;
+ * after that the writer refuses further records with the same error. The file is fsynced on
+ * close.
  */
 export class JsonlWriter {
-  private fd: number;
+  private fd = -1;
   private pending: string[] = [];
   private pendingSince = 0;
+  /** Bytes of complete lines in the live file. */
+  private size = 0;
+  private failure: OutputError | undefined;
+  private readonly opts: Required<JsonlOptions>;
+  /** Records accepted (written or still pending). */
   lines = 0;
+  /** Records written to disk, in the live file and the rotated ones. */
+  written = 0;
+  /** Records lost to a failed write (the batch that hit the error). */
+  dropped = 0;
+  rotations = 0;
 
-  constructor(readonly path: string, what: string, private readonly flushEvery = 50, private readonly flushMs = 1000) {
-    try {
-      mkdirSync(dirname(path), { recursive: true });
-      this.fd = openSync(path, 'w', 0o644);
-    } catch (e) {
-      throw new UserError(`${what} ${path}: cannot open for writing (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-    }
+  constructor(readonly path: string, readonly what: string, options: JsonlOptions | number = {}, flushMs?: number) {
+    const o: JsonlOptions = typeof options === 'number' ? { flushEvery: options, ...(flushMs !== undefined ? { flushMs } : {}) } : options;
+    this.opts = { flushEvery: 50, flushMs: 1000, durable: false, rotateBytes: 0, rotateKeep: 4, ...o };
+    this.open('open');
+  }
+
+  /** The error that stopped this writer, if one did. */
+  get failed(): OutputError | undefined {
+    return this.failure;
   }
 
   write(record: unknown): void {
+    if (this.failure) throw this.failure;
     this.pending.push(JSON.stringify(record));
     this.lines++;
+    if (this.opts.durable) {
+      this.flush();
+      return;
+    }
     if (this.pending.length === 1) this.pendingSince = performance.now();
-    if (this.pending.length >= this.flushEvery || performance.now() - this.pendingSince > this.flushMs) this.flush();
+    if (this.pending.length >= this.opts.flushEvery || performance.now() - this.pendingSince > this.opts.flushMs) this.flush();
   }
 
   flush(): void {
+    if (this.failure) throw this.failure;
     if (this.pending.length === 0) return;
+    const count = this.pending.length;
     const buf = Buffer.from(this.pending.join('\n') + '\n', 'utf8');
     this.pending = [];
+    if (this.opts.rotateBytes > 0 && this.size > 0 && this.size + buf.length > this.opts.rotateBytes) this.rotate();
     let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    try {
+      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.size + off);
+      if (this.opts.durable) fdatasyncSync(this.fd);
+    } catch (e) {
+      this.cutBack(buf, off, count);
+      throw this.fail(e, 'write');
+    }
+    this.size += buf.length;
+    this.written += count;
   }
 
   close(): void {
     if (this.fd < 0) return;
-    this.flush();
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    let err: OutputError | undefined;
+    if (!this.failure) {
+      try {
+        this.flush();
+        fsyncSync(this.fd);
+      } catch (e) {
+        err = e instanceof OutputError ? e : this.fail(e, 'fsync');
+      }
+    }
+    try { closeSync(this.fd); } catch { /* nothing more to lose */ }
     this.fd = -1;
+    // A failure already thrown from write() was reported then; only a new one is thrown here.
+    if (err) throw err;
   }
+
+  private open(step: string): void {
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+      this.fd = openSync(this.path, 'w', 0o644);
+      this.size = 0;
+    } catch (e) {
+      throw this.fail(e, step);
+    }
+  }
+
+  /** Keeps the complete lines of a batch that was written in part, drops the torn rest. */
+  private cutBack(buf: Buffer, writtenBytes: number, count: number): void {
+    const lastNl = writtenBytes > 0 ? buf.lastIndexOf(0x0a, writtenBytes - 1) : -1;
+    const keep = lastNl + 1;
+    let kept = 0;
+    for (let i = 0; i < keep; i++) if (buf[i] === 0x0a) kept++;
+    try {
+      ftruncateSync(this.fd, this.size + keep);
+      this.size += keep;
+      this.written += kept;
+      this.dropped += count - kept;
+    } catch {
+      // Could not even truncate (EIO): the reader skips a torn last line (readJsonl).
+      this.dropped += count;
+    }
+  }
+
+  private rotate(): void {
+    try {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = -1;
+      const keep = this.opts.rotateKeep;
+      const oldest = `${this.path}.${keep}`;
+      if (existsSync(oldest)) unlinkSync(oldest);
+      for (let i = keep - 1; i >= 1; i--) {
+        const from = `${this.path}.${i}`;
+        if (existsSync(from)) renameSync(from, `${this.path}.${i + 1}`);
+      }
+      renameSync(this.path, `${this.path}.1`);
+    } catch (e) {
+      throw this.fail(e, 'rotate');
+    }
+    this.open('reopen after rotation');
+    this.rotations++;
+  }
+
+  private fail(e: unknown, step: string): OutputError {
+    this.failure ??= toOutputError(e, this.path, `${this.what} ${step}`);
+    this.pending = [];
+    return this.failure;
+  }
+}
+
+export interface JsonlContents<T> {
+  records: T[];
+  /** The file does not end in a newline: its last line was cut by a crash or a full disk. */
+  torn: boolean;
+  /** 1-based numbers of complete lines that are not JSON (skipped). */
+  badLines: number[];
+}
+
+/**
+ * Reads a JSON-lines file written by JsonlWriter (or anything else): a torn last line is
+ * skipped and flagged rather than failing the whole read, so a technician's view of a run that
+ * died mid-write still shows everything before it.
+ */
+export function readJsonl<T = unknown>(path: string): JsonlContents<T> {
+  const text = readFileSync(path, 'utf8');
+  const parts = text.split('\n');
+  const tail = parts.pop() ?? '';
+  const torn = tail.length > 0;
+  const records: T[] = [];
+  const badLines: number[] = [];
+  parts.forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      records.push(JSON.parse(line) as T);
+    } catch {
+      badLines.push(i + 1);
+    }
+  });
+  return { records, torn, badLines };
 }

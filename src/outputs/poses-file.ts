@@ -1,12 +1,24 @@
-import { JsonlWriter } from './jsonl-writer.js';
+import { JsonlWriter, type JsonlOptions } from './jsonl-writer.js';
 import { anglesToJson, type PoseEvent, type PoseSink } from '../domain/pose.js';
 
-/** Every pose as a JSON line: {"t","step","mode","angles"} (see USAGE.md). */
+/**
+ * Every pose as a JSON line: {"t","step","mode","angles"} (see USAGE.md). A write that fails
+ * (full disk, EIO) throws an OutputError naming the file; the lines before it stay whole.
+ */
 export class PosesFile implements PoseSink {
   private readonly out: JsonlWriter;
 
-  constructor(readonly path: string) {
-    this.out = new JsonlWriter(path, '--poses-out');
+  constructor(readonly path: string, options: JsonlOptions = {}) {
+    this.out = new JsonlWriter(path, 'poses file (outputs.poses_out)', options);
+  }
+
+  /** Poses written to disk so far, and lost to a failed write. */
+  get counts(): { written: number; dropped: number } {
+    return { written: this.out.written, dropped: this.out.dropped };
+  }
+
+  flush(): void {
+    this.out.flush();
   }
 
   write(e: PoseEvent): void {
