@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { errorMessage, isUserError } from './common/errors.js';
+import { UserError, errorMessage, isOutputError, isUserError } from './common/errors.js';
 import { runCommand, type RunCliOptions } from './daemon/run-command.js';
 import { alignCommand, type AlignCliOptions } from './daemon/align-command.js';
 import { statusCommand, type StatusCliOptions } from './daemon/status-command.js';
 import { benchCommand, type BenchCliOptions } from './daemon/bench-command.js';
+import { collectCommand, type CollectCliOptions } from './daemon/collect-command.js';
+import { packageVersion } from './daemon/version.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -57,6 +59,23 @@ function buildProgram(): Command {
     .action((o: StatusCliOptions) => {
       process.exitCode = statusCommand(o);
     });
+  program
+    .command('collect')
+    .description('pack runs, their config snapshots and the journal of the same span into one tar.gz')
+    .argument('[runs...]', 'run folders (names under the runs root, or paths); default: the newest run')
+    .option('--since <time>', 'every run active since TIME (2026-12-01T20:00Z) or for the last AGE (30m, 2h, 3d)')
+    .option('-o, --output <file>', 'the archive (default: ./myostream-collect-<host>-<time>.tar.gz)')
+    .option('--unit <name>', 'systemd unit whose journal to excerpt', 'myostream')
+    .option('-c, --config <file>', 'YAML configuration (for outputs.artifacts_root)')
+    .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
+    .option('--artifacts <dir>', 'the runs root to read instead of the configured one')
+    .action((runs: string[], o: CollectCliOptions) => {
+      if (runs.length > 0 && o.since !== undefined) throw new UserError('collect: give run folders or --since, not both');
+      process.exitCode = collectCommand(o, runs);
+    });
+  // --version on the program and on every subcommand.
+  const version = packageVersion();
+  for (const c of [program, ...program.commands]) c.version(version, '-V, --version', 'print the version and exit');
   return program;
 }
 
@@ -73,6 +92,11 @@ async function main(argv: string[]): Promise<number> {
     if (isUserError(e)) {
       process.stderr.write(`myostream: ${e.message}\n`);
       return 2;
+    }
+    if (isOutputError(e)) {
+      // An output the run could not contain failed: one line naming the file, not a stack.
+      process.stderr.write(`myostream: output failed: ${e.message}\n`);
+      return 1;
     }
     process.stderr.write(`myostream: internal error: ${errorMessage(e)}\n`);
     if (process.env['MYOSTREAM_DEBUG']) process.stderr.write(`${(e as Error).stack ?? ''}\n`);

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/common/paths.js';
 import { readTensorBundle, requireArray, type TensorBundle } from '../src/common/tensor-bundle.js';
@@ -40,7 +42,59 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: readonly string[], opts: { cwd?: string; timeoutMs?: number } = {}): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000 });
+let scratch: string | undefined;
+/**
+ * A temporary runs root for this test process: every CLI a test starts gets it as
+ * MYOSTREAM_ARTIFACTS, so a run without --artifacts never writes into the repository's
+ * ./artifacts nor moves its `latest` link.
+ */
+export function scratchArtifacts(): string {
+  scratch ??= mkdtempSync(join(tmpdir(), 'myo-test-runs-'));
+  return scratch;
+}
+
+/** The environment for a CLI a test starts (see scratchArtifacts). */
+export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, MYOSTREAM_ARTIFACTS: scratchArtifacts() };
+  delete env['STATE_DIRECTORY'];
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+export function runCli(args: readonly string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string | undefined> } = {}): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, env: cliEnv(opts.env) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface SmallFs {
+  dir: string;
+  /** Remounts it read-only (writes then fail with EROFS). */
+  readOnly(): void;
+  unmount(): void;
+}
+
+/**
+ * A real tmpfs of `sizeK` kB, for tests of a full disk; undefined (with the reason in `why`)
+ * where mounting is not allowed (not root, no CAP_SYS_ADMIN, a container without mount).
+ */
+export function smallTmpfs(sizeK: number, why: { reason?: string } = {}): SmallFs | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-tmpfs-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeK}k`, 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    why.reason = `mount -t tmpfs refused (${r.error ? r.error.message : r.stderr.trim() || `exit ${r.status}`})`;
+    return undefined;
+  }
+  return {
+    dir,
+    readOnly: () => {
+      const ro = spawnSync('mount', ['-o', 'remount,ro', dir], { encoding: 'utf8' });
+      if (ro.status !== 0) throw new Error(`remount ro: ${ro.stderr}`);
+    },
+    unmount: () => {
+      spawnSync('umount', ['-l', dir]);
+    },
+  };
 }

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedBroker } from '../src/outputs/embedded-broker.js';
-import { CLI, ROOT } from './helpers.js';
+import { CLI, ROOT, cliEnv } from './helpers.js';
 import { Subscriber, assertSchema, waitFor } from './mqtt-helpers.js';
 
 test('myostream run publishes every pose, its status and its fallback over MQTT', async () => {
@@ -17,7 +17,7 @@ test('myostream run publishes every pose, its status and its fallback over MQTT'
     const child = spawn(process.execPath, [CLI, 'run', '--speed', '0', '--quiet', '--artifacts', dir,
       '--set', `outputs.mqtt.broker=${url}`, '--set', 'outputs.mqtt.node_id=e2e', '--set', 'logging.level=error',
       // sliding_window fails its alignment check after block 0, so the run also falls back.
-      '--set', 'runtime.streaming.feature_policy=sliding_window'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      '--set', 'runtime.streaming.feature_policy=sliding_window'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));

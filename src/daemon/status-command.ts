@@ -1,60 +1,159 @@
-import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
-import { artifactsRoot } from '../outputs/artifacts.js';
-import { configFromCli, type CommonCliOptions } from './bootstrap.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ARTIFACT_FILES, artifactsRootFrom, listRuns, readSummary, writerLiveness, type RootSource } from '../outputs/artifacts.js';
+import { readJsonl } from '../outputs/jsonl-writer.js';
+import { PACKAGE_ROOT } from '../common/paths.js';
 
-export interface StatusCliOptions extends CommonCliOptions {
+export interface StatusCliOptions {
+  config?: string;
+  set: string[];
+  artifacts?: string;
   json?: boolean;
 }
 
+/** The package's own configuration (the demo), as `run` uses it. */
+const DEFAULT_CONFIG = join(PACKAGE_ROOT, 'configs', 'realtime_config.yaml');
+
+/** Where an installed station keeps its configuration (scripts/install.sh puts it there). */
+export const INSTALLED_CONFIG = '/etc/myostream/realtime_config.yaml';
+
 /**
- * What a technician asks first: did the newest run pass, in which mode is it, how fast is it.
- * Reads the newest run folder's summary.json and latency_stats.json (written atomically, so
- * a running run reads fine too).
+ * The configuration a read-only command (status, collect) goes by: --config, else the
+ * installed one, else the package's. Paths are not checked: a technician reading runs need
+ * not be able to write where the service writes.
+ */
+export function readOnlyConfig(o: { config?: string; set: string[] }): Config {
+  const file = o.config ?? (existsSync(INSTALLED_CONFIG) ? INSTALLED_CONFIG : existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  return loadConfig(file, o.set, { checkPaths: false });
+}
+
+/** The runs root a read-only command looks in, and which setting named it. */
+export function runsRoot(o: { config?: string; set: string[]; artifacts?: string }): { root: string; from: RootSource } {
+  if (o.artifacts) return { root: resolve(o.artifacts), from: '--artifacts' };
+  return artifactsRootFrom(readOnlyConfig(o).outputs.artifacts_root);
+}
+
+export type RunState = 'running' | 'stale' | 'died' | 'crashed' | 'finished' | 'unknown';
+
+export interface RunVerdict {
+  state: RunState;
+  /** One line for a person, e.g. "died (pid 123 gone, last heartbeat 2026-… , 41 s ago)". */
+  text: string;
+  heartbeat_age_s: number | null;
+}
+
+/**
+ * Live, stale, died or crashed, from what summary.json says and whether its writer still runs.
+ * A heartbeat is late once it is three intervals old (at least 10 s): the writer rewrites the
+ * summary every interval, so that is two missed in a row plus slack for a busy disk.
+ */
+export function runState(s: Record<string, unknown>, now = Date.now()): RunVerdict {
+  const updated = typeof s['updated_at'] === 'string' ? Date.parse(s['updated_at']) : NaN;
+  const age = Number.isFinite(updated) ? Math.max(0, Math.round((now - updated) / 100) / 10) : null;
+  const last = `last heartbeat ${String(s['updated_at'] ?? '?')}${age !== null ? `, ${age} s ago` : ''}`;
+  if (s['finished'] === true) {
+    if (s['exit'] === 'error') return { state: 'crashed', text: `crashed: ${String(s['error'] ?? 'no reason recorded')}`, heartbeat_age_s: age };
+    return { state: 'finished', text: `finished (${String(s['exit'] ?? '?')}), ${last}`, heartbeat_age_s: age };
+  }
+  const interval = typeof s['heartbeat_interval_s'] === 'number' ? s['heartbeat_interval_s'] : 5;
+  const late = age === null || age > Math.max(3 * interval, 10);
+  const pid = s['pid'];
+  switch (writerLiveness(s)) {
+    case 'gone':
+      return { state: 'died', text: `died (pid ${String(pid)} gone, ${last})`, heartbeat_age_s: age };
+    case 'alive':
+      return late
+        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago; pid ${String(pid)} still runs but has stopped writing)`, heartbeat_age_s: age }
+        : { state: 'running', text: `running (pid ${String(pid)}, ${last})`, heartbeat_age_s: age };
+    case 'other-host':
+      return late
+        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago, written on host ${String(s['host'])})`, heartbeat_age_s: age }
+        : { state: 'running', text: `running on host ${String(s['host'])} (pid ${String(pid)}, ${last})`, heartbeat_age_s: age };
+    default:
+      return late
+        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago; the summary records no pid)`, heartbeat_age_s: age }
+        : { state: 'unknown', text: `unknown: not finished, the summary records no pid (${last})`, heartbeat_age_s: age };
+  }
+}
+
+interface Disabled {
+  plugin: string;
+  during: string;
+  message: string;
+}
+
+/** Outputs the run disabled after a failure: from summary.json, else from events.jsonl. */
+function disabledOutputs(summary: Record<string, unknown>, events: { kind?: string; detail?: string }[]): string[] {
+  const listed = (summary['disabled'] ?? (summary['plugins'] as Record<string, unknown> | undefined)?.['disabled']) as Disabled[] | undefined;
+  if (Array.isArray(listed) && listed.length > 0) return listed.map((d) => `${d.plugin} (during ${d.during}): ${d.message}`);
+  return events.filter((e) => e.kind === 'plugin_failed' || e.kind === 'output_failed').map((e) => String(e.detail));
+}
+
+/**
+ * What a technician asks first: is the newest run alive, did it pass, in which mode is it, how
+ * fast is it, which outputs failed. Reads summary.json (written atomically, so a running run
+ * reads fine) and events.jsonl (a torn last line is skipped and said).
  */
 export function statusCommand(o: StatusCliOptions): number {
-  const cfg = configFromCli(o);
-  const root = artifactsRoot(cfg.outputs.artifacts_root);
-  const dir = o.artifacts ?? newestRun(root);
-  const summaryPath = join(dir, 'summary.json');
+  const { dir, root, from } = chooseRun(o);
+  const summaryPath = join(dir, ARTIFACT_FILES.summary);
   if (!existsSync(summaryPath)) throw new UserError(`${summaryPath}: no summary (is ${dir} a run folder?)`);
-  let summary: Record<string, unknown>;
-  try {
-    summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new UserError(`${summaryPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const summary = readSummary(dir);
+  if (!summary) throw new UserError(`${summaryPath}: not a valid JSON object`);
+  const eventsPath = join(dir, ARTIFACT_FILES.events);
+  const ev = existsSync(eventsPath) ? readJsonl<{ kind?: string; detail?: string; time?: string }>(eventsPath) : { records: [], torn: false, badLines: [] };
+  const verdict = runState(summary);
+  const disabled = disabledOutputs(summary, ev.records);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ run: dir, ...summary }) + '\n');
+    process.stdout.write(JSON.stringify({
+      run: dir, root, root_from: from, state: verdict,
+      disabled_outputs: disabled,
+      events_file: { records: ev.records.length, torn_last_line: ev.torn, bad_lines: ev.badLines },
+      ...summary,
+    }) + '\n');
     return 0;
   }
   const lat = summary['latency'] as { t_compute_p50_ms?: number | null; t_compute_p95_ms?: number | null } | undefined;
   const counts = summary['counts'] as Record<string, number> | undefined;
   const switches = (summary['mode_switches'] as { reason: string }[] | undefined) ?? [];
+  const lastEvent = ev.records[ev.records.length - 1];
   const lines = [
     `run       ${dir}`,
-    `state     ${summary['finished'] ? `finished (${String(summary['exit'])})` : 'running'}, updated ${String(summary['updated_at'] ?? '?')}`,
-    `verdict   ${summary['passed'] ? 'PASSED' : 'NOT PASSED'}`,
+    `root      ${root} (from ${from})`,
+    `state     ${verdict.text}`,
+    `verdict   ${summary['passed'] ? 'PASSED' : 'NOT PASSED'}${verdict.state === 'running' || verdict.state === 'stale' ? ' so far' : ''}`,
     `mode      ${String(summary['mode_final'])} (configured ${String(summary['mode_configured'])}, policy ${String(summary['feature_policy'])})`,
     `steps     ${counts?.['poses'] ?? '?'} poses, ${counts?.['gaps'] ?? 0} gaps, ${counts?.['overwritten_samples'] ?? 0} samples overwritten`,
     `T_compute P50 ${lat?.t_compute_p50_ms ?? '–'} ms, P95 ${lat?.t_compute_p95_ms ?? '–'} ms`,
     ...switches.map((s) => `fallback  ${s.reason}`),
+    ...disabled.map((d) => `disabled  ${d}`),
+    `events    ${ev.records.length}${lastEvent ? ` (last: ${String(lastEvent.kind)} at ${String(lastEvent.time)})` : ''}` +
+      (ev.torn ? '; the last line of events.jsonl is torn (skipped)' : '') +
+      (ev.badLines.length ? `; ${ev.badLines.length} unreadable line(s) skipped` : ''),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }
 
-function newestRun(root: string): string {
+function chooseRun(o: StatusCliOptions): { dir: string; root: string; from: RootSource } {
+  if (o.artifacts && existsSync(join(o.artifacts, ARTIFACT_FILES.summary))) {
+    const dir = resolve(o.artifacts);
+    return { dir, root: resolve(dir, '..'), from: '--artifacts' };
+  }
+  const { root, from } = runsRoot(o);
+  return { dir: newestRun(root, from), root, from };
+}
+
+function newestRun(root: string, from: RootSource): string {
   const latest = join(root, 'latest');
   if (existsSync(latest)) return realpathSync(latest);
-  let runs: string[] = [];
-  try {
-    runs = readdirSync(root).filter((d) => d.startsWith('run-')).sort();
-  } catch {
-    // handled below
-  }
+  const runs = listRuns(root);
   const last = runs[runs.length - 1];
-  if (!last) throw new UserError(`no runs under ${root} (outputs.artifacts_root); start one with myostream run`);
-  return join(root, last);
+  if (!last) {
+    throw new UserError(`no runs under ${root} (from ${from}); the order is --artifacts, outputs.artifacts_root, $MYOSTREAM_ARTIFACTS, $STATE_DIRECTORY/runs, ./artifacts`);
+  }
+  return last.dir;
 }
