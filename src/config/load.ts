@@ -65,17 +65,19 @@ export function originOf(path: readonly PropertyKey[], origin: ValueOrigin | und
     const key = o.slice(0, Math.max(0, o.indexOf('='))).trim();
     if (key && (key === dotted || dotted.startsWith(key + '.') || key.startsWith(dotted + '.'))) return `--set ${o}`;
   }
-  if (origin?.file !== undefined) {
-    return getPath(origin.fileRaw, path) !== undefined || path.length === 0 ? `config file ${origin.file}` : `config (default of this key; file ${origin.file})`;
-  }
-  return 'config (default of this key)';
+  if (origin?.file !== undefined && (getPath(origin.fileRaw, path) !== undefined || path.length === 0)) return `config file ${origin.file}`;
+  // The key kept its default: the culprit is a key it must agree with, set in one of these.
+  const from = [...(origin?.file !== undefined ? [`file ${origin.file}`] : []), ...(origin?.overrides.length ? [`--set ${origin.overrides.join(', --set ')}`] : [])];
+  return `config (${dotted || 'top level'} has its default${from.length ? `; the other values came from ${from.join('; ')}` : ''})`;
 }
 
 export function validateConfig(raw: unknown, source?: string, origin?: ValueOrigin): Config {
   const r = configSchema.safeParse(raw);
   if (r.success) return r.data;
   const first = r.error.issues[0]!;
-  const from = origin ? originOf(first.path, origin) : source !== undefined ? `config file ${source}` : 'config';
+  let from = origin ? originOf(first.path, origin) : source !== undefined ? `config file ${source}` : 'config';
+  // A rule that ties keys together (custom issue) may be broken by a --set of the other key.
+  if (origin && first.code === 'custom' && from.startsWith('config file') && origin.overrides.length > 0) from += ` (with --set ${origin.overrides.join(', --set ')})`;
   throw new UserError(`${from}: ${describeIssue(first, raw)}`);
 }
 

@@ -39,6 +39,16 @@ export function outputPathProblem(path: string, kind: 'file' | 'dir'): string | 
   for (const r of PSEUDO_ROOTS) if (under(abs, r)) return `is under ${r}, a kernel pseudo-filesystem`;
   const found = deepestExisting(abs);
   if (!found) return 'no part of it exists';
+  if (kind === 'file' && found.path === abs) {
+    // An existing pipe or device (/dev/null, /dev/stdout) is a fine sink for poses, even
+    // where its link resolves into /proc/self/fd.
+    try {
+      const t = statSync(abs);
+      if (t.isFIFO() || t.isCharacterDevice() || t.isSocket()) return accessProblem(abs, constants.W_OK, 'not writable');
+    } catch {
+      // a dangling link: judged below like any other path
+    }
+  }
   for (const r of PSEUDO_ROOTS) if (under(found.real, r)) return `resolves (through ${found.path}) to ${found.real}, under ${r}`;
   let st;
   try {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OutputError, toOutputError } from '../common/errors.js';
 
@@ -32,6 +32,8 @@ export class JsonlWriter {
   /** Bytes of complete lines in the live file. */
   private size = 0;
   private failure: OutputError | undefined;
+  /** False for a FIFO or a device (/dev/null, a pipe): no offsets, no fsync, no rotation. */
+  private regular = true;
   private readonly opts: Required<JsonlOptions>;
   /** Records accepted (written or still pending). */
   lines = 0;
@@ -70,11 +72,11 @@ export class JsonlWriter {
     const count = this.pending.length;
     const buf = Buffer.from(this.pending.join('\n') + '\n', 'utf8');
     this.pending = [];
-    if (this.opts.rotateBytes > 0 && this.size > 0 && this.size + buf.length > this.opts.rotateBytes) this.rotate();
+    if (this.regular && this.opts.rotateBytes > 0 && this.size > 0 && this.size + buf.length > this.opts.rotateBytes) this.rotate();
     let off = 0;
     try {
-      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.size + off);
-      if (this.opts.durable) fdatasyncSync(this.fd);
+      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.regular ? this.size + off : null);
+      if (this.opts.durable && this.regular) fdatasyncSync(this.fd);
     } catch (e) {
       this.cutBack(buf, off, count);
       throw this.fail(e, 'write');
@@ -89,7 +91,7 @@ export class JsonlWriter {
     if (!this.failure) {
       try {
         this.flush();
-        fsyncSync(this.fd);
+        if (this.regular) fsyncSync(this.fd);
       } catch (e) {
         err = e instanceof OutputError ? e : this.fail(e, 'fsync');
       }
@@ -105,6 +107,7 @@ export class JsonlWriter {
       mkdirSync(dirname(this.path), { recursive: true });
       this.fd = openSync(this.path, 'w', 0o644);
       this.size = 0;
+      this.regular = fstatSync(this.fd).isFile();
     } catch (e) {
       throw this.fail(e, step);
     }
@@ -112,6 +115,10 @@ export class JsonlWriter {
 
   /** Keeps the complete lines of a batch that was written in part, drops the torn rest. */
   private cutBack(buf: Buffer, writtenBytes: number, count: number): void {
+    if (!this.regular) {
+      this.dropped += count;
+      return;
+    }
     const lastNl = writtenBytes > 0 ? buf.lastIndexOf(0x0a, writtenBytes - 1) : -1;
     const keep = lastNl + 1;
     let kept = 0;
