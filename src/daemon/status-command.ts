@@ -30,10 +30,24 @@ export function readOnlyConfig(o: { config?: string; set: string[] }): Config {
   return loadConfig(file, o.set, { checkPaths: false });
 }
 
-/** The runs root a read-only command looks in, and which setting named it. */
+/** systemd's StateDirectory=myostream without $STATE_DIRECTORY (a technician's shell). */
+export const SERVICE_RUNS = '/var/lib/myostream/runs';
+
+/**
+ * The runs root a read-only command looks in, and which setting named it. When nothing names
+ * one and ./artifacts holds no runs, the service's state folder and then the package's own
+ * ./artifacts are tried: a technician's shell has neither $STATE_DIRECTORY nor the service's
+ * working directory.
+ */
 export function runsRoot(o: { config?: string; set: string[]; artifacts?: string }): { root: string; from: RootSource } {
   if (o.artifacts) return { root: resolve(o.artifacts), from: '--artifacts' };
-  return artifactsRootFrom(readOnlyConfig(o).outputs.artifacts_root);
+  const chosen = artifactsRootFrom(readOnlyConfig(o).outputs.artifacts_root);
+  if (chosen.from !== 'working directory' || listRuns(chosen.root).length > 0) return chosen;
+  const fallbacks: { root: string; from: RootSource }[] = [
+    { root: SERVICE_RUNS, from: "the service's state folder" },
+    { root: join(PACKAGE_ROOT, 'artifacts'), from: 'the package folder' },
+  ];
+  return fallbacks.find((f) => listRuns(f.root).length > 0) ?? chosen;
 }
 
 export type RunState = 'running' | 'stale' | 'died' | 'crashed' | 'finished' | 'unknown';
@@ -153,7 +167,7 @@ function newestRun(root: string, from: RootSource): string {
   const runs = listRuns(root);
   const last = runs[runs.length - 1];
   if (!last) {
-    throw new UserError(`no runs under ${root} (from ${from}); the order is --artifacts, outputs.artifacts_root, $MYOSTREAM_ARTIFACTS, $STATE_DIRECTORY/runs, ./artifacts`);
+    throw new UserError(`no runs under ${root} (from ${from}); the order is --artifacts, outputs.artifacts_root, $MYOSTREAM_ARTIFACTS, $STATE_DIRECTORY/runs, ./artifacts, ${SERVICE_RUNS}, the package's artifacts/`);
   }
   return last.dir;
 }

@@ -19,7 +19,7 @@ export const ARTIFACT_FILES = {
   events: 'events.jsonl',
 } as const;
 
-export type RootSource = '--artifacts' | 'outputs.artifacts_root' | 'MYOSTREAM_ARTIFACTS' | 'STATE_DIRECTORY' | 'working directory';
+export type RootSource = '--artifacts' | 'outputs.artifacts_root' | 'MYOSTREAM_ARTIFACTS' | 'STATE_DIRECTORY' | 'working directory' | 'the service\'s state folder' | 'the package folder';
 
 /**
  * Where runs go, and which setting said so. First that is set wins: outputs.artifacts_root
