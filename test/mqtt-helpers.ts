@@ -30,6 +30,7 @@ export interface Received {
   qos: number;
   body: Record<string, unknown>;
   expiry: number | undefined;
+  correlationData?: Buffer | undefined;
 }
 
 const open = new Set<Subscriber>();
@@ -44,7 +45,14 @@ export class Subscriber {
   readonly messages: Received[] = [];
   private constructor(readonly client: MqttClient) {
     client.on('message', (topic, payload, packet) => {
-      this.messages.push({ topic, retain: packet.retain, qos: packet.qos, body: JSON.parse(payload.toString()) as Record<string, unknown>, expiry: packet.properties?.messageExpiryInterval });
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(payload.toString()) as Record<string, unknown>;
+      } catch {
+        // Requests a test sends on purpose as garbage come back to a subscriber of <prefix>/#.
+        body = { unparsable: payload.toString() };
+      }
+      this.messages.push({ topic, retain: packet.retain, qos: packet.qos, body, expiry: packet.properties?.messageExpiryInterval, correlationData: packet.properties?.correlationData });
     });
   }
 

@@ -278,3 +278,16 @@ export function sessionFigures(ctx: PluginContext): Record<string, unknown> {
     exit: s.exit,
   };
 }
+
+/** JSON Schemas of the requests (by name, under $defs) and of the response, as published in schemas/. */
+export function controlJsonSchemas(): { request: Record<string, unknown>; response: Record<string, unknown> } {
+  const defs: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(requestSchemas)) defs[name] = z.toJSONSchema(s, { io: 'input', target: 'draft-7' });
+  return {
+    request: {
+      title: 'MQTT <prefix>/request/<name> payloads, one schema per request name under $defs (an empty payload counts as {})',
+      $defs: defs,
+    },
+    response: { title: 'MQTT <prefix>/response/<name> payload (QoS 1, not retained), or on the MQTT 5 response topic', ...z.toJSONSchema(responseSchema, { io: 'output', target: 'draft-7' }) },
+  };
+}
