@@ -123,6 +123,9 @@ export const mqttSchema = z
     if (m.password_env && !m.username) ctx.addIssue({ code: 'custom', path: ['password_env'], message: 'a password needs outputs.mqtt.username as well' });
     if (m.password_file && !m.username) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'a password needs outputs.mqtt.username as well' });
     if (m.password_file && m.password_env) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'set password_env or password_file, not both' });
+    if ((m.tls.ca || m.tls.cert) && !/^(mqtts|ssl|tls|wss):/.test(m.broker)) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: `TLS files are set but broker ${m.broker} is not a TLS URL (mqtts://, wss://)` });
+    }
     if (m.broker === 'embedded' && !m.embedded_allow_remote && !isLoopbackHost(m.embedded_host)) {
       ctx.addIssue({
         code: 'custom',
