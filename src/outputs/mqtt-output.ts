@@ -1,7 +1,7 @@
 import type { MqttConfig } from '../config/mqtt-schema.js';
 import type { ModeSwitch, RunEvent, TickEvent } from '../domain/events.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
-import type { PoseEvent } from '../domain/pose.js';
+import type { Mode, PoseEvent } from '../domain/pose.js';
 import { MqttControl } from './mqtt-control.js';
 import { HealthBuilder, softwareVersion } from './mqtt-health.js';
 import { MqttSink, type ModelSummary } from './mqtt-sink.js';
@@ -11,6 +11,8 @@ export interface MqttOutputOptions {
   brokerUrl?: string;
   /** Model hashes and execution providers (modelSummary()), for status and health. */
   model?: ModelSummary;
+  /** The configured mode, for the first status when the session has not said yet (ctx.session.mode wins). */
+  mode?: Mode;
   /** Defaults to package.json's version. */
   version?: string;
   /** Tests: the default node id's host name, process.env for password_env, a monotonic clock (ms). */
@@ -53,7 +55,7 @@ export class MqttOutput implements Plugin {
     const model = this.opts.model ?? {};
     const sink = new MqttSink(this.cfg, {
       log: ctx.log,
-      mode: ctx.session.mode,
+      mode: ctx.session.mode ?? this.opts.mode ?? 'streaming',
       model,
       streamId: ctx.stream.id,
       multi: ctx.stream.multi,

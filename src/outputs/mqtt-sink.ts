@@ -125,7 +125,8 @@ export function isTlsRefusal(code: unknown): boolean {
 export function streamPrefix(topicPrefix: string, nodeId: string, streamId: string, multi: boolean): string {
   const withNode = topicPrefix.split('{node_id}').join(nodeId);
   if (withNode.includes('{stream_id}')) return withNode.split('{stream_id}').join(streamId);
-  return multi ? `${withNode}/${streamId}` : withNode;
+  // A prefix that already ends in the stream's level (a caller that added it) gets it once.
+  return multi && !withNode.endsWith(`/${streamId}`) ? `${withNode}/${streamId}` : withNode;
 }
 
 /**
@@ -235,7 +236,7 @@ export class MqttSink implements PoseSink {
       response: `${prefix}/response`,
     };
     // One client per stream: each has its own Last Will, and two with one id would kick each other off.
-    this.clientId = cfg.client_id ? (multi ? `${cfg.client_id}-${this.streamId}` : cfg.client_id) : `myostream-${this.nodeId}${multi ? '-' + this.streamId : ''}-${process.pid}`;
+    this.clientId = cfg.client_id ? (multi && !cfg.client_id.endsWith(`-${this.streamId}`) ? `${cfg.client_id}-${this.streamId}` : cfg.client_id) : `myostream-${this.nodeId}${multi ? '-' + this.streamId : ''}-${process.pid}`;
     this.protocol = cfg.protocol_version === 'auto' ? (cfg.broker === 'embedded' ? 4 : 5) : cfg.protocol_version;
     this.maxBufferBytes = cfg.max_buffer_kb * 1024;
     if (cfg.broker === 'embedded' && this.protocol === 5) {
