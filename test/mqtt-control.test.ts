@@ -265,3 +265,25 @@ test('daemon broker: loopback only unless embedded_allow_remote; none when MQTT 
   assert.ok(open && open.port > 0);
   await open.close();
 });
+
+test('health_interval_s = 0: no periodic health, still on request; a long report section is cut to a note', async () => {
+  const long = { series: Array.from({ length: 3000 }, (_, i) => i) };
+  const h = harness({ reporters: [reporter('memory', { memory: long, small: { ok: true } })] });
+  const sub = await Subscriber.open(broker.url, 'myostream/quiet/#');
+  const p = await started(h, { node_id: 'quiet', health_interval_s: 0 });
+  try {
+    await waitFor('control subscribed', () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed);
+    for (let t = 0; t < 100; t += 10) h.bus.emit('tick', { uptimeS: t, final: false });
+    h.bus.emit('tick', { uptimeS: 100, final: true });
+    const r = await ask(sub, 'myostream/quiet', 'health', { transaction: 'q' }, 'q');
+    const d = r.body['data'] as Record<string, any>;
+    assert.match(d['sections'].memory.omitted, /^\d+ bytes; whole in summary\.json$/);
+    assert.deepEqual(d['sections'].small, { ok: true });
+    // The answer came after every tick was handled: had a tick published, it would be here.
+    assert.equal(sub.messages.filter((m) => m.topic === 'myostream/quiet/health').length, 0);
+    assert.equal((p.report().sections?.['mqtt'] as { health_published: number }).health_published, 0);
+  } finally {
+    await stopPlugin(h, p);
+    await sub.close();
+  }
+});

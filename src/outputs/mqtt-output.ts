@@ -148,7 +148,8 @@ export class MqttOutput implements Plugin {
 
   private onTick(t: TickEvent): void {
     const every = this.cfg.health_interval_s;
-    if (every <= 0 && !t.final) return;
+    if (every <= 0) return;
+    // The last one goes out at the end whatever the interval: it is what stays retained.
     if (!t.final && t.uptimeS - this.lastHealthAt < every) return;
     this.lastHealthAt = t.uptimeS;
     this.healthJob = this.publishHealth(true);
