@@ -1,12 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError } from '../src/common/errors.js';
 import { mqttSchema } from '../src/config/mqtt-schema.js';
 import { startDaemonBroker, type DaemonBroker } from '../src/outputs/embedded-broker.js';
-import { MAX_REQUEST_BYTES, RATE_BURST, responseSchema } from '../src/outputs/mqtt-control.js';
+import { MAX_REQUEST_BYTES, RATE_BURST, controlJsonSchemas, responseSchema } from '../src/outputs/mqtt-control.js';
 import { MqttOutput } from '../src/outputs/mqtt-output.js';
 import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, waitFor, type Received } from './mqtt-helpers.js';
+import { ROOT } from './helpers.js';
 import { harness, reporter, startPlugin, stopPlugin, type Harness } from './mqtt-plugin-helpers.js';
 
 let broker: DaemonBroker;
@@ -285,5 +287,13 @@ test('health_interval_s = 0: no periodic health, still on request; a long report
   } finally {
     await stopPlugin(h, p);
     await sub.close();
+  }
+});
+
+test('the committed request and response schemas are the ones the control plane validates with', () => {
+  const s = controlJsonSchemas();
+  for (const k of ['request', 'response'] as const) {
+    const committed = JSON.parse(readFileSync(join(ROOT, 'schemas', `mqtt_${k}.schema.json`), 'utf8')) as unknown;
+    assert.deepEqual(committed, JSON.parse(JSON.stringify(s[k])), `schemas/mqtt_${k}.schema.json is stale: npm run build && node scripts/write-mqtt-schemas.mjs`);
   }
 });
