@@ -45,6 +45,13 @@ test('outputs.mqtt refuses bad values with the key and the reason', () => {
   assert.match(refusal(['outputs.mqtt.password_env=MY PW']), /environment variable name/);
   assert.match(refusal(['outputs.mqtt.password_env=MYO_PW']), /needs outputs\.mqtt\.username/);
   assert.match(refusal(['outputs.mqtt.embedded_port=70000']), /embedded_port/);
+  assert.match(refusal(['outputs.mqtt.embedded_host=0.0.0.0']), /outputs\.mqtt\.embedded_host .*embedded_allow_remote=true/);
+  assert.match(refusal(['outputs.mqtt.password_file=/run/pw']), /needs outputs\.mqtt\.username/);
+  assert.match(refusal(['outputs.mqtt.username=u', 'outputs.mqtt.password_file=/run/pw', 'outputs.mqtt.password_env=PW']), /not both/);
+  assert.match(refusal(['outputs.mqtt.tls.cert=/c.pem']), /tls\.key/);
+  assert.match(refusal(['outputs.mqtt.tls.ca=/ca.pem']), /not a TLS URL/);
+  assert.match(refusal(['outputs.mqtt.tls.verify=false']), /outputs\.mqtt\.tls/);
+  assert.equal(loadConfig(DEFAULT_CONFIG, ['outputs.mqtt.embedded_host=0.0.0.0', 'outputs.mqtt.embedded_allow_remote=true']).outputs.mqtt.embedded_host, '0.0.0.0');
   const ok = loadConfig(DEFAULT_CONFIG, ['outputs.mqtt.broker=mqtts://broker.local:8883', 'outputs.mqtt.protocol_version=5', 'outputs.mqtt.username=myo', 'outputs.mqtt.password_env=MYO_PW']);
   assert.equal(ok.outputs.mqtt.protocol_version, 5);
   assert.throws(() => mqttSchema.parse({ unknown_key: 1 }));
@@ -73,7 +80,9 @@ test('embedded broker: port 0 gives a free port, and a port in use is a UserErro
 });
 
 test('embedded broker: an address that is not this machine is a UserError naming embedded_host', async () => {
-  await assert.rejects(EmbeddedBroker.start({ port: 0, host: '192.0.2.1' }), (e: unknown) => e instanceof UserError && /embedded_host 192\.0\.2\.1/.test(e.message));
+  await assert.rejects(EmbeddedBroker.start({ port: 0, host: '192.0.2.1', allowRemote: true }), (e: unknown) => e instanceof UserError && /embedded_host 192\.0\.2\.1: cannot listen/.test(e.message));
+  // Without the override it is refused before any listen.
+  await assert.rejects(EmbeddedBroker.start({ port: 0, host: '192.0.2.1' }), (e: unknown) => e instanceof UserError && /embedded_host 192\.0\.2\.1: .*loopback only/.test(e.message));
 });
 
 test('embedded broker: a privileged port without the right to bind it is a UserError', { skip: process.getuid?.() === 0 ? 'running as root: binding port 80 is allowed' : false }, async () => {

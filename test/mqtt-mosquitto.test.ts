@@ -7,13 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { MqttSink } from '../src/outputs/mqtt-sink.js';
-import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, waitFor } from './mqtt-helpers.js';
+import { CLI, ROOT } from './helpers.js';
+import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, waitFor, type Received } from './mqtt-helpers.js';
 
 after(closeSubscribers);
 
 // Optional: runs only where mosquitto is installed (apt-get install mosquitto mosquitto-clients).
 const HAVE_MOSQUITTO = spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined;
 const HAVE_SUB = spawnSync('mosquitto_sub', ['--help'], { stdio: 'ignore' }).error === undefined;
+const HAVE_PUB = spawnSync('mosquitto_pub', ['--help'], { stdio: 'ignore' }).error === undefined;
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -84,5 +86,58 @@ test('mosquitto (MQTT 5): poses carry the message expiry, birth and will work, m
     const exited = new Promise((r) => m.proc.once('exit', r));
     m.proc.kill();
     await exited;
+  }
+});
+
+test('a running daemon answers requests from mosquitto_pub: status and align with figures, set_mode switches it, garbage gets an error', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
+  const m = await startMosquitto();
+  const sub = await Subscriber.open(m.url, 'myostream/live/#', 5);
+  const dir = mkdtempSync(join(tmpdir(), 'myo-live-'));
+  const child = spawn(process.execPath, [CLI, 'run', '--speed', '2', '--quiet', '--artifacts', dir, '--set', `outputs.mqtt.broker=${m.url}`, '--set', 'outputs.mqtt.node_id=live', '--set', 'logging.level=error', '--set', 'model.mode=streaming'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  const pub = (name: string, payload: string): Promise<unknown> =>
+    HAVE_PUB
+      ? new Promise((r) => spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(m.port), '-t', `myostream/live/request/${name}`, '-m', payload], { stdio: 'ignore' }).once('exit', r))
+      : sub.client.publishAsync(`myostream/live/request/${name}`, payload, { qos: 1 });
+  const answer = async (name: string, tx: string | undefined, payload: string): Promise<Received> => {
+    const from = sub.messages.length;
+    await pub(name, payload);
+    let found: Received | undefined;
+    await waitFor(`answer to ${name} ${tx ?? ''}`, () => (found = sub.messages.slice(from).find((x) => x.topic === `myostream/live/response/${name}` && x.body['transaction'] === tx)) !== undefined, 8000);
+    assertSchema('mqtt_response', found!.body);
+    return found!;
+  };
+  try {
+    await waitFor('the daemon online', () => sub.on('/status').some((x) => x.body['state'] === 'online'), 30000);
+    await waitFor('control plane up', () => sub.on('/meta').length > 0);
+    // One whole 5 s block in the ring before asking for the alignment regression.
+    for (let i = 0; ; i++) {
+      const st = await answer('status', `s${i}`, JSON.stringify({ transaction: `s${i}` }));
+      assert.equal(st.body['status'], 'ok');
+      if (((st.body['data'] as { session: { samples: number } }).session.samples) >= 12000) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const al = await answer('align', 'a1', '{"transaction":"a1","blocks":1}');
+    assert.equal(al.body['status'], 'ok', JSON.stringify(al.body));
+    const fig = (al.body['data'] as { figures: { passed: boolean; overall: unknown } }).figures;
+    assert.equal(fig.passed, true);
+    assert.ok(fig.overall);
+    const sw = await answer('set_mode', 't1', '{"transaction":"t1","mode":"exact"}');
+    assert.equal(sw.body['status'], 'ok');
+    await waitFor('the switch on event', () => sub.on('/event').some((x) => x.body['kind'] === 'mode_switch' && x.body['to'] === 'exact'));
+    await waitFor('exact poses', () => sub.on('/pose').some((x) => x.body['mode'] === 'exact'), 10000);
+    const bad = await answer('set_mode', undefined, 'garbage');
+    assert.deepEqual([bad.body['status'], bad.body['code']], ['error', 'bad_json']);
+    assert.equal(await exited, 0, stderr);
+    await waitFor('health', () => sub.on('/health').length > 0);
+    assertSchema('mqtt_health', sub.on('/health').at(-1)!.body);
+  } finally {
+    child.kill();
+    await sub.close();
+    const gone = new Promise((r) => m.proc.once('exit', r));
+    m.proc.kill();
+    await gone;
   }
 });

@@ -25,6 +25,32 @@ const TOPIC_PREFIX = /^[^$/+#\u0000][^/+#\u0000]*(\/[^/+#\u0000]+)*$/;
 const NODE_ID = /^([A-Za-z0-9_.-]{1,64})?$/;
 const ENV_NAME = /^([A-Za-z_][A-Za-z0-9_]*)?$/;
 
+/** Addresses the embedded broker may listen on without `embedded_allow_remote`. */
+export function isLoopbackHost(h: string): boolean {
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * TLS towards an external broker (`mqtts://`, `wss://`). Paths to PEM files, read once at start;
+ * empty = the system CAs / no client certificate.
+ */
+export const mqttTlsSchema = z
+  .object({
+    /** CA certificate(s) to trust instead of the system store: a private CA. */
+    ca: z.string().default(''),
+    /** Client certificate for mutual TLS (needs `key`). */
+    cert: z.string().default(''),
+    /** Private key of the client certificate; its content is never logged. */
+    key: z.string().default(''),
+    /** false accepts any server certificate: for a bench only, never in the field. */
+    reject_unauthorized: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.cert && !t.key) ctx.addIssue({ code: 'custom', path: ['key'], message: 'a client certificate (tls.cert) needs its private key (tls.key)' });
+    if (t.key && !t.cert) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'a private key (tls.key) needs its client certificate (tls.cert)' });
+  });
+
 /**
  * The `outputs.mqtt:` section: where poses are published. Kept apart from schema.ts because the
  * broker settings grow on their own. docs/mqtt.md explains each choice.
@@ -47,6 +73,12 @@ export const mqttSchema = z
      * authentication, so opening it to the network (0.0.0.0) is a deliberate choice.
      */
     embedded_host: z.string().min(1).default('127.0.0.1'),
+    /**
+     * The override that lets `embedded_host` be an address other than loopback. The embedded
+     * broker has no authentication and no TLS: anyone who reaches it can read poses and, with
+     * the control plane on, switch modes. Prefer mosquitto with TLS and passwords for a LAN.
+     */
+    embedded_allow_remote: z.boolean().default(false),
     /** Names this device in topics and the status message; empty = the host name (sanitised). */
     node_id: z.string().regex(NODE_ID, 'expected up to 64 characters of A-Z a-z 0-9 _ . - (empty = host name)').default(''),
     /** Topics are <topic_prefix>/pose, /status, /meta, /event; `{node_id}` is replaced. */
@@ -60,6 +92,16 @@ export const mqttSchema = z
     username: z.string().default(''),
     /** Name of the environment variable holding the password (never the password itself: the config is copied into every run folder). */
     password_env: z.string().regex(ENV_NAME, 'expected an environment variable name such as MYOSTREAM_MQTT_PASSWORD').default(''),
+    /** Or a file holding the password (first line; e.g. a systemd credential), read at start. */
+    password_file: z.string().default(''),
+    tls: mqttTlsSchema.prefault({}),
+    /**
+     * The control plane: requests on <prefix>/request/<name>, answers on <prefix>/response/<name>.
+     * false = a read-only node (nothing is subscribed).
+     */
+    control: z.boolean().default(true),
+    /** Seconds between retained <prefix>/health messages; 0 = only on request. */
+    health_interval_s: z.number().min(0).max(3600).default(10),
     /** 4 = MQTT 3.1.1, 5 = MQTT 5; auto = 3.1.1 for the embedded broker (aedes has no MQTT 5), 5 for a URL with a fall-back to 3.1.1 if the broker refuses 5. */
     protocol_version: z.union([z.literal('auto'), z.literal(4), z.literal(5)], { error: 'expected auto, 4 (MQTT 3.1.1) or 5 (MQTT 5)' }).default('auto'),
     /** QoS of pose messages. 0 = fire and forget (live data: a late pose is worthless); 1 = at least once, bounded in flight. */
@@ -79,6 +121,18 @@ export const mqttSchema = z
   .superRefine((m, ctx) => {
     // MQTT 3.1.1 has no password without a user name.
     if (m.password_env && !m.username) ctx.addIssue({ code: 'custom', path: ['password_env'], message: 'a password needs outputs.mqtt.username as well' });
+    if (m.password_file && !m.username) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'a password needs outputs.mqtt.username as well' });
+    if (m.password_file && m.password_env) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'set password_env or password_file, not both' });
+    if ((m.tls.ca || m.tls.cert) && !/^(mqtts|ssl|tls|wss):/.test(m.broker)) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: `TLS files are set but broker ${m.broker} is not a TLS URL (mqtts://, wss://)` });
+    }
+    if (m.broker === 'embedded' && !m.embedded_allow_remote && !isLoopbackHost(m.embedded_host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['embedded_host'],
+        message: `the embedded broker (no authentication, no TLS) listens on loopback only; set outputs.mqtt.embedded_allow_remote=true to open it on ${m.embedded_host}, or use an external broker`,
+      });
+    }
     if (m.broker === 'embedded' && m.protocol_version === 5) {
       ctx.addIssue({ code: 'custom', path: ['protocol_version'], message: 'the embedded broker (aedes) speaks MQTT 3.1.1 only: use 4 or auto, or an external MQTT 5 broker' });
     }

@@ -1,14 +1,37 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Aedes } from 'aedes';
+import type { Aedes } from 'aedes';
 import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import { isLoopbackHost, type MqttConfig } from '../config/mqtt-schema.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 = any free port (read the one obtained from `port`). */
   port: number;
   /** Interface to listen on (127.0.0.1, 0.0.0.0, ::). */
   host?: string;
+  /** Listen on an address other than loopback (outputs.mqtt.embedded_allow_remote). */
+  allowRemote?: boolean;
   log?: Logger;
+}
+
+/** What the daemon holds for the one embedded broker its streams share. */
+export interface DaemonBroker {
+  /** What each stream's MQTT client dials. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the process's embedded broker when `outputs.mqtt` asks for one (enabled, broker
+ * "embedded"), once, before the streams start; undefined otherwise. Every stream connects to it
+ * as its own client (its own Last Will), so one stream's client dying is seen by subscribers.
+ * Close it after the streams have stopped, so their offline status reaches subscribers first.
+ */
+export async function startDaemonBroker(cfg: MqttConfig, log?: Logger): Promise<DaemonBroker | undefined> {
+  if (!cfg.enabled || cfg.broker !== 'embedded') return undefined;
+  const b = await EmbeddedBroker.start({ port: cfg.embedded_port, host: cfg.embedded_host, allowRemote: cfg.embedded_allow_remote, ...(log ? { log } : {}) });
+  return { url: b.url, port: b.port, close: () => b.close() };
 }
 
 /**
@@ -39,6 +62,13 @@ export class EmbeddedBroker {
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
       throw new UserError(`outputs.mqtt.embedded_port = ${opts.port}: expected an integer 0..65535 (0 = any free port)`);
     }
+    if (!opts.allowRemote && !isLoopbackHost(host)) {
+      throw new UserError(
+        `outputs.mqtt.embedded_host ${host}: the embedded broker has no authentication or TLS and listens on loopback only; set outputs.mqtt.embedded_allow_remote=true to open it on ${host}, or use an external broker`,
+      );
+    }
+    // Loaded only when an embedded broker is really started: most deployments use an external one.
+    const { Aedes } = await import('aedes');
     const aedes = await Aedes.createBroker({ id: 'myostream-embedded' });
     const server = createServer((socket) => {
       aedes.handle(socket);

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { readFileSync } from 'node:fs';
+import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { UserError, errorMessage } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { MqttConfig } from '../config/mqtt-schema.js';
@@ -20,6 +21,25 @@ export interface MqttSinkOptions {
   hostname?: string;
   /** Overrides process.env for password_env (tests). */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The daemon's shared embedded broker (startDaemonBroker): with broker "embedded" the sink
+   * dials this URL instead of starting a broker of its own.
+   */
+  brokerUrl?: string;
+  /** The stream this sink publishes; with `multi` its id becomes a topic level. */
+  streamId?: string;
+  multi?: boolean;
+  /** Software version for status and meta (package.json's). */
+  version?: string;
+}
+
+/** A request that arrived on <prefix>/request/<name>, handed over as received. */
+export interface MqttRequest {
+  name: string;
+  payload: Buffer;
+  /** MQTT 5 only: where the requester wants the answer, and what to echo with it. */
+  responseTopic?: string;
+  correlationData?: Buffer;
 }
 
 /** Anything the session reports on <prefix>/event; PipelineEvent fits as it is. */
@@ -34,6 +54,8 @@ export interface MqttEventInput {
   from?: string;
   to?: string;
   reason?: string;
+  /** The event's machine-readable extras (RunEvent.data). */
+  data?: Readonly<Record<string, string | number | boolean | null>>;
 }
 
 /** Counters for summary.json (`outputs.mqtt`). */
@@ -55,6 +77,12 @@ export interface MqttStats {
   reconnect_attempts: number;
   events_published: number;
   events_dropped: number;
+  health_published: number;
+  /** Health messages not sent because the connection was down. */
+  health_skipped: number;
+  responses_published: number;
+  /** Control plane: subscribed to <prefix>/request/+ (false while off, refused or disconnected). */
+  control_subscribed: boolean;
   last_error: string | null;
 }
 
@@ -63,6 +91,11 @@ export interface MqttTopics {
   status: string;
   meta: string;
   event: string;
+  health: string;
+  /** <prefix>/request/+ : what the control plane subscribes to. */
+  request: string;
+  /** Answers go to <prefix>/response/<name> unless the request names an MQTT 5 response topic. */
+  response: string;
 }
 
 /**
@@ -80,6 +113,21 @@ const START_WAIT_MAX_MS = 3000;
 const UNSUPPORTED_PROTOCOL = new Set([1, 132]);
 /** Refusals that retrying will not cure: bad credentials, not authorised, banned, bad client id. */
 const AUTH_REFUSED = new Set([2, 4, 5, 133, 134, 135, 138, 140]);
+/** Incoming packets beyond this are refused by an MQTT 5 broker before they reach us (requests are ≤ 4 KiB). */
+const MAX_INCOMING_PACKET = 64 * 1024;
+
+/** Node's TLS failures that retrying with the same files will not cure (certificate, CA, host name, handshake alert). */
+export function isTlsRefusal(code: unknown): boolean {
+  return typeof code === 'string' && (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || /CERT|SIGNATURE|ISSUER/.test(code));
+}
+
+/** The topic prefix of one stream: `{node_id}` and `{stream_id}` replaced; with several streams and no `{stream_id}`, the stream id is appended. */
+export function streamPrefix(topicPrefix: string, nodeId: string, streamId: string, multi: boolean): string {
+  const withNode = topicPrefix.split('{node_id}').join(nodeId);
+  if (withNode.includes('{stream_id}')) return withNode.split('{stream_id}').join(streamId);
+  // A prefix that already ends in the stream's level (a caller that added it) gets it once.
+  return multi && !withNode.endsWith(`/${streamId}`) ? `${withNode}/${streamId}` : withNode;
+}
 
 /**
  * The status message's `model`: per graph the first 12 hex digits of its sha256 and the execution
@@ -119,8 +167,20 @@ export class MqttSink implements PoseSink {
   readonly instance = randomBytes(4).toString('hex');
 
   private readonly log: Logger;
+  readonly streamId: string;
+  readonly version: string;
   private readonly model: ModelSummary;
   private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly sharedBrokerUrl: string | undefined;
+  private mqttLib: typeof import('mqtt') | undefined;
+  private tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  private requestHandler: ((r: MqttRequest) => void) | undefined;
+  private controlSubscribed = false;
+  private healthPublished = 0;
+  private healthSkipped = 0;
+  private responsesPublished = 0;
+  /** The last health text, republished on reconnection so the retained copy is never older than the outage. */
+  private lastHealth: string | undefined;
   private readonly startedAt = new Date().toISOString();
   private mode: Mode;
   private client: MqttClient | undefined;
@@ -161,9 +221,22 @@ export class MqttSink implements PoseSink {
     this.model = opts.model ?? {};
     this.env = opts.env ?? process.env;
     this.nodeId = cfg.node_id || defaultNodeId(opts.hostname);
-    const prefix = cfg.topic_prefix.split('{node_id}').join(this.nodeId);
-    this.topics = { pose: `${prefix}/pose`, status: `${prefix}/status`, meta: `${prefix}/meta`, event: `${prefix}/event` };
-    this.clientId = cfg.client_id || `myostream-${this.nodeId}-${process.pid}`;
+    this.streamId = opts.streamId ?? 'main';
+    this.version = opts.version ?? '';
+    this.sharedBrokerUrl = opts.brokerUrl;
+    const multi = opts.multi === true;
+    const prefix = streamPrefix(cfg.topic_prefix, this.nodeId, this.streamId, multi);
+    this.topics = {
+      pose: `${prefix}/pose`,
+      status: `${prefix}/status`,
+      meta: `${prefix}/meta`,
+      event: `${prefix}/event`,
+      health: `${prefix}/health`,
+      request: `${prefix}/request/+`,
+      response: `${prefix}/response`,
+    };
+    // One client per stream: each has its own Last Will, and two with one id would kick each other off.
+    this.clientId = cfg.client_id ? (multi && !cfg.client_id.endsWith(`-${this.streamId}`) ? `${cfg.client_id}-${this.streamId}` : cfg.client_id) : `myostream-${this.nodeId}${multi ? '-' + this.streamId : ''}-${process.pid}`;
     this.protocol = cfg.protocol_version === 'auto' ? (cfg.broker === 'embedded' ? 4 : 5) : cfg.protocol_version;
     this.maxBufferBytes = cfg.max_buffer_kb * 1024;
     if (cfg.broker === 'embedded' && this.protocol === 5) {
@@ -181,8 +254,13 @@ export class MqttSink implements PoseSink {
   async start(): Promise<void> {
     if (this.client || this.closing) throw new Error('MqttSink.start(): already started or closed');
     const password = this.password();
-    if (this.cfg.broker === 'embedded') {
-      this.broker = await EmbeddedBroker.start({ port: this.cfg.embedded_port, host: this.cfg.embedded_host, log: this.log });
+    this.tls = this.readTls();
+    // Loaded here, not at module load: a node with MQTT off never pays for it.
+    this.mqttLib = await import('mqtt');
+    if (this.cfg.broker === 'embedded' && this.sharedBrokerUrl !== undefined) {
+      this.url = this.sharedBrokerUrl;
+    } else if (this.cfg.broker === 'embedded') {
+      this.broker = await EmbeddedBroker.start({ port: this.cfg.embedded_port, host: this.cfg.embedded_host, allowRemote: this.cfg.embedded_allow_remote, log: this.log });
       this.url = this.broker.url;
     } else {
       this.url = this.cfg.broker;
@@ -191,7 +269,7 @@ export class MqttSink implements PoseSink {
       this.startOutcome = resolve;
     });
     this.connect(password);
-    const waitMs = this.broker ? this.cfg.connect_timeout_s * 1000 : Math.min(this.cfg.connect_timeout_s * 1000, START_WAIT_MAX_MS);
+    const waitMs = this.broker || this.sharedBrokerUrl !== undefined ? this.cfg.connect_timeout_s * 1000 : Math.min(this.cfg.connect_timeout_s * 1000, START_WAIT_MAX_MS);
     const timer = setTimeout(() => this.startOutcome?.(), waitMs);
     const err = await outcome;
     clearTimeout(timer);
@@ -208,6 +286,10 @@ export class MqttSink implements PoseSink {
   /** The port the embedded broker really listens on (useful with embedded_port 0); null for an external broker. */
   get embeddedPort(): number | null {
     return this.broker?.port ?? null;
+  }
+
+  get prefix(): string {
+    return this.topics.pose.slice(0, -'/pose'.length);
   }
 
   get brokerUrl(): string {
@@ -276,13 +358,14 @@ export class MqttSink implements PoseSink {
       this.eventsDropped++;
       return;
     }
-    const body: Record<string, string | number> = { seq: this.eventSeq++, kind: e.kind, time: e.time ?? new Date().toISOString(), ts: Date.now(), node_id: this.nodeId, mode: this.mode };
+    const body: Record<string, unknown> = { seq: this.eventSeq++, kind: e.kind, time: e.time ?? new Date().toISOString(), ts: Date.now(), node_id: this.nodeId, stream_id: this.streamId, mode: this.mode };
     if (e.detail !== undefined) body['detail'] = e.detail;
     if (e.atSample !== undefined) body['at_sample'] = e.atSample;
     if (e.atStep !== undefined) body['at_step'] = e.atStep;
     if (e.from !== undefined) body['from'] = e.from;
     if (e.to !== undefined) body['to'] = e.to;
     if (e.reason !== undefined) body['reason'] = e.reason;
+    if (e.data !== undefined) body['data'] = e.data;
     this.eventsPending++;
     c.publish(this.topics.event, JSON.stringify(body), { qos: 1, retain: false }, (err) => {
       this.eventsPending--;
@@ -297,7 +380,7 @@ export class MqttSink implements PoseSink {
       embedded_port: this.embeddedPort,
       protocol_version: this.protocol,
       node_id: this.nodeId,
-      topic_prefix: this.topics.pose.slice(0, -'/pose'.length),
+      topic_prefix: this.prefix,
       connected: this.connected,
       published: this.seq,
       dropped: this.droppedDisconnected + this.droppedBackpressure,
@@ -307,6 +390,10 @@ export class MqttSink implements PoseSink {
       reconnect_attempts: this.reconnectAttempts,
       events_published: this.eventsPublished,
       events_dropped: this.eventsDropped,
+      health_published: this.healthPublished,
+      health_skipped: this.healthSkipped,
+      responses_published: this.responsesPublished,
+      control_subscribed: this.controlSubscribed,
       last_error: this.lastError,
     };
   }
@@ -349,6 +436,18 @@ export class MqttSink implements PoseSink {
   }
 
   private password(): string | undefined {
+    const file = this.cfg.password_file;
+    if (file) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new UserError(`outputs.mqtt.password_file = ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`);
+      }
+      const pw = text.split(/\r?\n/, 1)[0]!;
+      if (pw === '') throw new UserError(`outputs.mqtt.password_file = ${file}: the first line is empty`);
+      return pw;
+    }
     const name = this.cfg.password_env;
     if (!name) return undefined;
     const v = this.env[name];
@@ -356,8 +455,98 @@ export class MqttSink implements PoseSink {
     return v;
   }
 
+  /** The PEM files of outputs.mqtt.tls, read once; a missing one is a one-line UserError (a key's content is never in it). */
+  private readTls(): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+    const t = this.cfg.tls;
+    const out: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    for (const k of ['ca', 'cert', 'key'] as const) {
+      const file = t[k];
+      if (!file) continue;
+      try {
+        out[k] = readFileSync(file);
+      } catch (e) {
+        throw new UserError(`outputs.mqtt.tls.${k} = ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`);
+      }
+    }
+    return out;
+  }
+
   private statusBase(state: 'online' | 'offline'): Record<string, unknown> {
-    return { state, node_id: this.nodeId, instance: this.instance };
+    return { state, node_id: this.nodeId, stream_id: this.streamId, instance: this.instance };
+  }
+
+  /**
+   * Turns the control plane on: after every (re)connection the sink subscribes to
+   * <prefix>/request/+ and hands each request to `handler`, which must not block (it runs on the
+   * event loop that also carries the poses). Call before start().
+   */
+  onRequest(handler: (r: MqttRequest) => void): void {
+    this.requestHandler = handler;
+  }
+
+  /** Publishes an answer (QoS 1, not retained); false when it could not be sent (disconnected, closing). */
+  respond(topic: string, payload: string, correlationData?: Buffer): boolean {
+    const c = this.client;
+    if (c === undefined || !c.connected || this.closing !== undefined) return false;
+    const opts: IClientPublishOptions = { qos: 1, retain: false };
+    if (correlationData !== undefined && this.protocol === 5) opts.properties = { correlationData };
+    c.publish(topic, payload, opts, (err) => {
+      if (!err) this.responsesPublished++;
+    });
+    return true;
+  }
+
+  /** Publishes <prefix>/health (retained, QoS 1); skipped and counted while disconnected. */
+  publishHealth(payload: string): boolean {
+    this.lastHealth = payload;
+    const c = this.client;
+    if (c === undefined || !c.connected || this.closing !== undefined) {
+      this.healthSkipped++;
+      return false;
+    }
+    c.publish(this.topics.health, payload, { qos: 1, retain: true }, (err) => {
+      if (!err) this.healthPublished++;
+    });
+    return true;
+  }
+
+  /** Republishes meta and the online status, as after a connection (Sparkplug's rebirth). */
+  rebirth(): void {
+    this.publishMeta();
+    this.publishStatusOnline();
+  }
+
+  get protocolVersion(): 4 | 5 {
+    return this.protocol;
+  }
+
+  private subscribeRequests(c: MqttClient): void {
+    if (this.requestHandler === undefined) return;
+    const filter = this.topics.request;
+    c.subscribe(filter, { qos: 1 }, (err, granted) => {
+      if (c !== this.client || this.closing) return;
+      const code = granted?.[0]?.qos;
+      if (err || code === undefined || code >= 128) {
+        this.controlSubscribed = false;
+        const why = err ? err.message : `reason code ${code ?? 'none'} (not authorised by the broker's ACL?)`;
+        this.lastError = `subscribe ${filter}: ${why}`;
+        this.log.warn({ broker: this.url, topic: filter }, `MQTT control plane off: the broker refused the subscription to ${filter}: ${why}; poses are unaffected`);
+        return;
+      }
+      this.controlSubscribed = true;
+    });
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    const h = this.requestHandler;
+    if (h === undefined || this.closing) return;
+    const base = this.topics.request.slice(0, -1);
+    if (!topic.startsWith(base)) return;
+    const req: MqttRequest = { name: topic.slice(base.length), payload };
+    const p = packet.properties;
+    if (p?.responseTopic !== undefined) req.responseTopic = p.responseTopic;
+    if (p?.correlationData !== undefined) req.correlationData = p.correlationData;
+    h(req);
   }
 
   private connect(password: string | undefined): void {
@@ -374,6 +563,8 @@ export class MqttSink implements PoseSink {
       // Wrong credentials may be fixed on the broker side while we run: keep trying.
       reconnectOnConnackError: true,
       resubscribe: false,
+      ...this.tls,
+      rejectUnauthorized: cfg.tls.reject_unauthorized,
       will: {
         topic: this.topics.status,
         payload: Buffer.from(JSON.stringify({ ...this.statusBase('offline'), reason: 'connection_lost' })),
@@ -381,15 +572,17 @@ export class MqttSink implements PoseSink {
         retain: true,
       },
     };
+    if (this.protocol === 5 && this.requestHandler !== undefined) opts.properties = { maximumPacketSize: MAX_INCOMING_PACKET };
     if (cfg.username) opts.username = cfg.username;
     if (password !== undefined) opts.password = password;
     this.poseOpts = { qos: cfg.qos, retain: false };
     if (this.protocol === 5 && cfg.message_expiry_s > 0) this.poseOpts.properties = { messageExpiryInterval: cfg.message_expiry_s };
     else if (cfg.message_expiry_s > 0) this.log.debug('MQTT 3.1.1: message_expiry_s needs MQTT 5 and is not applied');
 
-    const c = connect(this.url, opts);
+    const c = this.mqttLib!.connect(this.url, opts);
     this.client = c;
     c.on('connect', () => this.onConnect());
+    c.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     c.on('close', () => this.onClose());
     c.on('reconnect', () => {
       this.reconnectAttempts++;
@@ -409,10 +602,13 @@ export class MqttSink implements PoseSink {
     this.outage = undefined;
     this.publishMeta();
     this.publishStatusOnline();
+    if (this.lastHealth !== undefined) this.client?.publish(this.topics.health, this.lastHealth, { qos: 1, retain: true });
+    if (this.client) this.subscribeRequests(this.client);
     this.startOutcome?.();
   }
 
   private onClose(): void {
+    this.controlSubscribed = false;
     if (this.closing || this.outage) return;
     this.outage = { since: performance.now(), dropsAtStart: this.droppedDisconnected, errorLogged: false };
     if (this.everConnected) {
@@ -439,7 +635,11 @@ export class MqttSink implements PoseSink {
       return;
     }
     if (code !== undefined && AUTH_REFUSED.has(code) && !this.everConnected && this.startOutcome) {
-      this.startOutcome(new UserError(`outputs.mqtt: broker ${this.url} refused the connection: ${err.message} (check username, password_env, client_id)`));
+      this.startOutcome(new UserError(`outputs.mqtt: broker ${this.url} refused the connection: ${err.message} (check username, password_env / password_file, client_id)`));
+      return;
+    }
+    if (isTlsRefusal(err.code) && !this.everConnected && this.startOutcome) {
+      this.startOutcome(new UserError(`outputs.mqtt.tls: TLS with broker ${this.url} failed: ${err.message} (${String(err.code)}; check tls.ca, tls.cert, tls.key and the broker's certificate)`));
       return;
     }
     const o = this.outage;
@@ -454,6 +654,8 @@ export class MqttSink implements PoseSink {
   private publishMeta(): void {
     const meta = {
       node_id: this.nodeId,
+      stream_id: this.streamId,
+      version: this.version,
       schema: 'myostream.mqtt_pose/1',
       joints: JOINT_NAMES,
       units: 'rad',
@@ -462,6 +664,7 @@ export class MqttSink implements PoseSink {
       topics: this.topics,
       qos: this.cfg.qos,
       message_expiry_s: this.poseOpts.properties?.messageExpiryInterval ?? null,
+      control: this.requestHandler !== undefined,
     };
     this.client?.publish(this.topics.meta, JSON.stringify(meta), { qos: 1, retain: true });
   }
@@ -474,6 +677,7 @@ export class MqttSink implements PoseSink {
       ...this.statusBase('online'),
       ts: Date.now(),
       started_at: this.startedAt,
+      version: this.version,
       mode: this.mode,
       model: this.model,
       protocol_version: this.protocol,
