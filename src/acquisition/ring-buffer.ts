@@ -24,8 +24,10 @@ const CTRL_WORDS = 16; // padded to 64 bytes
 // When the newest samples arrived: the last ARRIVALS appends as (end sample, epoch ms) pairs,
 // written under the writer's lock, so the reader can time a step from the arrival of its last
 // sample however far behind it runs (end-to-end latency). Epoch time, because a worker's
-// performance.now() has another origin than the main thread's.
-const ARRIVALS = 64;
+// performance.now() has another origin than the main thread's. 512 appends of a 40-sample
+// chunk cover the whole default ring (10 s): a loop that falls seconds behind on a loaded
+// machine still measures its true, long end-to-end latency rather than none.
+const ARRIVALS = 512;
 const ARRIVAL_BYTES = ARRIVALS * 2 * 8;
 const DATA_OFFSET = CTRL_WORDS * 4 + ARRIVAL_BYTES;
 // Read once: the getter returns a fresh heap number on every call. Reading the clock itself
@@ -58,7 +60,7 @@ export class RingBuffer {
     this.data = new Float32Array(layout.buffer, DATA_OFFSET, layout.capacity * layout.channels);
   }
 
-  /** `stampArrivals`: remember when the last 64 appends arrived (for end-to-end latency). */
+  /** `stampArrivals`: remember when the last 512 appends arrived (for end-to-end latency). */
   static create(capacity: number, channels: number, opts: { stampArrivals?: boolean } = {}): RingBuffer {
     if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`ring capacity ${capacity} must be a positive integer`);
     if (!Number.isInteger(channels) || channels <= 0) throw new RangeError(`ring channels ${channels} must be a positive integer`);
@@ -149,7 +151,7 @@ export class RingBuffer {
 
   /**
    * Epoch milliseconds at which absolute sample `sample` was appended, or NaN when it is older
-   * than the last 64 appends, not written yet, or the ring does not stamp arrivals.
+   * than the last 512 appends, not written yet, or the ring does not stamp arrivals.
    */
   arrivalTimeOf(sample: number): number {
     for (;;) {
