@@ -5,6 +5,7 @@ import { runCommand, type RunCliOptions } from './daemon/run-command.js';
 import { alignCommand, type AlignCliOptions } from './daemon/align-command.js';
 import { statusCommand, type StatusCliOptions } from './daemon/status-command.js';
 import { benchCommand, type BenchCliOptions } from './daemon/bench-command.js';
+import { reportCommand, type ReportCliOptions } from './daemon/report-command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -56,6 +57,16 @@ function buildProgram(): Command {
     .option('--json', 'one JSON object instead of text')
     .action((o: StatusCliOptions) => {
       process.exitCode = statusCommand(o);
+    });
+  program
+    .command('report [run]')
+    .description('one self-contained HTML page of a run (default: the newest): latency, errors, memory, events')
+    .option('-c, --config <file>', 'YAML configuration (for outputs.artifacts_root)')
+    .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
+    .option('--out <file>', 'write the page here instead of RUN/report.html')
+    .option('--max-points <n>', 'points per time series before min/max decimation (default 4000)')
+    .action((run: string | undefined, o: ReportCliOptions) => {
+      process.exitCode = reportCommand(run, o);
     });
   return program;
 }

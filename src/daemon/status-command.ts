@@ -45,7 +45,7 @@ export function statusCommand(o: StatusCliOptions): number {
   return 0;
 }
 
-function newestRun(root: string): string {
+export function newestRun(root: string): string {
   const latest = join(root, 'latest');
   if (existsSync(latest)) return realpathSync(latest);
   let runs: string[] = [];

@@ -1,0 +1,52 @@
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError } from '../common/errors.js';
+import { writeFileAtomic } from '../common/atomic-write.js';
+import { artifactsRoot } from '../outputs/artifacts.js';
+import { DEFAULT_MAX_POINTS, buildReportData, renderReportHtml } from '../outputs/html-report.js';
+import { readRunFolder } from '../outputs/run-reader.js';
+import { configFromCli, type CommonCliOptions } from './run-command.js';
+import { newestRun } from './status-command.js';
+
+export interface ReportCliOptions extends CommonCliOptions {
+  out?: string;
+  maxPoints?: string;
+}
+
+export const REPORT_FILE = 'report.html';
+
+export interface ReportResult {
+  path: string;
+  bytes: number;
+  state: string;
+  charts: number;
+}
+
+/** Builds report.html of one run folder (finished, running or crashed) and writes it atomically. */
+export function writeRunReport(dir: string, opts: { out?: string; maxPoints?: number; now?: Date } = {}): ReportResult {
+  const run = readRunFolder(dir);
+  const wd = run.config?.value?.['watchdog'] as Record<string, unknown> | undefined;
+  const hb = typeof wd?.['status_interval_s'] === 'number' ? wd['status_interval_s'] : 5;
+  const data = buildReportData(run, { maxPoints: opts.maxPoints ?? DEFAULT_MAX_POINTS, now: opts.now ?? new Date(), defaultHeartbeatS: hb });
+  const html = renderReportHtml(run, data);
+  const path = opts.out ? resolve(opts.out) : join(dir, REPORT_FILE);
+  try {
+    writeFileAtomic(path, html);
+  } catch (e) {
+    throw new UserError(`${path}: cannot write the report (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  return { path, bytes: statSync(path).size, state: data.state.kind, charts: data.charts.length };
+}
+
+/** `myostream report [RUN]`: RUN defaults to the newest run under outputs.artifacts_root. */
+export function reportCommand(run: string | undefined, o: ReportCliOptions): number {
+  let maxPoints: number | undefined;
+  if (o.maxPoints !== undefined) {
+    maxPoints = Number(o.maxPoints);
+    if (!Number.isInteger(maxPoints) || maxPoints < 10) throw new UserError(`--max-points: expected an integer ≥ 10, got "${o.maxPoints}"`);
+  }
+  const dir = run !== undefined ? resolve(run) : newestRun(artifactsRoot(configFromCli(o).outputs.artifacts_root));
+  const r = writeRunReport(dir, { ...(o.out !== undefined ? { out: o.out } : {}), ...(maxPoints !== undefined ? { maxPoints } : {}) });
+  process.stdout.write(`${r.path} (${(r.bytes / 1024).toFixed(0)} KiB, ${r.charts} charts, run ${r.state})\n`);
+  return 0;
+}
