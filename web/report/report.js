@@ -78,6 +78,22 @@
     return splits.map(function (v) { return v == null ? '' : v.toExponential(0); });
   }
 
+  // A time axis spans the events too: a switch or a stall after the last metric still shows.
+  function xRange(chart) {
+    return function (u, min, max) {
+      var lo = min, hi = max;
+      if (chart.xAxis !== 'value') data.marks.forEach(function (m) {
+        var x = markX(chart, m);
+        if (x == null) return;
+        if (lo == null || x < lo) lo = x;
+        if (hi == null || x > hi) hi = x;
+      });
+      if (lo == null || hi == null) return [0, 1];
+      if (hi <= lo) { var pad = Math.abs(lo) * 0.05 || 1; return [lo - pad, hi + pad]; }
+      return [lo, hi];
+    };
+  }
+
   function make(chart, host) {
     var box = document.createElement('section');
     box.className = 'chart';
@@ -95,7 +111,7 @@
     }));
     var opts = {
       width: width, height: 280, series: series,
-      scales: { x: { time: false }, y: chart.log ? { distr: 3 } : {} },
+      scales: { x: { time: false, range: xRange(chart) }, y: chart.log ? { distr: 3 } : {} },
       axes: [{ label: chart.xLabel }, chart.log ? { label: chart.yLabel, size: 70, values: logTicks } : { label: chart.yLabel, size: 70 }],
       legend: { live: true },
       hooks: { draw: [chart.xAxis === 'value' ? drawVlines(chart) : drawMarks(chart)] }
