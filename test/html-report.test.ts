@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decimateMinMax, histogram } from '../src/outputs/decimate.js';
 import { readJsonl, runState } from '../src/outputs/run-reader.js';
 import { writeRunReport } from '../src/daemon/report-command.js';
-import { runCli } from './helpers.js';
+import { CLI, ROOT, runCli } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'myostream-report-'));
 
@@ -101,4 +101,42 @@ test('report: a folder that is no run, or a corrupt summary, is one line and exi
   assert.equal(b.status, 2);
   assert.match(b.stderr, /summary\.json: not valid JSON/);
   assert.equal(b.stderr.trim().split('\n').length, 1);
+});
+
+test('report of a run that is going, then of the same run killed (the clock is the test\'s)', { timeout: 120_000 }, async () => {
+  const run = join(work, 'live');
+  const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--duration', '120', '--speed', '1', '--quiet', '--set', 'outputs.mqtt.enabled=false',
+    '--set', 'watchdog.status_interval_s=1', '--artifacts', run], { cwd: ROOT, stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  try {
+    // Waits for the daemon's first refresh with metrics in it (model load, warm-up, a block).
+    const deadline = Date.now() + 90_000;
+    let summary: Record<string, unknown> | null = null;
+    while (Date.now() < deadline) {
+      try {
+        summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as Record<string, unknown>;
+        if (readFileSync(join(run, 'streaming_metrics.jsonl'), 'utf8').length > 0 && (summary['counts'] as { poses: number }).poses > 0) break;
+      } catch {
+        // not written yet
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(summary, 'the running daemon wrote its summary');
+    assert.equal(summary['finished'], false);
+    const updated = Date.parse(String(summary['updated_at']));
+    const going = writeRunReport(run, { now: new Date(updated + 500) });
+    assert.equal(going.state, 'running');
+    const html = readFileSync(going.path, 'utf8');
+    assert.match(html, /class="state running"/);
+    assert.ok(((reportData(html)['charts']) as { id: string }[]).some((c) => c.id === 't_compute'));
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  // Killed: its summary stays unfinished and stops being refreshed.
+  const s = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(s['finished'], false);
+  const dead = writeRunReport(run, { now: new Date(Date.parse(String(s['updated_at'])) + 10_000) });
+  assert.equal(dead.state, 'crashed');
+  assert.match(readFileSync(dead.path, 'utf8'), /class="state crashed"/);
 });
