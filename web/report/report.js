@@ -79,9 +79,13 @@
   }
 
   // A time axis spans the events too: a switch or a stall after the last metric still shows.
+  // Only the automatic (whole-data) range is widened; a zoom the reader chose is kept.
   function xRange(chart) {
+    var first = chart.x.length ? chart.x[0] : null, last = chart.x.length ? chart.x[chart.x.length - 1] : null;
     return function (u, min, max) {
-      var lo = min, hi = max;
+      var auto = first == null || min == null || max == null || (min <= first && max >= last);
+      if (!auto) return [min, max];
+      var lo = first, hi = last;
       if (chart.xAxis !== 'value') data.marks.forEach(function (m) {
         var x = markX(chart, m);
         if (x == null) return;
@@ -90,6 +94,7 @@
       });
       if (lo == null || hi == null) return [0, 1];
       if (hi <= lo) { var pad = Math.abs(lo) * 0.05 || 1; return [lo - pad, hi + pad]; }
+      if (chart.bars) hi += chart.x.length > 1 ? chart.x[1] - chart.x[0] : 1;
       return [lo, hi];
     };
   }
