@@ -38,6 +38,9 @@ test('run state: finished, running, crashed by a dead pid or a stale summary', (
   // A stated heartbeat wins over the default: 20 s old is fresh with a 10 s heartbeat.
   assert.equal(runState({ finished: false, updated_at: '2026-01-01T00:00:40Z', heartbeat_interval_s: 10 }, now, 5).kind, 'running');
   assert.equal(runState(null, now, 5).kind, 'crashed');
+  // A pid from another machine says nothing about this one: judged by age alone.
+  assert.equal(runState({ ...fresh, pid: 42, host: 'band-station-2' }, now, 5, () => false, 'laptop').kind, 'running');
+  assert.equal(runState({ ...fresh, pid: 42, host: 'laptop' }, now, 5, () => false, 'laptop').kind, 'crashed');
 });
 
 test('min/max decimation keeps every spike and the bounds of each bucket', () => {
@@ -139,4 +142,20 @@ test('report of a run that is going, then of the same run killed (the clock is t
   const dead = writeRunReport(run, { now: new Date(Date.parse(String(s['updated_at'])) + 10_000) });
   assert.equal(dead.state, 'crashed');
   assert.match(readFileSync(dead.path, 'utf8'), /class="state crashed"/);
+});
+
+test('report of a two-band run: one page per stream, in each stream folder', () => {
+  const run = join(work, 'two');
+  const r = runCli(['run', '--config', join(ROOT, 'configs', 'two-bands.yaml'), '--duration', '6', '--speed', '0', '--quiet', '--set', 'outputs.mqtt.enabled=false', '--artifacts', run]);
+  assert.equal(r.status, 0, r.stderr);
+  const rep = runCli(['report', run]);
+  assert.equal(rep.status, 0, rep.stderr);
+  const lines = rep.stdout.trim().split('\n');
+  assert.equal(lines.length, 2);
+  for (const id of ['left', 'right']) {
+    const data = reportData(readFileSync(join(run, id, 'report.html'), 'utf8'));
+    assert.equal((data['state'] as { kind: string }).kind, 'finished');
+    assert.ok((data['charts'] as { id: string }[]).some((c) => c.id === 't_compute'), `${id}: T_compute chart`);
+  }
+  assert.equal(runCli(['report', run, '--out', join(work, 'x.html')]).status, 2);
 });

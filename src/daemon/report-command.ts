@@ -1,11 +1,11 @@
-import { statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
 import { DEFAULT_MAX_POINTS, buildReportData, renderReportHtml } from '../outputs/html-report.js';
 import { readRunFolder } from '../outputs/run-reader.js';
-import { configFromCli, type CommonCliOptions } from './run-command.js';
+import { configFromCli, type CommonCliOptions } from './bootstrap.js';
 import { newestRun } from './status-command.js';
 
 export interface ReportCliOptions extends CommonCliOptions {
@@ -38,7 +38,30 @@ export function writeRunReport(dir: string, opts: { out?: string; maxPoints?: nu
   return { path, bytes: statSync(path).size, state: data.state.kind, charts: data.charts.length };
 }
 
-/** `myostream report [RUN]`: RUN defaults to the newest run under outputs.artifacts_root. */
+/**
+ * The stream folders of a several-stream run (streams.json in its root), or null for a
+ * one-stream folder.
+ */
+export function streamFolders(dir: string): string[] | null {
+  const index = join(dir, 'streams.json');
+  if (!existsSync(index)) return null;
+  let streams: unknown;
+  try {
+    streams = (JSON.parse(readFileSync(index, 'utf8')) as { streams?: unknown }).streams;
+  } catch (e) {
+    throw new UserError(`${index}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(streams)) throw new UserError(`${index}: no "streams" list`);
+  return streams.map((s: { stream_id?: unknown }, i) => {
+    if (typeof s?.stream_id !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(s.stream_id)) throw new UserError(`${index}: streams[${i}].stream_id is not a folder name`);
+    return join(dir, s.stream_id);
+  });
+}
+
+/**
+ * `myostream report [RUN]`: RUN defaults to the newest run under outputs.artifacts_root. A
+ * several-stream run gets one page per stream, in each stream's folder.
+ */
 export function reportCommand(run: string | undefined, o: ReportCliOptions): number {
   let maxPoints: number | undefined;
   if (o.maxPoints !== undefined) {
@@ -46,7 +69,11 @@ export function reportCommand(run: string | undefined, o: ReportCliOptions): num
     if (!Number.isInteger(maxPoints) || maxPoints < 10) throw new UserError(`--max-points: expected an integer ≥ 10, got "${o.maxPoints}"`);
   }
   const dir = run !== undefined ? resolve(run) : newestRun(artifactsRoot(configFromCli(o).outputs.artifacts_root));
-  const r = writeRunReport(dir, { ...(o.out !== undefined ? { out: o.out } : {}), ...(maxPoints !== undefined ? { maxPoints } : {}) });
-  process.stdout.write(`${r.path} (${(r.bytes / 1024).toFixed(0)} KiB, ${r.charts} charts, run ${r.state})\n`);
+  const streams = streamFolders(dir);
+  if (streams && o.out !== undefined) throw new UserError(`--out: ${dir} holds ${streams.length} streams, each gets its own report.html`);
+  for (const d of streams ?? [dir]) {
+    const r = writeRunReport(d, { ...(o.out !== undefined ? { out: o.out } : {}), ...(maxPoints !== undefined ? { maxPoints } : {}) });
+    process.stdout.write(`${r.path} (${(r.bytes / 1024).toFixed(0)} KiB, ${r.charts} charts, run ${r.state})\n`);
+  }
   return 0;
 }

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../common/errors.js';
@@ -69,17 +70,19 @@ export interface RunState {
 
 /**
  * Finished runs say so (`finished`, `exit`). An unfinished one is running while its summary is
- * fresh and its process alive; it is taken as crashed when the process is gone or the summary
- * has not been refreshed for three heartbeats (a hung daemon is as good as a crashed one to
- * the person reading the report).
+ * fresh and its process alive; it is taken as crashed when the process is gone (checked only on
+ * the host that wrote the summary) or the summary has not been refreshed for three heartbeats
+ * (a hung daemon is as good as a crashed one to the person reading the report).
  */
-export function runState(summary: Record<string, unknown> | null, now: Date, defaultHeartbeatS: number, alive: (pid: number) => boolean = pidAlive): RunState {
+export function runState(summary: Record<string, unknown> | null, now: Date, defaultHeartbeatS: number, alive: (pid: number) => boolean = pidAlive, thisHost = hostname()): RunState {
   if (!summary) return { kind: 'crashed', why: 'no summary.json: the run ended before its first artifact refresh' };
   if (summary['finished'] === true) return { kind: 'finished', why: `finished (exit: ${String(summary['exit'] ?? '?')})` };
   const hb = typeof summary['heartbeat_interval_s'] === 'number' && summary['heartbeat_interval_s'] > 0 ? summary['heartbeat_interval_s'] : defaultHeartbeatS;
   const updated = typeof summary['updated_at'] === 'string' ? Date.parse(summary['updated_at']) : NaN;
   const ageS = Number.isFinite(updated) ? (now.getTime() - updated) / 1000 : NaN;
-  const pid = typeof summary['pid'] === 'number' ? summary['pid'] : null;
+  // A pid means something only on the machine that wrote it (files are often pulled elsewhere).
+  const sameHost = typeof summary['host'] !== 'string' || summary['host'] === thisHost;
+  const pid = typeof summary['pid'] === 'number' && sameHost ? summary['pid'] : null;
   if (pid !== null && !alive(pid)) return { kind: 'crashed', why: `not finished and process ${pid} is gone (last update ${fmtAge(ageS)} ago)` };
   if (!Number.isFinite(ageS)) return { kind: 'crashed', why: 'not finished and summary.json has no readable updated_at' };
   if (ageS > 3 * hb) return { kind: 'crashed', why: `not finished and no update for ${fmtAge(ageS)} (heartbeat every ${hb} s)` };
