@@ -10,7 +10,7 @@ import { LiveViewPlugin } from '../src/outputs/live-view.js';
 import { readJsonl } from '../src/outputs/run-reader.js';
 import { runCli } from './helpers.js';
 import { NO_CHROMIUM, findChromium, launch, watchedPage } from './browser.js';
-import { testHost } from './plugin-host.js';
+import { hostPlugins } from './live-host.js';
 
 const chromium = findChromium();
 
@@ -28,8 +28,11 @@ test('live view in Chromium: two streams side by side, frames arrive and the ske
   const settings = liveViewSchema.parse({ enabled: true, port: 0 });
   const server = new LiveViewServer(settings);
   const url = await server.listen();
-  const streams = ['left', 'right'].map((id) => ({ host: testHost(id, true), plugin: new LiveViewPlugin(settings, server) }));
-  for (const s of streams) await s.plugin.start(s.host.ctx);
+  const streams: { plugin: LiveViewPlugin; host: Awaited<ReturnType<typeof hostPlugins>> }[] = [];
+  for (const id of ['left', 'right']) {
+    const plugin = new LiveViewPlugin(settings, server);
+    streams.push({ plugin, host: await hostPlugins([plugin], id, true) });
+  }
   // Each stream's producer reuses one pose object, as the pipeline does.
   const objs = streams.map(() => newPoseEvent('streaming', new Float32Array(20)));
   let i = 0;
@@ -78,13 +81,14 @@ test('live view in Chromium: two streams side by side, frames arrive and the ske
     assert.deepEqual(w.consoleErrors, []);
     assert.deepEqual(live.errors, []);
     assert.deepEqual(w.foreignRequests, []);
-    const rep = streams[0]!.plugin.report().counts!;
+    const rep = streams[0]!.host.report().counts;
+    assert.deepEqual(streams[0]!.host.report().disabled, []);
     assert.ok(rep['live_view_frames_sent']! >= 80, JSON.stringify(rep));
     assert.ok(readFileSync(shotA).length > 1000);
   } finally {
     clearInterval(feed);
     await browser.close();
-    for (const s of streams) await s.plugin.stop();
+    for (const s of streams) await s.host.stop();
     await server.close();
   }
 });

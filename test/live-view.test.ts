@@ -10,7 +10,7 @@ import { JOINT_NAMES } from '../src/domain/geometry.js';
 import { newPoseEvent } from '../src/domain/pose.js';
 import { LiveViewServer } from '../src/outputs/live-view-server.js';
 import { LiveViewPlugin } from '../src/outputs/live-view.js';
-import { testHost } from './plugin-host.js';
+import { hostPlugins } from './live-host.js';
 
 const settings = (over: Partial<LiveViewSettings> = {}): LiveViewSettings => liveViewSchema.parse({ enabled: true, port: 0, ...over });
 
@@ -131,12 +131,10 @@ test('a viewer that does not read loses frames (counted) while one that reads ge
 test('plug-in on a real bus: copies poses (the producer reuses its object), reports counts, shares one server between streams', async () => {
   const shared = new LiveViewServer(settings());
   const url = await shared.listen();
-  const left = testHost('left', true);
-  const right = testHost('right', true);
   const pl = new LiveViewPlugin(settings(), shared);
   const pr = new LiveViewPlugin(settings(), shared);
-  await pl.start(left.ctx);
-  await pr.start(right.ctx);
+  const left = await hostPlugins([pl], 'left', true);
+  const right = await hostPlugins([pr], 'right', true);
   try {
     const hello = await get(url, '/events');
     assert.match(hello.body, /"id":"left".*"id":"right"/s);
@@ -165,33 +163,35 @@ test('plug-in on a real bus: copies poses (the producer reuses its object), repo
       }));
       req.end();
     });
-    assert.equal(left.listenerErrors.length, 0);
+    assert.deepEqual(left.report().disabled, []);
     const f = JSON.parse(frame) as { s: string; a: number[]; mode: string; step: number; ms: number };
     assert.equal(f.s, 'left');
     assert.equal(f.step, 7);
     assert.equal(f.ms, 1.5);
     assert.equal(f.a.length, 20);
     assert.equal(f.a[5], 0.25);
-    const rep = pl.report();
-    assert.ok((rep.counts!['live_view_frames_sent'] ?? 0) >= 1);
-    assert.equal((rep.sections!['live_view'] as { url: string }).url, url);
+    const rep = left.report();
+    assert.ok((rep.counts['live_view_frames_sent'] ?? 0) >= 1);
+    assert.equal((rep.sections['live_view'] as { url: string }).url, url);
   } finally {
-    await pl.stop();
-    await pr.stop();
+    await left.stop();
+    await right.stop();
     await shared.close();
   }
 });
 
-test('a plug-in without a shared server owns one: listens in start, a taken port fails start with one line', async () => {
+test('a plug-in without a shared server owns one: listens in start; a taken port disables it and the run goes on', async () => {
   const own = new LiveViewPlugin(settings());
-  const h = testHost();
-  await own.start(h.ctx);
-  const url = (own.report().sections!['live_view'] as { url: string }).url;
+  const host = await hostPlugins([own]);
+  const url = (host.report().sections['live_view'] as { url: string }).url;
   assert.equal((await get(url, '/')).status, 200);
   const clash = new LiveViewPlugin(settings({ port: Number(new URL(url).port) }));
-  await assert.rejects(clash.start(testHost().ctx), /outputs\.live_view: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
-  await clash.stop();
-  await own.stop();
+  const other = await hostPlugins([clash]);
+  const disabled = other.report().disabled;
+  assert.equal(disabled.length, 1);
+  assert.match(disabled[0]!.message, /outputs\.live_view: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
+  await other.stop();
+  await host.stop();
   await assert.rejects(get(url, '/'), /ECONNREFUSED/);
 });
 
