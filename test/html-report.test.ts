@@ -94,6 +94,17 @@ test('report of a real run: finished, then the same folder as running and as cra
   assert.equal(writeRunReport(running).state, 'crashed');
 });
 
+test('collect-artifacts packs each run with its report.html', () => {
+  const root = mkdtempSync(join(work, 'runs-'));
+  cpSync(join(work, 'run'), join(root, 'run-20260101T000000Z-1'), { recursive: true });
+  const tgz = join(work, 'runs.tar.gz');
+  const r = spawnSync('bash', ['-c', `bash "${join(ROOT, 'scripts', 'collect-artifacts.sh')}" 3 > "${tgz}"`], { env: { ...process.env, MYOSTREAM_RUNS: root }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const list = spawnSync('tar', ['tzf', tgz], { encoding: 'utf8' }).stdout.split('\n');
+  assert.ok(list.includes('run-20260101T000000Z-1/report.html'), list.join(' '));
+  assert.ok(list.includes('run-20260101T000000Z-1/summary.json'));
+});
+
 test('report: a folder that is no run, or a corrupt summary, is one line and exit 2', () => {
   const empty = mkdtempSync(join(work, 'empty-'));
   const a = runCli(['report', empty]);
