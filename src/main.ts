@@ -7,6 +7,7 @@ import { statusCommand, type StatusCliOptions } from './daemon/status-command.js
 import { benchCommand, type BenchCliOptions } from './daemon/bench-command.js';
 import { collectCommand, type CollectCliOptions } from './daemon/collect-command.js';
 import { packageVersion } from './daemon/version.js';
+import { reportCommand, type ReportCliOptions } from './daemon/report-command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -72,6 +73,16 @@ function buildProgram(): Command {
     .action((runs: string[], o: CollectCliOptions) => {
       if (runs.length > 0 && o.since !== undefined) throw new UserError('collect: give run folders or --since, not both');
       process.exitCode = collectCommand(o, runs);
+    });
+  program
+    .command('report [run]')
+    .description('one self-contained HTML page of a run (default: the newest): latency, errors, memory, events')
+    .option('-c, --config <file>', 'YAML configuration (for outputs.artifacts_root)')
+    .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
+    .option('--out <file>', 'write the page here instead of RUN/report.html')
+    .option('--max-points <n>', 'points per time series before min/max decimation (default 4000)')
+    .action((run: string | undefined, o: ReportCliOptions) => {
+      process.exitCode = reportCommand(run, o);
     });
   // --version on the program and on every subcommand.
   const version = packageVersion();

@@ -152,7 +152,7 @@ export function statusCommand(o: StatusCliOptions): number {
   return 0;
 }
 
-function chooseRun(o: StatusCliOptions): { dir: string; root: string; from: RootSource } {
+export function chooseRun(o: StatusCliOptions): { dir: string; root: string; from: RootSource } {
   if (o.artifacts && existsSync(join(o.artifacts, ARTIFACT_FILES.summary))) {
     const dir = resolve(o.artifacts);
     return { dir, root: resolve(dir, '..'), from: '--artifacts' };
@@ -161,7 +161,7 @@ function chooseRun(o: StatusCliOptions): { dir: string; root: string; from: Root
   return { dir: newestRun(root, from), root, from };
 }
 
-function newestRun(root: string, from: RootSource): string {
+export function newestRun(root: string, from: RootSource): string {
   const latest = join(root, 'latest');
   if (existsSync(latest)) return realpathSync(latest);
   const runs = listRuns(root);

@@ -1,0 +1,45 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/** Loopback names and addresses: only this machine can reach a server bound to them. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  return h.startsWith('::ffff:127.');
+}
+
+/**
+ * The `outputs.live_view:` section: a browser page of the hand, live. Off by default; on, it
+ * listens on loopback only, because it has no authentication and shows what the wearer's hand
+ * does. Serving it to the network needs `allow_remote: true` as well as a non-loopback host.
+ * docs/live-view.md explains the page and the hand model.
+ */
+export const liveViewSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Interface to listen on. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** TCP port; 0 = any free port (the one obtained is logged and in summary.json live_view.url). */
+    port: z.number().int().min(0).max(65535).default(8087),
+    /** The deliberate override that lets `host` be a non-loopback address (0.0.0.0, a LAN address). */
+    allow_remote: z.boolean().default(false),
+    /** Browsers connected at once; the next one gets 503. */
+    max_viewers: z.number().int().min(1).max(64).default(8),
+    /** Frames per second sent to each viewer (poses in between are coalesced: the newest wins). */
+    rate_hz: z.number().min(1).max(100).default(50),
+    /** Seconds of T_compute the page's scrolling latency strip shows. */
+    latency_strip_s: z.number().min(1).max(120).default(10),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (!v.allow_remote && !isLoopbackHost(v.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['host'],
+        message: 'not a loopback address: the live view has no authentication; set outputs.live_view.allow_remote: true to serve it to the network anyway',
+      });
+    }
+  });
+
+export type LiveViewSettings = z.infer<typeof liveViewSchema>;

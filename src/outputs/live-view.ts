@@ -1,0 +1,59 @@
+import type { LiveViewSettings } from '../config/live-view-schema.js';
+import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import { LiveChannel, LiveViewServer } from './live-view-server.js';
+
+/**
+ * One stream's part of the live view. With several streams the daemon makes one
+ * LiveViewServer, listens once, and hands it to each stream's plug-in; a plug-in given no
+ * server makes and owns its own (the single-stream case), listening in start() and closing in
+ * stop(). Either way the listeners only copy into the channel's buffers.
+ */
+export class LiveViewPlugin implements Plugin {
+  readonly name = 'live_view';
+  private server: LiveViewServer | undefined;
+  private owned = false;
+  private channel: LiveChannel | undefined;
+  private streamId = '';
+
+  constructor(private readonly settings: LiveViewSettings, private readonly shared?: LiveViewServer) {}
+
+  async start(ctx: PluginContext): Promise<void> {
+    this.streamId = ctx.stream.id;
+    if (this.shared) this.server = this.shared;
+    else {
+      this.server = new LiveViewServer(this.settings, ctx.log);
+      this.owned = true;
+      await this.server.listen();
+    }
+    const ch = this.server.addStream(ctx.stream.id, ctx.stream.jointNames);
+    this.channel = ch;
+    ctx.bus.on(this, 'pose', (e) => ch.pose(e));
+    ctx.bus.on(this, 'unit', (e) => ch.unit(e.computeMs, e.mode));
+    ctx.log.info({ url: this.server.url, stream: ctx.stream.id }, 'live view');
+  }
+
+  async stop(): Promise<void> {
+    if (this.server && this.channel) this.server.removeStream(this.streamId);
+    this.channel = undefined;
+    if (this.owned && this.server) await this.server.close();
+  }
+
+  report(): PluginReport {
+    const c = this.channel?.counts ?? { poses: 0, coalesced: 0, sent: 0, dropped: 0 };
+    return {
+      sections: {
+        live_view: {
+          url: this.server?.url ?? '',
+          viewers: this.server?.viewerCount ?? 0,
+          viewers_total: this.server?.viewersTotal ?? 0,
+          viewers_refused: this.server?.refused ?? 0,
+          poses: c.poses,
+          frames_sent: c.sent,
+          frames_dropped_slow_viewer: c.dropped,
+          poses_coalesced: c.coalesced,
+        },
+      },
+      counts: { live_view_frames_sent: c.sent, live_view_frames_dropped: c.dropped, live_view_poses_coalesced: c.coalesced },
+    };
+  }
+}
