@@ -258,3 +258,18 @@ test('the system sampler is called on ticks, not per step, and its figures reach
   assert.equal(e.data!['temp_c'], 71);
   assert.equal(e.data!['system_busy'], true);
 });
+
+test('on a machine that is always shared, "quiet" means back to the preemption streaming was healthy with', async () => {
+  const h = new Harness();
+  const wd = new WatchdogPlugin(settings({ latency: { on_contention: 'exact' } }), noSystem);
+  await h.start(wd);
+  h.run(20, 5, 2); // 60 % preempted, within the bounds: healthy here
+  h.run(15, 30, 2);
+  assert.equal(h.mode, 'exact');
+  h.run(30, 20, 2); // 90 % preempted: contention goes on
+  assert.equal(h.mode, 'exact');
+  h.run(15, 5, 2); // back to the usual 60 %
+  assert.equal(h.mode, 'streaming');
+  const fb = (wd.report().sections!['watchdog'] as { fallback: { quiet_preempted_share: number } }).fallback;
+  assert.ok(Math.abs(fb.quiet_preempted_share - 0.7) < 1e-9);
+});

@@ -97,7 +97,7 @@ export const fallbackSchema = z
     quiet_s: z.number().positive().default(15),
     /** Exact units in a row that must be quiet (not preempted) before returning. */
     quiet_units: z.number().int().min(1).default(3),
-    /** An exact unit is quiet when at most this share of its wall time was spent off the CPU. */
+    /** An exact unit is quiet when at most this share of its wall time was spent off the CPU (or the share streaming had while healthy, plus 0.1, if higher). */
     preempted_max: fraction.default(0.25),
     /** Each return multiplies the next quiet period by this (hysteresis against flapping). */
     backoff: z.number().min(1).default(2),

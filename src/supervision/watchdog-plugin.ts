@@ -233,7 +233,7 @@ export class WatchdogPlugin implements Plugin {
   private onMode(m: ModeSwitch): void {
     this.mode = m.to;
     if (m.to === 'exact') {
-      this.probe.fellBack(this.t, m.reason);
+      this.probe.fellBack(this.t, m.reason, this.latency.healthyPreemptedShare());
     } else {
       this.latency.resume();
       this.numerical.restart();
@@ -292,6 +292,7 @@ export class WatchdogPlugin implements Plugin {
             next_quiet_s: this.probe.holdS,
             returns_exhausted: this.probe.exhausted,
             last_preempted_share: Number.isFinite(this.probe.lastPreempted) ? Math.round(this.probe.lastPreempted * 1000) / 1000 : null,
+            quiet_preempted_share: Math.round(this.probe.quietShare * 1000) / 1000,
             switches: this.switches,
           },
           system: systemData(this.system),

@@ -96,6 +96,11 @@ export class LatencyDrift {
   private readonly scratch: Float64Array;
   private n = 0;
   private cpuN = 0;
+  private wallSum = 0;
+  private cpuSum = 0;
+  /** Share of wall time off the CPU in the last healthy (ok) windows: what preemption normally is here. */
+  private readonly okShares = new Float64Array(5);
+  private okSharesN = 0;
   private readonly p95Hist: Float64Array;
   private readonly xHist: Float64Array;
   private readonly xs: Float64Array;
@@ -126,10 +131,24 @@ export class LatencyDrift {
     this.ys = new Float64Array(s.trendWindows);
   }
 
+  /**
+   * Median share of wall time the thread spent preempted in the last healthy windows (NaN
+   * before any): on a shared machine some preemption is normal, and streaming met its bounds
+   * with it.
+   */
+  healthyPreemptedShare(): number {
+    const k = Math.min(this.okSharesN, this.okShares.length);
+    if (k === 0) return NaN;
+    const a = Array.from(this.okShares.subarray(0, k)).sort((x, y) => x - y);
+    return a[Math.floor(k / 2)]!;
+  }
+
   /** Back to streaming after exact mode: a fresh window and trend (the baseline stays). */
   resume(): void {
     this.n = 0;
     this.cpuN = 0;
+    this.wallSum = 0;
+    this.cpuSum = 0;
     this.histN = 0;
     this.excessRun = 0;
     this.contentionRun = 0;
@@ -166,7 +185,11 @@ export class LatencyDrift {
     this.unjudgedRun = 0;
     c.judged++;
     this.wall[this.n] = wallMs;
-    if (Number.isFinite(cpuMs)) this.cpu[this.cpuN++] = cpuMs;
+    if (Number.isFinite(cpuMs)) {
+      this.cpu[this.cpuN++] = cpuMs;
+      this.wallSum += wallMs;
+      this.cpuSum += cpuMs;
+    }
     if (++this.n < this.s.windowUnits) return null;
     return this.closeWindow(system);
   }
@@ -184,12 +207,16 @@ export class LatencyDrift {
       cpuP95: hasCpu ? percentileOf(this.cpu, this.cpuN, 95, this.scratch) : NaN,
       verdict: 'ok',
     };
+    const share = this.wallSum > 0 ? Math.max(0, 1 - this.cpuSum / this.wallSum) : NaN;
     this.n = 0;
     this.cpuN = 0;
+    this.wallSum = 0;
+    this.cpuSum = 0;
     const wallOver = w.wallP95 > s.p95Ms || w.wallP50 > s.p50Ms;
     const cpuOver = hasCpu ? w.cpuP95 > s.p95Ms || w.cpuP50 > s.p50Ms : wallOver && !system.busy;
     w.verdict = cpuOver ? 'excess' : wallOver ? 'contention' : 'ok';
     this.lastWindow = w;
+    if (w.verdict === 'ok' && Number.isFinite(share)) this.okShares[this.okSharesN++ % this.okShares.length] = share;
     const out: Verdict[] = [];
     const figures = { window: w.index, wall_p50_ms: r3(w.wallP50), wall_p95_ms: r3(w.wallP95), cpu_p50_ms: r3(w.cpuP50), cpu_p95_ms: r3(w.cpuP95), basis: hasCpu ? 'cpu' : 'system load', ...systemData(system) };
     const what = `over ${s.windowUnits} units: wall P50 ${f2(w.wallP50)} / P95 ${f2(w.wallP95)} ms, CPU P50 ${f2(w.cpuP50)} / P95 ${f2(w.cpuP95)} ms (bounds ${s.p50Ms} / ${s.p95Ms} ms)`;
@@ -292,17 +319,26 @@ export class ReturnProbe {
 
   constructor(readonly s: ReturnSettings) {
     this.holdS = s.quietS;
+    this.quietShare = s.preemptedMax;
   }
 
   get waiting(): boolean {
     return !Number.isNaN(this.since);
   }
 
-  /** Streaming fell back to exact at stream time `t` (s) for `cause`. */
-  fellBack(t: number, cause: string): void {
+  /** The preempted share an exact block may have and count as quiet, for the current fallback. */
+  quietShare: number;
+
+  /**
+   * Streaming fell back to exact at stream time `t` (s) for `cause`. `healthyShare`: the
+   * preempted share of streaming's healthy windows before; quiet means back near that (plus
+   * 0.1), or under preempted_max, whichever is higher.
+   */
+  fellBack(t: number, cause: string, healthyShare = NaN): void {
     this.since = t;
     this.quietRun = 0;
     this.cause = cause;
+    this.quietShare = Number.isFinite(healthyShare) ? Math.min(0.95, Math.max(this.s.preemptedMax, healthyShare + 0.1)) : this.s.preemptedMax;
   }
 
   /** One exact unit ending at stream time t. Returns the reason to return, or null. */
@@ -310,7 +346,7 @@ export class ReturnProbe {
     if (!this.waiting || !this.s.enabled) return null;
     const preempted = Number.isFinite(cpuMs) && wallMs > 0 ? Math.max(0, 1 - cpuMs / wallMs) : system.busy ? 1 : 0;
     this.lastPreempted = preempted;
-    this.quietRun = preempted <= this.s.preemptedMax ? this.quietRun + 1 : 0;
+    this.quietRun = preempted <= this.quietShare ? this.quietRun + 1 : 0;
     if (this.returns >= this.s.maxReturns) {
       this.exhausted = true;
       return null;
@@ -319,7 +355,7 @@ export class ReturnProbe {
     if (held < this.holdS || this.quietRun < this.s.quietUnits) return null;
     this.since = NaN;
     this.returns++;
-    const why = `back to streaming after ${held.toFixed(1)} s in exact (${this.cause}): ${this.quietRun} exact blocks in a row ran with ≤ ${Math.round(this.s.preemptedMax * 100)} % of their time preempted (last ${Math.round(preempted * 100)} %); return ${this.returns} of at most ${this.s.maxReturns}, next quiet period ${(this.holdS * this.s.backoff).toFixed(0)} s`;
+    const why = `back to streaming after ${held.toFixed(1)} s in exact (${this.cause}): ${this.quietRun} exact blocks in a row ran with ≤ ${Math.round(this.quietShare * 100)} % of their time preempted (last ${Math.round(preempted * 100)} %); return ${this.returns} of at most ${this.s.maxReturns}, next quiet period ${(this.holdS * this.s.backoff).toFixed(0)} s`;
     this.holdS *= this.s.backoff;
     this.quietRun = 0;
     return why;
