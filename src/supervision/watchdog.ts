@@ -422,7 +422,8 @@ export class MemoryDrift {
     this.t[this.n] = tS;
     this.y.rss[this.n] = m.rss * mb;
     this.y.heap_used[this.n] = m.heapUsed * mb;
-    this.y.external[this.n] = (m.external + m.arrayBuffers) * mb;
+    // external already includes arrayBuffers (typed arrays, Buffers).
+    this.y.external[this.n] = m.external * mb;
     this.n++;
     if (this.n >= MAX_MEM) {
       for (const arr of [this.t, ...Object.values(this.y)]) for (let i = 1, j = 2; j < this.n; i++, j += 2) arr[i] = arr[j]!;
