@@ -20,8 +20,8 @@ export const watchdogSchema = z
         window_units: z.number().int().min(10).max(5000).default(250),
         /** Consecutive windows over the bound before it counts as sustained (excess or contention). */
         persistence_windows: z.number().int().min(1).max(100).default(3),
-        /** Windows whose P95s the trend is fitted to (Theil–Sen). */
-        trend_windows: z.number().int().min(4).max(256).default(12),
+        /** Windows whose P95s the trend is fitted to (Theil–Sen): 120 × 5 s = the last 10 minutes; drift, not a burst. */
+        trend_windows: z.number().int().min(4).max(512).default(120),
         /** A rise of the window P95 faster than this (ms per minute of stream), confidently, is a trend alarm. */
         trend_ms_per_min: z.number().positive().default(0.5),
         /** And only once the P95 is this far above the baseline (ms): a fast rise of a few µs is not a regression. */

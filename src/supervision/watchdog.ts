@@ -237,7 +237,7 @@ export class LatencyDrift {
     if (this.excessRun >= s.persistenceWindows && this.excessArmed) {
       this.excessArmed = false;
       c.alarms++;
-      out.push({ kind: 'alarm', cause: 'latency_excess', action: s.onRegression, detail: `T_compute over its bound in ${this.excessRun} windows in a row, by the model's own CPU time: ${what}`, data: figures });
+      out.push({ kind: 'alarm', cause: 'latency_excess', action: s.onRegression, detail: `T_compute over its bound in ${this.excessRun} windows in a row, ${hasCpu ? "by the model's own CPU time" : 'wall time with the machine not busy (no thread CPU time)'}: ${what}`, data: figures });
     }
     if (this.contentionRun >= s.persistenceWindows && !this.inContention) {
       this.inContention = true;
