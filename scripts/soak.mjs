@@ -45,6 +45,9 @@ const { TheilSen } = await import(drift);
 
 const dir = resolve(opt.analyze || opt.out || mkdtempSync(join(tmpdir(), 'myostream-soak-')));
 mkdirSync(dir, { recursive: true });
+// The embedded broker on any free port unless told otherwise: a soak must not take 1883 from a
+// running service.
+if (!opt.sets.some((x) => x.startsWith('outputs.mqtt.'))) opt.sets.push('outputs.mqtt.embedded_port=0');
 const runArgs = [cli, 'run', '--source', 'synthetic', '--duration', String(opt.minutes * 60), '--speed', String(opt.speed), '--artifacts', dir, '--quiet', ...opt.sets.flatMap((s) => ['--set', s])];
 if (!opt.analyze) console.log(`soak: node ${runArgs.slice(1).join(' ')}`);
 const t0 = performance.now();

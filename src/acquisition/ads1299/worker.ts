@@ -98,6 +98,9 @@ const sup = {
   attemptsThisStall: 0,
   backoff: cfg.reinitBackoffMs,
   nextReinitAt: 0,
+  /** When the last re-initialisation started, and the wait it set before the next. */
+  lastReinitAt: -Infinity,
+  lastWait: 0,
   reinitInFlight: false,
   driverFatal: '',
   /** Driver counters at the last frame, to say what the stall consisted of. */
@@ -292,7 +295,9 @@ function supervise(now: number): void {
     sup.stallStart = Number.isFinite(sup.lastProgress) ? sup.lastProgress : now;
     sup.stalls++;
     sup.attemptsThisStall = 0;
-    sup.nextReinitAt = now;
+    // A stall soon after one that a re-init only briefly cured (one sample, then silence again)
+    // is the same trouble: it keeps the backoff instead of re-initialising at once again.
+    sup.nextReinitAt = now - sup.resumedAt < 10 * cfg.stallMs ? Math.max(now, sup.lastReinitAt + sup.lastWait) : now;
     const why = sup.driverFatal ? `driver stopped: ${sup.driverFatal}` : `no sample for ${(now - sup.stallStart).toFixed(0)} ms (acquisition.stall_ms ${cfg.stallMs})`;
     note('stall', at, `acquisition stalled: ${why}; ${lossSinceMark()}; re-initialising the driver`, { stall: sup.stalls, stall_ms: Math.round(now - sup.stallStart) });
   }
@@ -312,6 +317,8 @@ async function reinit(now: number): Promise<void> {
   const at = ring.written + gate.held;
   const wait = sup.backoff;
   sup.backoff = Math.min(cfg.reinitBackoffMaxMs, sup.backoff * 2);
+  sup.lastReinitAt = now;
+  sup.lastWait = wait;
   const t0 = performance.now();
   try {
     await bringUp(false);
