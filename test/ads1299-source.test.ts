@@ -52,6 +52,8 @@ test('ads1299-sim end to end through the worker: 10 s with faults, every sample 
     'acquisition.ads1299.sim.missed_drdy_every=2999',
     'acquisition.ads1299.sim.late_read_every=4001',
     'acquisition.ads1299.sim.bad_status_every=6007',
+    // Every loss reported as a gap (none bridged), so the replay below can follow the numbering.
+    'acquisition.bridge_max_samples=0',
   ]);
   const src = await createSource(cfg, silentLogger());
   assert.equal(src.info.kind, 'ads1299-sim');

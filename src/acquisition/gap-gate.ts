@@ -1,9 +1,19 @@
+import type { RunEvent, RunEventKind } from '../domain/events.js';
 import type { RingBuffer } from './ring-buffer.js';
 
 /** Control words shared between a writer thread and the main thread (Int32Array indices). */
 export const CTRL_ACK = 0;
 export const CTRL_STOP = 1;
 export const CTRL_WORDS = 4;
+
+/** Something to record that is not a hole in the numbering (stall, re-init, bridged gaps). */
+export interface NoteMessage {
+  readonly type: 'note';
+  readonly kind: RunEventKind;
+  readonly atSample: number;
+  readonly detail: string;
+  readonly data?: RunEvent['data'];
+}
 
 export interface GapMessage {
   readonly type: 'gap';
@@ -19,7 +29,12 @@ const REASON_TEXT: Readonly<Record<string, string>> = {
   bad_status: 'bad status marker',
   bad_sample: 'bad samples dropped',
   staging_full: 'main thread slow to acknowledge a gap',
+  spi_error: 'SPI transfer failed',
+  stall: 'acquisition stalled, driver re-initialised',
 };
+
+/** Losses that are never bridged: the signal on either side does not belong together. */
+const NO_BRIDGE = new Set(['stall']);
 
 /**
  * Writes frames into the shared ring from the acquisition thread, and makes sure a gap is known
@@ -37,6 +52,13 @@ export class GapGate {
   /** Frames written into the ring (staged ones included once released). */
   delivered = 0;
   gapsReported = 0;
+  /** Short losses filled by interpolation instead of reported as gaps. */
+  bridgedGaps = 0;
+  bridgedSamples = 0;
+  private readonly last: Float32Array;
+  private readonly fill: Float32Array;
+  private hasLast = false;
+  private noBridge = false;
   private readonly staging: Float32Array;
   private readonly stagingFrames: number;
   private staged = 0;
@@ -50,7 +72,13 @@ export class GapGate {
     private readonly ctrl: Int32Array,
     private readonly post: (m: GapMessage) => void,
     stagingFrames: number,
+    /** Losses of at most this many samples are bridged (0 = never). */
+    private readonly bridgeMax = 0,
+    /** Told of each bridged loss (samples filled, ring index of the first): rate-limit the report there. */
+    private readonly onBridged: (samples: number, atSample: number) => void = () => undefined,
   ) {
+    this.last = new Float32Array(ring.channels);
+    this.fill = new Float32Array(ring.channels);
     this.stagingFrames = Math.max(1, Math.min(stagingFrames, Math.floor(ring.capacity / 2)));
     this.staging = new Float32Array(this.stagingFrames * ring.channels);
     let bit = 1;
@@ -69,6 +97,27 @@ export class GapGate {
   lost(n: number, reason: string): void {
     this.pendingLost += n;
     this.pendingReasons |= this.reasonBits.get(reason) ?? 0;
+    if (NO_BRIDGE.has(reason)) this.noBridge = true;
+  }
+
+  /**
+   * Fills the pending loss with the straight line from the last delivered frame to `frame`:
+   * a few samples at 2 kHz (≤ 4 ms) of a signal the model sees through a 40-sample step.
+   */
+  private bridge(frame: Float32Array, offset: number, waiting: boolean): void {
+    const n = this.pendingLost;
+    const ch = this.ring.channels;
+    const at = this.ring.written + this.staged;
+    this.pendingLost = 0;
+    this.pendingReasons = 0;
+    for (let j = 1; j <= n; j++) {
+      const a = j / (n + 1);
+      for (let c = 0; c < ch; c++) this.fill[c] = this.last[c]! + (frame[offset + c]! - this.last[c]!) * a;
+      this.place(this.fill, 0, waiting);
+    }
+    this.bridgedGaps++;
+    this.bridgedSamples += n;
+    this.onBridged(n, at);
   }
 
   /** One frame of `ring.channels` values from frame[offset]. */
@@ -85,9 +134,21 @@ export class GapGate {
       return;
     }
     if (this.pendingLost > 0) {
-      this.reportGap();
-      waiting = true;
+      if (this.pendingLost <= this.bridgeMax && this.hasLast && !this.noBridge && (!waiting || this.staged + this.pendingLost < this.stagingFrames)) {
+        this.bridge(frame, offset, waiting);
+      } else {
+        this.reportGap();
+        waiting = true;
+      }
     }
+    this.place(frame, offset, waiting);
+    const ch = this.ring.channels;
+    for (let c = 0; c < ch; c++) this.last[c] = frame[offset + c]!;
+    this.hasLast = true;
+  }
+
+  /** Into the ring, or (`waiting`: the one reading of the acknowledgement push made) behind the held frames. */
+  private place(frame: Float32Array, offset: number, waiting: boolean): void {
     if (waiting) {
       const ch = this.ring.channels;
       const d = this.staged * ch;
@@ -122,6 +183,7 @@ export class GapGate {
     this.post({ type: 'gap', seq: this.seq, atSample: this.ring.written + this.staged, lostSamples: this.pendingLost, reason: this.reasonText() });
     this.pendingLost = 0;
     this.pendingReasons = 0;
+    this.noBridge = false;
   }
 
   awaitingAck(): boolean {

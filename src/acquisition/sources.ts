@@ -8,6 +8,7 @@ import { Ads1299Source } from './ads1299/source.js';
 import { GPIO_CHIP, SPI_DEVICE, checkDeviceNode, checkSysfsGpio, gpioChipPath } from './bindings/device-check.js';
 import { gpiomonMajorVersion } from './bindings/gpio-chardev.js';
 import { Preprocessor, preprocessSink } from './preprocess.js';
+import { withSanitizer } from './sanitize.js';
 import { loadRecording } from './recording.js';
 import { ReplaySource } from './replay-source.js';
 import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from './source.js';
@@ -29,8 +30,9 @@ export async function createSource(cfg: Config, log: Logger = createLogger(cfg.l
     if (!file) throw new UserError('input.source = "replay:": name a file, e.g. replay:models/golden/input.mtb');
     const rec = await loadRecording(resolveDataPath(file));
     const replay = new ReplaySource(rec, { speed: cfg.input.speed, chunkSamples: 40, maxSamples });
-    // Dataset files are already filtered: preprocessing only when asked for explicitly.
-    return preprocessOn(cfg, false) ? withPreprocessing(replay, cfg, alog) : replay;
+    // Dataset files are already filtered: preprocessing only when asked for explicitly. The
+    // sanitizer is always there: a file may hold NaN or Inf, and nothing else would catch it.
+    return sanitized(preprocessOn(cfg, false) ? withPreprocessing(replay, cfg, alog) : replay, cfg, alog);
   }
   if (spec === 'synthetic') {
     const raw = cfg.acquisition.synthetic_mode === 'raw';
@@ -43,7 +45,7 @@ export async function createSource(cfg: Config, log: Logger = createLogger(cfg.l
       maxSamples,
       chunkSamples: 40,
     });
-    return preprocessOn(cfg, raw) ? withPreprocessing(syn, cfg, alog) : syn;
+    return sanitized(preprocessOn(cfg, raw) ? withPreprocessing(syn, cfg, alog) : syn, cfg, alog);
   }
   if (spec === 'ads1299' || spec === 'ads1299-sim') {
     const simulate = spec === 'ads1299-sim' || cfg.acquisition.ads1299.simulate;
@@ -51,6 +53,16 @@ export async function createSource(cfg: Config, log: Logger = createLogger(cfg.l
     return new Ads1299Source(ads1299WorkerConfig(cfg, simulate, SAMPLE_RATE), alog);
   }
   throw new UserError(`input.source = ${JSON.stringify(spec)}: unknown source (expected ${SOURCE_NAMES})`);
+}
+
+/**
+ * The last stage before the ring for sources that write through the sink on this thread: no
+ * NaN or Inf reaches the model (acquisition.preprocess.bad_sample_policy says what replaces it).
+ * The ADS1299 worker writes the ring itself; its samples are integer counts, never non-finite,
+ * and its own preprocessing applies the same policy to what the filter produces.
+ */
+export function sanitized(inner: EmgSource, cfg: Config, log: Logger): EmgSource {
+  return withSanitizer(inner, { policy: cfg.acquisition.preprocess.bad_sample_policy, noteIntervalMs: cfg.acquisition.note_interval_ms, log });
 }
 
 /** Device nodes, permissions and tools the ADS1299 driver will need, checked on this thread. */

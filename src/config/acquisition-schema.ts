@@ -47,9 +47,22 @@ const ads1299Schema = z
     max_consecutive_bad_frames: z.number().int().positive().max(10_000_000).default(2000),
     /** libgpiod's gpiomon (Debian/Ubuntu package gpiod), used by the chardev binding. */
     gpiomon: z.string().min(1).default('gpiomon'),
-    /** Faults the simulator injects (every N-th frame; 0 = never), to exercise the gap path end to end. */
+    /** Faults the simulator injects (every N-th conversion; 0 = never), to exercise the fault paths end to end. */
     sim: z
-      .object({ missed_drdy_every: everyFrames, late_read_every: everyFrames, bad_status_every: everyFrames })
+      .object({
+        missed_drdy_every: everyFrames,
+        late_read_every: everyFrames,
+        bad_status_every: everyFrames,
+        /** Every N-th conversion MISO sticks for stuck_bus_frames reads (0xFF high, 0x00 low). */
+        stuck_bus_every: everyFrames,
+        stuck_bus_frames: z.number().int().min(1).default(1),
+        stuck_bus_level: z.enum(['high', 'low']).default('high'),
+        /** Every N-th read fails with an I/O error (the ioctl of a real bus can: EIO, ETIMEDOUT). */
+        spi_error_every: everyFrames,
+        /** Share of DRDY pulses lost at random (0–1), reproducibly from drop_seed. */
+        drop_fraction: z.number().min(0).max(1).default(0),
+        drop_seed: z.number().int().min(0).default(1),
+      })
       .strict()
       .prefault({}),
   })
@@ -94,6 +107,17 @@ export const acquisitionSchema = z
     synthetic_mode: z.enum(['model', 'raw']).default('model'),
     /** DRDY interrupt binding: chardev (GPIO character device via libgpiod's gpiomon) or sysfs (onoff). */
     gpio_binding: z.enum(['chardev', 'sysfs']).default('chardev'),
+    /** No sample for this long (ms) while the source should deliver is a stall: recorded, and the driver is re-initialised. */
+    stall_ms: z.number().int().min(10).max(60_000).default(100),
+    /** Re-initialisation after a stall: first at once, then after this, doubling up to reinit_backoff_max_ms. */
+    reinit_backoff_ms: z.number().int().min(1).default(100),
+    reinit_backoff_max_ms: z.number().int().min(1).default(5000),
+    /** Failed re-initialisations in a row before the run ends with the error (0 = keep trying). */
+    reinit_max_attempts: z.number().int().min(0).default(0),
+    /** Gaps of at most this many samples are bridged (filled by interpolation, noted) instead of restarting the session; 0 = never. */
+    bridge_max_samples: z.number().int().min(0).max(64).default(8),
+    /** Recurring notes (bridged gaps, bad samples): the first at once, then one summary with counts per this interval. */
+    note_interval_ms: z.number().int().min(10).default(1000),
     ads1299: ads1299Schema.prefault({}),
     i2c: i2cSchema.prefault({}),
     preprocess: preprocessSchema.prefault({}),

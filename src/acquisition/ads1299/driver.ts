@@ -36,7 +36,7 @@ export interface Ads1299Options {
   readonly maxConsecutiveBadFrames: number;
 }
 
-export type LossReason = 'missed_drdy' | 'late_read' | 'bad_status';
+export type LossReason = 'missed_drdy' | 'late_read' | 'bad_status' | 'spi_error';
 
 /** Where the driver delivers. Both run on the DRDY path: no allocation, no waiting. */
 export interface FrameSink {
@@ -63,6 +63,8 @@ export interface Ads1299Stats {
   /** Edges closer than half a period to the previous one (glitches): ignored. */
   spuriousEdges: number;
   lostFrames: number;
+  /** Frame reads whose SPI transfer failed (the ioctl threw): frame dropped. */
+  spiErrors: number;
   /** Longest frame read seen, in microseconds. */
   maxReadUs: number;
 }
@@ -83,7 +85,7 @@ export interface ConfigureReport {
 export class Ads1299Driver {
   readonly stats: Ads1299Stats = {
     edges: 0, framesRead: 0, framesDelivered: 0, missedDrdy: 0, lateReads: 0, tornReads: 0,
-    badStatus: 0, stuckFrames: 0, spuriousEdges: 0, lostFrames: 0, maxReadUs: 0,
+    badStatus: 0, stuckFrames: 0, spuriousEdges: 0, lostFrames: 0, spiErrors: 0, maxReadUs: 0,
   };
   readonly periodMs: number;
   /** Volts per count, output channel order. */
@@ -101,6 +103,7 @@ export class Ads1299Driver {
   private consecutiveBad = 0;
   /** 0xFF or 0x00 when the last bad frame was all that byte (a stuck MISO), else −1. */
   private lastBadByte = -1;
+  private lastError = '';
   private running = false;
   private onFatal: (e: Error) => void = () => undefined;
 
@@ -264,7 +267,17 @@ export class Ads1299Driver {
       this.sink.lost(1, 'late_read');
       return;
     }
-    for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]!);
+    try {
+      for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]!);
+    } catch (e) {
+      st.spiErrors++;
+      st.lostFrames++;
+      this.sink.lost(1, 'spi_error');
+      this.lastBadByte = -2;
+      this.lastError = e instanceof Error ? e.message : String(e);
+      if (++this.consecutiveBad >= this.opts.maxConsecutiveBadFrames) this.fail(this.stuckError());
+      return;
+    }
     const t1 = this.clock.now();
     st.framesRead++;
     const us = (t1 - t0) * 1000;
@@ -323,6 +336,7 @@ export class Ads1299Driver {
 
   private stuckError(): Error {
     const n = this.consecutiveBad;
+    if (this.lastBadByte === -2) return new Error(`ADS1299: ${n} frame reads in a row failed; last: ${this.lastError}`);
     const what =
       this.lastBadByte === 0xff ? 'every byte reads 0xFF: MISO floats high (chip unpowered, not selected, or DOUT unconnected)'
       : this.lastBadByte === 0x00 ? 'every byte reads 0x00: MISO stuck low'

@@ -27,7 +27,23 @@ export interface Ads1299WorkerConfig {
     readonly missedDrdyEvery: number;
     readonly lateReadEvery: number;
     readonly badStatusEvery: number;
+    readonly stuckBusEvery: number;
+    readonly stuckBusFrames: number;
+    readonly stuckBusLevel: 0xff | 0x00;
+    readonly spiErrorEvery: number;
+    readonly dropFraction: number;
+    readonly dropSeed: number;
   };
+  /** No new frame for this long (wall ms) while frames are due is a stall: noted, then the driver is re-initialised. */
+  readonly stallMs: number;
+  readonly reinitBackoffMs: number;
+  readonly reinitBackoffMaxMs: number;
+  /** Failed re-initialisations in a row before acquisition ends with the error (0 = keep trying). */
+  readonly reinitMaxAttempts: number;
+  /** Losses of at most this many frames are bridged instead of reported as gaps (0 = never). */
+  readonly bridgeMax: number;
+  /** Bridged-gap notes: the first at once, then one summary per this interval. */
+  readonly noteIntervalMs: number;
   /** Conditioning applied in the worker before the ring; saturation levels come from the driver. */
   readonly preprocess?: Omit<PreprocessOptions, 'saturation'> & { readonly detectSaturation: boolean };
   /** Stop after this many samples reach the ring (0 = endless). */
@@ -80,6 +96,12 @@ export function ads1299WorkerConfig(cfg: Config, simulate: boolean, sampleRate: 
     maxSamples: Math.round(cfg.input.duration_s * sampleRate),
     stagingFrames: sampleRate,
     statsEveryMs: 1000,
+    stallMs: cfg.acquisition.stall_ms,
+    reinitBackoffMs: cfg.acquisition.reinit_backoff_ms,
+    reinitBackoffMaxMs: Math.max(cfg.acquisition.reinit_backoff_ms, cfg.acquisition.reinit_backoff_max_ms),
+    reinitMaxAttempts: cfg.acquisition.reinit_max_attempts,
+    bridgeMax: cfg.acquisition.bridge_max_samples,
+    noteIntervalMs: cfg.acquisition.note_interval_ms,
     ...(pre ? { preprocess: pre } : {}),
   };
   if (simulate) {
@@ -93,6 +115,12 @@ export function ads1299WorkerConfig(cfg: Config, simulate: boolean, sampleRate: 
         missedDrdyEvery: a.sim.missed_drdy_every,
         lateReadEvery: a.sim.late_read_every,
         badStatusEvery: a.sim.bad_status_every,
+        stuckBusEvery: a.sim.stuck_bus_every,
+        stuckBusFrames: a.sim.stuck_bus_frames,
+        stuckBusLevel: a.sim.stuck_bus_level === 'high' ? 0xff : 0x00,
+        spiErrorEvery: a.sim.spi_error_every,
+        dropFraction: a.sim.drop_fraction,
+        dropSeed: a.sim.drop_seed,
       },
     };
   }

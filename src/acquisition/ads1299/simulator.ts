@@ -31,6 +31,8 @@ export interface SimFaults {
   badStatus?(k: number, chip: number): boolean;
   /** MISO is stuck during reads that follow edge k: every byte reads this value. */
   stuckBus?(k: number): 0xff | 0x00 | undefined;
+  /** The read that follows edge k fails (the transfer throws, as an ioctl returning EIO does). */
+  spiError?(k: number): boolean;
 }
 
 export interface SimOptions {
@@ -252,6 +254,7 @@ class SimSpiBus implements SpiBus {
     const gapMs = (opts?.interByteDelayUs ?? 0) / 1000;
     const stall = this.sim.pendingStallMs();
     const stuck = this.sim.stuckLevel();
+    if (this.sim.spiErrorNow()) throw new Error(`${this.name}: SPI transfer failed: EIO (simulated)`);
     const t = this.txn;
     t.begin();
     for (let i = 0; i < tx.length; i++) {
@@ -435,6 +438,11 @@ export class Ads1299Simulator {
     const ms = this.faults.stallMs?.(k) ?? 0;
     if (ms > 0) this.stalledEdge = k;
     return ms;
+  }
+
+  /** @internal */
+  spiErrorNow(): boolean {
+    return this.currentEdge >= 0 && (this.faults.spiError?.(this.currentEdge) ?? false);
   }
 
   /** @internal */

@@ -67,6 +67,9 @@ export class Ads1299Source implements EmgSource {
             sink.gap({ atSample: m.atSample, lostSamples: m.lostSamples, reason: m.reason });
             Atomics.store(ctrl, CTRL_ACK, m.seq);
             break;
+          case 'note':
+            sink.note(m.kind, m.atSample, m.detail, m.data);
+            break;
           case 'ready':
             this.log?.info({ source: m.description, ids: m.report.ids.map((i) => `0x${i.toString(16)}`) }, 'ADS1299 configured and verified');
             this.events.onReady?.(m);
