@@ -26,8 +26,8 @@ const chromium = findChromium();
 test('live view in Chromium: two running streams side by side, frames arrive and the skeleton moves', { skip: chromium ? false : NO_CHROMIUM, timeout: 240_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'myostream-live-browser-'));
   const settings = liveViewSchema.parse({ enabled: true, port: 0 });
+  // The daemon's wiring: one server for the streams, which the first plug-in to start opens.
   const server = new LiveViewServer(settings);
-  const url = await server.listen();
   const log = silentLogger();
   const abort = new AbortController();
   const runs: Promise<number>[] = [];
@@ -42,6 +42,8 @@ test('live view in Chromium: two running streams side by side, frames arrive and
     });
     runs.push(session.run(abort.signal));
   }
+  // The sessions start their plug-ins as they begin to run; the page is there once one has.
+  const url = await server.listen();
   const browser = await launch(chromium!);
   try {
     const w = await watchedPage(browser, (u) => u.startsWith(url));

@@ -129,12 +129,14 @@ test('a viewer that does not read loses frames (counted) while one that reads ge
 });
 
 test('plug-in on a real bus: copies poses (the producer reuses its object), reports counts, shares one server between streams', async () => {
+  // As the daemon does it: one server, not yet listening, handed to both streams' plug-ins,
+  // which start at the same time; the first start makes it listen.
   const shared = new LiveViewServer(settings());
-  const url = await shared.listen();
   const pl = new LiveViewPlugin(settings(), shared);
   const pr = new LiveViewPlugin(settings(), shared);
-  const left = await hostPlugins([pl], 'left', true);
-  const right = await hostPlugins([pr], 'right', true);
+  const [left, right] = await Promise.all([hostPlugins([pl], 'left', true), hostPlugins([pr], 'right', true)]);
+  const url = shared.url;
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
   try {
     const hello = await get(url, '/events');
     assert.match(hello.body, /"id":"left".*"id":"right"/s);
@@ -191,6 +193,14 @@ test('a plug-in without a shared server owns one: listens in start; a taken port
   assert.equal(disabled.length, 1);
   assert.match(disabled[0]!.message, /outputs\.live_view: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
   await other.stop();
+  // A shared server on a taken port: every stream's live view is disabled alike, each run goes on.
+  const taken = new LiveViewServer(settings({ port: Number(new URL(url).port) }));
+  const hosts = await Promise.all(['left', 'right'].map((id) => hostPlugins([new LiveViewPlugin(settings(), taken)], id, true)));
+  for (const h of hosts) {
+    assert.match(h.report().disabled[0]?.message ?? '', /EADDRINUSE/);
+    await h.stop();
+  }
+  await taken.close();
   await host.stop();
   await assert.rejects(get(url, '/'), /ECONNREFUSED/);
 });

@@ -113,8 +113,8 @@ export function buildReportData(run: RunFolder, opts: ReportOptions): ReportData
     const sorted = Array.from(values).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
     return { p50: percentileSorted(sorted, 50), p95: percentileSorted(sorted, 95), p99: percentileSorted(sorted, 99) };
   };
-  const withPercentiles = (label: string, p: Record<'p50' | 'p95' | 'p99', number | null>): ChartSeries[] =>
-    (['p50', 'p95', 'p99'] as const).flatMap((k) => (p[k] === null ? [] : [{ label: `${label} ${k.toUpperCase()} ${r4(p[k])} ms`, values: { const: r4(p[k])! }, color: COLORS[k], dash: [6, 4] }]));
+  const withPercentiles = (p: Record<'p50' | 'p95' | 'p99', number | null>): ChartSeries[] =>
+    (['p50', 'p95', 'p99'] as const).flatMap((k) => (p[k] === null ? [] : [{ label: `${k.toUpperCase()} ${r4(p[k])} ms`, values: { const: r4(p[k])! }, color: COLORS[k], dash: [6, 4] }]));
 
   const timeChart = (id: string, title: string, yLabel: string, log: boolean, cols: { label: string; values: Float64Array; color: string }[], extra: ChartSeries[], note: string): void => {
     const d = decimateMinMax(t, cols.map((c) => c.values), opts.maxPoints);
@@ -141,13 +141,13 @@ export function buildReportData(run: RunFolder, opts: ReportOptions): ReportData
   const tc = col('t_compute_ms');
   if (has(tc)) {
     const p = pct('t_compute_ms', tc);
-    timeChart('t_compute', 'T_compute per streaming step', 'ms', false, [{ label: 'T_compute', values: tc, color: COLORS.a }], withPercentiles('', p).map((s) => ({ ...s, label: s.label.trim() })), 'Dashed: P50/P95/P99 from latency_stats.json (warm-up excluded).');
+    timeChart('t_compute', 'T_compute per streaming step', 'ms', false, [{ label: 'T_compute', values: tc, color: COLORS.a }], withPercentiles(p), 'Dashed: P50/P95/P99 from latency_stats.json (warm-up excluded).');
     histChart('t_compute_hist', 'T_compute distribution', tc, p);
   }
   const e2e = col('e2e_ms');
   if (has(e2e)) {
     const p = pct('end_to_end_ms', e2e);
-    timeChart('e2e', 'End-to-end latency per step (last input sample → pose out)', 'ms', false, [{ label: 'end-to-end', values: e2e, color: COLORS.d }], withPercentiles('', p).map((s) => ({ ...s, label: s.label.trim() })), '');
+    timeChart('e2e', 'End-to-end latency per step (last input sample → pose out)', 'ms', false, [{ label: 'end-to-end', values: e2e, color: COLORS.d }], withPercentiles(p), '');
     histChart('e2e_hist', 'End-to-end latency distribution', e2e, p);
   } else {
     const s = obj(lat['end_to_end_ms']);

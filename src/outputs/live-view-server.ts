@@ -113,6 +113,7 @@ export class LiveViewServer {
   private timer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private address: AddressInfo | undefined;
+  private listening: Promise<string> | undefined;
   /** Viewers turned away because max_viewers were connected. */
   refused = 0;
   /** Viewers that connected over the server's life. */
@@ -130,9 +131,17 @@ export class LiveViewServer {
     return this.viewers.size;
   }
 
-  /** Reads the page's files and listens; rejects with one line naming the key on EADDRINUSE and the like. */
-  async listen(): Promise<string> {
-    if (this.server) return this.url;
+  /**
+   * Reads the page's files and listens; rejects with one line naming the key on EADDRINUSE and
+   * the like. Every stream's plug-in calls it: the first call listens, the others get the same
+   * outcome (so a taken port disables each stream's live view alike, and the run goes on).
+   */
+  listen(): Promise<string> {
+    this.listening ??= this.open();
+    return this.listening;
+  }
+
+  private async open(): Promise<string> {
     const s = this.settings;
     if (!s.allow_remote && !isLoopbackHost(s.host)) {
       throw new Error(`outputs.live_view.host = ${s.host}: not a loopback address (set outputs.live_view.allow_remote: true to serve the network)`);
@@ -186,6 +195,7 @@ export class LiveViewServer {
     if (this.timer) clearInterval(this.timer);
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.timer = this.pingTimer = undefined;
+    this.listening = undefined;
     for (const v of this.viewers) v.res.destroy();
     this.viewers.clear();
     const server = this.server;

@@ -3,10 +3,11 @@ import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { LiveChannel, LiveViewServer } from './live-view-server.js';
 
 /**
- * One stream's part of the live view. With several streams the daemon makes one
- * LiveViewServer, listens once, and hands it to each stream's plug-in; a plug-in given no
- * server makes and owns its own (the single-stream case), listening in start() and closing in
- * stop(). Either way the listeners only copy into the channel's buffers.
+ * One stream's part of the live view. The daemon makes one LiveViewServer (its constructor
+ * only stores the settings) and hands it to each stream's plug-in; the first plug-in to start
+ * makes it listen, and the daemon closes it after the streams have stopped. A plug-in given no
+ * server makes and owns its own, closing it in stop(). Either way the bus listeners only copy
+ * into the channel's buffers.
  */
 export class LiveViewPlugin implements Plugin {
   readonly name = 'live_view';
@@ -19,12 +20,9 @@ export class LiveViewPlugin implements Plugin {
 
   async start(ctx: PluginContext): Promise<void> {
     this.streamId = ctx.stream.id;
-    if (this.shared) this.server = this.shared;
-    else {
-      this.server = new LiveViewServer(this.settings, ctx.log);
-      this.owned = true;
-      await this.server.listen();
-    }
+    this.owned = !this.shared;
+    this.server = this.shared ?? new LiveViewServer(this.settings, ctx.log);
+    await this.server.listen();
     const ch = this.server.addStream(ctx.stream.id, ctx.stream.jointNames);
     this.channel = ch;
     ctx.bus.on(this, 'pose', (e) => ch.pose(e));
