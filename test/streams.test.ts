@@ -51,7 +51,7 @@ test('two bands in one daemon: two artifact folders, two pose topics, and one st
   const dir = mkdtempSync(join(tmpdir(), 'myo-two-'));
   const cfgFile = join(dir, 'two.yaml');
   // The right band's latency bound is impossible: its watchdog must fall back; the left's must not.
-  writeFileSync(cfgFile, readFileSync(TWO_BANDS, 'utf8') + '    eval:\n      streaming_latency: {p50_ms: 0.0001, window_steps: 20, warmup_steps: 5}\n');
+  writeFileSync(cfgFile, readFileSync(TWO_BANDS, 'utf8') + '    eval:\n      streaming_latency: {p50_ms: 0.0001, warmup_steps: 5}\n    watchdog:\n      latency: {window_units: 20, persistence_windows: 1}\n');
   const child = spawn(process.execPath, [CLI, 'run', '--config', cfgFile, '--duration', '7', '--artifacts', join(dir, 'run'), '--quiet',
     '--set', `outputs.mqtt.broker=${broker.url}`, '--set', 'outputs.mqtt.protocol_version=4', '--set', 'outputs.mqtt.node_id=bench', '--set', 'logging.level=warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

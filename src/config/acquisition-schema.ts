@@ -55,13 +55,13 @@ const ads1299Schema = z
         bad_status_every: everyFrames,
         /** Every N-th conversion MISO sticks for stuck_bus_frames reads (0xFF high, 0x00 low). */
         stuck_bus_every: everyFrames,
-        stuck_bus_frames: z.number().int().min(1).default(1),
+        stuck_bus_frames: z.number().int().min(1).max(1_000_000).default(1),
         stuck_bus_level: z.enum(['high', 'low']).default('high'),
         /** Every N-th read fails with an I/O error (the ioctl of a real bus can: EIO, ETIMEDOUT). */
         spi_error_every: everyFrames,
         /** Share of DRDY pulses lost at random (0–1), reproducibly from drop_seed. */
         drop_fraction: z.number().min(0).max(1).default(0),
-        drop_seed: z.number().int().min(0).default(1),
+        drop_seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
       })
       .strict()
       .prefault({}),
@@ -110,14 +110,14 @@ export const acquisitionSchema = z
     /** No sample for this long (ms) while the source should deliver is a stall: recorded, and the driver is re-initialised. */
     stall_ms: z.number().int().min(10).max(60_000).default(100),
     /** Re-initialisation after a stall: first at once, then after this, doubling up to reinit_backoff_max_ms. */
-    reinit_backoff_ms: z.number().int().min(1).default(100),
-    reinit_backoff_max_ms: z.number().int().min(1).default(5000),
+    reinit_backoff_ms: z.number().int().min(1).max(600_000).default(100),
+    reinit_backoff_max_ms: z.number().int().min(1).max(3_600_000).default(5000),
     /** Failed re-initialisations in a row before the run ends with the error (0 = keep trying). */
-    reinit_max_attempts: z.number().int().min(0).default(0),
+    reinit_max_attempts: z.number().int().min(0).max(1_000_000).default(0),
     /** Gaps of at most this many samples are bridged (filled by interpolation, noted) instead of restarting the session; 0 = never. */
     bridge_max_samples: z.number().int().min(0).max(64).default(8),
     /** Recurring notes (bridged gaps, bad samples): the first at once, then one summary with counts per this interval. */
-    note_interval_ms: z.number().int().min(10).default(1000),
+    note_interval_ms: z.number().int().min(10).max(3_600_000).default(1000),
     ads1299: ads1299Schema.prefault({}),
     i2c: i2cSchema.prefault({}),
     preprocess: preprocessSchema.prefault({}),

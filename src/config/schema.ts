@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { acquisitionSchema } from './acquisition-schema.js';
 import { mqttSchema } from './mqtt-schema.js';
 import { streamsSchema } from './streams.js';
+import { fallbackSchema, watchdogSchema } from './watchdog-schema.js';
+import { liveViewSchema } from './live-view-schema.js';
 import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
 
 /**
@@ -29,6 +31,8 @@ export const configSchema = z
         /** 0 = onnxruntime's choice; at most 64, more threads than a base station has only thrash (and 1e5 hangs the model load). */
         intra_op_threads: z.number().int().min(0).max(64).default(1),
         inter_op_threads: z.number().int().min(0).max(64).default(1),
+        /** What happens after a fallback to exact: the return to streaming and its hysteresis. */
+        fallback: fallbackSchema.prefault({}),
         exact: z
           .object({
             /** New samples per exact block; each block also sees left_context samples before them. */
@@ -90,6 +94,8 @@ export const configSchema = z
           .strict()
           .prefault({}),
         mqtt: mqttSchema.prefault({}),
+        /** The hand in a browser, live (docs/live-view.md); one server per process. */
+        live_view: liveViewSchema.prefault({}),
       })
       .strict()
       .prefault({}),
@@ -116,18 +122,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    watchdog: z
-      .object({
-        /** |h| or |c| of the decoder above this resets the session (state blow-up) and records it. */
-        state_abs_limit: z.number().positive().max(1e9).default(1000),
-        /**
-         * Seconds between status lines, artifact refreshes and memory samples (the run's
-         * heartbeat in summary.json). 0.1 – 3600: faster is an fsync loop, slower hides a dead run.
-         */
-        status_interval_s: z.number().min(0.1).max(3600).default(5),
-      })
-      .strict()
-      .prefault({}),
+    watchdog: watchdogSchema.prefault({}),
     logging: z
       .object({
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),

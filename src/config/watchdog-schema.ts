@@ -11,9 +11,12 @@ const fraction = z.number().min(0).max(1);
 export const watchdogSchema = z
   .object({
     /** |h| or |c| of the decoder above this resets the session (state blow-up) and records it. */
-    state_abs_limit: z.number().positive().default(1000),
-    /** Seconds between status lines, artifact refreshes and memory samples. */
-    status_interval_s: z.number().positive().default(5),
+    state_abs_limit: z.number().positive().max(1e9).default(1000),
+    /**
+     * Seconds between status lines, artifact refreshes and memory samples (the run's
+     * heartbeat in summary.json). 0.1 – 3600: faster is an fsync loop, slower hides a dead run.
+     */
+    status_interval_s: z.number().min(0.1).max(3600).default(5),
     latency: z
       .object({
         /** Streaming units per judged window (250 = 5 s at 50 Hz); each window gives one P50/P95 of wall and CPU time. */
@@ -23,15 +26,15 @@ export const watchdogSchema = z
         /** Windows whose P95s the trend is fitted to (Theil–Sen): 120 × 5 s = the last 10 minutes; drift, not a burst. */
         trend_windows: z.number().int().min(4).max(512).default(120),
         /** A rise of the window P95 faster than this (ms per minute of stream), confidently, is a trend alarm. */
-        trend_ms_per_min: z.number().positive().default(0.5),
+        trend_ms_per_min: z.number().positive().max(1000).default(0.5),
         /** And only once the P95 is this far above the baseline (ms): a fast rise of a few µs is not a regression. */
-        trend_min_rise_ms: z.number().min(0).default(2),
+        trend_min_rise_ms: z.number().min(0).max(10000).default(2),
         /** Mann–Kendall confidence the trend needs (0.5–1). */
         trend_confidence: z.number().min(0.5).max(1).default(0.95),
         /** Windows after the first warm-up whose P95s (median) make the baseline. */
         baseline_windows: z.number().int().min(1).max(50).default(3),
         /** Units in a row left unjudged (warm-up after resets) before the check is declared starved and judges warm-up units too. */
-        starvation_units: z.number().int().min(10).default(500),
+        starvation_units: z.number().int().min(10).max(1_000_000).default(500),
         /** What a sustained excess or trend of the model's own (CPU) time does. */
         on_regression: action.default('exact'),
         /** What sustained contention does (wall time over the bound, CPU time within it). */
@@ -42,7 +45,7 @@ export const watchdogSchema = z
     system: z
       .object({
         /** Seconds between samples of system load, steal, temperature and clock speed (off the hot path). */
-        sample_every_s: z.number().positive().default(5),
+        sample_every_s: z.number().positive().max(3600).default(5),
         /** Load (% of all CPUs) at or above which the machine counts as busy where thread CPU time is not available. */
         busy_load_pct: z.number().min(1).max(100).default(95),
         /** Steal (% of CPU taken by the hypervisor) at or above which the machine counts as busy. */
@@ -52,16 +55,16 @@ export const watchdogSchema = z
       .prefault({}),
     memory: z
       .object({
-        sample_every_s: z.number().positive().default(5),
+        sample_every_s: z.number().positive().max(3600).default(5),
         /** Start-up allocations (models, arenas) are not a leak: samples before this are not fitted. */
-        warmup_s: z.number().min(0).default(60),
+        warmup_s: z.number().min(0).max(86400).default(60),
         /** Samples must span this long after warm-up before a slope is judged. */
-        min_span_s: z.number().positive().default(300),
+        min_span_s: z.number().positive().max(86400).default(300),
         /** Leak bounds in MB per hour of wall time (Theil–Sen slope, confidently rising, and grown by min_growth_mb). */
-        rss_mb_per_hour: z.number().positive().default(50),
-        heap_mb_per_hour: z.number().positive().default(20),
-        external_mb_per_hour: z.number().positive().default(50),
-        min_growth_mb: z.number().min(0).default(8),
+        rss_mb_per_hour: z.number().positive().max(100000).default(50),
+        heap_mb_per_hour: z.number().positive().max(100000).default(20),
+        external_mb_per_hour: z.number().positive().max(100000).default(50),
+        min_growth_mb: z.number().min(0).max(100000).default(8),
         confidence: z.number().min(0.5).max(1).default(0.95),
         on_leak: action.default('record'),
       })
@@ -74,13 +77,13 @@ export const watchdogSchema = z
          * drifting. Later blocks differ by design (exact restarts its state every block, streaming
          * keeps it): with the committed weights MSE ~1e-2 and max|diff| ~0.2 rad are normal.
          */
-        drift_mse: z.number().positive().default(0.1),
-        drift_max_diff: z.number().positive().default(1),
+        drift_mse: z.number().positive().max(1000).default(0.1),
+        drift_max_diff: z.number().positive().max(100).default(1),
         /** Drifting blocks in a row before it is acted on. */
-        persistence_blocks: z.number().int().min(1).default(2),
+        persistence_blocks: z.number().int().min(1).max(1000).default(2),
         /** The low-frequency offset: mean signed difference over the last offset_blocks blocks, radians. */
         offset_blocks: z.number().int().min(1).max(100).default(6),
-        offset_limit: z.number().positive().default(0.05),
+        offset_limit: z.number().positive().max(10).default(0.05),
         /** What a failed alignment block (a session's first block) does. */
         on_alignment_fail: action.default('exact'),
         /** What drift, offset or non-finite poses do. */
@@ -89,7 +92,7 @@ export const watchdogSchema = z
       .strict()
       .prefault({}),
     /** The plan's optional periodic soft reset of streaming, at a shadow block boundary (0 = off). */
-    soft_reset_every_s: z.number().min(0).default(0),
+    soft_reset_every_s: z.number().min(0).max(86400).default(0),
   })
   .strict();
 
@@ -98,15 +101,15 @@ export const fallbackSchema = z
     /** Return to streaming after a fallback once the cause is gone (false: stay in exact, as before). */
     return: z.boolean().default(true),
     /** Seconds of stream in exact mode before the first return is tried. */
-    quiet_s: z.number().positive().default(15),
+    quiet_s: z.number().positive().max(86400).default(15),
     /** Exact units in a row that must be quiet (not preempted) before returning. */
-    quiet_units: z.number().int().min(1).default(3),
+    quiet_units: z.number().int().min(1).max(100000).default(3),
     /** An exact unit is quiet when at most this share of its wall time was spent off the CPU (or the share streaming had while healthy, plus 0.1, if higher). */
     preempted_max: fraction.default(0.25),
     /** Each return multiplies the next quiet period by this (hysteresis against flapping). */
-    backoff: z.number().min(1).default(2),
+    backoff: z.number().min(1).max(100).default(2),
     /** After this many returns the fallback stays (recorded). */
-    max_returns: z.number().int().min(0).default(5),
+    max_returns: z.number().int().min(0).max(1000).default(5),
   })
   .strict();
 

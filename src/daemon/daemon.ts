@@ -7,7 +7,8 @@ import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { checkSharedSettings, resolveStreams } from '../config/streams.js';
 import type { LoadedModels } from '../inference/models.js';
-import { RunArtifacts } from '../outputs/artifacts.js';
+import { RunArtifacts, artifactsRoot, pruneRuns } from '../outputs/artifacts.js';
+import { LiveViewServer } from '../outputs/live-view-server.js';
 import { openModels } from './bootstrap.js';
 import { streamPlugins } from './plugins.js';
 import { StreamSession } from './stream-session.js';
@@ -36,15 +37,19 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
   for (const s of streams) models.push(await openModels(s.cfg, log));
   const infos = streams.map((s, i) => streamInfo(s.id, multi, sources[i]!, models[i]!));
   const broker = await sharedBroker(streams, log);
-  const root = RunArtifacts.create(cfg.outputs.artifacts_root, o.artifactsDir);
+  // One page for every stream of the process: the first stream's plug-in starts it listening.
+  const liveView = cfg.outputs.live_view.enabled ? new LiveViewServer(cfg.outputs.live_view, log) : undefined;
+  // Retention before the new folder exists: oldest first, never a run whose process lives.
+  if (!o.artifactsDir) pruneRuns(artifactsRoot(cfg.outputs.artifacts_root), cfg.outputs.retention, log);
+  const root = RunArtifacts.create(cfg.outputs.artifacts_root, o.artifactsDir, cfg.outputs);
   try {
     const sessions = streams.map((s, i) => {
       const scfg = multi ? perStreamMqtt(s, broker?.url) : s.cfg;
       const slog = multi ? log.child({ stream: s.id }) : log;
       return new StreamSession({
         cfg: scfg, log: slog, models: models[i]!, source: sources[i]!, info: infos[i]!,
-        artifacts: multi ? RunArtifacts.create('', join(root.dir, s.id)) : root,
-        plugins: (env) => streamPlugins({ cfg: scfg, models: models[i]!, quiet: o.quiet }, env),
+        artifacts: multi ? RunArtifacts.create('', join(root.dir, s.id), cfg.outputs) : root,
+        plugins: (env) => streamPlugins({ cfg: scfg, models: models[i]!, quiet: o.quiet, ...(liveView ? { liveView } : {}) }, env),
       });
     });
     if (multi) root.writeJson('streams.json', { streams: streams.map((s, i) => ({ stream_id: s.id, source: infos[i]!.sourceDescription, artifacts: join(root.dir, s.id) })) });
@@ -61,6 +66,7 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
     });
     return code;
   } finally {
+    await liveView?.close();
     await broker?.close();
   }
 }

@@ -2,6 +2,7 @@ import { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { EmgSource, GapEvent, SampleSink } from '../acquisition/source.js';
 import type { Logger } from '../common/logger.js';
 import type { RunEvent } from '../domain/events.js';
+import { threadCpuClock } from '../common/thread-cpu.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, STEP_SAMPLES } from '../domain/geometry.js';
 import type { PoseEvent } from '../domain/pose.js';
 import type { Predictor } from '../inference/predictor.js';
@@ -129,6 +130,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     hooks.onPose?.(e);
   };
 
+  const cpu = threadCpuClock();
   const restart = (p: Predictor, at: number): void => {
     p.restartAt(at);
     hooks.onRestart?.(at);
@@ -157,6 +159,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
           continue;
         }
         let computeMs: number;
+        // CPU time beside wall time: the watchdog tells preemption (contention) from compute.
+        const cpu0 = cpu.nowMs();
         try {
           computeMs = await predictor.advance(ring, emit);
         } catch (e) {
@@ -172,7 +176,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         units++;
         ring.seekReader(keepFrom(predictor));
         wakeProducer();
-        hooks.onUnit?.(computeMs, lastStep, ring.written, NaN);
+        hooks.onUnit?.(computeMs, lastStep, ring.written, cpu.nowMs() - cpu0);
         const reset = hooks.restartRequested?.();
         if (reset) {
           record('reset', reset.atSample, reset.reason);

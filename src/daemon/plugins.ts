@@ -8,12 +8,14 @@ import { outputPlugins } from '../outputs/registry.js';
 import { supervisorPlugins } from '../supervision/registry.js';
 import { runModelInfo } from './report.js';
 import type { PluginEnv } from './stream-session.js';
+import type { LiveViewServer } from '../outputs/live-view-server.js';
 
 export interface RegistryOptions {
   cfg: Config;
   models: LoadedModels;
   /** No status line (tests, scripts). */
   quiet: boolean;
+  liveView?: LiveViewServer;
 }
 
 /**
@@ -27,6 +29,7 @@ export function streamPlugins(o: RegistryOptions, env: PluginEnv): Plugin[] {
   const outputs = outputPlugins(cfg, {
     model: models,
     quiet: o.quiet,
+    ...(o.liveView ? { liveView: o.liveView } : {}),
     artifacts: {
       // The effective configuration, re-read through YAML so the snapshot is exactly what loads.
       configSnapshot: parseYaml(configToYaml(cfg)),

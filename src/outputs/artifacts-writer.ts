@@ -1,6 +1,6 @@
-import { hostname } from 'node:os';
 import type { JsonlSink, MergedReport, Plugin, PluginContext } from '../domain/plugin.js';
-import { ARTIFACT_FILES } from './artifacts.js';
+import { isOutputError } from '../common/errors.js';
+import { ARTIFACT_FILES, heartbeatFields } from './artifacts.js';
 
 export interface ArtifactsWriterSettings {
   /** The effective configuration, as config_snapshot.yaml holds it. */
@@ -31,15 +31,11 @@ export class ArtifactsWriter implements Plugin {
     a.writeJson(ARTIFACT_FILES.modelInfo, this.s.modelInfo);
     const events = a.jsonl(ARTIFACT_FILES.events);
     this.events = events;
-    // An event is on disk before the next step: a crash right after a mode switch keeps it.
-    ctx.bus.on(this, 'event', (e) => {
-      events.write(e);
-      events.flush();
-    });
+    // events.jsonl is durable per record: an event is on disk before the next step.
+    ctx.bus.on(this, 'event', (e) => this.guard(ctx, 'events', () => this.events?.write(e)));
     if (this.s.stepMetrics) {
-      const metrics = a.jsonl(ARTIFACT_FILES.metrics);
-      this.metrics = metrics;
-      ctx.bus.on(this, 'step', (m) => metrics.write(m));
+      this.metrics = a.jsonl(ARTIFACT_FILES.metrics);
+      ctx.bus.on(this, 'step', (m) => this.guard(ctx, 'metrics', () => this.metrics?.write(m)));
     }
     ctx.bus.on(this, 'tick', (t) => {
       if (t.final) this.metrics?.flush();
@@ -48,9 +44,43 @@ export class ArtifactsWriter implements Plugin {
     a.writeJson(ARTIFACT_FILES.summary, summaryOf(ctx.report(), false, this.s.heartbeatIntervalS, ctx.artifacts.dir));
   }
 
+  /**
+   * A JSON-lines file that stops taking writes (ENOSPC, EIO) is given up alone and recorded;
+   * summary.json goes on being rewritten (the run folder keeps a reserve for it), so the
+   * run's heartbeat and verdict stay readable. Anything else is this plug-in's failure.
+   */
+  private guard(ctx: PluginContext, which: 'events' | 'metrics', write: () => void): void {
+    try {
+      write();
+    } catch (e) {
+      if (!isOutputError(e)) throw e;
+      const file = which === 'events' ? this.events : this.metrics;
+      if (which === 'events') this.events = undefined;
+      else this.metrics = undefined;
+      try {
+        file?.close();
+      } catch {
+        // Already failing: closing it can fail the same way.
+      }
+      this.failures.push({ file: e.path, code: e.code, time: new Date().toISOString() });
+      ctx.log.error({ file: e.path, code: e.code }, `artifacts: ${e.message}; that file is given up, the run goes on`);
+      ctx.record('output_failed', ctx.session.samples, `artifacts: ${e.message}`, { file: e.path, code: e.code });
+    }
+  }
+
+  private readonly failures: { file: string; code: string; time: string }[] = [];
+
+  report(): { sections: Record<string, unknown> } {
+    return { sections: { artifact_writer_failures: this.failures } };
+  }
+
   stop(): void {
-    this.metrics?.close();
-    this.events?.close();
+    try {
+      this.metrics?.close();
+      this.events?.close();
+    } catch (e) {
+      if (!isOutputError(e)) throw e;
+    }
     this.metrics = undefined;
     this.events = undefined;
   }
@@ -63,15 +93,10 @@ export class ArtifactsWriter implements Plugin {
 export function summaryOf(r: MergedReport, final: boolean, heartbeatIntervalS: number, dir: string): Record<string, unknown> {
   const acceptance = { ...r.acceptance, plugins: { enabled: true, evaluated: true, passed: r.disabled.length === 0, disabled: r.disabled.length } };
   const passed = Object.values(acceptance).every((x) => !x.enabled || x.passed === true);
-  const { exit, ...sections } = r.sections;
+  const { exit, error, ...sections } = r.sections;
   return {
     passed,
-    finished: final,
-    exit: final && typeof exit === 'string' ? exit : 'running',
-    pid: process.pid,
-    host: hostname(),
-    heartbeat_interval_s: heartbeatIntervalS,
-    updated_at: new Date().toISOString(),
+    ...heartbeatFields(heartbeatIntervalS, final ? { exit: typeof exit === 'string' ? exit : 'completed', error: typeof error === 'string' ? error : null } : undefined),
     ...sections,
     acceptance,
     counts: r.counts,

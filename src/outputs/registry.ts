@@ -5,6 +5,8 @@ import { MqttOutput } from './mqtt-output.js';
 import { modelSummary } from './mqtt-sink.js';
 import { PosesOutput } from './poses-output.js';
 import { StatusLine } from './status-line.js';
+import { LiveViewPlugin } from './live-view.js';
+import type { LiveViewServer } from './live-view-server.js';
 
 export interface OutputsEnv {
   /** The models' record and the providers they got, for the MQTT meta message. */
@@ -12,6 +14,8 @@ export interface OutputsEnv {
   artifacts: ArtifactsWriterSettings;
   /** No status line (tests, scripts). */
   quiet: boolean;
+  /** The process's one live-view server, shared by its streams. */
+  liveView?: LiveViewServer;
 }
 
 /**
@@ -25,6 +29,7 @@ export function outputPlugins(cfg: Config, env: OutputsEnv): { first: Plugin[]; 
   if (cfg.outputs.mqtt.enabled) {
     rest.push(new MqttOutput(cfg.outputs.mqtt, { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }) }));
   }
+  if (cfg.outputs.live_view.enabled) rest.push(new LiveViewPlugin(cfg.outputs.live_view, env.liveView));
   if (!env.quiet) rest.push(new StatusLine());
   return { first: [new ArtifactsWriter(env.artifacts)], rest };
 }
