@@ -41,14 +41,18 @@ const DURATION_S = 30;
 /** The last pose of a 30 s run: its step ends at the last whole 40-sample step before 60000. */
 const LAST_T = (1830 + Math.floor((DURATION_S * 2000 - 1830) / 40) * 40) / 2000;
 
-/** Runs the CLI to its --duration with poses to the real broker; returns its exit, stderr and the poses' t received. */
+/**
+ * Runs the CLI to its --duration with poses to the real broker; returns its exit, stderr and
+ * the poses' t received. At 4× real time: as fast as possible, the MQTT output rightly drops
+ * poses under socket backpressure on a loaded machine, which is not what this test is about.
+ */
 async function runAndListen(extra: string[], node: string): Promise<{ code: number | null; stderr: string; ts: number[] }> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${PORT}`, { clientId: `disk-full-${node}` });
   const ts: number[] = [];
   client.on('message', (_topic, payload) => ts.push((JSON.parse(payload.toString()) as { t: number }).t));
   await client.subscribeAsync(`myostream/${node}/pose`, { qos: 0 });
   try {
-    const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--duration', String(DURATION_S), '--speed', '0', '--quiet',
+    const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--duration', String(DURATION_S), '--speed', '4', '--quiet',
       '--set', `outputs.mqtt.broker=mqtt://127.0.0.1:${PORT}`, '--set', `outputs.mqtt.node_id=${node}`, '--set', 'logging.level=error', ...extra],
     { cwd: ROOT, env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -72,7 +76,7 @@ test('poses file, then the artifacts, on a full 200 kB tmpfs: poses keep going t
     const poses = join(fs.dir, 'poses.jsonl');
     const a = await runAndListen(['--poses-out', poses, '--artifacts', art], 'diskfull1');
     assert.equal(a.code, 0, a.stderr);
-    assert.ok(Math.max(...a.ts) >= LAST_T - 1e-6, `poses published up to the end (${Math.max(...a.ts)} of ${LAST_T} s)`);
+    assert.ok(Math.max(...a.ts) >= LAST_T - 1e-6, `poses published up to the end (${Math.max(...a.ts)} of ${LAST_T} s, ${a.ts.length} poses): ${a.stderr}`);
     assert.ok(a.ts.length >= 1400, `${a.ts.length} poses over MQTT`);
     const s1 = readSummary(art)!;
     assert.equal(s1['finished'], true);
@@ -86,9 +90,9 @@ test('poses file, then the artifacts, on a full 200 kB tmpfs: poses keep going t
     const dir = join(fs.dir, 'run');
     const b = await runAndListen(['--artifacts', dir], 'diskfull2');
     assert.equal(b.code, 0, b.stderr);
-    assert.ok(Math.max(...b.ts) >= LAST_T - 1e-6, `poses published up to the end with the artifacts disk full (${Math.max(...b.ts)} s)`);
-    assert.ok(b.ts.length >= 1400, `${b.ts.length} poses over MQTT`);
     const st2 = runCli(['status', '--artifacts', dir], { cwd: '/' });
+    assert.ok(Math.max(...b.ts) >= LAST_T - 1e-6, `poses published up to the end with the artifacts disk full (${Math.max(...b.ts)} s, ${b.ts.length} poses): ${b.stderr}\n${st2.stdout}`);
+    assert.ok(b.ts.length >= 1400, `${b.ts.length} poses over MQTT`);
     assert.equal(st2.status, 0, st2.stderr);
     assert.doesNotMatch(st2.stdout, /state +running/, 'a run that can no longer write does not read running');
     assert.match(st2.stdout, /artifacts +\S+ write .*\/run\/\S+: ENOSPC \(no space left on device\)/, st2.stdout);
