@@ -8,6 +8,7 @@ import { OutputError } from '../src/common/errors.js';
 import { writeJsonAtomic } from '../src/common/atomic-write.js';
 import { JsonlWriter, readJsonl } from '../src/outputs/jsonl-writer.js';
 import { PosesFile } from '../src/outputs/poses-file.js';
+import { RunArtifacts } from '../src/outputs/artifacts.js';
 import { ROOT, smallTmpfs } from './helpers.js';
 import type { PoseEvent } from '../src/domain/pose.js';
 
@@ -178,4 +179,32 @@ test('readJsonl skips and flags a torn last line and counts unreadable ones', ()
   assert.deepEqual(c.badLines, [2]);
   writeFileSync(p, '{"a":1}\n');
   assert.equal(readJsonl(p).torn, false);
+});
+
+test('a full run folder still says so: the reserve lets summary.json record which write failed', { skip }, () => {
+  const fs = smallTmpfs(200)!;
+  try {
+    const a = RunArtifacts.create('', join(fs.dir, 'run'));
+    a.writeJson('summary.json', { passed: true, finished: false });
+    const m = a.jsonl('streaming_metrics.jsonl', { flushEvery: 5 });
+    let err: unknown;
+    for (let i = 0; i < 10_000 && !err; i++) {
+      try {
+        m.write({ step: i, pad: 'p'.repeat(500) });
+      } catch (e) {
+        err = e;
+      }
+    }
+    assert.ok(err instanceof OutputError && err.code === 'ENOSPC');
+    const s = JSON.parse(readFileSync(join(fs.dir, 'run', 'summary.json'), 'utf8')) as { passed: boolean; artifacts_failures: { file: string; code: string }[] };
+    assert.equal(s.passed, true, 'the last summary, kept');
+    assert.deepEqual(s.artifacts_failures.map((f) => [f.file, f.code]), [[join(fs.dir, 'run', 'streaming_metrics.jsonl'), 'ENOSPC']]);
+    a.writeJson('summary.json', { passed: false, finished: true });
+    const again = JSON.parse(readFileSync(join(fs.dir, 'run', 'summary.json'), 'utf8')) as { finished: boolean; artifacts_failures: unknown[] };
+    assert.equal(again.finished, true, 'a later summary still fits in the released reserve');
+    assert.equal(again.artifacts_failures.length, 1, 'and keeps saying what failed');
+    assert.equal(a.failed.length, 1);
+  } finally {
+    fs.unmount();
+  }
 });

@@ -186,3 +186,29 @@ test('a run without --artifacts under the test runner writes into the scratch ro
   assert.ok(listRuns(scratchArtifacts()).length >= 1, 'the run went to MYOSTREAM_ARTIFACTS');
   assert.equal(existsSync(repoLatest) ? readlinkSync(repoLatest) : undefined, before, "the repository's artifacts/latest did not move");
 });
+
+test('the real daemon killed with SIGKILL: status from / says died, with its last heartbeat', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'myo-kill-'));
+  const child = spawn(process.execPath, [join(ROOT, 'dist/src/main.js'), 'run', '--source', 'synthetic', '--speed', '1', '--quiet',
+    '--set', 'outputs.mqtt.enabled=false', '--set', 'watchdog.status_interval_s=0.2', '--set', 'logging.level=error'],
+  { cwd: '/', stdio: 'ignore', env: { ...process.env, MYOSTREAM_ARTIFACTS: root } });
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    // Wait (bounded) for the run's own heartbeat to say it runs, then kill it.
+    const until = Date.now() + 60_000;
+    let live = '';
+    while (Date.now() < until) {
+      const st = runCli(['status'], { cwd: '/', env: { MYOSTREAM_ARTIFACTS: root } });
+      live = st.stdout;
+      if (/state +running \(pid \d+/.test(live)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.match(live, new RegExp(`state +running \\(pid ${child.pid}`), live);
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  const dead = runCli(['status'], { cwd: '/', env: { MYOSTREAM_ARTIFACTS: root } });
+  assert.equal(dead.status, 0, dead.stderr);
+  assert.match(dead.stdout, new RegExp(`state +died \\(pid ${child.pid} gone, last heartbeat \\d{4}-[0-9T:.-]+Z, [0-9.]+ s ago\\)`), dead.stdout);
+});

@@ -120,7 +120,7 @@ export function collectCommand(o: CollectCliOptions, named: string[]): number {
     writeFileSync(join(bundle, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     // -h packs the run folders the links point at; a running run's files are replaced
     // atomically, so a file swapped mid-read is still whole (tar exits 1 and says so).
-    const t = spawnSync('tar', ['-czhf', tmpOut, '--exclude=.*.tmp', '--warning=no-file-changed', '--warning=no-file-removed', '-C', staging, bundleName], { encoding: 'utf8' });
+    const t = spawnSync('tar', ['-czhf', tmpOut, '--exclude=.*.tmp', '--exclude=.space-reserve', '--warning=no-file-changed', '--warning=no-file-removed', '-C', staging, bundleName], { encoding: 'utf8' });
     if (t.error) throw new UserError(`collect needs tar on PATH (${(t.error as NodeJS.ErrnoException).code ?? t.error.message})`);
     if (t.status !== 0 && t.status !== 1) throw new UserError(`tar exited ${String(t.status)}: ${t.stderr.trim().split('\n')[0] ?? ''}`);
     renameSync(tmpOut, out);

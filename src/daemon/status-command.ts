@@ -75,8 +75,13 @@ export function runState(s: Record<string, unknown>, now = Date.now()): RunVerdi
   const interval = typeof s['heartbeat_interval_s'] === 'number' ? s['heartbeat_interval_s'] : 5;
   const late = age === null || age > Math.max(3 * interval, 10);
   const pid = s['pid'];
+  const failures = Array.isArray(s['artifacts_failures']) ? (s['artifacts_failures'] as { message?: string; time?: string }[]) : [];
+  const diskFailed = failures.find((f) => / (ENOSPC|EDQUOT|EIO|EROFS) /.test(String(f.message)));
   switch (writerLiveness(s)) {
     case 'gone':
+      // The artifacts disk failed: the run may have gone on (publishing) and ended where it
+      // could no longer write, so its end is unknown rather than a crash.
+      if (diskFailed) return { state: 'died', text: `ended unrecorded (pid ${String(pid)} gone, ${last}; the run folder stopped taking writes at ${String(diskFailed.time)}: ${String(diskFailed.message)})`, heartbeat_age_s: age };
       return { state: 'died', text: `died (pid ${String(pid)} gone, ${last})`, heartbeat_age_s: age };
     case 'alive':
       return late
@@ -144,6 +149,7 @@ export function statusCommand(o: StatusCliOptions): number {
     `T_compute P50 ${lat?.t_compute_p50_ms ?? '–'} ms, P95 ${lat?.t_compute_p95_ms ?? '–'} ms`,
     ...switches.map((s) => `fallback  ${s.reason}`),
     ...disabled.map((d) => `disabled  ${d}`),
+    ...((summary['artifacts_failures'] as { message?: string; time?: string }[] | undefined) ?? []).map((f) => `artifacts ${String(f.message)} (at ${String(f.time)})`),
     `events    ${ev.records.length}${lastEvent ? ` (last: ${String(lastEvent.kind)} at ${String(lastEvent.time)})` : ''}` +
       (ev.torn ? '; the last line of events.jsonl is torn (skipped)' : '') +
       (ev.badLines.length ? `; ${ev.badLines.length} unreadable line(s) skipped` : ''),

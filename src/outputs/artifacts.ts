@@ -1,8 +1,8 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
-import { UserError, errorMessage } from '../common/errors.js';
+import { OutputError, UserError, errorMessage } from '../common/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.js';
 import type { Logger } from '../common/logger.js';
 import { outputPathProblem } from '../config/path-check.js';
@@ -50,13 +50,40 @@ export interface RotationSettings {
   rotate_keep: number;
 }
 
+/** A write of the run folder that failed, as summary.json records it. */
+export interface ArtifactFailure {
+  file: string;
+  code: string;
+  message: string;
+  time: string;
+}
+
+/** Bytes set aside in each run folder for the summary that says the disk is full. */
+export const RESERVE_BYTES = 32 * 1024;
+const RESERVE_NAME = '.space-reserve';
+const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
 /**
  * One run's folder. Every JSON/YAML file is replaced atomically (temp, fsync, rename), so a
  * technician pulling files mid-run or after a crash always reads complete ones; the JSON-lines
  * files only ever grow by whole lines. Every write failure is an OutputError naming the file.
+ *
+ * A full disk must not silence the run's own account of it: the folder holds a small reserve
+ * file, released at the first ENOSPC, so that summary.json can still be rewritten saying which
+ * write failed and why (`artifacts_failures`, merged into every later summary), and `status`
+ * can tell a technician.
  */
 export class RunArtifacts {
+  private readonly failures: ArtifactFailure[] = [];
+  private lastSummary: Record<string, unknown> | undefined;
+  private reserveHeld = false;
+
   private constructor(readonly dir: string, private readonly rotation: RotationSettings) {}
+
+  /** The writes of this folder that failed, oldest first. */
+  get failed(): readonly ArtifactFailure[] {
+    return this.failures;
+  }
 
   /** `explicitDir` (--artifacts) is used as is; otherwise a new run-<time>-<pid> folder under the root. */
   static create(root: string, explicitDir?: string, rotation: RotationSettings = { rotate_mb: 0, rotate_keep: 4 }): RunArtifacts {
@@ -70,6 +97,7 @@ export class RunArtifacts {
       throw new UserError(`artifacts folder ${dir} (from ${base.from}): cannot create (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
     const a = new RunArtifacts(dir, rotation);
+    a.holdReserve();
     if (!explicitDir) a.pointLatest();
     return a;
   }
@@ -79,11 +107,77 @@ export class RunArtifacts {
   }
 
   writeJson(name: string, value: unknown): void {
-    writeJsonAtomic(this.path(name), value, name);
+    if (name === ARTIFACT_FILES.summary && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      this.lastSummary = value as Record<string, unknown>;
+      this.guarded(name, () => writeJsonAtomic(this.path(name), this.withFailures(this.lastSummary!), name));
+      return;
+    }
+    this.guarded(name, () => writeJsonAtomic(this.path(name), value, name));
   }
 
   writeYaml(name: string, value: unknown): void {
-    writeFileAtomic(this.path(name), stringifyYaml(value, { lineWidth: 0 }), name);
+    this.guarded(name, () => writeFileAtomic(this.path(name), stringifyYaml(value, { lineWidth: 0 }), name));
+  }
+
+  private withFailures(summary: Record<string, unknown>): Record<string, unknown> {
+    return this.failures.length > 0 ? { ...summary, artifacts_failures: this.failures } : summary;
+  }
+
+  /** Runs a write; on a full disk records it, releases the reserve and (for the summary) retries once. */
+  private guarded(name: string, write: () => void): void {
+    try {
+      write();
+    } catch (e) {
+      if (!(e instanceof OutputError)) throw e;
+      const released = this.noteFailure(e, name !== ARTIFACT_FILES.summary);
+      if (name === ARTIFACT_FILES.summary && released) {
+        write();
+        return;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Records a failed write. On the first full-disk failure the reserve is released and, unless
+   * the summary is being written anyway, the last summary is rewritten with the failure in it.
+   * Returns whether space was released.
+   */
+  private noteFailure(e: OutputError, rewriteSummary: boolean): boolean {
+    this.failures.push({ file: e.path, code: e.code, message: e.message, time: new Date().toISOString() });
+    if (!SPACE_CODES.has(e.code) || !this.reserveHeld) return false;
+    this.reserveHeld = false;
+    try {
+      unlinkSync(this.path(RESERVE_NAME));
+    } catch {
+      return false;
+    }
+    if (rewriteSummary && this.lastSummary) {
+      try {
+        writeJsonAtomic(this.path(ARTIFACT_FILES.summary), this.withFailures(this.lastSummary), ARTIFACT_FILES.summary);
+      } catch {
+        // nothing more can be said on this disk
+      }
+    }
+    return true;
+  }
+
+  private holdReserve(): void {
+    const p = this.path(RESERVE_NAME);
+    let fd: number | undefined;
+    try {
+      fd = openSync(p, 'w', 0o600);
+      const zeros = Buffer.alloc(RESERVE_BYTES);
+      let off = 0;
+      while (off < zeros.length) off += writeSync(fd, zeros, off, zeros.length - off);
+      fsyncSync(fd);
+      this.reserveHeld = true;
+    } catch {
+      // No room even for the reserve: the run goes on without it.
+      try { unlinkSync(p); } catch { /* never created */ }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
   }
 
   /**
@@ -96,7 +190,15 @@ export class RunArtifacts {
       name === ARTIFACT_FILES.events ? { durable: true }
       : name === ARTIFACT_FILES.metrics ? { rotateBytes: Math.round(this.rotation.rotate_mb * 1048576), rotateKeep: this.rotation.rotate_keep }
       : {};
-    return new JsonlWriter(this.path(name), name, { ...defaults, ...options });
+    const own = options.onFailure;
+    return new JsonlWriter(this.path(name), name, {
+      ...defaults,
+      ...options,
+      onFailure: (e) => {
+        this.noteFailure(e, true);
+        own?.(e);
+      },
+    });
   }
 
   /** `latest` beside the run folders points at the newest run (replaced atomically). */

@@ -16,6 +16,8 @@ export interface JsonlOptions {
   rotateBytes?: number;
   /** Rotated files kept beside the live one (`<name>.1` newest … `<name>.<keep>` oldest). */
   rotateKeep?: number;
+  /** Called once, with the error, when the writer fails (before the error is thrown). */
+  onFailure?: (e: OutputError) => void;
 }
 
 /**
@@ -34,7 +36,7 @@ export class JsonlWriter {
   private failure: OutputError | undefined;
   /** False for a FIFO or a device (/dev/null, a pipe): no offsets, no fsync, no rotation. */
   private regular = true;
-  private readonly opts: Required<JsonlOptions>;
+  private readonly opts: Required<Omit<JsonlOptions, 'onFailure'>> & Pick<JsonlOptions, 'onFailure'>;
   /** Records accepted (written or still pending). */
   lines = 0;
   /** Records written to disk, in the live file and the rotated ones. */
@@ -155,8 +157,16 @@ export class JsonlWriter {
   }
 
   private fail(e: unknown, step: string): OutputError {
+    const first = this.failure === undefined;
     this.failure ??= toOutputError(e, this.path, `${this.what} ${step}`);
     this.pending = [];
+    if (first) {
+      try {
+        this.opts.onFailure?.(this.failure);
+      } catch {
+        // the failure itself is what the caller gets
+      }
+    }
     return this.failure;
   }
 }
