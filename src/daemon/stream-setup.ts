@@ -5,8 +5,7 @@ import type { Config } from '../config/schema.js';
 import type { ResolvedStream } from '../config/streams.js';
 import type { StreamInfo } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
-import { EmbeddedBroker } from '../outputs/embedded-broker.js';
-import { defaultNodeId } from '../outputs/mqtt-sink.js';
+import { startDaemonBroker, type DaemonBroker } from '../outputs/embedded-broker.js';
 
 /**
  * What a stream is, from its source and its model's record, checked against each other: a
@@ -39,23 +38,20 @@ export function streamInfo(id: string, multi: boolean, source: EmgSource, models
 /**
  * Several streams in one process share what a process has once: the embedded broker (each
  * stream connects to it as its own client, with its own will) and the run folder (a sub-folder
- * each). Their topics gain the stream id as a level.
+ * each). The MQTT plug-in adds the stream id to its topics and client id itself.
  */
 export function perStreamMqtt(s: ResolvedStream, brokerUrl: string | undefined): Config {
   const m = s.cfg.outputs.mqtt;
   if (!m.enabled) return s.cfg;
   const mqtt = {
     ...m,
-    topic_prefix: `${m.topic_prefix}/${s.id}`,
-    // One client id per connection: a broker drops the older of two clients that share one.
-    client_id: `${m.client_id || `myostream-${m.node_id || defaultNodeId()}-${process.pid}`}-${s.id}`,
     ...(m.broker === 'embedded' && brokerUrl ? { broker: brokerUrl, protocol_version: 4 as const } : {}),
   };
   return { ...s.cfg, outputs: { ...s.cfg.outputs, mqtt } };
 }
 
 /** The one embedded broker of a process that runs several streams, when any of them wants it. */
-export async function sharedBroker(streams: readonly ResolvedStream[], log: Logger): Promise<EmbeddedBroker | undefined> {
+export async function sharedBroker(streams: readonly ResolvedStream[], log: Logger): Promise<DaemonBroker | undefined> {
   const m = streams.find((s) => s.cfg.outputs.mqtt.enabled && s.cfg.outputs.mqtt.broker === 'embedded')?.cfg.outputs.mqtt;
-  return m && streams.length > 1 ? EmbeddedBroker.start({ port: m.embedded_port, host: m.embedded_host, log }) : undefined;
+  return m && streams.length > 1 ? startDaemonBroker(m, log) : undefined;
 }
