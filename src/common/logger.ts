@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 
 export type Logger = PinoLogger;
@@ -6,20 +7,70 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 
+/** syslog priorities (sd-daemon(3) `<N>` prefixes) of pino's levels: fatal crit, error err, warn warning, info, debug. */
+const SYSLOG_PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
+
+export function syslogPriority(pinoLevel: number): number {
+  return SYSLOG_PRIORITY[pinoLevel] ?? (pinoLevel >= 60 ? 2 : pinoLevel >= 50 ? 3 : pinoLevel >= 40 ? 4 : pinoLevel >= 30 ? 6 : 7);
+}
+
+/**
+ * True when `fd` is the stream systemd connected to the journal: JOURNAL_STREAM holds its
+ * device and inode ("dev:ino"). Comparing them, rather than trusting the variable alone, keeps
+ * the prefixes out of a pipe or file a child of the service was redirected to.
+ */
+export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env): boolean {
+  const js = env.JOURNAL_STREAM;
+  if (!js) return false;
+  const m = /^(\d+):(\d+)$/.exec(js);
+  if (!m) return false;
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    return st.dev === BigInt(m[1]!) && st.ino === BigInt(m[2]!);
+  } catch {
+    return false;
+  }
+}
+
+const LEVEL_AT_START = /^\{"level":(\d+)/;
+
+export interface LoggerOptions {
+  /**
+   * Prefix each line with its syslog priority (`<4>` for a warning…), which journald reads off
+   * and stores as PRIORITY=, so `journalctl -p warning` works for both formats. Default: when
+   * the stream is stderr and stderr is the journal (JOURNAL_STREAM matches it).
+   */
+  journal?: boolean;
+}
+
 /**
  * JSON lines (for journald and log shippers) or one readable line per event for a person at a
  * terminal. The text form is a tiny synchronous destination rather than pino-pretty, which would
  * start a transport thread in a process whose threads are already spoken for.
  */
-export function createLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableStream = process.stderr): Logger {
-  if (format === 'json') return pino({ level, base: { service: 'myostream' } }, pino.destination({ fd: 2, sync: true }));
+export function createLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableStream = process.stderr, opts: LoggerOptions = {}): Logger {
+  const toStderr = stream === process.stderr;
+  const journal = opts.journal ?? (toStderr && isJournalStream(2));
+  // stderr through sonic-boom: synchronous, retries EAGAIN on a non-blocking pipe or socket.
+  const sink: { write(s: string): unknown } = toStderr ? pino.destination({ fd: 2, sync: true }) : stream;
+  if (format === 'json') {
+    if (!journal) return pino({ level, base: { service: 'myostream' } }, sink as DestinationStream);
+    const dest: DestinationStream = {
+      write(line: string): void {
+        // pino writes the level first; reading it off the line costs no parse of the record.
+        const m = LEVEL_AT_START.exec(line);
+        sink.write(m ? `<${syslogPriority(Number(m[1]))}>${line}` : line);
+      },
+    };
+    return pino({ level, base: { service: 'myostream' } }, dest);
+  }
   const dest: DestinationStream = {
     write(line: string): void {
       let rec: Record<string, unknown>;
       try {
         rec = JSON.parse(line) as Record<string, unknown>;
       } catch {
-        stream.write(line);
+        sink.write(line);
         return;
       }
       const { level: lv, time, msg, pid: _pid, hostname: _host, ...rest } = rec;
@@ -27,7 +78,8 @@ export function createLogger(level: LogLevel, format: LogFormat, stream: NodeJS.
       const extras = Object.entries(rest)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
-      stream.write(`${ts} ${(LEVEL_NAMES[lv as number] ?? String(lv)).padEnd(5)} ${String(msg ?? '')}${extras ? ' ' + extras : ''}\n`);
+      const prefix = journal ? `<${syslogPriority(lv as number)}>` : '';
+      sink.write(`${prefix}${ts} ${(LEVEL_NAMES[lv as number] ?? String(lv)).padEnd(5)} ${String(msg ?? '')}${extras ? ' ' + extras : ''}\n`);
     },
   };
   return pino({ level, base: undefined }, dest);
