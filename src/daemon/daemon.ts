@@ -9,6 +9,7 @@ import { checkSharedSettings, resolveStreams } from '../config/streams.js';
 import type { LoadedModels } from '../inference/models.js';
 import { RunArtifacts, artifactsRoot, pruneRuns } from '../outputs/artifacts.js';
 import { LiveViewServer } from '../outputs/live-view-server.js';
+import type { NotifyHub } from '../supervision/notify-hub.js';
 import { openModels } from './bootstrap.js';
 import { streamPlugins } from './plugins.js';
 import { StreamSession } from './stream-session.js';
@@ -16,6 +17,8 @@ import { perStreamMqtt, sharedBroker, streamInfo } from './stream-setup.js';
 
 export interface DaemonOptions {
   quiet: boolean;
+  /** The daemon's systemd notify hub: READY, health-gated WATCHDOG pings, STATUS=. */
+  notify?: NotifyHub;
   /** --artifacts: the run folder (streams get sub-folders when there are several). */
   artifactsDir?: string;
   signal?: AbortSignal;
@@ -49,7 +52,7 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
       return new StreamSession({
         cfg: scfg, log: slog, models: models[i]!, source: sources[i]!, info: infos[i]!,
         artifacts: multi ? RunArtifacts.create('', join(root.dir, s.id), cfg.outputs) : root,
-        plugins: (env) => streamPlugins({ cfg: scfg, models: models[i]!, quiet: o.quiet, ...(liveView ? { liveView } : {}) }, env),
+        plugins: (env) => streamPlugins({ cfg: scfg, models: models[i]!, quiet: o.quiet, ...(liveView ? { liveView } : {}), ...(o.notify ? { notify: o.notify } : {}) }, env),
       });
     });
     if (multi) root.writeJson('streams.json', { streams: streams.map((s, i) => ({ stream_id: s.id, source: infos[i]!.sourceDescription, artifacts: join(root.dir, s.id) })) });

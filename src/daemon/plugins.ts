@@ -9,6 +9,7 @@ import { supervisorPlugins } from '../supervision/registry.js';
 import { runModelInfo } from './report.js';
 import type { PluginEnv } from './stream-session.js';
 import type { LiveViewServer } from '../outputs/live-view-server.js';
+import type { NotifyHub } from '../supervision/notify-hub.js';
 
 export interface RegistryOptions {
   cfg: Config;
@@ -16,6 +17,7 @@ export interface RegistryOptions {
   /** No status line (tests, scripts). */
   quiet: boolean;
   liveView?: LiveViewServer;
+  notify?: NotifyHub;
 }
 
 /**
@@ -43,6 +45,7 @@ export function streamPlugins(o: RegistryOptions, env: PluginEnv): Plugin[] {
     providers: models.providers,
     stateMaxAbs: () => env.predictors.stateMaxAbs(),
     files: { latency: ARTIFACT_FILES.latency, alignment: ARTIFACT_FILES.alignment },
+    ...(o.notify ? { notify: o.notify } : {}),
   });
   return [...outputs.first, ...supervisors, ...outputs.rest];
 }

@@ -1,22 +1,55 @@
-import { createLogger } from '../common/logger.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import type { Config } from '../config/schema.js';
+import { NotifyHub } from '../supervision/notify-hub.js';
 import { configFromCli, type CommonCliOptions } from './bootstrap.js';
 import { runDaemon } from './daemon.js';
+import { installSignalHandlers } from './signals.js';
 
 export interface RunCliOptions extends CommonCliOptions {
   quiet?: boolean;
+}
+
+/** Top-level sections whose change a running daemon can take without a restart. */
+const LIVE_KEYS = new Set(['logging']);
+
+/**
+ * SIGHUP: the configuration is read again from the same file and flags. What can change live
+ * (the log level) is applied; any other change is refused with its key in the log — the run
+ * keeps its configuration — and a configuration that no longer loads changes nothing.
+ */
+function reloader(o: RunCliOptions, current: { cfg: Config }, log: Logger): () => void {
+  return () => {
+    const next = configFromCli(o);
+    const changed = (Object.keys(next) as (keyof Config)[]).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(current.cfg[k]));
+    const live = changed.filter((k) => LIVE_KEYS.has(k));
+    const refused = changed.filter((k) => !LIVE_KEYS.has(k));
+    if (live.includes('logging') && next.logging.level !== current.cfg.logging.level) {
+      log.level = next.logging.level;
+      log.info({ level: next.logging.level }, 'reload: log level changed');
+    }
+    if (refused.length > 0) log.warn({ keys: refused }, `reload: ${refused.join(', ')} changed; those need a restart (systemctl restart myostream), the run goes on with its configuration`);
+    if (changed.length === 0) log.info('reload: the configuration is unchanged');
+    current.cfg = { ...current.cfg, logging: { ...current.cfg.logging, level: next.logging.level } };
+  };
 }
 
 export async function runCommand(o: RunCliOptions): Promise<number> {
   const cfg = configFromCli(o);
   const log = createLogger(cfg.logging.level, cfg.logging.format);
   const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const notify = new NotifyHub({ log, statusIntervalS: cfg.watchdog.status_interval_s });
+  const dispose = installSignalHandlers({
+    log,
+    finalise: (sig) => {
+      notify.stop(`finalising after ${sig}`);
+      stop.abort();
+    },
+    reload: reloader(o, { cfg }, log),
+  });
   try {
-    return await runDaemon(cfg, log, { quiet: o.quiet === true, signal: stop.signal, ...(o.artifacts ? { artifactsDir: o.artifacts } : {}) });
+    return await runDaemon(cfg, log, { quiet: o.quiet === true, signal: stop.signal, notify, ...(o.artifacts ? { artifactsDir: o.artifacts } : {}) });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    notify.close();
+    dispose();
   }
 }

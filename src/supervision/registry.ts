@@ -6,6 +6,8 @@ import { latencySettings } from './latency-report.js';
 import { MemoryMonitor } from './memory-monitor.js';
 import { StateGuard } from './state-guard.js';
 import { WatchdogPlugin } from './watchdog-plugin.js';
+import { SystemdNotifyPlugin } from './systemd-notify.js';
+import type { NotifyHub } from './notify-hub.js';
 
 export interface SupervisionEnv {
   /** The session streams (its streaming predictor exists): streaming supervisors run. */
@@ -14,6 +16,8 @@ export interface SupervisionEnv {
   /** The streaming decoder's largest |h| or |c|. */
   stateMaxAbs(): number;
   files: { latency: string; alignment: string };
+  /** The daemon's systemd notify hub (inert without NOTIFY_SOCKET). */
+  notify?: NotifyHub;
 }
 
 /** The supervisors of one stream, in start order. */
@@ -22,6 +26,7 @@ export function supervisorPlugins(cfg: Config, env: SupervisionEnv): Plugin[] {
     new LatencyMonitor({ ...latencySettings(cfg), judged: env.streaming && cfg.logging.latency.enabled && cfg.eval.streaming_latency.check, providers: env.providers, file: env.files.latency }),
     new MemoryMonitor(),
   ];
+  if (env.notify?.enabled) plugins.push(new SystemdNotifyPlugin(env.notify));
   if (!env.streaming) return plugins;
   plugins.push(
     new AlignmentMonitor({
