@@ -29,6 +29,8 @@ export interface LoadedModels {
   info: ModelInfo;
   encoder: ort.InferenceSession;
   decoder: ort.InferenceSession;
+  /** decoder_rollout (exact's whole block rollout in one run), when model_info.json lists it. */
+  rollout?: ort.InferenceSession;
   /** Every loaded graph by model_info.json key (extra keys, e.g. encoder_incremental, only here). */
   sessions: Record<string, ort.InferenceSession>;
   /** Execution provider per graph, as really obtained. */
@@ -88,10 +90,14 @@ export function verifiedModelPath(dir: string, info: ModelInfo, key: string): st
   return path;
 }
 
+/** Graphs loaded whenever model_info.json lists them (older model folders lack them). */
+export const OPTIONAL_MODEL_KEYS: readonly string[] = ['decoder_rollout'];
+
 export async function loadModels(modelDir: string, opts: SessionOptions, log: Logger, keys: readonly string[] = ['encoder', 'decoder_step']): Promise<LoadedModels> {
   const { dir, info } = readModelInfo(modelDir);
   const sessions: Record<string, LoadedSession> = {};
-  for (const key of keys) sessions[key] = await openSession(verifiedModelPath(dir, info, key), opts, log);
+  const all = [...keys, ...OPTIONAL_MODEL_KEYS.filter((k) => !keys.includes(k) && info.models[k] !== undefined)];
+  for (const key of all) sessions[key] = await openSession(verifiedModelPath(dir, info, key), opts, log);
   const enc = sessions['encoder'];
   const dec = sessions['decoder_step'];
   if (!enc || !dec) throw new Error('encoder and decoder_step must be loaded');
@@ -101,6 +107,7 @@ export async function loadModels(modelDir: string, opts: SessionOptions, log: Lo
     info,
     encoder: enc.session,
     decoder: dec.session,
+    ...(sessions['decoder_rollout'] ? { rollout: sessions['decoder_rollout'].session } : {}),
     sessions: pick((s) => s.session),
     providers: pick((s) => s.provider),
     attempts: pick((s) => s.attempts),
