@@ -3,7 +3,7 @@ import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { DecoderStep, PoseIntegrator } from './decoder.js';
 import { WindowEncoder } from './encoder.js';
 import { FEATURE_DIM, LEFT_CONTEXT, POSE_DIM, framesFor, rolloutPointsFor } from '../domain/geometry.js';
-import { resizeAlignCorners, upsampleHalfPixel } from './interpolate.js';
+import { alignCornersSource, interpolateChannelMajorAt, lerpPoint, resizeAlignCorners, upsampleHalfPixel, type LerpPoint } from './interpolate.js';
 
 /** Key of the one-run block rollout in model_info.json (refer/export.py writes it). */
 export const DECODER_ROLLOUT_MODEL_KEY = 'decoder_rollout';
@@ -200,6 +200,41 @@ export class ExactPredictor {
     const t0 = performance.now();
     resizeAlignCorners(frames, FEATURE_DIM, this.frames, this.points, this.features);
     this.startRollout(this.oldestNeeded, performance.now() - t0);
+  }
+
+  /**
+   * beginBlock for a caller that hands in the block's features point by point as its native
+   * frames come in (fillPoint), instead of all at once.
+   */
+  beginBlockByPoints(): void {
+    this.startRollout(this.oldestNeeded, 0);
+  }
+
+  /** Next point of the block in progress (undefined when none is). */
+  get nextPoint(): number | undefined {
+    return this.pending?.t;
+  }
+
+  /** The two native frames (lower, upper) point t of a block is interpolated from. */
+  framesOfPoint(t: number): LerpPoint {
+    return lerpPoint(alignCornersSource(t, this.frames, this.points), this.frames, this.lerp);
+  }
+
+  /**
+   * Writes point t's features from the block's native frames (channel-major [64, frames]; only
+   * the two framesOfPoint(t) names need to be there yet): the same arithmetic as the resize of
+   * a whole block.
+   */
+  fillPoint(t: number, frames: Float32Array): void {
+    interpolateChannelMajorAt(frames, FEATURE_DIM, this.frames, this.framesOfPoint(t), this.features, t * FEATURE_DIM);
+  }
+
+  private readonly lerp: LerpPoint = { lo: 0, hi: 0, w: 0 };
+
+  /** Passes over the next block without computing it (its inputs are gone). */
+  skipBlock(): void {
+    this.pending = undefined;
+    this.nextBlock++;
   }
 
   /** True between beginBlock and the step that finishes it. */
