@@ -215,7 +215,7 @@ export class ExactPredictor {
     return this.pending?.t;
   }
 
-  /** The two native frames (lower, upper) point t of a block is interpolated from. */
+  /** The two native frames (lower, upper; upper unused when w = 0) point t of a block is interpolated from. */
   framesOfPoint(t: number): LerpPoint {
     return lerpPoint(alignCornersSource(t, this.frames, this.points), this.frames, this.lerp);
   }
@@ -226,7 +226,10 @@ export class ExactPredictor {
    * a whole block.
    */
   fillPoint(t: number, frames: Float32Array): void {
-    interpolateChannelMajorAt(frames, FEATURE_DIM, this.frames, this.framesOfPoint(t), this.features, t * FEATURE_DIM);
+    const p = this.framesOfPoint(t);
+    // On a frame exactly (weight 0) the upper one only adds 0 × frame: not needed yet.
+    if (p.w === 0) p.hi = p.lo;
+    interpolateChannelMajorAt(frames, FEATURE_DIM, this.frames, p, this.features, t * FEATURE_DIM);
   }
 
   private readonly lerp: LerpPoint = { lo: 0, hi: 0, w: 0 };

@@ -249,7 +249,9 @@ export async function loadModels(modelDir: string, opts: SessionOptions, log: Lo
   const sessions: Record<string, LoadedSession> = {};
   const all = [...keys, ...OPTIONAL_MODEL_KEYS.filter((k) => !keys.includes(k) && info.models[k] !== undefined)];
   const checked = checkedModelPaths(dir, info, all);
-  for (const key of all) sessions[key] = await openSession(checked.paths[key]!, opts, log);
+  // Created side by side: onnxruntime-node builds each session off the main thread.
+  const opened = await Promise.all(all.map((key) => openSession(checked.paths[key]!, opts, log)));
+  all.forEach((key, i) => (sessions[key] = opened[i]!));
   const enc = sessions['encoder'];
   const dec = sessions['decoder_step'];
   if (!enc || !dec) throw new Error('encoder and decoder_step must be loaded');

@@ -200,7 +200,7 @@ export class SupervisedStreaming implements Predictor, StepCompanion {
     if (this.frameBlock[slot] !== block) return undefined;
     const need = shadow.framesOfPoint(t);
     const seen = this.frameSeen[slot]!;
-    if (seen[need.lo] === 0 || seen[need.hi] === 0) return undefined;
+    if (seen[need.lo] === 0 || (need.w > 0 && seen[need.hi] === 0)) return undefined;
     shadow.fillPoint(t, this.frameBuf[slot]!);
     return shadow.prepareStep();
   }
