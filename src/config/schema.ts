@@ -27,7 +27,7 @@ export const configSchema = z
         /** CUDA/TensorRT device ordinal. */
         device_id: z.number().int().min(0).max(63).default(0),
         /** 0 = onnxruntime's choice; at most 64, more threads than a base station has only thrash (and 1e5 hangs the model load). */
-        intra_op_threads: z.number().int().min(0).max(64).default(2),
+        intra_op_threads: z.number().int().min(0).max(64).default(1),
         inter_op_threads: z.number().int().min(0).max(64).default(1),
         /** Intra-op worker threads spin while idle (onnxruntime's own default is on); only matters with intra_op_threads > 1. */
         intra_op_spinning: z.boolean().default(false),
