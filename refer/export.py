@@ -5,8 +5,8 @@ Usage (from the repository root):
 
 Writes, byte-for-byte identically on a rerun with the same inputs and software:
     OUT/encoder.onnx, OUT/decoder_step.onnx, OUT/encoder_incremental.onnx,
-    OUT/encoder_incremental_init.onnx, OUT/golden/input.mtb, OUT/golden/reference.mtb,
-    OUT/model_info.json
+    OUT/encoder_incremental_init.onnx, OUT/decoder_rollout.onnx, OUT/golden/input.mtb,
+    OUT/golden/reference.mtb, OUT/model_info.json
 """
 
 from __future__ import annotations
@@ -145,13 +145,21 @@ def export_encoder(model: PoseModel, metadata: dict[str, str]) -> bytes:
 
 
 def export_decoder_step(model: PoseModel, metadata: dict[str, str]) -> bytes:
-    """decoder_step.onnx bytes: input [1,84], h0, c0 [2,1,512] -> pos_vel [1,40] (x0.01), h1, c1."""
+    """decoder_step.onnx bytes: input [B,84], h0, c0 [2,B,512] -> pos_vel [B,40] (x0.01), h1, c1.
+
+    The batch axis is free so that two independent rollouts (the streaming session and its
+    shadow exact block) can share one run: the step reads its 13 MB of weights once for both,
+    and each row's result is that of a batch-1 run (checked in refer/tests).
+    """
     state = torch.zeros(LSTM_LAYERS, 1, LSTM_HIDDEN)
+    batch = {0: "batch"}
+    state_batch = {1: "batch"}
     data = _onnx_bytes(
         DecoderStepExport(model.decoder).eval(),
         (torch.zeros(1, FEATURE_DIM + POSE_DIM), state, state.clone()),
         input_names=["input", "h0", "c0"],
         output_names=["pos_vel", "h1", "c1"],
+        dynamic_axes={"input": batch, "h0": state_batch, "c0": state_batch, "pos_vel": batch, "h1": state_batch, "c1": state_batch},
     )
     return _finish_onnx(data, {}, metadata)
 
@@ -185,6 +193,109 @@ def export_encoder_incremental_init(model: PoseModel, metadata: dict[str, str]) 
         output_names=["feature", *INC.NEXT_STATE_NAMES],
     )
     return _finish_onnx(data, {}, metadata)
+
+
+def export_decoder_rollout(dec_bytes: bytes, metadata: dict[str, str]) -> bytes:
+    """decoder_rollout.onnx bytes: exact's whole decoder rollout in one ONNX Loop.
+
+    features [points, 64] (time-major) -> poses [points, 20]. LSTM state and previous pose start
+    at zero; iteration t runs decoder_step's own nodes on concat(features[t], prev), then
+    prev = pos if t < POSITION_STEPS else prev + vel (rollout.decode_sequence). Built from
+    decoder_step.onnx so that both graphs run the same operators on the same weights; the weights
+    sit once in the outer graph and the loop body reads them from there, which lets onnxruntime
+    keep them packed and in cache across the iterations instead of one run per step.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    step = onnx.load_from_string(dec_bytes)
+    sg = step.graph
+    pre = "step/"
+    rename = {"input": "body/input", "h0": "body/h", "c0": "body/c"}
+    inits = {t.name for t in sg.initializer}
+
+    def name_of(n: str) -> str:
+        if n == "" or n in inits:
+            return n
+        return rename.get(n, pre + n)
+
+    body_nodes = [
+        helper.make_node("Unsqueeze", ["body/iter", "const/axis0"], ["body/iter1"]),
+        helper.make_node("Gather", ["features", "body/iter1"], ["body/feat"], axis=0),  # [1, 64]
+        helper.make_node("Concat", ["body/feat", "body/prev"], ["body/input"], axis=1),  # [1, 84]
+    ]
+    for node in sg.node:
+        n = onnx.NodeProto()
+        n.CopyFrom(node)
+        n.name = pre + (node.name or node.output[0])
+        n.input[:] = [name_of(i) for i in node.input]
+        n.output[:] = [name_of(o) for o in node.output]
+        body_nodes.append(n)
+    pv, h1, c1 = (name_of(o.name) for o in sg.output)
+    body_nodes += [
+        helper.make_node("Slice", [pv, "const/zero1", "const/pose_dim", "const/axis1"], ["body/pos"]),
+        helper.make_node("Slice", [pv, "const/pose_dim", "const/two_pose_dim", "const/axis1"], ["body/vel"]),
+        helper.make_node("Add", ["body/prev", "body/vel"], ["body/integrated"]),
+        helper.make_node("Less", ["body/iter", "const/position_steps"], ["body/take_pos"]),
+        helper.make_node("Where", ["body/take_pos", "body/pos", "body/integrated"], ["body/next_prev"]),
+        helper.make_node("Identity", ["body/cond"], ["body/cond_out"]),
+        helper.make_node("Identity", [h1], ["body/h_out"]),
+        helper.make_node("Identity", [c1], ["body/c_out"]),
+        helper.make_node("Identity", ["body/next_prev"], ["body/pose_out"]),
+    ]
+    state_shape = [LSTM_LAYERS, 1, LSTM_HIDDEN]
+    f32 = TensorProto.FLOAT
+    body = helper.make_graph(
+        body_nodes,
+        "rollout_step",
+        [
+            helper.make_tensor_value_info("body/iter", TensorProto.INT64, []),
+            helper.make_tensor_value_info("body/cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("body/h", f32, state_shape),
+            helper.make_tensor_value_info("body/c", f32, state_shape),
+            helper.make_tensor_value_info("body/prev", f32, [1, POSE_DIM]),
+        ],
+        [
+            helper.make_tensor_value_info("body/cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("body/h_out", f32, state_shape),
+            helper.make_tensor_value_info("body/c_out", f32, state_shape),
+            helper.make_tensor_value_info("body/next_prev", f32, [1, POSE_DIM]),
+            helper.make_tensor_value_info("body/pose_out", f32, [1, POSE_DIM]),
+        ],
+    )
+    i64 = lambda name, vals: numpy_helper.from_array(np.array(vals, dtype=np.int64), name)  # noqa: E731
+    consts = [
+        i64("const/axis0", [0]),
+        i64("const/axis1", [1]),
+        i64("const/zero1", [0]),
+        i64("const/pose_dim", [POSE_DIM]),
+        i64("const/two_pose_dim", [2 * POSE_DIM]),
+        numpy_helper.from_array(np.array(R.POSITION_STEPS, dtype=np.int64), "const/position_steps"),
+        numpy_helper.from_array(np.array(True), "const/true"),
+        numpy_helper.from_array(np.zeros(state_shape, np.float32), "const/zero_state"),
+        numpy_helper.from_array(np.zeros([1, POSE_DIM], np.float32), "const/zero_pose"),
+    ]
+    outer_nodes = [
+        helper.make_node("Shape", ["features"], ["outer/shape"]),
+        helper.make_node("Gather", ["outer/shape", "const/scalar0"], ["outer/points"], axis=0),
+        helper.make_node(
+            "Loop",
+            ["outer/points", "const/true", "const/zero_state", "const/zero_state", "const/zero_pose"],
+            ["outer/h", "outer/c", "outer/prev", "outer/poses3"],
+            body=body,
+        ),
+        helper.make_node("Squeeze", ["outer/poses3", "const/axis1"], ["poses"]),
+    ]
+    consts.append(numpy_helper.from_array(np.array(0, dtype=np.int64), "const/scalar0"))
+    graph = helper.make_graph(
+        outer_nodes,
+        "decoder_rollout",
+        [helper.make_tensor_value_info("features", f32, ["points", FEATURE_DIM])],
+        [helper.make_tensor_value_info("poses", f32, ["points", POSE_DIM])],
+        initializer=[*sg.initializer, *consts],
+    )
+    model = helper.make_model(graph, opset_imports=list(step.opset_import), producer_name="myostream refer/export.py")
+    model.ir_version = step.ir_version
+    return _finish_onnx(model.SerializeToString(), {}, metadata)
 
 
 def incremental_info() -> dict:
@@ -305,6 +416,7 @@ def ort_crosscheck(
     arrays: dict,
     inc_bytes: bytes | None = None,
     init_bytes: bytes | None = None,
+    rollout_bytes: bytes | None = None,
 ) -> dict | None:
     """Max |ONNX Runtime - PyTorch| on the golden input, if python onnxruntime is installed."""
     try:
@@ -336,6 +448,21 @@ def ort_crosscheck(
         poses.append(prev[0])
     poses = np.stack(poses)
     extra = {}
+    if rollout_bytes is not None:
+        # the whole block in one Loop run, vs the step-by-step rollout above and vs PyTorch
+        roll = ort.InferenceSession(rollout_bytes, opts, providers=["CPUExecutionProvider"])
+        looped = roll.run(None, {"features": np.ascontiguousarray(feats)})[0]
+        extra["decoder_rollout_block0_vs_decoder_step_rollout"] = float(np.abs(looped - poses).max())
+        extra["decoder_rollout_block0_vs_exact_poses"] = float(np.abs(looped - arrays["exact_poses"][0]).max())
+        # a batch of two rows gives each row's batch-1 result (the live shadow shares runs)
+        x = np.random.default_rng(3).standard_normal((2, FEATURE_DIM + POSE_DIM)).astype(np.float32)
+        hb = (0.3 * np.random.default_rng(4).standard_normal((LSTM_LAYERS, 2, LSTM_HIDDEN))).astype(np.float32)
+        pv2, h2, c2 = dec.run(None, {"input": x, "h0": hb, "c0": 2 * hb})
+        worst = 0.0
+        for b in range(2):
+            pv1, h1, c1 = dec.run(None, {"input": x[b : b + 1], "h0": hb[:, b : b + 1].copy(), "c0": 2 * hb[:, b : b + 1]})
+            worst = max(worst, float(np.abs(pv2[b] - pv1[0]).max()), float(np.abs(h2[:, b] - h1[:, 0]).max()), float(np.abs(c2[:, b] - c1[:, 0]).max()))
+        extra["decoder_step_batch2_vs_batch1"] = worst
     if inc_bytes is not None:
         # incremental step over the whole golden input vs the PyTorch sliding-window features
         inc = ort.InferenceSession(inc_bytes, opts, providers=["CPUExecutionProvider"])
@@ -351,7 +478,7 @@ def ort_crosscheck(
             if q >= 0:
                 feats.append(out[0][0])
         feats = np.stack(feats)
-        extra = {
+        extra |= {
             "encoder_incremental_vs_sliding_features": float(np.abs(feats - sw).max()),
             "encoder_incremental_even_vs_native_frames": float(np.abs(feats[0::2] - arrays["native_frames"]).max()),
         }
@@ -390,6 +517,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     dec_bytes = export_decoder_step(model, {**metadata, "myostream.role": "decoder_step"})
     inc_bytes = export_encoder_incremental(model, {**metadata, "myostream.role": "encoder_incremental"})
     init_bytes = export_encoder_incremental_init(model, {**metadata, "myostream.role": "encoder_incremental_init"})
+    rollout_bytes = export_decoder_rollout(dec_bytes, {**metadata, "myostream.role": "decoder_rollout"})
 
     emg_tc = make_golden_emg()
     input_meta = {
@@ -425,6 +553,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     write_atomic(os.path.join(out_dir, "decoder_step.onnx"), dec_bytes)
     write_atomic(os.path.join(out_dir, "encoder_incremental.onnx"), inc_bytes)
     write_atomic(os.path.join(out_dir, "encoder_incremental_init.onnx"), init_bytes)
+    write_atomic(os.path.join(out_dir, "decoder_rollout.onnx"), rollout_bytes)
     write_atomic(os.path.join(out_dir, "golden", "input.mtb"), input_bytes)
     write_atomic(os.path.join(out_dir, "golden", "reference.mtb"), ref_bytes)
 
@@ -439,6 +568,15 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
                 "incremental": incremental_info(),
             },
             "encoder_incremental_init": model_file_info("encoder_incremental_init.onnx", init_bytes, enc_params),
+            "decoder_rollout": {
+                **model_file_info("decoder_rollout.onnx", rollout_bytes, dec_params),
+                "rollout": {
+                    "loop": "ONNX Loop over decoder_step's nodes, one iteration per 50 Hz point",
+                    "initial_state": "zeros (LSTM h, c and the previous pose), as each exact block",
+                    "position_steps": R.POSITION_STEPS,
+                    "update": "prev = pos if t < position_steps else prev + vel",
+                },
+            },
         },
         "geometry": geometry(),
         "weights": weights,
@@ -463,6 +601,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
             "decoder_step.onnx": sha256_bytes(dec_bytes),
             "encoder_incremental.onnx": sha256_bytes(inc_bytes),
             "encoder_incremental_init.onnx": sha256_bytes(init_bytes),
+            "decoder_rollout.onnx": sha256_bytes(rollout_bytes),
             "golden/input.mtb": sha256_bytes(input_bytes),
             "golden/reference.mtb": sha256_bytes(ref_bytes),
             "model_info.json": sha256_bytes(info_bytes),
@@ -476,7 +615,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     for name, st in comparisons.items():
         log(f"{name}: mse={st['mse']:.3e} max_abs_diff={st['max_abs_diff']:.3e}")
     if crosscheck:
-        cc = ort_crosscheck(enc_bytes, dec_bytes, emg_tc, arrays, inc_bytes, init_bytes)
+        cc = ort_crosscheck(enc_bytes, dec_bytes, emg_tc, arrays, inc_bytes, init_bytes, rollout_bytes)
         summary["onnxruntime_crosscheck"] = cc
         if cc is None:
             log("onnxruntime not installed: ONNX cross-check skipped")

@@ -127,8 +127,9 @@ test('a failed alignment check switches the run to exact, records why, and the r
   assert.match(events, /"kind":"mode_switch"/);
   const lines = readFileSync(poses, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; mode: string; t: number });
   const k = lines.findIndex((l) => l.mode === 'exact');
-  // Block 0's comparison completes while block 1 streams (the shadow is spread over steps).
-  assert.ok(k > 250 && k < 500, `first exact pose at ${k}`);
+  // Block 0's comparison completes at the end of block 0 (the shadow decodes along with the
+  // streaming steps) or, at the latest, while block 1 streams.
+  assert.ok(k >= 250 && k < 500, `first exact pose at ${k}`);
   assert.equal(k, (s as unknown as { mode_switches: { at_step: number }[] }).mode_switches[0]!.at_step + 1);
   assert.ok(lines.slice(0, k).every((l) => l.mode === 'streaming'));
   assert.ok(lines.slice(k).every((l) => l.mode === 'exact'));

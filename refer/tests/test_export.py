@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-FILES = ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json"]
+FILES = ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "decoder_rollout.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json"]
 
 
 @pytest.mark.slow
@@ -32,7 +32,11 @@ def test_export_is_deterministic(tmp_path):
     assert enc["outputs"] == [{"name": "features", "dtype": "float32", "shape": [1, 64, "frames"]}]
     dec = info["models"]["decoder_step"]
     assert [i["name"] for i in dec["inputs"]] == ["input", "h0", "c0"]
-    assert [o["shape"] for o in dec["outputs"]] == [[1, 40], [2, 1, 512], [2, 1, 512]]
+    assert [o["shape"] for o in dec["outputs"]] == [["batch", 40], [2, "batch", 512], [2, "batch", 512]]
+    roll = info["models"]["decoder_rollout"]
+    assert roll["inputs"] == [{"name": "features", "dtype": "float32", "shape": ["points", 64]}]
+    assert roll["outputs"] == [{"name": "poses", "dtype": "float32", "shape": ["points", 20]}]
+    assert roll["rollout"]["position_steps"] == 12 and roll["parameters"] == dec["parameters"]
     assert enc["opset"] >= 17 and info["geometry"]["position_steps"] == 12
     assert info["weights"] == {"seed": DEFAULT_SEED}
     inc = info["models"]["encoder_incremental"]
@@ -56,7 +60,7 @@ def test_export_is_deterministic(tmp_path):
     if os.path.exists(os.path.join(committed, "model_info.json")):
         cinfo = json.load(open(os.path.join(committed, "model_info.json")))
         if cinfo["weights"] == {"seed": DEFAULT_SEED}:
-            for name in ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx"]:
+            for name in ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "decoder_rollout.onnx"]:
                 assert open(os.path.join(committed, name), "rb").read() == (a / name).read_bytes(), name
             from tensor_bundle import read_bundle
 
@@ -65,3 +69,36 @@ def test_export_is_deterministic(tmp_path):
             assert list(fresh) == list(old)
             for k in fresh:
                 assert np.abs(fresh[k] - old[k]).max() <= 1e-5, k
+
+
+def test_rollout_graph_matches_stepped_rollout_and_batch_rows():
+    """decoder_rollout.onnx = decoder_step.onnx stepped 250 times; a batch-2 step = two batch-1 steps."""
+    ort = pytest.importorskip("onnxruntime")
+    from export import export_decoder_rollout
+
+    committed = os.path.join(REPO_ROOT, "models")
+    dec_bytes = open(os.path.join(committed, "decoder_step.onnx"), "rb").read()
+    assert export_decoder_rollout(dec_bytes, {"k": "v"}) == export_decoder_rollout(dec_bytes, {"k": "v"})
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    dec = ort.InferenceSession(dec_bytes, opts, providers=["CPUExecutionProvider"])
+    roll = ort.InferenceSession(os.path.join(committed, "decoder_rollout.onnx"), opts, providers=["CPUExecutionProvider"])
+    feats = np.random.default_rng(5).standard_normal((40, 64)).astype(np.float32)
+    h = np.zeros((2, 1, 512), np.float32)
+    c = h.copy()
+    prev = np.zeros((1, 20), np.float32)
+    stepped = []
+    for t in range(feats.shape[0]):
+        pv, h, c = dec.run(None, {"input": np.concatenate([feats[t : t + 1], prev], 1), "h0": h, "c0": c})
+        prev = pv[:, :20] if t < 12 else (prev + pv[:, 20:]).astype(np.float32)
+        stepped.append(prev[0])
+    looped = roll.run(None, {"features": feats})[0]
+    assert looped.shape == (40, 20)
+    assert np.abs(looped - np.stack(stepped)).max() <= 1e-6
+    x = np.random.default_rng(6).standard_normal((2, 84)).astype(np.float32)
+    hb = (0.3 * np.random.default_rng(7).standard_normal((2, 2, 512))).astype(np.float32)
+    pv2, h2, c2 = dec.run(None, {"input": x, "h0": hb, "c0": 2 * hb})
+    for b in range(2):
+        pv1, h1, c1 = dec.run(None, {"input": x[b : b + 1], "h0": hb[:, b : b + 1].copy(), "c0": 2 * hb[:, b : b + 1]})
+        assert np.abs(pv2[b] - pv1[0]).max() <= 1e-7
+        assert np.abs(h2[:, b] - h1[:, 0]).max() <= 1e-7 and np.abs(c2[:, b] - c1[:, 0]).max() <= 1e-7

@@ -33,6 +33,8 @@ export const configSchema = z
         inter_op_threads: z.number().int().min(0).max(64).default(1),
         /** What happens after a fallback to exact: the return to streaming and its hysteresis. */
         fallback: fallbackSchema.prefault({}),
+        /** Intra-op worker threads spin while idle (onnxruntime's own default is on); only matters with intra_op_threads > 1. */
+        intra_op_spinning: z.boolean().default(false),
         exact: z
           .object({
             /** New samples per exact block; each block also sees left_context samples before them. */

@@ -1,25 +1,30 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { cpus, platform, arch, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import ort from 'onnxruntime-node';
+import { fileURLToPath } from 'node:url';
 import { RingBuffer } from '../acquisition/ring-buffer.js';
 import { writeJsonAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { readTensorBundle } from '../common/tensor-bundle.js';
-import { WindowFrameEncoder, type FrameEncoder } from '../inference/frame-encoder.js';
-import { NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
-import { MODEL_KEYS_WITH_INCREMENTAL, incrementalEncoderFrom, type IncrementalFrameEncoder } from '../inference/incremental-encoder.js';
-import { loadModels, type LoadedModels } from '../inference/models.js';
+import { WindowFrameEncoder, type FrameEncoder, type FrameListener } from '../inference/frame-encoder.js';
+import { LEFT_CONTEXT, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
+import { INCREMENTAL_MODEL_KEY, incrementalEncoderFrom, type IncrementalFrameEncoder } from '../inference/incremental-encoder.js';
+import type { LoadedModels } from '../inference/models.js';
+import { ExactPredictor } from '../inference/exact-predictor.js';
 import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-predictor.js';
+import { SupervisedStreaming } from '../supervision/supervised-streaming.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
 import type { PoseEvent } from '../domain/pose.js';
-import { configFromCli } from './bootstrap.js';
+import type { Predictor } from '../inference/predictor.js';
+import { bandwidthFloor } from './bandwidth-floor.js';
+import { configFromCli, openModels } from './bootstrap.js';
 
 export interface BenchCliOptions {
   /** Last stdout line = one JSON object (the table goes to stderr). */
@@ -47,8 +52,24 @@ export interface BenchCliOptions {
 export const DEFAULT_BENCH_STEPS = 2000;
 export const DEFAULT_ALTERNATE = 200;
 const WARMUP_STEPS = 100;
-/** Issue targets on the 2-core CPU development machine. */
-const TARGETS = { incremental_p50_ms: 1.5, incremental_p95_ms: 3, ratio_p50: 5 } as const;
+/** Exact blocks timed per rollout kind (after one untimed block each). */
+const EXACT_BLOCKS = 6;
+/** Matrix-vector products timed for the bandwidth floor (split before and after the steps). */
+const FLOOR_RUNS = 200;
+/**
+ * Issue targets on the 2-core CPU development machine: absolute ones for the incremental step,
+ * ratios (which hold across noisy days, unlike absolute times) for the rest.
+ */
+const TARGETS = {
+  incremental_p50_ms: 1.5,
+  incremental_p95_ms: 3,
+  ratio_p50: 5,
+  supervised_to_bare_p50_max: 1.2,
+  exact_block_speedup_min: 4,
+  torch_window_to_bare_min: 10,
+  step_to_floor_max: 1.5,
+  time_to_first_pose_max_ms: 1000,
+} as const;
 
 interface Percentiles {
   p50_ms: number;
@@ -69,6 +90,12 @@ interface PathStats extends Percentiles {
 class TimedFrameEncoder implements FrameEncoder {
   ms = 0;
   constructor(readonly inner: FrameEncoder) {}
+  get onFrame(): FrameListener | undefined {
+    return this.inner.onFrame;
+  }
+  set onFrame(f: FrameListener | undefined) {
+    this.inner.onFrame = f;
+  }
   get kind(): FrameEncoder['kind'] {
     return this.inner.kind;
   }
@@ -89,26 +116,33 @@ class TimedFrameEncoder implements FrameEncoder {
 }
 
 class Path {
+  /** Wall time of the predictor's advance() (for the supervised path: the step and its shadow work). */
+  readonly wall: Float64Array;
+  /** T_compute as the predictor reports it. */
   readonly total: Float64Array;
   readonly enc: Float64Array;
   n = 0;
-  constructor(readonly name: string, readonly predictor: StreamingPredictor, readonly timed: TimedFrameEncoder, steps: number) {
+  constructor(readonly name: string, readonly predictor: Predictor, readonly timed: TimedFrameEncoder, steps: number) {
+    this.wall = new Float64Array(steps);
     this.total = new Float64Array(steps);
     this.enc = new Float64Array(steps);
   }
   async step(ring: RingBuffer, record: boolean, emit: (e: PoseEvent) => void): Promise<void> {
     this.timed.ms = 0;
+    const t0 = performance.now();
     const ms = await this.predictor.advance(ring, emit);
+    const wall = performance.now() - t0;
     if (record) {
+      this.wall[this.n] = wall;
       this.total[this.n] = ms;
       this.enc[this.n] = this.timed.ms;
       this.n++;
     }
   }
-  stats(): PathStats {
+  stats(): PathStats & { wall: Percentiles & { mean_ms: number; max_ms: number } } {
     const rest = this.total.map((t, i) => t - this.enc[i]!);
     const t = summarize(this.total);
-    return { ...pick(t), mean_ms: t.mean_ms, max_ms: t.max_ms, encoder: summarize(this.enc, false), lstm_and_rest: summarize(rest, false) };
+    return { ...pick(t), mean_ms: t.mean_ms, max_ms: t.max_ms, encoder: summarize(this.enc, false), lstm_and_rest: summarize(rest, false), wall: summarize(this.wall) };
   }
 }
 
@@ -197,11 +231,66 @@ function parseCount(flag: string, v: number | string | undefined, dflt: number):
   return n;
 }
 
+interface FirstPose {
+  imports_ms: number;
+  config_ms: number;
+  models_ms: number;
+  source_ms: number;
+  first_pose_ms: number;
+  model_load_ms: number;
+  digests: Record<string, string>;
+}
+
 /**
- * `myostream bench`: the same input through the window and the incremental encoder, side by
- * side in one process, alternating in turns of `alternate` steps (which one goes first
- * alternates too; 1 = step by step), after WARMUP_STEPS untimed steps each. T_compute is what StreamingPredictor measures (frame +
- * single point + LSTM step); its encoder part is timed around the FrameEncoder's frame().
+ * Time to the first pose of a fresh process (first-pose-probe.js: run's module graph, config,
+ * openModels, source, streaming predictor, first step), twice: the first may hash the models,
+ * the second starts with a warm digest cache, as every start after the first does.
+ */
+function timeToFirstPose(o: BenchCliOptions): { cold?: FirstPose; warm?: FirstPose; skipped?: string } {
+  const probe = join(dirname(fileURLToPath(import.meta.url)), 'first-pose-probe.js');
+  const args = [probe, ...(o.config !== undefined ? ['--config', o.config] : []), ...o.set.flatMap((s) => ['--set', s])];
+  const once = (): FirstPose | string => {
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+    const last = r.stdout?.trim().split('\n').pop() ?? '';
+    if (r.status !== 0 || !last.startsWith('{')) return `probe failed (${r.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`)})`;
+    return JSON.parse(last) as FirstPose;
+  };
+  const cold = once();
+  if (typeof cold === 'string') return { skipped: cold };
+  const warm = once();
+  if (typeof warm === 'string') return { cold, skipped: warm };
+  return { cold, warm };
+}
+
+/** Block compute of a rollout kind: the same blocks of the same ring, alternating with the other kind. */
+async function timeExactBlocks(kinds: readonly ExactPredictor[], ring: RingBuffer): Promise<Float64Array[]> {
+  const out = kinds.map(() => new Float64Array(EXACT_BLOCKS));
+  const blocksInRing = Math.max(1, Math.floor((ring.written - LEFT_CONTEXT) / kinds[0]!.blockSamples));
+  const order = kinds.map((_, k) => k);
+  for (let i = -1; i < EXACT_BLOCKS; i++) {
+    // Which kind goes first alternates; i = -1 is the untimed first block of each.
+    for (const k of i % 2 === 0 ? order : [...order].reverse()) {
+      const x = kinds[k]!;
+      x.restartAt(((i + 1) % blocksInRing) * x.blockSamples);
+      const r = await x.runBlock(ring);
+      if (i >= 0) out[k]![i] = r.computeMs;
+    }
+  }
+  return out;
+}
+
+/**
+ * `myostream bench`: in one process, on the same input, side by side in turns of `alternate`
+ * steps (which one goes first rotates; 1 = step by step), after WARMUP_STEPS untimed steps each:
+ *   window      the plan's sliding window through the whole encoder (--policy, default sliding_window)
+ *   incremental the cached encoder step (same policy)
+ *   bare        the daemon's streaming step (the configured policy and encoder), no supervision
+ *   supervised  the same step with its live shadow exact block (alignment check on), as the daemon runs
+ * then exact blocks with the stepped and the one-run (Loop) decoder rollout, the memory-bandwidth
+ * floor (a matrix-vector product over the bare step's weight bytes, timed before and after the
+ * steps), the PyTorch reference when python3 has torch, and the time to the first pose of a fresh
+ * process. Models come from openModels, as `run` opens them. T_compute is what the predictor
+ * measures; `wall` is the time around its advance() (for supervised: its shadow work too).
  */
 export async function benchCommand(o: BenchCliOptions): Promise<number> {
   const steps = parseCount('--steps', o.steps, DEFAULT_BENCH_STEPS);
@@ -210,39 +299,53 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   if (policy !== 'sliding_window' && policy !== 'exact_grid') throw new UserError(`--policy ${String(policy)}: expected sliding_window or exact_grid`);
   const cfg = configFromCli({ ...(o.config !== undefined ? { config: o.config } : {}), set: o.set });
   const log = createLogger(cfg.logging.level, cfg.logging.format);
-  const threads = { intra: cfg.runtime.intra_op_threads, inter: cfg.runtime.inter_op_threads };
-  const models: LoadedModels = await loadModels(cfg.model.dir, {
-    executionProviders: cfg.runtime.execution_providers,
-    deviceId: cfg.runtime.device_id,
-    intraOpThreads: threads.intra,
-    interOpThreads: threads.inter,
-  }, log, MODEL_KEYS_WITH_INCREMENTAL);
+  const threads = { intra: cfg.runtime.intra_op_threads, inter: cfg.runtime.inter_op_threads, spinning: cfg.runtime.intra_op_spinning };
+  if (cfg.runtime.streaming.encoder !== 'incremental') {
+    throw new UserError(`runtime.streaming.encoder is ${cfg.runtime.streaming.encoder}: bench compares the window path with the incremental one the daemon runs by default; drop that --set`);
+  }
+  const models: LoadedModels = await openModels(cfg, log, true);
+  if (!models.sessions[INCREMENTAL_MODEL_KEY]) throw new UserError('bench: the incremental encoder graph was not loaded');
 
   const totalSteps = WARMUP_STEPS + steps;
-  const samples = RECEPTIVE_FIELD + 39 + STEP_SAMPLES * totalSteps + 2 * 80;
+  const samples = Math.max(RECEPTIVE_FIELD + 39 + STEP_SAMPLES * totalSteps + 2 * 80, LEFT_CONTEXT + 2 * cfg.runtime.exact.block_samples);
   const signal = benchSignal(models.dir, samples);
   const ring = RingBuffer.create(samples, NUM_CHANNELS);
   ring.append(signal.data);
 
   const windowSamples = policy === 'sliding_window' ? cfg.runtime.streaming.window_samples : RECEPTIVE_FIELD;
-  const opts = { policy, blockSamples: cfg.runtime.exact.block_samples };
+  const blockSamples = cfg.runtime.exact.block_samples;
+  const opts = { policy, blockSamples };
+  const liveOpts = { policy: cfg.runtime.streaming.feature_policy, blockSamples };
   const winEnc = new TimedFrameEncoder(new WindowFrameEncoder(models.encoder, windowSamples));
   const incInner = incrementalEncoderFrom(models);
   const incEnc = new TimedFrameEncoder(incInner);
+  const bareEnc = new TimedFrameEncoder(incrementalEncoderFrom(models));
+  const supEnc = new TimedFrameEncoder(incrementalEncoderFrom(models));
+  const shadow = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
+  const supStreaming = new StreamingPredictor(supEnc, models.decoder, liveOpts);
+  const supervised = new SupervisedStreaming(supStreaming, shadow, undefined, { onStep: () => undefined, onBlock: () => undefined });
   const paths = [
     new Path('window', new StreamingPredictor(winEnc, models.decoder, opts), winEnc, steps),
     new Path('incremental', new StreamingPredictor(incEnc, models.decoder, opts), incEnc, steps),
+    new Path('bare', new StreamingPredictor(bareEnc, models.decoder, liveOpts), bareEnc, steps),
+    new Path('supervised', supervised, supEnc, steps),
   ] as const;
   for (const p of paths) p.predictor.restartAt(0);
   const emit = (): void => {};
 
   const say = (line: string): void => void (o.json ? process.stderr : process.stdout).write(line + '\n');
-  say(`bench: ${steps} timed steps per path after ${WARMUP_STEPS} warm-up steps, alternating every ${alternate} step(s), policy ${policy}, window ${windowSamples} samples, ` +
-    `${models.providers['encoder']} EP, intra/inter-op threads ${threads.intra}/${threads.inter}`);
+  say(`bench: ${steps} timed steps per path after ${WARMUP_STEPS} warm-up steps, alternating every ${alternate} step(s); window/incremental policy ${policy}, ` +
+    `bare/supervised policy ${liveOpts.policy}; window ${windowSamples} samples, ${models.providers['encoder']} EP, intra/inter-op threads ${threads.intra}/${threads.inter}, spinning ${threads.spinning ? 'on' : 'off'}`);
+
+  // The bandwidth floor over the bytes a bare step streams: its encoder step's and decoder's weights.
+  const stepBytes = ['decoder_step', INCREMENTAL_MODEL_KEY].reduce((a, k) => a + statSize(join(models.dir, models.info.models[k]!.path.replace(/^models\//, ''))), 0);
+  const floor = await bandwidthFloor(stepBytes, Math.max(1, threads.intra), threads.spinning);
+  const floorMs: number[] = [];
+  for (let i = 0; i < 20; i++) await floor.run();
+  for (let i = 0; i < FLOOR_RUNS / 2; i++) floorMs.push(await floor.run());
 
   // Untimed warm-up (first runs, session warm-up of the incremental encoder: timed separately).
   for (let i = 0; i < WARMUP_STEPS; i++) for (const p of i % 2 ? [...paths].reverse() : paths) await p.step(ring, false, emit);
-  const order = [paths, [paths[1], paths[0]]] as const;
   const incWarmupMs = (incInner as IncrementalFrameEncoder).lastWarmupMs;
 
   const gc = gcFunction();
@@ -254,7 +357,10 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   const tStart = performance.now();
   for (let i0 = 0, turn = 0; i0 < steps; i0 += alternate, turn++) {
     const n = Math.min(alternate, steps - i0);
-    for (const p of order[turn % 2]!) for (let i = 0; i < n; i++) await p.step(ring, true, emit);
+    for (let k = 0; k < paths.length; k++) {
+      const p = paths[(k + turn) % paths.length]!;
+      for (let i = 0; i < n; i++) await p.step(ring, true, emit);
+    }
   }
   const tEnd = performance.now();
   const heapEndRaw = process.memoryUsage().heapUsed;
@@ -262,6 +368,13 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   obs.disconnect();
   gc?.();
   const heap1 = process.memoryUsage().heapUsed;
+  for (let i = 0; i < FLOOR_RUNS / 2; i++) floorMs.push(await floor.run());
+  await floor.session.release();
+
+  say('timing exact blocks (stepped and one-run rollout) …');
+  const stepped = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
+  const looped = models.rollout ? new ExactPredictor(models.encoder, models.decoder, blockSamples, false, models.rollout) : undefined;
+  const [steppedMs, loopedMs] = await timeExactBlocks(looped ? [stepped, looped] : [stepped], ring);
 
   const inRun = gcEntries.filter((e) => e.startTime >= tStart && e.startTime <= tEnd);
   const kinds: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
@@ -284,13 +397,18 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
     before_bytes: heap0,
     after_bytes: heap1,
     retained_growth_bytes: heap1 - heap0,
-    retained_growth_per_step_bytes: r4((heap1 - heap0) / (2 * steps)),
+    retained_growth_per_step_bytes: r4((heap1 - heap0) / (paths.length * steps)),
     heap_used_at_end_before_gc_bytes: heapEndRaw,
   };
 
   const win = paths[0].stats();
   const inc = paths[1].stats();
+  const bare = paths[2].stats();
+  const sup = paths[3].stats();
   const ratio = r4(win.p50_ms / inc.p50_ms);
+  const floorStats = summarize(Float64Array.from(floorMs));
+  const exactStepped = summarize(steppedMs!);
+  const exactLooped = loopedMs ? summarize(loopedMs) : undefined;
   const machine = {
     cpu: cpus()[0]?.model.trim() ?? 'unknown',
     cores: cpus().length,
@@ -302,6 +420,7 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
     execution_provider: models.providers['encoder'] ?? 'cpu',
     intra_op_threads: threads.intra,
     inter_op_threads: threads.inter,
+    intra_op_spinning: threads.spinning,
   };
 
   let torch: TorchResult = { skipped: '--no-torch' };
@@ -310,17 +429,30 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
     const seed = typeof models.info.weights?.['seed'] === 'number' ? (models.info.weights['seed'] as number) : undefined;
     torch = torchReference(Math.min(steps, 1000), Math.max(1, threads.intra), seed);
   }
+  say('time to the first pose of a fresh process (twice) …');
+  const ttfp = timeToFirstPose(o);
+  const ttfpMs = ttfp.warm?.first_pose_ms ?? ttfp.cold?.first_pose_ms ?? null;
 
+  const supToBare = r4(sup.wall.p50_ms / bare.wall.p50_ms);
+  const exactSpeedup = exactLooped ? r4(exactStepped.p50_ms / exactLooped.p50_ms) : null;
+  const torchToBare = torch.window ? r4(torch.window.p50_ms / bare.p50_ms) : null;
+  const stepToFloor = r4(bare.p50_ms / floorStats.p50_ms);
   const met = {
     incremental_p50: inc.p50_ms <= TARGETS.incremental_p50_ms,
     incremental_p95: inc.p95_ms <= TARGETS.incremental_p95_ms,
     ratio_p50: ratio >= TARGETS.ratio_p50,
+    supervised_to_bare: supToBare <= TARGETS.supervised_to_bare_p50_max,
+    exact_block_speedup: exactSpeedup !== null && exactSpeedup >= TARGETS.exact_block_speedup_min,
+    torch_window_to_bare: torchToBare === null ? null : torchToBare >= TARGETS.torch_window_to_bare_min,
+    step_to_floor: stepToFloor <= TARGETS.step_to_floor_max,
+    time_to_first_pose: ttfpMs === null ? null : ttfpMs <= TARGETS.time_to_first_pose_max_ms,
   };
   const result = {
     command: 'bench',
     time: new Date().toISOString(),
     machine,
     policy,
+    live_policy: liveOpts.policy,
     steps,
     alternate_steps: alternate,
     warmup_steps: WARMUP_STEPS,
@@ -328,18 +460,39 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
     input: signal.source,
     window: win,
     incremental: { ...inc, session_warmup_ms: r4(incWarmupMs), init_graph: incInner.hasInitGraph },
+    bare,
+    supervised: { ...sup, shared_decoder_steps: supStreaming.sharedSteps, shadow_blocks_skipped: supervised.shadowBlocksSkipped },
     ratio_p50: ratio,
     ratio_p95: r4(win.p95_ms / inc.p95_ms),
     encoder_ratio_p50: r4(win.encoder.p50_ms / inc.encoder.p50_ms),
     lstm_share_of_incremental_p50: r4(inc.lstm_and_rest.p50_ms / inc.p50_ms),
+    supervised_to_bare_p50: supToBare,
+    supervised_to_bare_mean: r4(sup.wall.mean_ms / bare.wall.mean_ms),
+    exact_block: {
+      block_samples: blockSamples,
+      blocks: EXACT_BLOCKS,
+      stepped: exactStepped,
+      one_run: exactLooped ?? null,
+      speedup_p50: exactSpeedup,
+    },
+    bandwidth_floor: {
+      method: 'onnxruntime MatMul [rows, 512] x [512, 1] over the bare step\'s weight bytes (decoder_step + encoder_incremental files), same threads',
+      bytes: floor.bytes,
+      ...floorStats,
+      gb_per_s_p50: r4(floor.bytes / floorStats.p50_ms / 1e6),
+    },
+    step_to_floor_p50: stepToFloor,
     heap,
     gc: gcStats,
     torch_reference: {
       ...torch,
       ratio_torch_window_to_incremental_p50: torch.window ? r4(torch.window.p50_ms / inc.p50_ms) : null,
       ratio_torch_window_to_window_p50: torch.window ? r4(torch.window.p50_ms / win.p50_ms) : null,
+      ratio_torch_window_to_bare_p50: torchToBare,
+      ratio_torch_incremental_to_bare_p50: torch.incremental ? r4(torch.incremental.p50_ms / bare.p50_ms) : null,
     },
-    targets: { ...TARGETS, met, all_met: met.incremental_p50 && met.incremental_p95 && met.ratio_p50 },
+    time_to_first_pose: { ...ttfp, first_pose_ms: ttfpMs },
+    targets: { ...TARGETS, met, all_met: Object.values(met).every((v) => v !== false) },
     wall_s: r4((tEnd - tStart) / 1000),
   };
 
@@ -352,24 +505,35 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   }
 
   const f = (x: number): string => x.toFixed(3).padStart(8);
-  const row = (name: string, s: PathStats): string =>
-    `${name.padEnd(12)} ${f(s.p50_ms)} ${f(s.p95_ms)} ${f(s.p99_ms)} ${f(s.mean_ms)} │ ${f(s.encoder.p50_ms)} ${f(s.lstm_and_rest.p50_ms)}`;
+  const row = (name: string, s: PathStats & { wall: Percentiles & { mean_ms: number } }): string =>
+    `${name.padEnd(12)} ${f(s.p50_ms)} ${f(s.p95_ms)} ${f(s.p99_ms)} ${f(s.mean_ms)} │ ${f(s.encoder.p50_ms)} ${f(s.lstm_and_rest.p50_ms)} │ ${f(s.wall.p50_ms)} ${f(s.wall.mean_ms)}`;
+  const yn = (v: boolean | null): string => (v === null ? 'n/a' : v ? 'met' : 'MISSED');
   say('');
-  say(`T_compute (ms)      p50      p95      p99     mean │ enc p50 lstm+rest p50`);
-  say(row('window', win));
-  say(row('incremental', inc));
+  say(`T_compute (ms)      p50      p95      p99     mean │ enc p50 lstm+rest p50 │ wall p50 wall mean`);
+  for (const [name, st] of [['window', win], ['incremental', inc], ['bare', bare], ['supervised', sup]] as const) say(row(name, st));
   say(`ratio window/incremental: p50 ${ratio.toFixed(2)}×, p95 ${result.ratio_p95.toFixed(2)}×; encoder alone p50 ${result.encoder_ratio_p50.toFixed(2)}×`);
+  say(`supervised/bare (wall): p50 ${supToBare.toFixed(3)}×, mean ${result.supervised_to_bare_mean.toFixed(3)}× (${supStreaming.sharedSteps} steps carried a shadow point) [goal ≤ ${TARGETS.supervised_to_bare_p50_max}: ${yn(met.supervised_to_bare)}]`);
+  say(`exact block (${blockSamples} + ${LEFT_CONTEXT} samples): stepped p50 ${exactStepped.p50_ms.toFixed(1)} ms, one run ${exactLooped ? exactLooped.p50_ms.toFixed(1) + ' ms' : 'n/a (no decoder_rollout)'}; ` +
+    `speedup ${exactSpeedup ?? 'n/a'}× [goal ≥ ${TARGETS.exact_block_speedup_min}: ${yn(met.exact_block_speedup)}]`);
+  say(`bandwidth floor: ${(floor.bytes / 1e6).toFixed(1)} MB matrix-vector p50 ${floorStats.p50_ms.toFixed(3)} ms (${result.bandwidth_floor.gb_per_s_p50.toFixed(1)} GB/s); bare step / floor ${stepToFloor.toFixed(2)}× [goal ≤ ${TARGETS.step_to_floor_max}: ${yn(met.step_to_floor)}]`);
   say(`incremental: LSTM step + rest = ${(result.lstm_share_of_incremental_p50 * 100).toFixed(0)} % of its p50; session warm-up (frame 0) ${incWarmupMs.toFixed(2)} ms ` +
     `(${incInner.hasInitGraph ? 'init graph' : '45 steps'})`);
-  say(`targets: incremental p50 ≤ ${TARGETS.incremental_p50_ms} ms ${met.incremental_p50 ? 'met' : 'MISSED'}, p95 ≤ ${TARGETS.incremental_p95_ms} ms ${met.incremental_p95 ? 'met' : 'MISSED'}, ` +
-    `ratio ≥ ${TARGETS.ratio_p50} ${met.ratio_p50 ? 'met' : 'MISSED'}`);
+  say(`targets: incremental p50 ≤ ${TARGETS.incremental_p50_ms} ms ${yn(met.incremental_p50)}, p95 ≤ ${TARGETS.incremental_p95_ms} ms ${yn(met.incremental_p95)}, ` +
+    `ratio ≥ ${TARGETS.ratio_p50} ${yn(met.ratio_p50)}`);
   say(`heap: ${heap.retained_growth_per_step_bytes} B/step retained (${gc ? 'after forced GC' : 'no forced GC'}); GC during run: ${gcStats.count} pauses, ` +
     `total ${gcStats.total_ms.toFixed(2)} ms, longest ${gcStats.max_ms.toFixed(2)} ms`);
   if (torch.skipped !== undefined) say(`PyTorch reference: skipped (${torch.skipped})`);
   else if (torch.window) {
     say(`PyTorch reference (torch ${torch.torch}, ${torch.threads} thread(s), ${torch.steps} steps): sliding-window step p50 ${torch.window.p50_ms.toFixed(3)} ms, ` +
-      `cached step p50 ${torch.incremental?.p50_ms.toFixed(3) ?? '?'} ms; torch window / our incremental p50 = ${result.torch_reference.ratio_torch_window_to_incremental_p50}×, ` +
-      `torch window / our window = ${result.torch_reference.ratio_torch_window_to_window_p50}×`);
+      `cached step p50 ${torch.incremental?.p50_ms.toFixed(3) ?? '?'} ms; torch window / our bare step = ${torchToBare}× [goal ≥ ${TARGETS.torch_window_to_bare_min}: ${yn(met.torch_window_to_bare)}], ` +
+      `torch cached / our bare step = ${result.torch_reference.ratio_torch_incremental_to_bare_p50}×`);
+  }
+  if (ttfp.skipped) say(`time to first pose: ${ttfp.skipped}`);
+  if (ttfpMs !== null) {
+    const w = ttfp.warm ?? ttfp.cold!;
+    say(`time to first pose (fresh process, unpaced): ${ttfpMs.toFixed(0)} ms [goal ≤ ${TARGETS.time_to_first_pose_max_ms}: ${yn(met.time_to_first_pose)}] — imports ${w.imports_ms.toFixed(0)}, ` +
+      `models ${w.model_load_ms.toFixed(0)} (${Object.values(w.digests).every((d) => d === 'cached') ? 'cached digests' : 'hashed'}), first step ${(w.first_pose_ms - w.source_ms).toFixed(0)} ms; ` +
+      `first start ${ttfp.cold?.first_pose_ms.toFixed(0) ?? '?'} ms`);
   }
   say(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}/${machine.arch}, node ${machine.node}, onnxruntime-node ${machine.onnxruntime_node}`);
   say(`results: ${file}`);
@@ -377,10 +541,32 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
     process.stdout.write(JSON.stringify({
       window: pick(win),
       incremental: pick(inc),
+      bare: pick(bare),
+      supervised: pick(sup.wall),
       ratio_p50: ratio,
+      supervised_to_bare_p50: supToBare,
+      exact_block_stepped_p50_ms: exactStepped.p50_ms,
+      exact_block_one_run_p50_ms: exactLooped?.p50_ms ?? null,
+      exact_block_speedup_p50: exactSpeedup,
+      bandwidth_floor_p50_ms: floorStats.p50_ms,
+      step_to_floor_p50: stepToFloor,
+      torch_window_p50_ms: torch.window?.p50_ms ?? null,
+      torch_incremental_p50_ms: torch.incremental?.p50_ms ?? null,
+      torch_window_to_bare_p50: torchToBare,
+      torch_incremental_to_bare_p50: result.torch_reference.ratio_torch_incremental_to_bare_p50,
+      time_to_first_pose_ms: ttfpMs,
       steps,
       machine,
+      results: file,
     }) + '\n');
   }
   return 0;
+}
+
+function statSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }

@@ -47,6 +47,32 @@ export class DecoderStep {
     return this.output;
   }
 
+  /**
+   * Runs this decoder's step and `other`'s (a second rollout on the same graph, e.g. the shadow
+   * exact block) as one batch-2 run: the step reads its 13 MB of weights once for both rollouts
+   * instead of twice. Each row's result is that of its own batch-1 run (refer/export.py's
+   * cross-check). Both decoders' outputs and states advance as after step().
+   */
+  async stepWith(other: DecoderStep, pair: DecoderPair): Promise<Float32Array> {
+    pair.load(this, 0);
+    pair.load(other, 1);
+    await this.session.run(pair.feeds, pair.fetches);
+    pair.store(this, 0);
+    pair.store(other, 1);
+    return this.output;
+  }
+
+  /** @internal DecoderPair's view of the state the next step reads. */
+  currentState(): { h: Float32Array; c: Float32Array } {
+    return { h: this.h[this.cur], c: this.c[this.cur] };
+  }
+
+  /** @internal DecoderPair writes the state after a shared step into the set the next step reads. */
+  advanceState(): { h: Float32Array; c: Float32Array } {
+    this.cur ^= 1;
+    return { h: this.h[this.cur], c: this.c[this.cur] };
+  }
+
   /** Largest |value| in the hidden and cell state: the watchdog's state blow-up signal. */
   stateMaxAbs(): number {
     const h = this.h[this.cur];
@@ -60,6 +86,57 @@ export class DecoderStep {
       if (!(b <= m)) m = Number.isNaN(b) ? Infinity : b;
     }
     return m;
+  }
+}
+
+/**
+ * Batch-2 buffers of DecoderStep.stepWith: row 0 and row 1 of input, pos_vel and the
+ * [layers, 2, hidden] state. Allocated once per pair of rollouts; each shared step copies
+ * 2 × 84 inputs, 2 × 40 outputs and 4 × 4 kB of state, small beside the weights it saves.
+ */
+export class DecoderPair {
+  private readonly input = new Float32Array(2 * DECODER_INPUT_DIM);
+  private readonly output = new Float32Array(4 * POSE_DIM);
+  private readonly h0 = new Float32Array(2 * STATE_SIZE);
+  private readonly c0 = new Float32Array(2 * STATE_SIZE);
+  private readonly h1 = new Float32Array(2 * STATE_SIZE);
+  private readonly c1 = new Float32Array(2 * STATE_SIZE);
+  readonly feeds: Record<string, ort.Tensor>;
+  readonly fetches: Record<string, ort.Tensor>;
+
+  constructor() {
+    const dims = [LSTM_LAYERS, 2, LSTM_HIDDEN];
+    this.feeds = {
+      input: new ort.Tensor('float32', this.input, [2, DECODER_INPUT_DIM]),
+      h0: new ort.Tensor('float32', this.h0, dims),
+      c0: new ort.Tensor('float32', this.c0, dims),
+    };
+    this.fetches = {
+      pos_vel: new ort.Tensor('float32', this.output, [2, 2 * POSE_DIM]),
+      h1: new ort.Tensor('float32', this.h1, dims),
+      c1: new ort.Tensor('float32', this.c1, dims),
+    };
+  }
+
+  load(d: DecoderStep, row: number): void {
+    this.input.set(d.input, row * DECODER_INPUT_DIM);
+    const { h, c } = d.currentState();
+    for (let l = 0; l < LSTM_LAYERS; l++) {
+      const from = l * LSTM_HIDDEN;
+      const to = (2 * l + row) * LSTM_HIDDEN;
+      this.h0.set(h.subarray(from, from + LSTM_HIDDEN), to);
+      this.c0.set(c.subarray(from, from + LSTM_HIDDEN), to);
+    }
+  }
+
+  store(d: DecoderStep, row: number): void {
+    d.output.set(this.output.subarray(row * 2 * POSE_DIM, (row + 1) * 2 * POSE_DIM));
+    const { h, c } = d.advanceState();
+    for (let l = 0; l < LSTM_LAYERS; l++) {
+      const from = (2 * l + row) * LSTM_HIDDEN;
+      h.set(this.h1.subarray(from, from + LSTM_HIDDEN), l * LSTM_HIDDEN);
+      c.set(this.c1.subarray(from, from + LSTM_HIDDEN), l * LSTM_HIDDEN);
+    }
   }
 }
 

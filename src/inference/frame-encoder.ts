@@ -8,8 +8,16 @@ import { ENCODER_STRIDE, FEATURE_DIM, RECEPTIVE_FIELD, STEP_SAMPLES } from '../d
  * encoder's output for the receptive field [origin + 40q, origin + 40q + 1791): the single
  * point of the sliding window of step q, and, for even q, exact's native frame q/2.
  */
+/** Sees every frame an encoder computes: frame q is the 64 values at frame[offset…]; copy what you keep. */
+export type FrameListener = (q: number, frame: Float32Array, offset: number) => void;
+
 export interface FrameEncoder {
   readonly kind: 'window' | 'incremental';
+  /**
+   * Called with each frame as it is computed (the live shadow collects the even ones, exact's
+   * native frames, instead of running a second encoder).
+   */
+  onFrame?: FrameListener | undefined;
   /** Starts a new session whose frame 0 begins at absolute sample `origin`. */
   reset(origin: number): void;
   /** Absolute sample count needed before frame q can be computed. */
@@ -32,6 +40,7 @@ export class WindowFrameEncoder implements FrameEncoder {
   /** Samples between a frame's receptive field end and the window end. */
   private readonly lead: number;
   private origin = 0;
+  onFrame: FrameListener | undefined;
 
   constructor(session: ort.InferenceSession, readonly windowSamples: number) {
     this.encoder = new WindowEncoder(session, windowSamples);
@@ -58,5 +67,6 @@ export class WindowFrameEncoder implements FrameEncoder {
     const frames = this.encoder.frames;
     const last = frames - 1;
     for (let c = 0; c < FEATURE_DIM; c++) out[outOffset + c] = feats[c * frames + last]!;
+    this.onFrame?.(q, out, outOffset);
   }
 }

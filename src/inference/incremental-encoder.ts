@@ -1,6 +1,6 @@
 import ort from 'onnxruntime-node';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
-import type { FrameEncoder } from './frame-encoder.js';
+import type { FrameEncoder, FrameListener } from './frame-encoder.js';
 import { FEATURE_DIM, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
 import { UserError } from '../common/errors.js';
 import type { LoadedModels, ModelInfo } from './models.js';
@@ -78,6 +78,7 @@ export class IncrementalFrameEncoder implements FrameEncoder {
   warmups = 0;
   /** Milliseconds of the last warm-up (init graph or 45 steps). */
   lastWarmupMs = 0;
+  onFrame: FrameListener | undefined;
 
   /**
    * @param session the cached-step graph (encoder_incremental)
@@ -168,6 +169,7 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     const slot = q % KEEP;
     this.kept.set(this.feature, slot * FEATURE_DIM);
     this.keptQ[slot] = q;
+    this.onFrame?.(q, this.feature, 0);
   }
 
   private chunkEnd(step: number): number {

@@ -10,6 +10,12 @@ export interface SessionOptions {
   deviceId: number;
   intraOpThreads: number;
   interOpThreads: number;
+  /**
+   * Let the intra-op worker threads spin while waiting for work (onnxruntime's default). Only
+   * matters with more than one intra-op thread; spinning threads take CPU from the rest of the
+   * daemon and from neighbours, which is why it is off by default (USAGE.md, per-device tuning).
+   */
+  intraOpSpinning?: boolean;
 }
 
 export interface ProviderAttempt {
@@ -76,6 +82,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
         // A GPU provider that cannot load is expected off the device; we log our own one-line
         // reason instead of ORT's coloured multi-line error.
         logSeverityLevel: provider === 'cpu' ? 3 : 4,
+        extra: { session: { intra_op: { allow_spinning: opts.intraOpSpinning === true ? '1' : '0' } } },
       });
       const loadMs = performance.now() - t0;
       attempts.push({ provider, ok: true });

@@ -14,6 +14,10 @@ export interface Predictor {
   restartAt(sample: number): void;
   /** Computes the next unit from the ring and hands each pose to `emit`. Returns compute ms. */
   advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number>;
-  /** Work still owed when the input has ended (e.g. a half-done supervision block). */
-  finish?(): Promise<void>;
+  /**
+   * Work still owed when the input has ended (a half-done supervision block, exact's last
+   * partial block). Poses it produces go to `emit`; without the arguments a predictor uses the
+   * ring and emitter of its last advance(), if any.
+   */
+  finish?(ring?: RingBuffer, emit?: (e: PoseEvent) => void): Promise<void>;
 }

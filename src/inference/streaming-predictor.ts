@@ -1,7 +1,7 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
 import type ort from 'onnxruntime-node';
-import { DecoderStep, PoseIntegrator } from './decoder.js';
+import { DecoderPair, DecoderStep, PoseIntegrator } from './decoder.js';
 import type { FrameEncoder } from './frame-encoder.js';
 import { FEATURE_DIM, LEFT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES, framesFor, rolloutPointsFor } from '../domain/geometry.js';
 import { alignCornersSource, interpolateChannelMajorAt, lerpPoint, type LerpPoint } from './interpolate.js';
@@ -16,6 +16,17 @@ export interface StreamingOptions {
 }
 
 const CACHE = 4;
+
+/**
+ * A second rollout whose decoder steps ride along with the streaming steps (the live shadow
+ * exact block): both run as one batch-2 decoder run, which reads the decoder's weights once.
+ */
+export interface StepCompanion {
+  /** The companion's decoder with its next input filled in, or undefined when it has no step to run. */
+  prepareStep(): DecoderStep | undefined;
+  /** Takes the output of the shared step. */
+  completeStep(): void;
+}
 
 /**
  * 50 Hz streaming: one decoder step per 40 new samples after warm-up, LSTM state kept across
@@ -47,6 +58,10 @@ export class StreamingPredictor implements Predictor {
   private readonly event: PoseEvent;
   /** Milliseconds of the last step: encoder + interpolation + LSTM step. */
   lastComputeMs = 0;
+  private companion: StepCompanion | undefined;
+  private pairBuffers: DecoderPair | undefined;
+  /** Steps that carried a companion step. */
+  sharedSteps = 0;
 
   constructor(readonly encoder: FrameEncoder, decoder: ort.InferenceSession, opts: StreamingOptions) {
     this.policy = opts.policy;
@@ -119,7 +134,15 @@ export class StreamingPredictor implements Predictor {
       interpolatePair(this.pair, p.w, this.feature);
     }
     this.integrator.fillDecoderInput(this.feature, 0, this.decoder.input);
-    const out = await this.decoder.step();
+    const other = this.companion?.prepareStep();
+    let out: Float32Array;
+    if (other) {
+      out = await this.decoder.stepWith(other, (this.pairBuffers ??= new DecoderPair()));
+      this.companion!.completeStep();
+      this.sharedSteps++;
+    } else {
+      out = await this.decoder.step();
+    }
     this.integrator.update(out);
     const ms = performance.now() - t0;
     this.lastComputeMs = ms;
@@ -142,6 +165,11 @@ export class StreamingPredictor implements Predictor {
 
   get resumeAt(): number {
     return this.nextWindowStart;
+  }
+
+  /** Lets `c` run one decoder step with each streaming step (undefined: none). */
+  setCompanion(c: StepCompanion | undefined): void {
+    this.companion = c;
   }
 
   /** Largest |h|, |c| of the decoder: the watchdog's state blow-up signal. */

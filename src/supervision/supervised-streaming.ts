@@ -1,14 +1,12 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { BlockResult, ExactPredictor } from '../inference/exact-predictor.js';
-import { POSE_DIM, SAMPLE_RATE, LEFT_CONTEXT, STEP_SAMPLES } from '../domain/geometry.js';
+import { FEATURE_DIM, POSE_DIM, SAMPLE_RATE, LEFT_CONTEXT, STEP_SAMPLES } from '../domain/geometry.js';
 import type { Predictor } from '../inference/predictor.js';
-import type { StreamingPredictor } from '../inference/streaming-predictor.js';
+import type { StepCompanion, StreamingPredictor } from '../inference/streaming-predictor.js';
+import type { DecoderStep } from '../inference/decoder.js';
 import type { PoseEvent } from '../domain/pose.js';
 import { ErrorAccumulator, stepErrors } from '../domain/error-figures.js';
 import type { BlockFigures, StepMetrics } from '../domain/events.js';
-
-/** Shadow decoder steps per streaming step: a 250-point block finishes in 125 steps (2.5 s). */
-const SHADOW_STEPS = 2;
 
 /** A shadow exact block compared with the streaming steps of the same moments. */
 export type BlockComparison = BlockFigures;
@@ -16,15 +14,26 @@ export type BlockComparison = BlockFigures;
 export interface SupervisionHooks {
   onStep(m: StepMetrics): void;
   onBlock?(c: BlockComparison): void;
+  /** The shadow's own exact block (poses are a view, valid during the call), before its comparison. */
+  onShadowBlock?(r: BlockResult): void;
 }
 
 /**
  * Streaming with its supervision: per-step metrics (T_compute, end-to-end latency, error
  * against ground truth when the source has it) and, when alignment checking is on, a shadow
- * exact predictor on the same ring whose blocks are compared with the streaming poses of the
- * same moments. The shadow's block runs right after the streaming step that completes it.
+ * exact rollout whose blocks are compared with the streaming poses of the same moments.
+ *
+ * The shadow runs no encoder of its own: exact's whole-window features are its native frames
+ * interpolated over the block, and those frames are the streaming session's even frames (frame
+ * q = 2k sees the same 1791 samples as native frame k), which the streaming encoder computes
+ * anyway. They are collected as they come (FrameEncoder.onFrame), and each exact point is
+ * decoded as soon as its two frames are in, batched with the streaming step's own decoder run
+ * (StepCompanion): the shadow adds a second row to a weight-bound step instead of a second
+ * 24 MB pass. A point whose frames are not in yet waits; the few left at a block's end (the
+ * sliding-window policy asks frame q at step q, one native frame behind exact's grid) run on
+ * their own right after that step. A block's comparison lands at the end of the block.
  */
-export class SupervisedStreaming implements Predictor {
+export class SupervisedStreaming implements Predictor, StepCompanion {
   readonly mode = 'streaming' as const;
   private readonly points: number;
   // Per-step records of two blocks (slot = block parity): the shadow decodes block b while the
@@ -34,6 +43,13 @@ export class SupervisedStreaming implements Predictor {
   private readonly blockE2e: Float64Array;
   private readonly blockTruth: Float64Array; // [2 × points, 2]: mae, mse (NaN without truth)
   private readonly truthRow = new Float32Array(POSE_DIM);
+  /** Native frames of two blocks (slot = block parity), channel-major [64, frames] each. */
+  private readonly frameBuf: [Float32Array, Float32Array];
+  private readonly frameSeen: [Uint8Array, Uint8Array];
+  private readonly frameBlock = new Float64Array(2).fill(-1);
+  private readonly framesPerBlock: number;
+  /** Shadow blocks passed over because some of their frames never came (counted, not compared). */
+  shadowBlocksSkipped = 0;
 
   constructor(
     readonly streaming: StreamingPredictor,
@@ -48,7 +64,31 @@ export class SupervisedStreaming implements Predictor {
     this.blockCompute = new Float64Array(2 * this.points);
     this.blockE2e = new Float64Array(2 * this.points);
     this.blockTruth = new Float64Array(2 * this.points * 2);
+    this.framesPerBlock = shadow?.frames ?? 1;
+    this.frameBuf = [new Float32Array(FEATURE_DIM * this.framesPerBlock), new Float32Array(FEATURE_DIM * this.framesPerBlock)];
+    this.frameSeen = [new Uint8Array(this.framesPerBlock), new Uint8Array(this.framesPerBlock)];
+    if (shadow) {
+      streaming.encoder.onFrame = this.onFrame;
+      streaming.setCompanion(this);
+    }
   }
+
+  // Bound once: called with every frame the streaming encoder computes.
+  private readonly onFrame = (q: number, frame: Float32Array, offset: number): void => {
+    if (q % 2 !== 0) return;
+    const kg = q / 2;
+    const block = Math.floor(kg / this.framesPerBlock);
+    const k = kg - block * this.framesPerBlock;
+    const slot = block % 2;
+    if (this.frameBlock[slot] !== block) {
+      this.frameBlock[slot] = block;
+      this.frameSeen[slot]!.fill(0);
+    }
+    const buf = this.frameBuf[slot]!;
+    const F = this.framesPerBlock;
+    for (let c = 0; c < FEATURE_DIM; c++) buf[c * F + k] = frame[offset + c]!;
+    this.frameSeen[slot]![k] = 1;
+  };
 
   get nextReadyAt(): number {
     return this.streaming.nextReadyAt;
@@ -63,27 +103,32 @@ export class SupervisedStreaming implements Predictor {
    * comparison is not lost.
    */
   async finish(): Promise<void> {
-    if (this.shadow?.blockInProgress) {
-      const r = await this.shadow.continueBlock(Infinity);
-      if (r) this.compare(r);
+    const shadow = this.shadow;
+    if (!shadow) return;
+    for (let d = this.readyShadowPoint(); d; d = this.readyShadowPoint()) {
+      await d.step();
+      shadow.completeStep();
     }
+    const r = shadow.takeFinished();
+    if (r) this.compare(r);
   }
 
+  /** The shadow reads no samples (it takes the streaming session's frames): only streaming's needs count. */
   get oldestNeeded(): number {
-    return this.shadow ? Math.min(this.streaming.oldestNeeded, this.shadow.oldestNeeded) : this.streaming.oldestNeeded;
+    return this.streaming.oldestNeeded;
   }
 
   restartAt(sample: number): void {
     this.streaming.restartAt(sample);
     this.shadow?.restartAt(sample);
+    this.frameBlock.fill(-1);
   }
 
   async advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number> {
     this.readyAt = this.streaming.nextReadyAt;
     this.emit = emit;
     const ms = await this.streaming.advance(ring, this.onStreamingPose);
-    // The shadow's compute is supervision, not the step's: it stays outside T_compute.
-    await this.runShadow(ring);
+    await this.runShadow();
     return ms;
   }
 
@@ -132,27 +177,68 @@ export class SupervisedStreaming implements Predictor {
     return (Math.floor(j / this.points) % 2) * this.points + (j % this.points);
   }
 
-  /**
-   * Advances the shadow exact block a little after each streaming step rather than all at once:
-   * the whole-window encoder when a block's moments are all streamed, then SHADOW_STEPS decoder
-   * steps per streaming step, so supervision never holds up the 50 Hz loop for a whole block
-   * (≈ 100 ms on a 2-core CPU). The comparison lands half a block later.
-   */
-  private async runShadow(ring: RingBuffer): Promise<BlockComparison | undefined> {
+  /** StepCompanion: the shadow's next point, when its frames are in (called inside the streaming step). */
+  prepareStep(): DecoderStep | undefined {
     const shadow = this.shadow;
     if (!shadow) return undefined;
-    if (!shadow.blockInProgress) {
-      if (this.streaming.stepsDone < (shadow.blocksDone + 1) * this.points || ring.written < shadow.nextReadyAt) return undefined;
-      await shadow.beginBlock(ring);
-      return undefined;
+    if (!shadow.blockInProgress) this.beginShadowBlock();
+    return this.readyShadowPoint();
+  }
+
+  /** StepCompanion: the shared step's output for the shadow. */
+  completeStep(): void {
+    this.shadow!.completeStep();
+  }
+
+  /** The shadow decoder with its next point filled in, if that point's frames are in. */
+  private readyShadowPoint(): DecoderStep | undefined {
+    const shadow = this.shadow!;
+    const t = shadow.nextPoint;
+    if (t === undefined || t >= this.points) return undefined;
+    const block = shadow.blocksDone - 1;
+    const slot = block % 2;
+    if (this.frameBlock[slot] !== block) return undefined;
+    const need = shadow.framesOfPoint(t);
+    const seen = this.frameSeen[slot]!;
+    if (seen[need.lo] === 0 || (need.w > 0 && seen[need.hi] === 0)) return undefined;
+    shadow.fillPoint(t, this.frameBuf[slot]!);
+    return shadow.prepareStep();
+  }
+
+  /**
+   * After each streaming step: once the streaming session has left a block, the shadow points
+   * still owed run on their own (a few at most), then the block is compared. Outside T_compute.
+   */
+  private async runShadow(): Promise<void> {
+    const shadow = this.shadow;
+    if (!shadow) return;
+    if (shadow.blockInProgress && this.streaming.stepsDone >= shadow.blocksDone * this.points) {
+      for (let d = this.readyShadowPoint(); d; d = this.readyShadowPoint()) {
+        await d.step();
+        shadow.completeStep();
+      }
     }
-    const r = await shadow.continueBlock(SHADOW_STEPS);
-    if (!r) return undefined;
-    return this.compare(r);
+    const r = shadow.takeFinished();
+    if (r) this.compare(r);
+  }
+
+  /** Starts the shadow on the block the streaming session is in, once its first frame came. */
+  private beginShadowBlock(): void {
+    const shadow = this.shadow!;
+    // Blocks whose frames were never all seen (a session restart inside them) are passed over.
+    for (;;) {
+      const b = shadow.blocksDone;
+      const own = this.frameBlock[b % 2]!;
+      if (own === b || !(own > b || this.frameBlock[(b + 1) % 2] === b + 1)) break;
+      shadow.skipBlock();
+      this.shadowBlocksSkipped++;
+    }
+    if (this.frameBlock[shadow.blocksDone % 2] === shadow.blocksDone) shadow.beginBlockByPoints();
   }
 
   /** Compares a finished shadow block with the recorded streaming steps of the same moments. */
   private compare(r: BlockResult): BlockComparison {
+    this.hooks.onShadowBlock?.(r);
     const firstStep = r.block * this.points;
     const c = compareBlock(r.block, r.start, r.block === 0, this.blockPoses, (i) => this.slotOf(firstStep + i), r.poses, this.points, (i, err) => {
       const step = firstStep + i;

@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, statSync, utimesSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../src/common/logger.js';
+import { isUserError } from '../src/common/errors.js';
+import { digestCachePath, loadModels, sessionOptionsFrom } from '../src/inference/models.js';
+import { loadConfig } from '../src/config/load.js';
+import { ROOT } from './helpers.js';
+
+const cpu = { executionProviders: ['cpu'] as const, deviceId: 0, intraOpThreads: 1, interOpThreads: 1 };
+
+/** A model folder of its own (model_info.json + the two default graphs + the rollout), and a digest cache file of its own. */
+function scratch(): { dir: string; cache: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-models-'));
+  for (const f of ['model_info.json', 'encoder.onnx', 'decoder_step.onnx', 'decoder_rollout.onnx']) {
+    copyFileSync(join(ROOT, 'models', f), join(dir, f));
+    utimesSync(join(dir, f), 1_700_000_000, 1_700_000_000); // whole seconds: restorable exactly
+  }
+  return { dir, cache: join(dir, '..', `${dir.split('/').pop()}-digests.json`) };
+}
+
+test('model digests are hashed once per file change: cached by size and mtime, re-checked in the background', async () => {
+  const { dir, cache } = scratch();
+  process.env['MYOSTREAM_DIGEST_CACHE'] = cache;
+  try {
+    assert.equal(digestCachePath(), cache);
+    const first = await loadModels(dir, cpu, silentLogger());
+    assert.deepEqual(first.digests, { encoder: 'hashed', decoder_step: 'hashed', decoder_rollout: 'hashed' });
+    await first.backgroundVerification;
+    assert.ok(existsSync(cache), 'cache written');
+    const second = await loadModels(dir, cpu, silentLogger());
+    assert.deepEqual(second.digests, { encoder: 'cached', decoder_step: 'cached', decoder_rollout: 'cached' });
+    await second.backgroundVerification;
+
+    // Damage a weight byte but keep size and mtime: loading trusts the cache, the background check catches it.
+    const path = join(dir, 'decoder_step.onnx');
+    const st = statSync(path);
+    const at = Math.floor(st.size / 2);
+    const byte = readFileSync(path).subarray(at, at + 1)[0]!;
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.from([byte ^ 0x40]), 0, 1, at);
+    closeSync(fd);
+    utimesSync(path, 1_700_000_000, 1_700_000_000);
+    assert.equal(statSync(path).mtimeMs, st.mtimeMs);
+    const third = await loadModels(dir, cpu, silentLogger());
+    assert.equal(third.digests['decoder_step'], 'cached');
+    await assert.rejects(third.backgroundVerification, (e: unknown) => isUserError(e) && /decoder_step\.onnx: sha256 .* does not match model_info\.json/.test((e as Error).message));
+    // The bad entry is dropped: the next start hashes the file and refuses it up front.
+    await assert.rejects(loadModels(dir, cpu, silentLogger()), (e: unknown) => isUserError(e) && /does not match model_info\.json/.test((e as Error).message));
+  } finally {
+    delete process.env['MYOSTREAM_DIGEST_CACHE'];
+  }
+});
+
+test('a changed mtime means a fresh hash; MYOSTREAM_DIGEST_CACHE=off hashes every time', async () => {
+  const { dir, cache } = scratch();
+  process.env['MYOSTREAM_DIGEST_CACHE'] = cache;
+  try {
+    await (await loadModels(dir, cpu, silentLogger())).backgroundVerification;
+    const path = join(dir, 'encoder.onnx');
+    const t = new Date(Date.now() - 60_000);
+    utimesSync(path, t, t);
+    const m = await loadModels(dir, cpu, silentLogger());
+    assert.equal(m.digests['encoder'], 'hashed');
+    assert.equal(m.digests['decoder_step'], 'cached');
+    process.env['MYOSTREAM_DIGEST_CACHE'] = 'off';
+    assert.equal(digestCachePath(), undefined);
+    const off = await loadModels(dir, cpu, silentLogger());
+    assert.ok(Object.values(off.digests).every((h) => h === 'hashed'));
+  } finally {
+    delete process.env['MYOSTREAM_DIGEST_CACHE'];
+  }
+});
+
+test('a configured GPU provider that does not run is reported (providerMismatch) with the provider obtained', async () => {
+  const cfg = loadConfig(undefined, ['runtime.execution_providers=[cuda, cpu]', 'runtime.intra_op_spinning=true', 'runtime.intra_op_threads=2']);
+  const opts = sessionOptionsFrom(cfg.runtime);
+  assert.deepEqual(opts, { executionProviders: ['cuda', 'cpu'], deviceId: 0, intraOpThreads: 2, interOpThreads: 1, intraOpSpinning: true });
+  process.env['MYOSTREAM_DIGEST_CACHE'] = 'off';
+  try {
+    const lines: string[] = [];
+    const { createLogger } = await import('../src/common/logger.js');
+    const log = createLogger('warn', 'text', { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream);
+    const m = await loadModels(join(ROOT, 'models'), { ...opts, intraOpThreads: 1 }, log);
+    // No GPU on the test machines: the CPU runs every graph.
+    assert.ok(Object.values(m.providers).every((p) => p === 'cpu'));
+    assert.equal(m.providerMismatch?.configured, 'cuda');
+    assert.equal(m.providerMismatch?.running['encoder'], 'cpu');
+    assert.ok(m.providerMismatch!.reason.length > 0);
+    const warn = lines.filter((l) => /^\S+ WARN  configured execution provider cuda is not the one running/.test(l));
+    assert.equal(warn.length, 1, `one WARN line in ${JSON.stringify(lines)}`);
+    const cpuOnly = await loadModels(join(ROOT, 'models'), cpu, silentLogger());
+    assert.equal(cpuOnly.providerMismatch, undefined);
+  } finally {
+    delete process.env['MYOSTREAM_DIGEST_CACHE'];
+  }
+});

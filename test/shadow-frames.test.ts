@@ -1,0 +1,124 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { RingBuffer } from '../src/acquisition/ring-buffer.js';
+import { silentLogger } from '../src/common/logger.js';
+import { NUM_CHANNELS, POSE_DIM, RECEPTIVE_FIELD } from '../src/domain/geometry.js';
+import type { StepMetrics } from '../src/domain/events.js';
+import type { PoseEvent } from '../src/domain/pose.js';
+import { ExactPredictor } from '../src/inference/exact-predictor.js';
+import { WindowFrameEncoder, type FrameEncoder } from '../src/inference/frame-encoder.js';
+import { MODEL_KEYS_WITH_INCREMENTAL, incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
+import { loadModels, type LoadedModels } from '../src/inference/models.js';
+import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
+import { SupervisedStreaming, compareBlock, type BlockComparison } from '../src/supervision/supervised-streaming.js';
+import { ROOT, goldenInput, maxAbsDiff } from './helpers.js';
+
+let models: Promise<LoadedModels> | undefined;
+function incModels(): Promise<LoadedModels> {
+  models ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), MODEL_KEYS_WITH_INCREMENTAL);
+  return models;
+}
+
+function goldenRing(): RingBuffer {
+  const emg = goldenInput();
+  const ring = RingBuffer.create(emg.length / NUM_CHANNELS, NUM_CHANNELS);
+  ring.append(emg);
+  return ring;
+}
+
+async function stream(p: { restartAt(s: number): void; nextReadyAt: number; advance(r: RingBuffer, e: (e: PoseEvent) => void): Promise<number>; finish?(): Promise<void> }, ring: RingBuffer): Promise<Float32Array> {
+  const out: number[] = [];
+  p.restartAt(0);
+  while (ring.written >= p.nextReadyAt) await p.advance(ring, (e) => void out.push(...e.angles));
+  await p.finish?.();
+  return new Float32Array(out);
+}
+
+/** The shadow as it was: a second, whole-window exact encoder per block and a stepped rollout. */
+async function oldShadowBlocks(m: LoadedModels, ring: RingBuffer, blocks: number): Promise<Float32Array[]> {
+  const exact = new ExactPredictor(m.encoder, m.decoder, 10000, false);
+  exact.restartAt(0);
+  const out: Float32Array[] = [];
+  for (let b = 0; b < blocks; b++) out.push((await exact.runBlock(ring)).poses.slice());
+  return out;
+}
+
+const cases: { policy: FeaturePolicy; encoder: 'incremental' | 'window' }[] = [
+  { policy: 'exact_grid', encoder: 'incremental' },
+  { policy: 'sliding_window', encoder: 'incremental' },
+  { policy: 'exact_grid', encoder: 'window' },
+];
+
+for (const c of cases) {
+  test(`the shadow from the streaming frames equals the old whole-window shadow (${c.policy}, ${c.encoder} encoder, ≤ 1e-6)`, async () => {
+    const m = await incModels();
+    const ring = goldenRing();
+    const mkEncoder = (): FrameEncoder => (c.encoder === 'incremental' ? incrementalEncoderFrom(m) : new WindowFrameEncoder(m.encoder, c.policy === 'sliding_window' ? 1830 : RECEPTIVE_FIELD));
+    const opts = { policy: c.policy, blockSamples: 10000 };
+    const bare = await stream(new StreamingPredictor(mkEncoder(), m.decoder, opts), ring);
+
+    const blocks: { c: BlockComparison; exact: Float32Array; steps: number }[] = [];
+    const steps: StepMetrics[] = [];
+    const streaming = new StreamingPredictor(mkEncoder(), m.decoder, opts);
+    let exact: Float32Array | undefined;
+    const sup = new SupervisedStreaming(streaming, new ExactPredictor(m.encoder, m.decoder, 10000, false), undefined, {
+      onStep: (s) => void steps.push(s),
+      onShadowBlock: (r) => void (exact = r.poses.slice()),
+      onBlock: (b) => void blocks.push({ c: b, exact: exact!, steps: streaming.stepsDone }),
+    });
+    const supervised = await stream(sup, ring);
+
+    // Sharing the decoder run with the shadow leaves the streaming poses as they were.
+    assert.equal(supervised.length, bare.length);
+    assert.equal(supervised.length, 1000 * POSE_DIM);
+    assert.ok(maxAbsDiff(supervised, bare) <= 1e-7, `streaming poses moved by ${maxAbsDiff(supervised, bare)}`);
+    assert.ok(streaming.sharedSteps >= 990, `${streaming.sharedSteps} of 1000 steps carried a shadow point`);
+
+    // Every block compared, at the end of that block (not one block later), against the old shadow's poses.
+    assert.equal(blocks.length, 4);
+    assert.equal(sup.shadowBlocksSkipped, 0);
+    const old = await oldShadowBlocks(m, ring, 4);
+    let worst = 0;
+    for (let b = 0; b < 4; b++) {
+      const got = blocks[b]!;
+      assert.equal(got.c.block, b);
+      assert.equal(got.c.startSample, b * 10000);
+      assert.equal(got.steps, (b + 1) * 250, `block ${b} compared right after its last step`);
+      worst = Math.max(worst, maxAbsDiff(got.exact, old[b]!));
+      // The figures the old shadow gave for the same streamed poses.
+      const streamed = supervised.subarray(b * 250 * POSE_DIM, (b + 1) * 250 * POSE_DIM);
+      const ref = compareBlock(b, b * 10000, b === 0, streamed, (i) => i, old[b]!, 250);
+      assert.ok(Math.abs(got.c.main.max_diff - ref.main.max_diff) <= 1e-6, `block ${b} max_diff ${got.c.main.max_diff} vs ${ref.main.max_diff}`);
+      assert.ok(Math.abs(got.c.main.mse - ref.main.mse) <= 1e-10 + 1e-3 * ref.main.mse, `block ${b} mse ${got.c.main.mse} vs ${ref.main.mse}`);
+    }
+    assert.ok(worst <= 1e-6, `new vs old shadow max |diff| ${worst}`);
+    console.log(`# ${c.policy}/${c.encoder}: new vs old shadow poses max |diff| ${worst.toExponential(2)}`);
+    // Every step's metrics line carries its error against exact.
+    assert.equal(steps.length, 1000);
+    assert.ok(steps.every((s) => s.mse_exact !== undefined && Number.isFinite(s.mse_exact)));
+    assert.deepEqual(steps.map((s) => s.step), [...Array(1000).keys()]);
+  });
+}
+
+test('a session restart drops the shadow block it cuts, the new session blocks are compared', async () => {
+  const m = await incModels();
+  const ring = goldenRing();
+  const streaming = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, { policy: 'exact_grid', blockSamples: 10000 });
+  const blocks: BlockComparison[] = [];
+  const sup = new SupervisedStreaming(streaming, new ExactPredictor(m.encoder, m.decoder, 10000, false), undefined, { onStep: () => undefined, onBlock: (b) => void blocks.push(b) });
+  sup.restartAt(0);
+  const noop = (): void => undefined;
+  while (streaming.stepsDone < 100) await sup.advance(ring, noop);
+  // Restart in place at the next step's window: a new session whose block 0 starts there.
+  const at = streaming.nextWindowStart;
+  sup.restartAt(at);
+  while (ring.written >= sup.nextReadyAt) await sup.advance(ring, noop);
+  await sup.finish();
+  assert.ok(blocks.length >= 2, `${blocks.length} blocks compared after the restart`);
+  assert.equal(blocks[0]!.startSample, at);
+  // The new session's block 0 starts from a reset like exact's: streaming reproduces it.
+  assert.equal(blocks[0]!.aligned, true);
+  assert.ok(blocks[0]!.main.max_diff <= 5e-5, `block 0 after the restart: max |diff| ${blocks[0]!.main.max_diff}`);
+  assert.equal(sup.shadowBlocksSkipped, 0, 'the cut block was in progress, not pending: dropped with the restart');
+});
