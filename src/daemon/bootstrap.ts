@@ -5,7 +5,7 @@ import type { Logger } from '../common/logger.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { loadModels, type LoadedModels } from '../inference/models.js';
+import { loadModels, sessionOptionsFrom, type LoadedModels } from '../inference/models.js';
 import { MODEL_KEYS_WITH_INCREMENTAL } from '../inference/incremental-encoder.js';
 
 /** The flags every command that runs the model shares. */
@@ -44,10 +44,5 @@ function numberFlag(flag: string, v: string): number {
  */
 export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming'): Promise<LoadedModels> {
   const incremental = streaming && cfg.runtime.streaming.encoder === 'incremental';
-  return loadModels(cfg.model.dir, {
-    executionProviders: cfg.runtime.execution_providers,
-    deviceId: cfg.runtime.device_id,
-    intraOpThreads: cfg.runtime.intra_op_threads,
-    interOpThreads: cfg.runtime.inter_op_threads,
-  }, log, incremental ? MODEL_KEYS_WITH_INCREMENTAL : undefined);
+  return loadModels(cfg.model.dir, sessionOptionsFrom(cfg.runtime), log, incremental ? MODEL_KEYS_WITH_INCREMENTAL : undefined);
 }

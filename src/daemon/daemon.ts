@@ -56,8 +56,20 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
       });
     });
     if (multi) root.writeJson('streams.json', { streams: streams.map((s, i) => ({ stream_id: s.id, source: infos[i]!.sourceDescription, artifacts: join(root.dir, s.id) })) });
-    const results = await Promise.allSettled(sessions.map((s) => s.run(o.signal)));
-    let code = 0;
+    // A model file that changed on disk since its digest was cached ends the run: what runs must
+    // be what model_info.json and the artifacts say ran.
+    const stop = new AbortController();
+    o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+    let modelChanged: string | undefined;
+    for (const m of models) {
+      m.backgroundVerification.catch((e: unknown) => {
+        modelChanged ??= errorMessage(e);
+        log.error(`model verification failed: ${modelChanged}; ending the run`);
+        stop.abort();
+      });
+    }
+    const results = await Promise.allSettled(sessions.map((s) => s.run(stop.signal)));
+    let code = modelChanged ? 2 : 0;
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') {
         code = Math.max(code, r.value);

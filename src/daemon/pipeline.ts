@@ -196,7 +196,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       if (producerDone) break;
       await ring.waitForAppend(200);
     }
-    await predictor.finish?.();
+    await predictor.finish?.(ring, emit);
   } finally {
     abort.abort();
     await producer;

@@ -31,7 +31,8 @@ export function buildStreaming(cfg: Config, models: LoadedModels): StreamingPred
 }
 
 export function buildExact(cfg: Config, models: LoadedModels, upsample = cfg.runtime.exact.upsample_to_input_rate): ExactPredictor {
-  return new ExactPredictor(models.encoder, models.decoder, cfg.runtime.exact.block_samples, upsample);
+  // The whole 250-step rollout in one run where the model set has the Loop graph.
+  return new ExactPredictor(models.encoder, models.decoder, cfg.runtime.exact.block_samples, upsample, models.rollout);
 }
 
 /** Where the predictors' by-products go: the session puts them on its bus. */

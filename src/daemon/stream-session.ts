@@ -50,6 +50,8 @@ export class StreamSession implements SessionActions {
   private readonly counts: Record<string, number> = { events: 0, gaps: 0, overruns: 0 };
   private mode: Mode;
   private poses = 0;
+  /** ms since the process started at the first pose (time to first pose, start-up included). */
+  private firstPoseMs: number | null = null;
   private samples = 0;
   private sinceRestart = 0;
   private exit = 'running';
@@ -175,7 +177,9 @@ export class StreamSession implements SessionActions {
           wall_s: ms3(this.uptimeS()),
           signal_s: ms3(this.samples / this.p.info.sampleRate),
           model_load_ms: this.p.models.loadMs,
+          time_to_first_pose_ms: this.firstPoseMs,
         },
+        provider_mismatch: this.p.models.providerMismatch ?? null,
         execution_providers: this.p.models.providers,
       },
       acceptance: { no_fallback: { enabled: cfg.model.mode === 'streaming', evaluated: true, passed: cfg.model.mode === 'streaming' ? this.switches.every((s) => s.to !== 'exact') : null } },
@@ -214,7 +218,7 @@ export class StreamSession implements SessionActions {
   // Pipeline hooks --------------------------------------------------------------------------
 
   private readonly onPose = (e: PoseEvent): void => {
-    this.poses++;
+    if (this.poses++ === 0) this.firstPoseMs = Math.round(performance.now());
     this.bus.emit('pose', e);
   };
 
