@@ -95,7 +95,7 @@ export class StreamSession implements SessionActions {
     get mode() { return s.mode; },
     get modeConfigured() { return s.p.cfg.model.mode; },
     get poses() { return s.poses; },
-    get samples() { return s.samples; },
+    get samples() { return Math.max(s.samples, s.rings.emg.written); },
     get unitsSinceRestart() { return s.sinceRestart; },
     get startedAt() { return s.startedAt; },
     get exit() { return s.exit; },
@@ -183,7 +183,7 @@ export class StreamSession implements SessionActions {
         execution_providers: this.p.models.providers,
       },
       acceptance: { no_fallback: { enabled: cfg.model.mode === 'streaming', evaluated: true, passed: cfg.model.mode === 'streaming' ? this.switches.every((s) => s.to !== 'exact') : null } },
-      counts: { ...this.counts, samples: this.samples, poses: this.poses, overwritten_samples: this.result?.overwritten ?? this.rings.emg.overwritten, mode_switches: this.switches.length },
+      counts: { ...this.counts, samples: Math.max(this.samples, this.rings.emg.written), poses: this.poses, overwritten_samples: this.result?.overwritten ?? this.rings.emg.overwritten, mode_switches: this.switches.length },
     };
   }
 
