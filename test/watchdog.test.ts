@@ -177,7 +177,7 @@ test('a reset storm cannot silently disable the latency check: it is counted, al
 
 test('numerical drift: a failed alignment block falls back, drifting blocks and offset reset, non-finite poses are counted', async () => {
   const h = new Harness();
-  const wd = new WatchdogPlugin(settings(), noSystem);
+  const wd = new WatchdogPlugin(settings({ numerical: { on_drift: 'reset' } }), noSystem);
   await h.start(wd);
   const fig = (mse: number, max: number) => ({ steps: 249, mse, mae: Math.sqrt(mse), max_diff: max });
   const block = (i: number, aligned: boolean, mse: number, max: number, off = 0) =>

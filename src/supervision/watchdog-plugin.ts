@@ -82,6 +82,7 @@ export function watchdogSettings(w: WatchdogConfig, f: FallbackConfig, ev: Confi
       offsetLimit: w.numerical.offset_limit,
       onAlignmentFail: w.numerical.on_alignment_fail,
       onDrift: w.numerical.on_drift,
+      onNonFinite: w.numerical.on_non_finite,
     },
     fallback: { enabled: f.return, quietS: f.quiet_s, quietUnits: f.quiet_units, preemptedMax: f.preempted_max, backoff: f.backoff, maxReturns: f.max_returns },
     system: { sampleEveryS: w.system.sample_every_s, busyLoadPct: w.system.busy_load_pct, busyStealPct: w.system.busy_steal_pct },

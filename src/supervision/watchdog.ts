@@ -488,6 +488,7 @@ export interface NumericalSettings {
   offsetLimit: number;
   onAlignmentFail: WatchdogAction;
   onDrift: WatchdogAction;
+  onNonFinite: WatchdogAction;
 }
 
 /**
@@ -529,7 +530,7 @@ export class NumericalDrift {
     const finite = Number.isFinite(b.main.mse) && Number.isFinite(b.main.max_diff) && Number.isFinite(b.meanOffset);
     if (!finite && b.main.steps > 0) {
       c.alarms++;
-      out.push({ kind: 'alarm', cause: 'non_finite', action: s.onDrift, detail: `block ${b.block} at sample ${b.startSample}: non-finite difference to exact (MSE ${b.main.mse}, max|diff| ${b.main.max_diff})`, data: { ...figs, mse: null, max_diff: null, mean_offset: null } });
+      out.push({ kind: 'alarm', cause: 'non_finite', action: s.onNonFinite, detail: `block ${b.block} at sample ${b.startSample}: non-finite difference to exact (MSE ${b.main.mse}, max|diff| ${b.main.max_diff})`, data: { ...figs, mse: null, max_diff: null, mean_offset: null } });
       return out;
     }
     if (b.aligned) {
@@ -587,7 +588,7 @@ export class NumericalDrift {
         if (!this.nonFiniteArmed) return null;
         this.nonFiniteArmed = false;
         this.counts.alarms++;
-        return { kind: 'alarm', cause: 'non_finite', action: this.s.onDrift, detail: `pose ${step} has a non-finite joint angle (${a}) at index ${i}`, data: { step, index: i } };
+        return { kind: 'alarm', cause: 'non_finite', action: this.s.onNonFinite, detail: `pose ${step} has a non-finite joint angle (${a}) at index ${i}`, data: { step, index: i } };
       }
     }
     return null;
