@@ -201,6 +201,9 @@ test('numerical drift: a failed alignment block falls back, drifting blocks and 
   block(9, true, 1e-3, 1e-2);
   assert.equal(h.mode, 'exact');
   assert.match(h.modeRequests.at(-1)!.reason, /alignment with exact failed/);
+  // Unpreempted exact blocks say nothing about alignment: no return from this fallback.
+  h.run(120, 1, 0.99);
+  assert.equal(h.mode, 'exact');
 });
 
 test('memory drift: flat memory over an hour gives no alarm, with slopes and confidence reported', () => {

@@ -130,6 +130,8 @@ export class WatchdogPlugin implements Plugin {
   /** Stream time (s) of the last pose. */
   private t = 0;
   private lastSoftReset = 0;
+  /** The fallback being requested was for latency or contention (the probe may return from it). */
+  private returnable = false;
   private readonly verdicts: (Verdict & { time: string; t: number })[] = [];
   private readonly switches: { t: number; to: Mode; reason: string }[] = [];
   private readonly counts = { alarms: 0, contention_episodes: 0, returns: 0, fallbacks_requested: 0, resets_requested: 0, soft_resets: 0, system_samples: 0, system_failures: 0 };
@@ -234,7 +236,8 @@ export class WatchdogPlugin implements Plugin {
   private onMode(m: ModeSwitch): void {
     this.mode = m.to;
     if (m.to === 'exact') {
-      this.probe.fellBack(this.t, m.reason, this.latency.healthyPreemptedShare());
+      this.probe.fellBack(this.t, m.reason, this.latency.healthyPreemptedShare(), this.returnable);
+      this.returnable = false;
     } else {
       this.latency.resume();
       this.numerical.restart();
@@ -257,6 +260,7 @@ export class WatchdogPlugin implements Plugin {
     ctx.record(v.kind, Math.round(this.t * this.settings.sampleRate), v.detail, data);
     (v.kind === 'alarm' ? ctx.log.warn.bind(ctx.log) : ctx.log.info.bind(ctx.log))({ cause: v.cause, action: v.action }, v.detail);
     if (v.action === 'exact' && this.mode === 'streaming') {
+      this.returnable = v.cause === 'latency_excess' || v.cause === 'latency_trend' || v.cause === 'contention';
       if (ctx.actions.requestMode('exact', `watchdog: ${v.detail}`)) {
         this.counts.fallbacks_requested++;
         this.switches.push({ t: this.t, to: 'exact', reason: v.detail });

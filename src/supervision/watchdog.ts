@@ -334,8 +334,10 @@ export class ReturnProbe {
    * preempted share of streaming's healthy windows before; quiet means back near that (plus
    * 0.1), or under preempted_max, whichever is higher.
    */
-  fellBack(t: number, cause: string, healthyShare = NaN): void {
-    this.since = t;
+  fellBack(t: number, cause: string, healthyShare = NaN, returnable = true): void {
+    // Only what the probe can see go away is returned from: latency and contention. A failed
+    // alignment or drift says nothing an unpreempted exact block could disprove.
+    this.since = returnable ? t : NaN;
     this.quietRun = 0;
     this.cause = cause;
     this.quietShare = Number.isFinite(healthyShare) ? Math.min(0.95, Math.max(this.s.preemptedMax, healthyShare + 0.1)) : this.s.preemptedMax;
