@@ -112,24 +112,26 @@ test('a paced run measures end-to-end latency from each step\'s last sample, nev
   for (const l of both) assert.ok(l.e2e_ms! >= l.t_compute_ms, `e2e ${l.e2e_ms} < T_compute ${l.t_compute_ms}`);
 });
 
-test('a failed alignment check switches the run to exact, records why, and the run goes on', () => {
+// The watchdog's decision on a failed alignment block is pinned in watchdog.test.ts with synthetic
+// blocks; here a regression is injected (latency bounds no step can meet, by wall or CPU time) to
+// pin what a fallback does to the run: one step count, no hole, exact carries on.
+test('a fallback switches the run to exact, records why, and the run goes on without a hole', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-fallback-'));
   const poses = join(dir, 'poses.jsonl');
-  const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'model.mode=streaming', '--set', 'runtime.streaming.feature_policy=sliding_window', '--set', 'logging.level=error', '--artifacts', dir, '--poses-out', poses, '--quiet']);
+  const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.p50_ms=0.0001', '--set', 'eval.streaming_latency.p95_ms=0.0001', '--set', 'watchdog.latency.window_units=20', '--set', 'watchdog.latency.persistence_windows=1', '--set', 'runtime.fallback.return=false', '--set', 'logging.level=error', '--artifacts', dir, '--poses-out', poses, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   validateRun(dir);
   const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; mode_switches: { from: string; to: string; reason: string }[] };
   assert.equal(s.passed, false);
   assert.equal(s.mode_final, 'exact');
   assert.equal(s.mode_switches.length, 1);
-  assert.match(s.mode_switches[0]!.reason, /alignment with exact failed/);
+  assert.match(s.mode_switches[0]!.reason, /watchdog: T_compute over its bound/);
   const events = readFileSync(join(dir, 'events.jsonl'), 'utf8');
   assert.match(events, /"kind":"mode_switch"/);
   const lines = readFileSync(poses, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; mode: string; t: number });
   const k = lines.findIndex((l) => l.mode === 'exact');
-  // Block 0's comparison completes at the end of block 0 (the shadow decodes along with the
-  // streaming steps) or, at the latest, while block 1 streams.
-  assert.ok(k >= 250 && k < 500, `first exact pose at ${k}`);
+  // Warm-up (5 steps) plus one judged window of 20 steps at the least.
+  assert.ok(k >= 25 && k < lines.length - 250, `first exact pose at ${k}`);
   assert.equal(k, (s as unknown as { mode_switches: { at_step: number }[] }).mode_switches[0]!.at_step + 1);
   assert.ok(lines.slice(0, k).every((l) => l.mode === 'streaming'));
   assert.ok(lines.slice(k).every((l) => l.mode === 'exact'));

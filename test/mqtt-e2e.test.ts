@@ -16,8 +16,8 @@ test('myostream run publishes every pose, its status and its fallback over MQTT'
   try {
     const child = spawn(process.execPath, [CLI, 'run', '--speed', '0', '--quiet', '--artifacts', dir,
       '--set', `outputs.mqtt.broker=${url}`, '--set', 'outputs.mqtt.node_id=e2e', '--set', 'logging.level=error',
-      // sliding_window fails its alignment check after block 0, so the run also falls back.
-      '--set', 'runtime.streaming.feature_policy=sliding_window'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+      // An injected regression (latency bounds no step can meet), so the run also falls back.
+      '--set', 'eval.streaming_latency.p50_ms=0.0001', '--set', 'eval.streaming_latency.p95_ms=0.0001', '--set', 'watchdog.latency.window_units=20', '--set', 'watchdog.latency.persistence_windows=1', '--set', 'runtime.fallback.return=false'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
@@ -33,7 +33,7 @@ test('myostream run publishes every pose, its status and its fallback over MQTT'
     });
     assertSchema('mqtt_pose', poses[0]);
     const k = poses.findIndex((p) => p.mode === 'exact');
-    assert.ok(k > 250, 'streaming first, then exact after the failed check');
+    assert.ok(k > 0, 'streaming first, then exact after the fallback');
     assert.ok(poses.slice(k).every((p) => p.mode === 'exact'));
     const events = sub.on('/event').map((m) => m.body as { kind: string });
     assert.ok(events.some((e) => e.kind === 'mode_switch'), JSON.stringify(events));

@@ -186,6 +186,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         if (hooks.nextPredictor) {
           const next = hooks.nextPredictor(predictor);
           if (next !== predictor) {
+            predictor.suspend?.();
             restart(next, predictor.resumeAt);
             predictor = next;
             ring.seekReader(keepFrom(predictor));

@@ -19,5 +19,7 @@ export interface Predictor {
    * partial block). Poses it produces go to `emit`; without the arguments a predictor uses the
    * ring and emitter of its last advance(), if any.
    */
+  /** Swapped out for another predictor (a fallback): settle what it owes for the steps so far. */
+  suspend?(): void;
   finish?(ring?: RingBuffer, emit?: (e: PoseEvent) => void): Promise<void>;
 }

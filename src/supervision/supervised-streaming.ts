@@ -111,6 +111,27 @@ export class SupervisedStreaming implements Predictor, StepCompanion {
     }
     const r = shadow.takeFinished();
     if (r) this.compare(r);
+    this.flushSteps(this.recorded);
+  }
+
+  /** Swapped out (a fallback): the steps no shadow block will compare still get their lines. */
+  suspend(): void {
+    this.flushSteps(this.recorded);
+  }
+
+  // Session steps whose poses were recorded, and those whose metrics lines are out: every
+  // streaming step gets one line, with the exact figures when its block was compared.
+  private recorded = 0;
+  private emitted = 0;
+
+  /** Lines without exact figures for steps [emitted, upTo) that no comparison will cover. */
+  private flushSteps(upTo: number): void {
+    for (let step = this.emitted; step < upTo; step++) {
+      const k = this.slotOf(step);
+      const t = this.streaming.stepBoundary(step) / SAMPLE_RATE;
+      this.hooks.onStep(metricsLine(step, t, this.blockCompute[k]!, this.blockE2e[k]!, NaN, NaN, this.blockTruth[2 * k]!, this.blockTruth[2 * k + 1]!));
+    }
+    this.emitted = Math.max(this.emitted, upTo);
   }
 
   /** The shadow reads no samples (it takes the streaming session's frames): only streaming's needs count. */
@@ -119,6 +140,9 @@ export class SupervisedStreaming implements Predictor, StepCompanion {
   }
 
   restartAt(sample: number): void {
+    this.flushSteps(this.recorded);
+    this.recorded = 0;
+    this.emitted = 0;
     this.streaming.restartAt(sample);
     this.shadow?.restartAt(sample);
     this.frameBlock.fill(-1);
@@ -164,6 +188,9 @@ export class SupervisedStreaming implements Predictor, StepCompanion {
       this.hooks.onStep(metricsLine(j, t, computeMs, e2e, NaN, NaN, maeT, mseT));
       return;
     }
+    // Two blocks of slots: a step about to reuse an uncompared step's slot writes that one's line first.
+    if (j - this.emitted >= 2 * this.points) this.flushSteps(j - 2 * this.points + 1);
+    this.recorded = j + 1;
     const i = this.slotOf(j);
     this.blockPoses.set(angles, i * POSE_DIM);
     this.blockCompute[i] = computeMs;
@@ -237,9 +264,16 @@ export class SupervisedStreaming implements Predictor, StepCompanion {
   }
 
   /** Compares a finished shadow block with the recorded streaming steps of the same moments. */
-  private compare(r: BlockResult): BlockComparison {
+  private compare(r: BlockResult): BlockComparison | undefined {
     this.hooks.onShadowBlock?.(r);
     const firstStep = r.block * this.points;
+    // A comparison arrives only for a block whose slots still hold its steps.
+    if (firstStep < this.emitted) {
+      this.shadowBlocksSkipped++;
+      return undefined;
+    }
+    this.flushSteps(firstStep);
+    this.emitted = firstStep + this.points;
     const c = compareBlock(r.block, r.start, r.block === 0, this.blockPoses, (i) => this.slotOf(firstStep + i), r.poses, this.points, (i, err) => {
       const step = firstStep + i;
       const k = this.slotOf(step);
