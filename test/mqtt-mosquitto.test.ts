@@ -1,14 +1,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { MqttSink } from '../src/outputs/mqtt-sink.js';
 import { CLI, ROOT } from './helpers.js';
-import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, waitFor, type Received } from './mqtt-helpers.js';
+import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, startMosquitto, waitFor, type Received } from './mqtt-helpers.js';
 
 after(closeSubscribers);
 
@@ -17,38 +16,13 @@ const HAVE_MOSQUITTO = spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error
 const HAVE_SUB = spawnSync('mosquitto_sub', ['--help'], { stdio: 'ignore' }).error === undefined;
 const HAVE_PUB = spawnSync('mosquitto_pub', ['--help'], { stdio: 'ignore' }).error === undefined;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function startMosquitto(): Promise<{ proc: ChildProcess; url: string; port: number }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'myo-mosq-'));
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  const proc = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
-  const until = Date.now() + 5000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = tcpConnect(port, '127.0.0.1', () => {
-        c.destroy();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) break;
-    if (Date.now() > until) throw new Error('mosquitto did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { proc, url: `mqtt://127.0.0.1:${port}`, port };
+async function plainMosquitto(): Promise<{ proc: ChildProcess; url: string; port: number }> {
+  const m = await startMosquitto(1, ([port]: number[]) => `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  return { proc: m.proc, url: `mqtt://127.0.0.1:${m.ports[0]!}`, port: m.ports[0]! };
 }
 
 test('mosquitto (MQTT 5): poses carry the message expiry, birth and will work, mosquitto_sub reads the topic', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
-  const m = await startMosquitto();
+  const m = await plainMosquitto();
   const sink = new MqttSink(mqttConfig({ broker: m.url, node_id: 'mosq', reconnect_period_s: 0.2 }), { mode: 'streaming' });
   try {
     await sink.start();
@@ -90,7 +64,7 @@ test('mosquitto (MQTT 5): poses carry the message expiry, birth and will work, m
 });
 
 test('a running daemon answers requests from mosquitto_pub: status and align with figures, set_mode switches it, garbage gets an error', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
-  const m = await startMosquitto();
+  const m = await plainMosquitto();
   const sub = await Subscriber.open(m.url, 'myostream/live/#', 5);
   const dir = mkdtempSync(join(tmpdir(), 'myo-live-'));
   // The synthetic source runs until stopped: the test decides when the daemon ends (SIGTERM), so a
