@@ -42,7 +42,7 @@ NODE="${NODE:-$(command -v node || true)}"
 NODE="$(cd "$(dirname "$NODE")" && pwd)/$(basename "$NODE")"
 node_version="$("$NODE" -p 'process.versions.node' 2>/dev/null || true)"
 [ "${node_version%%.*}" -ge 20 ] 2>/dev/null || die "Node.js >= 20 needed, $NODE is ${node_version:-not runnable}; nothing was changed"
-for f in package.json package-lock.json .npmrc configs/production.yaml systemd/myostream.service udev/60-myostream.rules; do
+for f in package.json package-lock.json configs/production.yaml systemd/myostream.service udev/60-myostream.rules; do
   [ -f "$SRC/$f" ] || die "$SRC/$f missing: run from a myostream checkout; nothing was changed"
 done
 [ -x "$SRC/node_modules/.bin/tsc" ] || die "the checkout's build tools are missing: run npm ci in $SRC first; nothing was changed"
@@ -89,7 +89,7 @@ else
   mkdir -p "$parent"
   stage="$(mktemp -d "$parent/.myostream-new.XXXXXX")"
   tar -xzf "$tarball" -C "$stage" --strip-components=1
-  cp "$SRC/package-lock.json" "$SRC/.npmrc" "$stage/"
+  cp "$SRC/package-lock.json" "$stage/"
   # `prepare` compiles with the dev tools, which a runtime install does not have (dist/ is packed).
   (cd "$stage" && npm pkg delete scripts.prepare)
   chown -R "$BUILD_USER" "$stage"
@@ -98,6 +98,9 @@ else
   # so node-gyp need not download them.
   node_prefix="$(dirname "$(dirname "$NODE")")"
   if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node.h" ]; then export npm_config_nodedir="$node_prefix"; fi
+  # package.json's allowScripts denies onnxruntime-node's CUDA download; an npm older than 11.16
+  # ignores allowScripts and reads this variable instead.
+  export ONNXRUNTIME_NODE_INSTALL=skip
   if ! (cd "$stage" && as_builder npm ci --omit=dev --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null); then
     rm -rf "$stage"
     die "npm ci --omit=dev failed in the staging copy; nothing was installed"
@@ -107,7 +110,6 @@ else
     rm -rf "$stage"
     die "the unix-dgram addon did not build (needs g++, make, python3); nothing was installed"
   fi
-  rm -f "$stage/.npmrc"
   # onnxruntime-node carries its prebuilt libraries for every OS and CPU (~220 MB of the 290):
   # only this machine's are ever loaded.
   plat="$("$NODE" -p process.platform)"; arch="$("$NODE" -p process.arch)"

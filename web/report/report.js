@@ -35,9 +35,13 @@
     el.innerHTML = html;
   }
 
+  var LOG_FLOOR = 1e-20;
+
   function values(chart, s) {
     var v = Array.isArray(s.values) ? s.values.slice() : chart.x.map(function () { return s.values.const; });
-    if (chart.log) for (var i = 0; i < v.length; i++) if (v[i] != null && !(v[i] > 0)) v[i] = null;
+    // A log axis cannot show 0, and an exact 0 (streaming equal to exact to the bit) is the best
+    // figure there is: it is drawn at a floor of 1e-20, which the axis labels as such.
+    if (chart.log) for (var i = 0; i < v.length; i++) if (v[i] != null && !(v[i] > 0)) v[i] = v[i] === 0 ? LOG_FLOOR : null;
     return v;
   }
 
@@ -75,7 +79,7 @@
   }
 
   function logTicks(u, splits) {
-    return splits.map(function (v) { return v == null ? '' : v.toExponential(0); });
+    return splits.map(function (v) { return v == null ? '' : v <= LOG_FLOOR ? '0' : v.toExponential(0); });
   }
 
   // A time axis spans the events too: a switch or a stall after the last metric still shows.
@@ -111,7 +115,8 @@
       if (s.dash) o.dash = s.dash;
       if (chart.bars && s === chart.series[0]) { o.paths = uPlot.paths.bars({ size: [0.95, 40], align: 1 }); o.fill = s.color + '99'; o.points = { show: false }; }
       else if (s.points) { o.paths = function () { return null; }; o.points = { show: true, size: 7, fill: s.color }; }
-      else o.points = { show: false };
+      // A line needs two points: a series of one (a run with one compared block) is a dot.
+      else o.points = chart.x.length < 3 ? { show: true, size: 7, fill: s.color } : { show: false };
       return o;
     }));
     var opts = {
