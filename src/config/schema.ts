@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { acquisitionSchema } from './acquisition-schema.js';
 import { mqttSchema } from './mqtt-schema.js';
-import { streamsSchema } from './streams.js';
+import { streamsSchema } from './streams-schema.js';
 import { fallbackSchema, watchdogSchema } from './watchdog-schema.js';
 import { liveViewSchema } from './live-view-schema.js';
 import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
