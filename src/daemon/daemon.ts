@@ -1,19 +1,15 @@
 import { join } from 'node:path';
-import { createSource } from '../acquisition/sources.js';
-import type { EmgSource } from '../acquisition/source.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { checkSharedSettings, resolveStreams } from '../config/streams.js';
-import type { LoadedModels } from '../inference/models.js';
 import { RunArtifacts, artifactsRoot, pruneRuns } from '../outputs/artifacts.js';
 import { LiveViewServer } from '../outputs/live-view-server.js';
 import type { NotifyHub } from '../supervision/notify-hub.js';
-import { openModels } from './bootstrap.js';
 import { streamPlugins } from './plugins.js';
 import { StreamSession } from './stream-session.js';
-import { perStreamMqtt, sharedBroker, streamInfo } from './stream-setup.js';
+import { openStreams, perStreamMqtt, sharedBroker } from './stream-setup.js';
 
 export interface DaemonOptions {
   quiet: boolean;
@@ -33,12 +29,7 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
   const streams = resolveStreams(cfg, validateConfig);
   checkSharedSettings(streams);
   const multi = streams.length > 1;
-  // Sources first: a missing device node ends the run before the models load.
-  const sources: EmgSource[] = [];
-  for (const s of streams) sources.push(await createSource(s.cfg, log.child(multi ? { stream: s.id } : {})));
-  const models: LoadedModels[] = [];
-  for (const s of streams) models.push(await openModels(s.cfg, log));
-  const infos = streams.map((s, i) => streamInfo(s.id, multi, sources[i]!, models[i]!));
+  const { sources, models, infos } = await openStreams(streams, log);
   const broker = await sharedBroker(streams, log);
   // One page for every stream of the process: the first stream's plug-in starts it listening.
   const liveView = cfg.outputs.live_view.enabled ? new LiveViewServer(cfg.outputs.live_view, log) : undefined;

@@ -1,3 +1,4 @@
+import { createSource } from '../acquisition/sources.js';
 import type { EmgSource } from '../acquisition/source.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
@@ -6,6 +7,7 @@ import type { ResolvedStream } from '../config/streams.js';
 import type { StreamInfo } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import { startDaemonBroker, type DaemonBroker } from '../outputs/embedded-broker.js';
+import { openModels } from './bootstrap.js';
 
 /**
  * What a stream is, from its source and its model's record, checked against each other: a
@@ -54,4 +56,17 @@ export function perStreamMqtt(s: ResolvedStream, brokerUrl: string | undefined):
 export async function sharedBroker(streams: readonly ResolvedStream[], log: Logger): Promise<DaemonBroker | undefined> {
   const m = streams.find((s) => s.cfg.outputs.mqtt.enabled && s.cfg.outputs.mqtt.broker === 'embedded')?.cfg.outputs.mqtt;
   return m && streams.length > 1 ? startDaemonBroker(m, log) : undefined;
+}
+
+/**
+ * Every stream's source, then every stream's models, then what each stream is: sources first,
+ * so that a missing device node ends the run before the models load.
+ */
+export async function openStreams(streams: readonly ResolvedStream[], log: Logger): Promise<{ sources: EmgSource[]; models: LoadedModels[]; infos: StreamInfo[] }> {
+  const multi = streams.length > 1;
+  const sources: EmgSource[] = [];
+  for (const s of streams) sources.push(await createSource(s.cfg, log.child(multi ? { stream: s.id } : {})));
+  const models: LoadedModels[] = [];
+  for (const s of streams) models.push(await openModels(s.cfg, log));
+  return { sources, models, infos: streams.map((s, i) => streamInfo(s.id, multi, sources[i]!, models[i]!)) };
 }
