@@ -1,19 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { ExactMode } from '../src/inference/exact-mode.js';
 import { ExactPredictor } from '../src/inference/exact-predictor.js';
-import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from '../src/domain/geometry.js';
+import { LEFT_CONTEXT, POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from '../src/domain/geometry.js';
 import type { PoseEvent } from '../src/domain/pose.js';
-import { cpuModels, golden, goldenInput, maxAbsDiff } from './helpers.js';
-
-function goldenRing(samples?: number): RingBuffer {
-  const emg = goldenInput();
-  const n = samples ?? emg.length / NUM_CHANNELS;
-  const ring = RingBuffer.create(n, NUM_CHANNELS);
-  ring.append(emg.subarray(0, n * NUM_CHANNELS));
-  return ring;
-}
+import { cpuModels, golden, goldenRing, maxAbsDiff } from './helpers.js';
 
 test('the one-run Loop rollout gives the stepped rollout\'s poses and the reference\'s (golden input, 4 blocks)', async () => {
   const m = await cpuModels();

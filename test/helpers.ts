@@ -6,6 +6,9 @@ import { PACKAGE_ROOT } from '../src/common/paths.js';
 import { readTensorBundle, requireArray, type TensorBundle } from '../src/common/tensor-bundle.js';
 import { silentLogger } from '../src/common/logger.js';
 import { loadModels, type LoadedModels } from '../src/inference/models.js';
+import { MODEL_KEYS_WITH_INCREMENTAL } from '../src/inference/incremental-encoder.js';
+import { RingBuffer } from '../src/acquisition/ring-buffer.js';
+import { NUM_CHANNELS } from '../src/domain/geometry.js';
 
 export const ROOT = PACKAGE_ROOT;
 export const GOLDEN_INPUT = join(ROOT, 'models', 'golden', 'input.mtb');
@@ -27,6 +30,22 @@ let models: Promise<LoadedModels> | undefined;
 export function cpuModels(): Promise<LoadedModels> {
   models ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger());
   return models;
+}
+
+let incremental: Promise<LoadedModels> | undefined;
+/** cpuModels plus the cached encoder step's graphs (streaming with the incremental encoder). */
+export function incrementalCpuModels(): Promise<LoadedModels> {
+  incremental ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), MODEL_KEYS_WITH_INCREMENTAL);
+  return incremental;
+}
+
+/** The golden input (or its first `samples`) in a ring of exactly that size. */
+export function goldenRing(samples?: number): RingBuffer {
+  const emg = goldenInput();
+  const n = samples ?? emg.length / NUM_CHANNELS;
+  const ring = RingBuffer.create(n, NUM_CHANNELS);
+  ring.append(emg.subarray(0, n * NUM_CHANNELS));
+  return ring;
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

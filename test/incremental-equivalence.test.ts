@@ -1,14 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
-import { silentLogger } from '../src/common/logger.js';
 import { WindowEncoder } from '../src/inference/encoder.js';
 import { WindowFrameEncoder } from '../src/inference/frame-encoder.js';
 import { ENCODER_STRIDE, FEATURE_DIM, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../src/domain/geometry.js';
-import { IncrementalFrameEncoder, MODEL_KEYS_WITH_INCREMENTAL, incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
-import { loadModels, type LoadedModels } from '../src/inference/models.js';
-import { ROOT, goldenInput } from './helpers.js';
+import { IncrementalFrameEncoder, incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
+import type { LoadedModels } from '../src/inference/models.js';
+import { goldenInput, incrementalCpuModels } from './helpers.js';
 
 /**
  * Incremental encoder vs the sliding window over > 3 minutes of signal (10,200 steps).
@@ -24,12 +22,6 @@ import { ROOT, goldenInput } from './helpers.js';
 const STEPS = 10_200;
 const TOTAL = RECEPTIVE_FIELD + STEP_SAMPLES * (STEPS - 1) + 39; // every step's 1830-sample window fits
 const TOL = 1e-5;
-
-let models: Promise<LoadedModels> | undefined;
-function incModels(): Promise<LoadedModels> {
-  models ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), MODEL_KEYS_WITH_INCREMENTAL);
-  return models;
-}
 
 /** Deterministic long EMG-like signal [TOTAL, 16]: the golden input tiled, every other tile
  * time-reversed (no jump at the seams), channels rotated and gains varied per tile, plus a
@@ -85,7 +77,7 @@ async function referenceFeatures(m: LoadedModels, signal: Float32Array): Promise
 }
 
 test('incremental encoder = sliding window over 10,200 consecutive steps (> 3 min), no drift', async () => {
-  const m = await incModels();
+  const m = await incrementalCpuModels();
   const signal = longSignal();
   assert.ok(TOTAL / 2000 > 180, 'more than 3 minutes of signal');
   const t0 = performance.now();
@@ -158,7 +150,7 @@ test('incremental encoder = sliding window over 10,200 consecutive steps (> 3 mi
 });
 
 test('stepped warm-up (no init graph) gives the same frames from the first step on', async () => {
-  const m = await incModels();
+  const m = await incrementalCpuModels();
   const signal = goldenInput();
   const ring = RingBuffer.create(signal.length / NUM_CHANNELS, NUM_CHANNELS);
   ring.append(signal);

@@ -2,34 +2,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
-import { silentLogger } from '../src/common/logger.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../src/inference/frame-encoder.js';
 import { FEATURE_DIM, NUM_CHANNELS, POSE_DIM } from '../src/domain/geometry.js';
 import {
   CHUNK_SAMPLES,
   IncrementalFrameEncoder,
-  MODEL_KEYS_WITH_INCREMENTAL,
   WARMUP_STEPS,
   incrementalEncoderFrom,
   incrementalInfoMismatch,
 } from '../src/inference/incremental-encoder.js';
-import { loadModels, readModelInfo, type LoadedModels } from '../src/inference/models.js';
+import { readModelInfo, type LoadedModels } from '../src/inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
 import type { PoseEvent } from '../src/domain/pose.js';
-import { ROOT, golden, goldenInput, maxAbsDiff } from './helpers.js';
-
-let models: Promise<LoadedModels> | undefined;
-function incModels(): Promise<LoadedModels> {
-  models ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), MODEL_KEYS_WITH_INCREMENTAL);
-  return models;
-}
-
-function goldenRing(): RingBuffer {
-  const emg = goldenInput();
-  const ring = RingBuffer.create(emg.length / NUM_CHANNELS, NUM_CHANNELS);
-  ring.append(emg);
-  return ring;
-}
+import { golden, goldenInput, goldenRing, incrementalCpuModels, maxAbsDiff, ROOT } from './helpers.js';
 
 async function streamAll(encoder: FrameEncoder, decoder: LoadedModels['decoder'], policy: FeaturePolicy, ring: RingBuffer): Promise<{ poses: Float32Array; times: number[] }> {
   const p = new StreamingPredictor(encoder, decoder, { policy, blockSamples: 10000 });
@@ -50,7 +35,7 @@ for (const [policy, windowSamples, goldenName] of [
   ['exact_grid', 1791, 'streaming_exact_grid_poses'],
 ] as const) {
   test(`${policy}: StreamingPredictor poses with the incremental encoder = window encoder = reference (≤ 1e-5)`, async () => {
-    const m = await incModels();
+    const m = await incrementalCpuModels();
     const ring = goldenRing();
     const ref = golden(goldenName);
     const win = await streamAll(new WindowFrameEncoder(m.encoder, windowSamples), m.decoder, policy, ring);
@@ -70,7 +55,7 @@ for (const [policy, windowSamples, goldenName] of [
 }
 
 test('reset: a new origin anywhere gives the window encoder frames again, bit-identical to a fresh encoder', async () => {
-  const m = await incModels();
+  const m = await incrementalCpuModels();
   const ring = goldenRing();
   const reused = incrementalEncoderFrom(m);
   const win = new WindowFrameEncoder(m.encoder, 1830);
@@ -100,7 +85,7 @@ test('reset: a new origin anywhere gives the window encoder frames again, bit-id
 });
 
 test('contract: readyAt, repeats, non-decreasing order, ring bounds', async () => {
-  const m = await incModels();
+  const m = await incrementalCpuModels();
   const ring = goldenRing();
   const enc = incrementalEncoderFrom(m);
   assert.equal(enc.kind, 'incremental');
@@ -127,7 +112,7 @@ test('contract: readyAt, repeats, non-decreasing order, ring bounds', async () =
 });
 
 test('model_info.json describes the state layout this runtime drives; a wrong graph is refused', async () => {
-  const m = await incModels();
+  const m = await incrementalCpuModels();
   assert.throws(() => new IncrementalFrameEncoder(m.decoder), /not those of the cached encoder step/);
   assert.throws(() => new IncrementalFrameEncoder(m.sessions['encoder_incremental']!, m.encoder), /not those of the cached encoder step/);
   const { info } = readModelInfo(join(ROOT, 'models'));

@@ -1,31 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
-import { silentLogger } from '../src/common/logger.js';
-import { NUM_CHANNELS, POSE_DIM, RECEPTIVE_FIELD } from '../src/domain/geometry.js';
+import { POSE_DIM, RECEPTIVE_FIELD } from '../src/domain/geometry.js';
 import type { StepMetrics } from '../src/domain/events.js';
 import type { PoseEvent } from '../src/domain/pose.js';
 import { ExactPredictor } from '../src/inference/exact-predictor.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../src/inference/frame-encoder.js';
-import { MODEL_KEYS_WITH_INCREMENTAL, incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
-import { loadModels, type LoadedModels } from '../src/inference/models.js';
+import { incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
+import type { LoadedModels } from '../src/inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
 import { SupervisedStreaming, compareBlock, type BlockComparison } from '../src/supervision/supervised-streaming.js';
-import { ROOT, goldenInput, maxAbsDiff } from './helpers.js';
-
-let models: Promise<LoadedModels> | undefined;
-function incModels(): Promise<LoadedModels> {
-  models ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), MODEL_KEYS_WITH_INCREMENTAL);
-  return models;
-}
-
-function goldenRing(): RingBuffer {
-  const emg = goldenInput();
-  const ring = RingBuffer.create(emg.length / NUM_CHANNELS, NUM_CHANNELS);
-  ring.append(emg);
-  return ring;
-}
+import { goldenRing, incrementalCpuModels, maxAbsDiff } from './helpers.js';
 
 async function stream(p: { restartAt(s: number): void; nextReadyAt: number; advance(r: RingBuffer, e: (e: PoseEvent) => void): Promise<number>; finish?(): Promise<void> }, ring: RingBuffer): Promise<Float32Array> {
   const out: number[] = [];
@@ -52,7 +37,7 @@ const cases: { policy: FeaturePolicy; encoder: 'incremental' | 'window' }[] = [
 
 for (const c of cases) {
   test(`the shadow from the streaming frames equals the old whole-window shadow (${c.policy}, ${c.encoder} encoder, ≤ 1e-6)`, async () => {
-    const m = await incModels();
+    const m = await incrementalCpuModels();
     const ring = goldenRing();
     const mkEncoder = (): FrameEncoder => (c.encoder === 'incremental' ? incrementalEncoderFrom(m) : new WindowFrameEncoder(m.encoder, c.policy === 'sliding_window' ? 1830 : RECEPTIVE_FIELD));
     const opts = { policy: c.policy, blockSamples: 10000 };
@@ -102,7 +87,7 @@ for (const c of cases) {
 }
 
 test('a session restart drops the shadow block it cuts, the new session blocks are compared', async () => {
-  const m = await incModels();
+  const m = await incrementalCpuModels();
   const ring = goldenRing();
   const streaming = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, { policy: 'exact_grid', blockSamples: 10000 });
   const blocks: BlockComparison[] = [];
