@@ -22,14 +22,8 @@ set -euo pipefail
 die() { echo "install.sh: $*" >&2; exit 2; }
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
-DESTDIR="${DESTDIR:-}"
-PREFIX="${PREFIX:-/usr/local}"
-APP_DIR="${APP_DIR:-/opt/myostream}"
-CONF_DIR="${CONF_DIR:-/etc/myostream}"
-UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
-UDEV_DIR="${UDEV_DIR:-/etc/udev/rules.d}"
-STATE_DIR="${STATE_DIR:-/var/lib/myostream}"
-SERVICE_USER="${SERVICE_USER:-myostream}"
+# shellcheck source=service-paths.sh
+. "$(dirname "$0")/service-paths.sh"
 DEVICE_GROUPS="spi gpio i2c"
 
 # --- Prerequisites: all checked before anything is written -----------------------------------

@@ -10,15 +10,8 @@ purge=0
 for a in "$@"; do
   case "$a" in --purge) purge=1 ;; *) die "unknown argument $a (only --purge)" ;; esac
 done
-DESTDIR="${DESTDIR:-}"
-PREFIX="${PREFIX:-/usr/local}"
-APP_DIR="${APP_DIR:-/opt/myostream}"
-CONF_DIR="${CONF_DIR:-/etc/myostream}"
-UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
-UDEV_DIR="${UDEV_DIR:-/etc/udev/rules.d}"
-STATE_DIR="${STATE_DIR:-/var/lib/myostream}"
-LOGS_DIR="${LOGS_DIR:-/var/log/myostream}"
-SERVICE_USER="${SERVICE_USER:-myostream}"
+# shellcheck source=service-paths.sh
+. "$(dirname "$0")/service-paths.sh"
 [ "$(id -u)" = 0 ] || die "run as root; nothing was changed"
 note() { echo "uninstall.sh: $*"; }
 gone() { if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1"; note "removed $1"; fi; }
