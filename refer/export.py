@@ -5,7 +5,8 @@ Usage (from the repository root):
 
 Writes, byte-for-byte identically on a rerun with the same inputs and software:
     OUT/encoder.onnx, OUT/decoder_step.onnx, OUT/encoder_incremental.onnx,
-    OUT/encoder_incremental_init.onnx, OUT/decoder_rollout.onnx, OUT/golden/input.mtb,
+    OUT/encoder_incremental_init.onnx, OUT/decoder_rollout.onnx, OUT/stream_step.onnx,
+    OUT/golden/input.mtb,
     OUT/golden/reference.mtb, OUT/model_info.json
 """
 
@@ -298,6 +299,99 @@ def export_decoder_rollout(dec_bytes: bytes, metadata: dict[str, str]) -> bytes:
     return _finish_onnx(model.SerializeToString(), {}, metadata)
 
 
+def export_stream_step(inc_bytes: bytes, dec_bytes: bytes, metadata: dict[str, str]) -> bytes:
+    """stream_step.onnx bytes: one streaming step (cached encoder step + decoder step) in one run.
+
+    Built from encoder_incremental.onnx's and decoder_step.onnx's own nodes and weights, so it
+    computes exactly what the two graphs compute one after the other; the runtime saves the
+    second session.run per 20 ms step. Inputs: the cached step's (emg, state_*), then
+    base [1,64], mix [2], prev [1,20], rows [extra,84], h0/c0 [2,1+extra,512]. The decoder's
+    feature is fround(base*mix[0] + fround(feature*mix[1])), evaluated in double as the
+    runtime's (and ATen's) linear interpolation: base = the older native frame and mix = its
+    weights when the step's point lies between it and the frame this run computes; base = the
+    finished feature and mix = (1, 0) when both frames are older; base = 0, mix = (0, 1) for the
+    sliding window. Row 0 of the decoder batch is [that feature, prev]; `rows` are further
+    rollouts (the live shadow) sharing the weight pass. Outputs: feature, next_state_*,
+    pos_vel [1+extra,40], h1, c1.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    enc = onnx.load_from_string(inc_bytes).graph
+    dec = onnx.load_from_string(dec_bytes).graph
+    enc_io = {v.name for v in enc.input} | {v.name for v in enc.output}
+    dec_io = {"input": "dec/input", "h0": "h0", "c0": "c0", "pos_vel": "pos_vel", "h1": "h1", "c1": "c1"}
+
+    def copy_nodes(g, prefix: str, keep):
+        inits = []
+        for t in g.initializer:
+            t2 = onnx.TensorProto()
+            t2.CopyFrom(t)
+            t2.name = prefix + t.name
+            inits.append(t2)
+        init_names = {t.name for t in g.initializer}
+
+        def name_of(n: str) -> str:
+            if n == "":
+                return n
+            if n in init_names:
+                return prefix + n
+            return keep(n)
+
+        nodes = []
+        for node in g.node:
+            n = onnx.NodeProto()
+            n.CopyFrom(node)
+            n.name = prefix + (node.name or node.output[0])
+            n.input[:] = [name_of(i) for i in node.input]
+            n.output[:] = [name_of(o) for o in node.output]
+            nodes.append(n)
+        return nodes, inits
+
+    enc_nodes, enc_inits = copy_nodes(enc, "enc/", lambda n: n if n in enc_io else "enc/" + n)
+    dec_nodes, dec_inits = copy_nodes(dec, "dec/", lambda n: dec_io.get(n, "dec/" + n))
+    f32, f64 = TensorProto.FLOAT, TensorProto.DOUBLE
+    mix_nodes = [
+        helper.make_node("Gather", ["mix", "mix/i0"], ["mix/w0"], axis=0),
+        helper.make_node("Gather", ["mix", "mix/i1"], ["mix/w1"], axis=0),
+        helper.make_node("Mul", ["feature", "mix/w1"], ["mix/q"]),  # float32 product, rounded once
+        helper.make_node("Cast", ["mix/q"], ["mix/q64"], to=f64),
+        helper.make_node("Cast", ["base"], ["mix/base64"], to=f64),
+        helper.make_node("Cast", ["mix/w0"], ["mix/w064"], to=f64),
+        helper.make_node("Mul", ["mix/base64", "mix/w064"], ["mix/p64"]),  # exact in double
+        helper.make_node("Add", ["mix/p64", "mix/q64"], ["mix/s64"]),
+        helper.make_node("Cast", ["mix/s64"], ["mix/feature"], to=f32),
+        helper.make_node("Concat", ["mix/feature", "prev"], ["mix/row0"], axis=1),
+        helper.make_node("Concat", ["mix/row0", "rows"], ["dec/input"], axis=0),
+    ]
+    consts = [
+        numpy_helper.from_array(np.array(0, dtype=np.int64), "mix/i0"),
+        numpy_helper.from_array(np.array(1, dtype=np.int64), "mix/i1"),
+    ]
+    state_shape = [LSTM_LAYERS, "batch", LSTM_HIDDEN]
+    inputs = [*enc.input]
+    inputs += [
+        helper.make_tensor_value_info("base", f32, [1, FEATURE_DIM]),
+        helper.make_tensor_value_info("mix", f32, [2]),
+        helper.make_tensor_value_info("prev", f32, [1, POSE_DIM]),
+        helper.make_tensor_value_info("rows", f32, ["extra", FEATURE_DIM + POSE_DIM]),
+        helper.make_tensor_value_info("h0", f32, state_shape),
+        helper.make_tensor_value_info("c0", f32, state_shape),
+    ]
+    outputs = [*enc.output]
+    outputs += [
+        helper.make_tensor_value_info("pos_vel", f32, ["batch", 2 * POSE_DIM]),
+        helper.make_tensor_value_info("h1", f32, state_shape),
+        helper.make_tensor_value_info("c1", f32, state_shape),
+    ]
+    graph = helper.make_graph(
+        [*enc_nodes, *mix_nodes, *dec_nodes], "stream_step", inputs, outputs, initializer=[*enc_inits, *dec_inits, *consts]
+    )
+    step = onnx.load_from_string(dec_bytes)
+    model = helper.make_model(graph, opset_imports=list(step.opset_import), producer_name="myostream refer/export.py")
+    model.ir_version = step.ir_version
+    return _finish_onnx(model.SerializeToString(), {}, metadata)
+
+
 def incremental_info() -> dict:
     """Extra model_info.json block of encoder_incremental: how to drive the step."""
     return {
@@ -417,6 +511,7 @@ def ort_crosscheck(
     inc_bytes: bytes | None = None,
     init_bytes: bytes | None = None,
     rollout_bytes: bytes | None = None,
+    stream_bytes: bytes | None = None,
 ) -> dict | None:
     """Max |ONNX Runtime - PyTorch| on the golden input, if python onnxruntime is installed."""
     try:
@@ -493,6 +588,8 @@ def ort_crosscheck(
                 state = out[1:]
                 feats2.append(out[0][0])
             extra["encoder_incremental_with_init_vs_sliding_features"] = float(np.abs(np.stack(feats2) - sw).max())
+        if stream_bytes is not None:
+            extra["stream_step_vs_two_runs"] = _stream_step_crosscheck(ort, opts, stream_bytes, inc, dec, sig, pad)
     return {
         **extra,
         "onnxruntime": ort.__version__,
@@ -500,6 +597,53 @@ def ort_crosscheck(
         "encoder_1830_windows_vs_sliding_features(first 40)": float(np.abs(win - arrays["sliding_features"][:40]).max()),
         "decoder_step_block0_vs_exact_poses": float(np.abs(poses - arrays["exact_poses"][0]).max()),
     }
+
+
+def _stream_step_crosscheck(ort, opts, stream_bytes: bytes, inc, dec, sig: np.ndarray, pad: int) -> float:
+    """Max |stream_step - (encoder_incremental then decoder_step)| over 60 golden steps.
+
+    Covers the three feature forms (new frame, interpolation onto the new frame, a finished
+    feature) and a second decoder row; every output is compared, the state included.
+    """
+    fused = ort.InferenceSession(stream_bytes, opts, providers=["CPUExecutionProvider"])
+    f32 = np.float32
+    rng = np.random.default_rng(5)
+    state = [np.zeros((1, t, c), f32) for _, c, t in INC.STATE_SPECS]
+    h = np.zeros((LSTM_LAYERS, 1, LSTM_HIDDEN), f32)
+    c = h.copy()
+    prev = np.zeros((1, POSE_DIM), f32)
+    older = np.zeros((1, FEATURE_DIM), f32)
+    worst = 0.0
+    for q in range(-INC.WARMUP_STEPS, 60):
+        end = pad + INC.CHUNK * q + RECEPTIVE_FIELD
+        emg = sig[None, end - INC.CHUNK : end]
+        feeds = {"emg": emg, **dict(zip(INC.STATE_NAMES, state))}
+        out = inc.run(None, feeds)
+        if q < 0:
+            state = out[1:]
+            continue
+        new = out[0]
+        form = q % 3
+        if form == 0:
+            base, w0, w1 = np.zeros_like(new), f32(0), f32(1)
+        elif form == 1:
+            w1 = f32(0.49799197)
+            base, w0 = older, f32(1) - w1
+        else:
+            base, w0, w1 = (0.5 * (older + new)).astype(f32), f32(1), f32(0)
+        feat = (base.astype(np.float64) * float(w0) + (new * w1).astype(f32).astype(np.float64)).astype(f32)
+        extra = rng.standard_normal((q % 2, FEATURE_DIM + POSE_DIM)).astype(f32)
+        hb = np.concatenate([h, (0.1 * rng.standard_normal((LSTM_LAYERS, q % 2, LSTM_HIDDEN))).astype(f32)], axis=1)
+        cb = np.concatenate([c, (0.1 * rng.standard_normal((LSTM_LAYERS, q % 2, LSTM_HIDDEN))).astype(f32)], axis=1)
+        x = np.concatenate([np.concatenate([feat, prev], axis=1), extra], axis=0)
+        pv, h1, c1 = dec.run(None, {"input": x, "h0": hb, "c0": cb})
+        got = fused.run(None, {**feeds, "base": base, "mix": np.array([w0, w1], f32), "prev": prev, "rows": extra, "h0": hb, "c0": cb})
+        for a, b in zip(got, [*out, pv, h1, c1]):
+            worst = max(worst, float(np.abs(a - b).max()))
+        state, h, c = out[1:], h1[:, :1], c1[:, :1]
+        prev = pv[:1, :POSE_DIM]
+        older = new
+    return worst
 
 
 def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool = True, quiet: bool = False) -> dict:
@@ -518,6 +662,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     inc_bytes = export_encoder_incremental(model, {**metadata, "myostream.role": "encoder_incremental"})
     init_bytes = export_encoder_incremental_init(model, {**metadata, "myostream.role": "encoder_incremental_init"})
     rollout_bytes = export_decoder_rollout(dec_bytes, {**metadata, "myostream.role": "decoder_rollout"})
+    stream_bytes = export_stream_step(inc_bytes, dec_bytes, {**metadata, "myostream.role": "stream_step"})
 
     emg_tc = make_golden_emg()
     input_meta = {
@@ -554,6 +699,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     write_atomic(os.path.join(out_dir, "encoder_incremental.onnx"), inc_bytes)
     write_atomic(os.path.join(out_dir, "encoder_incremental_init.onnx"), init_bytes)
     write_atomic(os.path.join(out_dir, "decoder_rollout.onnx"), rollout_bytes)
+    write_atomic(os.path.join(out_dir, "stream_step.onnx"), stream_bytes)
     write_atomic(os.path.join(out_dir, "golden", "input.mtb"), input_bytes)
     write_atomic(os.path.join(out_dir, "golden", "reference.mtb"), ref_bytes)
 
@@ -575,6 +721,14 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
                     "initial_state": "zeros (LSTM h, c and the previous pose), as each exact block",
                     "position_steps": R.POSITION_STEPS,
                     "update": "prev = pos if t < position_steps else prev + vel",
+                },
+            },
+            "stream_step": {
+                **model_file_info("stream_step.onnx", stream_bytes, enc_params + dec_params),
+                "stream_step": {
+                    "graphs": ["encoder_incremental", "decoder_step"],
+                    "feature": "fround(base*mix[0] + fround(feature*mix[1])) in double",
+                    "decoder_batch": "row 0 = [feature, prev], then rows",
                 },
             },
         },
@@ -602,6 +756,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
             "encoder_incremental.onnx": sha256_bytes(inc_bytes),
             "encoder_incremental_init.onnx": sha256_bytes(init_bytes),
             "decoder_rollout.onnx": sha256_bytes(rollout_bytes),
+            "stream_step.onnx": sha256_bytes(stream_bytes),
             "golden/input.mtb": sha256_bytes(input_bytes),
             "golden/reference.mtb": sha256_bytes(ref_bytes),
             "model_info.json": sha256_bytes(info_bytes),
@@ -615,7 +770,7 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     for name, st in comparisons.items():
         log(f"{name}: mse={st['mse']:.3e} max_abs_diff={st['max_abs_diff']:.3e}")
     if crosscheck:
-        cc = ort_crosscheck(enc_bytes, dec_bytes, emg_tc, arrays, inc_bytes, init_bytes, rollout_bytes)
+        cc = ort_crosscheck(enc_bytes, dec_bytes, emg_tc, arrays, inc_bytes, init_bytes, rollout_bytes, stream_bytes)
         summary["onnxruntime_crosscheck"] = cc
         if cc is None:
             log("onnxruntime not installed: ONNX cross-check skipped")
