@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Parity with the reference: runs `myostream run` over the golden input in exact mode and in
-// streaming mode (both feature policies, both encoders), and prints the max |diff| of every pose
+// streaming mode (both feature policies, both encoders, the incremental one in one run per step and in
+// two), and prints the max |diff| of every pose
 // against the PyTorch reference's golden arrays. Usage: npm run build && node scripts/parity.mjs
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -18,6 +19,9 @@ const cases = [
     [`streaming ${enc} sliding_window`, 'streaming_sliding_window_poses', ['--set', `runtime.streaming.encoder=${enc}`, '--set', 'runtime.streaming.feature_policy=sliding_window']],
     [`streaming ${enc} exact_grid`, 'streaming_exact_grid_poses', ['--set', `runtime.streaming.encoder=${enc}`, '--set', 'runtime.streaming.feature_policy=exact_grid']],
   ]),
+  // The incremental encoder's steps as two runs each (encoder, then decoder) instead of one stream_step run.
+  ...['sliding_window', 'exact_grid'].map((policy) => [`streaming incremental ${policy} 2 runs`, `streaming_${policy}_poses`,
+    ['--set', 'runtime.streaming.encoder=incremental', '--set', `runtime.streaming.feature_policy=${policy}`, '--set', 'runtime.streaming.fused_step=false']]),
 ];
 let worst = 0;
 for (const [name, array, args] of cases) {
@@ -32,7 +36,7 @@ for (const [name, array, args] of cases) {
   let m = 0;
   for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(got[i] - want[i]));
   worst = Math.max(worst, m);
-  console.log(`${name.padEnd(36)} ${String(want.length / 20).padStart(5)} poses  max |diff| ${m.toExponential(2)}`);
+  console.log(`${name.padEnd(43)} ${String(want.length / 20).padStart(5)} poses  max |diff| ${m.toExponential(2)}`);
 }
 console.log(`worst ${worst.toExponential(2)} (bound 1e-5): ${worst <= 1e-5 ? 'PASS' : 'FAIL'}`);
 process.exitCode = worst <= 1e-5 ? 0 : 1;

@@ -7,6 +7,8 @@ import { readTensorBundle, requireArray, type TensorBundle } from '../src/common
 import { silentLogger } from '../src/common/logger.js';
 import { loadModels, type LoadedModels } from '../src/inference/models.js';
 import { MODEL_KEYS_WITH_INCREMENTAL } from '../src/inference/incremental-encoder.js';
+import { STREAM_STEP_MODEL_KEY } from '../src/inference/stream-step.js';
+import type { PoseEvent } from '../src/domain/pose.js';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { NUM_CHANNELS } from '../src/domain/geometry.js';
 
@@ -35,8 +37,25 @@ export function cpuModels(): Promise<LoadedModels> {
 let incremental: Promise<LoadedModels> | undefined;
 /** cpuModels plus the cached encoder step's graphs (streaming with the incremental encoder). */
 export function incrementalCpuModels(): Promise<LoadedModels> {
-  incremental ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), MODEL_KEYS_WITH_INCREMENTAL);
+  incremental ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), [...MODEL_KEYS_WITH_INCREMENTAL, STREAM_STEP_MODEL_KEY]);
   return incremental;
+}
+
+/** What a test drives a predictor through: its steps over a ring, as the pipeline does. */
+export interface Steppable {
+  nextReadyAt: number;
+  advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number>;
+  endInputAt?(sample: number): void;
+}
+
+/**
+ * Every unit the ring holds, then (as the pipeline at the end of its input) every unit that
+ * was waiting only for look-ahead samples that will not come.
+ */
+export async function stepToEnd(p: Steppable, ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<void> {
+  while (ring.written >= p.nextReadyAt) await p.advance(ring, emit);
+  p.endInputAt?.(ring.written);
+  while (ring.written >= p.nextReadyAt) await p.advance(ring, emit);
 }
 
 /** The golden input (or its first `samples`) in a ring of exactly that size. */

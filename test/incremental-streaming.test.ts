@@ -14,20 +14,20 @@ import {
 import { readModelInfo, type LoadedModels } from '../src/inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
 import type { PoseEvent } from '../src/domain/pose.js';
-import { golden, goldenInput, goldenRing, incrementalCpuModels, maxAbsDiff, ROOT } from './helpers.js';
+import { golden, goldenInput, goldenRing, incrementalCpuModels, maxAbsDiff, ROOT, stepToEnd } from './helpers.js';
 
-async function streamAll(encoder: FrameEncoder, decoder: LoadedModels['decoder'], policy: FeaturePolicy, ring: RingBuffer): Promise<{ poses: Float32Array; times: number[] }> {
-  const p = new StreamingPredictor(encoder, decoder, { policy, blockSamples: 10000 });
+async function streamAll(
+  encoder: FrameEncoder, decoder: LoadedModels['decoder'], policy: FeaturePolicy, ring: RingBuffer, fusedStep?: LoadedModels['decoder'],
+): Promise<{ poses: Float32Array; times: number[]; p: StreamingPredictor }> {
+  const p = new StreamingPredictor(encoder, decoder, { policy, blockSamples: 10000, fusedStep });
   p.restartAt(0);
   const out: number[] = [];
   const times: number[] = [];
-  while (ring.written >= p.nextReadyAt) {
-    await p.advance(ring, (e: PoseEvent) => {
-      for (let i = 0; i < POSE_DIM; i++) out.push(e.angles[i]!);
-      times.push(e.t);
-    });
-  }
-  return { poses: new Float32Array(out), times };
+  await stepToEnd(p, ring, (e: PoseEvent) => {
+    for (let i = 0; i < POSE_DIM; i++) out.push(e.angles[i]!);
+    times.push(e.t);
+  });
+  return { poses: new Float32Array(out), times, p };
 }
 
 for (const [policy, windowSamples, goldenName] of [
@@ -52,7 +52,50 @@ for (const [policy, windowSamples, goldenName] of [
     assert.ok(dRef <= 1e-5, `incremental vs reference ${dRef}`);
     assert.ok(dStepped <= 1e-5, `stepped warm-up vs reference ${dStepped}`);
   });
+
+  test(`${policy}: one stream_step run per step gives the two-run poses bit for bit, and every step runs one encoder step`, async () => {
+    const m = await incrementalCpuModels();
+    const ring = goldenRing();
+    const twoEnc = incrementalEncoderFrom(m);
+    const two = await streamAll(twoEnc, m.decoder, policy, ring);
+    const oneEnc = incrementalEncoderFrom(m);
+    const one = await streamAll(oneEnc, m.decoder, policy, ring, m.sessions['stream_step']);
+    assert.ok(one.p.isFused && !two.p.isFused);
+    assert.equal(one.poses.length, golden(goldenName).length);
+    assert.deepEqual(one.times, two.times);
+    assert.equal(maxAbsDiff(one.poses, two.poses), 0, 'the one-run step reproduces the two-run step exactly');
+    // One step ran as two: sliding_window's first (its frame 0 comes from the warm-up graph),
+    // exact_grid's last (its look-ahead frame lies past the end of the input).
+    assert.equal(one.p.fusedSteps, 999);
+    // The same encoder steps in both: one per 40 samples, no step left out, none repeated.
+    assert.equal(oneEnc.stepsRun, twoEnc.stepsRun);
+  });
 }
+
+test('exact_grid with the incremental encoder runs one encoder step per streaming step (not two every other step)', async () => {
+  const m = await incrementalCpuModels();
+  const ring = goldenRing();
+  for (const fused of [undefined, m.sessions['stream_step']]) {
+    const enc = incrementalEncoderFrom(m);
+    const p = new StreamingPredictor(enc, m.decoder, { policy: 'exact_grid', blockSamples: 10000, fusedStep: fused });
+    p.restartAt(0);
+    const perStep: number[] = [];
+    const noop = (): void => undefined;
+    // Step 0 runs the warm-up (frame 0) and the look-ahead step of frame 1; then one step each.
+    while (ring.written >= p.nextReadyAt && p.stepsDone < 600) {
+      const before = enc.stepsRun;
+      await p.advance(ring, noop);
+      perStep.push(enc.stepsRun - before);
+    }
+    assert.equal(perStep.length, 600);
+    assert.deepEqual([...new Set(perStep.slice(1))], [1], `${fused ? 'one run' : 'two runs'}: encoder steps per streaming step ${JSON.stringify(perStep.slice(0, 8))}`);
+    // The look-ahead waits one sample past the step's window (frame j + 1 completes there).
+    assert.equal(p.nextReadyAt, p.stepBoundary(p.stepsDone) + 1);
+    // Told that the input ends at the boundary, the step runs without its look-ahead.
+    p.endInputAt(p.stepBoundary(p.stepsDone));
+    assert.equal(p.nextReadyAt, p.stepBoundary(p.stepsDone));
+  }
+});
 
 test('reset: a new origin anywhere gives the window encoder frames again, bit-identical to a fresh encoder', async () => {
   const m = await incrementalCpuModels();

@@ -24,7 +24,7 @@ class CountingPredictor implements Predictor {
   k = 0;
   restarts: number[] = [];
   private readonly buf = new Float32Array(WINDOW * CH);
-  private readonly pose: PoseEvent;
+  protected readonly pose: PoseEvent;
   constructor(readonly mode: Mode) {
     this.pose = newPoseEvent(mode, new Float32Array(20));
   }
@@ -141,5 +141,49 @@ test('a restart request resets in place and a predictor swap continues the timel
     // the timeline never goes back and never repeats a pose time.
     assert.ok(r.poses[i]!.t > r.poses[i - 1]!.t, `pose ${i} goes back in time`);
   }
+  r.poses.forEach((x, i) => assert.equal(x.step, i));
+});
+
+/** Like CountingPredictor, but each unit also waits for `ahead` samples past its window unless told the input ends sooner. */
+class LookAheadPredictor extends CountingPredictor {
+  limit = Infinity;
+  limits: number[] = [];
+  constructor(private readonly ahead: number) {
+    super('streaming');
+  }
+  override get nextReadyAt(): number {
+    const end = this.origin + WINDOW + STEP * this.k;
+    return end + this.ahead <= this.limit ? end + this.ahead : end;
+  }
+  override get oldestNeeded(): number {
+    return this.origin + STEP * this.k;
+  }
+  override restartAt(sample: number): void {
+    super.restartAt(sample);
+    this.limit = Infinity;
+  }
+  endInputAt(sample: number): void {
+    this.limit = sample;
+    this.limits.push(sample);
+  }
+  override async advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number> {
+    const end = this.origin + WINDOW + STEP * this.k;
+    ring.sliceEndingAt(end, WINDOW, new Float32Array(WINDOW * CH));
+    this.pose.t = end / 2000;
+    this.k++;
+    emit(this.pose);
+    return 1;
+  }
+}
+
+test('a unit waiting for look-ahead samples still runs before a gap and at the end of the input', async () => {
+  // 30 samples of look-ahead: the last unit before the gap (ends at 380) and the last of the input (780) lack theirs.
+  const p = new LookAheadPredictor(30);
+  // Units end at 100, 140, … 380 before the gap at 400 and 500 … 780 after it (the input ends at 800).
+  const r = await drive(new PlannedSource([{ samples: 400 }, { gapLost: 120 }, { samples: 400 }]), p, 4000);
+  assert.equal(r.poses.length, 16, 'no unit lost to its look-ahead');
+  assert.deepEqual(r.restarts, [0, 400]);
+  assert.ok(p.limits.includes(400), `told of the gap: ${p.limits}`);
+  assert.equal(p.limits.at(-1), 800, 'told where the input ended');
   r.poses.forEach((x, i) => assert.equal(x.step, i));
 });

@@ -3,19 +3,18 @@ import assert from 'node:assert/strict';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { POSE_DIM, RECEPTIVE_FIELD } from '../src/domain/geometry.js';
 import type { StepMetrics } from '../src/domain/events.js';
-import type { PoseEvent } from '../src/domain/pose.js';
 import { ExactPredictor } from '../src/inference/exact-predictor.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../src/inference/frame-encoder.js';
 import { incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
 import type { LoadedModels } from '../src/inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
 import { SupervisedStreaming, compareBlock, type BlockComparison } from '../src/supervision/supervised-streaming.js';
-import { goldenRing, incrementalCpuModels, maxAbsDiff } from './helpers.js';
+import { goldenRing, incrementalCpuModels, maxAbsDiff, stepToEnd, type Steppable } from './helpers.js';
 
-async function stream(p: { restartAt(s: number): void; nextReadyAt: number; advance(r: RingBuffer, e: (e: PoseEvent) => void): Promise<number>; finish?(): Promise<void> }, ring: RingBuffer): Promise<Float32Array> {
+async function stream(p: Steppable & { restartAt(s: number): void; finish?(): Promise<void> }, ring: RingBuffer): Promise<Float32Array> {
   const out: number[] = [];
   p.restartAt(0);
-  while (ring.written >= p.nextReadyAt) await p.advance(ring, (e) => void out.push(...e.angles));
+  await stepToEnd(p, ring, (e) => void out.push(...e.angles));
   await p.finish?.();
   return new Float32Array(out);
 }
@@ -29,18 +28,20 @@ async function oldShadowBlocks(m: LoadedModels, ring: RingBuffer, blocks: number
   return out;
 }
 
-const cases: { policy: FeaturePolicy; encoder: 'incremental' | 'window' }[] = [
+const cases: { policy: FeaturePolicy; encoder: 'incremental' | 'window'; oneRun?: boolean }[] = [
   { policy: 'exact_grid', encoder: 'incremental' },
   { policy: 'sliding_window', encoder: 'incremental' },
+  { policy: 'exact_grid', encoder: 'incremental', oneRun: true },
+  { policy: 'sliding_window', encoder: 'incremental', oneRun: true },
   { policy: 'exact_grid', encoder: 'window' },
 ];
 
 for (const c of cases) {
-  test(`the shadow from the streaming frames equals the old whole-window shadow (${c.policy}, ${c.encoder} encoder, ≤ 1e-6)`, async () => {
+  test(`the shadow from the streaming frames equals the old whole-window shadow (${c.policy}, ${c.encoder} encoder${c.oneRun ? ', one run per step' : ''}, ≤ 1e-6)`, async () => {
     const m = await incrementalCpuModels();
     const ring = goldenRing();
     const mkEncoder = (): FrameEncoder => (c.encoder === 'incremental' ? incrementalEncoderFrom(m) : new WindowFrameEncoder(m.encoder, c.policy === 'sliding_window' ? 1830 : RECEPTIVE_FIELD));
-    const opts = { policy: c.policy, blockSamples: 10000 };
+    const opts = { policy: c.policy, blockSamples: 10000, fusedStep: c.oneRun ? m.sessions['stream_step'] : undefined };
     const bare = await stream(new StreamingPredictor(mkEncoder(), m.decoder, opts), ring);
 
     const blocks: { c: BlockComparison; exact: Float32Array; steps: number }[] = [];
@@ -59,6 +60,8 @@ for (const c of cases) {
     assert.equal(supervised.length, 1000 * POSE_DIM);
     assert.ok(maxAbsDiff(supervised, bare) <= 1e-7, `streaming poses moved by ${maxAbsDiff(supervised, bare)}`);
     assert.ok(streaming.sharedSteps >= 990, `${streaming.sharedSteps} of 1000 steps carried a shadow point`);
+    assert.equal(streaming.isFused, c.oneRun === true);
+    if (c.oneRun) assert.ok(streaming.fusedSteps >= 998, `${streaming.fusedSteps} of 1000 steps in one run`);
 
     // Every block compared, at the end of that block (not one block later), against the old shadow's poses.
     assert.equal(blocks.length, 4);

@@ -56,6 +56,8 @@ export const configSchema = z
             feature_policy: z.enum(['sliding_window', 'exact_grid']).default('exact_grid'),
             /** window: the whole encoder over each window; incremental: one cached encoder step per 40 samples (same frames). */
             encoder: z.enum(['window', 'incremental']).default('incremental'),
+            /** incremental only: each step as one run of stream_step.onnx (encoder + decoder step) instead of two. */
+            fused_step: z.boolean().default(true),
             max_buffer_seconds: z.number().positive().max(600).default(10),
           })
           .strict()

@@ -5,8 +5,9 @@ import type { Logger } from '../common/logger.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { loadModels, sessionOptionsFrom, type LoadedModels } from '../inference/models.js';
+import { loadModels, OPTIONAL_MODEL_KEYS, sessionOptionsFrom, type LoadedModels } from '../inference/models.js';
 import { MODEL_KEYS_WITH_INCREMENTAL } from '../inference/incremental-encoder.js';
+import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
 
 /** The flags every command that runs the model shares. */
 export interface CommonCliOptions {
@@ -44,5 +45,7 @@ function numberFlag(flag: string, v: string): number {
  */
 export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming'): Promise<LoadedModels> {
   const incremental = streaming && cfg.runtime.streaming.encoder === 'incremental';
-  return loadModels(cfg.model.dir, sessionOptionsFrom(cfg.runtime), log, incremental ? MODEL_KEYS_WITH_INCREMENTAL : undefined);
+  // The one-run step where the model folder has it (older folders step in two runs).
+  const optional = incremental && cfg.runtime.streaming.fused_step ? [...OPTIONAL_MODEL_KEYS, STREAM_STEP_MODEL_KEY] : OPTIONAL_MODEL_KEYS;
+  return loadModels(cfg.model.dir, sessionOptionsFrom(cfg.runtime), log, incremental ? MODEL_KEYS_WITH_INCREMENTAL : undefined, optional);
 }

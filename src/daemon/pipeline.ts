@@ -123,6 +123,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   let poses = 0;
   let units = 0;
   let lastStep = -1;
+  let inputEnded = false;
   const emit = (e: PoseEvent): void => {
     // One increasing step count for the whole run, across restarts and mode switches.
     e.step = poses++;
@@ -140,6 +141,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   try {
     for (;;) {
       const gap = pendingGaps[0];
+      // Nothing after the gap belongs to this session: no step waits for look-ahead beyond it.
+      if (gap) predictor.endInputAt?.(gap.atSample);
       // Steps whose samples all precede the gap still run; then the predictor restarts after it.
       if (gap && !(ring.written >= predictor.nextReadyAt && predictor.nextReadyAt <= gap.atSample)) {
         pendingGaps.shift();
@@ -194,7 +197,15 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         }
         continue;
       }
-      if (producerDone) break;
+      if (producerDone) {
+        // The input is complete: a step that waited for a look-ahead sample runs without it.
+        if (!inputEnded) {
+          inputEnded = true;
+          predictor.endInputAt?.(ring.written);
+          continue;
+        }
+        break;
+      }
       await ring.waitForAppend(200);
     }
     await predictor.finish?.(ring, emit);

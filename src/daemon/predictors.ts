@@ -8,6 +8,7 @@ import { WindowFrameEncoder, type FrameEncoder } from '../inference/frame-encode
 import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
 import type { LoadedModels } from '../inference/models.js';
 import { StreamingPredictor } from '../inference/streaming-predictor.js';
+import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
 import { SupervisedStreaming } from '../supervision/supervised-streaming.js';
 
 /**
@@ -27,6 +28,8 @@ export function buildStreaming(cfg: Config, models: LoadedModels): StreamingPred
   return new StreamingPredictor(buildFrameEncoder(cfg, models), models.decoder, {
     policy: cfg.runtime.streaming.feature_policy,
     blockSamples: cfg.runtime.exact.block_samples,
+    // Loaded only for the incremental encoder with runtime.streaming.fused_step on.
+    fusedStep: cfg.runtime.streaming.fused_step ? models.sessions[STREAM_STEP_MODEL_KEY] : undefined,
   });
 }
 

@@ -62,6 +62,26 @@ export class DecoderStep {
     return this.output;
   }
 
+  /**
+   * For a graph that contains the decoder step (stream_step): points `feeds` / `fetches` at
+   * this decoder's state and output tensors (h0, c0 → h1, c1; pos_vel). commitStep() after the run.
+   */
+  bindStep(feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor>): void {
+    const now = this.feeds[this.cur];
+    const next = this.fetches[this.cur];
+    feeds['h0'] = now['h0']!;
+    feeds['c0'] = now['c0']!;
+    fetches['pos_vel'] = next['pos_vel']!;
+    fetches['h1'] = next['h1']!;
+    fetches['c1'] = next['c1']!;
+  }
+
+  /** The bound step has run: its state becomes the one the next step reads. */
+  commitStep(): Float32Array {
+    this.cur ^= 1;
+    return this.output;
+  }
+
   /** @internal DecoderPair's view of the state the next step reads. */
   currentState(): { h: Float32Array; c: Float32Array } {
     return { h: this.h[this.cur], c: this.c[this.cur] };

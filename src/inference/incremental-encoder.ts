@@ -61,6 +61,10 @@ export class IncrementalFrameEncoder implements FrameEncoder {
   private readonly state: readonly [readonly Float32Array[], readonly Float32Array[]];
   private readonly feeds: [Record<string, ort.Tensor>, Record<string, ort.Tensor>];
   private readonly fetches: [Record<string, ort.Tensor>, Record<string, ort.Tensor>];
+  /** State tensors of set 0 and set 1, in INCREMENTAL_STATE order. */
+  private readonly stateTensors: readonly (readonly ort.Tensor[])[];
+  private readonly emgTensor: ort.Tensor;
+  private readonly featureTensor: ort.Tensor;
   /** Time-major [1791, 16] window of the warm-up graph (only with an init session). */
   private readonly initInput: Float32Array | undefined;
   private readonly initFeeds: Record<string, ort.Tensor> | undefined;
@@ -93,6 +97,9 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     const tensors = this.state.map((set) => set.map((b, i) => new ort.Tensor('float32', b, [1, INCREMENTAL_STATE[i]!.frames, INCREMENTAL_STATE[i]!.channels])));
     const emg = new ort.Tensor('float32', this.input, [1, CHUNK_SAMPLES, NUM_CHANNELS]);
     const feat = new ort.Tensor('float32', this.feature, [1, FEATURE_DIM]);
+    this.stateTensors = tensors;
+    this.emgTensor = emg;
+    this.featureTensor = feat;
     const feedOf = (from: number): Record<string, ort.Tensor> => {
       const r: Record<string, ort.Tensor> = { emg };
       INCREMENTAL_STATE.forEach((s, i) => (r[s.input] = tensors[from]![i]!));
@@ -176,7 +183,54 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     return this.origin + STEP_SAMPLES * step + RECEPTIVE_FIELD;
   }
 
+  /** True until the session's warm-up (frame 0) has run. */
+  get warmupPending(): boolean {
+    return this.next === -WARMUP_STEPS;
+  }
+
+  /** The frame the next cached step computes (its chunk ends at readyAt(nextChunk)). */
+  get nextChunk(): number {
+    return this.next;
+  }
+
+  /**
+   * For a graph that contains the cached step (stream_step): copies the next chunk's samples
+   * into the step's input and points `feeds` / `fetches` at the step's tensors (emg, state_*,
+   * feature, next_state_*). Property writes on records the caller keeps: nothing is allocated.
+   * After that graph has run, commitStep() takes its outputs as this encoder's own step.
+   */
+  bindStep(ring: RingBuffer, feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor>): void {
+    if (this.next < 0) throw new RangeError('the warm-up runs on its own graph; bindStep() is for steps after frame 0');
+    this.loadChunk(ring);
+    feeds['emg'] = this.emgTensor;
+    fetches['feature'] = this.featureTensor;
+    const from = this.stateTensors[this.cur]!;
+    const to = this.stateTensors[this.cur ^ 1]!;
+    for (let i = 0; i < INCREMENTAL_STATE.length; i++) {
+      const s = INCREMENTAL_STATE[i]!;
+      feeds[s.input] = from[i]!;
+      fetches[s.output] = to[i]!;
+    }
+  }
+
+  /** The bound step has run (its outputs are in this encoder's tensors): frame nextChunk is done. */
+  commitStep(): void {
+    this.cur ^= 1;
+    this.stepsRun++;
+    this.keep(this.next++);
+  }
+
   private async runStep(ring: RingBuffer): Promise<void> {
+    this.loadChunk(ring);
+    await this.session.run(this.feeds[this.cur], this.fetches[this.cur]);
+    this.cur ^= 1;
+    this.stepsRun++;
+    const q = this.next++;
+    if (q >= 0) this.keep(q);
+  }
+
+  /** The 40 samples of the next step's chunk into the step's input (zeros before the origin). */
+  private loadChunk(ring: RingBuffer): void {
     const end = this.chunkEnd(this.next);
     const start = end - CHUNK_SAMPLES;
     if (start >= this.origin) {
@@ -192,11 +246,6 @@ export class IncrementalFrameEncoder implements FrameEncoder {
         for (let i = 0; i < valid * NUM_CHANNELS; i++) this.input[lead + i] = this.scratch[i]!;
       }
     }
-    await this.session.run(this.feeds[this.cur], this.fetches[this.cur]);
-    this.cur ^= 1;
-    this.stepsRun++;
-    const q = this.next++;
-    if (q >= 0) this.keep(q);
   }
 }
 

@@ -244,10 +244,15 @@ function checkedModelPaths(dir: string, info: ModelInfo, keys: readonly string[]
 /** Graphs loaded whenever model_info.json lists them (older model folders lack them). */
 export const OPTIONAL_MODEL_KEYS: readonly string[] = ['decoder_rollout'];
 
-export async function loadModels(modelDir: string, opts: SessionOptions, log: Logger, keys: readonly string[] = ['encoder', 'decoder_step']): Promise<LoadedModels> {
+/**
+ * Opens `keys` (each must be listed) and those of `optional` that model_info.json lists.
+ */
+export async function loadModels(
+  modelDir: string, opts: SessionOptions, log: Logger, keys: readonly string[] = ['encoder', 'decoder_step'], optional: readonly string[] = OPTIONAL_MODEL_KEYS,
+): Promise<LoadedModels> {
   const { dir, info } = readModelInfo(modelDir);
   const sessions: Record<string, LoadedSession> = {};
-  const all = [...keys, ...OPTIONAL_MODEL_KEYS.filter((k) => !keys.includes(k) && info.models[k] !== undefined)];
+  const all = [...keys, ...optional.filter((k) => !keys.includes(k) && info.models[k] !== undefined)];
   const checked = checkedModelPaths(dir, info, all);
   // Created side by side: onnxruntime-node builds each session off the main thread.
   const opened = await Promise.all(all.map((key) => openSession(checked.paths[key]!, opts, log)));

@@ -19,6 +19,11 @@ export interface Predictor {
    * partial block). Poses it produces go to `emit`; without the arguments a predictor uses the
    * ring and emitter of its last advance(), if any.
    */
+  /**
+   * No sample after `sample` will come for the current session (the input ended, or a gap
+   * starts there): a unit that would wait for samples beyond it runs without them.
+   */
+  endInputAt?(sample: number): void;
   /** Swapped out for another predictor (a fallback): settle what it owes for the steps so far. */
   suspend?(): void;
   finish?(ring?: RingBuffer, emit?: (e: PoseEvent) => void): Promise<void>;

@@ -3,6 +3,8 @@ import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
 import type ort from 'onnxruntime-node';
 import { DecoderPair, DecoderStep, PoseIntegrator } from './decoder.js';
 import type { FrameEncoder } from './frame-encoder.js';
+import { IncrementalFrameEncoder } from './incremental-encoder.js';
+import { FusedStreamStep } from './stream-step.js';
 import { FEATURE_DIM, LEFT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES, framesFor, rolloutPointsFor } from '../domain/geometry.js';
 import { alignCornersSource, interpolateChannelMajorAt, lerpPoint, type LerpPoint } from './interpolate.js';
 import type { Predictor } from './predictor.js';
@@ -13,6 +15,11 @@ export interface StreamingOptions {
   policy: FeaturePolicy;
   /** Exact's block length in new samples (its grid repeats every block). */
   blockSamples: number;
+  /**
+   * stream_step.onnx: with the incremental encoder, each step is one run of this graph (encoder
+   * step + decoder step) instead of two runs. Without it, or with the window encoder, two.
+   */
+  fusedStep?: ort.InferenceSession | undefined;
 }
 
 const CACHE = 4;
@@ -37,6 +44,12 @@ export interface StepCompanion {
  * exact_grid: the decoder gets the feature exact mode would use at that moment: native frames
  * (even q) interpolated at exact's own grid position i·(F−1)/(n−1) within the current block.
  * An odd step then needs the next native frame, complete one sample after its window.
+ *
+ * With the incremental encoder, exact_grid spreads the encoder over the steps: step j runs the
+ * cached step of frame j + 1 (one sample after its window), so every step runs one encoder step
+ * instead of every odd step running two (frames j and j + 1) and every even step none. The
+ * work per pose is the same; the longest step is one encoder step shorter. At the end of the
+ * input (or before a gap) a step whose look-ahead sample never comes runs without it.
  */
 export class StreamingPredictor implements Predictor {
   readonly mode = 'streaming' as const;
@@ -60,6 +73,14 @@ export class StreamingPredictor implements Predictor {
   lastComputeMs = 0;
   private companion: StepCompanion | undefined;
   private pairBuffers: DecoderPair | undefined;
+  private readonly incremental: IncrementalFrameEncoder | undefined;
+  private readonly fused: FusedStreamStep | undefined;
+  /** Scratch for frames run ahead (exact_grid's spread encoder steps). */
+  private readonly ahead = new Float32Array(FEATURE_DIM);
+  /** No sample beyond this comes for the current session (Infinity while the input goes on). */
+  private inputLimit = Infinity;
+  /** Steps run as one stream_step run. */
+  fusedSteps = 0;
   /** Steps that carried a companion step. */
   sharedSteps = 0;
 
@@ -67,6 +88,10 @@ export class StreamingPredictor implements Predictor {
     this.policy = opts.policy;
     this.decoder = new DecoderStep(decoder);
     this.event = newPoseEvent('streaming', this.integrator.pose);
+    this.incremental = encoder instanceof IncrementalFrameEncoder ? encoder : undefined;
+    if (this.incremental && opts.fusedStep) {
+      this.fused = new FusedStreamStep(opts.fusedStep, this.incremental, this.decoder, this.integrator.pose);
+    }
     this.pointsPerBlock = rolloutPointsFor(LEFT_CONTEXT + opts.blockSamples);
     this.framesPerBlock = framesFor(LEFT_CONTEXT + opts.blockSamples);
     this.nativeStride = opts.blockSamples / (2 * STEP_SAMPLES);
@@ -82,6 +107,27 @@ export class StreamingPredictor implements Predictor {
     this.decoder.resetState();
     this.integrator.reset();
     this.cacheQ.fill(-1);
+    this.inputLimit = Infinity;
+  }
+
+  /** True when steps run as one stream_step run each. */
+  get isFused(): boolean {
+    return this.fused !== undefined;
+  }
+
+  /**
+   * No sample after `sample` will come for this session (the input ended, or a gap starts
+   * there): steps stop waiting for look-ahead samples beyond it.
+   */
+  endInputAt(sample: number): void {
+    this.inputLimit = sample;
+  }
+
+  /** Frame the incremental encoder runs at step j besides what the step needs (-1: none). */
+  private aheadChunk(j: number): number {
+    if (!this.incremental || this.policy !== 'exact_grid') return -1;
+    const q = j + 1;
+    return this.incremental.readyAt(q) <= this.inputLimit ? q : -1;
   }
 
   /** Session steps so far. */
@@ -103,7 +149,9 @@ export class StreamingPredictor implements Predictor {
     const boundary = this.stepBoundary(j);
     if (this.policy === 'sliding_window') return Math.max(boundary, this.encoder.readyAt(j));
     this.gridPoint(j);
-    return Math.max(boundary, this.encoder.readyAt(this.lerp.w > 0 ? this.qOf(j, this.lerp.hi) : this.qOf(j, this.lerp.lo)));
+    const need = this.encoder.readyAt(this.lerp.w > 0 ? this.qOf(j, this.lerp.hi) : this.qOf(j, this.lerp.lo));
+    const ahead = this.aheadChunk(j);
+    return Math.max(boundary, need, ahead >= 0 ? this.encoder.readyAt(ahead) : 0);
   }
 
   get oldestNeeded(): number {
@@ -116,33 +164,7 @@ export class StreamingPredictor implements Predictor {
   async advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number> {
     const j = this.step;
     const t0 = performance.now();
-    if (this.policy === 'sliding_window') {
-      await this.encoder.frame(ring, j, this.feature, 0);
-    } else {
-      this.gridPoint(j);
-      const p = this.lerp;
-      const lo = await this.cachedFrame(ring, this.qOf(j, p.lo));
-      this.pair.set(this.cacheData.subarray(lo * FEATURE_DIM, (lo + 1) * FEATURE_DIM), 0);
-      // A point exactly on a frame needs only that frame (and may come before the next exists).
-      if (p.w > 0) {
-        const hi = await this.cachedFrame(ring, this.qOf(j, p.hi));
-        this.pair.set(this.cacheData.subarray(hi * FEATURE_DIM, (hi + 1) * FEATURE_DIM), FEATURE_DIM);
-      } else {
-        this.pair.copyWithin(FEATURE_DIM, 0, FEATURE_DIM);
-      }
-      // pair is [2 frames × 64] time-major; view it as channel-major [64, 2] through the point.
-      interpolatePair(this.pair, p.w, this.feature);
-    }
-    this.integrator.fillDecoderInput(this.feature, 0, this.decoder.input);
-    const other = this.companion?.prepareStep();
-    let out: Float32Array;
-    if (other) {
-      out = await this.decoder.stepWith(other, (this.pairBuffers ??= new DecoderPair()));
-      this.companion!.completeStep();
-      this.sharedSteps++;
-    } else {
-      out = await this.decoder.step();
-    }
+    const out = this.fused ? await this.fusedStep(ring, j) : await this.twoRunStep(ring, j);
     this.integrator.update(out);
     const ms = performance.now() - t0;
     this.lastComputeMs = ms;
@@ -165,6 +187,82 @@ export class StreamingPredictor implements Predictor {
 
   get resumeAt(): number {
     return this.nextWindowStart;
+  }
+
+  /** Encoder run(s), then the decoder's run: the window encoder, or no stream_step graph. */
+  private async twoRunStep(ring: RingBuffer, j: number): Promise<Float32Array> {
+    if (this.policy === 'sliding_window') {
+      await this.encoder.frame(ring, j, this.feature, 0);
+    } else {
+      await this.gridFeature(ring, j);
+      const ahead = this.aheadChunk(j);
+      if (ahead >= 0 && ring.written >= this.encoder.readyAt(ahead) && this.incremental!.nextChunk <= ahead) {
+        await this.encoder.frame(ring, ahead, this.ahead, 0);
+      }
+    }
+    this.integrator.fillDecoderInput(this.feature, 0, this.decoder.input);
+    const other = this.companion?.prepareStep();
+    if (!other) return this.decoder.step();
+    const out = await this.decoder.stepWith(other, (this.pairBuffers ??= new DecoderPair()));
+    this.companion!.completeStep();
+    this.sharedSteps++;
+    return out;
+  }
+
+  /**
+   * One stream_step run: the encoder step of this step's newest frame (sliding window: frame j;
+   * exact_grid: frame j + 1, run ahead) and the decoder step. When that frame was already
+   * computed (the warm-up's frame 0) or its look-ahead sample is not coming, two runs.
+   */
+  private async fusedStep(ring: RingBuffer, j: number): Promise<Float32Array> {
+    const enc = this.incremental!;
+    const fused = this.fused!;
+    const q = this.policy === 'sliding_window' ? j : this.aheadChunk(j);
+    if (q < 0 || ring.written < enc.readyAt(q)) return this.twoRunStep(ring, j);
+    if (enc.warmupPending) await enc.frame(ring, 0, this.ahead, 0);
+    if (enc.nextChunk > q) return this.twoRunStep(ring, j);
+    // Frames before q by their own runs (none in a steady session).
+    if (enc.nextChunk < q) await enc.frame(ring, q - 1, this.ahead, 0);
+    if (this.policy === 'sliding_window') {
+      fused.takeNew();
+    } else {
+      this.gridPoint(j);
+      const p = this.lerp;
+      const qLo = this.qOf(j, p.lo);
+      if (p.w > 0 && this.qOf(j, p.hi) === q) {
+        const lo = await this.cachedFrame(ring, qLo);
+        fused.between(this.cacheData, lo * FEATURE_DIM, p.w);
+      } else if (p.w === 0 && qLo === q) {
+        fused.takeNew();
+      } else {
+        await this.gridFeature(ring, j);
+        fused.takeFinished(this.feature);
+      }
+    }
+    const other = this.companion?.prepareStep();
+    this.fusedSteps++;
+    if (!other) return fused.run(ring);
+    const out = await fused.run(ring, other, (this.pairBuffers ??= new DecoderPair()));
+    this.companion!.completeStep();
+    this.sharedSteps++;
+    return out;
+  }
+
+  /** exact_grid's feature of step j (its grid point between two native frames) into this.feature. */
+  private async gridFeature(ring: RingBuffer, j: number): Promise<void> {
+    this.gridPoint(j);
+    const p = this.lerp;
+    const lo = await this.cachedFrame(ring, this.qOf(j, p.lo));
+    this.pair.set(this.cacheData.subarray(lo * FEATURE_DIM, (lo + 1) * FEATURE_DIM), 0);
+    // A point exactly on a frame needs only that frame (and may come before the next exists).
+    if (p.w > 0) {
+      const hi = await this.cachedFrame(ring, this.qOf(j, p.hi));
+      this.pair.set(this.cacheData.subarray(hi * FEATURE_DIM, (hi + 1) * FEATURE_DIM), FEATURE_DIM);
+    } else {
+      this.pair.copyWithin(FEATURE_DIM, 0, FEATURE_DIM);
+    }
+    // pair is [2 frames × 64] time-major; view it as channel-major [64, 2] through the point.
+    interpolatePair(this.pair, p.w, this.feature);
   }
 
   /** Lets `c` run one decoder step with each streaming step (undefined: none). */

@@ -98,6 +98,10 @@ export class SupervisedStreaming implements Predictor, StepCompanion {
     return this.streaming.nextWindowStart;
   }
 
+  endInputAt(sample: number): void {
+    this.streaming.endInputAt(sample);
+  }
+
   /**
    * At the end of the input: finishes a shadow block still being decoded, so the last block's
    * comparison is not lost.
