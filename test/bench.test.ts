@@ -26,19 +26,26 @@ test('bench --json prints every side-by-side key from one run (no timing asserte
   assert.equal(r.status, 0, r.stderr);
   const line = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
   for (const k of ['window', 'incremental', 'bare', 'supervised', 'ratio_p50', 'supervised_to_bare_p50', 'exact_block_stepped_p50_ms', 'exact_block_one_run_p50_ms',
-    'exact_block_speedup_p50', 'bandwidth_floor_p50_ms', 'step_to_floor_p50', 'torch_window_p50_ms', 'torch_window_to_bare_p50', 'time_to_first_pose_ms', 'machine']) {
+    'exact_block_speedup_p50', 'bandwidth_floor_p50_ms', 'step_to_floor_p50', 'torch_window_p50_ms', 'torch_window_to_bare_p50', 'time_to_first_pose_ms', 'machine',
+    'bare_two_runs', 'one_run_to_two_runs_p50', 'exact_block_weight_floor_ms']) {
     assert.ok(k in line, `stdout JSON has ${k}`);
   }
   assert.equal(line['torch_window_p50_ms'], null, '--no-torch: the PyTorch figures are null, not made up');
   const full = JSON.parse(readFileSync(out, 'utf8')) as {
     supervised: { shared_decoder_steps: number; shadow_blocks_skipped: number };
-    exact_block: { stepped: { p50_ms: number }; one_run: { p50_ms: number } | null };
+    bare: { one_run_steps: number };
+    exact_block: { stepped: { p50_ms: number }; one_run: { p50_ms: number } | null; weight_floor_ms: number };
     bandwidth_floor: { bytes: number; gb_per_s_p50: number };
     time_to_first_pose: { warm?: { first_pose_ms: number; digests: Record<string, string> }; cold?: { first_pose_ms: number } };
     torch_reference: { skipped?: string };
   };
-  // 30 timed + 100 warm-up steps: every one carried a shadow point (the first block is never done).
-  assert.equal(full.supervised.shared_decoder_steps, 130);
+  // 30 timed + 100 warm-up steps, each one stream_step run (exact_grid: frame j + 1 at step j).
+  assert.equal(full.bare.one_run_steps, 130);
+  assert.equal(typeof line['one_run_to_two_runs_p50'], 'number');
+  // All but step 1 carried a shadow point: step 1 computes native frame 1 in its own run, and the
+  // shadow's point 1 needs that frame, so the shadow rides one point behind from then on.
+  assert.equal(full.supervised.shared_decoder_steps, 129);
+  assert.ok(full.exact_block.weight_floor_ms > 0);
   assert.ok(full.exact_block.one_run !== null && full.exact_block.stepped.p50_ms > 0);
   assert.ok(full.bandwidth_floor.bytes > 20e6 && full.bandwidth_floor.gb_per_s_p50 > 0);
   assert.ok(full.time_to_first_pose.warm && full.time_to_first_pose.warm.first_pose_ms > 0, r.stderr);

@@ -16,6 +16,7 @@ import { readTensorBundle } from '../common/tensor-bundle.js';
 import { WindowFrameEncoder, type FrameEncoder, type FrameListener } from '../inference/frame-encoder.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
 import { INCREMENTAL_MODEL_KEY, incrementalEncoderFrom, type IncrementalFrameEncoder } from '../inference/incremental-encoder.js';
+import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
 import type { LoadedModels } from '../inference/models.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
 import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-predictor.js';
@@ -122,20 +123,21 @@ class Path {
   readonly total: Float64Array;
   readonly enc: Float64Array;
   n = 0;
-  constructor(readonly name: string, readonly predictor: Predictor, readonly timed: TimedFrameEncoder, steps: number) {
+  /** `timed`: the encoder's share is measured (two-run steps only; a one-run step cannot be split). */
+  constructor(readonly name: string, readonly predictor: Predictor, readonly timed: TimedFrameEncoder | undefined, steps: number) {
     this.wall = new Float64Array(steps);
     this.total = new Float64Array(steps);
     this.enc = new Float64Array(steps);
   }
   async step(ring: RingBuffer, record: boolean, emit: (e: PoseEvent) => void): Promise<void> {
-    this.timed.ms = 0;
+    if (this.timed) this.timed.ms = 0;
     const t0 = performance.now();
     const ms = await this.predictor.advance(ring, emit);
     const wall = performance.now() - t0;
     if (record) {
       this.wall[this.n] = wall;
       this.total[this.n] = ms;
-      this.enc[this.n] = this.timed.ms;
+      this.enc[this.n] = this.timed ? this.timed.ms : NaN;
       this.n++;
     }
   }
@@ -284,8 +286,10 @@ async function timeExactBlocks(kinds: readonly ExactPredictor[], ring: RingBuffe
  * steps (which one goes first rotates; 1 = step by step), after WARMUP_STEPS untimed steps each:
  *   window      the plan's sliding window through the whole encoder (--policy, default sliding_window)
  *   incremental the cached encoder step (same policy)
- *   bare        the daemon's streaming step (the configured policy and encoder), no supervision
- *   supervised  the same step with its live shadow exact block (alignment check on), as the daemon runs
+ *   bare        the daemon's streaming step (the configured policy and encoder, one stream_step run
+ *               per step when runtime.streaming.fused_step is on), no supervision
+ *   bare_two_runs  the same step as two runs (encoder step, then decoder step)
+ *   supervised  the same step as bare with its live shadow exact block (alignment check on), as the daemon runs
  * then exact blocks with the stepped and the one-run (Loop) decoder rollout, the memory-bandwidth
  * floor (a matrix-vector product over the bare step's weight bytes, timed before and after the
  * steps), the PyTorch reference when python3 has torch, and the time to the first pose of a fresh
@@ -319,16 +323,20 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   const winEnc = new TimedFrameEncoder(new WindowFrameEncoder(models.encoder, windowSamples));
   const incInner = incrementalEncoderFrom(models);
   const incEnc = new TimedFrameEncoder(incInner);
-  const bareEnc = new TimedFrameEncoder(incrementalEncoderFrom(models));
-  const supEnc = new TimedFrameEncoder(incrementalEncoderFrom(models));
+  // The daemon's step is timed whole: a timing wrapper around its encoder would hide the
+  // incremental encoder from the predictor, which then could neither fuse nor spread its steps.
+  const fusedStep = cfg.runtime.streaming.fused_step ? models.sessions[STREAM_STEP_MODEL_KEY] : undefined;
+  const liveFused = { ...liveOpts, fusedStep };
+  const bareStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
   const shadow = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
-  const supStreaming = new StreamingPredictor(supEnc, models.decoder, liveOpts);
+  const supStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
   const supervised = new SupervisedStreaming(supStreaming, shadow, undefined, { onStep: () => undefined, onBlock: () => undefined });
   const paths = [
     new Path('window', new StreamingPredictor(winEnc, models.decoder, opts), winEnc, steps),
     new Path('incremental', new StreamingPredictor(incEnc, models.decoder, opts), incEnc, steps),
-    new Path('bare', new StreamingPredictor(bareEnc, models.decoder, liveOpts), bareEnc, steps),
-    new Path('supervised', supervised, supEnc, steps),
+    new Path('bare', bareStreaming, undefined, steps),
+    new Path('bare_two_runs', new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveOpts), undefined, steps),
+    new Path('supervised', supervised, undefined, steps),
   ] as const;
   for (const p of paths) p.predictor.restartAt(0);
   const emit = (): void => {};
@@ -404,7 +412,8 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   const win = paths[0].stats();
   const inc = paths[1].stats();
   const bare = paths[2].stats();
-  const sup = paths[3].stats();
+  const twoRuns = paths[3].stats();
+  const sup = paths[4].stats();
   const ratio = r4(win.p50_ms / inc.p50_ms);
   const floorStats = summarize(Float64Array.from(floorMs));
   const exactStepped = summarize(steppedMs!);
@@ -437,6 +446,12 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   const exactSpeedup = exactLooped ? r4(exactStepped.p50_ms / exactLooped.p50_ms) : null;
   const torchToBare = torch.window ? r4(torch.window.p50_ms / bare.p50_ms) : null;
   const stepToFloor = r4(bare.p50_ms / floorStats.p50_ms);
+  const oneRunToTwo = bareStreaming.isFused ? r4(bare.p50_ms / twoRuns.p50_ms) : null;
+  // What the weights alone cost at the bandwidth just measured: the exact block's 250 decoder
+  // steps each stream decoder_step's bytes, so no rollout of this model runs faster on this core.
+  const decoderBytes = statSize(join(models.dir, models.info.models['decoder_step']!.path.replace(/^models\//, '')));
+  const floorGbPerS = floor.bytes / floorStats.p50_ms / 1e6;
+  const exactFloorMs = r4((shadow.points * decoderBytes) / floorGbPerS / 1e6);
   const met = {
     incremental_p50: inc.p50_ms <= TARGETS.incremental_p50_ms,
     incremental_p95: inc.p95_ms <= TARGETS.incremental_p95_ms,
@@ -460,7 +475,10 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
     input: signal.source,
     window: win,
     incremental: { ...inc, session_warmup_ms: r4(incWarmupMs), init_graph: incInner.hasInitGraph },
-    bare,
+    bare: { ...bare, one_run_steps: bareStreaming.fusedSteps },
+    bare_two_runs: twoRuns,
+    one_run_to_two_runs_p50: oneRunToTwo,
+    one_run_to_two_runs_mean: bareStreaming.isFused ? r4(bare.mean_ms / twoRuns.mean_ms) : null,
     supervised: { ...sup, shared_decoder_steps: supStreaming.sharedSteps, shadow_blocks_skipped: supervised.shadowBlocksSkipped },
     ratio_p50: ratio,
     ratio_p95: r4(win.p95_ms / inc.p95_ms),
@@ -474,6 +492,10 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
       stepped: exactStepped,
       one_run: exactLooped ?? null,
       speedup_p50: exactSpeedup,
+      weight_floor_ms: exactFloorMs,
+      weight_floor_method: `${shadow.points} decoder steps × ${decoderBytes} bytes of decoder_step weights at the bandwidth floor's GB/s`,
+      one_run_to_weight_floor_p50: exactLooped ? r4(exactLooped.p50_ms / exactFloorMs) : null,
+      goal_ms: r4(exactStepped.p50_ms / TARGETS.exact_block_speedup_min),
     },
     bandwidth_floor: {
       method: 'onnxruntime MatMul [rows, 512] x [512, 1] over the bare step\'s weight bytes (decoder_step + encoder_incremental files), same threads',
@@ -504,17 +526,22 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
     throw new UserError(`bench results ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
 
-  const f = (x: number): string => x.toFixed(3).padStart(8);
+  const f = (x: number): string => (Number.isNaN(x) ? '—' : x.toFixed(3)).padStart(8);
   const row = (name: string, s: PathStats & { wall: Percentiles & { mean_ms: number } }): string =>
     `${name.padEnd(12)} ${f(s.p50_ms)} ${f(s.p95_ms)} ${f(s.p99_ms)} ${f(s.mean_ms)} │ ${f(s.encoder.p50_ms)} ${f(s.lstm_and_rest.p50_ms)} │ ${f(s.wall.p50_ms)} ${f(s.wall.mean_ms)}`;
   const yn = (v: boolean | null): string => (v === null ? 'n/a' : v ? 'met' : 'MISSED');
   say('');
   say(`T_compute (ms)      p50      p95      p99     mean │ enc p50 lstm+rest p50 │ wall p50 wall mean`);
-  for (const [name, st] of [['window', win], ['incremental', inc], ['bare', bare], ['supervised', sup]] as const) say(row(name, st));
+  for (const [name, st] of [['window', win], ['incremental', inc], ['bare', bare], ['2 runs', twoRuns], ['supervised', sup]] as const) say(row(name, st));
+  if (oneRunToTwo !== null) {
+    say(`bare step, one stream_step run / two runs: p50 ${oneRunToTwo.toFixed(3)}×, mean ${result.one_run_to_two_runs_mean!.toFixed(3)}× (${bareStreaming.fusedSteps} one-run steps)`);
+  }
   say(`ratio window/incremental: p50 ${ratio.toFixed(2)}×, p95 ${result.ratio_p95.toFixed(2)}×; encoder alone p50 ${result.encoder_ratio_p50.toFixed(2)}×`);
   say(`supervised/bare (wall): p50 ${supToBare.toFixed(3)}×, mean ${result.supervised_to_bare_mean.toFixed(3)}× (${supStreaming.sharedSteps} steps carried a shadow point) [goal ≤ ${TARGETS.supervised_to_bare_p50_max}: ${yn(met.supervised_to_bare)}]`);
   say(`exact block (${blockSamples} + ${LEFT_CONTEXT} samples): stepped p50 ${exactStepped.p50_ms.toFixed(1)} ms, one run ${exactLooped ? exactLooped.p50_ms.toFixed(1) + ' ms' : 'n/a (no decoder_rollout)'}; ` +
     `speedup ${exactSpeedup ?? 'n/a'}× [goal ≥ ${TARGETS.exact_block_speedup_min}: ${yn(met.exact_block_speedup)}]`);
+  say(`exact block weight floor: ${shadow.points} × ${(decoderBytes / 1e6).toFixed(1)} MB at ${floorGbPerS.toFixed(1)} GB/s = ${exactFloorMs.toFixed(1)} ms` +
+    (exactLooped ? `; one run = ${result.exact_block.one_run_to_weight_floor_p50}× that floor; the goal's ${result.exact_block.goal_ms.toFixed(1)} ms is ${result.exact_block.goal_ms < exactFloorMs ? 'below' : 'above'} it` : ''));
   say(`bandwidth floor: ${(floor.bytes / 1e6).toFixed(1)} MB matrix-vector p50 ${floorStats.p50_ms.toFixed(3)} ms (${result.bandwidth_floor.gb_per_s_p50.toFixed(1)} GB/s); bare step / floor ${stepToFloor.toFixed(2)}× [goal ≤ ${TARGETS.step_to_floor_max}: ${yn(met.step_to_floor)}]`);
   say(`incremental: LSTM step + rest = ${(result.lstm_share_of_incremental_p50 * 100).toFixed(0)} % of its p50; session warm-up (frame 0) ${incWarmupMs.toFixed(2)} ms ` +
     `(${incInner.hasInitGraph ? 'init graph' : '45 steps'})`);
@@ -554,6 +581,9 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
       torch_incremental_p50_ms: torch.incremental?.p50_ms ?? null,
       torch_window_to_bare_p50: torchToBare,
       torch_incremental_to_bare_p50: result.torch_reference.ratio_torch_incremental_to_bare_p50,
+      bare_two_runs: pick(twoRuns),
+      one_run_to_two_runs_p50: oneRunToTwo,
+      exact_block_weight_floor_ms: exactFloorMs,
       time_to_first_pose_ms: ttfpMs,
       steps,
       machine,
