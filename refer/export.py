@@ -196,6 +196,19 @@ def export_encoder_incremental_init(model: PoseModel, metadata: dict[str, str]) 
     return _finish_onnx(data, {}, metadata)
 
 
+def _copy_nodes(nodes, node_prefix: str, name_of) -> list:
+    """Copies of `nodes` named node_prefix + their name, every input and output renamed by name_of."""
+    out = []
+    for node in nodes:
+        n = onnx.NodeProto()
+        n.CopyFrom(node)
+        n.name = node_prefix + (node.name or node.output[0])
+        n.input[:] = [name_of(i) for i in node.input]
+        n.output[:] = [name_of(o) for o in node.output]
+        out.append(n)
+    return out
+
+
 def export_decoder_rollout(dec_bytes: bytes, metadata: dict[str, str]) -> bytes:
     """decoder_rollout.onnx bytes: exact's whole decoder rollout in one ONNX Loop.
 
@@ -224,13 +237,7 @@ def export_decoder_rollout(dec_bytes: bytes, metadata: dict[str, str]) -> bytes:
         helper.make_node("Gather", ["features", "body/iter1"], ["body/feat"], axis=0),  # [1, 64]
         helper.make_node("Concat", ["body/feat", "body/prev"], ["body/input"], axis=1),  # [1, 84]
     ]
-    for node in sg.node:
-        n = onnx.NodeProto()
-        n.CopyFrom(node)
-        n.name = pre + (node.name or node.output[0])
-        n.input[:] = [name_of(i) for i in node.input]
-        n.output[:] = [name_of(o) for o in node.output]
-        body_nodes.append(n)
+    body_nodes += _copy_nodes(sg.node, pre, name_of)
     pv, h1, c1 = (name_of(o.name) for o in sg.output)
     body_nodes += [
         helper.make_node("Slice", [pv, "const/zero1", "const/pose_dim", "const/axis1"], ["body/pos"]),
@@ -337,15 +344,7 @@ def export_stream_step(inc_bytes: bytes, dec_bytes: bytes, metadata: dict[str, s
                 return prefix + n
             return keep(n)
 
-        nodes = []
-        for node in g.node:
-            n = onnx.NodeProto()
-            n.CopyFrom(node)
-            n.name = prefix + (node.name or node.output[0])
-            n.input[:] = [name_of(i) for i in node.input]
-            n.output[:] = [name_of(o) for o in node.output]
-            nodes.append(n)
-        return nodes, inits
+        return _copy_nodes(g.node, prefix, name_of), inits
 
     enc_nodes, enc_inits = copy_nodes(enc, "enc/", lambda n: n if n in enc_io else "enc/" + n)
     dec_nodes, dec_inits = copy_nodes(dec, "dec/", lambda n: dec_io.get(n, "dec/" + n))

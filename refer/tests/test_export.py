@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-FILES = ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "decoder_rollout.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json"]
+FILES = ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "decoder_rollout.onnx", "stream_step.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json"]
 
 
 @pytest.mark.slow
@@ -52,6 +52,10 @@ def test_export_is_deterministic(tmp_path):
     assert init["inputs"] == [{"name": "emg", "dtype": "float32", "shape": [1, 1791, 16]}]
     assert [o["name"] for o in init["outputs"]] == ["feature", *NEXT_STATE_NAMES]
     assert [o["shape"] for o in init["outputs"][1:]] == shapes
+    step = info["models"]["stream_step"]
+    assert [i["name"] for i in step["inputs"]] == ["emg", *STATE_NAMES, "base", "mix", "prev", "rows", "h0", "c0"]
+    assert [o["name"] for o in step["outputs"]] == ["feature", *NEXT_STATE_NAMES, "pos_vel", "h1", "c1"]
+    assert step["parameters"] == enc["parameters"] + dec["parameters"]
     m = onnx.load(str(a / "encoder.onnx"))
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
 
@@ -60,7 +64,7 @@ def test_export_is_deterministic(tmp_path):
     if os.path.exists(os.path.join(committed, "model_info.json")):
         cinfo = json.load(open(os.path.join(committed, "model_info.json")))
         if cinfo["weights"] == {"seed": DEFAULT_SEED}:
-            for name in ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "decoder_rollout.onnx"]:
+            for name in ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "decoder_rollout.onnx", "stream_step.onnx"]:
                 assert open(os.path.join(committed, name), "rb").read() == (a / name).read_bytes(), name
             from tensor_bundle import read_bundle
 
@@ -102,3 +106,27 @@ def test_rollout_graph_matches_stepped_rollout_and_batch_rows():
         pv1, h1, c1 = dec.run(None, {"input": x[b : b + 1], "h0": hb[:, b : b + 1].copy(), "c0": 2 * hb[:, b : b + 1]})
         assert np.abs(pv2[b] - pv1[0]).max() <= 1e-7
         assert np.abs(h2[:, b] - h1[:, 0]).max() <= 1e-7 and np.abs(c2[:, b] - c1[:, 0]).max() <= 1e-7
+
+
+def test_stream_step_graph_is_the_two_graphs_in_one_run():
+    """stream_step.onnx, rebuilt from the committed step graphs, is the committed file and runs as they do."""
+    ort = pytest.importorskip("onnxruntime")
+    import incremental as INC
+    from export import RECEPTIVE_FIELD, _stream_step_crosscheck, export_stream_step, make_golden_emg
+
+    committed = os.path.join(REPO_ROOT, "models")
+    inc_bytes = open(os.path.join(committed, "encoder_incremental.onnx"), "rb").read()
+    dec_bytes = open(os.path.join(committed, "decoder_step.onnx"), "rb").read()
+    info = json.load(open(os.path.join(committed, "model_info.json")))
+    meta = {"myostream.weights": json.dumps(info["weights"], sort_keys=True, separators=(",", ":")),
+            "myostream.geometry": "left_context=1790,stride=80", "myostream.role": "stream_step"}
+    built = export_stream_step(inc_bytes, dec_bytes, meta)
+    assert built == open(os.path.join(committed, "stream_step.onnx"), "rb").read()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    inc = ort.InferenceSession(inc_bytes, opts, providers=["CPUExecutionProvider"])
+    dec = ort.InferenceSession(dec_bytes, opts, providers=["CPUExecutionProvider"])
+    pad = INC.WARMUP_STEPS * INC.CHUNK + INC.CHUNK
+    emg = make_golden_emg()[: 80 * INC.CHUNK + RECEPTIVE_FIELD]
+    sig = np.concatenate([np.zeros((pad, emg.shape[1]), np.float32), emg], axis=0)
+    assert _stream_step_crosscheck(ort, opts, built, inc, dec, sig, pad) == 0.0
