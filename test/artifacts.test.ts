@@ -80,10 +80,11 @@ test('run in streaming mode keeps all six artifacts valid and passes with the de
   const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'model.mode=streaming', '--set', 'logging.level=warn', '--artifacts', dir, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   validateRun(dir);
-  const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; finished: boolean; counts: { poses: number } };
+  const s = json(dir, 'summary.json') as { passed: boolean; mode_final: string; finished: boolean; counts: { poses: number }; one_run_step: boolean | null };
   assert.equal(s.finished, true);
   assert.equal(s.mode_final, 'streaming');
-  assert.equal(s.counts.poses, 1000);
+  assert.equal(s.counts.poses, 1000, 'every step of the replay, the last one (whose look-ahead sample is past the end) included');
+  assert.equal(s.one_run_step, true, 'the default streaming step is one stream_step run');
   assert.equal(s.passed, true);
   const lat = json(dir, 'latency_stats.json') as { t_compute_ms: { count: number } };
   assert.equal(lat.t_compute_ms.count, 950, '1000 steps less 50 warm-up steps');

@@ -171,6 +171,8 @@ export class StreamSession implements SessionActions {
         mode_final: this.mode,
         feature_policy: cfg.runtime.streaming.feature_policy,
         encoder: cfg.runtime.streaming.encoder,
+        // Each streaming step as one stream_step run (null: no streaming predictor in this run).
+        one_run_step: this.predictors.streaming ? this.predictors.streaming.streaming.isFused : null,
         mode_switches: this.switches,
         source: { ...sourceSummary(this.p.source.info), stats: this.p.source.stats?.() ?? null },
         durations: {
