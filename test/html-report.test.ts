@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decimateMinMax, histogram } from '../src/outputs/decimate.js';
 import { readJsonl, runState } from '../src/outputs/run-reader.js';
+import { readJsonl as readJsonlContents } from '../src/outputs/jsonl-writer.js';
 import { writeRunReport } from '../src/daemon/report-command.js';
 import { CLI, ROOT, runCli } from './helpers.js';
 
@@ -25,6 +26,14 @@ test('JSON lines: a torn last line is skipped and counted; a bad line inside nam
   assert.equal(r.tornTail, 1);
   writeFileSync(p, '{"a":1}\n{"a"\n{"a":3}\n');
   assert.throws(() => readJsonl(p), /x\.jsonl: line at byte offset 8 is not valid JSON/);
+  // The technician's reader (status) is the same parser, tolerant: it skips and lists the bad line.
+  const tolerant = readJsonlContents(p);
+  assert.deepEqual(tolerant.records, [{ a: 1 }, { a: 3 }]);
+  assert.deepEqual(tolerant.badLines, [2]);
+  assert.equal(tolerant.firstBad?.offset, 8);
+  // A blank line is nothing; a last line lacking only its newline is a whole record.
+  writeFileSync(p, '{"a":1}\n  \n{"a":2}');
+  assert.deepEqual(readJsonl(p), { records: [{ a: 1 }, { a: 2 }], tornTail: 0 });
 });
 
 test('run state: finished, running, crashed by a dead pid or a stale summary', () => {

@@ -173,31 +173,46 @@ export class JsonlWriter {
 
 export interface JsonlContents<T> {
   records: T[];
-  /** The file does not end in a newline: its last line was cut by a crash or a full disk. */
+  /** The last line is cut (no newline and not JSON): a crash or a full disk mid-write. */
   torn: boolean;
   /** 1-based numbers of complete lines that are not JSON (skipped). */
   badLines: number[];
+  /** Where the first of them starts (byte offset) and why it is not JSON. */
+  firstBad?: { offset: number; reason: string };
 }
 
 /**
  * Reads a JSON-lines file written by JsonlWriter (or anything else): a torn last line is
  * skipped and flagged rather than failing the whole read, so a technician's view of a run that
- * died mid-write still shows everything before it.
+ * died mid-write still shows everything before it. A last line that lacks only its newline is
+ * a whole record and is kept. Bad complete lines are skipped and listed; a caller that must not
+ * go on over them (the report) refuses the file with `firstBad`.
  */
 export function readJsonl<T = unknown>(path: string): JsonlContents<T> {
   const text = readFileSync(path, 'utf8');
-  const parts = text.split('\n');
-  const tail = parts.pop() ?? '';
-  const torn = tail.length > 0;
   const records: T[] = [];
   const badLines: number[] = [];
-  parts.forEach((line, i) => {
-    if (line.trim() === '') return;
-    try {
-      records.push(JSON.parse(line) as T);
-    } catch {
-      badLines.push(i + 1);
+  let firstBad: JsonlContents<T>['firstBad'];
+  let torn = false;
+  let line = 0;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    const complete = end >= 0;
+    if (!complete) end = text.length;
+    line++;
+    const body = text.slice(start, end);
+    if (body.trim() !== '') {
+      try {
+        records.push(JSON.parse(body) as T);
+      } catch (e) {
+        if (!complete) torn = true;
+        else {
+          badLines.push(line);
+          firstBad ??= { offset: Buffer.byteLength(text.slice(0, start)), reason: (e as Error).message };
+        }
+      }
     }
-  });
-  return { records, torn, badLines };
+    start = end + 1;
+  }
+  return { records, torn, badLines, ...(firstBad ? { firstBad } : {}) };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../common/errors.js';
 import { ARTIFACT_FILES } from './artifacts.js';
+import { readJsonl as readJsonlContents } from './jsonl-writer.js';
 
 /**
  * Reads a run folder as it is, finished, still running or left behind by a crash. JSON and YAML
@@ -19,26 +20,9 @@ export interface JsonlRead<T> {
 
 export function readJsonl<T = Record<string, unknown>>(path: string): JsonlRead<T> {
   if (!existsSync(path)) return { records: [], tornTail: 0 };
-  const text = readFileSync(path, 'utf8');
-  const records: T[] = [];
-  let tornTail = 0;
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    const complete = end >= 0;
-    if (!complete) end = text.length;
-    if (end > start) {
-      const line = text.slice(start, end);
-      try {
-        records.push(JSON.parse(line) as T);
-      } catch (e) {
-        if (!complete) tornTail = 1;
-        else throw new UserError(`${path}: line at byte offset ${Buffer.byteLength(text.slice(0, start))} is not valid JSON (${(e as Error).message})`);
-      }
-    }
-    start = end + 1;
-  }
-  return { records, tornTail };
+  const c = readJsonlContents<T>(path);
+  if (c.firstBad) throw new UserError(`${path}: line at byte offset ${c.firstBad.offset} is not valid JSON (${c.firstBad.reason})`);
+  return { records: c.records, tornTail: c.torn ? 1 : 0 };
 }
 
 export function readJsonOrNull<T = Record<string, unknown>>(path: string): T | null {
