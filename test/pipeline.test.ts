@@ -7,7 +7,9 @@ import { silentLogger } from '../src/common/logger.js';
 import type { RunEvent } from '../src/domain/events.js';
 import { newPoseEvent, type Mode, type PoseEvent } from '../src/domain/pose.js';
 import type { Predictor } from '../src/inference/predictor.js';
-import { runPipeline, type PipelineHooks } from '../src/daemon/pipeline.js';
+import { EventLogLimiter, runPipeline, type PipelineHooks } from '../src/daemon/pipeline.js';
+import { Writable } from 'node:stream';
+import { createLogger } from '../src/common/logger.js';
 
 const CH = 16;
 const STEP = 40;
@@ -186,4 +188,53 @@ test('a unit waiting for look-ahead samples still runs before a gap and at the e
   assert.ok(p.limits.includes(400), `told of the gap: ${p.limits}`);
   assert.equal(p.limits.at(-1), 800, 'told where the input ended');
   r.poses.forEach((x, i) => assert.equal(x.step, i));
+});
+
+/** A JSON logger whose lines the test reads. */
+function capturingLogger(): { log: ReturnType<typeof createLogger>; lines: { level: number; kind?: string; msg: string; not_logged?: number }[] } {
+  const lines: { level: number; kind?: string; msg: string; not_logged?: number }[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as (typeof lines)[number]);
+      done();
+    },
+  });
+  return { log: createLogger('info', 'json', stream), lines };
+}
+
+test('the log says a burst of gaps in a line or two; every gap is still an event', async () => {
+  const { log, lines } = capturingLogger();
+  const plan: ({ samples: number } | { gapLost: number })[] = [];
+  for (let i = 0; i < 30; i++) plan.push({ samples: 200 }, { gapLost: 10 });
+  const events: RunEvent[] = [];
+  await runPipeline({
+    source: new PlannedSource(plan), predictor: new CountingPredictor('streaming'), log, ringSeconds: 1, logIntervalMs: 3_600_000,
+    rings: { emg: RingBuffer.create(20000, CH), truth: undefined },
+    hooks: { onEvent: (e) => events.push(e) },
+  });
+  assert.equal(events.filter((e) => e.kind === 'gap').length, 30);
+  const gapLines = lines.filter((l) => l.kind === 'gap');
+  // The first gap at once; the other 29 in one line at the end, which counts them.
+  assert.equal(gapLines.length, 2, JSON.stringify(gapLines));
+  assert.equal(gapLines[1]!.not_logged, 29);
+  assert.match(gapLines[1]!.msg, /29 more gap event\(s\).*events\.jsonl has each/);
+});
+
+test('EventLogLimiter: one line per kind per interval, counting the ones it left out', () => {
+  const { log, lines } = capturingLogger();
+  let now = 0;
+  const lim = new EventLogLimiter(log, 1000, () => now);
+  lim.warn('gap', 10, 'first');
+  lim.warn('gap', 20, 'second');
+  lim.warn('overrun', 25, 'other kind');
+  now = 999;
+  lim.warn('gap', 30, 'third');
+  now = 1000;
+  lim.warn('gap', 40, 'fourth');
+  lim.flush();
+  assert.deepEqual(lines.map((l) => [l.kind, l.msg, l.not_logged]), [
+    ['gap', 'first', undefined],
+    ['overrun', 'other kind', undefined],
+    ['gap', 'fourth (and 2 more gap event(s) since the last such line, not logged; events.jsonl has each)', 2],
+  ]);
 });

@@ -33,6 +33,8 @@ export interface PipelineOptions {
   log: Logger;
   hooks?: PipelineHooks;
   signal?: AbortSignal;
+  /** At most one log line per event kind in this many ms (default 1000); every event still reaches the hooks. */
+  logIntervalMs?: number;
 }
 
 export interface PipelineResult {
@@ -65,6 +67,41 @@ export function createRings(source: EmgSource, seconds: number): { emg: RingBuff
 }
 
 /**
+ * The log's view of the run's events: each kind's first event at once, then at most one line
+ * per interval, saying how many of that kind it stands for. A band that keeps losing samples
+ * would otherwise write a WARN line per gap into the journal; every event still goes to the
+ * hooks (events.jsonl) one by one.
+ */
+export class EventLogLimiter {
+  private readonly kinds = new Map<string, { lastMs: number; skipped: number; atSample: number }>();
+
+  constructor(private readonly log: Logger, private readonly intervalMs: number, private readonly now: () => number = () => performance.now()) {}
+
+  warn(kind: string, atSample: number, detail: string): void {
+    const t = this.now();
+    const k = this.kinds.get(kind);
+    if (k && t - k.lastMs < this.intervalMs) {
+      k.skipped++;
+      k.atSample = atSample;
+      return;
+    }
+    const skipped = k?.skipped ?? 0;
+    this.log.warn({ atSample, kind, ...(skipped ? { not_logged: skipped } : {}) },
+      skipped ? `${detail} (and ${skipped} more ${kind} event(s) since the last such line, not logged; events.jsonl has each)` : detail);
+    this.kinds.set(kind, { lastMs: t, skipped: 0, atSample });
+  }
+
+  /** Says how many events of each kind were left out since their last line (at the end of the run). */
+  flush(): void {
+    for (const [kind, k] of this.kinds) {
+      if (k.skipped === 0) continue;
+      this.log.warn({ atSample: k.atSample, kind, not_logged: k.skipped }, `${k.skipped} more ${kind} event(s) since the last such line, not logged; events.jsonl has each`);
+      k.skipped = 0;
+    }
+  }
+}
+
+/**
  * Wires a source to a predictor through the ring buffer: the source appends (on this thread
  * or from a worker), the loop runs every unit whose samples have arrived, in order, and hands
  * the poses to the sinks. Gaps and overruns restart the predictor after the hole rather than
@@ -76,11 +113,17 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   let predictor = opts.predictor;
   const { emg: ring, truth } = opts.rings ?? createRings(source, opts.ringSeconds);
   const events: PipelineEvent[] = [];
+  const logLines = new EventLogLimiter(log, opts.logIntervalMs ?? 1000);
   const record = (kind: PipelineEvent['kind'], atSample: number, detail: string, data?: PipelineEvent['data']): void => {
     const e: PipelineEvent = { time: new Date().toISOString(), kind, atSample, detail, ...(data ? { data } : {}) };
     events.push(e);
     hooks.onEvent?.(e);
-    (kind === 'source_end' ? log.info.bind(log) : log.warn.bind(log))({ atSample, kind }, detail);
+    if (kind === 'source_end') {
+      logLines.flush();
+      log.info({ atSample, kind }, detail);
+    } else {
+      logLines.warn(kind, atSample, detail);
+    }
   };
 
   const pendingGaps: GapEvent[] = [];
@@ -212,6 +255,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   } finally {
     abort.abort();
     await producer;
+    logLines.flush();
   }
   if (producerError !== undefined) throw producerError;
   record('source_end', ring.written, `source ended after ${ring.written} samples`);
