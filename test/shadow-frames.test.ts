@@ -2,14 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { POSE_DIM, RECEPTIVE_FIELD } from '../src/domain/geometry.js';
-import type { StepMetrics } from '../src/domain/events.js';
+import type { BlockFigures, StepMetrics } from '../src/domain/events.js';
 import { ExactPredictor } from '../src/inference/exact-predictor.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../src/inference/frame-encoder.js';
 import { incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
 import type { LoadedModels } from '../src/inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
-import { SupervisedStreaming, compareBlock, type BlockComparison } from '../src/supervision/supervised-streaming.js';
+import { ShadowCompanion, compareBlock } from '../src/supervision/shadow-companion.js';
+import { StepRecorder } from '../src/supervision/step-recorder.js';
 import { goldenRing, incrementalCpuModels, maxAbsDiff, stepToEnd, type Steppable } from './helpers.js';
+import { Harness } from './watchdog-harness.js';
+
+type BlockComparison = BlockFigures;
 
 async function stream(p: Steppable & { restartAt(s: number): void; finish?(): Promise<void> }, ring: RingBuffer): Promise<Float32Array> {
   const out: number[] = [];
@@ -48,12 +52,22 @@ for (const c of cases) {
     const steps: StepMetrics[] = [];
     const streaming = new StreamingPredictor(mkEncoder(), m.decoder, opts);
     let exact: Float32Array | undefined;
-    const sup = new SupervisedStreaming(streaming, new ExactPredictor(m.encoder, m.decoder, 10000, false), undefined, {
-      onStep: (s) => void steps.push(s),
+    // The daemon's wiring: the step record and the compared blocks on a bus, the step recorder listening.
+    const h = new Harness();
+    await h.start(new StepRecorder({ blockPoints: 250 }, undefined));
+    h.bus.on({ name: 'test' }, 'metrics', (s) => void steps.push(s));
+    streaming.onStep = (r) => h.bus.emit('step', r);
+    const sup = new ShadowCompanion(streaming, new ExactPredictor(m.encoder, m.decoder, 10000, false), {
       onShadowBlock: (r) => void (exact = r.poses.slice()),
-      onBlock: (b) => void blocks.push({ c: b, exact: exact!, steps: streaming.stepsDone }),
+      onBlock: (b) => {
+        blocks.push({ c: { ...b, perStep: b.perStep.slice() }, exact: exact!, steps: streaming.stepsDone });
+        h.bus.emit('block', b);
+      },
     });
-    const supervised = await stream(sup, ring);
+    sup.attach();
+    const supervised = await stream(streaming, ring);
+    h.bus.emit('tick', { uptimeS: 0, final: true });
+    assert.deepEqual(h.errors, []);
 
     // Sharing the decoder run with the shadow leaves the streaming poses as they were.
     assert.equal(supervised.length, bare.length);
@@ -76,7 +90,7 @@ for (const c of cases) {
       worst = Math.max(worst, maxAbsDiff(got.exact, old[b]!));
       // The figures the old shadow gave for the same streamed poses.
       const streamed = supervised.subarray(b * 250 * POSE_DIM, (b + 1) * 250 * POSE_DIM);
-      const ref = compareBlock(b, b * 10000, b === 0, streamed, (i) => i, old[b]!, 250);
+      const ref = compareBlock(b, b * 250, b * 10000, b === 0, streamed, (i) => i, old[b]!, 250);
       assert.ok(Math.abs(got.c.main.max_diff - ref.main.max_diff) <= 1e-6, `block ${b} max_diff ${got.c.main.max_diff} vs ${ref.main.max_diff}`);
       assert.ok(Math.abs(got.c.main.mse - ref.main.mse) <= 1e-10 + 1e-3 * ref.main.mse, `block ${b} mse ${got.c.main.mse} vs ${ref.main.mse}`);
     }
@@ -86,6 +100,8 @@ for (const c of cases) {
     assert.equal(steps.length, 1000);
     assert.ok(steps.every((s) => s.mse_exact !== undefined && Number.isFinite(s.mse_exact)));
     assert.deepEqual(steps.map((s) => s.step), [...Array(1000).keys()]);
+    // ...and it is the figure of its block's comparison.
+    for (const b of blocks) for (let i = 0; i < 250; i += 50) assert.equal(steps[b.c.firstStep + i]!.mse_exact, b.c.perStep[2 * i + 1]);
   });
 }
 
@@ -94,15 +110,16 @@ test('a session restart drops the shadow block it cuts, the new session blocks a
   const ring = goldenRing();
   const streaming = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, { policy: 'exact_grid', blockSamples: 10000 });
   const blocks: BlockComparison[] = [];
-  const sup = new SupervisedStreaming(streaming, new ExactPredictor(m.encoder, m.decoder, 10000, false), undefined, { onStep: () => undefined, onBlock: (b) => void blocks.push(b) });
-  sup.restartAt(0);
+  const sup = new ShadowCompanion(streaming, new ExactPredictor(m.encoder, m.decoder, 10000, false), { onBlock: (b) => void blocks.push(b) });
+  sup.attach();
+  streaming.restartAt(0);
   const noop = (): void => undefined;
-  while (streaming.stepsDone < 100) await sup.advance(ring, noop);
+  while (streaming.stepsDone < 100) await streaming.advance(ring, noop);
   // Restart in place at the next step's window: a new session whose block 0 starts there.
   const at = streaming.nextWindowStart;
-  sup.restartAt(at);
-  while (ring.written >= sup.nextReadyAt) await sup.advance(ring, noop);
-  await sup.finish();
+  streaming.restartAt(at);
+  while (ring.written >= streaming.nextReadyAt) await streaming.advance(ring, noop);
+  await streaming.finish();
   assert.ok(blocks.length >= 2, `${blocks.length} blocks compared after the restart`);
   assert.equal(blocks[0]!.startSample, at);
   // The new session's block 0 starts from a reset like exact's: streaming reproduces it.

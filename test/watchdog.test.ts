@@ -181,7 +181,7 @@ test('numerical drift: a failed alignment block falls back, drifting blocks and 
   await h.start(wd);
   const fig = (mse: number, max: number) => ({ steps: 249, mse, mae: Math.sqrt(mse), max_diff: max });
   const block = (i: number, aligned: boolean, mse: number, max: number, off = 0) =>
-    h.bus.emit('block', { block: i, startSample: i * 10000, aligned, main: fig(mse, max), boundary: fig(mse, max), meanOffset: off, acc: { main: new ErrorAccumulator(), boundary: new ErrorAccumulator() } });
+    h.bus.emit('block', { block: i, firstStep: i * 250, startSample: i * 10000, aligned, main: fig(mse, max), boundary: fig(mse, max), meanOffset: off, acc: { main: new ErrorAccumulator(), boundary: new ErrorAccumulator() }, perStep: new Float64Array(0) });
   block(0, true, 1e-7, 1e-5);
   block(1, false, 2e-2, 0.2);
   assert.deepEqual(h.resets, [], 'later blocks differ by design: within the drift bounds');

@@ -3,12 +3,13 @@ import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
 import { stepErrors, within } from '../domain/error-figures.js';
-import { LEFT_CONTEXT, POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
+import { LEFT_CONTEXT, POSE_DIM } from '../domain/geometry.js';
 import type { LoadedModels } from '../inference/models.js';
 import { ARTIFACT_FILES, type RunArtifacts } from '../outputs/artifacts.js';
 import { AlignmentReport } from '../supervision/alignment-report.js';
 import { LatencyHistogram, round3 } from '../supervision/latency.js';
-import { compareBlock } from '../supervision/supervised-streaming.js';
+import { compareBlock } from '../supervision/shadow-companion.js';
+import { stepMetricsLine, truthAt } from '../supervision/step-recorder.js';
 import { buildExact, buildStreaming } from './predictors.js';
 
 /**
@@ -32,7 +33,7 @@ export async function alignmentRegression(
   const poses = new Float32Array(exact.points * POSE_DIM);
   const truthRow = new Float32Array(POSE_DIM);
   const computeMs = new Float64Array(exact.points);
-  const total = Math.min(ring.written, truth?.written ?? Infinity);
+  const stepT = new Float64Array(exact.points);
   let steps = 0;
   exact.restartAt(0);
   for (let b = 0; exact.nextReadyAt <= ring.written; b++) {
@@ -40,21 +41,16 @@ export async function alignmentRegression(
     const blockResult = await exact.runBlock(ring);
     streaming.restartAt(start);
     for (let i = 0; i < exact.points; i++) {
-      const ms = await streaming.advance(ring, (e) => poses.set(e.angles, i * POSE_DIM));
+      const ms = await streaming.advance(ring, (e) => {
+        poses.set(e.angles, i * POSE_DIM);
+        stepT[i] = e.t;
+      });
       computeMs[i] = ms;
       if (i > 0 || b > 0) tCompute.record(ms);
     }
-    const c = compareBlock(b, start, true, poses, (i) => i, blockResult.poses, exact.points, metrics ? (i, ex) => {
-      const step = b * exact.points + i;
-      const line: Record<string, unknown> = { step, t: Number(((start + LEFT_CONTEXT + STEP_SAMPLES * (i + 1)) / SAMPLE_RATE).toFixed(6)), mode: 'streaming', t_compute_ms: Number(computeMs[i]!.toFixed(4)), mae_exact: ex.mae, mse_exact: ex.mse };
-      const at = start + LEFT_CONTEXT + STEP_SAMPLES * i + STEP_SAMPLES / 2;
-      if (truth && at < total) {
-        truth.sliceEndingAt(at + 1, 1, truthRow);
-        const tr = stepErrors(poses, i * POSE_DIM, truthRow, 0, POSE_DIM);
-        line['mae_truth'] = tr.mae;
-        line['mse_truth'] = tr.mse;
-      }
-      metrics.write(line);
+    const c = compareBlock(b, b * exact.points, start, true, poses, (i) => i, blockResult.poses, exact.points, metrics ? (i, ex) => {
+      const tr = truth && truthAt(truth, start, i, truthRow) ? stepErrors(poses, i * POSE_DIM, truthRow, 0, POSE_DIM) : { mae: NaN, mse: NaN };
+      metrics.write(stepMetricsLine(b * exact.points + i, stepT[i]!, computeMs[i]!, NaN, ex.mae, ex.mse, tr.mae, tr.mse));
     } : undefined);
     steps += exact.points;
     report.addBlock(c);

@@ -20,7 +20,7 @@ import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
 import type { LoadedModels } from '../inference/models.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
 import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-predictor.js';
-import { SupervisedStreaming } from '../supervision/supervised-streaming.js';
+import { ShadowCompanion } from '../supervision/shadow-companion.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
 import type { PoseEvent } from '../domain/pose.js';
 import type { Predictor } from '../inference/predictor.js';
@@ -330,13 +330,14 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   const bareStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
   const shadow = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
   const supStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
-  const supervised = new SupervisedStreaming(supStreaming, shadow, undefined, { onStep: () => undefined, onBlock: () => undefined });
+  const supervised = new ShadowCompanion(supStreaming, shadow, { onBlock: () => undefined });
+  supervised.attach();
   const paths = [
     new Path('window', new StreamingPredictor(winEnc, models.decoder, opts), winEnc, steps),
     new Path('incremental', new StreamingPredictor(incEnc, models.decoder, opts), incEnc, steps),
     new Path('bare', bareStreaming, undefined, steps),
     new Path('bare_two_runs', new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveOpts), undefined, steps),
-    new Path('supervised', supervised, undefined, steps),
+    new Path('supervised', supStreaming, undefined, steps),
   ] as const;
   for (const p of paths) p.predictor.restartAt(0);
   const emit = (): void => {};

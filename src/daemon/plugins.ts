@@ -8,6 +8,7 @@ import { outputPlugins } from '../outputs/registry.js';
 import { supervisorPlugins } from '../supervision/registry.js';
 import { runModelInfo } from './report.js';
 import type { PluginEnv } from './stream-session.js';
+import { buildExact } from './predictors.js';
 import type { LiveViewServer } from '../outputs/live-view-server.js';
 import type { NotifyHub } from '../supervision/notify-hub.js';
 
@@ -41,7 +42,9 @@ export function streamPlugins(o: RegistryOptions, env: PluginEnv): Plugin[] {
     },
   });
   const supervisors = supervisorPlugins(cfg, {
-    streaming,
+    streaming: env.predictors.streaming,
+    shadow: () => buildExact(cfg, models, false),
+    truth: env.truth,
     providers: models.providers,
     stateMaxAbs: () => env.predictors.stateMaxAbs(),
     files: { latency: ARTIFACT_FILES.latency, alignment: ARTIFACT_FILES.alignment },

@@ -1,6 +1,4 @@
-import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { Config } from '../config/schema.js';
-import type { BlockFigures, StepMetrics } from '../domain/events.js';
 import { RECEPTIVE_FIELD } from '../domain/geometry.js';
 import { ExactMode } from '../inference/exact-mode.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
@@ -9,7 +7,6 @@ import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
 import type { LoadedModels } from '../inference/models.js';
 import { StreamingPredictor } from '../inference/streaming-predictor.js';
 import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
-import { SupervisedStreaming } from '../supervision/supervised-streaming.js';
 
 /**
  * The frame source a streaming policy needs. incremental: one cached encoder step per 40
@@ -38,32 +35,19 @@ export function buildExact(cfg: Config, models: LoadedModels, upsample = cfg.run
   return new ExactPredictor(models.encoder, models.decoder, cfg.runtime.exact.block_samples, upsample, models.rollout);
 }
 
-/** Where the predictors' by-products go: the session puts them on its bus. */
-export interface PredictorOutlets {
-  step(m: StepMetrics): void;
-  block(c: BlockFigures): void;
-  upsampled(sample: number, angles: Float32Array): void;
-  /** performance.now() when the sample that completed a step arrived, if known. */
-  arrivalOf(sample: number): number | undefined;
-}
-
-/** A stream's predictors: exact always (the fallback), supervised streaming when the run can stream. */
+/** A stream's predictors: exact always (the fallback), streaming when the run can stream. */
 export interface Predictors {
   readonly exact: ExactMode;
-  readonly streaming: SupervisedStreaming | undefined;
+  readonly streaming: StreamingPredictor | undefined;
   /** The streaming decoder's largest |h| or |c| (NaN without streaming). */
   stateMaxAbs(): number;
 }
 
-export function buildPredictors(cfg: Config, models: LoadedModels, truth: RingBuffer | undefined, out: PredictorOutlets): Predictors {
-  const exact = new ExactMode(buildExact(cfg, models), cfg.runtime.exact.upsample_to_input_rate ? (p) => out.upsampled(p.sample, p.angles) : undefined);
+/** `upsampled` receives exact's poses at the input rate (runtime.exact.upsample_to_input_rate). */
+export function buildPredictors(cfg: Config, models: LoadedModels, upsampled: (sample: number, angles: Float32Array) => void): Predictors {
+  const exact = new ExactMode(buildExact(cfg, models), cfg.runtime.exact.upsample_to_input_rate ? (p) => upsampled(p.sample, p.angles) : undefined);
   // Streaming models (the cached encoder) are loaded only for a run configured to stream.
   const canStream = cfg.model.mode === 'streaming' && cfg.runtime.streaming.enabled;
-  const streaming = canStream
-    ? new SupervisedStreaming(buildStreaming(cfg, models), cfg.eval.streaming_alignment_check ? buildExact(cfg, models, false) : undefined, truth, {
-        onStep: (m) => out.step(m),
-        onBlock: (c) => out.block(c),
-      }, (sample) => out.arrivalOf(sample))
-    : undefined;
-  return { exact, streaming, stateMaxAbs: () => streaming?.streaming.stateMaxAbs() ?? NaN };
+  const streaming = canStream ? buildStreaming(cfg, models) : undefined;
+  return { exact, streaming, stateMaxAbs: () => streaming?.stateMaxAbs() ?? NaN };
 }

@@ -1,7 +1,8 @@
 import type { EmgSource } from '../acquisition/source.js';
 import type { Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
-import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, SessionActions, SessionView, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
+import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, SessionActions, SessionView, StepRecord, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import type { Predictor } from '../inference/predictor.js';
 import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
@@ -13,6 +14,8 @@ import { alignHeldBlocks } from './alignment-run.js';
 /** What the registry needs to build a stream's plug-ins once its predictors exist. */
 export interface PluginEnv {
   readonly predictors: Predictors;
+  /** The source's ground-truth joint angles, where it has them. */
+  readonly truth: RingBuffer | undefined;
 }
 
 export interface StreamParts {
@@ -69,20 +72,13 @@ export class StreamSession implements SessionActions {
   constructor(private readonly p: StreamParts) {
     this.mode = p.cfg.model.mode;
     this.rings = createRings(p.source, p.cfg.runtime.streaming.max_buffer_seconds);
-    this.predictors = buildPredictors(p.cfg, p.models, this.rings.truth, {
-      step: (m) => this.bus.emit('step', m),
-      block: (c) => this.bus.emit('block', c),
-      upsampled: (sample, angles) => {
-        this.upsampledPose.sample = sample;
-        this.upsampledPose.angles = angles;
-        this.bus.emit('upsampled', this.upsampledPose);
-      },
-      arrivalOf: (sample) => {
-        const epoch = this.rings.emg.arrivalTimeOf(sample);
-        return Number.isNaN(epoch) ? undefined : epoch - performance.timeOrigin;
-      },
+    this.predictors = buildPredictors(p.cfg, p.models, (sample, angles) => {
+      this.upsampledPose.sample = sample;
+      this.upsampledPose.angles = angles;
+      this.bus.emit('upsampled', this.upsampledPose);
     });
-    this.host = new PluginHost(p.plugins({ predictors: this.predictors }), p.log);
+    if (this.predictors.streaming) this.predictors.streaming.onStep = this.onStep;
+    this.host = new PluginHost(p.plugins({ predictors: this.predictors, truth: this.rings.truth }), p.log);
     this.host.addReportSource(this);
   }
 
@@ -172,7 +168,7 @@ export class StreamSession implements SessionActions {
         feature_policy: cfg.runtime.streaming.feature_policy,
         encoder: cfg.runtime.streaming.encoder,
         // Each streaming step as one stream_step run (null: no streaming predictor in this run).
-        one_run_step: this.predictors.streaming ? this.predictors.streaming.streaming.isFused : null,
+        one_run_step: this.predictors.streaming ? this.predictors.streaming.isFused : null,
         mode_switches: this.switches,
         source: { ...sourceSummary(this.p.source.info), stats: this.p.source.stats?.() ?? null },
         durations: {
@@ -222,6 +218,12 @@ export class StreamSession implements SessionActions {
   private readonly onPose = (e: PoseEvent): void => {
     if (this.poses++ === 0) this.firstPoseMs = Math.round(performance.now());
     this.bus.emit('pose', e);
+  };
+
+  // Called right after the step's pose went to every `pose` listener (the outputs among them).
+  private readonly onStep = (r: StepRecord): void => {
+    r.handledAt = performance.now();
+    this.bus.emit('step', r);
   };
 
   private readonly onUnit = (computeMs: number, lastStep: number, ringWritten: number, cpuMs: number): void => {

@@ -56,6 +56,35 @@ export interface UnitEvent {
   sinceRestart: number;
 }
 
+/**
+ * One streaming step as the predictor computed it, on the bus as `step` right after its pose
+ * (one object reused for every step: listeners copy what they keep).
+ */
+export interface StepRecord {
+  /** Step index within the predictor's session (0 after every restart). */
+  sessionStep: number;
+  /** Run-wide index of the step's pose (the pose event's `step`). */
+  step: number;
+  /** The step's nominal time, s: its window's end over the sample rate. */
+  t: number;
+  /** Absolute sample where the predictor's session began. */
+  sessionOrigin: number;
+  /** Absolute sample count the step waited for: its input was complete with sample readyAt − 1. */
+  readyAt: number;
+  /** T_compute: encoder run(s) + interpolation + decoder step, ms of wall time. */
+  computeMs: number;
+  /** The decoder's feature: between 40-sample-grid frames frameLo and frameHi at weight frameWeight. */
+  frameLo: number;
+  frameHi: number;
+  frameWeight: number;
+  /** The step's pose (a view, valid during the call). */
+  angles: Float32Array;
+  /** performance.now() when the step's last input sample arrived (NaN: not known). */
+  inputArrivedAt: number;
+  /** performance.now() when every `pose` listener (the outputs) had returned: the session stamps it. */
+  handledAt: number;
+}
+
 /** One line of streaming_metrics.jsonl: a streaming step with its figures. */
 export interface StepMetrics {
   step: number;
@@ -73,6 +102,8 @@ export interface StepMetrics {
 export interface BlockFigures {
   /** Block index within the current session. */
   block: number;
+  /** Session step of the block's first point. */
+  firstStep: number;
   startSample: number;
   /**
    * True for a session's first block: streaming was reset at its start exactly like exact, so
@@ -87,6 +118,8 @@ export interface BlockFigures {
   meanOffset: number;
   /** The sums behind the figures, for exact overall figures across blocks. */
   acc: { main: ErrorAccumulator; boundary: ErrorAccumulator };
+  /** Each point's own [mae, mse] against exact, interleaved (a view, valid during the call). */
+  perStep: Float64Array;
 }
 
 /** A plug-in that threw or failed, and what was done about it. */
@@ -117,7 +150,8 @@ export interface RunEvents {
   pose: PoseEvent;
   upsampled: UpsampledPose;
   unit: UnitEvent;
-  step: StepMetrics;
+  step: StepRecord;
+  metrics: StepMetrics;
   block: BlockFigures;
   event: RunEvent;
   mode: ModeSwitch;

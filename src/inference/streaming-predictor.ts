@@ -1,5 +1,7 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
+import type { StepRecord } from '../domain/events.js';
+import { newStepRecord } from '../domain/step-record.js';
 import type ort from 'onnxruntime-node';
 import { DecoderPair, DecoderStep, PoseIntegrator } from './decoder.js';
 import type { FrameEncoder } from './frame-encoder.js';
@@ -27,12 +29,19 @@ const CACHE = 4;
 /**
  * A second rollout whose decoder steps ride along with the streaming steps (the live shadow
  * exact block): both run as one batch-2 decoder run, which reads the decoder's weights once.
+ * It follows the streaming session's life: restarts, the steps' poses, the end of the input.
  */
 export interface StepCompanion {
   /** The companion's decoder with its next input filled in, or undefined when it has no step to run. */
   prepareStep(): DecoderStep | undefined;
   /** Takes the output of the shared step. */
   completeStep(): void;
+  /** The streaming session (re)starts at `sample`. */
+  restartAt(sample: number): void;
+  /** After session step `j` was emitted, with its pose (a view): work outside T_compute. */
+  afterStep(j: number, angles: Float32Array): Promise<void>;
+  /** The input has ended: settle what is owed. */
+  finish(): Promise<void>;
 }
 
 /**
@@ -69,8 +78,14 @@ export class StreamingPredictor implements Predictor {
   private readonly pair = new Float32Array(2 * FEATURE_DIM);
   private readonly lerp: LerpPoint = { lo: 0, hi: 0, w: 0 };
   private readonly event: PoseEvent;
+  private readonly record: StepRecord;
   /** Milliseconds of the last step: encoder + interpolation + LSTM step. */
   lastComputeMs = 0;
+  /**
+   * Receives every step's record right after its pose was emitted (the session puts it on
+   * its bus). Bound once by its owner; the record object is reused.
+   */
+  onStep: ((r: StepRecord) => void) | undefined;
   private companion: StepCompanion | undefined;
   private pairBuffers: DecoderPair | undefined;
   private readonly incremental: IncrementalFrameEncoder | undefined;
@@ -88,6 +103,7 @@ export class StreamingPredictor implements Predictor {
     this.policy = opts.policy;
     this.decoder = new DecoderStep(decoder);
     this.event = newPoseEvent('streaming', this.integrator.pose);
+    this.record = newStepRecord(this.integrator.pose);
     this.incremental = encoder instanceof IncrementalFrameEncoder ? encoder : undefined;
     if (this.incremental && opts.fusedStep) {
       this.fused = new FusedStreamStep(opts.fusedStep, this.incremental, this.decoder, this.integrator.pose);
@@ -108,6 +124,7 @@ export class StreamingPredictor implements Predictor {
     this.integrator.reset();
     this.cacheQ.fill(-1);
     this.inputLimit = Infinity;
+    this.companion?.restartAt(sample);
   }
 
   /** True when steps run as one stream_step run each. */
@@ -163,6 +180,7 @@ export class StreamingPredictor implements Predictor {
 
   async advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number> {
     const j = this.step;
+    const readyAt = this.nextReadyAt;
     const t0 = performance.now();
     const out = this.fused ? await this.fusedStep(ring, j) : await this.twoRunStep(ring, j);
     this.integrator.update(out);
@@ -172,9 +190,41 @@ export class StreamingPredictor implements Predictor {
     const e = this.event;
     e.t = this.stepBoundary(j) / SAMPLE_RATE;
     e.step = j;
-    e.inputArrivedAt = NaN;
+    const arrivedEpoch = ring.arrivalTimeOf(readyAt - 1);
+    e.inputArrivedAt = Number.isNaN(arrivedEpoch) ? NaN : arrivedEpoch - performance.timeOrigin;
     emit(e);
+    if (this.onStep) this.onStep(this.fillRecord(j, e, readyAt, ms));
+    if (this.companion) await this.companion.afterStep(j, e.angles);
     return ms;
+  }
+
+  /** The step record of session step j, whose pose `e` was just emitted. */
+  private fillRecord(j: number, e: PoseEvent, readyAt: number, ms: number): StepRecord {
+    const r = this.record;
+    r.sessionStep = j;
+    r.step = e.step;
+    r.t = e.t;
+    r.sessionOrigin = this.origin;
+    r.readyAt = readyAt;
+    r.computeMs = ms;
+    if (this.policy === 'sliding_window') {
+      r.frameLo = j;
+      r.frameHi = j;
+      r.frameWeight = 0;
+    } else {
+      this.gridPoint(j);
+      r.frameLo = this.qOf(j, this.lerp.lo);
+      r.frameHi = this.qOf(j, this.lerp.hi);
+      r.frameWeight = this.lerp.w;
+    }
+    r.inputArrivedAt = e.inputArrivedAt;
+    r.handledAt = NaN;
+    return r;
+  }
+
+  /** The input has ended: the companion settles what it owes. */
+  async finish(): Promise<void> {
+    await this.companion?.finish();
   }
 
   /**
@@ -268,6 +318,10 @@ export class StreamingPredictor implements Predictor {
   /** Lets `c` run one decoder step with each streaming step (undefined: none). */
   setCompanion(c: StepCompanion | undefined): void {
     this.companion = c;
+  }
+
+  get hasCompanion(): boolean {
+    return this.companion !== undefined;
   }
 
   /** Largest |h|, |c| of the decoder: the watchdog's state blow-up signal. */

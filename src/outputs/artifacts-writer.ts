@@ -35,7 +35,7 @@ export class ArtifactsWriter implements Plugin {
     ctx.bus.on(this, 'event', (e) => this.guard(ctx, 'events', () => this.events?.write(e)));
     if (this.s.stepMetrics) {
       this.metrics = a.jsonl(ARTIFACT_FILES.metrics);
-      ctx.bus.on(this, 'step', (m) => this.guard(ctx, 'metrics', () => this.metrics?.write(m)));
+      ctx.bus.on(this, 'metrics', (m) => this.guard(ctx, 'metrics', () => this.metrics?.write(m)));
     }
     ctx.bus.on(this, 'tick', (t) => {
       if (t.final) this.metrics?.flush();

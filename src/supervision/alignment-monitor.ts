@@ -1,6 +1,9 @@
 import type { Tolerance } from '../domain/error-figures.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import type { ExactPredictor } from '../inference/exact-predictor.js';
+import type { StreamingPredictor } from '../inference/streaming-predictor.js';
 import { AlignmentReport } from './alignment-report.js';
+import { ShadowCompanion } from './shadow-companion.js';
 
 export interface AlignmentMonitorSettings {
   tolerance: Tolerance;
@@ -11,21 +14,31 @@ export interface AlignmentMonitorSettings {
   file: string;
 }
 
+/** What the alignment check rides on: the stream's streaming predictor and a fresh exact rollout. */
+export interface AlignmentEnv {
+  streaming: StreamingPredictor;
+  shadow(): ExactPredictor;
+}
+
 /**
- * Collects the shadow exact blocks the supervised streaming predictor compares (`block` events):
- * streaming_alignment.json, the log line of each aligned block, the alignment acceptance.
+ * The live alignment check: owns the shadow exact rollout that rides along with the streaming
+ * steps, puts each compared block on the bus (`block`), and collects them into
+ * streaming_alignment.json, the log line of each aligned block and the alignment acceptance.
  * Acting on a failed block is the watchdog's business.
  */
 export class AlignmentMonitor implements Plugin {
   readonly name = 'alignment';
   private readonly report_: AlignmentReport;
+  private companion: ShadowCompanion | undefined;
 
-  constructor(private readonly s: AlignmentMonitorSettings) {
+  constructor(private readonly s: AlignmentMonitorSettings, private readonly env: AlignmentEnv) {
     this.report_ = new AlignmentReport(s.tolerance, s.meta);
   }
 
   start(ctx: PluginContext): void {
     if (!this.s.enabled) return;
+    this.companion = new ShadowCompanion(this.env.streaming, this.env.shadow(), { onBlock: (c) => ctx.bus.emit('block', c) });
+    this.companion.attach();
     ctx.bus.on(this, 'block', (c) => {
       this.report_.addBlock(c);
       if (c.aligned) {
@@ -39,13 +52,15 @@ export class AlignmentMonitor implements Plugin {
     ctx.bus.on(this, 'tick', () => ctx.artifacts.writeJson(this.s.file, this.report_.toJSON()));
   }
 
-  stop(): void {}
+  stop(): void {
+    this.companion?.detach();
+  }
 
   report(): PluginReport {
     const o = this.report_.overall();
     return {
       acceptance: { alignment: { enabled: this.s.enabled, evaluated: o.passed !== null, passed: this.s.enabled ? o.passed === true : null, aligned_blocks: this.report_.alignedBlocks } },
-      counts: { blocks_compared: this.report_.blockCount },
+      counts: { blocks_compared: this.report_.blockCount, ...(this.companion ? { shadow_blocks_skipped: this.companion.shadowBlocksSkipped } : {}) },
     };
   }
 }

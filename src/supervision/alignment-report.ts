@@ -1,16 +1,16 @@
 import { ErrorAccumulator, within, type ErrorFigures, type Tolerance } from '../domain/error-figures.js';
-import type { BlockComparison } from './supervised-streaming.js';
+import type { BlockFigures } from '../domain/events.js';
 
 /** Collects block comparisons into streaming_alignment.json. */
 export class AlignmentReport {
-  private readonly blocks: BlockComparison[] = [];
+  private readonly blocks: BlockFigures[] = [];
   private readonly main = new ErrorAccumulator();
   private readonly boundary = new ErrorAccumulator();
   private readonly drift = new ErrorAccumulator();
 
   constructor(private readonly tol: Tolerance, private readonly meta: Record<string, unknown>) {}
 
-  addBlock(c: BlockComparison): void {
+  addBlock(c: BlockFigures): void {
     this.blocks.push(c);
     if (c.aligned) {
       this.main.merge(c.acc.main);
@@ -30,7 +30,7 @@ export class AlignmentReport {
   }
 
   /** Pass/fail of one aligned block on its own (the watchdog acts on each). */
-  blockPassed(c: BlockComparison): boolean {
+  blockPassed(c: BlockFigures): boolean {
     return within(c.main, this.tol) && within(c.boundary, this.tol, 2);
   }
 

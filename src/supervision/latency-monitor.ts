@@ -1,5 +1,5 @@
-import type { PoseEvent } from '../domain/pose.js';
-import type { UnitEvent } from '../domain/events.js';
+import type { StepRecord, UnitEvent } from '../domain/events.js';
+import { endToEndMs } from '../domain/step-record.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { LatencyHistogram } from './latency.js';
 import { latencyReport, type LatencySettings } from './latency-report.js';
@@ -13,28 +13,25 @@ export interface LatencyMonitorSettings extends LatencySettings {
 }
 
 /**
- * T_compute of every streaming step after warm-up and the end-to-end latency of every pose whose
- * input arrival is known, as histograms over the whole run: latency_stats.json, the summary's
- * `latency` and its latency acceptance.
+ * T_compute of every streaming step after warm-up and the end-to-end latency (endToEndMs: input
+ * arrival to every output having the pose) of every step whose input arrival is known, as
+ * histograms over the whole run: latency_stats.json, the summary's `latency` and its latency
+ * acceptance.
  */
 export class LatencyMonitor implements Plugin {
   readonly name = 'latency';
   readonly tCompute = new LatencyHistogram();
   readonly e2e = new LatencyHistogram();
-  private ctx: PluginContext | undefined;
 
   constructor(private readonly s: LatencyMonitorSettings) {}
 
   start(ctx: PluginContext): void {
-    this.ctx = ctx;
     ctx.bus.on(this, 'unit', this.onUnit);
-    ctx.bus.on(this, 'pose', this.onPose);
+    ctx.bus.on(this, 'step', this.onStep);
     ctx.bus.on(this, 'tick', () => ctx.artifacts.writeJson(this.s.file, this.stats()));
   }
 
-  stop(): void {
-    this.ctx = undefined;
-  }
+  stop(): void {}
 
   stats(): ReturnType<typeof latencyReport> {
     return latencyReport(this.s, this.tCompute, this.e2e, this.s.providers);
@@ -53,9 +50,10 @@ export class LatencyMonitor implements Plugin {
     if (u.mode === 'streaming' && u.sinceRestart > this.s.warmup_steps) this.tCompute.record(u.computeMs);
   };
 
-  private readonly onPose = (e: PoseEvent): void => {
+  private readonly onStep = (r: StepRecord): void => {
     // Warm-up steps are left out here as they are from T_compute.
-    if (Number.isNaN(e.inputArrivedAt) || !this.ctx || this.ctx.session.unitsSinceRestart < this.s.warmup_steps) return;
-    this.e2e.record(performance.now() - e.inputArrivedAt);
+    if (r.sessionStep < this.s.warmup_steps) return;
+    const ms = endToEndMs(r);
+    if (!Number.isNaN(ms)) this.e2e.record(ms);
   };
 }

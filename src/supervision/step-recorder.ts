@@ -1,0 +1,154 @@
+import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import { stepErrors } from '../domain/error-figures.js';
+import type { BlockFigures, StepMetrics, StepRecord } from '../domain/events.js';
+import { LEFT_CONTEXT, POSE_DIM, STEP_SAMPLES } from '../domain/geometry.js';
+import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import { endToEndMs } from '../domain/step-record.js';
+
+export interface StepRecorderSettings {
+  /**
+   * Points of an exact block when the live shadow compares blocks: a step's line then waits
+   * for its block's comparison (at most two blocks) to carry its error against exact. 0: no shadow.
+   */
+  blockPoints: number;
+}
+
+/**
+ * Ground truth of session step j at the centre of the step's 40-sample output interval, where
+ * the exact rollout's 2 kHz upsampling places the point; false when the ring no longer (or not
+ * yet) holds it.
+ */
+export function truthAt(truth: RingBuffer, sessionOrigin: number, j: number, out: Float32Array): boolean {
+  const at = sessionOrigin + LEFT_CONTEXT + STEP_SAMPLES * j + STEP_SAMPLES / 2;
+  if (at >= truth.written || at < truth.oldest) return false;
+  truth.sliceEndingAt(at + 1, 1, out);
+  return true;
+}
+
+/** One line of streaming_metrics.jsonl; NaN figures are left out. */
+export function stepMetricsLine(step: number, t: number, computeMs: number, e2e: number, maeX: number, mseX: number, maeT: number, mseT: number): StepMetrics {
+  const m: StepMetrics = { step, t: Number(t.toFixed(6)), mode: 'streaming', t_compute_ms: Number(computeMs.toFixed(4)) };
+  if (Number.isFinite(e2e)) m.e2e_ms = Number(e2e.toFixed(4));
+  if (Number.isFinite(mseX)) {
+    m.mae_exact = maeX;
+    m.mse_exact = mseX;
+  }
+  if (Number.isFinite(mseT)) {
+    m.mae_truth = maeT;
+    m.mse_truth = mseT;
+  }
+  return m;
+}
+
+// Per-slot figures kept while a step waits for its block's comparison.
+const T = 0;
+const COMPUTE = 1;
+const E2E = 2;
+const MAE_TRUTH = 3;
+const MSE_TRUTH = 4;
+const FIELDS = 5;
+
+/**
+ * Every streaming step's line of streaming_metrics.jsonl (`metrics` on the bus): T_compute, the
+ * end-to-end latency, the error against the source's ground truth and, with the live shadow,
+ * against exact. Without the shadow a line goes out with its step; with it, a step's line waits
+ * for its block's comparison, and a step no comparison will cover (a restart, a fallback, a
+ * skipped block, the end of the run) gets its line without exact figures.
+ */
+export class StepRecorder implements Plugin {
+  readonly name = 'step_recorder';
+  private readonly points: number;
+  private readonly slots: Float64Array;
+  private readonly truthRow = new Float32Array(POSE_DIM);
+  private ctx: PluginContext | undefined;
+  // Session steps recorded, and those whose lines are out.
+  private recorded = 0;
+  private emitted = 0;
+  private lines = 0;
+
+  constructor(s: StepRecorderSettings, private readonly truth: RingBuffer | undefined) {
+    this.points = s.blockPoints;
+    this.slots = new Float64Array(2 * Math.max(1, this.points) * FIELDS);
+  }
+
+  start(ctx: PluginContext): void {
+    this.ctx = ctx;
+    ctx.bus.on(this, 'step', this.onStep);
+    if (this.points > 0) {
+      ctx.bus.on(this, 'block', (c) => this.onBlock(c));
+      ctx.bus.on(this, 'mode', () => this.flush(this.recorded));
+      ctx.bus.on(this, 'tick', (t) => {
+        if (t.final) this.flush(this.recorded);
+      });
+    }
+  }
+
+  stop(): void {
+    this.ctx = undefined;
+  }
+
+  report(): PluginReport {
+    return { counts: { step_lines: this.lines } };
+  }
+
+  private readonly onStep = (r: StepRecord): void => {
+    const j = r.sessionStep;
+    let maeT = NaN;
+    let mseT = NaN;
+    if (this.truth && truthAt(this.truth, r.sessionOrigin, j, this.truthRow)) {
+      const err = stepErrors(r.angles, 0, this.truthRow, 0, POSE_DIM);
+      maeT = err.mae;
+      mseT = err.mse;
+    }
+    const e2e = endToEndMs(r);
+    if (this.points === 0) {
+      this.write(stepMetricsLine(j, r.t, r.computeMs, e2e, NaN, NaN, maeT, mseT));
+      return;
+    }
+    // A new session: what the old one recorded gets its lines now.
+    if (j === 0 && this.recorded > 0) {
+      this.flush(this.recorded);
+      this.recorded = 0;
+      this.emitted = 0;
+    }
+    // Two blocks of slots: a step about to reuse an uncompared step's slot writes that one's line first.
+    if (j - this.emitted >= 2 * this.points) this.flush(j - 2 * this.points + 1);
+    this.recorded = j + 1;
+    const o = this.slotOf(j) * FIELDS;
+    const s = this.slots;
+    s[o + T] = r.t;
+    s[o + COMPUTE] = r.computeMs;
+    s[o + E2E] = e2e;
+    s[o + MAE_TRUTH] = maeT;
+    s[o + MSE_TRUTH] = mseT;
+  };
+
+  private onBlock(c: BlockFigures): void {
+    if (c.firstStep < this.emitted) return;
+    this.flush(c.firstStep);
+    for (let i = 0; i < this.points && c.firstStep + i < this.recorded; i++) this.line(c.firstStep + i, c.perStep[2 * i]!, c.perStep[2 * i + 1]!);
+    this.emitted = Math.max(this.emitted, Math.min(this.recorded, c.firstStep + this.points));
+  }
+
+  /** Lines without exact figures for steps [emitted, upTo) that no comparison will cover. */
+  private flush(upTo: number): void {
+    for (let step = this.emitted; step < upTo; step++) this.line(step, NaN, NaN);
+    this.emitted = Math.max(this.emitted, upTo);
+  }
+
+  private line(step: number, maeX: number, mseX: number): void {
+    const o = this.slotOf(step) * FIELDS;
+    const s = this.slots;
+    this.write(stepMetricsLine(step, s[o + T]!, s[o + COMPUTE]!, s[o + E2E]!, maeX, mseX, s[o + MAE_TRUTH]!, s[o + MSE_TRUTH]!));
+  }
+
+  private write(m: StepMetrics): void {
+    this.lines++;
+    this.ctx?.bus.emit('metrics', m);
+  }
+
+  /** Record slot of session step j: block parity × points + index within the block. */
+  private slotOf(j: number): number {
+    return (Math.floor(j / this.points) % 2) * this.points + (j % this.points);
+  }
+}
