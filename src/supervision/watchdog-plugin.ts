@@ -12,7 +12,7 @@ import {
   ReturnProbe,
   systemData,
   UNKNOWN_SYSTEM,
-  type LatencySettings,
+  type LatencyDriftSettings,
   type MemoryReading,
   type MemorySettings,
   type NumericalSettings,
@@ -22,7 +22,7 @@ import {
 } from './watchdog.js';
 
 export interface WatchdogSettings {
-  latency: LatencySettings & { check: boolean };
+  latency: LatencyDriftSettings & { check: boolean };
   memory: MemorySettings & { sampleEveryS: number };
   numerical: NumericalSettings;
   fallback: ReturnSettings;
