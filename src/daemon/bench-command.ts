@@ -1,31 +1,20 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus, platform, arch, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import ort from 'onnxruntime-node';
-import { fileURLToPath } from 'node:url';
-import { RingBuffer } from '../acquisition/ring-buffer.js';
 import { writeJsonAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
-import { PACKAGE_ROOT } from '../common/paths.js';
-import { readTensorBundle } from '../common/tensor-bundle.js';
-import { WindowFrameEncoder, type FrameEncoder, type FrameListener } from '../inference/frame-encoder.js';
-import { LEFT_CONTEXT, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
-import { INCREMENTAL_MODEL_KEY, incrementalEncoderFrom, type IncrementalFrameEncoder } from '../inference/incremental-encoder.js';
-import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
-import type { LoadedModels } from '../inference/models.js';
-import { ExactPredictor } from '../inference/exact-predictor.js';
-import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-predictor.js';
-import { ShadowCompanion } from '../supervision/shadow-companion.js';
+import { LEFT_CONTEXT } from '../domain/geometry.js';
+import { INCREMENTAL_MODEL_KEY } from '../inference/incremental-encoder.js';
+import type { FeaturePolicy } from '../inference/streaming-predictor.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
-import type { PoseEvent } from '../domain/pose.js';
-import type { Predictor } from '../inference/predictor.js';
 import { bandwidthFloor } from './bandwidth-floor.js';
 import { configFromCli, openModels } from './bootstrap.js';
+import { benchInput, benchPaths } from './bench-setup.js';
+import { EXACT_BLOCKS, gcFunction, pick, r4, summarize, timeExactRollouts, type PathStats, type Percentiles } from './bench-paths.js';
+import { statSize, timeToFirstPose, torchReference, type TorchResult } from './bench-probes.js';
 
 export interface BenchCliOptions {
   /** Last stdout line = one JSON object (the table goes to stderr). */
@@ -53,15 +42,13 @@ export interface BenchCliOptions {
 export const DEFAULT_BENCH_STEPS = 2000;
 export const DEFAULT_ALTERNATE = 200;
 const WARMUP_STEPS = 100;
-/** Exact blocks timed per rollout kind (after one untimed block each). */
-const EXACT_BLOCKS = 6;
 /** Matrix-vector products timed for the bandwidth floor (split before and after the steps). */
 const FLOOR_RUNS = 200;
 /**
  * Issue targets on the 2-core CPU development machine: absolute ones for the incremental step,
  * ratios (which hold across noisy days, unlike absolute times) for the rest.
  */
-const TARGETS = {
+export const TARGETS = {
   incremental_p50_ms: 1.5,
   incremental_p95_ms: 3,
   ratio_p50: 5,
@@ -72,213 +59,11 @@ const TARGETS = {
   time_to_first_pose_max_ms: 1000,
 } as const;
 
-interface Percentiles {
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-}
-
-interface PathStats extends Percentiles {
-  mean_ms: number;
-  max_ms: number;
-  /** The FrameEncoder's part of T_compute (frame() calls of the step). */
-  encoder: Percentiles & { mean_ms: number };
-  /** The rest: single point / interpolation + LSTM step. */
-  lstm_and_rest: Percentiles & { mean_ms: number };
-}
-
-/** FrameEncoder wrapper that adds up the time spent in frame() during one predictor step. */
-class TimedFrameEncoder implements FrameEncoder {
-  ms = 0;
-  constructor(readonly inner: FrameEncoder) {}
-  get onFrame(): FrameListener | undefined {
-    return this.inner.onFrame;
-  }
-  set onFrame(f: FrameListener | undefined) {
-    this.inner.onFrame = f;
-  }
-  get kind(): FrameEncoder['kind'] {
-    return this.inner.kind;
-  }
-  reset(origin: number): void {
-    this.inner.reset(origin);
-  }
-  readyAt(q: number): number {
-    return this.inner.readyAt(q);
-  }
-  oldestNeeded(q: number): number {
-    return this.inner.oldestNeeded(q);
-  }
-  async frame(ring: RingBuffer, q: number, out: Float32Array, outOffset: number): Promise<void> {
-    const t0 = performance.now();
-    await this.inner.frame(ring, q, out, outOffset);
-    this.ms += performance.now() - t0;
-  }
-}
-
-class Path {
-  /** Wall time of the predictor's advance() (for the supervised path: the step and its shadow work). */
-  readonly wall: Float64Array;
-  /** T_compute as the predictor reports it. */
-  readonly total: Float64Array;
-  readonly enc: Float64Array;
-  n = 0;
-  /** `timed`: the encoder's share is measured (two-run steps only; a one-run step cannot be split). */
-  constructor(readonly name: string, readonly predictor: Predictor, readonly timed: TimedFrameEncoder | undefined, steps: number) {
-    this.wall = new Float64Array(steps);
-    this.total = new Float64Array(steps);
-    this.enc = new Float64Array(steps);
-  }
-  async step(ring: RingBuffer, record: boolean, emit: (e: PoseEvent) => void): Promise<void> {
-    if (this.timed) this.timed.ms = 0;
-    const t0 = performance.now();
-    const ms = await this.predictor.advance(ring, emit);
-    const wall = performance.now() - t0;
-    if (record) {
-      this.wall[this.n] = wall;
-      this.total[this.n] = ms;
-      this.enc[this.n] = this.timed ? this.timed.ms : NaN;
-      this.n++;
-    }
-  }
-  stats(): PathStats & { wall: Percentiles & { mean_ms: number; max_ms: number } } {
-    const rest = this.total.map((t, i) => t - this.enc[i]!);
-    const t = summarize(this.total);
-    return { ...pick(t), mean_ms: t.mean_ms, max_ms: t.max_ms, encoder: summarize(this.enc, false), lstm_and_rest: summarize(rest, false), wall: summarize(this.wall) };
-  }
-}
-
-function summarize(values: Float64Array, withMax = true): Percentiles & { mean_ms: number; max_ms: number } {
-  const s = Float64Array.from(values).sort();
-  const at = (p: number): number => r4(s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!);
-  const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  const r: Percentiles & { mean_ms: number; max_ms: number } = { p50_ms: at(50), p95_ms: at(95), p99_ms: at(99), mean_ms: r4(mean), max_ms: r4(s[s.length - 1]!) };
-  if (!withMax) delete (r as Partial<typeof r>).max_ms;
-  return r;
-}
-
-const pick = (p: Percentiles): Percentiles => ({ p50_ms: p.p50_ms, p95_ms: p.p95_ms, p99_ms: p.p99_ms });
-const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
-
-/** A callable gc() without --expose-gc on the command line (for clean heap figures). */
-function gcFunction(): (() => void) | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as unknown;
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Bench input: the golden recording (or seeded noise), tiled with every other copy reversed. */
-function benchSignal(modelDir: string, samples: number): { data: Float32Array; source: string } {
-  const golden = join(modelDir, 'golden', 'input.mtb');
-  let base: Float32Array | undefined;
-  if (existsSync(golden)) {
-    const emg = readTensorBundle(golden).arrays.get('emg');
-    if (emg && emg.shape[1] === NUM_CHANNELS) base = emg.data;
-  }
-  const out = new Float32Array(samples * NUM_CHANNELS);
-  if (!base) {
-    let seed = 12345;
-    for (let i = 0; i < out.length; i++) {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      out[i] = (seed / 0x1_0000_0000 - 0.5) * 3.4;
-    }
-    return { data: out, source: 'seeded uniform noise (no golden/input.mtb)' };
-  }
-  const n = base.length / NUM_CHANNELS;
-  for (let t = 0; t < samples; t++) {
-    const tile = Math.floor(t / n);
-    const i = t % n;
-    const src = tile % 2 === 0 ? i : n - 1 - i;
-    out.set(base.subarray(src * NUM_CHANNELS, (src + 1) * NUM_CHANNELS), t * NUM_CHANNELS);
-  }
-  return { data: out, source: `${golden} tiled (every other copy time-reversed)` };
-}
-
-interface TorchResult {
-  skipped?: string;
-  torch?: string;
-  threads?: number;
-  steps?: number;
-  window?: Percentiles & { mean_ms: number };
-  incremental?: Percentiles & { mean_ms: number };
-}
-
-/** The PyTorch reference's sliding-window step (refer/bench_torch.py), if python3 + torch work. */
-function torchReference(steps: number, threads: number, seed: number | undefined): TorchResult {
-  const script = join(PACKAGE_ROOT, 'refer', 'bench_torch.py');
-  if (!existsSync(script)) return { skipped: `${script} not found` };
-  const python = process.env['MYOSTREAM_PYTHON'] ?? 'python3';
-  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
-  if (probe.status !== 0) {
-    const why = probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit ${probe.status}`);
-    return { skipped: `${python} -c 'import torch' failed (${why})` };
-  }
-  const args = [script, '--steps', String(steps), '--threads', String(threads), ...(seed !== undefined ? ['--seed', String(seed)] : [])];
-  const r = spawnSync(python, args, { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 20 });
-  const last = r.stdout?.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !last.startsWith('{')) {
-    return { skipped: `refer/bench_torch.py failed (${r.error?.message ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`})` };
-  }
-  return JSON.parse(last) as TorchResult;
-}
-
 function parseCount(flag: string, v: number | string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const n = typeof v === 'number' ? v : Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError(`${flag} ${v}: expected a whole number from 1 to 1000000`);
   return n;
-}
-
-interface FirstPose {
-  imports_ms: number;
-  config_ms: number;
-  models_ms: number;
-  source_ms: number;
-  first_pose_ms: number;
-  model_load_ms: number;
-  digests: Record<string, string>;
-}
-
-/**
- * Time to the first pose of a fresh process (first-pose-probe.js: run's module graph, config,
- * openModels, source, streaming predictor, first step), twice: the first may hash the models,
- * the second starts with a warm digest cache, as every start after the first does.
- */
-function timeToFirstPose(o: BenchCliOptions): { cold?: FirstPose; warm?: FirstPose; skipped?: string } {
-  const probe = join(dirname(fileURLToPath(import.meta.url)), 'first-pose-probe.js');
-  const args = [probe, ...(o.config !== undefined ? ['--config', o.config] : []), ...o.set.flatMap((s) => ['--set', s])];
-  const once = (): FirstPose | string => {
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
-    const last = r.stdout?.trim().split('\n').pop() ?? '';
-    if (r.status !== 0 || !last.startsWith('{')) return `probe failed (${r.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`)})`;
-    return JSON.parse(last) as FirstPose;
-  };
-  const cold = once();
-  if (typeof cold === 'string') return { skipped: cold };
-  const warm = once();
-  if (typeof warm === 'string') return { cold, skipped: warm };
-  return { cold, warm };
-}
-
-/** Block compute of a rollout kind: the same blocks of the same ring, alternating with the other kind. */
-async function timeExactBlocks(kinds: readonly ExactPredictor[], ring: RingBuffer): Promise<Float64Array[]> {
-  const out = kinds.map(() => new Float64Array(EXACT_BLOCKS));
-  const blocksInRing = Math.max(1, Math.floor((ring.written - LEFT_CONTEXT) / kinds[0]!.blockSamples));
-  const order = kinds.map((_, k) => k);
-  for (let i = -1; i < EXACT_BLOCKS; i++) {
-    // Which kind goes first alternates; i = -1 is the untimed first block of each.
-    for (const k of i % 2 === 0 ? order : [...order].reverse()) {
-      const x = kinds[k]!;
-      x.restartAt(((i + 1) % blocksInRing) * x.blockSamples);
-      const r = await x.runBlock(ring);
-      if (i >= 0) out[k]![i] = r.computeMs;
-    }
-  }
-  return out;
 }
 
 /**
@@ -297,6 +82,21 @@ async function timeExactBlocks(kinds: readonly ExactPredictor[], ring: RingBuffe
  * measures; `wall` is the time around its advance() (for supervised: its shadow work too).
  */
 export async function benchCommand(o: BenchCliOptions): Promise<number> {
+  const { result, say, table, artifactsRoot: root } = await runBench(o);
+  const file = o.out ?? join(artifactsRoot(root), `bench-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}.json`);
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeJsonAtomic(file, result);
+  } catch (e) {
+    throw new UserError(`bench results ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  printBenchTable(say, result, { ...table, file });
+  if (o.json) process.stdout.write(JSON.stringify(headline(result, file)) + '\n');
+  return 0;
+}
+
+/** Everything `bench` measures, as the results file holds it. */
+async function runBench(o: BenchCliOptions) {
   const steps = parseCount('--steps', o.steps, DEFAULT_BENCH_STEPS);
   const alternate = Math.min(steps, parseCount('--alternate', o.alternate, DEFAULT_ALTERNATE));
   const policy: FeaturePolicy = o.policy ?? 'sliding_window';
@@ -307,39 +107,12 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   if (cfg.runtime.streaming.encoder !== 'incremental') {
     throw new UserError(`runtime.streaming.encoder is ${cfg.runtime.streaming.encoder}: bench compares the window path with the incremental one the daemon runs by default; drop that --set`);
   }
-  const models: LoadedModels = await openModels(cfg, log, true);
+  const models = await openModels(cfg, log, true);
   if (!models.sessions[INCREMENTAL_MODEL_KEY]) throw new UserError('bench: the incremental encoder graph was not loaded');
 
-  const totalSteps = WARMUP_STEPS + steps;
-  const samples = Math.max(RECEPTIVE_FIELD + 39 + STEP_SAMPLES * totalSteps + 2 * 80, LEFT_CONTEXT + 2 * cfg.runtime.exact.block_samples);
-  const signal = benchSignal(models.dir, samples);
-  const ring = RingBuffer.create(samples, NUM_CHANNELS);
-  ring.append(signal.data);
-
-  const windowSamples = policy === 'sliding_window' ? cfg.runtime.streaming.window_samples : RECEPTIVE_FIELD;
+  const { ring, signal } = benchInput(models, cfg.runtime.exact.block_samples, WARMUP_STEPS + steps);
   const blockSamples = cfg.runtime.exact.block_samples;
-  const opts = { policy, blockSamples };
-  const liveOpts = { policy: cfg.runtime.streaming.feature_policy, blockSamples };
-  const winEnc = new TimedFrameEncoder(new WindowFrameEncoder(models.encoder, windowSamples));
-  const incInner = incrementalEncoderFrom(models);
-  const incEnc = new TimedFrameEncoder(incInner);
-  // The daemon's step is timed whole: a timing wrapper around its encoder would hide the
-  // incremental encoder from the predictor, which then could neither fuse nor spread its steps.
-  const fusedStep = cfg.runtime.streaming.fused_step ? models.sessions[STREAM_STEP_MODEL_KEY] : undefined;
-  const liveFused = { ...liveOpts, fusedStep };
-  const bareStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
-  const shadow = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
-  const supStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
-  const supervised = new ShadowCompanion(supStreaming, shadow, { onBlock: () => undefined });
-  supervised.attach();
-  const paths = [
-    new Path('window', new StreamingPredictor(winEnc, models.decoder, opts), winEnc, steps),
-    new Path('incremental', new StreamingPredictor(incEnc, models.decoder, opts), incEnc, steps),
-    new Path('bare', bareStreaming, undefined, steps),
-    new Path('bare_two_runs', new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveOpts), undefined, steps),
-    new Path('supervised', supStreaming, undefined, steps),
-  ] as const;
-  for (const p of paths) p.predictor.restartAt(0);
+  const { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow } = benchPaths(cfg, models, policy, steps);
   const emit = (): void => {};
 
   const say = (line: string): void => void (o.json ? process.stderr : process.stdout).write(line + '\n');
@@ -355,7 +128,7 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
 
   // Untimed warm-up (first runs, session warm-up of the incremental encoder: timed separately).
   for (let i = 0; i < WARMUP_STEPS; i++) for (const p of i % 2 ? [...paths].reverse() : paths) await p.step(ring, false, emit);
-  const incWarmupMs = (incInner as IncrementalFrameEncoder).lastWarmupMs;
+  const incWarmupMs = incInner.lastWarmupMs;
 
   const gc = gcFunction();
   gc?.();
@@ -381,9 +154,7 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
   await floor.session.release();
 
   say('timing exact blocks (stepped and one-run rollout) …');
-  const stepped = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
-  const looped = models.rollout ? new ExactPredictor(models.encoder, models.decoder, blockSamples, false, models.rollout) : undefined;
-  const [steppedMs, loopedMs] = await timeExactBlocks(looped ? [stepped, looped] : [stepped], ring);
+  const [steppedMs, loopedMs] = await timeExactRollouts(models, blockSamples, ring);
 
   const inRun = gcEntries.filter((e) => e.startTime >= tStart && e.startTime <= tEnd);
   const kinds: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
@@ -519,85 +290,77 @@ export async function benchCommand(o: BenchCliOptions): Promise<number> {
     wall_s: r4((tEnd - tStart) / 1000),
   };
 
-  const file = o.out ?? join(artifactsRoot(cfg.outputs.artifacts_root), `bench-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}.json`);
-  try {
-    mkdirSync(dirname(file), { recursive: true });
-    writeJsonAtomic(file, result);
-  } catch (e) {
-    throw new UserError(`bench results ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  return { result, say, table: { points: shadow.points, decoderBytes, floorGbPerS }, artifactsRoot: cfg.outputs.artifacts_root };
+}
 
+type BenchResult = Awaited<ReturnType<typeof runBench>>['result'];
+
+/** The one-line JSON `bench --json` prints last: the headline figures of `r`. */
+function headline(r: BenchResult, file: string): Record<string, unknown> {
+  return {
+    window: pick(r.window),
+    incremental: pick(r.incremental),
+    bare: pick(r.bare),
+    supervised: pick(r.supervised.wall),
+    ratio_p50: r.ratio_p50,
+    supervised_to_bare_p50: r.supervised_to_bare_p50,
+    exact_block_stepped_p50_ms: r.exact_block.stepped.p50_ms,
+    exact_block_one_run_p50_ms: r.exact_block.one_run?.p50_ms ?? null,
+    exact_block_speedup_p50: r.exact_block.speedup_p50,
+    bandwidth_floor_p50_ms: r.bandwidth_floor.p50_ms,
+    step_to_floor_p50: r.step_to_floor_p50,
+    torch_window_p50_ms: r.torch_reference.window?.p50_ms ?? null,
+    torch_incremental_p50_ms: r.torch_reference.incremental?.p50_ms ?? null,
+    torch_window_to_bare_p50: r.torch_reference.ratio_torch_window_to_bare_p50,
+    torch_incremental_to_bare_p50: r.torch_reference.ratio_torch_incremental_to_bare_p50,
+    bare_two_runs: pick(r.bare_two_runs),
+    one_run_to_two_runs_p50: r.one_run_to_two_runs_p50,
+    exact_block_weight_floor_ms: r.exact_block.weight_floor_ms,
+    time_to_first_pose_ms: r.time_to_first_pose.first_pose_ms,
+    steps: r.steps,
+    machine: r.machine,
+    results: file,
+  };
+}
+
+/** The table `bench` prints (stderr with --json), from the results file's figures. */
+function printBenchTable(say: (line: string) => void, r: BenchResult, x: { points: number; decoderBytes: number; floorGbPerS: number; file: string }): void {
   const f = (x: number): string => (Number.isNaN(x) ? '—' : x.toFixed(3)).padStart(8);
   const row = (name: string, s: PathStats & { wall: Percentiles & { mean_ms: number } }): string =>
     `${name.padEnd(12)} ${f(s.p50_ms)} ${f(s.p95_ms)} ${f(s.p99_ms)} ${f(s.mean_ms)} │ ${f(s.encoder.p50_ms)} ${f(s.lstm_and_rest.p50_ms)} │ ${f(s.wall.p50_ms)} ${f(s.wall.mean_ms)}`;
   const yn = (v: boolean | null): string => (v === null ? 'n/a' : v ? 'met' : 'MISSED');
   say('');
   say(`T_compute (ms)      p50      p95      p99     mean │ enc p50 lstm+rest p50 │ wall p50 wall mean`);
-  for (const [name, st] of [['window', win], ['incremental', inc], ['bare', bare], ['2 runs', twoRuns], ['supervised', sup]] as const) say(row(name, st));
-  if (oneRunToTwo !== null) {
-    say(`bare step, one stream_step run / two runs: p50 ${oneRunToTwo.toFixed(3)}×, mean ${result.one_run_to_two_runs_mean!.toFixed(3)}× (${bareStreaming.fusedSteps} one-run steps)`);
+  for (const [name, st] of [['window', r.window], ['incremental', r.incremental], ['bare', r.bare], ['2 runs', r.bare_two_runs], ['supervised', r.supervised]] as const) say(row(name, st));
+  if (r.one_run_to_two_runs_p50 !== null) {
+    say(`bare step, one stream_step run / two runs: p50 ${r.one_run_to_two_runs_p50.toFixed(3)}×, mean ${r.one_run_to_two_runs_mean!.toFixed(3)}× (${r.bare.one_run_steps} one-run steps)`);
   }
-  say(`ratio window/incremental: p50 ${ratio.toFixed(2)}×, p95 ${result.ratio_p95.toFixed(2)}×; encoder alone p50 ${result.encoder_ratio_p50.toFixed(2)}×`);
-  say(`supervised/bare (wall): p50 ${supToBare.toFixed(3)}×, mean ${result.supervised_to_bare_mean.toFixed(3)}× (${supStreaming.sharedSteps} steps carried a shadow point) [goal ≤ ${TARGETS.supervised_to_bare_p50_max}: ${yn(met.supervised_to_bare)}]`);
-  say(`exact block (${blockSamples} + ${LEFT_CONTEXT} samples): stepped p50 ${exactStepped.p50_ms.toFixed(1)} ms, one run ${exactLooped ? exactLooped.p50_ms.toFixed(1) + ' ms' : 'n/a (no decoder_rollout)'}; ` +
-    `speedup ${exactSpeedup ?? 'n/a'}× [goal ≥ ${TARGETS.exact_block_speedup_min}: ${yn(met.exact_block_speedup)}]`);
-  say(`exact block weight floor: ${shadow.points} × ${(decoderBytes / 1e6).toFixed(1)} MB at ${floorGbPerS.toFixed(1)} GB/s = ${exactFloorMs.toFixed(1)} ms` +
-    (exactLooped ? `; one run = ${result.exact_block.one_run_to_weight_floor_p50}× that floor; the goal's ${result.exact_block.goal_ms.toFixed(1)} ms is ${result.exact_block.goal_ms < exactFloorMs ? 'below' : 'above'} it` : ''));
-  say(`bandwidth floor: ${(floor.bytes / 1e6).toFixed(1)} MB matrix-vector p50 ${floorStats.p50_ms.toFixed(3)} ms (${result.bandwidth_floor.gb_per_s_p50.toFixed(1)} GB/s); bare step / floor ${stepToFloor.toFixed(2)}× [goal ≤ ${TARGETS.step_to_floor_max}: ${yn(met.step_to_floor)}]`);
-  say(`incremental: LSTM step + rest = ${(result.lstm_share_of_incremental_p50 * 100).toFixed(0)} % of its p50; session warm-up (frame 0) ${incWarmupMs.toFixed(2)} ms ` +
-    `(${incInner.hasInitGraph ? 'init graph' : '45 steps'})`);
-  say(`targets: incremental p50 ≤ ${TARGETS.incremental_p50_ms} ms ${yn(met.incremental_p50)}, p95 ≤ ${TARGETS.incremental_p95_ms} ms ${yn(met.incremental_p95)}, ` +
-    `ratio ≥ ${TARGETS.ratio_p50} ${yn(met.ratio_p50)}`);
-  say(`heap: ${heap.retained_growth_per_step_bytes} B/step retained (${gc ? 'after forced GC' : 'no forced GC'}); GC during run: ${gcStats.count} pauses, ` +
-    `total ${gcStats.total_ms.toFixed(2)} ms, longest ${gcStats.max_ms.toFixed(2)} ms`);
-  if (torch.skipped !== undefined) say(`PyTorch reference: skipped (${torch.skipped})`);
-  else if (torch.window) {
-    say(`PyTorch reference (torch ${torch.torch}, ${torch.threads} thread(s), ${torch.steps} steps): sliding-window step p50 ${torch.window.p50_ms.toFixed(3)} ms, ` +
-      `cached step p50 ${torch.incremental?.p50_ms.toFixed(3) ?? '?'} ms; torch window / our bare step = ${torchToBare}× [goal ≥ ${TARGETS.torch_window_to_bare_min}: ${yn(met.torch_window_to_bare)}], ` +
-      `torch cached / our bare step = ${result.torch_reference.ratio_torch_incremental_to_bare_p50}×`);
+  say(`ratio window/incremental: p50 ${r.ratio_p50.toFixed(2)}×, p95 ${r.ratio_p95.toFixed(2)}×; encoder alone p50 ${r.encoder_ratio_p50.toFixed(2)}×`);
+  say(`supervised/bare (wall): p50 ${r.supervised_to_bare_p50.toFixed(3)}×, mean ${r.supervised_to_bare_mean.toFixed(3)}× (${r.supervised.shared_decoder_steps} steps carried a shadow point) [goal ≤ ${r.targets.supervised_to_bare_p50_max}: ${yn(r.targets.met.supervised_to_bare)}]`);
+  say(`exact block (${r.exact_block.block_samples} + ${LEFT_CONTEXT} samples): stepped p50 ${r.exact_block.stepped.p50_ms.toFixed(1)} ms, one run ${r.exact_block.one_run ? r.exact_block.one_run.p50_ms.toFixed(1) + ' ms' : 'n/a (no decoder_rollout)'}; ` +
+    `speedup ${r.exact_block.speedup_p50 ?? 'n/a'}× [goal ≥ ${r.targets.exact_block_speedup_min}: ${yn(r.targets.met.exact_block_speedup)}]`);
+  say(`exact block weight floor: ${x.points} × ${(x.decoderBytes / 1e6).toFixed(1)} MB at ${x.floorGbPerS.toFixed(1)} GB/s = ${r.exact_block.weight_floor_ms.toFixed(1)} ms` +
+    (r.exact_block.one_run ? `; one run = ${r.exact_block.one_run_to_weight_floor_p50}× that floor; the goal's ${r.exact_block.goal_ms.toFixed(1)} ms is ${r.exact_block.goal_ms < r.exact_block.weight_floor_ms ? 'below' : 'above'} it` : ''));
+  say(`bandwidth floor: ${(r.bandwidth_floor.bytes / 1e6).toFixed(1)} MB matrix-vector p50 ${r.bandwidth_floor.p50_ms.toFixed(3)} ms (${r.bandwidth_floor.gb_per_s_p50.toFixed(1)} GB/s); bare step / floor ${r.step_to_floor_p50.toFixed(2)}× [goal ≤ ${r.targets.step_to_floor_max}: ${yn(r.targets.met.step_to_floor)}]`);
+  say(`incremental: LSTM step + rest = ${(r.lstm_share_of_incremental_p50 * 100).toFixed(0)} % of its p50; session warm-up (frame 0) ${r.incremental.session_warmup_ms.toFixed(2)} ms ` +
+    `(${r.incremental.init_graph ? 'init graph' : '45 steps'})`);
+  say(`targets: incremental p50 ≤ ${r.targets.incremental_p50_ms} ms ${yn(r.targets.met.incremental_p50)}, p95 ≤ ${r.targets.incremental_p95_ms} ms ${yn(r.targets.met.incremental_p95)}, ` +
+    `ratio ≥ ${r.targets.ratio_p50} ${yn(r.targets.met.ratio_p50)}`);
+  say(`heap: ${r.heap.retained_growth_per_step_bytes} B/step retained (${r.heap.forced_gc ? 'after forced GC' : 'no forced GC'}); GC during run: ${r.gc.count} pauses, ` +
+    `total ${r.gc.total_ms.toFixed(2)} ms, longest ${r.gc.max_ms.toFixed(2)} ms`);
+  if (r.torch_reference.skipped !== undefined) say(`PyTorch reference: skipped (${r.torch_reference.skipped})`);
+  else if (r.torch_reference.window) {
+    say(`PyTorch reference (torch ${r.torch_reference.torch}, ${r.torch_reference.threads} thread(s), ${r.torch_reference.steps} steps): sliding-window step p50 ${r.torch_reference.window.p50_ms.toFixed(3)} ms, ` +
+      `cached step p50 ${r.torch_reference.incremental?.p50_ms.toFixed(3) ?? '?'} ms; torch window / our bare step = ${r.torch_reference.ratio_torch_window_to_bare_p50}× [goal ≥ ${r.targets.torch_window_to_bare_min}: ${yn(r.targets.met.torch_window_to_bare)}], ` +
+      `torch cached / our bare step = ${r.torch_reference.ratio_torch_incremental_to_bare_p50}×`);
   }
-  if (ttfp.skipped) say(`time to first pose: ${ttfp.skipped}`);
-  if (ttfpMs !== null) {
-    const w = ttfp.warm ?? ttfp.cold!;
-    say(`time to first pose (fresh process, unpaced): ${ttfpMs.toFixed(0)} ms [goal ≤ ${TARGETS.time_to_first_pose_max_ms}: ${yn(met.time_to_first_pose)}] — imports ${w.imports_ms.toFixed(0)}, ` +
+  if (r.time_to_first_pose.skipped) say(`time to first pose: ${r.time_to_first_pose.skipped}`);
+  if (r.time_to_first_pose.first_pose_ms !== null) {
+    const w = r.time_to_first_pose.warm ?? r.time_to_first_pose.cold!;
+    say(`time to first pose (fresh process, unpaced): ${r.time_to_first_pose.first_pose_ms.toFixed(0)} ms [goal ≤ ${r.targets.time_to_first_pose_max_ms}: ${yn(r.targets.met.time_to_first_pose)}] — imports ${w.imports_ms.toFixed(0)}, ` +
       `models ${w.model_load_ms.toFixed(0)} (${Object.values(w.digests).every((d) => d === 'cached') ? 'cached digests' : 'hashed'}), first step ${(w.first_pose_ms - w.source_ms).toFixed(0)} ms; ` +
-      `first start ${ttfp.cold?.first_pose_ms.toFixed(0) ?? '?'} ms`);
+      `first start ${r.time_to_first_pose.cold?.first_pose_ms.toFixed(0) ?? '?'} ms`);
   }
-  say(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}/${machine.arch}, node ${machine.node}, onnxruntime-node ${machine.onnxruntime_node}`);
-  say(`results: ${file}`);
-  if (o.json) {
-    process.stdout.write(JSON.stringify({
-      window: pick(win),
-      incremental: pick(inc),
-      bare: pick(bare),
-      supervised: pick(sup.wall),
-      ratio_p50: ratio,
-      supervised_to_bare_p50: supToBare,
-      exact_block_stepped_p50_ms: exactStepped.p50_ms,
-      exact_block_one_run_p50_ms: exactLooped?.p50_ms ?? null,
-      exact_block_speedup_p50: exactSpeedup,
-      bandwidth_floor_p50_ms: floorStats.p50_ms,
-      step_to_floor_p50: stepToFloor,
-      torch_window_p50_ms: torch.window?.p50_ms ?? null,
-      torch_incremental_p50_ms: torch.incremental?.p50_ms ?? null,
-      torch_window_to_bare_p50: torchToBare,
-      torch_incremental_to_bare_p50: result.torch_reference.ratio_torch_incremental_to_bare_p50,
-      bare_two_runs: pick(twoRuns),
-      one_run_to_two_runs_p50: oneRunToTwo,
-      exact_block_weight_floor_ms: exactFloorMs,
-      time_to_first_pose_ms: ttfpMs,
-      steps,
-      machine,
-      results: file,
-    }) + '\n');
-  }
-  return 0;
-}
-
-function statSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
+  say(`machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}/${r.machine.arch}, node ${r.machine.node}, onnxruntime-node ${r.machine.onnxruntime_node}`);
+  say(`results: ${x.file}`);
 }

@@ -1,0 +1,53 @@
+import { RingBuffer } from '../acquisition/ring-buffer.js';
+import type { Config } from '../config/schema.js';
+import { LEFT_CONTEXT, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
+import { ExactPredictor } from '../inference/exact-predictor.js';
+import { WindowFrameEncoder } from '../inference/frame-encoder.js';
+import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
+import type { LoadedModels } from '../inference/models.js';
+import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
+import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-predictor.js';
+import { ShadowCompanion } from '../supervision/shadow-companion.js';
+import { Path, TimedFrameEncoder, benchSignal } from './bench-paths.js';
+
+/** The bench's input in a ring: enough for every step of every path and two exact blocks. */
+export function benchInput(models: LoadedModels, blockSamples: number, totalSteps: number): { ring: RingBuffer; signal: { source: string } } {
+  const samples = Math.max(RECEPTIVE_FIELD + 39 + STEP_SAMPLES * totalSteps + 2 * 80, LEFT_CONTEXT + 2 * blockSamples);
+  const signal = benchSignal(models.dir, samples);
+  const ring = RingBuffer.create(samples, NUM_CHANNELS);
+  ring.append(signal.data);
+  return { ring, signal };
+}
+
+/**
+ * The five paths `myostream bench` steps side by side (window, incremental, bare, bare_two_runs,
+ * supervised), each restarted at sample 0. The supervised path is the bare step with the live
+ * shadow exact block riding along, as the alignment check attaches it in the daemon.
+ */
+export function benchPaths(cfg: Config, models: LoadedModels, policy: FeaturePolicy, steps: number) {
+  const windowSamples = policy === 'sliding_window' ? cfg.runtime.streaming.window_samples : RECEPTIVE_FIELD;
+  const blockSamples = cfg.runtime.exact.block_samples;
+  const opts = { policy, blockSamples };
+  const liveOpts = { policy: cfg.runtime.streaming.feature_policy, blockSamples };
+  const winEnc = new TimedFrameEncoder(new WindowFrameEncoder(models.encoder, windowSamples));
+  const incInner = incrementalEncoderFrom(models);
+  const incEnc = new TimedFrameEncoder(incInner);
+  // The daemon's step is timed whole: a timing wrapper around its encoder would hide the
+  // incremental encoder from the predictor, which then could neither fuse nor spread its steps.
+  const fusedStep = cfg.runtime.streaming.fused_step ? models.sessions[STREAM_STEP_MODEL_KEY] : undefined;
+  const liveFused = { ...liveOpts, fusedStep };
+  const bareStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
+  const shadow = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
+  const supStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
+  const supervised = new ShadowCompanion(supStreaming, shadow, { onBlock: () => undefined });
+  supervised.attach();
+  const paths = [
+    new Path('window', new StreamingPredictor(winEnc, models.decoder, opts), winEnc, steps),
+    new Path('incremental', new StreamingPredictor(incEnc, models.decoder, opts), incEnc, steps),
+    new Path('bare', bareStreaming, undefined, steps),
+    new Path('bare_two_runs', new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveOpts), undefined, steps),
+    new Path('supervised', supStreaming, undefined, steps),
+  ] as const;
+  for (const p of paths) p.predictor.restartAt(0);
+  return { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow };
+}
