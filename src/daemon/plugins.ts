@@ -2,10 +2,11 @@ import { parse as parseYaml } from 'yaml';
 import { configToYaml } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Plugin } from '../domain/plugin.js';
+import { buildPlugins, type TableRow } from '../domain/registry.js';
 import type { LoadedModels } from '../inference/models.js';
 import { ARTIFACT_FILES } from '../outputs/artifacts.js';
-import { outputPlugins } from '../outputs/registry.js';
-import { supervisorPlugins } from '../supervision/registry.js';
+import { ARTIFACTS_ROW, OUTPUTS, type OutputsEnv } from '../outputs/registry.js';
+import { SUPERVISORS, type SupervisionEnv } from '../supervision/registry.js';
 import { runModelInfo } from './report.js';
 import type { PluginEnv } from './stream-session.js';
 import { buildExact } from './predictors.js';
@@ -21,34 +22,35 @@ export interface RegistryOptions {
   notify?: NotifyHub;
 }
 
+/** What every row of the table may use besides its settings slice. */
+export type StreamEnv = OutputsEnv & SupervisionEnv;
+
 /**
- * A stream's plug-ins in start order: the artifacts writer first (it records what happens to
- * every other plug-in, and stops last), then the supervisors, so that an output's first report
- * already has their sections, then the outputs.
+ * The one plug-in table, in start order: the artifacts writer first (it records what happens
+ * to every other plug-in, and stops last), then the supervisors, so that an output's first
+ * report already has their sections, then the outputs. Adding a plug-in is its file and its
+ * row in supervision/registry.ts or outputs/registry.ts.
  */
+export const PLUGIN_TABLE: readonly TableRow<Config, StreamEnv>[] = [ARTIFACTS_ROW, ...SUPERVISORS, ...OUTPUTS];
+
+/** A stream's plug-ins, from the table. */
 export function streamPlugins(o: RegistryOptions, env: PluginEnv): Plugin[] {
   const { cfg, models } = o;
-  const streaming = env.predictors.streaming !== undefined;
-  const outputs = outputPlugins(cfg, {
+  const streaming = env.predictors.streaming;
+  return buildPlugins(PLUGIN_TABLE, cfg, {
     model: models,
+    // The effective configuration, re-read through YAML so the snapshot is exactly what loads.
+    configSnapshot: parseYaml(configToYaml(cfg)),
+    modelInfo: runModelInfo(models, cfg.runtime.streaming.encoder),
+    streams: streaming !== undefined,
     quiet: o.quiet,
-    ...(o.liveView ? { liveView: o.liveView } : {}),
-    artifacts: {
-      // The effective configuration, re-read through YAML so the snapshot is exactly what loads.
-      configSnapshot: parseYaml(configToYaml(cfg)),
-      modelInfo: runModelInfo(models, cfg.runtime.streaming.encoder),
-      heartbeatIntervalS: cfg.watchdog.status_interval_s,
-      stepMetrics: streaming,
-    },
-  });
-  const supervisors = supervisorPlugins(cfg, {
-    streaming: env.predictors.streaming,
+    liveView: o.liveView,
+    streaming,
     shadow: () => buildExact(cfg, models, false),
     truth: env.truth,
     providers: models.providers,
     stateMaxAbs: () => env.predictors.stateMaxAbs(),
     files: { latency: ARTIFACT_FILES.latency, alignment: ARTIFACT_FILES.alignment },
-    ...(o.notify ? { notify: o.notify } : {}),
+    notify: o.notify,
   });
-  return [...outputs.first, ...supervisors, ...outputs.rest];
 }

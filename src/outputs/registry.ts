@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
-import type { Plugin } from '../domain/plugin.js';
-import { ArtifactsWriter, type ArtifactsWriterSettings } from './artifacts-writer.js';
+import { pluginRow, type TableRow } from '../domain/registry.js';
+import { ArtifactsWriter } from './artifacts-writer.js';
 import { MqttOutput } from './mqtt-output.js';
 import { modelSummary } from './mqtt-sink.js';
 import { PosesOutput } from './poses-output.js';
@@ -8,28 +8,52 @@ import { StatusLine } from './status-line.js';
 import { LiveViewPlugin } from './live-view.js';
 import type { LiveViewServer } from './live-view-server.js';
 
+/** What a stream offers its outputs besides their settings. */
 export interface OutputsEnv {
   /** The models' record and the providers they got, for the MQTT meta message. */
   model: { info: { readonly models: Readonly<Record<string, { readonly sha256: string }>> }; providers: Readonly<Record<string, string>> };
-  artifacts: ArtifactsWriterSettings;
+  /** The effective configuration as config_snapshot.yaml holds it, and model_info.json. */
+  configSnapshot: unknown;
+  modelInfo: Record<string, unknown>;
+  /** The run streams: streaming_metrics.jsonl is written. */
+  streams: boolean;
   /** No status line (tests, scripts). */
   quiet: boolean;
   /** The process's one live-view server, shared by its streams. */
-  liveView?: LiveViewServer;
+  liveView?: LiveViewServer | undefined;
 }
 
+type Row = TableRow<Config, OutputsEnv>;
+
 /**
- * The artifacts writer, which starts first (it records what happens to every other plug-in)
- * and stops last, and the outputs the configuration turns on. Adding an output is its file and
- * a line here.
+ * The artifacts writer: it starts first (it records what happens to every other plug-in) and
+ * stops last, so it is the table's first row.
  */
-export function outputPlugins(cfg: Config, env: OutputsEnv): { first: Plugin[]; rest: Plugin[] } {
-  const rest: Plugin[] = [];
-  if (cfg.outputs.poses_out) rest.push(new PosesOutput(cfg.outputs.poses_out));
-  if (cfg.outputs.mqtt.enabled) {
-    rest.push(new MqttOutput(cfg.outputs.mqtt, { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }) }));
-  }
-  if (cfg.outputs.live_view.enabled) rest.push(new LiveViewPlugin(cfg.outputs.live_view, env.liveView));
-  if (!env.quiet) rest.push(new StatusLine());
-  return { first: [new ArtifactsWriter(env.artifacts)], rest };
-}
+export const ARTIFACTS_ROW: Row = pluginRow({
+  name: 'artifacts',
+  settings: (cfg: Config, env: OutputsEnv) => ({
+    configSnapshot: env.configSnapshot,
+    modelInfo: env.modelInfo,
+    heartbeatIntervalS: cfg.watchdog.status_interval_s,
+    stepMetrics: env.streams,
+  }),
+  create: (s) => new ArtifactsWriter(s),
+});
+
+/** The outputs the configuration can turn on, one row each, in start order. */
+export const OUTPUTS: readonly Row[] = [
+  pluginRow({ name: 'poses', settings: (cfg: Config) => cfg.outputs.poses_out || undefined, create: (path) => new PosesOutput(path) }),
+  pluginRow({
+    name: 'mqtt',
+    settings: (cfg: Config, env: OutputsEnv) => cfg.outputs.mqtt.enabled
+      ? { mqtt: cfg.outputs.mqtt, meta: { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }) } }
+      : undefined,
+    create: (s) => new MqttOutput(s.mqtt, s.meta),
+  }),
+  pluginRow({
+    name: 'live_view',
+    settings: (cfg: Config) => (cfg.outputs.live_view.enabled ? cfg.outputs.live_view : undefined),
+    create: (s, env) => new LiveViewPlugin(s, env.liveView),
+  }),
+  pluginRow({ name: 'status_line', settings: (_cfg: Config, env: OutputsEnv) => (env.quiet ? undefined : {}), create: () => new StatusLine() }),
+];

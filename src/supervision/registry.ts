@@ -1,19 +1,20 @@
-import type { Config } from '../config/schema.js';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
-import type { Plugin } from '../domain/plugin.js';
-import { LEFT_CONTEXT, rolloutPointsFor } from '../domain/geometry.js';
+import type { Config } from '../config/schema.js';
+import { LEFT_CONTEXT, SAMPLE_RATE, rolloutPointsFor } from '../domain/geometry.js';
+import { pluginRow, type TableRow } from '../domain/registry.js';
 import type { ExactPredictor } from '../inference/exact-predictor.js';
 import type { StreamingPredictor } from '../inference/streaming-predictor.js';
 import { AlignmentMonitor } from './alignment-monitor.js';
-import { StepRecorder } from './step-recorder.js';
 import { LatencyMonitor } from './latency-monitor.js';
 import { latencySettings } from './latency-report.js';
 import { MemoryMonitor } from './memory-monitor.js';
-import { StateGuard } from './state-guard.js';
-import { WatchdogPlugin } from './watchdog-plugin.js';
-import { SystemdNotifyPlugin } from './systemd-notify.js';
 import type { NotifyHub } from './notify-hub.js';
+import { StateGuard } from './state-guard.js';
+import { StepRecorder } from './step-recorder.js';
+import { SystemdNotifyPlugin } from './systemd-notify.js';
+import { WatchdogPlugin, watchdogSettings } from './watchdog-plugin.js';
 
+/** What a stream offers its supervisors besides their settings. */
 export interface SupervisionEnv {
   /** The session's streaming predictor, when it can stream: the streaming supervisors run. */
   streaming: StreamingPredictor | undefined;
@@ -26,24 +27,43 @@ export interface SupervisionEnv {
   stateMaxAbs(): number;
   files: { latency: string; alignment: string };
   /** The daemon's systemd notify hub (inert without NOTIFY_SOCKET). */
-  notify?: NotifyHub;
+  notify?: NotifyHub | undefined;
 }
 
-/** The supervisors of one stream, in start order. */
-export function supervisorPlugins(cfg: Config, env: SupervisionEnv): Plugin[] {
-  const plugins: Plugin[] = [
-    new LatencyMonitor({ ...latencySettings(cfg), judged: env.streaming !== undefined && cfg.logging.latency.enabled && cfg.eval.streaming_latency.check, providers: env.providers, file: env.files.latency }),
-    new MemoryMonitor(),
-  ];
-  if (env.notify?.enabled) plugins.push(new SystemdNotifyPlugin(env.notify));
-  const streaming = env.streaming;
-  if (!streaming) return plugins;
-  const alignment = cfg.eval.streaming_alignment_check;
-  plugins.push(
-    new StepRecorder({ blockPoints: alignment ? rolloutPointsFor(LEFT_CONTEXT + cfg.runtime.exact.block_samples) : 0 }, env.truth),
-    new AlignmentMonitor({
+type Row = TableRow<Config, SupervisionEnv>;
+
+/** Only in a run that streams. */
+const streams = <S>(env: SupervisionEnv, s: S): S | undefined => (env.streaming ? s : undefined);
+
+/** The supervisors, one row each, in start order. */
+export const SUPERVISORS: readonly Row[] = [
+  pluginRow({
+    name: 'latency',
+    settings: (cfg: Config, env: SupervisionEnv) => ({
+      ...latencySettings(cfg),
+      judged: env.streaming !== undefined && cfg.logging.latency.enabled && cfg.eval.streaming_latency.check,
+      providers: env.providers,
+      file: env.files.latency,
+    }),
+    create: (s) => new LatencyMonitor(s),
+  }),
+  pluginRow({ name: 'memory', settings: () => ({}), create: () => new MemoryMonitor() }),
+  pluginRow({
+    name: 'systemd_notify',
+    settings: (_cfg: Config, env: SupervisionEnv) => (env.notify?.enabled ? env.notify : undefined),
+    create: (hub) => new SystemdNotifyPlugin(hub),
+  }),
+  pluginRow({
+    name: 'step_recorder',
+    settings: (cfg: Config, env: SupervisionEnv) =>
+      streams(env, { blockPoints: cfg.eval.streaming_alignment_check ? rolloutPointsFor(LEFT_CONTEXT + cfg.runtime.exact.block_samples) : 0 }),
+    create: (s, env) => new StepRecorder(s, env.truth),
+  }),
+  pluginRow({
+    name: 'alignment',
+    settings: (cfg: Config, env: SupervisionEnv) => streams(env, {
       tolerance: cfg.eval.streaming_tolerance,
-      enabled: alignment,
+      enabled: cfg.eval.streaming_alignment_check,
       meta: {
         kind: 'live',
         feature_policy: cfg.runtime.streaming.feature_policy,
@@ -51,9 +71,18 @@ export function supervisorPlugins(cfg: Config, env: SupervisionEnv): Plugin[] {
         note: 'live run: the first block of each session is the alignment check (streaming reset at its start); later blocks measure drift',
       },
       file: env.files.alignment,
-    }, { streaming, shadow: env.shadow }),
-    new WatchdogPlugin(cfg),
-    new StateGuard(cfg.watchdog.state_abs_limit, env.stateMaxAbs),
-  );
-  return plugins;
-}
+    }),
+    create: (s, env) => new AlignmentMonitor(s, { streaming: env.streaming!, shadow: env.shadow }),
+  }),
+  pluginRow({
+    name: 'watchdog',
+    settings: (cfg: Config, env: SupervisionEnv) =>
+      streams(env, watchdogSettings(cfg.watchdog, cfg.runtime.fallback, cfg.eval, cfg.runtime.streaming.step_ms / 1000, SAMPLE_RATE)),
+    create: (s) => new WatchdogPlugin(s),
+  }),
+  pluginRow({
+    name: 'state_guard',
+    settings: (cfg: Config, env: SupervisionEnv) => streams(env, { limit: cfg.watchdog.state_abs_limit }),
+    create: (s, env) => new StateGuard(s.limit, env.stateMaxAbs),
+  }),
+];

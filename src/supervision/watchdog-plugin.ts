@@ -1,6 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { fallbackSchema, watchdogSchema, type FallbackConfig, type WatchdogConfig } from '../config/watchdog-schema.js';
-import { SAMPLE_RATE } from '../domain/geometry.js';
+import type { FallbackConfig, WatchdogConfig } from '../config/watchdog-schema.js';
 import type { BlockFigures, ModeSwitch, RunEvent, TickEvent, UnitEvent } from '../domain/events.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
@@ -91,17 +90,6 @@ export function watchdogSettings(w: WatchdogConfig, f: FallbackConfig, ev: Confi
   };
 }
 
-/**
- * The settings from a whole configuration. Until schema.ts carries `watchdog: watchdogSchema`
- * and `runtime.fallback: fallbackSchema`, the sections it has are completed with the defaults
- * (parsing an already parsed section changes nothing).
- */
-export function watchdogSettingsFromConfig(cfg: Config): WatchdogSettings {
-  const w = watchdogSchema.parse(cfg.watchdog);
-  const f = fallbackSchema.parse((cfg.runtime as { fallback?: unknown }).fallback ?? {});
-  return watchdogSettings(w, f, cfg.eval, cfg.runtime.streaming.step_ms / 1000, SAMPLE_RATE);
-}
-
 const KEPT_VERDICTS = 50;
 
 /**
@@ -138,9 +126,8 @@ export class WatchdogPlugin implements Plugin {
 
   readonly settings: WatchdogSettings;
 
-  /** A whole configuration, or settings made with watchdogSettings (tests). */
-  constructor(config: Config | WatchdogSettings, private readonly deps: WatchdogDeps = {}) {
-    this.settings = isSettings(config) ? config : watchdogSettingsFromConfig(config);
+  constructor(settings: WatchdogSettings, private readonly deps: WatchdogDeps = {}) {
+    this.settings = settings;
     this.now = deps.now ?? (() => performance.now());
     this.readMemory = deps.memory ?? (() => process.memoryUsage());
   }
@@ -324,10 +311,6 @@ export class WatchdogPlugin implements Plugin {
       },
     };
   }
-}
-
-function isSettings(x: Config | WatchdogSettings): x is WatchdogSettings {
-  return 'fallback' in x && 'numerical' in x && 'sampleRate' in x;
 }
 
 function finiteOrNull<T extends object>(o: T): Record<string, unknown> {
