@@ -5,7 +5,7 @@ import { fallbackSchema, watchdogSchema } from '../src/config/watchdog-schema.js
 import type { Plugin, PluginContext } from '../src/domain/plugin.js';
 import { watchdogSettings, WatchdogPlugin, type WatchdogSettings } from '../src/supervision/watchdog-plugin.js';
 import { LatencyDrift, MemoryDrift, UNKNOWN_SYSTEM, type MemoryReading, type SystemState } from '../src/supervision/watchdog.js';
-import { TheilSen } from '../src/supervision/drift.js';
+import { TheilSen } from '../src/common/statistics.js';
 import { ErrorAccumulator } from '../src/domain/error-figures.js';
 import { Harness } from './watchdog-harness.js';
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import { nearestRank } from '../common/statistics.js';
 import { readTensorBundle } from '../common/tensor-bundle.js';
 import { LEFT_CONTEXT, NUM_CHANNELS } from '../domain/geometry.js';
 import type { PoseEvent } from '../domain/pose.js';
@@ -94,7 +95,7 @@ export class Path {
 
 export function summarize(values: Float64Array, withMax = true): Percentiles & { mean_ms: number; max_ms: number } {
   const s = Float64Array.from(values).sort();
-  const at = (p: number): number => r4(s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!);
+  const at = (p: number): number => r4(nearestRank(s, s.length, p));
   const mean = s.reduce((a, b) => a + b, 0) / s.length;
   const r: Percentiles & { mean_ms: number; max_ms: number } = { p50_ms: at(50), p95_ms: at(95), p99_ms: at(99), mean_ms: r4(mean), max_ms: r4(s[s.length - 1]!) };
   if (!withMax) delete (r as Partial<typeof r>).max_ms;

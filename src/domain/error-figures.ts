@@ -51,6 +51,14 @@ export function within(f: ErrorFigures, tol: Tolerance, factor = 1): boolean {
   return f.steps > 0 && f.mse <= tol.mse * factor && f.max_diff <= tol.max_diff * factor;
 }
 
+/**
+ * The alignment rule, for one aligned block or several together: the steps after the first
+ * within the bounds, the first output after warm-up within twice them (judged where there is one).
+ */
+export function alignedPassed(main: ErrorFigures, boundary: ErrorFigures, tol: Tolerance): boolean {
+  return within(main, tol) && (boundary.steps === 0 || within(boundary, tol, 2));
+}
+
 /** Per-step MSE and MAE of two pose vectors. */
 export function stepErrors(a: ArrayLike<number>, aOff: number, b: ArrayLike<number>, bOff: number, len: number): { mse: number; mae: number } {
   let sq = 0;

@@ -1,3 +1,5 @@
+import { nearestRank } from '../common/statistics.js';
+
 /**
  * Series shrunk for drawing. A 30-minute run has 90,000 steps; a chart a few hundred pixels
  * wide cannot show more than a point per pixel anyway, but averaging would hide the spikes a
@@ -80,6 +82,5 @@ export function histogram(values: ArrayLike<number>, bins = 60): Histogram | nul
 
 /** Nearest-rank percentile of sorted values. */
 export function percentileSorted(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  return sorted.length === 0 ? null : nearestRank(sorted, sorted.length, p);
 }

@@ -1,4 +1,4 @@
-import { ErrorAccumulator, within, type ErrorFigures, type Tolerance } from '../domain/error-figures.js';
+import { alignedPassed, ErrorAccumulator, within, type ErrorFigures, type Tolerance } from '../domain/error-figures.js';
 import type { BlockFigures } from '../domain/events.js';
 
 /** Collects block comparisons into streaming_alignment.json. */
@@ -31,14 +31,14 @@ export class AlignmentReport {
 
   /** Pass/fail of one aligned block on its own (the watchdog acts on each). */
   blockPassed(c: BlockFigures): boolean {
-    return within(c.main, this.tol) && within(c.boundary, this.tol, 2);
+    return alignedPassed(c.main, c.boundary, this.tol);
   }
 
   overall(): { main: ErrorFigures; boundary: ErrorFigures; passed: boolean | null } {
     const main = this.main.figures();
     const boundary = this.boundary.figures();
     const evaluated = this.alignedBlocks > 0;
-    return { main, boundary, passed: evaluated ? within(main, this.tol) && within(boundary, this.tol, 2) : null };
+    return { main, boundary, passed: evaluated ? alignedPassed(main, boundary, this.tol) : null };
   }
 
   toJSON(): Record<string, unknown> {

@@ -1,4 +1,4 @@
-import { percentileOf, TheilSen, type Trend } from './drift.js';
+import { percentileOf, TheilSen, type Trend } from '../common/statistics.js';
 import { f2, r3, systemData, type WatchdogAction, type Verdict, type SystemState } from './verdict.js';
 
 export interface LatencyDriftSettings {

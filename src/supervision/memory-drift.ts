@@ -1,4 +1,4 @@
-import { TheilSen } from './drift.js';
+import { TheilSen } from '../common/statistics.js';
 import { r1, r3, type WatchdogAction, type Verdict } from './verdict.js';
 
 export interface MemoryReading {

@@ -1,5 +1,5 @@
 import type { BlockFigures } from '../domain/events.js';
-import { within, type Tolerance } from '../domain/error-figures.js';
+import { alignedPassed, type Tolerance } from '../domain/error-figures.js';
 import { r6, type WatchdogAction, type Verdict } from './verdict.js';
 
 export interface NumericalSettings {
@@ -59,7 +59,7 @@ export class NumericalDrift {
     }
     if (b.aligned) {
       c.aligned_blocks++;
-      const ok = within(b.main, s.tolerance) && (b.boundary.steps === 0 || within(b.boundary, s.tolerance, 2));
+      const ok = alignedPassed(b.main, b.boundary, s.tolerance);
       if (!ok && s.alignmentCheck) {
         c.aligned_failed++;
         c.alarms++;

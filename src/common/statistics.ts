@@ -1,5 +1,6 @@
 /**
- * Robust trend statistics for the watchdog and the soak report: Theil–Sen slope (the median of
+ * Statistics of the runtime's figures: the nearest-rank percentile, and robust trend statistics
+ * for the watchdog and the soak report: Theil–Sen slope (the median of
  * every pairwise slope, unmoved by a minority of outliers such as one preempted window) with
  * Sen's confidence interval, and the Mann–Kendall confidence that the series truly rises. The
  * series here are short (window P95s, memory samples: at most a few hundred points), so the
@@ -93,11 +94,16 @@ export function normalQuantile(p: number): number {
   return (lo + hi) / 2;
 }
 
+/** The nearest-rank percentile p (0–100) of n sorted values: the one definition every figure here uses. */
+export function nearestRank(sorted: ArrayLike<number>, n: number, p: number): number {
+  return sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!;
+}
+
 /** Exact percentile of the first n values of `v`, sorting a copy in `scratch` (no allocation). */
 export function percentileOf(v: Float64Array, n: number, p: number, scratch: Float64Array): number {
   if (n === 0) return NaN;
   const s = scratch.subarray(0, n);
   s.set(v.subarray(0, n));
   s.sort();
-  return s[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!;
+  return nearestRank(s, n, p);
 }
