@@ -77,8 +77,8 @@ test('the values that used to hang or misbehave are refused with one line naming
     ['runtime.intra_op_threads=100000', /^--set runtime\.intra_op_threads=100000: runtime\.intra_op_threads = 100000: .*<=64/],
     ['watchdog.status_interval_s=1e12', /<=3600/],
     ['watchdog.status_interval_s=1e-9', />=0\.1/],
-    ['eval.streaming_latency.window_steps=1e10', /<=1000000/],
-    ['eval.streaming_latency.window_steps=2e9', /<=1000000/],
+    ['eval.streaming_latency.warmup_steps=1e10', /<=1000000/],
+    ['watchdog.latency.window_units=2e9', /<=5000/],
     ['outputs.poses_out=/proc/nope/p.jsonl', /^--set outputs\.poses_out=\/proc\/nope\/p\.jsonl: outputs\.poses_out = "\/proc\/nope\/p\.jsonl": is under \/proc/],
     ['outputs.artifacts_root=/sys/x', /is under \/sys/],
     ['model.dir=/nonexistent', /model\.dir = "\/nonexistent": cannot open \(ENOENT\)/],
@@ -144,7 +144,7 @@ test('fuzz, through the real CLI: a few random --set runs exit 0 or 2 with no st
   const keys = KEYS.map((k) => k.key).filter((k) => !k.startsWith('outputs.mqtt.'));
   // Values at the edges of what is allowed, so that some runs go all the way and exit 0.
   const edge = fc.constantFrom('model.mode=exact', 'runtime.streaming.encoder=window', 'watchdog.status_interval_s=0.1', 'input.source=synthetic',
-    'acquisition.synthetic_mode=raw', 'runtime.intra_op_threads=64', 'eval.streaming_latency.window_steps=1000000', 'outputs.rotate_mb=0.001',
+    'acquisition.synthetic_mode=raw', 'runtime.intra_op_threads=64', 'eval.streaming_latency.warmup_steps=1000000', 'outputs.rotate_mb=0.001',
     'outputs.rotate_keep=1', 'input.speed=1000', 'outputs.poses_out=poses.jsonl', 'outputs.retention.max_runs=1', 'logging.format=json');
   const anySet = fc.tuple(fc.constantFrom(...keys), nasty).map(([k, v]) => `${k}=${v}`);
   const sample = fc.sample(fc.tuple(fc.array(edge, { minLength: 1, maxLength: 3 }), fc.array(anySet, { maxLength: 1 })).map(([a, b]) => [...a, ...b]), { numRuns: 12, seed: 11 });

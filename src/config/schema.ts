@@ -110,14 +110,12 @@ export const configSchema = z
           .object({ mse: z.number().positive().max(1).default(1e-5), max_diff: z.number().positive().max(10).default(5e-5) })
           .strict()
           .prefault({}),
-        /** T_compute bounds of the plan (P50 ≤ 10 ms, P95 ≤ 20 ms), checked over a rolling window of steps. */
+        /** T_compute bounds of the plan (P50 ≤ 10 ms, P95 ≤ 20 ms); the watchdog's window is watchdog.latency.window_units. */
         streaming_latency: z
           .object({
             check: z.boolean().default(true),
             p50_ms: z.number().positive().max(10_000).default(10),
             p95_ms: z.number().positive().max(10_000).default(20),
-            /** Steps in the rolling window (10 – 1e6: 5.5 hours at 50 Hz). */
-            window_steps: z.number().int().min(10).max(1_000_000).default(500),
             /** Steps after a (re)start that are not judged: first runs warm caches and allocators. */
             warmup_steps: z.number().int().min(0).max(1_000_000).default(50),
           })
