@@ -80,3 +80,21 @@ test('the journal is detected from JOURNAL_STREAM only when it names the very st
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a level set on the logger (a SIGHUP reload) reaches the children made before, and theirs', () => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const log = createLogger('warn', 'json', sink, { journal: false });
+  const stream = log.child({ stream: 'left' });
+  const source = stream.child({ component: 'acquisition' });
+  source.info('before');
+  assert.equal(lines.length, 0, 'info is below warn');
+  log.level = 'info';
+  assert.equal(stream.level, 'info');
+  source.info('after');
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /"stream":"left".*"component":"acquisition".*"msg":"after"/);
+  log.level = 'error';
+  source.warn('hidden again');
+  assert.equal(lines.length, 1);
+});

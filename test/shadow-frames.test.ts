@@ -8,7 +8,8 @@ import { WindowFrameEncoder, type FrameEncoder } from '../src/inference/frame-en
 import { incrementalEncoderFrom } from '../src/inference/incremental-encoder.js';
 import type { LoadedModels } from '../src/inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
-import { ShadowCompanion, compareBlock } from '../src/supervision/shadow-companion.js';
+import { compareBlock } from '../src/domain/error-figures.js';
+import { ShadowCompanion } from '../src/supervision/shadow-companion.js';
 import { StepRecorder } from '../src/supervision/step-recorder.js';
 import { goldenRing, incrementalCpuModels, maxAbsDiff, stepToEnd, type Steppable } from './helpers.js';
 import { Harness } from './watchdog-harness.js';

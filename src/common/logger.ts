@@ -49,6 +49,36 @@ export interface LoggerOptions {
  * start a transport thread in a process whose threads are already spoken for.
  */
 export function createLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableStream = process.stderr, opts: LoggerOptions = {}): Logger {
+  return childrenFollowLevel(rootLogger(level, format, stream, opts));
+}
+
+/**
+ * pino gives a child the level its parent had when the child was made; a later change of the
+ * parent's level does not reach it. Streams and sources log through children, so a reload that
+ * changes logging.level must reach them: every child made from `log` (and from its children)
+ * takes each level later set on `log`.
+ */
+function childrenFollowLevel(log: Logger, pinoChild: Logger['child'] = log.child): Logger {
+  const children = new Set<WeakRef<Logger>>();
+  const child = (bindings: Parameters<Logger['child']>[0], options?: Parameters<Logger['child']>[1]): Logger => {
+    const c = childrenFollowLevel(pinoChild.call(log, bindings, options) as unknown as Logger, pinoChild);
+    children.add(new WeakRef(c));
+    return c;
+  };
+  log.child = child as unknown as Logger['child'];
+  // Children share their parent's emitter: each listener acts only for its own logger.
+  log.on('level-change', (lvl, _val, _prevLvl, _prevVal, instance) => {
+    if (instance !== log) return;
+    for (const ref of children) {
+      const c = ref.deref();
+      if (c) c.level = lvl;
+      else children.delete(ref);
+    }
+  });
+  return log;
+}
+
+function rootLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableStream, opts: LoggerOptions): Logger {
   const toStderr = stream === process.stderr;
   const journal = opts.journal ?? (toStderr && isJournalStream(2));
   // stderr through sonic-boom: synchronous, retries EAGAIN on a non-blocking pipe or socket.

@@ -2,13 +2,12 @@ import { RingBuffer } from '../acquisition/ring-buffer.js';
 import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
-import { alignedPassed, stepErrors } from '../domain/error-figures.js';
+import { alignedPassed, compareBlock, stepErrors } from '../domain/error-figures.js';
 import { LEFT_CONTEXT, POSE_DIM } from '../domain/geometry.js';
 import type { LoadedModels } from '../inference/models.js';
 import { ARTIFACT_FILES, type RunArtifacts } from '../outputs/artifacts.js';
 import { AlignmentReport } from '../supervision/alignment-report.js';
 import { LatencyHistogram, round3 } from '../supervision/latency.js';
-import { compareBlock } from '../supervision/shadow-companion.js';
 import { stepMetricsLine, truthAt } from '../supervision/step-recorder.js';
 import { buildExact, buildStreaming } from './predictors.js';
 

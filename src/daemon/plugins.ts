@@ -6,20 +6,19 @@ import { buildPlugins, type TableRow } from '../domain/registry.js';
 import type { LoadedModels } from '../inference/models.js';
 import { ARTIFACT_FILES } from '../outputs/artifacts.js';
 import { ARTIFACTS_ROW, OUTPUTS, type OutputsEnv } from '../outputs/registry.js';
-import { SUPERVISORS, type SupervisionEnv } from '../supervision/registry.js';
+import { SUPERVISORS } from '../supervision/registry.js';
+import type { SupervisionEnv } from '../supervision/supervision-env.js';
 import { runModelInfo } from './report.js';
 import type { PluginEnv } from './stream-session.js';
 import { buildExact } from './predictors.js';
-import type { LiveViewServer } from '../outputs/live-view-server.js';
-import type { NotifyHub } from '../supervision/notify-hub.js';
 
 export interface RegistryOptions {
   cfg: Config;
   models: LoadedModels;
   /** No status line (tests, scripts). */
   quiet: boolean;
-  liveView?: LiveViewServer;
-  notify?: NotifyHub;
+  liveView?: OutputsEnv['liveView'];
+  notify?: SupervisionEnv['notify'];
 }
 
 /** What every row of the table may use besides its settings slice. */

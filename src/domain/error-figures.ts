@@ -1,3 +1,5 @@
+import { POSE_DIM } from './geometry.js';
+
 /**
  * Error between two pose streams at aligned moments: MSE and max |diff| over every joint angle,
  * accumulated per block and overall, with the session's first output kept apart (the plan
@@ -69,4 +71,53 @@ export function stepErrors(a: ArrayLike<number>, aOff: number, b: ArrayLike<numb
     ab += Math.abs(d);
   }
   return { mse: sq / len, mae: ab / len };
+}
+
+/** A shadow exact block compared with the streaming poses of the same moments. */
+export interface BlockFigures {
+  /** Block index within the current session. */
+  block: number;
+  /** Session step of the block's first point. */
+  firstStep: number;
+  startSample: number;
+  /**
+   * True for a session's first block: streaming was reset at its start exactly like exact, so
+   * the comparison is the plan's alignment regression. Later blocks measure drift.
+   */
+  aligned: boolean;
+  /** Steps after the first. */
+  main: ErrorFigures;
+  /** The session's first output after warm-up (the plan allows it 2× the bounds). */
+  boundary: ErrorFigures;
+  /** Mean signed difference streaming − exact over the block's steps (low-frequency offset). */
+  meanOffset: number;
+  /** The sums behind the figures, for exact overall figures across blocks. */
+  acc: { main: ErrorAccumulator; boundary: ErrorAccumulator };
+  /** Each point's own [mae, mse] against exact, interleaved (a view, valid during the call). */
+  perStep: Float64Array;
+}
+
+/**
+ * The one comparison of a streamed block with exact's: the live shadow and `myostream align`
+ * both use it. Streamed pose i of the block sits at `slotOf(i)` (rows of POSE_DIM) in
+ * `streamed`; exact's at row i of `exact`. `perStep` sees each step's own errors.
+ */
+export function compareBlock(
+  block: number, firstStep: number, startSample: number, aligned: boolean,
+  streamed: Float32Array, slotOf: (i: number) => number, exact: Float32Array, points: number,
+  perStep?: (i: number, err: { mae: number; mse: number }) => void,
+): BlockFigures {
+  const main = new ErrorAccumulator();
+  const boundary = new ErrorAccumulator();
+  let offset = 0;
+  for (let i = 0; i < points; i++) {
+    const k = slotOf(i);
+    for (let d = 0; d < POSE_DIM; d++) offset += streamed[k * POSE_DIM + d]! - exact[i * POSE_DIM + d]!;
+    (i === 0 ? boundary : main).add(streamed, k * POSE_DIM, exact, i * POSE_DIM, POSE_DIM);
+    perStep?.(i, stepErrors(streamed, k * POSE_DIM, exact, i * POSE_DIM, POSE_DIM));
+  }
+  return {
+    block, firstStep, startSample, aligned, main: main.figures(), boundary: boundary.figures(), meanOffset: offset / (points * POSE_DIM), acc: { main, boundary },
+    perStep: new Float64Array(0),
+  };
 }

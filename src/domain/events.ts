@@ -1,4 +1,4 @@
-import type { ErrorAccumulator, ErrorFigures } from './error-figures.js';
+import type { BlockFigures } from './error-figures.js';
 import type { Mode, PoseEvent } from './pose.js';
 
 /** Kinds of things that happen to a run and are recorded (events.jsonl, MQTT `event`, summary counts). */
@@ -98,29 +98,7 @@ export interface StepMetrics {
   mse_truth?: number;
 }
 
-/** A shadow exact block compared with the streaming poses of the same moments. */
-export interface BlockFigures {
-  /** Block index within the current session. */
-  block: number;
-  /** Session step of the block's first point. */
-  firstStep: number;
-  startSample: number;
-  /**
-   * True for a session's first block: streaming was reset at its start exactly like exact, so
-   * the comparison is the plan's alignment regression. Later blocks measure drift.
-   */
-  aligned: boolean;
-  /** Steps after the first. */
-  main: ErrorFigures;
-  /** The session's first output after warm-up (the plan allows it 2× the bounds). */
-  boundary: ErrorFigures;
-  /** Mean signed difference streaming − exact over the block's steps (low-frequency offset). */
-  meanOffset: number;
-  /** The sums behind the figures, for exact overall figures across blocks. */
-  acc: { main: ErrorAccumulator; boundary: ErrorAccumulator };
-  /** Each point's own [mae, mse] against exact, interleaved (a view, valid during the call). */
-  perStep: Float64Array;
-}
+export type { BlockFigures } from './error-figures.js';
 
 /** A plug-in that threw or failed, and what was done about it. */
 export interface PluginFailure {

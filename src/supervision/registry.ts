@@ -1,34 +1,15 @@
-import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { Config } from '../config/schema.js';
 import { LEFT_CONTEXT, SAMPLE_RATE, rolloutPointsFor } from '../domain/geometry.js';
 import { pluginRow, type TableRow } from '../domain/registry.js';
-import type { ExactPredictor } from '../inference/exact-predictor.js';
-import type { StreamingPredictor } from '../inference/streaming-predictor.js';
 import { AlignmentMonitor } from './alignment-monitor.js';
 import { LatencyMonitor } from './latency-monitor.js';
 import { latencySettings } from './latency-report.js';
 import { MemoryMonitor } from './memory-monitor.js';
-import type { NotifyHub } from './notify-hub.js';
+import type { SupervisionEnv } from './supervision-env.js';
 import { StateGuard } from './state-guard.js';
 import { StepRecorder } from './step-recorder.js';
 import { SystemdNotifyPlugin } from './systemd-notify.js';
 import { WatchdogPlugin, watchdogSettings } from './watchdog-plugin.js';
-
-/** What a stream offers its supervisors besides their settings. */
-export interface SupervisionEnv {
-  /** The session's streaming predictor, when it can stream: the streaming supervisors run. */
-  streaming: StreamingPredictor | undefined;
-  /** A fresh exact rollout (the live shadow of the alignment check). */
-  shadow(): ExactPredictor;
-  /** The source's ground-truth joint angles, where it has them. */
-  truth: RingBuffer | undefined;
-  providers: Record<string, string>;
-  /** The streaming decoder's largest |h| or |c|. */
-  stateMaxAbs(): number;
-  files: { latency: string; alignment: string };
-  /** The daemon's systemd notify hub (inert without NOTIFY_SOCKET). */
-  notify?: NotifyHub | undefined;
-}
 
 type Row = TableRow<Config, SupervisionEnv>;
 

@@ -2,7 +2,7 @@ import type { BlockResult, ExactPredictor } from '../inference/exact-predictor.j
 import { FEATURE_DIM, POSE_DIM } from '../domain/geometry.js';
 import type { StepCompanion, StreamingPredictor } from '../inference/streaming-predictor.js';
 import type { DecoderStep } from '../inference/decoder.js';
-import { ErrorAccumulator, stepErrors } from '../domain/error-figures.js';
+import { compareBlock } from '../domain/error-figures.js';
 import type { BlockFigures } from '../domain/events.js';
 
 export interface ShadowListener {
@@ -182,29 +182,4 @@ export class ShadowCompanion implements StepCompanion {
     c.perStep = per.subarray(0, 2 * this.points);
     this.listener.onBlock(c);
   }
-}
-
-/**
- * The one comparison of a streamed block with exact's: the live shadow and `myostream align`
- * both use it. Streamed pose i of the block sits at `slotOf(i)` (rows of POSE_DIM) in
- * `streamed`; exact's at row i of `exact`. `perStep` sees each step's own errors.
- */
-export function compareBlock(
-  block: number, firstStep: number, startSample: number, aligned: boolean,
-  streamed: Float32Array, slotOf: (i: number) => number, exact: Float32Array, points: number,
-  perStep?: (i: number, err: { mae: number; mse: number }) => void,
-): BlockFigures {
-  const main = new ErrorAccumulator();
-  const boundary = new ErrorAccumulator();
-  let offset = 0;
-  for (let i = 0; i < points; i++) {
-    const k = slotOf(i);
-    for (let d = 0; d < POSE_DIM; d++) offset += streamed[k * POSE_DIM + d]! - exact[i * POSE_DIM + d]!;
-    (i === 0 ? boundary : main).add(streamed, k * POSE_DIM, exact, i * POSE_DIM, POSE_DIM);
-    perStep?.(i, stepErrors(streamed, k * POSE_DIM, exact, i * POSE_DIM, POSE_DIM));
-  }
-  return {
-    block, firstStep, startSample, aligned, main: main.figures(), boundary: boundary.figures(), meanOffset: offset / (points * POSE_DIM), acc: { main, boundary },
-    perStep: new Float64Array(0),
-  };
 }

@@ -1,0 +1,20 @@
+import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import type { ExactPredictor } from '../inference/exact-predictor.js';
+import type { StreamingPredictor } from '../inference/streaming-predictor.js';
+import type { NotifyHub } from './notify-hub.js';
+
+/** What a stream offers its supervisors besides their settings. */
+export interface SupervisionEnv {
+  /** The session's streaming predictor, when it can stream: the streaming supervisors run. */
+  streaming: StreamingPredictor | undefined;
+  /** A fresh exact rollout (the live shadow of the alignment check). */
+  shadow(): ExactPredictor;
+  /** The source's ground-truth joint angles, where it has them. */
+  truth: RingBuffer | undefined;
+  providers: Record<string, string>;
+  /** The streaming decoder's largest |h| or |c|. */
+  stateMaxAbs(): number;
+  files: { latency: string; alignment: string };
+  /** The daemon's systemd notify hub (inert without NOTIFY_SOCKET). */
+  notify?: NotifyHub | undefined;
+}
