@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -28,6 +28,50 @@ export function cachedNode(arch: 'arm64' | 'x64'): string {
     run('tar', ['-xzf', join(tmp, tgz), '-C', join(tmp, 'node'), '--strip-components=1']);
     // Whole or not at all: a run killed half-way leaves only the temporary folder.
     renameSync(join(tmp, 'node'), dir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** The Debian release the systemd test boots: the one a base station's image is built on. */
+const SUITE = 'bookworm';
+/** What the booted root needs besides the base: systemd as PID 1, the broker, and what install.sh builds the addons with. */
+const ROOT_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'mosquitto', 'mosquitto-clients', 'ca-certificates', 'passwd', 'procps', 'python3', 'make', 'g++', 'xz-utils'];
+
+/** The Debian mirror this machine's apt uses, so debootstrap works where apt does. */
+function configuredMirror(): string {
+  const dir = '/etc/apt/sources.list.d';
+  const texts: string[] = [];
+  try {
+    for (const f of readdirSync(dir)) texts.push(readFileSync(join(dir, f), 'utf8'));
+  } catch {
+    // no sources.list.d: the classic file below, or the default mirror
+  }
+  for (const t of texts) {
+    for (const stanza of t.split(/\n\s*\n/)) {
+      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
+      if (uri && new RegExp(`^Suites:.*\\b${SUITE}\\b`, 'm').test(stanza) && !uri.includes('security')) return uri;
+    }
+  }
+  try {
+    const line = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m.exec(readFileSync('/etc/apt/sources.list', 'utf8'));
+    if (line?.[1]) return line[1];
+  } catch {
+    // no sources.list either
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+/** A Debian 12 root with systemd and mosquitto, built once by debootstrap; runs use it as an overlay's lower layer and never write it. */
+export function cachedDebianRoot(): string {
+  const dir = join(TARGET_CACHE, `debian12-root`);
+  if (existsSync(join(dir, 'usr', 'lib', 'systemd', 'systemd'))) return dir;
+  mkdirSync(TARGET_CACHE, { recursive: true });
+  const tmp = mkdtempSync(join(TARGET_CACHE, '.root-'));
+  try {
+    run('debootstrap', ['--variant=minbase', `--include=${ROOT_PACKAGES.join(',')}`, SUITE, join(tmp, 'root'), configuredMirror()], { timeoutMs: 900_000 });
+    renameSync(join(tmp, 'root'), dir);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
