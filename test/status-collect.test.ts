@@ -4,9 +4,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listRuns, processStartTicks, pruneRuns } from '../src/outputs/artifacts.js';
+import { listRuns, processStartTicks, pruneRuns, type RunEntry } from '../src/outputs/artifacts.js';
 import { runState } from '../src/daemon/status-command.js';
-import { parseSince } from '../src/daemon/collect-command.js';
+import { incidentRuns, parseSince } from '../src/daemon/collect-command.js';
 import { runPassed, runState as reportState } from '../src/outputs/run-reader.js';
 import { ROOT, runCli, scratchArtifacts } from './helpers.js';
 
@@ -66,6 +66,19 @@ test('a run that exits 2 after start (an unset password variable) records it: st
   assert.match(s.stdout, /^state +exited 2: outputs\.mqtt\.password_env = MYOSTREAM_TEST_UNSET_VARIABLE: the environment variable MYOSTREAM_TEST_UNSET_VARIABLE is not set$/m);
   assert.match(s.stdout, /^verdict +NOT PASSED \(no poses\)$/m);
   assert.doesNotMatch(s.stdout, /died|PASSED$/m);
+});
+
+test('collect with no argument: the runs since boot that did not end cleanly, plus the latest', () => {
+  const boot = now - 3600_000;
+  const gone = deadPid();
+  const entry = (name: string, summary: Record<string, unknown>): RunEntry => ({ name, dir: `/x/${name}`, bytes: 0, summary });
+  const before = entry('run-20261201T100000Z-1', { finished: false, pid: gone, host: hostname(), started_at: at(7200), updated_at: at(7100) });
+  const killed = entry('run-20261201T113000Z-2', { finished: false, pid: gone, host: hostname(), started_at: at(1800), updated_at: at(1700) });
+  const clean = entry('run-20261201T114000Z-3', { finished: true, exit: 'interrupted', started_at: at(1200), updated_at: at(1100) });
+  const exited = entry('run-20261201T115000Z-4', { finished: true, exit: 'exited', exit_code: 2, error: 'x', started_at: at(600), updated_at: at(600) });
+  const latest = entry('run-20261201T115500Z-5', { finished: true, exit: 'completed', started_at: at(300), updated_at: at(10) });
+  assert.deepEqual(incidentRuns([before, killed, clean, exited, latest], boot).map((r) => r.name), [killed.name, exited.name, latest.name]);
+  assert.deepEqual(incidentRuns([clean], boot).map((r) => r.name), [clean.name], 'the latest alone when nothing went wrong');
 });
 
 /** A real writer: a process that keeps a run's summary.json current with heartbeatFields. */

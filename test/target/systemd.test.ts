@@ -109,10 +109,16 @@ prerequisiteTest('systemd as PID 1: install, exit 2 without an ADC, READY and po
     const status = c.exec(['myostream', 'status']).stdout;
     assert.match(status, /^state +finished \(interrupted\)/m);
     assert.match(status, /^verdict +PASSED$/m);
-    const collect = c.exec(['myostream', 'collect'], { cwd: '/root' }).stdout + c.exec(['true']).stderr;
+    // With no argument, collect takes the run the watchdog killed as well as the latest.
+    const collect = c.exec(['myostream', 'collect'], { cwd: '/root' }).stdout;
     assert.match(collect, /journal: [1-9]\d* lines/);
+    const killedRun = new RegExp(`run-\\d{8}T\\d{6}Z-${frozen}\\b`);
+    assert.match(collect, killedRun, 'the killed run is packed');
     const tarball = c.exec(['sh', '-c', 'ls /root/myostream-collect-*.tar.gz']).stdout.trim();
-    assert.match(c.exec(['tar', '-tzf', tarball]).stdout, /journal\.txt/);
+    const listing = c.exec(['tar', '-tzf', tarball]).stdout;
+    assert.match(listing, /journal\.txt/);
+    assert.match(listing, new RegExp(`runs/run-\\d{8}T\\d{6}Z-${frozen}/report\\.html`), 'with its report');
+    assert.match(listing, new RegExp(`runs/run-\\d{8}T\\d{6}Z-${pid}/report\\.html`), 'and the latest with its report');
 
     // Uninstall (the test's own drop-in first): nothing of myostream stays.
     c.exec(['rm', '-rf', dirname(DROP_IN)]);
