@@ -8,6 +8,7 @@ import { benchCommand, type BenchCliOptions } from './daemon/bench-command.js';
 import { collectCommand, type CollectCliOptions } from './daemon/collect-command.js';
 import { packageVersion } from './daemon/version.js';
 import { reportCommand, type ReportCliOptions } from './daemon/report-command.js';
+import { RunArtifacts } from './outputs/artifacts.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -102,14 +103,17 @@ async function main(argv: string[]): Promise<number> {
     }
     if (isUserError(e)) {
       process.stderr.write(`myostream: ${e.message}\n`);
+      RunArtifacts.recordExit(2, e.message);
       return 2;
     }
     if (isOutputError(e)) {
       // An output the run could not contain failed: one line naming the file, not a stack.
       process.stderr.write(`myostream: output failed: ${e.message}\n`);
+      RunArtifacts.recordExit(1, `output failed: ${e.message}`);
       return 1;
     }
     process.stderr.write(`myostream: internal error: ${errorMessage(e)}\n`);
+    RunArtifacts.recordExit(1, `internal error: ${errorMessage(e)}`);
     if (process.env['MYOSTREAM_DEBUG']) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
     return 1;
   }

@@ -1,4 +1,3 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -7,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { readSummary } from '../src/outputs/artifacts.js';
-import { CLI, ROOT, cliEnv, runCli, smallTmpfs } from './helpers.js';
+import { CLI, cliEnv, prerequisiteTest, ROOT, runCli, smallTmpfs } from './helpers.js';
 
 /** The port this suite's mosquitto listens on (loopback only). */
 const PORT = 19201;
@@ -67,7 +66,7 @@ async function runAndListen(extra: string[], node: string): Promise<{ code: numb
   }
 }
 
-test('poses file, then the artifacts, on a full 200 kB tmpfs: poses keep going to mosquitto until --duration, exit 0, status says what was disabled and why', { skip, timeout: 240_000 }, async () => {
+prerequisiteTest('poses file, then the artifacts, on a full 200 kB tmpfs: poses keep going to mosquitto until --duration, exit 0, status says what was disabled and why', { skip, timeout: 240_000 }, async () => {
   const broker = await startMosquitto();
   const fs = smallTmpfs(200)!;
   try {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { test, type TestContext, type TestOptions } from 'node:test';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,4 +136,25 @@ export function smallTmpfs(sizeK: number, why: { reason?: string } = {}): SmallF
       spawnSync('umount', ['-l', dir]);
     },
   };
+}
+
+/** Whether a missing prerequisite fails its test (CI=true) instead of skipping it. */
+export const PREREQUISITES_REQUIRED = process.env.CI === 'true';
+
+/**
+ * A test whose prerequisite may be missing on this machine: `opts.skip` is the reason it is
+ * missing, or false. Locally the test skips and says why; under CI=true it fails with that
+ * reason, so a CI machine that lacks a package cannot pass by skipping what it was to prove.
+ */
+export function prerequisiteTest(name: string, opts: TestOptions & { skip: string | false }, body: (t: TestContext) => void | Promise<void>): void {
+  const missing = opts.skip;
+  if (missing === false) {
+    test(name, opts, body);
+  } else if (PREREQUISITES_REQUIRED) {
+    test(name, { ...opts, skip: false }, () => {
+      throw new Error(`prerequisite missing under CI=true: ${missing}`);
+    });
+  } else {
+    test(name, opts, body);
+  }
 }

@@ -5,6 +5,7 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decimateMinMax, histogram } from '../src/outputs/decimate.js';
+import { processStartTicks } from '../src/outputs/artifacts.js';
 import { readJsonl, runState } from '../src/outputs/run-reader.js';
 import { readJsonl as readJsonlContents } from '../src/outputs/jsonl-writer.js';
 import { writeRunReport } from '../src/daemon/report-command.js';
@@ -90,7 +91,8 @@ test('report of a real run: finished, then the same folder as running and as cra
   const running = join(work, 'running');
   cpSync(run, running, { recursive: true });
   const s = JSON.parse(readFileSync(join(running, 'summary.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(running, 'summary.json'), JSON.stringify({ ...s, finished: false, exit: 'running', updated_at: new Date().toISOString(), pid: process.pid }));
+  // pid_start too: the pid alone could be a reused one, which status and the report both refuse.
+  writeFileSync(join(running, 'summary.json'), JSON.stringify({ ...s, finished: false, exit: 'running', updated_at: new Date().toISOString(), pid: process.pid, pid_start: processStartTicks(process.pid) ?? null }));
   appendFileSync(join(running, 'streaming_metrics.jsonl'), '{"step":99999,"t":1');
   const rr = writeRunReport(running);
   assert.equal(rr.state, 'running');

@@ -1,11 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './helpers.js';
+import { prerequisiteTest, ROOT } from './helpers.js';
 
 /**
  * install.sh in a throwaway root: a mount namespace (unshare -m) in which the host's /usr and
@@ -123,7 +122,7 @@ function ok(r: SpawnSyncReturns<string>, what: string): string {
   return r.stdout;
 }
 
-test('install.sh in a throwaway root: runtime only, command, user, groups, udev, unit, config; a second run changes nothing; uninstall', { skip, timeout: 600_000 }, () => {
+prerequisiteTest('install.sh in a throwaway root: runtime only, command, user, groups, udev, unit, config; a second run changes nothing; uninstall', { skip, timeout: 600_000 }, () => {
   const box = new Sandbox();
   try {
     const first = ok(box.run(['bash', INSTALL]), 'first install');
@@ -195,7 +194,7 @@ test('install.sh in a throwaway root: runtime only, command, user, groups, udev,
   }
 });
 
-test('a missing prerequisite fails with one line before anything is written', { skip: isRoot ? false : 'needs root' }, () => {
+prerequisiteTest('a missing prerequisite fails with one line before anything is written', { skip: isRoot ? false : 'needs root' }, () => {
   const t = mkdtempSync(join(tmpdir(), 'myostream-prereq-'));
   try {
     const dest = join(t, 'dest');

@@ -1,4 +1,3 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { RunArtifacts } from '../src/outputs/artifacts.js';
 import { LiveViewServer } from '../src/outputs/live-view-server.js';
 import { LiveViewPlugin } from '../src/outputs/live-view.js';
 import { NO_CHROMIUM, findChromium, launch, watchedPage } from './browser.js';
+import { prerequisiteTest } from './helpers.js';
 
 const chromium = findChromium();
 
@@ -23,7 +23,7 @@ const chromium = findChromium();
  * host and 50 Hz loop at live pace), each with a live view plug-in on one shared server, the
  * way a two-band daemon wires it. The browser watches while they run.
  */
-test('live view in Chromium: two running streams side by side, frames arrive and the skeleton moves', { skip: chromium ? false : NO_CHROMIUM, timeout: 240_000 }, async () => {
+prerequisiteTest('live view in Chromium: two running streams side by side, frames arrive and the skeleton moves', { skip: chromium ? false : NO_CHROMIUM, timeout: 240_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'myostream-live-browser-'));
   const settings = liveViewSchema.parse({ enabled: true, port: 0 });
   // The daemon's wiring: one server for the streams, which the first plug-in to start opens.

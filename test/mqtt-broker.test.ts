@@ -1,12 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { UserError } from '../src/common/errors.js';
 import { loadConfig } from '../src/config/load.js';
 import { mqttSchema } from '../src/config/mqtt-schema.js';
 import { DEFAULT_CONFIG } from '../src/daemon/bootstrap.js';
 import { EmbeddedBroker } from '../src/outputs/embedded-broker.js';
 import { MqttSink, defaultNodeId, modelSummary } from '../src/outputs/mqtt-sink.js';
+import { ROOT } from './helpers.js';
 
 function refusal(overrides: string[]): string {
   try {
@@ -85,8 +89,19 @@ test('embedded broker: an address that is not this machine is a UserError naming
   await assert.rejects(EmbeddedBroker.start({ port: 0, host: '192.0.2.1' }), (e: unknown) => e instanceof UserError && /embedded_host 192\.0\.2\.1: .*loopback only/.test(e.message));
 });
 
-test('embedded broker: a privileged port without the right to bind it is a UserError', { skip: process.getuid?.() === 0 ? 'running as root: binding port 80 is allowed' : false }, async () => {
-  await assert.rejects(EmbeddedBroker.start({ port: 80 }), (e: unknown) => e instanceof UserError && /embedded_port 80: not allowed/.test(e.message));
+test('embedded broker: a privileged port without the right to bind it is a UserError', async () => {
+  if (process.getuid?.() !== 0) {
+    await assert.rejects(EmbeddedBroker.start({ port: 80 }), (e: unknown) => e instanceof UserError && /embedded_port 80: not allowed/.test(e.message));
+    return;
+  }
+  // Root may bind port 80, so the same call runs in a child that has dropped to nobody with no
+  // capabilities, as the service user of the unit does.
+  const broker = pathToFileURL(join(ROOT, 'dist', 'src', 'outputs', 'embedded-broker.js')).href;
+  const script = `import { EmbeddedBroker } from ${JSON.stringify(broker)};
+try { await EmbeddedBroker.start({ port: 80 }); console.log('bound'); process.exit(0); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }`;
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^UserError: .*embedded_port 80: not allowed/m);
 });
 
 test('the sink reports a port in use at start, before any pose', async () => {

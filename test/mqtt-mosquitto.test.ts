@@ -1,4 +1,4 @@
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { MqttSink } from '../src/outputs/mqtt-sink.js';
-import { CLI, ROOT } from './helpers.js';
+import { CLI, prerequisiteTest, ROOT } from './helpers.js';
 import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, startMosquitto, waitFor, type Received } from './mqtt-helpers.js';
 
 after(closeSubscribers);
@@ -21,7 +21,7 @@ async function plainMosquitto(): Promise<{ proc: ChildProcess; url: string; port
   return { proc: m.proc, url: `mqtt://127.0.0.1:${m.ports[0]!}`, port: m.ports[0]! };
 }
 
-test('mosquitto (MQTT 5): poses carry the message expiry, birth and will work, mosquitto_sub reads the topic', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
+prerequisiteTest('mosquitto (MQTT 5): poses carry the message expiry, birth and will work, mosquitto_sub reads the topic', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
   const m = await plainMosquitto();
   const sink = new MqttSink(mqttConfig({ broker: m.url, node_id: 'mosq', reconnect_period_s: 0.2 }), { mode: 'streaming' });
   try {
@@ -63,7 +63,7 @@ test('mosquitto (MQTT 5): poses carry the message expiry, birth and will work, m
   }
 });
 
-test('a running daemon answers requests from mosquitto_pub: status and align with figures, set_mode switches it, garbage gets an error', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
+prerequisiteTest('a running daemon answers requests from mosquitto_pub: status and align with figures, set_mode switches it, garbage gets an error', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
   const m = await plainMosquitto();
   const sub = await Subscriber.open(m.url, 'myostream/live/#', 5);
   const dir = mkdtempSync(join(tmpdir(), 'myo-live-'));

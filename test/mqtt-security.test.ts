@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { UserError } from '../src/common/errors.js';
 import { MqttOutput } from '../src/outputs/mqtt-output.js';
 import { HAVE_MOSQUITTO, Subscriber, closeSubscribers, mqttConfig, poseStream, startMosquitto, waitFor, type Mosquitto } from './mqtt-helpers.js';
 import { harness, startPlugin, stopPlugin } from './mqtt-plugin-helpers.js';
+import { prerequisiteTest } from './helpers.js';
 
 const HAVE_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).error === undefined;
 const HAVE_PASSWD = spawnSync('mosquitto_passwd', ['-h'], { stdio: 'ignore' }).error === undefined;
@@ -88,7 +89,7 @@ async function appClient(): Promise<Subscriber> {
   return Subscriber.openWith(pwUrl, 'myostream/#', { protocolVersion: 5, username: 'app', password: 'app-secret' });
 }
 
-test('mutual TLS with a private CA: poses reach a subscriber that also uses TLS', { skip }, async () => {
+prerequisiteTest('mutual TLS with a private CA: poses reach a subscriber that also uses TLS', { skip }, async () => {
   const h = harness();
   const p = new MqttOutput(mqttConfig({ broker: tlsUrl, node_id: 'tls', tls: { ca: f('ca.crt'), cert: f('client.crt'), key: f('client.key'), reject_unauthorized: true } }));
   const sub = await Subscriber.openWith(tlsUrl, 'myostream/tls/#', { protocolVersion: 5, ca: readFileSync(f('ca.crt')), cert: readFileSync(f('client.crt')), key: readFileSync(f('client.key')) });
@@ -105,7 +106,7 @@ test('mutual TLS with a private CA: poses reach a subscriber that also uses TLS'
   }
 });
 
-test('TLS: a server certificate from another CA is refused at start with one line; so is a missing file', { skip }, async () => {
+prerequisiteTest('TLS: a server certificate from another CA is refused at start with one line; so is a missing file', { skip }, async () => {
   const keyText = readFileSync(f('client.key'), 'utf8');
   const p = new MqttOutput(mqttConfig({ broker: tlsUrl, node_id: 'tls2', tls: { ca: f('wrong-ca.crt'), cert: f('client.crt'), key: f('client.key'), reject_unauthorized: true } }));
   const h = harness();
@@ -122,7 +123,7 @@ test('TLS: a server certificate from another CA is refused at start with one lin
   await missing.stop();
 });
 
-test('TLS: without a client certificate the listener that requires one refuses the node', { skip }, async () => {
+prerequisiteTest('TLS: without a client certificate the listener that requires one refuses the node', { skip }, async () => {
   const p = new MqttOutput(mqttConfig({ broker: tlsUrl, node_id: 'tls4', tls: { ca: f('ca.crt'), cert: '', key: '', reject_unauthorized: true } }));
   const h = harness();
   let refused = false;
@@ -137,7 +138,7 @@ test('TLS: without a client certificate the listener that requires one refuses t
   await p.stop();
 });
 
-test('password listener: bad credentials refused at start, password_file accepted', { skip }, async () => {
+prerequisiteTest('password listener: bad credentials refused at start, password_file accepted', { skip }, async () => {
   const bad = new MqttOutput(mqttConfig({ broker: pwUrl, node_id: 'pw', username: 'node', password_env: 'MYO_PW' }), { env: { MYO_PW: 'wrong' } });
   await assert.rejects(startPlugin(harness(), bad), (e: unknown) => e instanceof UserError && /refused the connection/.test(e.message) && !e.message.includes('wrong'));
   await bad.stop();
@@ -151,7 +152,7 @@ test('password listener: bad credentials refused at start, password_file accepte
   }
 });
 
-test('mosquitto_pub set_mode switches the node and the answer carries t1; MQTT 5 response topic and correlation data are honoured', { skip }, async () => {
+prerequisiteTest('mosquitto_pub set_mode switches the node and the answer carries t1; MQTT 5 response topic and correlation data are honoured', { skip }, async () => {
   const h = harness();
   const p = new MqttOutput(mqttConfig({ broker: pwUrl, node_id: 'ok', username: 'node', password_file: f('node.pw') }));
   const app = await appClient();
@@ -184,7 +185,7 @@ test('mosquitto_pub set_mode switches the node and the answer carries t1; MQTT 5
   }
 });
 
-test('ACLs that forbid request/#: requests fail, poses go on', { skip }, async () => {
+prerequisiteTest('ACLs that forbid request/#: requests fail, poses go on', { skip }, async () => {
   const h = harness();
   // `readonly` may not read its request topics; `viewer` may read everything and publish nothing.
   const p = new MqttOutput(mqttConfig({ broker: pwUrl, node_id: 'ro', username: 'readonly', password_file: f('ro.pw') }));

@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../src/common/atomic-write.js';
 import { JsonlWriter, readJsonl } from '../src/outputs/jsonl-writer.js';
 import { PosesFile } from '../src/outputs/poses-file.js';
 import { RunArtifacts } from '../src/outputs/artifacts.js';
-import { ROOT, smallTmpfs } from './helpers.js';
+import { prerequisiteTest, ROOT, smallTmpfs } from './helpers.js';
 import type { PoseEvent } from '../src/domain/pose.js';
 
 /** Every line whole JSON and the file ends in a newline: what "no torn line" means. */
@@ -36,7 +36,7 @@ const probe = smallTmpfs(200, why);
 probe?.unmount();
 const skip = probe ? false : `needs a 200 kB tmpfs: ${why.reason}`;
 
-test('JsonlWriter on a full 200 kB tmpfs: one OutputError naming the file, no torn line, earlier lines readable', { skip }, () => {
+prerequisiteTest('JsonlWriter on a full 200 kB tmpfs: one OutputError naming the file, no torn line, earlier lines readable', { skip }, () => {
   const fs = smallTmpfs(200)!;
   try {
     const path = join(fs.dir, 'run', 'streaming_metrics.jsonl');
@@ -65,7 +65,7 @@ test('JsonlWriter on a full 200 kB tmpfs: one OutputError naming the file, no to
   }
 });
 
-test('writeJsonAtomic on a full disk keeps the previous file and leaves no temp file', { skip }, () => {
+prerequisiteTest('writeJsonAtomic on a full disk keeps the previous file and leaves no temp file', { skip }, () => {
   const fs = smallTmpfs(200)!;
   try {
     const path = join(fs.dir, 'summary.json');
@@ -82,7 +82,7 @@ test('writeJsonAtomic on a full disk keeps the previous file and leaves no temp 
   }
 });
 
-test('PosesFile on a full disk raises OutputError naming the poses file; the poses before it stay whole', { skip }, () => {
+prerequisiteTest('PosesFile on a full disk raises OutputError naming the poses file; the poses before it stay whole', { skip }, () => {
   const fs = smallTmpfs(200)!;
   try {
     const path = join(fs.dir, 'poses.jsonl');
@@ -116,7 +116,7 @@ function await_close(p: PosesFile): void {
   void p.close().catch(() => undefined);
 }
 
-test('a read-only filesystem: opening and atomic writes fail with EROFS as OutputError', { skip }, () => {
+prerequisiteTest('a read-only filesystem: opening and atomic writes fail with EROFS as OutputError', { skip }, () => {
   const fs = smallTmpfs(200)!;
   try {
     fs.readOnly();
@@ -181,7 +181,7 @@ test('readJsonl skips and flags a torn last line and counts unreadable ones', ()
   assert.equal(readJsonl(p).torn, false);
 });
 
-test('a full run folder still says so: the reserve lets summary.json record which write failed', { skip }, () => {
+prerequisiteTest('a full run folder still says so: the reserve lets summary.json record which write failed', { skip }, () => {
   const fs = smallTmpfs(200)!;
   try {
     const a = RunArtifacts.create('', join(fs.dir, 'run'));

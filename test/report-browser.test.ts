@@ -1,10 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { runCli } from './helpers.js';
+import { prerequisiteTest, runCli } from './helpers.js';
 import { NO_CHROMIUM, findChromium, launch, watchedPage } from './browser.js';
 
 const chromium = findChromium();
@@ -44,7 +43,7 @@ const INSPECT = `(() => {
   });
 })()`;
 
-test('report of a real run renders every chart in Chromium, offline, without console errors', { skip: chromium ? false : NO_CHROMIUM, timeout: 180_000 }, async () => {
+prerequisiteTest('report of a real run renders every chart in Chromium, offline, without console errors', { skip: chromium ? false : NO_CHROMIUM, timeout: 180_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'myostream-report-browser-'));
   const run = join(out, 'run');
   // A latency bound no machine meets makes the run fall back to exact mode after 400 steps:

@@ -4,9 +4,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listRuns, processStartTicks, pruneRuns } from '../src/outputs/artifacts.js';
+import { listRuns, processStartTicks, pruneRuns, type RunEntry } from '../src/outputs/artifacts.js';
 import { runState } from '../src/daemon/status-command.js';
-import { parseSince } from '../src/daemon/collect-command.js';
+import { incidentRuns, parseSince } from '../src/daemon/collect-command.js';
+import { runPassed, runState as reportState } from '../src/outputs/run-reader.js';
 import { ROOT, runCli, scratchArtifacts } from './helpers.js';
 
 const now = Date.parse('2026-12-01T12:00:00Z');
@@ -33,6 +34,51 @@ test('runState tells running, stale, died, crashed and finished apart', () => {
   assert.match(runState({ ...me, finished: true, exit: 'completed', updated_at: at(100) }, now).text, /^finished \(completed\)/);
   assert.equal(runState({ finished: false, updated_at: at(2) }, now).state, 'unknown', 'no pid and a fresh heartbeat: says it cannot tell');
   assert.equal(runState({ ...me, host: 'elsewhere', updated_at: at(600) }, now).state, 'stale');
+});
+
+test('status and the report judge alike: an exited run says its code and reason, an error is a crash for both, no poses is never PASSED', () => {
+  const me = { pid: process.pid, pid_start: processStartTicks(process.pid), host: hostname(), heartbeat_interval_s: 5, updated_at: at(1), passed: true, counts: { poses: 0 } };
+  const exited = { ...me, finished: true, exit: 'exited', exit_code: 2, error: 'outputs.mqtt.password_env = X: the environment variable X is not set' };
+  assert.equal(runState(exited, now).state, 'exited');
+  assert.equal(runState(exited, now).text, 'exited 2: outputs.mqtt.password_env = X: the environment variable X is not set');
+  assert.equal(runPassed(exited, runState(exited, now)), false);
+  const report = reportState(exited, new Date(now), 5);
+  assert.equal(report.why, 'exited 2: outputs.mqtt.password_env = X: the environment variable X is not set');
+  assert.equal(report.passed, false);
+  const error = { ...me, counts: { poses: 500 }, finished: true, exit: 'error', error: 'boom' };
+  assert.equal(runState(error, now).state, 'crashed');
+  assert.equal(reportState(error, new Date(now), 5).kind, 'crashed', 'the report agrees that an error is a crash');
+  assert.equal(reportState(error, new Date(now), 5).passed, false);
+  const reused = { ...me, counts: { poses: 500 }, finished: false, pid_start: (me.pid_start ?? 0) + 1 };
+  assert.equal(runState(reused, now).state, 'died');
+  assert.equal(reportState(reused, new Date(now), 5).kind, 'crashed', 'the report also sees a reused pid as not our run');
+  const good = { ...me, counts: { poses: 500 }, finished: true, exit: 'completed' };
+  assert.equal(runPassed(good, runState(good, now)), true);
+});
+
+test('a run that exits 2 after start (an unset password variable) records it: status says exited 2 with the reason, NOT PASSED', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myostream-exit2-'));
+  const r = runCli(['run', '--source', 'synthetic', '--duration', '5', '--artifacts', dir, '--set', 'outputs.mqtt.username=u', '--set', 'outputs.mqtt.password_env=MYOSTREAM_TEST_UNSET_VARIABLE'], { env: { MYOSTREAM_TEST_UNSET_VARIABLE: undefined } });
+  assert.equal(r.status, 2, r.stderr);
+  assert.ok(existsSync(join(dir, 'summary.json')), 'the run folder was opened before the error');
+  const s = runCli(['status', '--artifacts', dir]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /^state +exited 2: outputs\.mqtt\.password_env = MYOSTREAM_TEST_UNSET_VARIABLE: the environment variable MYOSTREAM_TEST_UNSET_VARIABLE is not set$/m);
+  assert.match(s.stdout, /^verdict +NOT PASSED \(no poses\)$/m);
+  assert.doesNotMatch(s.stdout, /died|PASSED$/m);
+});
+
+test('collect with no argument: the runs since boot that did not end cleanly, plus the latest', () => {
+  const boot = now - 3600_000;
+  const gone = deadPid();
+  const entry = (name: string, summary: Record<string, unknown>): RunEntry => ({ name, dir: `/x/${name}`, bytes: 0, summary });
+  const before = entry('run-20261201T100000Z-1', { finished: false, pid: gone, host: hostname(), started_at: at(7200), updated_at: at(7100) });
+  const killed = entry('run-20261201T113000Z-2', { finished: false, pid: gone, host: hostname(), started_at: at(1800), updated_at: at(1700) });
+  const clean = entry('run-20261201T114000Z-3', { finished: true, exit: 'interrupted', started_at: at(1200), updated_at: at(1100) });
+  const exited = entry('run-20261201T115000Z-4', { finished: true, exit: 'exited', exit_code: 2, error: 'x', started_at: at(600), updated_at: at(600) });
+  const latest = entry('run-20261201T115500Z-5', { finished: true, exit: 'completed', started_at: at(300), updated_at: at(10) });
+  assert.deepEqual(incidentRuns([before, killed, clean, exited, latest], boot).map((r) => r.name), [killed.name, exited.name, latest.name]);
+  assert.deepEqual(incidentRuns([clean], boot).map((r) => r.name), [clean.name], 'the latest alone when nothing went wrong');
 });
 
 /** A real writer: a process that keeps a run's summary.json current with heartbeatFields. */

@@ -11,6 +11,7 @@ import type { PluginContext, SessionView } from '../src/domain/plugin.js';
 import { silentLogger } from '../src/common/logger.js';
 import { NotifyHub } from '../src/supervision/notify-hub.js';
 import { SystemdNotifyPlugin } from '../src/supervision/systemd-notify.js';
+import { prerequisiteTest } from './helpers.js';
 
 const HAS_SOCAT = spawnSync('socat', ['-V']).status === 0;
 let addonLoads = true;
@@ -134,7 +135,7 @@ test('a WATCHDOG_PID of another process disables the pings but not READY', () =>
   assert.equal(own.pingIntervalMs, 500);
 });
 
-test('READY, STATUS and WATCHDOG arrive on a real datagram socket; the pings stop while the source stalls and resume', { skip, timeout: 120_000 }, async () => {
+prerequisiteTest('READY, STATUS and WATCHDOG arrive on a real datagram socket; the pings stop while the source stalls and resume', { skip, timeout: 120_000 }, async () => {
   const sock = new NotifySocket();
   await sock.bound();
   // 200 ms watchdog: the hub checks every 100 ms.
@@ -193,7 +194,7 @@ test('READY, STATUS and WATCHDOG arrive on a real datagram socket; the pings sto
   }
 });
 
-test('several streams: READY once all have stepped; no ping while any one stalls; a final tick ends it', { skip, timeout: 120_000 }, async () => {
+prerequisiteTest('several streams: READY once all have stepped; no ping while any one stalls; a final tick ends it', { skip, timeout: 120_000 }, async () => {
   const sock = new NotifySocket();
   await sock.bound();
   const hub = new NotifyHub({ log: silentLogger(), env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '200000' } });
@@ -236,7 +237,7 @@ test('several streams: READY once all have stepped; no ping while any one stalls
   }
 });
 
-test('a socket that is gone costs a logged, counted send error, never an exception', { skip }, () => {
+prerequisiteTest('a socket that is gone costs a logged, counted send error, never an exception', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'notify-'));
   const hub = new NotifyHub({ log: silentLogger(), env: { NOTIFY_SOCKET: join(dir, 'missing.sock'), WATCHDOG_USEC: '200000' } });
   const s = stream('main');

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './helpers.js';
+import { prerequisiteTest, ROOT } from './helpers.js';
 
 const UNIT = join(ROOT, 'systemd', 'myostream.service');
 const HAS_ANALYZE = spawnSync('systemd-analyze', ['--version']).status === 0;
@@ -35,7 +35,7 @@ test('the unit says what the service needs', () => {
   assert.match(values(u, 'ExecStart')[0] ?? '', /--config \/etc\/myostream\/realtime_config\.yaml/);
 });
 
-test('systemd-analyze security --offline rates the unit 2.0 or better', { skip }, () => {
+prerequisiteTest('systemd-analyze security --offline rates the unit 2.0 or better', { skip }, () => {
   const r = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', UNIT], { encoding: 'utf8', timeout: 60_000 });
   const m = /Overall exposure level for myostream\.service: (\d+\.\d) (\w+)/.exec(r.stdout + r.stderr);
   assert.ok(m, r.stdout + r.stderr);
@@ -43,7 +43,7 @@ test('systemd-analyze security --offline rates the unit 2.0 or better', { skip }
   assert.equal(m[2], 'OK');
 });
 
-test('systemd-analyze verify passes (ExecStart pointed at a real executable)', { skip }, () => {
+prerequisiteTest('systemd-analyze verify passes (ExecStart pointed at a real executable)', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'unit-'));
   try {
     // verify refuses a unit whose ExecStart does not exist; the installed command stands in.

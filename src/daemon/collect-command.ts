@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir, uptime } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
 import { ARTIFACT_FILES, listRuns, readSummary, RUN_DIR, type RunEntry } from '../outputs/artifacts.js';
+import { REPORT_FILE, writeRunReport } from './report-command.js';
 import { runState, runsRoot } from './status-command.js';
 import { packageVersion } from './version.js';
 
@@ -48,11 +49,45 @@ function chooseRuns(o: CollectCliOptions, named: string[]): { root: string; runs
   }
   const all = listRuns(root);
   if (all.length === 0) throw new UserError(`no runs under ${root} (from ${from})`);
-  if (o.since === undefined) return { root, runs: [all[all.length - 1]!] };
+  if (o.since === undefined) return { root, runs: incidentRuns(all) };
   const since = parseSince(o.since);
   const runs = all.filter((r) => span(r).end >= since);
   if (runs.length === 0) throw new UserError(`no run under ${root} was active since ${new Date(since).toISOString()}`);
   return { root, runs };
+}
+
+/**
+ * What a technician needs after an incident: every run since the machine last booted (when the
+ * service last started with it) that did not end cleanly (died, crashed, exited by itself,
+ * stale), the one the watchdog just killed included, and the latest run, in run order.
+ */
+export function incidentRuns(all: readonly RunEntry[], bootedAt = Date.now() - uptime() * 1000): RunEntry[] {
+  const latest = all[all.length - 1];
+  return all.filter((r) => {
+    if (r === latest) return true;
+    const updated = typeof r.summary?.['updated_at'] === 'string' ? Date.parse(r.summary['updated_at']) : NaN;
+    // Its last heartbeat, not the span: an unfinished run's span reaches to now.
+    if ((Number.isFinite(updated) ? updated : span(r).start) < bootedAt) return false;
+    const state = r.summary ? runState(r.summary).state : 'died';
+    return state !== 'finished' && state !== 'running';
+  });
+}
+
+/**
+ * runs/<run>/ of the archive: links to every file of the run and a report.html made now (the
+ * run's state as it stands), so the archive opens in a browser without myostream.
+ */
+function stageRun(r: RunEntry, into: string): string {
+  mkdirSync(into);
+  for (const f of readdirSync(r.dir)) {
+    if (f !== REPORT_FILE) symlinkSync(join(r.dir, f), join(into, f));
+  }
+  try {
+    writeRunReport(r.dir, { out: join(into, REPORT_FILE) });
+    return `runs/${r.name}/${REPORT_FILE}`;
+  } catch (e) {
+    return `not made: ${e instanceof Error ? e.message : String(e)}`;
+  }
 }
 
 interface JournalResult {
@@ -96,7 +131,7 @@ export function collectCommand(o: CollectCliOptions, named: string[]): number {
   const tmpOut = `${out}.${process.pid}.tmp`;
   try {
     mkdirSync(join(bundle, 'runs'), { recursive: true });
-    for (const r of runs) symlinkSync(r.dir, join(bundle, 'runs', r.name));
+    const reports = runs.map((r) => stageRun(r, join(bundle, 'runs', r.name)));
     const spans = runs.map(span);
     const from = Math.min(...spans.map((s) => s.start)) - 60_000;
     const to = Math.max(...spans.map((s) => s.end)) + 60_000;
@@ -114,6 +149,7 @@ export function collectCommand(o: CollectCliOptions, named: string[]): number {
         started_at: new Date(spans[i]!.start).toISOString(),
         state: r.summary ? runState(r.summary).text : 'no summary.json',
         config_snapshot: existsSync(join(r.dir, ARTIFACT_FILES.config)) ? `runs/${r.name}/${ARTIFACT_FILES.config}` : 'missing',
+        report: reports[i],
       })),
       journal,
     };

@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { ARTIFACT_FILES, artifactsRootFrom, listRuns, readSummary, writerLiveness, type RootSource } from '../outputs/artifacts.js';
+import { ARTIFACT_FILES, artifactsRootFrom, listRuns, readSummary, type RootSource } from '../outputs/artifacts.js';
+import { judgeRun, runPassed } from '../outputs/run-reader.js';
 import { readJsonl } from '../outputs/jsonl-writer.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 
@@ -50,53 +51,8 @@ export function runsRoot(o: { config?: string; set: string[]; artifacts?: string
   return fallbacks.find((f) => listRuns(f.root).length > 0) ?? chosen;
 }
 
-export type RunState = 'running' | 'stale' | 'died' | 'crashed' | 'finished' | 'unknown';
-
-export interface RunVerdict {
-  state: RunState;
-  /** One line for a person, e.g. "died (pid 123 gone, last heartbeat 2026-… , 41 s ago)". */
-  text: string;
-  heartbeat_age_s: number | null;
-}
-
-/**
- * Live, stale, died or crashed, from what summary.json says and whether its writer still runs.
- * A heartbeat is late once it is three intervals old (at least 10 s): the writer rewrites the
- * summary every interval, so that is two missed in a row plus slack for a busy disk.
- */
-export function runState(s: Record<string, unknown>, now = Date.now()): RunVerdict {
-  const updated = typeof s['updated_at'] === 'string' ? Date.parse(s['updated_at']) : NaN;
-  const age = Number.isFinite(updated) ? Math.max(0, Math.round((now - updated) / 100) / 10) : null;
-  const last = `last heartbeat ${String(s['updated_at'] ?? '?')}${age !== null ? `, ${age} s ago` : ''}`;
-  if (s['finished'] === true) {
-    if (s['exit'] === 'error') return { state: 'crashed', text: `crashed: ${String(s['error'] ?? 'no reason recorded')}`, heartbeat_age_s: age };
-    return { state: 'finished', text: `finished (${String(s['exit'] ?? '?')}), ${last}`, heartbeat_age_s: age };
-  }
-  const interval = typeof s['heartbeat_interval_s'] === 'number' ? s['heartbeat_interval_s'] : 5;
-  const late = age === null || age > Math.max(3 * interval, 10);
-  const pid = s['pid'];
-  const failures = Array.isArray(s['artifacts_failures']) ? (s['artifacts_failures'] as { message?: string; time?: string }[]) : [];
-  const diskFailed = failures.find((f) => / (ENOSPC|EDQUOT|EIO|EROFS) /.test(String(f.message)));
-  switch (writerLiveness(s)) {
-    case 'gone':
-      // The artifacts disk failed: the run may have gone on (publishing) and ended where it
-      // could no longer write, so its end is unknown rather than a crash.
-      if (diskFailed) return { state: 'died', text: `ended unrecorded (pid ${String(pid)} gone, ${last}; the run folder stopped taking writes at ${String(diskFailed.time)}: ${String(diskFailed.message)})`, heartbeat_age_s: age };
-      return { state: 'died', text: `died (pid ${String(pid)} gone, ${last})`, heartbeat_age_s: age };
-    case 'alive':
-      return late
-        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago; pid ${String(pid)} still runs but has stopped writing)`, heartbeat_age_s: age }
-        : { state: 'running', text: `running (pid ${String(pid)}, ${last})`, heartbeat_age_s: age };
-    case 'other-host':
-      return late
-        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago, written on host ${String(s['host'])})`, heartbeat_age_s: age }
-        : { state: 'running', text: `running on host ${String(s['host'])} (pid ${String(pid)}, ${last})`, heartbeat_age_s: age };
-    default:
-      return late
-        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago; the summary records no pid)`, heartbeat_age_s: age }
-        : { state: 'unknown', text: `unknown: not finished, the summary records no pid (${last})`, heartbeat_age_s: age };
-  }
-}
+/** status and collect judge a run as the report does: one judge, in run-reader. */
+export { judgeRun as runState, type RunVerdict } from '../outputs/run-reader.js';
 
 interface Disabled {
   plugin: string;
@@ -124,7 +80,8 @@ export function statusCommand(o: StatusCliOptions): number {
   if (!summary) throw new UserError(`${summaryPath}: not a valid JSON object`);
   const eventsPath = join(dir, ARTIFACT_FILES.events);
   const ev = existsSync(eventsPath) ? readJsonl<{ kind?: string; detail?: string; time?: string }>(eventsPath) : { records: [], torn: false, badLines: [] };
-  const verdict = runState(summary);
+  const verdict = judgeRun(summary);
+  const passed = runPassed(summary, verdict);
   const disabled = disabledOutputs(summary, ev.records);
   if (o.json) {
     process.stdout.write(JSON.stringify({
@@ -143,7 +100,7 @@ export function statusCommand(o: StatusCliOptions): number {
     `run       ${dir}`,
     `root      ${root} (from ${from})`,
     `state     ${verdict.text}`,
-    `verdict   ${summary['passed'] ? 'PASSED' : 'NOT PASSED'}${verdict.state === 'running' || verdict.state === 'stale' ? ' so far' : ''}`,
+    `verdict   ${passed ? 'PASSED' : passed === false ? 'NOT PASSED' : 'NO VERDICT'}${verdict.state === 'running' || verdict.state === 'stale' ? ' so far' : ''}${passed === false && !((counts?.['poses'] ?? 0) > 0) ? ' (no poses)' : ''}`,
     `mode      ${String(summary['mode_final'])} (configured ${String(summary['mode_configured'])}, policy ${String(summary['feature_policy'])})`,
     `steps     ${counts?.['poses'] ?? '?'} poses, ${counts?.['gaps'] ?? 0} gaps, ${counts?.['overwritten_samples'] ?? 0} samples overwritten`,
     `T_compute P50 ${lat?.t_compute_p50_ms ?? '–'} ms, P95 ${lat?.t_compute_p95_ms ?? '–'} ms`,

@@ -77,6 +77,9 @@ export class RunArtifacts {
   private readonly failures: ArtifactFailure[] = [];
   private lastSummary: Record<string, unknown> | undefined;
   private reserveHeld = false;
+  /** Folders this process opened whose summary does not yet record an end. */
+  private static readonly unfinished = new Set<RunArtifacts>();
+  private exitRecorded = false;
 
   private constructor(readonly dir: string, private readonly rotation: RotationSettings) {}
 
@@ -99,7 +102,24 @@ export class RunArtifacts {
     const a = new RunArtifacts(dir, rotation);
     a.holdReserve();
     if (!explicitDir) a.pointLatest();
+    RunArtifacts.unfinished.add(a);
     return a;
+  }
+
+  /**
+   * Records how this process ends in every run folder it opened and did not finish, so that a
+   * run that stops itself after start (a configuration error found late, an output that cannot
+   * go on) reads `exited <code>: <reason>` rather than looking as if it died. Later summary
+   * writes (a heartbeat still due) leave the record alone.
+   */
+  static recordExit(code: number, reason: string): void {
+    for (const a of RunArtifacts.unfinished) {
+      RunArtifacts.unfinished.delete(a);
+      const last = a.lastSummary ?? {};
+      const hb = typeof last['heartbeat_interval_s'] === 'number' ? last['heartbeat_interval_s'] : 5;
+      a.writeJson(ARTIFACT_FILES.summary, { ...last, ...heartbeatFields(hb, { exit: 'exited', error: reason }), exit_code: code });
+      a.exitRecorded = true;
+    }
   }
 
   path(name: string): string {
@@ -108,6 +128,8 @@ export class RunArtifacts {
 
   writeJson(name: string, value: unknown): void {
     if (name === ARTIFACT_FILES.summary && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      if (this.exitRecorded) return;
+      if ((value as Record<string, unknown>)['finished'] === true) RunArtifacts.unfinished.delete(this);
       this.lastSummary = value as Record<string, unknown>;
       this.guarded(name, () => writeJsonAtomic(this.path(name), this.withFailures(this.lastSummary!), name));
       return;

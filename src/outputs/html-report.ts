@@ -292,7 +292,7 @@ function uplotFiles(): { js: string; css: string } {
 
 function headerHtml(run: RunFolder, data: ReportData): string {
   const s = run.summary ?? {};
-  const verdict = s['passed'] === true ? ['PASSED', 'pass'] : s['passed'] === false ? ['NOT PASSED', 'fail'] : ['NO VERDICT', 'none'];
+  const verdict = data.state.passed === true ? ['PASSED', 'pass'] : data.state.passed === false ? ['NOT PASSED', 'fail'] : ['NO VERDICT', 'none'];
   const stateLabel = { finished: 'finished', running: 'running', crashed: 'crashed / stale' }[data.state.kind];
   const src = obj(s['source']);
   const rows: [string, unknown][] = [

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../common/errors.js';
-import { ARTIFACT_FILES } from './artifacts.js';
+import { ARTIFACT_FILES, writerLiveness, type Liveness } from './artifacts.js';
 import { readJsonl as readJsonlContents } from './jsonl-writer.js';
 
 /**
@@ -46,38 +46,95 @@ export function readYamlOrNull(path: string): { text: string; value: Record<stri
 
 export type RunStateKind = 'finished' | 'running' | 'crashed';
 
+/** The report's three-way view of a run's state: finished, running or not (crashed, stale, died). */
 export interface RunState {
   kind: RunStateKind;
   /** One line for the header: how the state was decided. */
   why: string;
+  /** The verdict to show (runPassed); undefined when the summary holds none. */
+  passed?: boolean | undefined;
+}
+
+export type RunStateName = 'running' | 'stale' | 'died' | 'crashed' | 'exited' | 'finished' | 'unknown';
+
+export interface RunVerdict {
+  state: RunStateName;
+  /** One line for a person, e.g. "died (pid 123 gone, last heartbeat 2026-… , 41 s ago)". */
+  text: string;
+  heartbeat_age_s: number | null;
 }
 
 /**
- * Finished runs say so (`finished`, `exit`). An unfinished one is running while its summary is
- * fresh and its process alive; it is taken as crashed when the process is gone (checked only on
- * the host that wrote the summary) or the summary has not been refreshed for three heartbeats
- * (a hung daemon is as good as a crashed one to the person reading the report).
+ * The one judge of how a run stands, for status, collect and the report: from what summary.json
+ * says and whether its writer still runs (`liveness`: same host, same pid, same start time).
+ * An end the run recorded wins: `exited N: reason` when it stopped itself with exit code N,
+ * `crashed` when it recorded an error. `died` only when nothing recorded an end and the writer is
+ * gone. A heartbeat is late once it is three intervals old (at least 10 s): the writer rewrites
+ * the summary every interval, so that is two missed in a row plus slack for a busy disk.
  */
-export function runState(summary: Record<string, unknown> | null, now: Date, defaultHeartbeatS: number, alive: (pid: number) => boolean = pidAlive, thisHost = hostname()): RunState {
-  if (!summary) return { kind: 'crashed', why: 'no summary.json: the run ended before its first artifact refresh' };
-  if (summary['finished'] === true) return { kind: 'finished', why: `finished (exit: ${String(summary['exit'] ?? '?')})` };
-  const hb = typeof summary['heartbeat_interval_s'] === 'number' && summary['heartbeat_interval_s'] > 0 ? summary['heartbeat_interval_s'] : defaultHeartbeatS;
-  const updated = typeof summary['updated_at'] === 'string' ? Date.parse(summary['updated_at']) : NaN;
-  const ageS = Number.isFinite(updated) ? (now.getTime() - updated) / 1000 : NaN;
-  // A pid means something only on the machine that wrote it (files are often pulled elsewhere).
-  const sameHost = typeof summary['host'] !== 'string' || summary['host'] === thisHost;
-  const pid = typeof summary['pid'] === 'number' && sameHost ? summary['pid'] : null;
-  if (pid !== null && !alive(pid)) return { kind: 'crashed', why: `not finished and process ${pid} is gone (last update ${fmtAge(ageS)} ago)` };
-  if (!Number.isFinite(ageS)) return { kind: 'crashed', why: 'not finished and summary.json has no readable updated_at' };
-  if (ageS > 3 * hb) return { kind: 'crashed', why: `not finished and no update for ${fmtAge(ageS)} (heartbeat every ${hb} s)` };
-  return { kind: 'running', why: `running: updated ${fmtAge(ageS)} ago (heartbeat every ${hb} s)${pid !== null ? `, pid ${pid} alive` : ''}` };
+export function judgeRun(s: Record<string, unknown> | null, now = Date.now(), defaultHeartbeatS = 5, liveness: (s: Record<string, unknown>) => Liveness = writerLiveness): RunVerdict {
+  if (!s) return { state: 'died', text: 'died before its first summary.json (no end recorded)', heartbeat_age_s: null };
+  const updated = typeof s['updated_at'] === 'string' ? Date.parse(s['updated_at']) : NaN;
+  const age = Number.isFinite(updated) ? Math.max(0, Math.round((now - updated) / 100) / 10) : null;
+  const last = `last heartbeat ${String(s['updated_at'] ?? '?')}${age !== null ? `, ${age} s ago` : ''}`;
+  if (s['finished'] === true) {
+    const reason = String(s['error'] ?? 'no reason recorded');
+    if (s['exit'] === 'exited') return { state: 'exited', text: `exited ${String(s['exit_code'] ?? '?')}: ${reason}`, heartbeat_age_s: age };
+    if (s['exit'] === 'error') return { state: 'crashed', text: `crashed: ${reason}`, heartbeat_age_s: age };
+    return { state: 'finished', text: `finished (${String(s['exit'] ?? '?')}), ${last}`, heartbeat_age_s: age };
+  }
+  const interval = typeof s['heartbeat_interval_s'] === 'number' && s['heartbeat_interval_s'] > 0 ? s['heartbeat_interval_s'] : defaultHeartbeatS;
+  const late = age === null || age > Math.max(3 * interval, 10);
+  const pid = s['pid'];
+  const failures = Array.isArray(s['artifacts_failures']) ? (s['artifacts_failures'] as { message?: string; time?: string }[]) : [];
+  const diskFailed = failures.find((f) => / (ENOSPC|EDQUOT|EIO|EROFS) /.test(String(f.message)));
+  switch (liveness(s)) {
+    case 'gone':
+      // The artifacts disk failed: the run may have gone on (publishing) and ended where it
+      // could no longer write, so its end is unknown rather than a crash.
+      if (diskFailed) return { state: 'died', text: `ended unrecorded (pid ${String(pid)} gone, ${last}; the run folder stopped taking writes at ${String(diskFailed.time)}: ${String(diskFailed.message)})`, heartbeat_age_s: age };
+      return { state: 'died', text: `died (pid ${String(pid)} gone, ${last})`, heartbeat_age_s: age };
+    case 'alive':
+      return late
+        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago; pid ${String(pid)} still runs but has stopped writing)`, heartbeat_age_s: age }
+        : { state: 'running', text: `running (pid ${String(pid)}, ${last})`, heartbeat_age_s: age };
+    case 'other-host':
+      return late
+        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago, written on host ${String(s['host'])})`, heartbeat_age_s: age }
+        : { state: 'running', text: `running on host ${String(s['host'])} (pid ${String(pid)}, ${last})`, heartbeat_age_s: age };
+    default:
+      return late
+        ? { state: 'stale', text: `stale (last heartbeat ${age ?? '?'} s ago; the summary records no pid)`, heartbeat_age_s: age }
+        : { state: 'unknown', text: `unknown: not finished, the summary records no pid (${last})`, heartbeat_age_s: age };
+  }
 }
 
-function fmtAge(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 120) return `${Math.max(0, Math.round(s))} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
+/** PASSED needs the run's own verdict, at least one pose, and no recorded error or failing exit. */
+export function runPassed(s: Record<string, unknown> | null, v: RunVerdict): boolean | undefined {
+  if (!s || typeof s['passed'] !== 'boolean') return undefined;
+  const poses = (s['counts'] as Record<string, unknown> | undefined)?.['poses'];
+  if (typeof poses !== 'number' || poses <= 0) return false;
+  if (v.state === 'crashed' || (v.state === 'exited' && s['exit_code'] !== 0)) return false;
+  return s['passed'];
+}
+
+/**
+ * The report's view of judgeRun. `alive` and `thisHost` replace the process check for a test;
+ * by default the writer is checked as status checks it (pid and its start time).
+ */
+export function runState(summary: Record<string, unknown> | null, now: Date, defaultHeartbeatS: number, alive: (pid: number) => boolean = pidAlive, thisHost = hostname()): RunState {
+  const injected = alive !== pidAlive || thisHost !== hostname();
+  const liveness = injected
+    ? (s: Record<string, unknown>): Liveness => {
+        const pid = s['pid'];
+        if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return 'unknown';
+        if (typeof s['host'] === 'string' && s['host'] !== thisHost) return 'other-host';
+        return alive(pid) ? 'alive' : 'gone';
+      }
+    : writerLiveness;
+  const v = judgeRun(summary, now.getTime(), defaultHeartbeatS, liveness);
+  const kind: RunStateKind = v.state === 'finished' || v.state === 'exited' ? 'finished' : v.state === 'running' || v.state === 'unknown' ? 'running' : 'crashed';
+  return { kind, why: v.text, passed: runPassed(summary, v) };
 }
 
 export function pidAlive(pid: number): boolean {
