@@ -1,5 +1,6 @@
-import type { IClientOptions, IClientPublishOptions } from 'mqtt';
-import { UserError } from '../common/errors.js';
+import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
+import type { Logger } from '../common/logger.js';
+import { UserError, errorMessage } from '../common/errors.js';
 import type { MqttConfig } from '../config/mqtt-schema.js';
 import type { TlsFiles } from './mqtt-credentials.js';
 
@@ -86,4 +87,26 @@ export function judgeLinkError(err: Error & { code?: number | string }, s: { url
     return { kind: 'fatal', error: new UserError(`outputs.mqtt.tls: TLS with broker ${s.url} failed: ${err.message} (${String(err.code)}; check tls.ca, tls.cert, tls.key and the broker's certificate)`) };
   }
   return { kind: 'transient' };
+}
+
+/** endClient() waits this long for the broker to acknowledge the offline status, and again for the disconnect. */
+const CLOSE_FLUSH_MS = 2000;
+
+/**
+ * Publishes the retained offline status if still connected, waits (bounded) for its
+ * acknowledgement, then disconnects cleanly so that the broker discards the will. Never throws.
+ */
+export async function endClient(c: MqttClient, offline: { topic: string; payload: string }, log: Logger): Promise<void> {
+  if (c.connected) {
+    await withTimeout(c.publishAsync(offline.topic, offline.payload, { qos: 1, retain: true }).then(() => undefined), CLOSE_FLUSH_MS).catch((e: unknown) => {
+      log.warn({ err: errorMessage(e) }, 'MQTT: offline status not acknowledged');
+    });
+  }
+  const clean = await withTimeout(c.endAsync(!c.connected).then(() => true), CLOSE_FLUSH_MS).catch(() => false);
+  // end() is already under way and waits for acknowledgements that will not come: cut the
+  // socket (no reconnect follows, the client is disconnecting).
+  if (!clean) c.stream?.destroy();
+  c.removeAllListeners();
+  // A late socket error after end() must not become an unhandled 'error' event.
+  c.on('error', () => undefined);
 }

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
-import { UserError, errorMessage } from '../common/errors.js';
+import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { MqttConfig } from '../config/mqtt-schema.js';
 import type { Mode, PoseEvent, PoseSink } from '../domain/pose.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { readPassword, readTlsFiles, type TlsFiles } from './mqtt-credentials.js';
-import { clientOptions, judgeLinkError, poseOptions, withTimeout } from './mqtt-link-policy.js';
+import { clientOptions, endClient, judgeLinkError, poseOptions } from './mqtt-link-policy.js';
 import { birthMessage, eventMessage, metaMessage } from './mqtt-messages.js';
 import { encodePose } from './mqtt-pose-encoding.js';
 import { MqttRequestRouter } from './mqtt-request-router.js';
 import { defaultNodeId, streamClientId, streamPrefix, topicsUnder } from './mqtt-topics.js';
-import type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics } from './mqtt-types.js';
+import type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics, PoseFilter } from './mqtt-types.js';
 
 export type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics } from './mqtt-types.js';
 export { defaultNodeId, modelSummary, streamPrefix } from './mqtt-topics.js';
@@ -23,8 +23,6 @@ export { isTlsRefusal } from './mqtt-link-policy.js';
  */
 const MAX_POSES_IN_FLIGHT = 100;
 const MAX_EVENTS_PENDING = 100;
-/** close() waits this long for the broker to acknowledge the offline status. */
-const CLOSE_FLUSH_MS = 2000;
 /** start() never holds the run back longer than this for an external broker that is down. */
 const START_WAIT_MAX_MS = 3000;
 
@@ -51,6 +49,7 @@ export class MqttSink implements PoseSink {
   private readonly model: ModelSummary;
   private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly sharedBrokerUrl: string | undefined;
+  private readonly smoother: PoseFilter | undefined;
   private mqttLib: typeof import('mqtt') | undefined;
   private tls: TlsFiles = {};
   private readonly requests: MqttRequestRouter;
@@ -69,6 +68,8 @@ export class MqttSink implements PoseSink {
   private readonly maxBufferBytes: number;
 
   private seq = 0;
+  /** Age (ms) of the pose write() last published; NaN when it dropped it or the age is unknown. */
+  lastAge = NaN;
   private droppedDisconnected = 0;
   private droppedBackpressure = 0;
   private reconnects = 0;
@@ -101,6 +102,7 @@ export class MqttSink implements PoseSink {
     this.streamId = opts.streamId ?? 'main';
     this.version = opts.version ?? '';
     this.sharedBrokerUrl = opts.brokerUrl;
+    this.smoother = opts.smoother;
     const multi = opts.multi === true;
     const prefix = streamPrefix(cfg.topic_prefix, this.nodeId, this.streamId, multi);
     this.topics = topicsUnder(prefix);
@@ -165,11 +167,19 @@ export class MqttSink implements PoseSink {
     return this.url;
   }
 
+  /** Poses handed to the connection so far (= the next pose's seq). */
+  get published(): number {
+    return this.seq;
+  }
+
   get connected(): boolean {
     return this.client?.connected === true;
   }
 
   write(e: PoseEvent): void {
+    this.lastAge = NaN;
+    // Every pose goes through the filter, also those dropped below: it stays continuous.
+    const smoothed = this.smoother?.update(e);
     if (e.mode !== this.mode) {
       // A fallback shows first in the poses' mode: keep the retained status in step.
       this.mode = e.mode;
@@ -186,19 +196,24 @@ export class MqttSink implements PoseSink {
       this.droppedBackpressure++;
       return;
     }
-    const payload = this.encodePose(e);
+    const ts = Date.now();
+    const age = performance.now() - e.inputArrivedAt;
+    const payload = encodePose(this.seq, e, ts, age);
+    this.lastAge = age;
     if (this.poseOpts.qos === 1) {
       this.posesInFlight++;
       c.publish(this.topics.pose, payload, this.poseOpts, this.onPoseAck);
     } else {
       c.publish(this.topics.pose, payload, this.poseOpts);
     }
+    // Same seq, step, ts and t_capture as the raw pose: a subscriber pairs them by seq.
+    if (smoothed !== undefined) c.publish(this.topics.pose_smoothed, encodePose(this.seq, smoothed, ts, age), this.poseOpts);
     this.seq++;
   }
 
   /** The pose message this sink would publish now, as text. */
   encodePose(e: PoseEvent): string {
-    return encodePose(this.seq, e, Date.now());
+    return encodePose(this.seq, e, Date.now(), performance.now() - e.inputArrivedAt);
   }
 
   /**
@@ -263,21 +278,7 @@ export class MqttSink implements PoseSink {
     // A stop during start(): let start() return now rather than at its timeout.
     this.startOutcome?.();
     const c = this.client;
-    if (c) {
-      if (c.connected) {
-        const payload = JSON.stringify({ ...this.statusBase('offline'), reason: 'shutdown', ts: Date.now(), counters: this.counters() });
-        await withTimeout(c.publishAsync(this.topics.status, payload, { qos: 1, retain: true }).then(() => undefined), CLOSE_FLUSH_MS).catch((e: unknown) => {
-          this.log.warn({ err: errorMessage(e) }, 'MQTT: offline status not acknowledged');
-        });
-      }
-      const clean = await withTimeout(c.endAsync(!c.connected).then(() => true), CLOSE_FLUSH_MS).catch(() => false);
-      // end() is already under way and waits for acknowledgements that will not come: cut the
-      // socket (no reconnect follows, the client is disconnecting).
-      if (!clean) c.stream?.destroy();
-      c.removeAllListeners();
-      // A late socket error after end() must not become an unhandled 'error' event.
-      c.on('error', () => undefined);
-    }
+    if (c) await endClient(c, { topic: this.topics.status, payload: JSON.stringify({ ...this.statusBase('offline'), reason: 'shutdown', ts: Date.now(), counters: this.counters() }) }, this.log);
     if (this.broker) await this.broker.close();
     this.log.info(this.counters(), 'MQTT output closed');
   }

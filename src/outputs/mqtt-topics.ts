@@ -12,6 +12,7 @@ export function streamPrefix(topicPrefix: string, nodeId: string, streamId: stri
 export function topicsUnder(prefix: string): MqttTopics {
   return {
     pose: `${prefix}/pose`,
+    pose_smoothed: `${prefix}/pose/smoothed`,
     status: `${prefix}/status`,
     meta: `${prefix}/meta`,
     event: `${prefix}/event`,

@@ -1,5 +1,22 @@
 import type { Logger } from '../common/logger.js';
-import type { Mode } from '../domain/pose.js';
+import type { Mode, PoseEvent } from '../domain/pose.js';
+
+/** A causal per-pose filter fed every pose in order (the smoothed stream's). */
+export interface PoseFilter {
+  update(e: PoseEvent): PoseEvent;
+}
+
+/** Who this stream's hand is: in meta, the status birth and health. */
+export interface StreamIdentity {
+  hand: 'left' | 'right' | null;
+  /** Where `hand` came from: config (input.hand), the recording, or unknown. */
+  hand_from: string;
+  band_id: string;
+  /** The source's own description (device, file, generator). */
+  source: string;
+  /** ADS1299 ID register of each chip read at start; empty for other sources. */
+  chip_ids: readonly string[];
+}
 
 /** A flat, JSON-safe description of the loaded model for the status message. */
 export type ModelSummary = Readonly<Record<string, string | number | boolean | null>>;
@@ -23,6 +40,9 @@ export interface MqttSinkOptions {
   multi?: boolean;
   /** Software version for status and meta (package.json's). */
   version?: string;
+  /** With outputs.mqtt.smoothing on: the filter of <prefix>/pose/smoothed. */
+  smoother?: PoseFilter;
+  identity?: StreamIdentity;
 }
 
 /** A request that arrived on <prefix>/request/<name>, handed over as received. */
@@ -80,6 +100,8 @@ export interface MqttStats {
 
 export interface MqttTopics {
   pose: string;
+  /** Published only with smoothing on. */
+  pose_smoothed: string;
   status: string;
   meta: string;
   event: string;

@@ -29,7 +29,8 @@ export class LatencyMonitor implements Plugin {
     this.ctx = ctx;
     ctx.bus.on(this, 'unit', this.onUnit);
     ctx.bus.on(this, 'pose', this.onPose);
-    ctx.bus.on(this, 'tick', () => ctx.artifacts.writeJson(this.s.file, this.stats()));
+    // Pose age is measured where poses are published (the MQTT output's `pose_age_ms` section).
+    ctx.bus.on(this, 'tick', () => ctx.artifacts.writeJson(this.s.file, { ...this.stats(), pose_age_ms: ctx.report().sections['pose_age_ms'] ?? null }));
   }
 
   stop(): void {
