@@ -4,6 +4,7 @@ import { mqttSchema } from './mqtt-schema.js';
 import { streamsSchema } from './streams-schema.js';
 import { fallbackSchema, watchdogSchema } from './watchdog-schema.js';
 import { liveViewSchema } from './live-view-schema.js';
+import { metricsSchema } from './metrics-schema.js';
 import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
 
 /**
@@ -100,6 +101,8 @@ export const configSchema = z
         mqtt: mqttSchema.prefault({}),
         /** The hand in a browser, live (docs/live-view.md); one server per process. */
         live_view: liveViewSchema.prefault({}),
+        /** Prometheus metrics at /metrics (docs/metrics.md); one server per process. */
+        metrics: metricsSchema.prefault({}),
       })
       .strict()
       .prefault({}),

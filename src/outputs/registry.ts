@@ -7,6 +7,7 @@ import { PosesOutput } from './poses-output.js';
 import { StatusLine } from './status-line.js';
 import { LiveViewPlugin } from './live-view.js';
 import type { LiveViewServer } from './live-view-server.js';
+import { MetricsPlugin } from './metrics.js';
 
 export interface OutputsEnv {
   /** The models' record and the providers they got, for the MQTT meta message. */
@@ -30,6 +31,7 @@ export function outputPlugins(cfg: Config, env: OutputsEnv): { first: Plugin[]; 
     rest.push(new MqttOutput(cfg.outputs.mqtt, { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }) }));
   }
   if (cfg.outputs.live_view.enabled) rest.push(new LiveViewPlugin(cfg.outputs.live_view, env.liveView));
+  if (cfg.outputs.metrics.enabled) rest.push(new MetricsPlugin(cfg.outputs.metrics, env.model.providers));
   if (!env.quiet) rest.push(new StatusLine());
   return { first: [new ArtifactsWriter(env.artifacts)], rest };
 }
