@@ -1,7 +1,13 @@
 import type { IPublishPacket } from 'mqtt';
 import { JOINT_NAMES, POSE_DIM, ROLLOUT_FREQ } from '../domain/geometry.js';
 import type { Mode } from '../domain/pose.js';
-import type { MqttEventInput, MqttRequest, MqttTopics } from './mqtt-types.js';
+import type { MqttEventInput, MqttRequest, MqttTopics, StreamIdentity } from './mqtt-types.js';
+
+/** `hand`, `hand_from` and `band` as meta, the birth and health carry them. */
+export function identityFields(id: StreamIdentity | undefined): Record<string, unknown> {
+  if (id === undefined) return {};
+  return { hand: id.hand, hand_from: id.hand_from, band: { band_id: id.band_id, source: id.source, chip_ids: id.chip_ids } };
+}
 
 /** What the retained <prefix>/meta describes: the stream's shape and how it is published. */
 export interface MetaFields {
@@ -12,6 +18,9 @@ export interface MetaFields {
   qos: 0 | 1;
   messageExpiryS: number | null;
   control: boolean;
+  identity?: StreamIdentity;
+  /** With smoothing on, its settings (null when off). */
+  smoothing: Readonly<Record<string, number>> | null;
 }
 
 export function metaMessage(m: MetaFields): string {
@@ -28,6 +37,8 @@ export function metaMessage(m: MetaFields): string {
     qos: m.qos,
     message_expiry_s: m.messageExpiryS,
     control: m.control,
+    smoothing: m.smoothing,
+    ...identityFields(m.identity),
   });
 }
 
@@ -64,8 +75,9 @@ export interface BirthFields {
   model: Readonly<Record<string, unknown>>;
   protocol: 4 | 5;
   nextSeq: number;
+  identity?: StreamIdentity;
 }
 
 export function birthMessage(b: BirthFields): string {
-  return JSON.stringify({ ...b.base, ts: Date.now(), started_at: b.startedAt, version: b.version, mode: b.mode, model: b.model, protocol_version: b.protocol, next_seq: b.nextSeq });
+  return JSON.stringify({ ...b.base, ts: Date.now(), started_at: b.startedAt, version: b.version, mode: b.mode, model: b.model, protocol_version: b.protocol, next_seq: b.nextSeq, ...identityFields(b.identity) });
 }

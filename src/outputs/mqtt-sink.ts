@@ -11,7 +11,7 @@ import { birthMessage, eventMessage, metaMessage } from './mqtt-messages.js';
 import { encodePose } from './mqtt-pose-encoding.js';
 import { MqttRequestRouter } from './mqtt-request-router.js';
 import { defaultNodeId, streamClientId, streamPrefix, topicsUnder } from './mqtt-topics.js';
-import type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics, PoseFilter } from './mqtt-types.js';
+import type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics, PoseFilter, StreamIdentity } from './mqtt-types.js';
 
 export type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics } from './mqtt-types.js';
 export { defaultNodeId, modelSummary, streamPrefix } from './mqtt-topics.js';
@@ -50,6 +50,7 @@ export class MqttSink implements PoseSink {
   private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly sharedBrokerUrl: string | undefined;
   private readonly smoother: PoseFilter | undefined;
+  private readonly identity: (() => StreamIdentity) | undefined;
   private mqttLib: typeof import('mqtt') | undefined;
   private tls: TlsFiles = {};
   private readonly requests: MqttRequestRouter;
@@ -103,6 +104,7 @@ export class MqttSink implements PoseSink {
     this.version = opts.version ?? '';
     this.sharedBrokerUrl = opts.brokerUrl;
     this.smoother = opts.smoother;
+    this.identity = opts.identity;
     const multi = opts.multi === true;
     const prefix = streamPrefix(cfg.topic_prefix, this.nodeId, this.streamId, multi);
     this.topics = topicsUnder(prefix);
@@ -429,6 +431,8 @@ export class MqttSink implements PoseSink {
       qos: this.cfg.qos,
       messageExpiryS: this.poseOpts.properties?.messageExpiryInterval ?? null,
       control: this.requests.enabled,
+      smoothing: this.cfg.smoothing.enabled ? { min_cutoff: this.cfg.smoothing.min_cutoff, beta: this.cfg.smoothing.beta, d_cutoff: this.cfg.smoothing.d_cutoff } : null,
+      ...(this.identity ? { identity: this.identity() } : {}),
     });
     this.client?.publish(this.topics.meta, meta, { qos: 1, retain: true });
   }
@@ -437,7 +441,7 @@ export class MqttSink implements PoseSink {
   private publishStatusOnline(): void {
     const c = this.client;
     if (c === undefined || !c.connected || this.closing) return;
-    const status = birthMessage({ base: this.statusBase('online'), startedAt: this.startedAt, version: this.version, mode: this.mode, model: this.model, protocol: this.protocol, nextSeq: this.seq });
+    const status = birthMessage({ base: this.statusBase('online'), startedAt: this.startedAt, version: this.version, mode: this.mode, model: this.model, protocol: this.protocol, nextSeq: this.seq, ...(this.identity ? { identity: this.identity() } : {}) });
     c.publish(this.topics.status, status, { qos: 1, retain: true });
   }
 }

@@ -42,7 +42,8 @@ export interface MqttSinkOptions {
   version?: string;
   /** With outputs.mqtt.smoothing on: the filter of <prefix>/pose/smoothed. */
   smoother?: PoseFilter;
-  identity?: StreamIdentity;
+  /** The hand and band, asked at every meta and birth (chip IDs arrive once the ADC is read). */
+  identity?: () => StreamIdentity;
 }
 
 /** A request that arrived on <prefix>/request/<name>, handed over as received. */

@@ -28,7 +28,7 @@ export function outputPlugins(cfg: Config, env: OutputsEnv): { first: Plugin[]; 
   const rest: Plugin[] = [];
   if (cfg.outputs.poses_out) rest.push(new PosesOutput(cfg.outputs.poses_out));
   if (cfg.outputs.mqtt.enabled) {
-    rest.push(new MqttOutput(cfg.outputs.mqtt, { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }) }));
+    rest.push(new MqttOutput(cfg.outputs.mqtt, { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }), hand: cfg.input.hand, bandId: cfg.input.band_id }));
   }
   if (cfg.outputs.live_view.enabled) rest.push(new LiveViewPlugin(cfg.outputs.live_view, env.liveView));
   if (cfg.outputs.metrics.enabled) rest.push(new MetricsPlugin(cfg.outputs.metrics, env.model.providers));
