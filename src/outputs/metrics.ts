@@ -1,6 +1,5 @@
 import type { MetricsSettings } from '../config/metrics-schema.js';
-import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
-import type { PoseEvent, StepMetrics, UnitEvent } from '../domain/plugin.js';
+import type { Plugin, PluginContext, PluginReport, PoseEvent, StepMetrics, UnitEvent } from '../domain/plugin.js';
 import { MetricsServer, type CounterName, type StreamSeries } from './metrics-server.js';
 
 /**

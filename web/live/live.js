@@ -88,7 +88,7 @@ function render() {
     mode.textContent = f.mode;
     mode.className = 'mode ' + f.mode;
     p.el.querySelector('.hz').textContent = f.hz.toFixed(1) + ' poses/s';
-    p.el.querySelector('.step').textContent = 'step ' + f.step + ' · t ' + f.t.toFixed(2) + ' s' + (f.age_ms === null || f.age_ms === undefined ? '' : ' · age ' + f.age_ms.toFixed(1) + ' ms');
+    p.el.querySelector('.step').textContent = 'step ' + f.step + ' · t ' + f.t.toFixed(2) + ' s';
     drawHand(p);
     drawStrip(p);
     live.drawn[p.s.id] = (live.drawn[p.s.id] || 0) + 1;
