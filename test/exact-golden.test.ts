@@ -41,7 +41,7 @@ test('myostream run --set model.mode=exact --poses-out reproduces the golden exa
   assert.equal(r.status, 0, r.stderr);
   const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: number; step: number; mode: string; angles: number[] });
   assert.equal(lines.length, 1000);
-  assert.deepEqual(Object.keys(lines[0]!), ['t', 'step', 'mode', 'angles']);
+  assert.deepEqual(Object.keys(lines[0]!), ['t', 'step', 'mode', 't_capture', 'age_ms', 'angles']);
   assert.equal(lines[0]!.mode, 'exact');
   assert.equal(lines[0]!.t, 1830 / 2000);
   assert.equal(lines[999]!.step, 999);

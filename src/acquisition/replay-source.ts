@@ -24,6 +24,7 @@ export class ReplaySource implements EmgSource {
       channels: rec.emg.length / rec.samples,
       hasJointAngles: rec.jointAngles !== undefined,
       totalSamples: total,
+      ...(rec.meta['side'] === 'left' || rec.meta['side'] === 'right' ? { hand: rec.meta['side'] } : {}),
     };
   }
 

@@ -11,6 +11,10 @@ export interface SourceInfo {
   readonly hasJointAngles: boolean;
   /** Total samples when known in advance (recordings), else undefined. */
   readonly totalSamples?: number;
+  /** The hand the recording says it is of (an HDF5 file's `side` attribute), when it says. */
+  readonly hand?: 'left' | 'right';
+  /** ADC chip ID registers (hex), filled in when the chips have been read at start. */
+  readonly chipIds?: string[];
 }
 
 /** Samples the source could not deliver: the consumer resets streaming state across it. */

@@ -4,6 +4,7 @@ import { mqttSchema } from './mqtt-schema.js';
 import { streamsSchema } from './streams-schema.js';
 import { fallbackSchema, watchdogSchema } from './watchdog-schema.js';
 import { liveViewSchema } from './live-view-schema.js';
+import { metricsSchema } from './metrics-schema.js';
 import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
 
 /**
@@ -73,6 +74,10 @@ export const configSchema = z
         speed: z.number().min(0).max(1000).refine((v) => v === 0 || v >= 0.1, 'must be 0 (as fast as possible) or between 0.1 and 1000').default(0),
         /** Stop after this many seconds of signal (0 = until the source ends); at most a year. */
         duration_s: z.number().min(0).max(31_536_000).default(0),
+        /** Which hand wears the band: left | right; auto = the recording's `side` attribute when replaying HDF5, else unknown. */
+        hand: z.enum(['auto', 'left', 'right'], { error: 'expected auto, left or right' }).default('auto'),
+        /** A name for the physical band (asset tag, serial), in MQTT meta, status and health; empty = none. */
+        band_id: z.string().regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'expected up to 64 characters of A-Z a-z 0-9 _ . : -').default(''),
       })
       .strict()
       .prefault({}),
@@ -100,6 +105,8 @@ export const configSchema = z
         mqtt: mqttSchema.prefault({}),
         /** The hand in a browser, live (docs/live-view.md); one server per process. */
         live_view: liveViewSchema.prefault({}),
+        /** Prometheus metrics at /metrics (docs/metrics.md); one server per process. */
+        metrics: metricsSchema.prefault({}),
       })
       .strict()
       .prefault({}),

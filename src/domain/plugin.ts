@@ -21,6 +21,10 @@ export interface StreamInfo {
   readonly stepSamples: number;
   readonly sourceDescription: string;
   readonly hasJointAngles: boolean;
+  /** The hand the source says it records (an HDF5 recording's `side`), when it says. */
+  readonly sourceHand?: 'left' | 'right';
+  /** ADC chip IDs (hex) once read at start; the array fills in place, empty for other sources. */
+  readonly chipIds?: readonly string[];
 }
 
 /** An append-only JSON-lines artifact. */

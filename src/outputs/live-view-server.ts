@@ -6,6 +6,7 @@ import { PACKAGE_ROOT } from '../common/paths.js';
 import type { Logger } from '../common/logger.js';
 import { isLoopbackHost, type LiveViewSettings } from '../config/live-view-schema.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
+import { captureTime, publishedAge } from './pose-age.js';
 
 /**
  * The live view's HTTP server: one per daemon, shared by every stream's plug-in. It serves the
@@ -48,6 +49,8 @@ export class LiveChannel {
   t = 0;
   step = -1;
   mode: Mode = 'streaming';
+  /** performance.now() when the newest pose's last input sample arrived (NaN: unknown). */
+  inputArrivedAt = NaN;
   /** Largest T_compute of the units since the last frame (the strip shows the worst). */
   computeMs = NaN;
   rateHz = 0;
@@ -69,6 +72,7 @@ export class LiveChannel {
     this.t = e.t;
     this.step = e.step;
     this.mode = e.mode;
+    this.inputArrivedAt = e.inputArrivedAt;
     this.counts.poses++;
     this.pendingPoses++;
     this.rateN++;
@@ -97,7 +101,8 @@ export class LiveChannel {
     for (let i = 0; i < this.angles.length; i++) a += (i ? ',' : '') + (Math.round(this.angles[i]! * 1e4) / 1e4).toString();
     const ms = Number.isFinite(this.computeMs) ? Math.round(this.computeMs * 1000) / 1000 : null;
     this.computeMs = NaN;
-    return `event: pose\ndata: {"s":${JSON.stringify(this.id)},"t":${Math.round(this.t * 1000) / 1000},"step":${this.step},"mode":"${this.mode}","ms":${ms},"hz":${Math.round(this.rateHz * 10) / 10},"a":[${a}]}\n\n`;
+    const age = publishedAge(now - this.inputArrivedAt);
+    return `event: pose\ndata: {"s":${JSON.stringify(this.id)},"t":${Math.round(this.t * 1000) / 1000},"step":${this.step},"mode":"${this.mode}","ms":${ms},"t_capture":${captureTime(Date.now(), age)},"age_ms":${age},"hz":${Math.round(this.rateHz * 10) / 10},"a":[${a}]}\n\n`;
   }
 }
 

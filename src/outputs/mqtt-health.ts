@@ -5,7 +5,8 @@ import { errorMessage } from '../common/errors.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import type { ModeSwitch } from '../domain/events.js';
 import type { MergedReport, PluginContext } from '../domain/plugin.js';
-import type { MqttStats, ModelSummary } from './mqtt-sink.js';
+import { identityFields } from './mqtt-messages.js';
+import type { MqttStats, ModelSummary, StreamIdentity } from './mqtt-types.js';
 
 /** A report section whose JSON is longer than this is replaced by a note in health and status (summary.json has it whole). */
 export const MAX_SECTION_BYTES = 8192;
@@ -56,6 +57,8 @@ export interface HealthSource {
   lastSwitch(): ModeSwitch | undefined;
   /** Monotonic milliseconds; injected by tests. */
   now?: () => number;
+  /** The hand and band (meta's), when the output knows them. */
+  identity?: () => StreamIdentity;
 }
 
 /** Builds the <prefix>/health payload. The pose rate is measured between periodic messages. */
@@ -87,6 +90,7 @@ export class HealthBuilder {
       stream_id: this.src.streamId,
       instance: this.src.instance,
       version: this.src.version,
+      ...identityFields(this.src.identity?.()),
       uptime_s: round((t - this.startedAt) / 1000, 1),
       mode: ctx.session.mode,
       mode_configured: ctx.session.modeConfigured,

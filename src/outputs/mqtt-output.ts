@@ -1,10 +1,25 @@
 import type { MqttConfig } from '../config/mqtt-schema.js';
 import type { ModeSwitch, RunEvent, TickEvent } from '../domain/events.js';
-import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import type { Plugin, PluginContext, PluginReport, StreamInfo } from '../domain/plugin.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
 import { MqttControl } from './mqtt-control.js';
 import { HealthBuilder, softwareVersion } from './mqtt-health.js';
 import { MqttSink, type ModelSummary } from './mqtt-sink.js';
+import { PoseSmoother } from './mqtt-smoothing.js';
+import type { StreamIdentity } from './mqtt-types.js';
+import { PoseAgeStats } from './pose-age.js';
+
+/** Who this stream's hand is: the configured hand, else the source's, and the band's names. */
+export function streamIdentity(stream: StreamInfo, hand: 'auto' | 'left' | 'right', bandId: string): StreamIdentity {
+  const fromSource = stream.sourceHand;
+  return {
+    hand: hand !== 'auto' ? hand : fromSource ?? null,
+    hand_from: hand !== 'auto' ? 'config' : fromSource ? 'recording' : 'unknown',
+    band_id: bandId,
+    source: stream.sourceDescription,
+    chip_ids: [...(stream.chipIds ?? [])],
+  };
+}
 
 export interface MqttOutputOptions {
   /** The daemon's shared embedded broker (startDaemonBroker(cfg).url) when `broker` is "embedded". */
@@ -15,6 +30,10 @@ export interface MqttOutputOptions {
   mode?: Mode;
   /** Defaults to package.json's version. */
   version?: string;
+  /** input.hand: auto takes the source's (an HDF5 recording's `side`). */
+  hand?: 'auto' | 'left' | 'right';
+  /** input.band_id. */
+  bandId?: string;
   /** Tests: the default node id's host name, process.env for password_env, a monotonic clock (ms). */
   hostname?: string;
   env?: Readonly<Record<string, string | undefined>>;
@@ -38,11 +57,20 @@ export class MqttOutput implements Plugin {
   private healthBusy = false;
   private healthFailures = 0;
   private healthJob: Promise<boolean> | undefined;
+  private smoother: PoseSmoother | undefined;
+  /** Age at publish of every pose sent on <prefix>/pose. */
+  readonly ages = new PoseAgeStats();
 
   /** Bound once: the bus calls it for every pose. */
   private readonly onPose = (e: PoseEvent): void => {
-    this.sink!.write(e);
+    const sink = this.sink!;
+    sink.write(e);
+    if (sink.published !== this.publishedBefore) {
+      this.publishedBefore = sink.published;
+      this.ages.record(sink.lastAge);
+    }
   };
+  private publishedBefore = 0;
 
   constructor(
     private readonly cfg: MqttConfig,
@@ -53,6 +81,8 @@ export class MqttOutput implements Plugin {
     this.ctx = ctx;
     const version = this.opts.version ?? softwareVersion();
     const model = this.opts.model ?? {};
+    const identity = (): StreamIdentity => streamIdentity(ctx.stream, this.opts.hand ?? 'auto', this.opts.bandId ?? '');
+    if (this.cfg.smoothing.enabled) this.smoother = new PoseSmoother(ctx.stream.poseDim, this.cfg.smoothing);
     const sink = new MqttSink(this.cfg, {
       log: ctx.log,
       mode: ctx.session.mode ?? this.opts.mode ?? 'streaming',
@@ -60,6 +90,8 @@ export class MqttOutput implements Plugin {
       streamId: ctx.stream.id,
       multi: ctx.stream.multi,
       version,
+      ...(this.smoother ? { smoother: this.smoother } : {}),
+      identity,
       ...(this.opts.brokerUrl !== undefined ? { brokerUrl: this.opts.brokerUrl } : {}),
       ...(this.opts.hostname !== undefined ? { hostname: this.opts.hostname } : {}),
       ...(this.opts.env !== undefined ? { env: this.opts.env } : {}),
@@ -74,6 +106,7 @@ export class MqttOutput implements Plugin {
       model,
       stats: () => sink.stats(),
       lastSwitch: () => this.lastSwitch,
+      identity,
       ...(this.opts.now ? { now: this.opts.now } : {}),
     });
     this.health = health;
@@ -108,7 +141,10 @@ export class MqttOutput implements Plugin {
     if (!st) return {};
     const c = this.control?.counts;
     return {
-      sections: { mqtt: { ...st, control: c ?? null, health_failures: this.healthFailures } },
+      sections: {
+        mqtt: { ...st, control: c ?? null, health_failures: this.healthFailures, smoothing: this.smoother ? { ...this.smoother.settings, restarts: this.smoother.restarts } : null },
+        pose_age_ms: this.ages.summary(),
+      },
       counts: {
         mqtt_published: st.published,
         mqtt_dropped: st.dropped,
@@ -138,6 +174,8 @@ export class MqttOutput implements Plugin {
   private onEvent(e: RunEvent): void {
     // Mode switches come on `mode`, with from/to/reason.
     if (e.kind === 'mode_switch') return;
+    // The smoothed stream must not glide across a hole or a predictor restart.
+    if (e.kind === 'gap' || e.kind === 'bridged_gap' || e.kind === 'reset' || e.kind === 'reinit') this.smoother?.reset();
     this.sink!.publishEvent({ kind: e.kind, time: e.time, detail: e.detail, atSample: e.atSample, ...(e.data ? { data: e.data } : {}) });
   }
 

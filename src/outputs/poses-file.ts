@@ -1,8 +1,10 @@
 import { JsonlWriter, type JsonlOptions } from './jsonl-writer.js';
 import { anglesToJson, type PoseEvent, type PoseSink } from '../domain/pose.js';
+import { captureTime, publishedAge } from './pose-age.js';
 
 /**
- * Every pose as a JSON line: {"t","step","mode","angles"} (see USAGE.md). A write that fails
+ * Every pose as a JSON line: {"t","step","mode","t_capture","age_ms","angles"} (see USAGE.md);
+ * the age is taken when the line is written. A write that fails
  * (full disk, EIO) throws an OutputError naming the file; the lines before it stay whole.
  */
 export class PosesFile implements PoseSink {
@@ -22,7 +24,9 @@ export class PosesFile implements PoseSink {
   }
 
   write(e: PoseEvent): void {
-    this.out.write({ t: Number(e.t.toFixed(6)), step: e.step, mode: e.mode, angles: anglesToJson(e.angles) });
+    const ts = Date.now();
+    const age = publishedAge(performance.now() - e.inputArrivedAt);
+    this.out.write({ t: Number(e.t.toFixed(6)), step: e.step, mode: e.mode, t_capture: captureTime(ts, age), age_ms: age, angles: anglesToJson(e.angles) });
   }
 
   /** A record of another shape, e.g. exact mode's poses upsampled to the input rate. */

@@ -7,6 +7,7 @@ import { PosesOutput } from './poses-output.js';
 import { StatusLine } from './status-line.js';
 import { LiveViewPlugin } from './live-view.js';
 import type { LiveViewServer } from './live-view-server.js';
+import { MetricsPlugin } from './metrics.js';
 
 /** What a stream offers its outputs besides their settings. */
 export interface OutputsEnv {
@@ -46,7 +47,7 @@ export const OUTPUTS: readonly Row[] = [
   pluginRow({
     name: 'mqtt',
     settings: (cfg: Config, env: OutputsEnv) => cfg.outputs.mqtt.enabled
-      ? { mqtt: cfg.outputs.mqtt, meta: { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }) } }
+      ? { mqtt: cfg.outputs.mqtt, meta: { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }), hand: cfg.input.hand, bandId: cfg.input.band_id } }
       : undefined,
     create: (s) => new MqttOutput(s.mqtt, s.meta),
   }),
@@ -54,6 +55,11 @@ export const OUTPUTS: readonly Row[] = [
     name: 'live_view',
     settings: (cfg: Config) => (cfg.outputs.live_view.enabled ? cfg.outputs.live_view : undefined),
     create: (s, env) => new LiveViewPlugin(s, env.liveView),
+  }),
+  pluginRow({
+    name: 'metrics',
+    settings: (cfg: Config) => (cfg.outputs.metrics.enabled ? cfg.outputs.metrics : undefined),
+    create: (s, env) => new MetricsPlugin(s, env.model.providers),
   }),
   pluginRow({ name: 'status_line', settings: (_cfg: Config, env: OutputsEnv) => (env.quiet ? undefined : {}), create: () => new StatusLine() }),
 ];

@@ -28,7 +28,8 @@ export class LatencyMonitor implements Plugin {
   start(ctx: PluginContext): void {
     ctx.bus.on(this, 'unit', this.onUnit);
     ctx.bus.on(this, 'step', this.onStep);
-    ctx.bus.on(this, 'tick', () => ctx.artifacts.writeJson(this.s.file, this.stats()));
+    // Pose age is measured where poses are published (the MQTT output's `pose_age_ms` section).
+    ctx.bus.on(this, 'tick', () => ctx.artifacts.writeJson(this.s.file, { ...this.stats(), pose_age_ms: ctx.report().sections['pose_age_ms'] ?? null }));
   }
 
   stop(): void {}

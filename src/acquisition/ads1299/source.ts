@@ -33,6 +33,7 @@ export class Ads1299Source implements EmgSource {
       sampleRate: config.driver.sampleRate,
       channels: ADS1299_CHANNELS,
       hasJointAngles: false,
+      chipIds: [],
       ...(config.maxSamples > 0 ? { totalSamples: config.maxSamples } : {}),
     };
   }
@@ -71,7 +72,8 @@ export class Ads1299Source implements EmgSource {
             sink.note(m.kind, m.atSample, m.detail, m.data);
             break;
           case 'ready':
-            this.log?.info({ source: m.description, ids: m.report.ids.map((i) => `0x${i.toString(16)}`) }, 'ADS1299 configured and verified');
+            this.info.chipIds?.splice(0, Infinity, ...m.report.ids.map((i) => `0x${i.toString(16)}`));
+            this.log?.info({ source: m.description, ids: this.info.chipIds }, 'ADS1299 configured and verified');
             this.events.onReady?.(m);
             break;
           case 'stats':

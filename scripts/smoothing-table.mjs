@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// Jitter and lag of the raw pose stream against <prefix>/pose/smoothed (One Euro, the filter the
+// MQTT output publishes) for a few settings: on the golden recording, on the HDF5 fixture (which
+// has ground-truth joint angles) and on synthetic motion with a known clean trajectory.
+// Usage (after npm run build): node scripts/smoothing-table.mjs
+// Prints a Markdown table; docs/mqtt.md has its output.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OneEuroFilter } from '../dist/src/outputs/one-euro.js';
+import { loadRecording } from '../dist/src/acquisition/recording.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RATE = 50;
+const SETTINGS = [
+  { name: 'light', min_cutoff: 4, beta: 1, d_cutoff: 1 },
+  { name: 'default', min_cutoff: 2, beta: 0.5, d_cutoff: 1 },
+  { name: 'strong', min_cutoff: 0.7, beta: 0.2, d_cutoff: 1 },
+];
+const MAX_LAG_STEPS = 25;
+
+/** Poses of a replay of `file` through the streaming model, as [steps][20] plus their t. */
+function posesOf(file) {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-smooth-'));
+  try {
+    const out = join(dir, 'poses.jsonl');
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist/src/main.js'), 'run', '--source', `replay:${file}`, '--speed', '0', '--quiet', '--artifacts', join(dir, 'runs'),
+      '--set', `outputs.poses_out=${out}`, '--set', 'outputs.mqtt.enabled=false', '--set', 'logging.level=error', '--set', 'eval.streaming_alignment_check=false'], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`myostream run on ${file} failed: ${r.stderr}`);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((p) => p.mode === 'streaming');
+    return { t: rows.map((p) => p.t), angles: rows.map((p) => p.angles) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function smooth(angles, s) {
+  const f = new OneEuroFilter(angles[0].length, s, RATE);
+  const inp = new Float32Array(angles[0].length);
+  return angles.map((a) => {
+    inp.set(a);
+    const o = new Float32Array(a.length);
+    f.apply(inp, o);
+    return Array.from(o);
+  });
+}
+
+/** Mean |step-to-step change| over joints and steps, rad. */
+function jitter(x) {
+  let s = 0;
+  let n = 0;
+  for (let k = 1; k < x.length; k++) for (let j = 0; j < x[k].length; j++) (s += Math.abs(x[k][j] - x[k - 1][j])), n++;
+  return s / n;
+}
+
+function mae(x, ref) {
+  let s = 0;
+  let n = 0;
+  for (let k = 0; k < x.length; k++) for (let j = 0; j < x[k].length; j++) (s += Math.abs(x[k][j] - ref[k][j])), n++;
+  return s / n;
+}
+
+/**
+ * Delay of `y` behind `x` in ms: the shift (0…25 steps) maximising the cross-correlation of the
+ * mean-removed joints summed over joints, refined between steps by a parabola through the peak.
+ */
+function lagMs(x, y) {
+  const J = x[0].length;
+  const mean = (v, j) => v.reduce((a, r) => a + r[j], 0) / v.length;
+  const mx = Array.from({ length: J }, (_, j) => mean(x, j));
+  const my = Array.from({ length: J }, (_, j) => mean(y, j));
+  const c = [];
+  for (let d = 0; d <= MAX_LAG_STEPS; d++) {
+    let s = 0;
+    for (let k = 0; k + d < y.length; k++) for (let j = 0; j < J; j++) s += (x[k][j] - mx[j]) * (y[k + d][j] - my[j]);
+    c.push(s / (y.length - d));
+  }
+  let best = 0;
+  for (let d = 1; d < c.length; d++) if (c[d] > c[best]) best = d;
+  let frac = 0;
+  if (best > 0 && best < c.length - 1) {
+    const den = c[best - 1] - 2 * c[best] + c[best + 1];
+    if (den < 0) frac = (0.5 * (c[best - 1] - c[best + 1])) / den;
+  }
+  return ((best + frac) * 1000) / RATE;
+}
+
+/** Smooth motion (a few slow sines per joint) plus white noise: the clean trajectory is the truth. */
+function syntheticMotion(steps = 3000, noise = 0.02, seed = 7) {
+  let st = seed;
+  const rnd = () => ((st = (st * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
+  const params = Array.from({ length: 20 }, () => [0, 1, 2].map(() => ({ f: 0.2 + 1.8 * rnd(), a: 0.05 + 0.25 * rnd(), p: 2 * Math.PI * rnd() })));
+  const truth = [];
+  const raw = [];
+  for (let k = 0; k < steps; k++) {
+    const t = k / RATE;
+    const clean = params.map((ps) => ps.reduce((a, q) => a + q.a * Math.sin(2 * Math.PI * q.f * t + q.p), 0));
+    truth.push(clean);
+    raw.push(clean.map((v) => v + noise * gauss()));
+  }
+  return { truth, raw };
+}
+
+const fmt = (v, d = 4) => (v === null ? '–' : v.toFixed(d));
+const sci = (v) => (v === null ? '–' : v.toExponential(2));
+// A peak at the edge of the search is no measurement: say so.
+const lagText = (v) => (v === null ? '–' : v >= (MAX_LAG_STEPS * 1000) / RATE ? `≥ ${(MAX_LAG_STEPS * 1000) / RATE}` : fmt(v, 1));
+const rows = [];
+function measure(label, raw, truth) {
+  rows.push({ label, setting: 'raw', jitter: jitter(raw), lag: 0, mae: truth ? mae(raw, truth) : null, lagTruth: truth ? lagMs(truth, raw) : null });
+  for (const s of SETTINGS) {
+    const y = smooth(raw, s);
+    rows.push({ label, setting: `${s.name} (${s.min_cutoff}, ${s.beta}, ${s.d_cutoff})`, jitter: jitter(y), lag: lagMs(raw, y), mae: truth ? mae(y, truth) : null, lagTruth: truth ? lagMs(truth, y) : null });
+  }
+}
+
+const golden = posesOf('models/golden/input.mtb');
+measure(`golden recording (${golden.angles.length} steps)`, golden.angles, null);
+
+const fixturePath = 'test/fixtures/upstream_small.hdf5';
+const fixture = posesOf(fixturePath);
+const rec = await loadRecording(join(ROOT, fixturePath));
+// Ground truth at each pose's window end sample.
+const truth = fixture.t.map((t) => Array.from(rec.jointAngles.subarray((Math.round(t * rec.sampleRate) - 1) * 20, Math.round(t * rec.sampleRate) * 20)));
+measure(`HDF5 fixture with ground truth (${fixture.angles.length} steps)`, fixture.angles, truth);
+
+const syn = syntheticMotion();
+measure('synthetic motion, σ 0.02 rad noise (3000 steps)', syn.raw, syn.truth);
+
+console.log('| data | stream (min_cutoff Hz, beta, d_cutoff Hz) | jitter, mean abs step change (rad) | lag behind raw (ms) | MAE vs truth (rad) | lag behind truth (ms) |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.label} | ${r.setting} | ${sci(r.jitter)} | ${lagText(r.lag)} | ${sci(r.mae)} | ${lagText(r.lagTruth)} |`);

@@ -1,0 +1,175 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { UserError, errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { MetricsSettings } from '../config/metrics-schema.js';
+import { FixedHistogram, type HistogramSeries } from './metrics-histogram.js';
+
+/**
+ * Bucket upper bounds in seconds. Fixed and documented (docs/metrics.md) so that histograms of
+ * many nodes can be summed: never derive them from a run's figures.
+ */
+export const COMPUTE_BUCKETS_S = [0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1] as const;
+export const LATENCY_BUCKETS_S = [0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5] as const;
+
+/** Cumulative counts a stream exposes, read at scrape time (never on the 50 Hz path). */
+export const COUNTERS = {
+  poses: 'Poses emitted',
+  samples: 'EMG samples that reached the ring',
+  gaps: 'Gaps in the input (samples missing)',
+  overruns: 'Ring overruns (the loop fell a whole ring behind)',
+  stalls: 'Input stalls (a live source stopped delivering)',
+  overwritten_samples: 'Samples dropped unread because the ring was overwritten',
+  mode_switches: 'Switches between streaming and exact mode',
+  mqtt_published: 'Pose messages handed to the MQTT connection',
+  mqtt_dropped: 'Pose messages dropped while the MQTT link was down or backed up',
+  mqtt_reconnects: 'Times the MQTT connection came back after being lost',
+} as const;
+export type CounterName = keyof typeof COUNTERS;
+
+/** What one stream hands the shared server. */
+export interface StreamMetricsSource {
+  counts(): Partial<Record<CounterName, number>>;
+  mode(): string;
+  /** Execution provider per model graph (encoder, decoder, …). */
+  providers: Readonly<Record<string, string>>;
+}
+
+export interface StreamSeries {
+  tCompute: HistogramSeries;
+  endToEnd: HistogramSeries;
+  poseAge: HistogramSeries;
+}
+
+const MODES = ['streaming', 'exact'] as const;
+
+/**
+ * One registry and HTTP server per process, shared by every stream that turns metrics on (the
+ * first to attach makes it listen, the last to detach closes it). Counters and gauges are filled
+ * from the streams at scrape time; the histograms are fed on the step path through preallocated
+ * series.
+ */
+export class MetricsServer {
+  private static readonly shared = new Map<string, MetricsServer>();
+  readonly registry = new Registry();
+  private readonly streams = new Map<string, StreamMetricsSource>();
+  private readonly histograms: { tCompute: FixedHistogram; endToEnd: FixedHistogram; poseAge: FixedHistogram };
+  private server: Server | undefined;
+  private listening: Promise<void> | undefined;
+  scrapes = 0;
+
+  /** The process's server for these settings (made on first use). */
+  static for(settings: MetricsSettings, log: Logger): MetricsServer {
+    const key = `${settings.host}:${settings.port}`;
+    let s = MetricsServer.shared.get(key);
+    if (!s) {
+      s = new MetricsServer(settings, log, key);
+      MetricsServer.shared.set(key, s);
+    }
+    return s;
+  }
+
+  private constructor(
+    private readonly settings: MetricsSettings,
+    private readonly log: Logger,
+    private readonly key: string,
+  ) {
+    const streams = this.streams;
+    const reg = this.registry;
+    for (const [name, help] of Object.entries(COUNTERS) as [CounterName, string][]) {
+      new Counter({
+        name: `myostream_${name}_total`,
+        help,
+        labelNames: ['stream'],
+        registers: [reg],
+        collect(): void {
+          this.reset();
+          for (const [id, src] of streams) this.inc({ stream: id }, src.counts()[name] ?? 0);
+        },
+      });
+    }
+    new Gauge({
+      name: 'myostream_mode',
+      help: '1 for the mode the stream runs in now, 0 for the other',
+      labelNames: ['stream', 'mode'],
+      registers: [reg],
+      collect(): void {
+        this.reset();
+        for (const [id, src] of streams) for (const m of MODES) this.set({ stream: id, mode: m }, src.mode() === m ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'myostream_execution_provider',
+      help: 'The onnxruntime execution provider each model graph really got (value 1)',
+      labelNames: ['stream', 'model', 'provider'],
+      registers: [reg],
+      collect(): void {
+        this.reset();
+        for (const [id, src] of streams) for (const [model, provider] of Object.entries(src.providers)) this.set({ stream: id, model, provider }, 1);
+      },
+    });
+    this.histograms = {
+      tCompute: new FixedHistogram('myostream_step_compute_seconds', 'T_compute of each streaming step (encoder, interpolation, LSTM step)', COMPUTE_BUCKETS_S, 'stream'),
+      endToEnd: new FixedHistogram('myostream_end_to_end_seconds', "From the arrival of a streaming step's last input sample to its pose being emitted", LATENCY_BUCKETS_S, 'stream'),
+      poseAge: new FixedHistogram('myostream_pose_age_seconds', "Pose age when it reaches the outputs: now minus the arrival of its newest EMG sample", LATENCY_BUCKETS_S, 'stream'),
+    };
+    // The registry only calls get() (and reads name/type) on what it holds: FixedHistogram gives
+    // the same shape as prom-client's own histogram.
+    for (const h of Object.values(this.histograms)) reg.registerMetric(h as unknown as Metric);
+    if (settings.process_metrics) collectDefaultMetrics({ register: reg, prefix: 'myostream_', eventLoopMonitoringPrecision: 10 });
+  }
+
+  /** Adds a stream: its label's series are made here, once. */
+  attach(id: string, src: StreamMetricsSource): StreamSeries {
+    this.streams.set(id, src);
+    return { tCompute: this.histograms.tCompute.child(id), endToEnd: this.histograms.endToEnd.child(id), poseAge: this.histograms.poseAge.child(id) };
+  }
+
+  /** Removes a stream; the last one out closes the server. */
+  async detach(id: string): Promise<void> {
+    this.streams.delete(id);
+    if (this.streams.size > 0) return;
+    MetricsServer.shared.delete(this.key);
+    const srv = this.server;
+    this.server = undefined;
+    this.listening = undefined;
+    if (srv) await new Promise<void>((r) => srv.close(() => r()));
+  }
+
+  get url(): string {
+    const a = this.server?.address() as AddressInfo | null | undefined;
+    if (!a) return '';
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}/metrics`;
+  }
+
+  /** Listens (once); a port in use is a UserError naming the key. */
+  listen(): Promise<void> {
+    this.listening ??= new Promise<void>((resolve, reject) => {
+      const srv = createServer((req, res) => {
+        if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+          return;
+        }
+        this.scrapes++;
+        this.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+          (e: unknown) => {
+            this.log.warn({ err: errorMessage(e) }, 'metrics: scrape failed');
+            res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+          },
+        );
+      });
+      srv.once('error', (e: NodeJS.ErrnoException) => {
+        MetricsServer.shared.delete(this.key);
+        reject(new UserError(`outputs.metrics.port = ${this.settings.port} on ${this.settings.host}: cannot listen (${e.code ?? e.message})`));
+      });
+      srv.listen(this.settings.port, this.settings.host, () => {
+        this.server = srv;
+        resolve();
+      });
+    });
+    return this.listening;
+  }
+}

@@ -1,0 +1,47 @@
+import { ROLLOUT_FREQ } from '../domain/geometry.js';
+import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
+import { OneEuroFilter, type OneEuroSettings } from './one-euro.js';
+
+/** Steps further apart than this in stream time are a gap: the filter starts afresh. */
+const CONTINUITY_TOLERANCE_S = 1e-4;
+
+/**
+ * The smoothed companion of the pose stream: a One Euro filter per joint, fed every pose (also
+ * those the link drops, so the filter stays continuous), started afresh on a mode switch, a jump
+ * in stream time (a gap, a restart of the timeline) and on reset(). The returned event carries
+ * the raw pose's t, step, mode and arrival time; it and its angles are reused for every pose.
+ */
+export class PoseSmoother {
+  private readonly filter: OneEuroFilter;
+  private readonly out: PoseEvent;
+  private lastT = NaN;
+  private lastMode = '';
+  /** Times the filter started afresh (the first pose included). */
+  restarts = 0;
+
+  constructor(joints: number, readonly settings: OneEuroSettings) {
+    this.filter = new OneEuroFilter(joints, settings, ROLLOUT_FREQ);
+    this.out = newPoseEvent('streaming', new Float32Array(joints));
+  }
+
+  reset(): void {
+    this.lastT = NaN;
+  }
+
+  update(e: PoseEvent): PoseEvent {
+    const continuous = e.mode === this.lastMode && Math.abs(e.t - this.lastT - 1 / ROLLOUT_FREQ) < CONTINUITY_TOLERANCE_S;
+    if (!continuous) {
+      this.filter.reset();
+      this.restarts++;
+    }
+    this.lastT = e.t;
+    this.lastMode = e.mode;
+    const o = this.out;
+    o.t = e.t;
+    o.step = e.step;
+    o.mode = e.mode;
+    o.inputArrivedAt = e.inputArrivedAt;
+    this.filter.apply(e.angles, o.angles);
+    return o;
+  }
+}
