@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/common/logger.js';
@@ -13,7 +13,7 @@ import { sanitizeSink } from '../src/acquisition/sanitize.js';
 import type { GapEvent, SampleSink } from '../src/acquisition/source.js';
 import { createSource } from '../src/acquisition/sources.js';
 import type { RunEvent } from '../src/domain/events.js';
-import { GOLDEN_INPUT } from './helpers.js';
+import { GOLDEN_INPUT, ROOT } from './helpers.js';
 
 interface Note {
   kind: string;
@@ -119,7 +119,7 @@ test('sanitizer: NaN and Inf never reach the ring; hold_last, zero and gap as do
     if (policy === 'zero') assert.deepEqual(Array.from(got), [1, 2, 3, 4, 0, 5, 6, 0, 7, 8, 9, 10]);
     if (policy === 'gap') {
       assert.deepEqual(Array.from(got), [1, 2, 3, 4, 7, 8, 9, 10]);
-      assert.deepEqual(gaps, [{ atSample: 2, lostSamples: 2, reason: 'non-finite samples dropped' }]);
+      assert.deepEqual(gaps, [{ atSample: 2, lostSamples: 2, reason: 'bad samples dropped' }]);
       assert.equal(s.stats.droppedFrames, 2);
     }
   }
@@ -148,6 +148,60 @@ test('a replay with NaN on one channel: counted in stats, noted as bad_samples, 
     assert.ok(bad.length >= 1 && bad.length <= 3, `${bad.length} notes`);
     assert.equal(bad[0]!.atSample, 1000);
     assert.equal(bad.reduce((a, x) => a + Number(x.data!['count']), 0), 500);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * The HDF5 fixture with 3e38 (finite, far beyond any electrode) written into some EMG values: the
+ * dataset is contiguous and uncompressed, records of {time f8, joint_angles f8[20], emg f4[16]},
+ * so the first record is found by its timestamp and each value patched in place.
+ */
+function hdf5WithHugeValues(dir: string, samples: readonly number[], channel: number): string {
+  const bytes = readFileSync(join(ROOT, 'test', 'fixtures', 'upstream_small.hdf5'));
+  const t0 = Buffer.alloc(8);
+  t0.writeDoubleLE(1_650_000_000);
+  const first = bytes.indexOf(t0);
+  assert.ok(first > 0, 'first record found by its time');
+  const record = 8 + 20 * 8 + 16 * 4;
+  for (const j of samples) bytes.writeFloatLE(3e38, first + j * record + 8 + 20 * 8 + channel * 4);
+  const file = join(dir, 'huge.hdf5');
+  writeFileSync(file, bytes);
+  return file;
+}
+
+test('an HDF5 replay with 3e38 samples: refused as beyond full scale, replaced by the policy, counted and noted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myostream-huge-'));
+  try {
+    const bad = [100, 101, 102, 1500];
+    const file = hdf5WithHugeValues(dir, bad, 5);
+    for (const policy of ['hold_last', 'gap'] as const) {
+      const src = await createSource(loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1', `acquisition.preprocess.bad_sample_policy=${policy}`]), silentLogger());
+      const r = await drive(src, 4000);
+      const n = r.ring.written;
+      const got = new Float32Array(n * 16);
+      r.ring.sliceEndingAt(n, n, got);
+      assert.ok(got.every((v) => Math.abs(v) < 1000), `${policy}: nothing beyond the full scale reached the ring`);
+      const st = src.stats!();
+      assert.equal(st['bad_values_out_of_range'], 4, JSON.stringify(st));
+      assert.equal(st['bad_values'], 4);
+      const notes = r.notes.filter((x) => x.kind === 'bad_samples');
+      assert.ok(notes.length >= 1);
+      assert.match(notes[0]!.detail, /beyond the full scale ±1000/);
+      assert.equal(notes[0]!.atSample, 100);
+      if (policy === 'hold_last') {
+        assert.equal(n, 2000);
+        assert.equal(got[100 * 16 + 5], got[99 * 16 + 5]);
+      } else {
+        assert.equal(n, 2000 - 4);
+        assert.ok(r.gaps.length >= 2 && r.gaps.every((g) => g.reason === 'bad samples dropped'), JSON.stringify(r.gaps));
+      }
+    }
+    // A file in other units: the limit is configurable (and 0 turns it off).
+    const off = await createSource(loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1', 'acquisition.replay_full_scale=0']), silentLogger());
+    await drive(off, 4000);
+    assert.equal(off.stats!()['bad_values'], 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

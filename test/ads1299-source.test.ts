@@ -4,7 +4,7 @@ import { UserError } from '../src/common/errors.js';
 import { silentLogger } from '../src/common/logger.js';
 import { loadConfig } from '../src/config/load.js';
 import { ads1299WorkerConfig } from '../src/acquisition/ads1299/options.js';
-import { Ads1299Source } from '../src/acquisition/ads1299/source.js';
+import { AdcWorkerSource as Ads1299Source } from '../src/acquisition/worker-source.js';
 import { COUNT_MAX, voltsPerCount } from '../src/acquisition/ads1299/registers.js';
 import { Preprocessor } from '../src/acquisition/preprocess.js';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';

@@ -1,8 +1,13 @@
 import type { RunEvent, RunEventKind } from '../domain/events.js';
 
 export interface SourceInfo {
-  /** synthetic | replay | ads1299 | ads1299-sim */
+  /** synthetic | replay | ads1299 | ads1299-sim | i2c | i2c-sim */
   readonly kind: string;
+  /**
+   * True for a source that delivers in real time whatever the reader does (ADCs and their
+   * simulators): a stall leaves it short of its sample count, so wall time bounds the run too.
+   */
+  readonly live?: boolean;
   /** For logs and summary.json: what is being read. */
   readonly description: string;
   readonly sampleRate: number;

@@ -117,7 +117,7 @@ export class StreamSession implements SessionActions {
     const onAbort = (): void => abort.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     // A live source that stalls never reaches its sample count: the duration also bounds wall time.
-    const live = source.info.kind.startsWith('ads1299');
+    const live = source.info.live === true;
     const wallLimit = live && cfg.input.duration_s > 0 ? setTimeout(() => {
       log.warn({ stream: this.p.info.id }, `input.duration_s ${cfg.input.duration_s} s of wall time passed before that much signal arrived; ending the run`);
       abort.abort();

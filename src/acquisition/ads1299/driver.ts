@@ -1,6 +1,7 @@
 import { UserError } from '../../common/errors.js';
 import type { Clock } from '../clock.js';
 import type { DataReadyLine, SpiBus } from '../bindings/types.js';
+import { EdgeTiming, type ConfigureReport, type FrameSink } from '../device.js';
 import { decodeChip, statusMarkerOk } from './frame.js';
 import {
   BYTES_PER_CHIP,
@@ -16,6 +17,8 @@ import {
   registerImage,
   voltsPerCount,
 } from './registers.js';
+
+export type { ConfigureReport, FrameSink, LossReason } from '../device.js';
 
 export const ADS1299_CHANNELS = 2 * CHANNELS_PER_CHIP;
 
@@ -34,16 +37,6 @@ export interface Ads1299Options {
   readonly lateMarginMs: number;
   /** Consecutive frames without the status marker before acquisition stops. */
   readonly maxConsecutiveBadFrames: number;
-}
-
-export type LossReason = 'missed_drdy' | 'late_read' | 'bad_status' | 'spi_error';
-
-/** Where the driver delivers. Both run on the DRDY path: no allocation, no waiting. */
-export interface FrameSink {
-  /** One good frame: `volts` and `counts` in output channel order. Both arrays are reused: copy. */
-  frame(volts: Float32Array, counts: Int32Array): void;
-  /** `n` conversions were lost before the next frame delivered. */
-  lost(n: number, reason: LossReason): void;
 }
 
 export interface Ads1299Stats {
@@ -69,13 +62,6 @@ export interface Ads1299Stats {
   maxReadUs: number;
 }
 
-export interface ConfigureReport {
-  /** ID register of each chip that can be read back (daisy chain: the first only). */
-  readonly ids: readonly number[];
-  /** Registers written and verified, per SPI device. */
-  readonly registers: readonly Readonly<Record<string, number>>[];
-}
-
 /**
  * The ADS1299 driver: configuration with read-back verification, then one frame per DRDY edge
  * in RDATAC mode. The chip has no FIFO and no sample counter, so frames that are missed or read
@@ -99,7 +85,7 @@ export class Ads1299Driver {
   private readonly outCounts = new Int32Array(ADS1299_CHANNELS);
   private readonly outVolts = new Float32Array(ADS1299_CHANNELS);
   private readonly readMs: number;
-  private lastEdge = -1;
+  private readonly timing: EdgeTiming;
   private consecutiveBad = 0;
   /** 0xFF or 0x00 when the last bad frame was all that byte (a stuck MISO), else −1. */
   private lastBadByte = -1;
@@ -131,6 +117,7 @@ export class Ads1299Driver {
       this.fullScaleVolts[i] = COUNT_MAX * this.lsb[i]!;
     }
     this.readMs = buses.reduce((s, b) => s + (frameBytes * 8 * 1000) / b.clockHz, 0);
+    this.timing = new EdgeTiming(this.periodMs, opts.lateMarginMs, this.readMs);
     if (this.readMs >= this.periodMs - opts.lateMarginMs) {
       throw new UserError(
         `ADS1299: reading a frame takes ${(this.readMs * 1000).toFixed(0)} µs at ${buses[0]!.clockHz} Hz SCLK, ` +
@@ -218,7 +205,7 @@ export class Ads1299Driver {
     // complete by the first chip's DRDY (the one wired). Tie the START pins for exact alignment.
     for (let b = this.buses.length - 1; b >= 0; b--) this.command(this.buses[b]!, CMD.START);
     for (let b = this.buses.length - 1; b >= 0; b--) this.command(this.buses[b]!, CMD.RDATAC);
-    this.lastEdge = -1;
+    this.timing.reset();
     this.running = true;
     await this.drdy.start(this.onEdge, (e) => this.fail(e));
   }
@@ -242,23 +229,18 @@ export class Ads1299Driver {
   readonly onEdge = (t: number): void => {
     if (!this.running) return;
     const st = this.stats;
-    const T = this.periodMs;
     st.edges++;
-    if (this.lastEdge >= 0) {
-      const dt = t - this.lastEdge;
-      if (dt < 0.5 * T) {
-        st.spuriousEdges++;
-        return;
-      }
-      const k = Math.round(dt / T);
-      if (k >= 2) {
-        st.missedDrdy += k - 1;
-        st.lostFrames += k - 1;
-        this.sink.lost(k - 1, 'missed_drdy');
-      }
+    const missed = this.timing.edge(t);
+    if (missed < 0) {
+      st.spuriousEdges++;
+      return;
     }
-    this.lastEdge = t;
-    const deadline = t + T - this.opts.lateMarginMs;
+    if (missed > 0) {
+      st.missedDrdy += missed;
+      st.lostFrames += missed;
+      this.sink.lost(missed, 'missed_drdy');
+    }
+    const deadline = this.timing.deadline(t);
     const t0 = this.clock.now();
     if (t0 + this.readMs > deadline) {
       // The next conversion will replace the output register before a read could finish.

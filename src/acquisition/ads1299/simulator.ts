@@ -1,5 +1,6 @@
 import type { VirtualClock } from '../clock.js';
-import type { DataReadyLine, EdgeHandler, SpiBus, SpiMode, SpiTransferOptions } from '../bindings/types.js';
+import type { SpiBus, SpiMode, SpiTransferOptions } from '../bindings/types.js';
+import { SimDataReadyLine } from '../sim-drdy.js';
 import { encodeChip } from './frame.js';
 import {
   BYTES_PER_CHIP,
@@ -271,21 +272,6 @@ class SimSpiBus implements SpiBus {
 
   close(): void {
     // Nothing to release.
-  }
-}
-
-class SimDataReadyLine implements DataReadyLine {
-  readonly kernelTimestamps = true;
-  handler: EdgeHandler | undefined;
-
-  constructor(readonly name: string) {}
-
-  async start(onEdge: EdgeHandler): Promise<void> {
-    this.handler = onEdge;
-  }
-
-  stop(): void {
-    this.handler = undefined;
   }
 }
 

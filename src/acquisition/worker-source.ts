@@ -1,38 +1,34 @@
 import { Worker } from 'node:worker_threads';
-import { UserError } from '../../common/errors.js';
-import type { Logger } from '../../common/logger.js';
-import { CTRL_ACK, CTRL_STOP, CTRL_WORDS } from '../gap-gate.js';
-import { RingBuffer } from '../ring-buffer.js';
-import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from '../source.js';
-import { ADS1299_CHANNELS } from './driver.js';
-import type { Ads1299WorkerConfig } from './options.js';
-import type { WorkerInput, WorkerMessage } from './worker.js';
+import { UserError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { CTRL_ACK, CTRL_STOP, CTRL_WORDS } from './gap-gate.js';
+import { RingBuffer } from './ring-buffer.js';
+import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from './source.js';
+import type { AdcWorkerConfig, WorkerInput, WorkerMessage } from './adc-worker.js';
 
-export interface Ads1299SourceEvents {
+export interface AdcSourceEvents {
   /** The chips are configured and verified (IDs, register images). */
   onReady?(info: Extract<WorkerMessage, { type: 'ready' }>): void;
 }
 
 /**
- * The ADS1299 (or its simulator) as a source. The driver runs in a worker thread that appends
- * into the pipeline's shared ring; this object relays the worker's gaps to the sink (and
- * acknowledges them, which releases the frames held behind each gap) and keeps its counters.
+ * An ADC (the ADS1299 pair, the I2C ADC, or their simulators) as a source. The driver runs in a
+ * worker thread that appends into the pipeline's shared ring; this object relays the worker's
+ * gaps to the sink (and acknowledges them, which releases the frames held behind each gap) and
+ * keeps its counters.
  */
-export class Ads1299Source implements EmgSource {
+export class AdcWorkerSource implements EmgSource {
   readonly info: SourceInfo;
   private last: AcquisitionStats = {};
 
-  constructor(private readonly config: Ads1299WorkerConfig, private readonly log?: Logger, private readonly events: Ads1299SourceEvents = {}) {
-    const what = config.sim ? 'ads1299-sim' : 'ads1299';
-    const where = config.hardware
-      ? `/dev/spidev${config.hardware.spiBus}.${config.hardware.chipSelects.join('+')}, DRDY ${config.hardware.gpioBinding} ${config.hardware.drdyChip}:${config.hardware.drdyLine}`
-      : `simulated, seed ${config.sim!.seed}`;
+  constructor(private readonly config: AdcWorkerConfig, private readonly log?: Logger, private readonly events: AdcSourceEvents = {}) {
     this.info = {
-      kind: what,
-      description: `${what} (${config.driver.topology}, ${where}, ${config.preprocess ? `high-pass ${config.preprocess.highpassHz} Hz, ×${config.preprocess.scale}/V` : 'volts, no preprocessing'})`,
-      sampleRate: config.driver.sampleRate,
-      channels: ADS1299_CHANNELS,
+      kind: config.kind,
+      description: `${config.kind} (${config.where}, ${config.preprocess ? `high-pass ${config.preprocess.highpassHz} Hz, ×${config.preprocess.scale}/V` : 'volts, no preprocessing'})`,
+      sampleRate: config.sampleRate,
+      channels: config.channels,
       hasJointAngles: false,
+      live: true,
       ...(config.maxSamples > 0 ? { totalSamples: config.maxSamples } : {}),
     };
   }
@@ -43,14 +39,15 @@ export class Ads1299Source implements EmgSource {
 
   run(sink: SampleSink, signal: AbortSignal): Promise<void> {
     const ring = sink.emg;
+    const what = this.config.kind;
     if (!(ring instanceof RingBuffer)) {
-      return Promise.reject(new Error('ads1299 source: the sink must hand over the shared RingBuffer itself (the driver writes from its own thread)'));
+      return Promise.reject(new Error(`${what} source: the sink must hand over the shared RingBuffer itself (the driver writes from its own thread)`));
     }
-    if (ring.channels !== ADS1299_CHANNELS) return Promise.reject(new Error(`ads1299 source: ring has ${ring.channels} channels, needs ${ADS1299_CHANNELS}`));
+    if (ring.channels !== this.config.channels) return Promise.reject(new Error(`${what} source: ring has ${ring.channels} channels, needs ${this.config.channels}`));
     const control = new SharedArrayBuffer(CTRL_WORDS * 4);
     const ctrl = new Int32Array(control);
     const data: WorkerInput = { ring: ring.layout(), control, config: this.config };
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
+    const worker = new Worker(new URL('./adc-worker.js', import.meta.url), { workerData: data });
     return new Promise<void>((resolve, reject) => {
       let done = false;
       let failure: Error | undefined;
@@ -71,7 +68,7 @@ export class Ads1299Source implements EmgSource {
             sink.note(m.kind, m.atSample, m.detail, m.data);
             break;
           case 'ready':
-            this.log?.info({ source: m.description, ids: m.report.ids.map((i) => `0x${i.toString(16)}`) }, 'ADS1299 configured and verified');
+            this.log?.info({ source: m.description, ids: m.report.ids.map((i) => `0x${i.toString(16)}`) }, 'ADC configured and verified');
             this.events.onReady?.(m);
             break;
           case 'stats':
@@ -93,7 +90,7 @@ export class Ads1299Source implements EmgSource {
         signal.removeEventListener('abort', stop);
         if (failure) reject(failure);
         else if (done || signal.aborted) resolve();
-        else reject(new Error(`ads1299 acquisition worker exited (code ${code}) without finishing`));
+        else reject(new Error(`${what} acquisition worker exited (code ${code}) without finishing`));
       });
     });
   }

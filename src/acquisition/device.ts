@@ -1,0 +1,116 @@
+/**
+ * What the acquisition worker drives: an ADC with a data-ready line behind a driver, real or
+ * simulated. The worker's ring, gap gate, stall supervision and re-initialisation are the same
+ * for every ADC; each ADC brings one module that opens it as a WorkerDevice.
+ */
+
+export type LossReason = 'missed_drdy' | 'late_read' | 'bad_status' | 'spi_error' | 'bus_error';
+
+/** Where a driver delivers. Both run on the DRDY path: no allocation, no waiting. */
+export interface FrameSink {
+  /** One good frame: `volts` and `counts` in output channel order. Both arrays are reused: copy. */
+  frame(volts: Float32Array, counts: Int32Array): void;
+  /** `n` conversions were lost before the next frame delivered. */
+  lost(n: number, reason: LossReason): void;
+}
+
+export interface ConfigureReport {
+  /** ID register of each chip that can be read back. */
+  readonly ids: readonly number[];
+  /** Registers written and verified, per bus device. */
+  readonly registers: readonly Readonly<Record<string, number>>[];
+}
+
+/** A simulator's conversion player: the worker moves it against the wall clock or the reader. */
+export interface SimPlayer {
+  /** Conversions played so far. */
+  readonly conversions: number;
+  /** Plays every conversion due by `tMs` (virtual time). */
+  runUntil(tMs: number): number;
+  runConversions(n: number): void;
+  /** Virtual time of conversion k. */
+  conversionTime(k: number): number;
+}
+
+export interface LossCounter {
+  readonly words: string;
+  read(): number;
+}
+
+export interface WorkerDevice {
+  /** For logs: the buses and lines opened. */
+  readonly description: string;
+  /** The driver's counters (frames, edges, losses by cause, …). */
+  readonly stats: Readonly<Record<string, number>>;
+  /**
+   * Counters a stall note reports the change of since the last frame, with their wording. The
+   * worker reads them after every frame: `read` must not allocate.
+   */
+  readonly lossCounters: readonly LossCounter[];
+  /** Volts per count, output channel order (saturation levels derive from it). */
+  readonly lsb: ArrayLike<number>;
+  /** Largest count magnitude the converter gives. */
+  readonly countMax: number;
+  readonly sim?: SimPlayer;
+  /** Resets, configures and verifies the chip(s); throws a UserError naming what is wrong. */
+  configure(): ConfigureReport;
+  describeChannel(i: number): string;
+  /** Starts conversions and the data-ready path. `onFatal` gets a stuck bus or a dead line later. */
+  start(onFatal: (e: Error) => void): Promise<void>;
+  /** Stops the driver and closes the buses. Safe to call twice. */
+  close(): void;
+}
+
+/**
+ * A reproducible uniform [0, 1) per (seed, epoch, conversion): which DRDY pulses a simulator's
+ * random loss takes. The epoch (re-initialisations so far) changes the draw after each re-init.
+ */
+export function unitHash(seed: number, epoch: number, k: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35) ^ Math.imul(k, 0x27d4eb2f);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  h = Math.imul(h, 0x297a2d39);
+  h ^= h >>> 15;
+  return (h >>> 0) / 4294967296;
+}
+
+/** `k => k > 0 && k % n === 0` for n > 0, else undefined: the simulators' every-N-th fault. */
+export function everyNth(n: number): ((k: number) => boolean) | undefined {
+  return n > 0 ? (k: number) => k > 0 && k % n === 0 : undefined;
+}
+
+/**
+ * The data-ready timing both drivers share: the ADCs have no FIFO and no sample counter, so
+ * conversions that are missed or read too late are detected from the edge timestamps.
+ */
+export class EdgeTiming {
+  private lastEdge = -1;
+
+  constructor(readonly periodMs: number, private readonly lateMarginMs: number, readonly readMs: number) {}
+
+  reset(): void {
+    this.lastEdge = -1;
+  }
+
+  /**
+   * Classifies the edge at `t`: −1 for a spurious edge (closer than half a period to the last:
+   * ignore it), else the conversions missed since the previous edge (0 when none).
+   */
+  edge(t: number): number {
+    let missed = 0;
+    if (this.lastEdge >= 0) {
+      const dt = t - this.lastEdge;
+      if (dt < 0.5 * this.periodMs) return -1;
+      const k = Math.round(dt / this.periodMs);
+      if (k >= 2) missed = k - 1;
+    }
+    this.lastEdge = t;
+    return missed;
+  }
+
+  /** A read must end by this time or the next conversion may overwrite the data. */
+  deadline(t: number): number {
+    return t + this.periodMs - this.lateMarginMs;
+  }
+}
