@@ -11,6 +11,7 @@ import { CTRL_STOP, GapGate, type GapMessage, type NoteMessage } from './gap-gat
 import { RateLimitedNote } from './rate-limit.js';
 import { Preprocessor } from './preprocess.js';
 import { RingBuffer, type RingBufferLayout } from './ring-buffer.js';
+import { SignalQualityMonitor, qualityNote, type SignalQualityReport } from './signal-quality.js';
 import type { Ads1299WorkerConfig } from './ads1299/options.js';
 import type { I2cWorkerConfig } from './i2c/options.js';
 
@@ -28,6 +29,7 @@ export type WorkerMessage =
   | GapMessage
   | NoteMessage
   | { readonly type: 'stats'; readonly stats: Record<string, number> }
+  | { readonly type: 'quality'; readonly report: SignalQualityReport }
   | { readonly type: 'error'; readonly message: string; readonly user: boolean }
   | { readonly type: 'ended'; readonly stats: Record<string, number> };
 
@@ -62,9 +64,13 @@ function markLossCounters(): void {
   if (lc) for (let i = 0; i < lc.length; i++) lossMark[i] = lc[i]!.read();
 }
 
+/** Per-channel quality of the raw signal (before conditioning); made once the first device gives its scale. */
+let quality: SignalQualityMonitor | undefined;
+
 const sink: FrameSink = {
-  frame(volts) {
+  frame(volts, _counts, leadOff) {
     markLossCounters();
+    quality?.push(volts, 0, leadOff);
     if (maxSamples > 0 && gate.delivered + gate.held >= maxSamples) return;
     if (pre) {
       if (!pre.processFrame(volts, 0, conditioned, 0)) {
@@ -153,6 +159,17 @@ async function bringUp(first: boolean): Promise<void> {
     // Within 2 counts of either rail counts as saturated (float32 volts cannot tell closer).
     const saturation = cfg.preprocess.detectSaturation ? Array.from(d.lsb, (l) => l * (d.countMax - 2)) : undefined;
     pre = new Preprocessor({ ...cfg.preprocess, ...(saturation ? { saturation } : {}) });
+  }
+  if (!quality) {
+    const lsb = Array.from(d.lsb);
+    quality = new SignalQualityMonitor(
+      { ...cfg.quality, channels: cfg.channels, sampleRate: cfg.sampleRate, clipLevel: lsb.map((l) => l * (d.countMax - 2)), flatRange: lsb.map((l) => 2 * l) },
+      (c) => {
+        const n = qualityNote(c);
+        note('signal_quality', ring.written + gate.held, n.detail, n.data);
+        post({ type: 'quality', report: quality!.report() });
+      },
+    );
   }
   if (first) post({ type: 'ready', report, description: d.description, channels: Array.from({ length: cfg.channels }, (_, i) => d.describeChannel(i)) });
   await d.start((e) => {
@@ -334,6 +351,7 @@ function loop(): void {
     if (performance.now() - lastStats >= cfg.statsEveryMs) {
       lastStats = performance.now();
       post({ type: 'stats', stats: stats() });
+      if (quality) post({ type: 'quality', report: quality.report() });
     }
     timer = setTimeout(tick, wait);
   };

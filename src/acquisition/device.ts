@@ -8,8 +8,11 @@ export type LossReason = 'missed_drdy' | 'late_read' | 'bad_status' | 'spi_error
 
 /** Where a driver delivers. Both run on the DRDY path: no allocation, no waiting. */
 export interface FrameSink {
-  /** One good frame: `volts` and `counts` in output channel order. Both arrays are reused: copy. */
-  frame(volts: Float32Array, counts: Int32Array): void;
+  /**
+   * One good frame: `volts` and `counts` in output channel order. Both arrays are reused: copy.
+   * `leadOff` has bit c set when the ADC flags output channel c's electrode as off.
+   */
+  frame(volts: Float32Array, counts: Int32Array, leadOff: number): void;
   /** `n` conversions were lost before the next frame delivered. */
   lost(n: number, reason: LossReason): void;
 }

@@ -157,6 +157,8 @@ export function withSanitizer(inner: EmgSource, opts: SanitizeOptions): EmgSourc
         s.flush();
       }
     },
+    ...(inner.quality ? { quality: () => inner.quality!() } : {}),
+    ...(inner.qualityMask ? { qualityMask: () => inner.qualityMask!() } : {}),
     stats(): AcquisitionStats {
       return { ...(inner.stats?.() ?? {}), bad_values: stats.badValues, bad_values_out_of_range: stats.outOfRange, bad_frames: stats.badFrames, bad_frames_dropped: stats.droppedFrames };
     },

@@ -1,4 +1,5 @@
 import type { RunEvent, RunEventKind } from '../domain/events.js';
+import type { SignalQualityReport } from './signal-quality.js';
 
 export interface SourceInfo {
   /** synthetic | replay | ads1299 | ads1299-sim | i2c | i2c-sim */
@@ -70,6 +71,10 @@ export interface EmgSource {
   run(sink: SampleSink, signal: AbortSignal): Promise<void>;
   /** The source's counters so far (optional: sources without counters omit it). */
   stats?(): AcquisitionStats;
+  /** Per-channel signal quality as last judged (undefined until the first window). */
+  quality?(): SignalQualityReport | undefined;
+  /** Bit c set: channel c is bad now. Cheap: read for every pose. */
+  qualityMask?(): number;
 }
 
 /**

@@ -15,7 +15,8 @@ import { ReplaySource } from './replay-source.js';
 import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from './source.js';
 import { SyntheticSource } from './synthetic.js';
 import { AdcWorkerSource } from './worker-source.js';
-import { preprocessOn, preprocessOptions } from './worker-config.js';
+import { preprocessOn, preprocessOptions, qualitySettings } from './worker-config.js';
+import { withQuality } from './signal-quality.js';
 
 /** What a source's constructor gets: the configuration, the text after `name:` (if any), its logger. */
 export interface SourceContext {
@@ -65,7 +66,9 @@ async function replaySource({ cfg, arg, maxSamples, log }: SourceContext): Promi
   // Dataset files are already filtered: preprocessing only when asked for explicitly. The
   // sanitizer is always there: a file may hold NaN, Inf or values no electrode can give.
   const inner = preprocessOn(cfg, false) ? withPreprocessing(replay, cfg, log) : replay;
-  return sanitized(inner, cfg, log, cfg.acquisition.replay_full_scale);
+  const fullScale = cfg.acquisition.replay_full_scale;
+  const judged = withQuality(inner, qualitySettings(cfg, replay.info.sampleRate), { clipLevel: fullScale > 0 ? fullScale : Infinity, flatRange: 0 });
+  return sanitized(judged, cfg, log, fullScale);
 }
 
 function syntheticSource({ cfg, maxSamples, log }: SourceContext): EmgSource {
@@ -79,7 +82,8 @@ function syntheticSource({ cfg, maxSamples, log }: SourceContext): EmgSource {
     maxSamples,
     chunkSamples: 40,
   });
-  return sanitized(preprocessOn(cfg, raw) ? withPreprocessing(syn, cfg, log) : syn, cfg, log);
+  const inner = preprocessOn(cfg, raw) ? withPreprocessing(syn, cfg, log) : syn;
+  return sanitized(withQuality(inner, qualitySettings(cfg, SAMPLE_RATE), { clipLevel: Infinity, flatRange: 0 }), cfg, log);
 }
 
 function ads1299Source({ cfg, log }: SourceContext, simulate: boolean): EmgSource {

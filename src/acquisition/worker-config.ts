@@ -1,6 +1,21 @@
 import type { Config } from '../config/schema.js';
 import type { PreprocessOptions } from './preprocess.js';
 
+/** Signal-quality settings every source shares (acquisition.quality). */
+export interface QualitySettings {
+  readonly mainsHz: number;
+  readonly hopSamples: number;
+  readonly blocks: number;
+  readonly maxClipFraction: number;
+  readonly maxMainsShare: number;
+}
+
+export function qualitySettings(cfg: Config, sampleRate: number): QualitySettings {
+  const q = cfg.acquisition.quality;
+  // Two hops per window: judged every half window, so a change shows within one window.
+  return { mainsHz: q.mains_hz, hopSamples: Math.round((q.window_ms / 2000) * sampleRate), blocks: 2, maxClipFraction: q.max_clip_fraction, maxMainsShare: q.max_mains_share };
+}
+
 /** The DRDY binding of a real ADC (GPIO character device through gpiomon, or sysfs). */
 export interface DrdyBindingConfig {
   readonly gpioBinding: 'chardev' | 'sysfs';
@@ -40,6 +55,7 @@ export interface WorkerCommonConfig {
   /** Frames held back while a gap waits for the main thread's acknowledgement (at most half the ring). */
   readonly stagingFrames: number;
   readonly statsEveryMs: number;
+  readonly quality: QualitySettings;
 }
 
 /** Whether preprocessing applies to a live source under `preprocess.enabled`. */
@@ -79,6 +95,7 @@ export function workerCommonConfig(
     maxSamples: Math.round(cfg.input.duration_s * sampleRate),
     stagingFrames: sampleRate,
     statsEveryMs: 1000,
+    quality: qualitySettings(cfg, sampleRate),
     stallMs: cfg.acquisition.stall_ms,
     reinitBackoffMs: cfg.acquisition.reinit_backoff_ms,
     reinitBackoffMaxMs: Math.max(cfg.acquisition.reinit_backoff_ms, cfg.acquisition.reinit_backoff_max_ms),

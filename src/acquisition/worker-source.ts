@@ -5,6 +5,7 @@ import { CTRL_ACK, CTRL_STOP, CTRL_WORDS } from './gap-gate.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from './source.js';
 import type { AdcWorkerConfig, WorkerInput, WorkerMessage } from './adc-worker.js';
+import type { SignalQualityReport } from './signal-quality.js';
 
 export interface AdcSourceEvents {
   /** The chips are configured and verified (IDs, register images). */
@@ -20,6 +21,7 @@ export interface AdcSourceEvents {
 export class AdcWorkerSource implements EmgSource {
   readonly info: SourceInfo;
   private last: AcquisitionStats = {};
+  private lastQuality: SignalQualityReport | undefined;
 
   constructor(private readonly config: AdcWorkerConfig, private readonly log?: Logger, private readonly events: AdcSourceEvents = {}) {
     this.info = {
@@ -35,6 +37,14 @@ export class AdcWorkerSource implements EmgSource {
 
   stats(): AcquisitionStats {
     return this.last;
+  }
+
+  quality(): SignalQualityReport | undefined {
+    return this.lastQuality;
+  }
+
+  qualityMask(): number {
+    return this.lastQuality?.bad_mask ?? 0;
   }
 
   run(sink: SampleSink, signal: AbortSignal): Promise<void> {
@@ -73,6 +83,9 @@ export class AdcWorkerSource implements EmgSource {
             break;
           case 'stats':
             this.last = m.stats;
+            break;
+          case 'quality':
+            this.lastQuality = m.report;
             break;
           case 'ended':
             this.last = m.stats;

@@ -47,6 +47,8 @@ const ads1299Schema = z
     max_consecutive_bad_frames: z.number().int().positive().max(10_000_000).default(2000),
     /** libgpiod's gpiomon (Debian/Ubuntu package gpiod), used by the chardev binding. */
     gpiomon: z.string().min(1).default('gpiomon'),
+    /** DC lead-off detection on every input (comparators on, LOFF_STATP/N in each frame's status word). */
+    lead_off: z.boolean().default(false),
     /** Faults the simulator injects (every N-th conversion; 0 = never), to exercise the fault paths end to end. */
     sim: z
       .object({
@@ -62,6 +64,13 @@ const ads1299Schema = z
         /** Share of DRDY pulses lost at random (0–1), reproducibly from drop_seed. */
         drop_fraction: z.number().min(0).max(1).default(0),
         drop_seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+        /** Ring channels whose electrode comes off from detach_at_s for detach_for_s seconds (0 = for good). */
+        detach_channels: z.array(z.number().int().min(0).max(CHANNELS - 1)).max(CHANNELS).default([]),
+        detach_at_s: z.number().min(0).max(1e6).default(1),
+        detach_for_s: z.number().min(0).max(1e6).default(0),
+        /** Mains hum of this amplitude (volts at the electrode) at quality.mains_hz on hum_channels. */
+        hum_volts: z.number().min(0).max(1).default(0),
+        hum_channels: z.array(z.number().int().min(0).max(CHANNELS - 1)).max(CHANNELS).default([]),
       })
       .strict()
       .prefault({}),
@@ -123,6 +132,19 @@ const i2cSchema = z
   })
   .strict();
 
+const qualitySchema = z
+  .object({
+    /** The mains frequency whose share of each channel's power is measured (50 or 60 Hz). */
+    mains_hz: z.literal([50, 60]).default(50),
+    /** The sliding window figures cover; judged twice per window. A multiple of 100 ms holds whole mains cycles. */
+    window_ms: z.number().int().min(100).max(10_000).multipleOf(100).default(200),
+    /** A channel with more than this share of its window clipped (at full scale) is bad. */
+    max_clip_fraction: z.number().min(0).max(1).default(0.01),
+    /** A channel with more than this share of its power at the mains frequency is bad. */
+    max_mains_share: z.number().min(0).max(1).default(0.5),
+  })
+  .strict();
+
 const preprocessSchema = z
   .object({
     /** auto: on for live sources (ads1299, synthetic raw), off for replayed files (already filtered). */
@@ -164,6 +186,8 @@ export const acquisitionSchema = z
      * NaN (0 = no limit). The ADCs derive theirs from gain and reference.
      */
     replay_full_scale: z.number().min(0).max(1e12).default(1000),
+    /** Live signal quality per channel (health, summary.json, events, each pose's quality flag). */
+    quality: qualitySchema.prefault({}),
     ads1299: ads1299Schema.prefault({}),
     i2c: i2cSchema.prefault({}),
     preprocess: preprocessSchema.prefault({}),

@@ -46,6 +46,7 @@ export function streamPlugins(o: RegistryOptions, env: PluginEnv): Plugin[] {
     stateMaxAbs: () => env.predictors.stateMaxAbs(),
     files: { latency: ARTIFACT_FILES.latency, alignment: ARTIFACT_FILES.alignment },
     ...(o.notify ? { notify: o.notify } : {}),
+    ...(env.source?.quality ? { signalQuality: () => env.source!.quality!() } : {}),
   });
   return [...outputs.first, ...supervisors, ...outputs.rest];
 }

@@ -13,6 +13,7 @@ import { alignHeldBlocks } from './alignment-run.js';
 /** What the registry needs to build a stream's plug-ins once its predictors exist. */
 export interface PluginEnv {
   readonly predictors: Predictors;
+  readonly source?: EmgSource;
 }
 
 export interface StreamParts {
@@ -82,7 +83,7 @@ export class StreamSession implements SessionActions {
         return Number.isNaN(epoch) ? undefined : epoch - performance.timeOrigin;
       },
     });
-    this.host = new PluginHost(p.plugins({ predictors: this.predictors }), p.log);
+    this.host = new PluginHost(p.plugins({ predictors: this.predictors, source: p.source }), p.log);
     this.host.addReportSource(this);
   }
 
@@ -221,6 +222,7 @@ export class StreamSession implements SessionActions {
 
   private readonly onPose = (e: PoseEvent): void => {
     if (this.poses++ === 0) this.firstPoseMs = Math.round(performance.now());
+    e.quality = this.p.source.qualityMask?.() ?? 0;
     this.bus.emit('pose', e);
   };
 

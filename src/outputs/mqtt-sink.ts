@@ -333,7 +333,7 @@ export class MqttSink implements PoseSink {
    * digits round-trip a float32); JSON has no NaN, so a non-finite angle is null.
    */
   encodePose(e: PoseEvent): string {
-    let s = '{"seq":' + this.seq + ',"t":' + Number(e.t.toFixed(6)) + ',"step":' + e.step + ',"mode":"' + e.mode + '","ts":' + Date.now() + ',"angles":[';
+    let s = '{"seq":' + this.seq + ',"t":' + Number(e.t.toFixed(6)) + ',"step":' + e.step + ',"mode":"' + e.mode + '","ts":' + Date.now() + ',"quality":' + (e.quality ?? 0) + ',"angles":[';
     const a = e.angles;
     for (let i = 0; i < a.length; i++) {
       const v = a[i]!;

@@ -22,7 +22,9 @@ export class PosesFile implements PoseSink {
   }
 
   write(e: PoseEvent): void {
-    this.out.write({ t: Number(e.t.toFixed(6)), step: e.step, mode: e.mode, angles: anglesToJson(e.angles) });
+    // quality only when a channel is bad: clean runs keep the four-field lines.
+    const q = e.quality ?? 0;
+    this.out.write({ t: Number(e.t.toFixed(6)), step: e.step, mode: e.mode, ...(q !== 0 ? { quality: q } : {}), angles: anglesToJson(e.angles) });
   }
 
   /** A record of another shape, e.g. exact mode's poses upsampled to the input rate. */

@@ -8,6 +8,8 @@ import { StateGuard } from './state-guard.js';
 import { WatchdogPlugin } from './watchdog-plugin.js';
 import { SystemdNotifyPlugin } from './systemd-notify.js';
 import type { NotifyHub } from './notify-hub.js';
+import type { SignalQualityReport } from '../acquisition/signal-quality.js';
+import { SignalQualityPlugin } from './signal-quality-plugin.js';
 
 export interface SupervisionEnv {
   /** The session streams (its streaming predictor exists): streaming supervisors run. */
@@ -18,6 +20,8 @@ export interface SupervisionEnv {
   files: { latency: string; alignment: string };
   /** The daemon's systemd notify hub (inert without NOTIFY_SOCKET). */
   notify?: NotifyHub;
+  /** The source's per-channel signal quality. */
+  signalQuality?: () => SignalQualityReport | undefined;
 }
 
 /** The supervisors of one stream, in start order. */
@@ -27,6 +31,7 @@ export function supervisorPlugins(cfg: Config, env: SupervisionEnv): Plugin[] {
     new MemoryMonitor(),
   ];
   if (env.notify?.enabled) plugins.push(new SystemdNotifyPlugin(env.notify));
+  if (env.signalQuality) plugins.push(new SignalQualityPlugin(env.signalQuality));
   if (!env.streaming) return plugins;
   plugins.push(
     new AlignmentMonitor({

@@ -2,7 +2,7 @@ import { UserError } from '../../common/errors.js';
 import type { Clock } from '../clock.js';
 import type { DataReadyLine, SpiBus } from '../bindings/types.js';
 import { EdgeTiming, type ConfigureReport, type FrameSink } from '../device.js';
-import { decodeChip, statusMarkerOk } from './frame.js';
+import { decodeChip, leadOffBits, statusMarkerOk } from './frame.js';
 import {
   BYTES_PER_CHIP,
   CHANNELS_PER_CHIP,
@@ -37,6 +37,8 @@ export interface Ads1299Options {
   readonly lateMarginMs: number;
   /** Consecutive frames without the status marker before acquisition stops. */
   readonly maxConsecutiveBadFrames: number;
+  /** DC lead-off detection: each frame's status word flags inputs whose electrode is off. */
+  readonly leadOff?: boolean;
 }
 
 export interface Ads1299Stats {
@@ -84,6 +86,8 @@ export class Ads1299Driver {
   private readonly adcCounts = new Int32Array(ADS1299_CHANNELS);
   private readonly outCounts = new Int32Array(ADS1299_CHANNELS);
   private readonly outVolts = new Float32Array(ADS1299_CHANNELS);
+  /** Lead-off flags of the last frame, ADC channel order (bit per channel). */
+  private adcLeadOff = 0;
   private readonly readMs: number;
   private readonly timing: EdgeTiming;
   private consecutiveBad = 0;
@@ -165,6 +169,7 @@ export class Ads1299Driver {
         gains: opts.topology === 'daisy' && b === 0 ? opts.gains.slice(0, CHANNELS_PER_CHIP) : opts.gains.slice(b * CHANNELS_PER_CHIP, (b + 1) * CHANNELS_PER_CHIP),
         reference: opts.reference,
         biasDrive: opts.biasDrive,
+        leadOff: opts.leadOff === true,
       });
       if (opts.topology === 'daisy') {
         // Register writes reach both chips of a chain at once, so their gains must agree.
@@ -280,13 +285,17 @@ export class Ads1299Driver {
     this.consecutiveBad = 0;
     const map = this.opts.channelMap;
     const lsb = this.lsb;
+    const adcOff = this.adcLeadOff;
+    let leadOff = 0;
     for (let i = 0; i < ADS1299_CHANNELS; i++) {
-      const c = this.adcCounts[map[i]!]!;
+      const adc = map[i]!;
+      const c = this.adcCounts[adc]!;
       this.outCounts[i] = c;
       this.outVolts[i] = c * lsb[i]!;
+      if (adcOff & (1 << adc)) leadOff |= 1 << i;
     }
     st.framesDelivered++;
-    this.sink.frame(this.outVolts, this.outCounts);
+    this.sink.frame(this.outVolts, this.outCounts, leadOff);
   };
 
   /** Checks both status words and decodes into adcCounts. False when a marker is wrong. */
@@ -296,6 +305,7 @@ export class Ads1299Driver {
       if (!statusMarkerOk(rx, 0) || !statusMarkerOk(rx, BYTES_PER_CHIP)) return this.noteStuck(rx);
       decodeChip(rx, 0, this.adcCounts, 0);
       decodeChip(rx, BYTES_PER_CHIP, this.adcCounts, CHANNELS_PER_CHIP);
+      this.adcLeadOff = leadOffBits(rx, 0) | (leadOffBits(rx, BYTES_PER_CHIP) << CHANNELS_PER_CHIP);
       return true;
     }
     const a = this.rx[0]!;
@@ -304,6 +314,7 @@ export class Ads1299Driver {
     if (!statusMarkerOk(b, 0)) return this.noteStuck(b);
     decodeChip(a, 0, this.adcCounts, 0);
     decodeChip(b, 0, this.adcCounts, CHANNELS_PER_CHIP);
+    this.adcLeadOff = leadOffBits(a, 0) | (leadOffBits(b, 0) << CHANNELS_PER_CHIP);
     return true;
   }
 

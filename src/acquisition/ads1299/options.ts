@@ -28,6 +28,13 @@ export interface Ads1299WorkerConfig extends WorkerCommonConfig {
     readonly spiErrorEvery: number;
     readonly dropFraction: number;
     readonly dropSeed: number;
+    /** Ring channels whose electrode comes off, from/for how many conversions (for 0 = for good). */
+    readonly detachChannels: readonly number[];
+    readonly detachAt: number;
+    readonly detachFor: number;
+    readonly humVolts: number;
+    readonly humHz: number;
+    readonly humChannels: readonly number[];
   };
 }
 
@@ -47,6 +54,7 @@ export function ads1299WorkerConfig(cfg: Config, simulate: boolean, sampleRate: 
     channelMap: [...a.channel_map],
     lateMarginMs: a.late_margin_us / 1000,
     maxConsecutiveBadFrames: a.max_consecutive_bad_frames,
+    leadOff: a.lead_off,
   };
   const where = simulate
     ? `${a.topology}, simulated, seed ${cfg.acquisition.synthetic_seed}`
@@ -69,6 +77,12 @@ export function ads1299WorkerConfig(cfg: Config, simulate: boolean, sampleRate: 
         spiErrorEvery: a.sim.spi_error_every,
         dropFraction: a.sim.drop_fraction,
         dropSeed: a.sim.drop_seed,
+        detachChannels: [...a.sim.detach_channels],
+        detachAt: Math.round(a.sim.detach_at_s * sampleRate),
+        detachFor: Math.round(a.sim.detach_for_s * sampleRate),
+        humVolts: a.sim.hum_volts,
+        humHz: cfg.acquisition.quality.mains_hz,
+        humChannels: [...a.sim.hum_channels],
       },
     };
   }

@@ -80,6 +80,14 @@ function simulator(cfg: Ads1299WorkerConfig, epoch: number): Ads1299Simulator {
   const bad = everyNth(s.badStatusEvery);
   const spiError = everyNth(s.spiErrorEvery);
   const stuckEvery = s.stuckBusEvery;
+  // The generator and the fault keys speak ring channels; the chips, ADC channels.
+  const ringOf = new Int32Array(ADS1299_CHANNELS);
+  cfg.driver.channelMap.forEach((adc, ring) => (ringOf[adc] = ring));
+  const off = new Uint8Array(ADS1299_CHANNELS);
+  for (const c of s.detachChannels) off[cfg.driver.channelMap[c]!] = 1;
+  const humOn = new Uint8Array(ADS1299_CHANNELS);
+  for (const c of s.humChannels) humOn[c] = 1;
+  const detached = (k: number, adc: number): boolean => off[adc] === 1 && k >= s.detachAt && (s.detachFor === 0 || k < s.detachAt + s.detachFor);
   const sim: Ads1299Simulator = new Ads1299Simulator({
     topology: cfg.driver.topology,
     clock,
@@ -90,9 +98,16 @@ function simulator(cfg: Ads1299WorkerConfig, epoch: number): Ads1299Simulator {
         gen.next(1, volts, 0);
         genK++;
       }
-      for (let c = 0; c < ADS1299_CHANNELS; c++) counts[c] = sim.voltsToCounts(c, volts[c]!, cfg.driver.vref);
+      const hum = s.humVolts * Math.sin((2 * Math.PI * s.humHz * k) / cfg.sampleRate);
+      for (let adc = 0; adc < ADS1299_CHANNELS; adc++) {
+        const c = ringOf[adc]!;
+        // An electrode that is off leaves its input to the lead-off current: it runs to the rail.
+        if (detached(k, adc)) counts[adc] = COUNT_MAX;
+        else counts[adc] = sim.voltsToCounts(adc, volts[c]! + (humOn[c] ? hum : 0), cfg.driver.vref);
+      }
     },
     faults: {
+      ...(s.detachChannels.length > 0 ? { detached } : {}),
       ...(missed ? { missedDrdy: missed } : {}),
       ...(late ? { lateDeliveryMs: (k: number) => (late(k) ? 1.5 * (1000 / cfg.sampleRate) : 0) } : {}),
       ...(bad ? { badStatus: (k: number, chip: number) => chip === 0 && bad(k) } : {}),

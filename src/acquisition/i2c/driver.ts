@@ -177,7 +177,7 @@ export class I2cAdcDriver {
     const lsb = this.lsb[0]!;
     for (let c = 0; c < this.counts.length; c++) this.volts[c] = this.counts[c]! * lsb;
     st.framesDelivered++;
-    this.sink.frame(this.volts, this.counts);
+    this.sink.frame(this.volts, this.counts, 0);
   };
 
   private busFailure(e: unknown): void {
