@@ -1,3 +1,5 @@
+import type { Logger } from '../common/logger.js';
+import type { Config } from '../config/schema.js';
 import type { RunEvent, RunEventKind } from '../domain/events.js';
 import type { SignalQualityReport } from './signal-quality.js';
 
@@ -64,6 +66,16 @@ export interface SampleSink {
 
 /** Counters a source keeps (frames read, lost, bad samples, …), for logs and summary.json. */
 export type AcquisitionStats = Readonly<Record<string, number>>;
+
+/** What a source's constructor gets: the configuration, the text after `name:` (if any), its logger. */
+export interface SourceContext {
+  readonly cfg: Config;
+  readonly arg: string;
+  readonly sampleRate: number;
+  /** Stop after this many samples (0 = endless). */
+  readonly maxSamples: number;
+  readonly log: Logger;
+}
 
 export interface EmgSource {
   readonly info: SourceInfo;
