@@ -137,7 +137,9 @@ test('ads1299-sim: a detached electrode is flagged (lead-off) within a second an
   assert.equal(rep.bad_mask, 1 << 9, 'only the humming channel is bad at the end');
   assert.ok(rep.channels[9]!.mains_share > 0.5 && rep.channels[0]!.mains_share < 0.2, JSON.stringify(rep.channels.map((c) => c.mains_share)));
   assert.ok(rep.channels[3]!.clipped_total > 0);
-  assert.equal(src.qualityMask!(), 1 << 9);
+  assert.equal(src.qualityMask!(8000), 1 << 9);
+  assert.equal(src.qualityMask!(ch3[0]!.atSample) & (1 << 3), 1 << 3, 'channel 3 bad from its event on');
+  assert.equal(src.qualityMask!(ch3[0]!.atSample - 1) & (1 << 3), 0);
 });
 
 test('sources on the main thread are judged too: a synthetic run reports per-channel quality', async () => {
@@ -154,8 +156,8 @@ test('the pose quality flag: in the poses file while a channel is bad, in the MQ
     const poses = join(dir, 'poses.jsonl');
     const root = join(dir, 'runs');
     const r = runCli([
-      // Real time: at speed 0 the source runs ahead of the poses, and the flag says what is known when a pose is made.
-      'run', '--source', 'ads1299-sim', '--duration', '2.5', '--speed', '1',
+      // At speed 0 the source runs far ahead of the poses: each pose still gets the mask judged for its own samples.
+      'run', '--source', 'ads1299-sim', '--duration', '3', '--speed', '0',
       '--set', `outputs.poses_out=${poses}`, '--set', `outputs.artifacts_root=${root}`, '--set', 'outputs.mqtt.enabled=false',
       '--set', 'acquisition.ads1299.lead_off=true', '--set', 'acquisition.ads1299.sim.detach_channels=[2]', '--set', 'acquisition.ads1299.sim.detach_at_s=1',
     ]);

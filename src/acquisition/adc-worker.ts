@@ -29,7 +29,7 @@ export type WorkerMessage =
   | GapMessage
   | NoteMessage
   | { readonly type: 'stats'; readonly stats: Record<string, number> }
-  | { readonly type: 'quality'; readonly report: SignalQualityReport }
+  | { readonly type: 'quality'; readonly report: SignalQualityReport; readonly atSample: number }
   | { readonly type: 'error'; readonly message: string; readonly user: boolean }
   | { readonly type: 'ended'; readonly stats: Record<string, number> };
 
@@ -166,8 +166,9 @@ async function bringUp(first: boolean): Promise<void> {
       { ...cfg.quality, channels: cfg.channels, sampleRate: cfg.sampleRate, clipLevel: lsb.map((l) => l * (d.countMax - 2)), flatRange: lsb.map((l) => 2 * l) },
       (c) => {
         const n = qualityNote(c);
-        note('signal_quality', ring.written + gate.held, n.detail, n.data);
-        post({ type: 'quality', report: quality!.report() });
+        const at = ring.written + gate.held;
+        note('signal_quality', at, n.detail, n.data);
+        post({ type: 'quality', report: quality!.report(), atSample: at });
       },
     );
   }
@@ -351,7 +352,7 @@ function loop(): void {
     if (performance.now() - lastStats >= cfg.statsEveryMs) {
       lastStats = performance.now();
       post({ type: 'stats', stats: stats() });
-      if (quality) post({ type: 'quality', report: quality.report() });
+      if (quality) post({ type: 'quality', report: quality.report(), atSample: ring.written + gate.held });
     }
     timer = setTimeout(tick, wait);
   };

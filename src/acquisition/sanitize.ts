@@ -158,7 +158,7 @@ export function withSanitizer(inner: EmgSource, opts: SanitizeOptions): EmgSourc
       }
     },
     ...(inner.quality ? { quality: () => inner.quality!() } : {}),
-    ...(inner.qualityMask ? { qualityMask: () => inner.qualityMask!() } : {}),
+    ...(inner.qualityMask ? { qualityMask: (at: number) => inner.qualityMask!(at) } : {}),
     stats(): AcquisitionStats {
       return { ...(inner.stats?.() ?? {}), bad_values: stats.badValues, bad_values_out_of_range: stats.outOfRange, bad_frames: stats.badFrames, bad_frames_dropped: stats.droppedFrames };
     },

@@ -245,6 +245,35 @@ export class SignalQualityMonitor {
   }
 }
 
+/**
+ * The bad-channel mask as it changed along the input, so that a pose made while the source runs
+ * ahead (a replay at full speed, a backlog) carries the mask judged for its own samples. Bounded:
+ * the oldest changes are forgotten, which only matters for poses far behind the source.
+ */
+export class MaskHistory {
+  private readonly at = new Float64Array(64);
+  private readonly mask = new Int32Array(64);
+  private n = 0;
+
+  /** The mask became `mask` from input sample `atSample` on (calls in increasing sample order). */
+  set(atSample: number, mask: number): void {
+    if (this.n > 0 && this.mask[(this.n - 1) % 64] === mask) return;
+    const i = this.n % 64;
+    this.at[i] = atSample;
+    this.mask[i] = mask;
+    this.n++;
+  }
+
+  /** The mask in force at input sample `atSample` (the newest known when that is ahead of every change). */
+  maskAt(atSample: number): number {
+    for (let k = this.n - 1; k >= Math.max(0, this.n - 64); k--) {
+      const i = k % 64;
+      if (this.at[i]! <= atSample) return this.mask[i]!;
+    }
+    return 0;
+  }
+}
+
 /** What a channel's change is recorded as: an event detail and its data. */
 export function qualityNote(c: ChannelQuality): { detail: string; data: Record<string, string | number | boolean> } {
   const detail = c.ok
@@ -260,6 +289,7 @@ export function qualityNote(c: ChannelQuality): { detail: string; data: Record<s
  */
 export function withQuality(inner: EmgSource, settings: QualitySettings, levels: { clipLevel: number; flatRange: number }): EmgSource {
   let monitor: SignalQualityMonitor | undefined;
+  const history = new MaskHistory();
   return {
     info: inner.info,
     run(sink: SampleSink, signal: AbortSignal): Promise<void> {
@@ -268,6 +298,7 @@ export function withQuality(inner: EmgSource, settings: QualitySettings, levels:
       const m = new SignalQualityMonitor({ ...settings, ...levels, channels: out.channels, sampleRate: inner.info.sampleRate }, (c) => {
         const n = qualityNote(c);
         sink.note('signal_quality', at, n.detail, n.data);
+        history.set(at, m.badMask);
       });
       monitor = m;
       const ch = out.channels;
@@ -288,6 +319,6 @@ export function withQuality(inner: EmgSource, settings: QualitySettings, levels:
     },
     ...(inner.stats ? { stats: () => inner.stats!() } : {}),
     quality: () => monitor?.report(),
-    qualityMask: () => monitor?.badMask ?? 0,
+    qualityMask: (atSample) => history.maskAt(atSample),
   };
 }

@@ -85,8 +85,8 @@ export interface EmgSource {
   stats?(): AcquisitionStats;
   /** Per-channel signal quality as last judged (undefined until the first window). */
   quality?(): SignalQualityReport | undefined;
-  /** Bit c set: channel c is bad now. Cheap: read for every pose. */
-  qualityMask?(): number;
+  /** Bit c set: channel c was judged bad at input sample `atSample`. Cheap: read for every pose. */
+  qualityMask?(atSample: number): number;
 }
 
 /**

@@ -5,7 +5,7 @@ import { CTRL_ACK, CTRL_STOP, CTRL_WORDS } from './gap-gate.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from './source.js';
 import type { AdcWorkerConfig, WorkerInput, WorkerMessage } from './adc-worker.js';
-import type { SignalQualityReport } from './signal-quality.js';
+import { MaskHistory, type SignalQualityReport } from './signal-quality.js';
 
 export interface AdcSourceEvents {
   /** The chips are configured and verified (IDs, register images). */
@@ -22,6 +22,7 @@ export class AdcWorkerSource implements EmgSource {
   readonly info: SourceInfo;
   private last: AcquisitionStats = {};
   private lastQuality: SignalQualityReport | undefined;
+  private readonly masks = new MaskHistory();
 
   constructor(private readonly config: AdcWorkerConfig, private readonly log?: Logger, private readonly events: AdcSourceEvents = {}) {
     this.info = {
@@ -43,8 +44,8 @@ export class AdcWorkerSource implements EmgSource {
     return this.lastQuality;
   }
 
-  qualityMask(): number {
-    return this.lastQuality?.bad_mask ?? 0;
+  qualityMask(atSample: number): number {
+    return this.masks.maskAt(atSample);
   }
 
   run(sink: SampleSink, signal: AbortSignal): Promise<void> {
@@ -86,6 +87,7 @@ export class AdcWorkerSource implements EmgSource {
             break;
           case 'quality':
             this.lastQuality = m.report;
+            this.masks.set(m.atSample, m.report.bad_mask);
             break;
           case 'ended':
             this.last = m.stats;

@@ -222,7 +222,7 @@ export class StreamSession implements SessionActions {
 
   private readonly onPose = (e: PoseEvent): void => {
     if (this.poses++ === 0) this.firstPoseMs = Math.round(performance.now());
-    e.quality = this.p.source.qualityMask?.() ?? 0;
+    e.quality = this.p.source.qualityMask?.(Math.round(e.t * this.p.info.sampleRate)) ?? 0;
     this.bus.emit('pose', e);
   };
 

@@ -17,7 +17,7 @@ export interface PoseEvent {
   angles: Float32Array;
   /** performance.now() when the step's last input sample reached the ring; NaN if unknown. */
   inputArrivedAt: number;
-  /** Input channels judged bad when the pose was made (bit c = channel c); 0 = all good. */
+  /** Input channels judged bad for the pose's samples (bit c = channel c); 0 = all good. */
   quality?: number;
 }
 
