@@ -7,10 +7,9 @@ import { VirtualClock } from '../src/acquisition/clock.js';
 import { checkI2cBandwidth, I2cAdcTransport, i2cBitsPerSample } from '../src/acquisition/i2c-transport.js';
 import { I2cAdcSimulator } from '../src/acquisition/i2c/simulator.js';
 import { I2C_ADC_ID, I2C_REG, i2cVoltsPerCount } from '../src/acquisition/i2c/registers.js';
-import { RingBuffer } from '../src/acquisition/ring-buffer.js';
-import type { GapEvent, SampleSink } from '../src/acquisition/source.js';
 import { createSource } from '../src/acquisition/sources.js';
 import { SyntheticGenerator } from '../src/acquisition/synthetic.js';
+import { driveSource } from './acquisition-helpers.js';
 import { runCli } from './helpers.js';
 
 function sim(over: Partial<ConstructorParameters<typeof I2cAdcSimulator>[0]> = {}): I2cAdcSimulator {
@@ -91,37 +90,13 @@ test('i2c bandwidth: the defaults fit Fast-mode Plus; 100 kHz is refused with th
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
-interface Run {
-  ring: RingBuffer;
-  gaps: GapEvent[];
-  notes: { kind: string; detail: string }[];
-}
-
-async function drive(src: { run(s: SampleSink, a: AbortSignal): Promise<void> }, capacity: number): Promise<Run> {
-  const ring = RingBuffer.create(capacity, 16);
-  const gaps: GapEvent[] = [];
-  const notes: Run['notes'] = [];
-  const sink: SampleSink = {
-    emg: ring,
-    note: (kind, _at, detail) => notes.push({ kind, detail }),
-    gap: (g) => gaps.push(g),
-    waitForSpace: async () => undefined,
-  };
-  const reader = setInterval(() => ring.seekReader(Math.max(0, ring.written - 100)), 1);
-  try {
-    await src.run(sink, new AbortController().signal);
-  } finally {
-    clearInterval(reader);
-  }
-  return { ring, gaps, notes };
-}
 
 test('i2c-sim through the worker: every sample equals the generator quantised to 16 bits', async () => {
   const cfg = loadConfig(undefined, ['input.source=i2c-sim', 'input.duration_s=2', 'acquisition.synthetic_seed=3', 'acquisition.preprocess.enabled=false']);
   const src = await createSource(cfg, silentLogger());
   assert.equal(src.info.kind, 'i2c-sim');
   assert.equal(src.info.live, true);
-  const r = await drive(src, 8000);
+  const r = await driveSource(src, 8000);
   assert.equal(r.ring.written, 4000);
   assert.deepEqual(r.gaps, []);
   const lsb = i2cVoltsPerCount(2.5, 32, 16);
@@ -148,7 +123,7 @@ for (const [name, sets, cause] of [
   test(`i2c-sim fault drill, ${name}: a stall note, a re-initialisation, a gap, and samples again`, async () => {
     const cfg = loadConfig(undefined, ['input.source=i2c-sim', 'input.duration_s=3', ...sets]);
     const src = await createSource(cfg, silentLogger());
-    const r = await drive(src, 12_000);
+    const r = await driveSource(src, 12_000);
     assert.equal(r.ring.written, 6000, 'the run reaches its sample count after the faults');
     const stall = r.notes.find((n) => n.kind === 'stall');
     assert.ok(stall, r.notes.map((n) => n.kind).join(', '));
@@ -163,5 +138,5 @@ for (const [name, sets, cause] of [
 test('i2c-sim with the device at another address: exit 2 naming the address that did not answer', async () => {
   const cfg = loadConfig(undefined, ['input.source=i2c-sim', 'input.duration_s=1', 'acquisition.i2c.sim.device_address=0x49']);
   const src = await createSource(cfg, silentLogger());
-  await assert.rejects(drive(src, 4000), (e: unknown) => e instanceof UserError && /no ACK from address 0x48/.test(e.message));
+  await assert.rejects(driveSource(src, 4000), (e: unknown) => e instanceof UserError && /no ACK from address 0x48/.test(e.message));
 });

@@ -7,12 +7,11 @@ import { silentLogger } from '../src/common/logger.js';
 import { loadConfig } from '../src/config/load.js';
 import { leadOffBits } from '../src/acquisition/ads1299/frame.js';
 import { REG, registerImage } from '../src/acquisition/ads1299/registers.js';
-import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { SignalQualityMonitor, type ChannelQuality } from '../src/acquisition/signal-quality.js';
-import type { SampleSink } from '../src/acquisition/source.js';
 import { createSource } from '../src/acquisition/sources.js';
 import { newPoseEvent } from '../src/domain/pose.js';
 import { MqttSink } from '../src/outputs/mqtt-sink.js';
+import { driveSource } from './acquisition-helpers.js';
 import { runCli } from './helpers.js';
 import { assertSchema, mqttConfig } from './mqtt-helpers.js';
 
@@ -94,23 +93,6 @@ test('ADS1299 lead-off: registers per the datasheet when enabled, flags decoded 
   assert.equal(leadOffBits(Uint8Array.of(w >> 16, (w >> 8) & 0xff, w & 0xff), 0), 0x29);
 });
 
-async function drive(src: { run(s: SampleSink, a: AbortSignal): Promise<void> }, capacity: number): Promise<{ ring: RingBuffer; notes: { kind: string; atSample: number; detail: string; data?: Record<string, unknown> }[] }> {
-  const ring = RingBuffer.create(capacity, 16);
-  const notes: { kind: string; atSample: number; detail: string; data?: Record<string, unknown> }[] = [];
-  const sink: SampleSink = {
-    emg: ring,
-    note: (kind, atSample, detail, data) => notes.push({ kind, atSample, detail, ...(data ? { data } : {}) }),
-    gap: () => undefined,
-    waitForSpace: async () => undefined,
-  };
-  const reader = setInterval(() => ring.seekReader(Math.max(0, ring.written - 100)), 1);
-  try {
-    await src.run(sink, new AbortController().signal);
-  } finally {
-    clearInterval(reader);
-  }
-  return { ring, notes };
-}
 
 test('ads1299-sim: a detached electrode is flagged (lead-off) within a second and clears when reattached; hum is measured', async () => {
   const cfg = loadConfig(undefined, [
@@ -119,7 +101,7 @@ test('ads1299-sim: a detached electrode is flagged (lead-off) within a second an
     'acquisition.ads1299.sim.hum_volts=0.002', 'acquisition.ads1299.sim.hum_channels=[9]', 'acquisition.quality.mains_hz=60',
   ]);
   const src = await createSource(cfg, silentLogger());
-  const r = await drive(src, 16_000);
+  const r = await driveSource(src, 16_000);
   assert.equal(r.ring.written, 8000);
   const q = r.notes.filter((n) => n.kind === 'signal_quality');
   const ch3 = q.filter((n) => n.data?.['channel'] === 3);
@@ -144,7 +126,7 @@ test('ads1299-sim: a detached electrode is flagged (lead-off) within a second an
 
 test('sources on the main thread are judged too: a synthetic run reports per-channel quality', async () => {
   const syn = await createSource(loadConfig(undefined, ['input.source=synthetic', 'input.duration_s=1']), silentLogger());
-  await drive(syn, 4000);
+  await driveSource(syn, 4000);
   const rep = syn.quality!();
   assert.ok(rep && rep.channels.length === 16 && rep.bad_mask === 0, JSON.stringify(rep));
   assert.ok(rep.channels.every((c) => c.rms > 0.3 && c.rms < 3), 'model-scale RMS');

@@ -83,6 +83,18 @@ export function everyNth(n: number): ((k: number) => boolean) | undefined {
   return n > 0 ? (k: number) => k > 0 && k % n === 0 : undefined;
 }
 
+/** The counters the data-ready timing keeps, common to both drivers' stats. */
+export interface EdgeStats {
+  edges: number;
+  spuriousEdges: number;
+  missedDrdy: number;
+  lateReads: number;
+  tornReads: number;
+  framesRead: number;
+  lostFrames: number;
+  maxReadUs: number;
+}
+
 /**
  * The data-ready timing both drivers share: the ADCs have no FIFO and no sample counter, so
  * conversions that are missed or read too late are detected from the edge timestamps.
@@ -116,4 +128,76 @@ export class EdgeTiming {
   deadline(t: number): number {
     return t + this.periodMs - this.lateMarginMs;
   }
+
+  /**
+   * Counts the edge at `t` and what it says, the read starting at `now`: returns the read's
+   * deadline, or NaN when there is nothing to read (a spurious edge, or too late to finish).
+   */
+  admit(t: number, now: number, st: EdgeStats, sink: FrameSink): number {
+    st.edges++;
+    const missed = this.edge(t);
+    if (missed < 0) {
+      st.spuriousEdges++;
+      return NaN;
+    }
+    if (missed > 0) {
+      st.missedDrdy += missed;
+      st.lostFrames += missed;
+      sink.lost(missed, 'missed_drdy');
+    }
+    const deadline = this.deadline(t);
+    if (now + this.readMs > deadline) {
+      // The next conversion will replace the output register before a read could finish.
+      st.lateReads++;
+      st.lostFrames++;
+      sink.lost(1, 'late_read');
+      return NaN;
+    }
+    return deadline;
+  }
+
+  /** Counts a read from `t0` to `t1`; false when it ended past `deadline` (torn: dropped). */
+  readDone(t0: number, t1: number, deadline: number, st: EdgeStats, sink: FrameSink): boolean {
+    st.framesRead++;
+    const us = (t1 - t0) * 1000;
+    if (us > st.maxReadUs) st.maxReadUs = us;
+    if (t1 <= deadline) return true;
+    st.tornReads++;
+    st.lostFrames++;
+    sink.lost(1, 'late_read');
+    return false;
+  }
+}
+
+/** The driver side of a WorkerDevice: what both drivers offer. */
+export interface AdcDriver {
+  readonly stats: object;
+  readonly lsb: ArrayLike<number>;
+  configure(): ConfigureReport;
+  describeChannel(i: number): string;
+  start(onFatal: (e: Error) => void): Promise<void>;
+}
+
+/** A driver (and its simulator, if any) as the worker's device. */
+export function workerDevice(
+  d: AdcDriver,
+  o: { description: string; countMax: number; sim: SimPlayer | undefined; lossCounters: readonly LossCounter[]; close(): void },
+): WorkerDevice {
+  const sim = o.sim;
+  return {
+    description: o.description,
+    get stats() {
+      const st: Record<string, number> = { ...(d.stats as Record<string, number>) };
+      if (sim) st['simConversions'] = sim.conversions;
+      return st;
+    },
+    lossCounters: o.lossCounters,
+    lsb: d.lsb,
+    countMax: o.countMax,
+    ...(sim ? { sim } : {}),
+    configure: () => d.configure(),
+    describeChannel: (i) => d.describeChannel(i),
+    start: (onFatal) => d.start(onFatal),
+    close: o.close,
+  };
 }

@@ -234,26 +234,9 @@ export class Ads1299Driver {
   readonly onEdge = (t: number): void => {
     if (!this.running) return;
     const st = this.stats;
-    st.edges++;
-    const missed = this.timing.edge(t);
-    if (missed < 0) {
-      st.spuriousEdges++;
-      return;
-    }
-    if (missed > 0) {
-      st.missedDrdy += missed;
-      st.lostFrames += missed;
-      this.sink.lost(missed, 'missed_drdy');
-    }
-    const deadline = this.timing.deadline(t);
     const t0 = this.clock.now();
-    if (t0 + this.readMs > deadline) {
-      // The next conversion will replace the output register before a read could finish.
-      st.lateReads++;
-      st.lostFrames++;
-      this.sink.lost(1, 'late_read');
-      return;
-    }
+    const deadline = this.timing.admit(t, t0, st, this.sink);
+    if (deadline !== deadline) return;
     try {
       for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]!);
     } catch (e) {
@@ -265,16 +248,7 @@ export class Ads1299Driver {
       if (++this.consecutiveBad >= this.opts.maxConsecutiveBadFrames) this.fail(this.stuckError());
       return;
     }
-    const t1 = this.clock.now();
-    st.framesRead++;
-    const us = (t1 - t0) * 1000;
-    if (us > st.maxReadUs) st.maxReadUs = us;
-    if (t1 > deadline) {
-      st.tornReads++;
-      st.lostFrames++;
-      this.sink.lost(1, 'late_read');
-      return;
-    }
+    if (!this.timing.readDone(t0, this.clock.now(), deadline, st, this.sink)) return;
     if (!this.parse()) {
       st.badStatus++;
       st.lostFrames++;

@@ -1,7 +1,7 @@
 import { monotonicClock, VirtualClock, type Clock } from '../clock.js';
 import type { DataReadyLine, SpiBus } from '../bindings/types.js';
 import { openDrdyLine } from '../bindings/drdy.js';
-import { everyNth, unitHash, type FrameSink, type WorkerDevice } from '../device.js';
+import { everyNth, unitHash, workerDevice, type FrameSink, type WorkerDevice } from '../device.js';
 import { SyntheticGenerator } from '../synthetic.js';
 import { ADS1299_CHANNELS, Ads1299Driver } from './driver.js';
 import type { Ads1299WorkerConfig } from './options.js';
@@ -39,14 +39,10 @@ export async function openAds1299Device(cfg: Ads1299WorkerConfig, epoch: number,
     description = `ADS1299 simulator (${cfg.driver.topology}, synthetic seed ${cfg.sim!.seed})`;
   }
   const d = new Ads1299Driver(buses, drdy, clock, cfg.driver, sink);
-  const s = sim;
-  return {
+  return workerDevice(d, {
     description,
-    get stats() {
-      const st: Record<string, number> = { ...d.stats };
-      if (s) st['simConversions'] = s.conversions;
-      return st;
-    },
+    countMax: COUNT_MAX,
+    sim,
     lossCounters: [
       { words: 'DRDY edges', read: () => d.stats.edges },
       { words: 'missed', read: () => d.stats.missedDrdy },
@@ -54,17 +50,11 @@ export async function openAds1299Device(cfg: Ads1299WorkerConfig, epoch: number,
       { words: 'bad status', read: () => d.stats.badStatus },
       { words: 'SPI errors', read: () => d.stats.spiErrors },
     ],
-    lsb: d.lsb,
-    countMax: COUNT_MAX,
-    ...(s ? { sim: s } : {}),
-    configure: () => d.configure(),
-    describeChannel: (i) => d.describeChannel(i),
-    start: (onFatal) => d.start(onFatal),
     close: () => {
       d.stop();
       for (const b of buses) b.close();
     },
-  };
+  });
 }
 
 function simulator(cfg: Ads1299WorkerConfig, epoch: number): Ads1299Simulator {

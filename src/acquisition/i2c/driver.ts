@@ -137,42 +137,17 @@ export class I2cAdcDriver {
   readonly onEdge = (t: number): void => {
     if (!this.running) return;
     const st = this.stats;
-    st.edges++;
-    const missed = this.timing.edge(t);
-    if (missed < 0) {
-      st.spuriousEdges++;
-      return;
-    }
-    if (missed > 0) {
-      st.missedDrdy += missed;
-      st.lostFrames += missed;
-      this.sink.lost(missed, 'missed_drdy');
-    }
-    const deadline = this.timing.deadline(t);
     const t0 = this.clock.now();
-    if (t0 + this.timing.readMs > deadline) {
-      st.lateReads++;
-      st.lostFrames++;
-      this.sink.lost(1, 'late_read');
-      return;
-    }
+    const deadline = this.timing.admit(t, t0, st, this.sink);
+    if (deadline !== deadline) return;
     try {
       this.transport.readSample(this.counts);
     } catch (e) {
       this.busFailure(e);
       return;
     }
-    const t1 = this.clock.now();
-    st.framesRead++;
-    const us = (t1 - t0) * 1000;
-    if (us > st.maxReadUs) st.maxReadUs = us;
-    if (t1 > deadline) {
-      // Clock stretching pushed the read past the next conversion: the block may be torn.
-      st.tornReads++;
-      st.lostFrames++;
-      this.sink.lost(1, 'late_read');
-      return;
-    }
+    // Clock stretching can push the read past the next conversion: the block may be torn.
+    if (!this.timing.readDone(t0, this.clock.now(), deadline, st, this.sink)) return;
     this.consecutiveErrors = 0;
     const lsb = this.lsb[0]!;
     for (let c = 0; c < this.counts.length; c++) this.volts[c] = this.counts[c]! * lsb;

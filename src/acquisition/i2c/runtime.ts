@@ -1,7 +1,7 @@
 import { monotonicClock, VirtualClock, type Clock } from '../clock.js';
 import type { DataReadyLine, I2cBus } from '../bindings/types.js';
 import { openDrdyLine } from '../bindings/drdy.js';
-import { everyNth, type FrameSink, type WorkerDevice } from '../device.js';
+import { everyNth, workerDevice, type FrameSink, type WorkerDevice } from '../device.js';
 import { I2cAdcTransport } from '../i2c-transport.js';
 import { SyntheticGenerator } from '../synthetic.js';
 import { I2cAdcDriver } from './driver.js';
@@ -42,14 +42,10 @@ export async function openI2cDevice(cfg: I2cWorkerConfig, _epoch: number, sink: 
   }
   const transport = new I2cAdcTransport(bus, cfg.driver);
   const d = new I2cAdcDriver(transport, drdy, clock, cfg.driver, sink);
-  const s = sim;
-  return {
+  return workerDevice(d, {
     description,
-    get stats() {
-      const st: Record<string, number> = { ...d.stats };
-      if (s) st['simConversions'] = s.conversions;
-      return st;
-    },
+    countMax: d.countMax,
+    sim,
     lossCounters: [
       { words: 'DRDY edges', read: () => d.stats.edges },
       { words: 'missed', read: () => d.stats.missedDrdy },
@@ -58,14 +54,8 @@ export async function openI2cDevice(cfg: I2cWorkerConfig, _epoch: number, sink: 
       { words: 'bus timeouts', read: () => d.stats.busTimeouts },
       { words: 'bus errors', read: () => d.stats.busErrors },
     ],
-    lsb: d.lsb,
-    countMax: d.countMax,
-    ...(s ? { sim: s } : {}),
-    configure: () => d.configure(),
-    describeChannel: (i) => d.describeChannel(i),
-    start: (onFatal) => d.start(onFatal),
     close: () => d.close(),
-  };
+  });
 }
 
 function simulator(cfg: I2cWorkerConfig): I2cAdcSimulator {
