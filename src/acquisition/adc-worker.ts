@@ -361,6 +361,8 @@ function loop(): void {
 
 async function main(): Promise<void> {
   await bringUp(true);
+  // The stall clock starts with conversions: a slow start-up (a loaded machine) is not a stall.
+  sup.lastProgress = performance.now();
   loop();
 }
 
