@@ -71,6 +71,8 @@ export class SignalQualityMonitor {
   private readonly max: Float64Array;
   private readonly clip: Float64Array;
   private readonly loff: Float64Array;
+  /** Finite values summed (non-finite ones are counted as clipped only). */
+  private readonly used: Float64Array;
   private readonly clippedTotal: Float64Array;
   private readonly clipLevel: Float64Array;
   private readonly flatRange: Float64Array;
@@ -102,6 +104,7 @@ export class SignalQualityMonitor {
     this.max = new Float64Array(n).fill(-Infinity);
     this.clip = new Float64Array(n);
     this.loff = new Float64Array(n);
+    this.used = new Float64Array(n);
     this.clippedTotal = new Float64Array(ch);
     const perChannel = (v: number | ArrayLike<number>): Float64Array => (typeof v === 'number' ? new Float64Array(ch).fill(v) : Float64Array.from(v));
     this.clipLevel = perChannel(o.clipLevel);
@@ -134,6 +137,7 @@ export class SignalQualityMonitor {
         this.clippedTotal[c]!++;
         if (!(x - x === 0)) continue;
       }
+      this.used[i]!++;
       this.sum[i]! += x;
       this.sumSq[i]! += x * x;
       this.re[i]! += x * cr;
@@ -164,7 +168,7 @@ export class SignalQualityMonitor {
     const b = this.block * this.ch;
     for (let c = 0; c < this.ch; c++) {
       const i = b + c;
-      this.sum[i] = this.sumSq[i] = this.re[i] = this.im[i] = this.clip[i] = this.loff[i] = 0;
+      this.sum[i] = this.sumSq[i] = this.re[i] = this.im[i] = this.clip[i] = this.loff[i] = this.used[i] = 0;
       this.min[i] = Infinity;
       this.max[i] = -Infinity;
     }
@@ -175,7 +179,7 @@ export class SignalQualityMonitor {
     const nb = this.blocksFilled;
     let mask = 0;
     for (let c = 0; c < ch; c++) {
-      let s = 0, ss = 0, re = 0, im = 0, clip = 0, loff = 0, lo = Infinity, hi = -Infinity;
+      let s = 0, ss = 0, re = 0, im = 0, clip = 0, loff = 0, used = 0, lo = Infinity, hi = -Infinity;
       for (let k = 0; k < nb; k++) {
         const i = k * ch + c;
         s += this.sum[i]!;
@@ -184,11 +188,11 @@ export class SignalQualityMonitor {
         im += this.im[i]!;
         clip += this.clip[i]!;
         loff += this.loff[i]!;
+        used += this.used[i]!;
         if (this.min[i]! < lo) lo = this.min[i]!;
         if (this.max[i]! > hi) hi = this.max[i]!;
       }
       const n = nb * o.hopSamples;
-      const used = n - clip;
       const mean = used > 0 ? s / used : 0;
       const variance = used > 0 ? Math.max(0, ss / used - mean * mean) : 0;
       this.rms[c] = used > 0 ? Math.sqrt(ss / used) : 0;
