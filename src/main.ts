@@ -16,7 +16,7 @@ function commonOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'YAML configuration (default: configs/realtime_config.yaml of the package)')
     .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
-    .option('--source <source>', 'synthetic | replay:FILE | ads1299 | ads1299-sim (overrides input.source)')
+    .option('--source <source>', 'synthetic | replay:FILE | ads1299 | ads1299-sim | i2c | i2c-sim (overrides input.source)')
     .option('--duration <seconds>', 'stop after this many seconds of signal (overrides input.duration_s)')
     .option('--speed <x>', 'replay pace: 1 real time, N faster, 0 as fast as possible (overrides input.speed)')
     .option('--artifacts <dir>', 'write this run\'s artifacts into DIR (default: a new run folder under outputs.artifacts_root)')

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/common/logger.js';
@@ -10,45 +10,17 @@ import { CTRL_ACK, CTRL_WORDS, GapGate, type GapMessage } from '../src/acquisiti
 import { RateLimitedNote } from '../src/acquisition/rate-limit.js';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { sanitizeSink } from '../src/acquisition/sanitize.js';
-import type { GapEvent, SampleSink } from '../src/acquisition/source.js';
+import type { GapEvent } from '../src/acquisition/source.js';
 import { createSource } from '../src/acquisition/sources.js';
 import type { RunEvent } from '../src/domain/events.js';
-import { GOLDEN_INPUT } from './helpers.js';
+import { driveSource } from './acquisition-helpers.js';
+import { GOLDEN_INPUT, ROOT } from './helpers.js';
 
 interface Note {
   kind: string;
   atSample: number;
   detail: string;
   data?: RunEvent['data'];
-}
-
-interface Run {
-  ring: RingBuffer;
-  gaps: GapEvent[];
-  notes: Note[];
-}
-
-/** A source into a fresh ring with a reader that keeps up, as the pipeline's cursor does. */
-async function drive(src: { run(s: SampleSink, a: AbortSignal): Promise<void> }, capacity: number, abortAfterMs?: number, channels = 16): Promise<Run> {
-  const ring = RingBuffer.create(capacity, channels);
-  const gaps: GapEvent[] = [];
-  const notes: Note[] = [];
-  const sink: SampleSink = {
-    emg: ring,
-    note: (kind, atSample, detail, data) => notes.push({ kind, atSample, detail, ...(data ? { data } : {}) }),
-    gap: (g) => gaps.push(g),
-    waitForSpace: async () => undefined,
-  };
-  const reader = setInterval(() => ring.seekReader(Math.max(0, ring.written - 100)), 1);
-  const ac = new AbortController();
-  const timer = abortAfterMs !== undefined ? setTimeout(() => ac.abort(), abortAfterMs) : undefined;
-  try {
-    await src.run(sink, ac.signal);
-  } finally {
-    clearInterval(reader);
-    if (timer) clearTimeout(timer);
-  }
-  return { ring, gaps, notes };
 }
 
 test('rate-limited notes: the first at once, then one summary per interval with the counts', () => {
@@ -119,7 +91,7 @@ test('sanitizer: NaN and Inf never reach the ring; hold_last, zero and gap as do
     if (policy === 'zero') assert.deepEqual(Array.from(got), [1, 2, 3, 4, 0, 5, 6, 0, 7, 8, 9, 10]);
     if (policy === 'gap') {
       assert.deepEqual(Array.from(got), [1, 2, 3, 4, 7, 8, 9, 10]);
-      assert.deepEqual(gaps, [{ atSample: 2, lostSamples: 2, reason: 'non-finite samples dropped' }]);
+      assert.deepEqual(gaps, [{ atSample: 2, lostSamples: 2, reason: 'bad samples dropped' }]);
       assert.equal(s.stats.droppedFrames, 2);
     }
   }
@@ -135,7 +107,7 @@ test('a replay with NaN on one channel: counted in stats, noted as bad_samples, 
     const file = join(dir, 'nan.mtb');
     writeTensorBundle(file, [...bundle.arrays.values()].map((a) => (a.name === 'emg' ? { ...a, data } : a)), bundle.meta);
     const src = await createSource(loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1']), silentLogger());
-    const r = await drive(src, 4000);
+    const r = await driveSource(src, 4000);
     assert.equal(r.ring.written, 2000);
     const got = new Float32Array(2000 * 16);
     r.ring.sliceEndingAt(2000, 2000, got);
@@ -153,11 +125,65 @@ test('a replay with NaN on one channel: counted in stats, noted as bad_samples, 
   }
 });
 
+/**
+ * The HDF5 fixture with 3e38 (finite, far beyond any electrode) written into some EMG values: the
+ * dataset is contiguous and uncompressed, records of {time f8, joint_angles f8[20], emg f4[16]},
+ * so the first record is found by its timestamp and each value patched in place.
+ */
+function hdf5WithHugeValues(dir: string, samples: readonly number[], channel: number): string {
+  const bytes = readFileSync(join(ROOT, 'test', 'fixtures', 'upstream_small.hdf5'));
+  const t0 = Buffer.alloc(8);
+  t0.writeDoubleLE(1_650_000_000);
+  const first = bytes.indexOf(t0);
+  assert.ok(first > 0, 'first record found by its time');
+  const record = 8 + 20 * 8 + 16 * 4;
+  for (const j of samples) bytes.writeFloatLE(3e38, first + j * record + 8 + 20 * 8 + channel * 4);
+  const file = join(dir, 'huge.hdf5');
+  writeFileSync(file, bytes);
+  return file;
+}
+
+test('an HDF5 replay with 3e38 samples: refused as beyond full scale, replaced by the policy, counted and noted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myostream-huge-'));
+  try {
+    const bad = [100, 101, 102, 1500];
+    const file = hdf5WithHugeValues(dir, bad, 5);
+    for (const policy of ['hold_last', 'gap'] as const) {
+      const src = await createSource(loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1', `acquisition.preprocess.bad_sample_policy=${policy}`]), silentLogger());
+      const r = await driveSource(src, 4000);
+      const n = r.ring.written;
+      const got = new Float32Array(n * 16);
+      r.ring.sliceEndingAt(n, n, got);
+      assert.ok(got.every((v) => Math.abs(v) < 1000), `${policy}: nothing beyond the full scale reached the ring`);
+      const st = src.stats!();
+      assert.equal(st['bad_values_out_of_range'], 4, JSON.stringify(st));
+      assert.equal(st['bad_values'], 4);
+      const notes = r.notes.filter((x) => x.kind === 'bad_samples');
+      assert.ok(notes.length >= 1);
+      assert.match(notes[0]!.detail, /beyond the full scale ±1000/);
+      assert.equal(notes[0]!.atSample, 100);
+      if (policy === 'hold_last') {
+        assert.equal(n, 2000);
+        assert.equal(got[100 * 16 + 5], got[99 * 16 + 5]);
+      } else {
+        assert.equal(n, 2000 - 4);
+        assert.ok(r.gaps.length >= 2 && r.gaps.every((g) => g.reason === 'bad samples dropped'), JSON.stringify(r.gaps));
+      }
+    }
+    // A file in other units: the limit is configurable (and 0 turns it off).
+    const off = await createSource(loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1', 'acquisition.replay_full_scale=0']), silentLogger());
+    await driveSource(off, 4000);
+    assert.equal(off.stats!()['bad_values'], 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 const sim = (...sets: string[]) => createSource(loadConfig(undefined, ['input.source=ads1299-sim', ...sets]), silentLogger());
 
 test('ads1299-sim with every DRDY lost: a stall event and driver re-initialisations with backoff, never silence', async () => {
   const src = await sim('acquisition.ads1299.sim.missed_drdy_every=1');
-  const r = await drive(src, 20_000, 2500);
+  const r = await driveSource(src, 20_000, 2500);
   const stalls = r.notes.filter((n) => n.kind === 'stall' && !n.data?.['resumed']);
   const reinits = r.notes.filter((n) => n.kind === 'reinit');
   assert.ok(stalls.length >= 1, JSON.stringify(r.notes));
@@ -174,7 +200,7 @@ test('ads1299-sim with every DRDY lost: a stall event and driver re-initialisati
 
 test('ads1299-sim with every read late: a stall, not silence', async () => {
   const src = await sim('acquisition.ads1299.sim.late_read_every=1');
-  const r = await drive(src, 20_000, 1500);
+  const r = await driveSource(src, 20_000, 1500);
   assert.ok(r.notes.some((n) => n.kind === 'stall' && /late reads/.test(n.detail)), JSON.stringify(r.notes.slice(0, 3)));
   assert.ok(src.stats!()['reinits']! >= 1);
   assert.ok(src.stats!()['lateReads']! > 100);
@@ -183,7 +209,7 @@ test('ads1299-sim with every read late: a stall, not silence', async () => {
 test('ads1299-sim with every other status word bad: bridged, a handful of summary notes, no gap restarts', async () => {
   const src = await sim('acquisition.ads1299.sim.bad_status_every=2', 'input.duration_s=5');
   const t0 = performance.now();
-  const r = await drive(src, 20_000);
+  const r = await driveSource(src, 20_000);
   const wallS = (performance.now() - t0) / 1000;
   assert.equal(r.gaps.length, 0);
   assert.equal(r.ring.written, 10_000);
@@ -196,7 +222,7 @@ test('ads1299-sim with every other status word bad: bridged, a handful of summar
 
 test('ads1299-sim with 1 % random frame loss: short gaps bridged, at least 90 % of the poses still come out', async () => {
   const src = await sim('acquisition.ads1299.sim.drop_fraction=0.01', 'acquisition.ads1299.sim.drop_seed=3', 'input.duration_s=20');
-  const r = await drive(src, 40_000);
+  const r = await driveSource(src, 40_000);
   const st = src.stats!();
   assert.equal(r.ring.written, 40_000);
   assert.ok(st['missedDrdy']! > 250 && st['missedDrdy']! < 550, `missed ${st['missedDrdy']}`);
@@ -216,7 +242,7 @@ test('ads1299-sim with a bus stuck past the limit: the driver stops, is re-initi
     'acquisition.ads1299.max_consecutive_bad_frames=500',
     'input.duration_s=3',
   );
-  const r = await drive(src, 20_000, 20_000);
+  const r = await driveSource(src, 20_000, 20_000);
   const st = src.stats!();
   assert.equal(r.ring.written, 6000);
   assert.ok(st['stuckFrames']! >= 500, JSON.stringify(st));
@@ -226,7 +252,7 @@ test('ads1299-sim with a bus stuck past the limit: the driver stops, is re-initi
 
 test('ads1299-sim with SPI errors: each failed read is one lost frame, bridged, counted', async () => {
   const src = await sim('acquisition.ads1299.sim.spi_error_every=500', 'input.duration_s=2');
-  const r = await drive(src, 20_000);
+  const r = await driveSource(src, 20_000);
   const st = src.stats!();
   assert.equal(r.ring.written, 4000);
   assert.ok(st['spiErrors']! >= 7, JSON.stringify(st));

@@ -229,7 +229,7 @@ test('createSource(replay): unchanged, no preprocessing unless asked for', async
 });
 
 test('createSource refuses an unknown source by name', async () => {
-  await assert.rejects(createSource(loadConfig(undefined, ['input.source=usb']), silentLogger()), (e: unknown) => e instanceof UserError && /"usb": unknown source \(expected synthetic, replay:FILE, ads1299 or ads1299-sim\)/.test(e.message));
+  await assert.rejects(createSource(loadConfig(undefined, ['input.source=usb']), silentLogger()), (e: unknown) => e instanceof UserError && /"usb": unknown source \(expected synthetic, replay:FILE, ads1299, ads1299-sim, i2c, i2c-sim\)/.test(e.message));
 });
 
 test('CLI: --source ads1299 without the hardware exits 2 with one line naming the device', () => {

@@ -30,6 +30,7 @@ const REASON_TEXT: Readonly<Record<string, string>> = {
   bad_sample: 'bad samples dropped',
   staging_full: 'main thread slow to acknowledge a gap',
   spi_error: 'SPI transfer failed',
+  bus_error: 'I2C read failed (NACK, bus timeout or error)',
   stall: 'acquisition stalled, driver re-initialised',
 };
 

@@ -55,6 +55,7 @@ function fmt(v: number): string {
 export class I2cAdcTransport {
   readonly load: number;
   private readonly raw: Uint8Array;
+  private readonly one = new Uint8Array(1);
   private readonly bytesPerSample: number;
 
   constructor(private readonly bus: I2cBus, private readonly o: I2cAdcOptions) {
@@ -63,8 +64,17 @@ export class I2cAdcTransport {
     this.raw = new Uint8Array(o.channels * this.bytesPerSample);
   }
 
+  get busName(): string {
+    return this.bus.name;
+  }
+
   writeRegister(register: number, value: number): void {
     this.bus.writeRegister(this.o.address, register, value);
+  }
+
+  readRegister(register: number): number {
+    this.bus.readRegisters(this.o.address, register, this.one);
+    return this.one[0]!;
   }
 
   /** Reads one sample of every channel into `counts` (sign-extended). */

@@ -1,6 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitForSpaceOrAbort, type EmgSource, type SampleSink, type SourceInfo } from './source.js';
-import type { Recording } from './recording.js';
+import { UserError } from '../common/errors.js';
+import { resolveDataPath } from '../common/paths.js';
+import { waitForSpaceOrAbort, type EmgSource, type SampleSink, type SourceContext, type SourceInfo } from './source.js';
+import { loadRecording, type Recording } from './recording.js';
+import { mainThreadStages, withPreprocessing } from './stages.js';
+import { preprocessOn } from './worker-config.js';
+
+/** `--source replay:FILE`. */
+export async function createReplaySource({ cfg, arg, maxSamples, log }: SourceContext): Promise<EmgSource> {
+  if (!arg) throw new UserError('input.source = "replay:": name a file, e.g. replay:models/golden/input.mtb');
+  const rec = await loadRecording(resolveDataPath(arg));
+  const replay = new ReplaySource(rec, { speed: cfg.input.speed, chunkSamples: 40, maxSamples });
+  // Dataset files are already filtered: preprocessing only when asked for explicitly. The
+  // sanitizer is always there: a file may hold NaN, Inf or values no electrode can give.
+  const inner = preprocessOn(cfg, false) ? withPreprocessing(replay, cfg, log) : replay;
+  return mainThreadStages(inner, cfg, log, cfg.acquisition.replay_full_scale);
+}
 
 export interface ReplayOptions {
   /** 1 = real time, N = N× real time, 0 = as fast as the consumer takes it. */

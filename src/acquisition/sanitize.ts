@@ -3,7 +3,8 @@ import { RateLimitedNote } from './rate-limit.js';
 import type { AcquisitionStats, EmgSource, SampleSink, SampleWriter } from './source.js';
 
 /**
- * What replaces a NaN or infinite EMG value before it reaches the ring (and so the model):
+ * What replaces a NaN, infinite or implausible (finite, but beyond the source's full scale) EMG
+ * value before it reaches the ring (and so the model):
  * hold_last: the channel's last finite value (0 before any); zero: 0; gap: the whole frame is
  * dropped and reported as a gap (the session restarts after it). One non-finite value fed to
  * the encoder would spread through its convolutions and the decoder's state: a held channel is
@@ -12,8 +13,10 @@ import type { AcquisitionStats, EmgSource, SampleSink, SampleWriter } from './so
 export type BadSamplePolicy = 'hold_last' | 'zero' | 'gap';
 
 export interface SanitizerStats {
-  /** Non-finite values seen. */
+  /** Non-finite or out-of-range values seen. */
   badValues: number;
+  /** Of those, finite values beyond the full scale. */
+  outOfRange: number;
   /** Frames with at least one. */
   badFrames: number;
   /** Frames dropped (policy gap). */
@@ -22,6 +25,8 @@ export interface SanitizerStats {
 
 export interface SanitizeOptions {
   policy: BadSamplePolicy;
+  /** |value| above this is impossible for the source (a corrupt file, a wrong unit): bad like NaN. */
+  fullScale?: number;
   /** Bad-sample notes: the first at once, then at most one summary per interval. */
   noteIntervalMs?: number;
   now?: () => number;
@@ -36,13 +41,15 @@ export interface SanitizeOptions {
  */
 export function sanitizeSink(inner: SampleSink, opts: SanitizeOptions): { sink: SampleSink; stats: SanitizerStats; flush(): void } {
   const ch = inner.emg.channels;
-  const stats: SanitizerStats = { badValues: 0, badFrames: 0, droppedFrames: 0 };
+  const stats: SanitizerStats = { badValues: 0, outOfRange: 0, badFrames: 0, droppedFrames: 0 };
+  const fs = opts.fullScale ?? Infinity;
+  const what = Number.isFinite(fs) ? `non-finite EMG or EMG beyond the full scale ±${fs}` : 'non-finite EMG';
   const last = new Float32Array(ch);
   let scratch = new Float32Array(ch * 64);
   let pendingDropped = 0;
   const notes = new RateLimitedNote(
     'bad_samples',
-    (count, amount, first) => `${first ? 'non-finite EMG in the input' : 'more non-finite EMG'}: ${amount} values in ${count} frames ${opts.policy === 'gap' ? 'dropped (gap)' : `replaced (${opts.policy})`}${first ? '' : ' since the last report'}`,
+    (count, amount, first) => `${first ? `${what} in the input` : `more ${what}`}: ${amount} values in ${count} frames ${opts.policy === 'gap' ? 'dropped (gap)' : `replaced (${opts.policy})`}${first ? '' : ' since the last report'}`,
     (kind, at, detail, data) => {
       inner.note(kind, at, detail, data);
       opts.log?.warn({ ...data, policy: opts.policy }, detail);
@@ -55,7 +62,7 @@ export function sanitizeSink(inner: SampleSink, opts: SanitizeOptions): { sink: 
   const write = (src: Float32Array, frames: number, off: number): void => {
     if (frames <= 0) return;
     if (pendingDropped > 0) {
-      inner.gap({ atSample: out.written, lostSamples: pendingDropped, reason: 'non-finite samples dropped' });
+      inner.gap({ atSample: out.written, lostSamples: pendingDropped, reason: 'bad samples dropped' });
       pendingDropped = 0;
     }
     out.append(src, frames, off);
@@ -70,7 +77,8 @@ export function sanitizeSink(inner: SampleSink, opts: SanitizeOptions): { sink: 
       let clean = true;
       for (let i = 0; i < n; i++) {
         const v = src[srcOffset + i]!;
-        if (v - v !== 0) {
+        // NaN and ±Inf fail v - v === 0; the range test needs no separate finiteness check.
+        if (!(v - v === 0 && v <= fs && v >= -fs)) {
           clean = false;
           break;
         }
@@ -89,6 +97,10 @@ export function sanitizeSink(inner: SampleSink, opts: SanitizeOptions): { sink: 
         for (let c = 0; c < ch; c++) {
           const v = src[base + c]!;
           if (v - v !== 0) bad++;
+          else if (v > fs || v < -fs) {
+            bad++;
+            stats.outOfRange++;
+          }
         }
         if (bad === 0) {
           for (let c = 0; c < ch; c++) scratch[w * ch + c] = last[c] = src[base + c]!;
@@ -108,7 +120,7 @@ export function sanitizeSink(inner: SampleSink, opts: SanitizeOptions): { sink: 
         }
         for (let c = 0; c < ch; c++) {
           const v = src[base + c]!;
-          const r = v - v === 0 ? v : opts.policy === 'zero' ? 0 : last[c]!;
+          const r = v - v === 0 && v <= fs && v >= -fs ? v : opts.policy === 'zero' ? 0 : last[c]!;
           scratch[w * ch + c] = r;
           last[c] = r;
         }
@@ -133,7 +145,7 @@ export function sanitizeSink(inner: SampleSink, opts: SanitizeOptions): { sink: 
  * shared ring itself.
  */
 export function withSanitizer(inner: EmgSource, opts: SanitizeOptions): EmgSource {
-  let stats: SanitizerStats = { badValues: 0, badFrames: 0, droppedFrames: 0 };
+  let stats: SanitizerStats = { badValues: 0, outOfRange: 0, badFrames: 0, droppedFrames: 0 };
   return {
     info: inner.info,
     async run(sink: SampleSink, signal: AbortSignal): Promise<void> {
@@ -145,8 +157,10 @@ export function withSanitizer(inner: EmgSource, opts: SanitizeOptions): EmgSourc
         s.flush();
       }
     },
+    ...(inner.quality ? { quality: () => inner.quality!() } : {}),
+    ...(inner.qualityMask ? { qualityMask: (at: number) => inner.qualityMask!(at) } : {}),
     stats(): AcquisitionStats {
-      return { ...(inner.stats?.() ?? {}), bad_values: stats.badValues, bad_frames: stats.badFrames, bad_frames_dropped: stats.droppedFrames };
+      return { ...(inner.stats?.() ?? {}), bad_values: stats.badValues, bad_values_out_of_range: stats.outOfRange, bad_frames: stats.badFrames, bad_frames_dropped: stats.droppedFrames };
     },
   };
 }

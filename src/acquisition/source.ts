@@ -1,8 +1,16 @@
+import type { Logger } from '../common/logger.js';
+import type { Config } from '../config/schema.js';
 import type { RunEvent, RunEventKind } from '../domain/events.js';
+import type { SignalQualityReport } from './signal-quality.js';
 
 export interface SourceInfo {
-  /** synthetic | replay | ads1299 | ads1299-sim */
+  /** synthetic | replay | ads1299 | ads1299-sim | i2c | i2c-sim */
   readonly kind: string;
+  /**
+   * True for a source that delivers in real time whatever the reader does (ADCs and their
+   * simulators): a stall leaves it short of its sample count, so wall time bounds the run too.
+   */
+  readonly live?: boolean;
   /** For logs and summary.json: what is being read. */
   readonly description: string;
   readonly sampleRate: number;
@@ -63,12 +71,26 @@ export interface SampleSink {
 /** Counters a source keeps (frames read, lost, bad samples, …), for logs and summary.json. */
 export type AcquisitionStats = Readonly<Record<string, number>>;
 
+/** What a source's constructor gets: the configuration, the text after `name:` (if any), its logger. */
+export interface SourceContext {
+  readonly cfg: Config;
+  readonly arg: string;
+  readonly sampleRate: number;
+  /** Stop after this many samples (0 = endless). */
+  readonly maxSamples: number;
+  readonly log: Logger;
+}
+
 export interface EmgSource {
   readonly info: SourceInfo;
   /** Produces into `sink` until the source ends or `signal` aborts. */
   run(sink: SampleSink, signal: AbortSignal): Promise<void>;
   /** The source's counters so far (optional: sources without counters omit it). */
   stats?(): AcquisitionStats;
+  /** Per-channel signal quality as last judged (undefined until the first window). */
+  quality?(): SignalQualityReport | undefined;
+  /** Bit c set: channel c was judged bad at input sample `atSample`. Cheap: read for every pose. */
+  qualityMask?(atSample: number): number;
 }
 
 /**

@@ -47,6 +47,8 @@ const ads1299Schema = z
     max_consecutive_bad_frames: z.number().int().positive().max(10_000_000).default(2000),
     /** libgpiod's gpiomon (Debian/Ubuntu package gpiod), used by the chardev binding. */
     gpiomon: z.string().min(1).default('gpiomon'),
+    /** DC lead-off detection on every input (comparators on, LOFF_STATP/N in each frame's status word). */
+    lead_off: z.boolean().default(false),
     /** Faults the simulator injects (every N-th conversion; 0 = never), to exercise the fault paths end to end. */
     sim: z
       .object({
@@ -62,24 +64,84 @@ const ads1299Schema = z
         /** Share of DRDY pulses lost at random (0–1), reproducibly from drop_seed. */
         drop_fraction: z.number().min(0).max(1).default(0),
         drop_seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+        /** Ring channels whose electrode comes off from detach_at_s for detach_for_s seconds (0 = for good). */
+        detach_channels: z.array(z.number().int().min(0).max(CHANNELS - 1)).max(CHANNELS).default([]),
+        detach_at_s: z.number().min(0).max(1e6).default(1),
+        detach_for_s: z.number().min(0).max(1e6).default(0),
+        /** Mains hum of this amplitude (volts at the electrode) at quality.mains_hz on hum_channels. */
+        hum_volts: z.number().min(0).max(1).default(0),
+        hum_channels: z.array(z.number().int().min(0).max(CHANNELS - 1)).max(CHANNELS).default([]),
       })
       .strict()
       .prefault({}),
   })
   .strict();
 
+/** PGA gains of the I2C ADC (GAIN register: 2^code). */
+export const I2C_GAINS = [1, 2, 4, 8, 16, 32, 64, 128] as const;
+
 const i2cSchema = z
   .object({
+    /** Run the driver against the transaction-level simulator instead of hardware (= --source i2c-sim). */
+    simulate: z.boolean().default(false),
     /** /dev/i2c-<bus>. */
     bus: z.number().int().min(0).max(255).default(1),
+    /** 7-bit device address. */
     address: z.number().int().min(0x03).max(0x77).default(0x48),
-    /** SCL clock of the bus (100 k standard, 400 k fast, 1 M fast-mode plus, 3.4 M high speed). */
-    bus_hz: z.number().int().min(1000).max(5_000_000).default(400_000),
-    /** First data register; channels are read as one block from here. */
-    data_register: z.number().int().min(0).max(0xff).default(0),
+    /**
+     * SCL clock of the bus (100 k standard, 400 k fast, 1 M fast-mode plus, 3.4 M high speed).
+     * 16 channels × 16 bits × 2 kHz need 636 kbit/s on the wire: Fast-mode Plus carries it.
+     */
+    bus_hz: z.number().int().min(1000).max(5_000_000).default(1_000_000),
+    /** First data register; channels are read as one block from here (the block lies below 0x40). */
+    data_register: z.number().int().min(0).max(0x3f).default(0),
     channels: z.number().int().min(1).max(CHANNELS).default(CHANNELS),
-    bits_per_sample: z.number().int().min(8).max(32).default(24),
-    sample_rate: z.number().positive().max(100_000).default(2000),
+    bits_per_sample: z.number().int().min(8).max(32).default(16),
+    sample_rate: z.number().int().positive().max(65_535).default(2000),
+    /** PGA gain (all channels) and reference voltage: full scale is ±vref/gain. */
+    gain: z.literal(I2C_GAINS).default(32),
+    vref: z.number().positive().max(5).default(2.5),
+    /** The GPIO chip and line of the data-ready output (as for the ADS1299). */
+    drdy_chip: z.string().min(1).default('gpiochip0'),
+    drdy_line: z.number().int().min(0).max(65_535).default(24),
+    gpiomon: z.string().min(1).default('gpiomon'),
+    /** A block read that ends later than this before the next data-ready edge is dropped as late. */
+    late_margin_us: z.number().min(0).max(400).default(25),
+    /** This many failed reads in a row (NACK, timeout) stop the driver: a stall, then re-initialisation. */
+    max_consecutive_errors: z.number().int().positive().max(1_000_000).default(40),
+    /** Faults the simulator injects (every N-th conversion; 0 = never). */
+    sim: z
+      .object({
+        missed_drdy_every: everyFrames,
+        /** From this conversion on the data-ready line stays silent until re-initialised (0 = never). */
+        drdy_lost_at: everyFrames,
+        /** Every N-th conversion SDA is held low for stuck_bus_frames reads: the adapter times out. */
+        stuck_bus_every: everyFrames,
+        stuck_bus_frames: z.number().int().min(1).max(1_000_000).default(1),
+        /** Every N-th conversion the device does not acknowledge its address for nack_frames reads. */
+        nack_every: everyFrames,
+        nack_frames: z.number().int().min(1).max(1_000_000).default(1),
+        /** Every N-th conversion the device stretches SCL by clock_stretch_us after its address. */
+        clock_stretch_every: everyFrames,
+        clock_stretch_us: z.number().min(0).max(1_000_000).default(0),
+        /** The device answers at this address instead of `address` (0 = the same): the NACK drill at set-up. */
+        device_address: z.number().int().min(0).max(0x77).default(0),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const qualitySchema = z
+  .object({
+    /** The mains frequency whose share of each channel's power is measured (50 or 60 Hz). */
+    mains_hz: z.literal([50, 60]).default(50),
+    /** The sliding window figures cover; judged twice per window. A multiple of 100 ms holds whole mains cycles. */
+    window_ms: z.number().int().min(100).max(10_000).multipleOf(100).default(200),
+    /** A channel with more than this share of its window clipped (at full scale) is bad. */
+    max_clip_fraction: z.number().min(0).max(1).default(0.01),
+    /** A channel with more than this share of its power at the mains frequency is bad. */
+    max_mains_share: z.number().min(0).max(1).default(0.5),
   })
   .strict();
 
@@ -118,6 +180,14 @@ export const acquisitionSchema = z
     bridge_max_samples: z.number().int().min(0).max(64).default(8),
     /** Recurring notes (bridged gaps, bad samples): the first at once, then one summary with counts per this interval. */
     note_interval_ms: z.number().int().min(10).max(3_600_000).default(1000),
+    /**
+     * Largest |value| a replayed recording can hold, in the file's units; beyond it a sample is
+     * impossible (a corrupt file, a wrong unit) and handled by preprocess.bad_sample_policy like
+     * NaN (0 = no limit). The ADCs derive theirs from gain and reference.
+     */
+    replay_full_scale: z.number().min(0).max(1e12).default(1000),
+    /** Live signal quality per channel (health, summary.json, events, each pose's quality flag). */
+    quality: qualitySchema.prefault({}),
     ads1299: ads1299Schema.prefault({}),
     i2c: i2cSchema.prefault({}),
     preprocess: preprocessSchema.prefault({}),
@@ -133,6 +203,10 @@ export const acquisitionSchema = z
     }
     if (d.topology === 'separate' && (d.chip_selects.length !== 2 || d.chip_selects[0] === d.chip_selects[1])) {
       issue(['ads1299', 'chip_selects'], 'topology separate needs two different chip selects, first chip then second');
+    }
+    const i = a.i2c;
+    if (i.data_register + i.channels * Math.ceil(i.bits_per_sample / 8) > 0x40) {
+      issue(['i2c', 'data_register'], `the data block (${i.channels} channels × ${Math.ceil(i.bits_per_sample / 8)} bytes from 0x${i.data_register.toString(16)}) must end by 0x40, where the control registers start`);
     }
     if (new Set(d.channel_map).size !== CHANNELS) {
       issue(['ads1299', 'channel_map'], `must name each ADC channel 0-${CHANNELS - 1} exactly once`);

@@ -51,5 +51,6 @@ export function streamPlugins(o: RegistryOptions, env: PluginEnv): Plugin[] {
     stateMaxAbs: () => env.predictors.stateMaxAbs(),
     files: { latency: ARTIFACT_FILES.latency, alignment: ARTIFACT_FILES.alignment },
     notify: o.notify,
+    signalQuality: env.source?.quality ? () => env.source!.quality!() : undefined,
   });
 }

@@ -16,6 +16,8 @@ export interface PluginEnv {
   readonly predictors: Predictors;
   /** The source's ground-truth joint angles, where it has them. */
   readonly truth: RingBuffer | undefined;
+  /** The stream's source (its signal quality, where it measures it). */
+  readonly source?: EmgSource;
 }
 
 export interface StreamParts {
@@ -78,7 +80,7 @@ export class StreamSession implements SessionActions {
       this.bus.emit('upsampled', this.upsampledPose);
     });
     if (this.predictors.streaming) this.predictors.streaming.onStep = this.onStep;
-    this.host = new PluginHost(p.plugins({ predictors: this.predictors, truth: this.rings.truth }), p.log);
+    this.host = new PluginHost(p.plugins({ predictors: this.predictors, truth: this.rings.truth, source: p.source }), p.log);
     this.host.addReportSource(this);
   }
 
@@ -113,7 +115,7 @@ export class StreamSession implements SessionActions {
     const onAbort = (): void => abort.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     // A live source that stalls never reaches its sample count: the duration also bounds wall time.
-    const live = source.info.kind.startsWith('ads1299');
+    const live = source.info.live === true;
     const wallLimit = live && cfg.input.duration_s > 0 ? setTimeout(() => {
       log.warn({ stream: this.p.info.id }, `input.duration_s ${cfg.input.duration_s} s of wall time passed before that much signal arrived; ending the run`);
       abort.abort();
@@ -217,6 +219,7 @@ export class StreamSession implements SessionActions {
 
   private readonly onPose = (e: PoseEvent): void => {
     if (this.poses++ === 0) this.firstPoseMs = Math.round(performance.now());
+    e.quality = this.p.source.qualityMask?.(Math.round(e.t * this.p.info.sampleRate)) ?? 0;
     this.bus.emit('pose', e);
   };
 

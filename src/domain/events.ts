@@ -17,7 +17,8 @@ export type RunEventKind =
   | 'bad_samples'
   | 'contention'
   | 'alarm'
-  | 'config_reload';
+  | 'config_reload'
+  | 'signal_quality';
 
 /** One recorded happening of a stream, on the bus as `event` and a line of events.jsonl. */
 export interface RunEvent {

@@ -17,6 +17,8 @@ export interface PoseEvent {
   angles: Float32Array;
   /** performance.now() when the step's last input sample reached the ring; NaN if unknown. */
   inputArrivedAt: number;
+  /** Input channels judged bad for the pose's samples (bit c = channel c); 0 = all good. */
+  quality?: number;
 }
 
 export function newPoseEvent(mode: Mode, angles: Float32Array): PoseEvent {

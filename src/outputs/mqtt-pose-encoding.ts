@@ -9,12 +9,13 @@ import { captureTime, publishedAge } from './pose-age.js';
  * `ts` is the wall clock at publish (Unix ms) and `ageMs` the monotonic time since the newest
  * input sample arrived: `t_capture` is ts − age, the capture instant on the publisher's wall
  * clock, so t_capture ≤ ts holds even when the wall clock was stepped during the run. Both are
- * null when the arrival is unknown.
+ * null when the arrival is unknown. `quality` is the source's bad-channel bitmask (bit i: channel
+ * i), 0 when every channel is clean or the source does not measure it.
  */
 export function encodePose(seq: number, e: PoseEvent, ts: number, ageMs: number): string {
   const age = publishedAge(ageMs);
   let s = '{"seq":' + seq + ',"t":' + Number(e.t.toFixed(6)) + ',"step":' + e.step + ',"mode":"' + e.mode + '","ts":' + ts;
-  s += ',"t_capture":' + captureTime(ts, age) + ',"age_ms":' + age + ',"angles":[';
+  s += ',"t_capture":' + captureTime(ts, age) + ',"age_ms":' + age + ',"quality":' + (e.quality ?? 0) + ',"angles":[';
   const a = e.angles;
   for (let i = 0; i < a.length; i++) {
     const v = a[i]!;

@@ -26,7 +26,9 @@ export class PosesFile implements PoseSink {
   write(e: PoseEvent): void {
     const ts = Date.now();
     const age = publishedAge(performance.now() - e.inputArrivedAt);
-    this.out.write({ t: Number(e.t.toFixed(6)), step: e.step, mode: e.mode, t_capture: captureTime(ts, age), age_ms: age, angles: anglesToJson(e.angles) });
+    // quality only when a channel is bad: clean runs keep the shorter lines.
+    const q = e.quality ?? 0;
+    this.out.write({ t: Number(e.t.toFixed(6)), step: e.step, mode: e.mode, t_capture: captureTime(ts, age), age_ms: age, ...(q !== 0 ? { quality: q } : {}), angles: anglesToJson(e.angles) });
   }
 
   /** A record of another shape, e.g. exact mode's poses upsampled to the input rate. */

@@ -10,6 +10,7 @@ import { StateGuard } from './state-guard.js';
 import { StepRecorder } from './step-recorder.js';
 import { SystemdNotifyPlugin } from './systemd-notify.js';
 import { WatchdogPlugin, watchdogSettings } from './watchdog-plugin.js';
+import { SignalQualityPlugin } from './signal-quality-plugin.js';
 
 type Row = TableRow<Config, SupervisionEnv>;
 
@@ -33,6 +34,11 @@ export const SUPERVISORS: readonly Row[] = [
     name: 'systemd_notify',
     settings: (_cfg: Config, env: SupervisionEnv) => (env.notify?.enabled ? env.notify : undefined),
     create: (hub) => new SystemdNotifyPlugin(hub),
+  }),
+  pluginRow({
+    name: 'signal_quality',
+    settings: (_cfg: Config, env: SupervisionEnv) => env.signalQuality,
+    create: (quality) => new SignalQualityPlugin(quality),
   }),
   pluginRow({
     name: 'step_recorder',

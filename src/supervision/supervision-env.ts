@@ -1,6 +1,7 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { ExactPredictor } from '../inference/exact-predictor.js';
 import type { StreamingPredictor } from '../inference/streaming-predictor.js';
+import type { SignalQualityReport } from '../acquisition/signal-quality.js';
 import type { NotifyHub } from './notify-hub.js';
 
 /** What a stream offers its supervisors besides their settings. */
@@ -17,4 +18,6 @@ export interface SupervisionEnv {
   files: { latency: string; alignment: string };
   /** The daemon's systemd notify hub (inert without NOTIFY_SOCKET). */
   notify?: NotifyHub | undefined;
+  /** The source's per-channel signal quality, where the source measures it. */
+  signalQuality?: (() => SignalQualityReport | undefined) | undefined;
 }

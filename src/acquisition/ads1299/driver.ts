@@ -1,7 +1,8 @@
 import { UserError } from '../../common/errors.js';
 import type { Clock } from '../clock.js';
 import type { DataReadyLine, SpiBus } from '../bindings/types.js';
-import { decodeChip, statusMarkerOk } from './frame.js';
+import { EdgeTiming, type ConfigureReport, type FrameSink } from '../device.js';
+import { decodeChip, leadOffBits, statusMarkerOk } from './frame.js';
 import {
   BYTES_PER_CHIP,
   CHANNELS_PER_CHIP,
@@ -16,6 +17,8 @@ import {
   registerImage,
   voltsPerCount,
 } from './registers.js';
+
+export type { ConfigureReport, FrameSink, LossReason } from '../device.js';
 
 export const ADS1299_CHANNELS = 2 * CHANNELS_PER_CHIP;
 
@@ -34,16 +37,8 @@ export interface Ads1299Options {
   readonly lateMarginMs: number;
   /** Consecutive frames without the status marker before acquisition stops. */
   readonly maxConsecutiveBadFrames: number;
-}
-
-export type LossReason = 'missed_drdy' | 'late_read' | 'bad_status' | 'spi_error';
-
-/** Where the driver delivers. Both run on the DRDY path: no allocation, no waiting. */
-export interface FrameSink {
-  /** One good frame: `volts` and `counts` in output channel order. Both arrays are reused: copy. */
-  frame(volts: Float32Array, counts: Int32Array): void;
-  /** `n` conversions were lost before the next frame delivered. */
-  lost(n: number, reason: LossReason): void;
+  /** DC lead-off detection: each frame's status word flags inputs whose electrode is off. */
+  readonly leadOff?: boolean;
 }
 
 export interface Ads1299Stats {
@@ -69,13 +64,6 @@ export interface Ads1299Stats {
   maxReadUs: number;
 }
 
-export interface ConfigureReport {
-  /** ID register of each chip that can be read back (daisy chain: the first only). */
-  readonly ids: readonly number[];
-  /** Registers written and verified, per SPI device. */
-  readonly registers: readonly Readonly<Record<string, number>>[];
-}
-
 /**
  * The ADS1299 driver: configuration with read-back verification, then one frame per DRDY edge
  * in RDATAC mode. The chip has no FIFO and no sample counter, so frames that are missed or read
@@ -98,8 +86,10 @@ export class Ads1299Driver {
   private readonly adcCounts = new Int32Array(ADS1299_CHANNELS);
   private readonly outCounts = new Int32Array(ADS1299_CHANNELS);
   private readonly outVolts = new Float32Array(ADS1299_CHANNELS);
+  /** Lead-off flags of the last frame, ADC channel order (bit per channel). */
+  private adcLeadOff = 0;
   private readonly readMs: number;
-  private lastEdge = -1;
+  private readonly timing: EdgeTiming;
   private consecutiveBad = 0;
   /** 0xFF or 0x00 when the last bad frame was all that byte (a stuck MISO), else −1. */
   private lastBadByte = -1;
@@ -131,6 +121,7 @@ export class Ads1299Driver {
       this.fullScaleVolts[i] = COUNT_MAX * this.lsb[i]!;
     }
     this.readMs = buses.reduce((s, b) => s + (frameBytes * 8 * 1000) / b.clockHz, 0);
+    this.timing = new EdgeTiming(this.periodMs, opts.lateMarginMs, this.readMs);
     if (this.readMs >= this.periodMs - opts.lateMarginMs) {
       throw new UserError(
         `ADS1299: reading a frame takes ${(this.readMs * 1000).toFixed(0)} µs at ${buses[0]!.clockHz} Hz SCLK, ` +
@@ -178,6 +169,7 @@ export class Ads1299Driver {
         gains: opts.topology === 'daisy' && b === 0 ? opts.gains.slice(0, CHANNELS_PER_CHIP) : opts.gains.slice(b * CHANNELS_PER_CHIP, (b + 1) * CHANNELS_PER_CHIP),
         reference: opts.reference,
         biasDrive: opts.biasDrive,
+        leadOff: opts.leadOff === true,
       });
       if (opts.topology === 'daisy') {
         // Register writes reach both chips of a chain at once, so their gains must agree.
@@ -218,7 +210,7 @@ export class Ads1299Driver {
     // complete by the first chip's DRDY (the one wired). Tie the START pins for exact alignment.
     for (let b = this.buses.length - 1; b >= 0; b--) this.command(this.buses[b]!, CMD.START);
     for (let b = this.buses.length - 1; b >= 0; b--) this.command(this.buses[b]!, CMD.RDATAC);
-    this.lastEdge = -1;
+    this.timing.reset();
     this.running = true;
     await this.drdy.start(this.onEdge, (e) => this.fail(e));
   }
@@ -242,31 +234,9 @@ export class Ads1299Driver {
   readonly onEdge = (t: number): void => {
     if (!this.running) return;
     const st = this.stats;
-    const T = this.periodMs;
-    st.edges++;
-    if (this.lastEdge >= 0) {
-      const dt = t - this.lastEdge;
-      if (dt < 0.5 * T) {
-        st.spuriousEdges++;
-        return;
-      }
-      const k = Math.round(dt / T);
-      if (k >= 2) {
-        st.missedDrdy += k - 1;
-        st.lostFrames += k - 1;
-        this.sink.lost(k - 1, 'missed_drdy');
-      }
-    }
-    this.lastEdge = t;
-    const deadline = t + T - this.opts.lateMarginMs;
     const t0 = this.clock.now();
-    if (t0 + this.readMs > deadline) {
-      // The next conversion will replace the output register before a read could finish.
-      st.lateReads++;
-      st.lostFrames++;
-      this.sink.lost(1, 'late_read');
-      return;
-    }
+    const deadline = this.timing.admit(t, t0, st, this.sink);
+    if (deadline !== deadline) return;
     try {
       for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]!);
     } catch (e) {
@@ -278,16 +248,7 @@ export class Ads1299Driver {
       if (++this.consecutiveBad >= this.opts.maxConsecutiveBadFrames) this.fail(this.stuckError());
       return;
     }
-    const t1 = this.clock.now();
-    st.framesRead++;
-    const us = (t1 - t0) * 1000;
-    if (us > st.maxReadUs) st.maxReadUs = us;
-    if (t1 > deadline) {
-      st.tornReads++;
-      st.lostFrames++;
-      this.sink.lost(1, 'late_read');
-      return;
-    }
+    if (!this.timing.readDone(t0, this.clock.now(), deadline, st, this.sink)) return;
     if (!this.parse()) {
       st.badStatus++;
       st.lostFrames++;
@@ -298,13 +259,17 @@ export class Ads1299Driver {
     this.consecutiveBad = 0;
     const map = this.opts.channelMap;
     const lsb = this.lsb;
+    const adcOff = this.adcLeadOff;
+    let leadOff = 0;
     for (let i = 0; i < ADS1299_CHANNELS; i++) {
-      const c = this.adcCounts[map[i]!]!;
+      const adc = map[i]!;
+      const c = this.adcCounts[adc]!;
       this.outCounts[i] = c;
       this.outVolts[i] = c * lsb[i]!;
+      if (adcOff & (1 << adc)) leadOff |= 1 << i;
     }
     st.framesDelivered++;
-    this.sink.frame(this.outVolts, this.outCounts);
+    this.sink.frame(this.outVolts, this.outCounts, leadOff);
   };
 
   /** Checks both status words and decodes into adcCounts. False when a marker is wrong. */
@@ -314,6 +279,7 @@ export class Ads1299Driver {
       if (!statusMarkerOk(rx, 0) || !statusMarkerOk(rx, BYTES_PER_CHIP)) return this.noteStuck(rx);
       decodeChip(rx, 0, this.adcCounts, 0);
       decodeChip(rx, BYTES_PER_CHIP, this.adcCounts, CHANNELS_PER_CHIP);
+      this.adcLeadOff = leadOffBits(rx, 0) | (leadOffBits(rx, BYTES_PER_CHIP) << CHANNELS_PER_CHIP);
       return true;
     }
     const a = this.rx[0]!;
@@ -322,6 +288,7 @@ export class Ads1299Driver {
     if (!statusMarkerOk(b, 0)) return this.noteStuck(b);
     decodeChip(a, 0, this.adcCounts, 0);
     decodeChip(b, 0, this.adcCounts, CHANNELS_PER_CHIP);
+    this.adcLeadOff = leadOffBits(a, 0) | (leadOffBits(b, 0) << CHANNELS_PER_CHIP);
     return true;
   }
 

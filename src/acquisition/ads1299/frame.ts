@@ -37,3 +37,12 @@ export function encodeChip(bytes: Uint8Array, offset: number, status: number, co
 }
 
 export { BYTES_PER_CHIP };
+
+/**
+ * The lead-off flags of a chip's status word at `offset` (1100 + LOFF_STATP + LOFF_STATN +
+ * GPIO[7:4]): bit c set when input c is off on its positive or negative side.
+ */
+export function leadOffBits(bytes: Uint8Array, offset: number): number {
+  const w = (bytes[offset]! << 16) | (bytes[offset + 1]! << 8) | bytes[offset + 2]!;
+  return ((w >> 12) | (w >> 4)) & 0xff;
+}

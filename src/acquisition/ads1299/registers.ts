@@ -100,6 +100,8 @@ export interface ChipRegisterOptions {
   gains: readonly number[];
   reference: 'srb1' | 'differential';
   biasDrive: boolean;
+  /** DC lead-off detection on every input; the flags arrive in each frame's status word. */
+  leadOff?: boolean;
 }
 
 /** The register writes for one chip, address → value, in write order. */
@@ -122,13 +124,16 @@ export function registerImage(o: ChipRegisterOptions): Map<number, number> {
   }
   img.set(REG.BIAS_SENSP, o.biasDrive ? 0xff : 0x00);
   img.set(REG.BIAS_SENSN, o.biasDrive && o.reference === 'differential' ? 0xff : 0x00);
-  img.set(REG.LOFF_SENSP, 0x00);
-  img.set(REG.LOFF_SENSN, 0x00);
+  // LOFF stays 0x00: comparator threshold 95 %, 6 nA, DC lead-off. With SRB1 the negative
+  // inputs share one reference pin, so only the positive inputs are sensed.
+  img.set(REG.LOFF_SENSP, o.leadOff ? 0xff : 0x00);
+  img.set(REG.LOFF_SENSN, o.leadOff && o.reference === 'differential' ? 0xff : 0x00);
   img.set(REG.LOFF_FLIP, 0x00);
   // MISC1 bit 5 SRB1: every channel's negative input to SRB1.
   img.set(REG.MISC1, o.reference === 'srb1' ? 0x20 : 0x00);
   img.set(REG.MISC2, 0x00);
-  img.set(REG.CONFIG4, 0x00);
+  // CONFIG4 bit 1 PD_LOFF_COMP: the lead-off comparators are powered only when used.
+  img.set(REG.CONFIG4, o.leadOff ? 0x02 : 0x00);
   return img;
 }
 
@@ -139,3 +144,25 @@ export function voltsPerCount(vref: number, gain: number): number {
 
 export const COUNT_MAX = 0x7fffff;
 export const COUNT_MIN = -0x800000;
+
+/** For the simulator's command log and messages. */
+export function regName(reg: number): string {
+  return REGISTER_NAMES[reg] ?? `0x${reg.toString(16)}`;
+}
+
+export function opName(op: number): string {
+  switch (op) {
+    case CMD.WAKEUP: return 'WAKEUP';
+    case CMD.STANDBY: return 'STANDBY';
+    case CMD.RESET: return 'RESET';
+    case CMD.START: return 'START';
+    case CMD.STOP: return 'STOP';
+    case CMD.RDATAC: return 'RDATAC';
+    case CMD.SDATAC: return 'SDATAC';
+    case CMD.RDATA: return 'RDATA';
+    default:
+      if ((op & 0xe0) === CMD.RREG) return 'RREG';
+      if ((op & 0xe0) === CMD.WREG) return 'WREG';
+      return `0x${op.toString(16)}`;
+  }
+}

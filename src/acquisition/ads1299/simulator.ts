@@ -1,5 +1,6 @@
 import type { VirtualClock } from '../clock.js';
-import type { DataReadyLine, EdgeHandler, SpiBus, SpiMode, SpiTransferOptions } from '../bindings/types.js';
+import type { SpiBus, SpiMode, SpiTransferOptions } from '../bindings/types.js';
+import { SimDataReadyLine } from '../sim-drdy.js';
 import { encodeChip } from './frame.js';
 import {
   BYTES_PER_CHIP,
@@ -9,10 +10,11 @@ import {
   READ_ONLY_MASK,
   REG,
   REGISTER_COUNT,
-  REGISTER_NAMES,
   RESET_VALUES,
   gainFromChset,
+  opName,
   rateFromConfig1,
+  regName,
   voltsPerCount,
 } from './registers.js';
 
@@ -29,6 +31,8 @@ export interface SimFaults {
   stallMs?(k: number): number;
   /** Conversion k of chip `chip` (0/1) carries a corrupted status marker. */
   badStatus?(k: number, chip: number): boolean;
+  /** The electrode of ADC channel `adc` is off at conversion k (seen by the lead-off comparators). */
+  detached?(k: number, adc: number): boolean;
   /** MISO is stuck during reads that follow edge k: every byte reads this value. */
   stuckBus?(k: number): 0xff | 0x00 | undefined;
   /** The read that follows edge k fails (the transfer throws, as an ioctl returning EIO does). */
@@ -96,11 +100,20 @@ class ChipModel {
       const counts = this.sim.countsOf(k);
       const bad = this.sim.faults.badStatus?.(k, this.index) ?? false;
       // Status: 1100 + LOFF_STATP + LOFF_STATN + GPIO[7:4]; the fault flips the marker bits.
-      const status = (bad ? 0x40_0000 : 0xc0_0000) | ((this.regs[REG.GPIO]! >> 4) & 0x0f);
+      const status = (bad ? 0x40_0000 : 0xc0_0000) | (this.leadOffStatus(k) << 4) | ((this.regs[REG.GPIO]! >> 4) & 0x0f);
       encodeChip(this.frame, 0, status, counts, this.index * CHANNELS_PER_CHIP);
       this.frameConv = k;
     }
     return this.frame;
+  }
+
+  /** LOFF_STATP << 8 | LOFF_STATN: comparators on (CONFIG4 PD_LOFF_COMP) and the input sensed. */
+  private leadOffStatus(k: number): number {
+    const off = this.sim.faults.detached;
+    if (!off || !(this.regs[REG.CONFIG4]! & 0x02)) return 0;
+    let p = 0;
+    for (let c = 0; c < CHANNELS_PER_CHIP; c++) if (off(k, this.index * CHANNELS_PER_CHIP + c)) p |= 1 << c;
+    return ((p & this.regs[REG.LOFF_SENSP]!) << 8) | (p & this.regs[REG.LOFF_SENSN]!);
   }
 
   writeRegister(reg: number, value: number): void {
@@ -274,21 +287,6 @@ class SimSpiBus implements SpiBus {
   }
 }
 
-class SimDataReadyLine implements DataReadyLine {
-  readonly kernelTimestamps = true;
-  handler: EdgeHandler | undefined;
-
-  constructor(readonly name: string) {}
-
-  async start(onEdge: EdgeHandler): Promise<void> {
-    this.handler = onEdge;
-  }
-
-  stop(): void {
-    this.handler = undefined;
-  }
-}
-
 /**
  * A register-level model of one or two ADS1299s behind the SpiBus and DataReadyLine interfaces,
  * on a virtual clock. `runUntil(t)` plays the conversions due by t: each one is latched into the
@@ -318,6 +316,7 @@ export class Ads1299Simulator {
   private readonly latency: number;
   private readonly stuckFromStart: 0xff | 0x00 | undefined;
   private logCommands = true;
+  private stalledEdge = -1;
 
   constructor(o: SimOptions) {
     this.clock = o.clock;
@@ -429,8 +428,6 @@ export class Ads1299Simulator {
     this.nextConv = 0;
   }
 
-  private stalledEdge = -1;
-
   /** @internal A stall hits the first transfer after its edge only. */
   pendingStallMs(): number {
     const k = this.currentEdge;
@@ -449,26 +446,5 @@ export class Ads1299Simulator {
   stuckLevel(): number | undefined {
     if (this.stuckFromStart !== undefined) return this.stuckFromStart;
     return this.currentEdge >= 0 ? this.faults.stuckBus?.(this.currentEdge) : undefined;
-  }
-}
-
-function regName(reg: number): string {
-  return REGISTER_NAMES[reg] ?? `0x${reg.toString(16)}`;
-}
-
-function opName(op: number): string {
-  switch (op) {
-    case CMD.WAKEUP: return 'WAKEUP';
-    case CMD.STANDBY: return 'STANDBY';
-    case CMD.RESET: return 'RESET';
-    case CMD.START: return 'START';
-    case CMD.STOP: return 'STOP';
-    case CMD.RDATAC: return 'RDATAC';
-    case CMD.SDATAC: return 'SDATAC';
-    case CMD.RDATA: return 'RDATA';
-    default:
-      if ((op & 0xe0) === CMD.RREG) return 'RREG';
-      if ((op & 0xe0) === CMD.WREG) return 'WREG';
-      return `0x${op.toString(16)}`;
   }
 }

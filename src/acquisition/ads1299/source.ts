@@ -1,102 +1,19 @@
-import { Worker } from 'node:worker_threads';
-import { UserError } from '../../common/errors.js';
-import type { Logger } from '../../common/logger.js';
-import { CTRL_ACK, CTRL_STOP, CTRL_WORDS } from '../gap-gate.js';
-import { RingBuffer } from '../ring-buffer.js';
-import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from '../source.js';
-import { ADS1299_CHANNELS } from './driver.js';
-import type { Ads1299WorkerConfig } from './options.js';
-import type { WorkerInput, WorkerMessage } from './worker.js';
+import type { Config } from '../../config/schema.js';
+import { SPI_DEVICE, checkDeviceNode } from '../bindings/device-check.js';
+import { preflightDrdy } from '../bindings/drdy.js';
+import type { EmgSource, SourceContext } from '../source.js';
+import { AdcWorkerSource } from '../worker-source.js';
+import { ads1299WorkerConfig } from './options.js';
 
-export interface Ads1299SourceEvents {
-  /** The chips are configured and verified (IDs, register images). */
-  onReady?(info: Extract<WorkerMessage, { type: 'ready' }>): void;
+/** `--source ads1299` (hardware unless acquisition.ads1299.simulate) and `ads1299-sim`. */
+export function createAds1299Source({ cfg, log, sampleRate }: SourceContext, simulate: boolean): EmgSource {
+  if (!simulate) preflightAds1299(cfg);
+  return new AdcWorkerSource(ads1299WorkerConfig(cfg, simulate, sampleRate), log);
 }
 
-/**
- * The ADS1299 (or its simulator) as a source. The driver runs in a worker thread that appends
- * into the pipeline's shared ring; this object relays the worker's gaps to the sink (and
- * acknowledges them, which releases the frames held behind each gap) and keeps its counters.
- */
-export class Ads1299Source implements EmgSource {
-  readonly info: SourceInfo;
-  private last: AcquisitionStats = {};
-
-  constructor(private readonly config: Ads1299WorkerConfig, private readonly log?: Logger, private readonly events: Ads1299SourceEvents = {}) {
-    const what = config.sim ? 'ads1299-sim' : 'ads1299';
-    const where = config.hardware
-      ? `/dev/spidev${config.hardware.spiBus}.${config.hardware.chipSelects.join('+')}, DRDY ${config.hardware.gpioBinding} ${config.hardware.drdyChip}:${config.hardware.drdyLine}`
-      : `simulated, seed ${config.sim!.seed}`;
-    this.info = {
-      kind: what,
-      description: `${what} (${config.driver.topology}, ${where}, ${config.preprocess ? `high-pass ${config.preprocess.highpassHz} Hz, ×${config.preprocess.scale}/V` : 'volts, no preprocessing'})`,
-      sampleRate: config.driver.sampleRate,
-      channels: ADS1299_CHANNELS,
-      hasJointAngles: false,
-      chipIds: [],
-      ...(config.maxSamples > 0 ? { totalSamples: config.maxSamples } : {}),
-    };
-  }
-
-  stats(): AcquisitionStats {
-    return this.last;
-  }
-
-  run(sink: SampleSink, signal: AbortSignal): Promise<void> {
-    const ring = sink.emg;
-    if (!(ring instanceof RingBuffer)) {
-      return Promise.reject(new Error('ads1299 source: the sink must hand over the shared RingBuffer itself (the driver writes from its own thread)'));
-    }
-    if (ring.channels !== ADS1299_CHANNELS) return Promise.reject(new Error(`ads1299 source: ring has ${ring.channels} channels, needs ${ADS1299_CHANNELS}`));
-    const control = new SharedArrayBuffer(CTRL_WORDS * 4);
-    const ctrl = new Int32Array(control);
-    const data: WorkerInput = { ring: ring.layout(), control, config: this.config };
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
-    return new Promise<void>((resolve, reject) => {
-      let done = false;
-      let failure: Error | undefined;
-      const stop = (): void => {
-        Atomics.store(ctrl, CTRL_STOP, 1);
-        worker.postMessage({ type: 'stop' });
-        // A driver stuck in a native call cannot answer; do not let shutdown hang on it.
-        setTimeout(() => void worker.terminate(), 3000).unref();
-      };
-      signal.addEventListener('abort', stop, { once: true });
-      worker.on('message', (m: WorkerMessage) => {
-        switch (m.type) {
-          case 'gap':
-            sink.gap({ atSample: m.atSample, lostSamples: m.lostSamples, reason: m.reason });
-            Atomics.store(ctrl, CTRL_ACK, m.seq);
-            break;
-          case 'note':
-            sink.note(m.kind, m.atSample, m.detail, m.data);
-            break;
-          case 'ready':
-            this.info.chipIds?.splice(0, Infinity, ...m.report.ids.map((i) => `0x${i.toString(16)}`));
-            this.log?.info({ source: m.description, ids: this.info.chipIds }, 'ADS1299 configured and verified');
-            this.events.onReady?.(m);
-            break;
-          case 'stats':
-            this.last = m.stats;
-            break;
-          case 'ended':
-            this.last = m.stats;
-            done = true;
-            break;
-          case 'error':
-            failure = m.user ? new UserError(m.message) : new Error(m.message);
-            break;
-        }
-      });
-      worker.on('error', (e) => {
-        failure ??= e;
-      });
-      worker.on('exit', (code) => {
-        signal.removeEventListener('abort', stop);
-        if (failure) reject(failure);
-        else if (done || signal.aborted) resolve();
-        else reject(new Error(`ads1299 acquisition worker exited (code ${code}) without finishing`));
-      });
-    });
-  }
+/** Device nodes, permissions and tools the ADS1299 driver will need, checked on this thread before the models load. */
+export function preflightAds1299(cfg: Config): void {
+  const a = cfg.acquisition.ads1299;
+  for (const cs of a.chip_selects) checkDeviceNode(`/dev/spidev${a.spi_bus}.${cs}`, SPI_DEVICE);
+  preflightDrdy(cfg.acquisition.gpio_binding, a.drdy_chip, a.gpiomon);
 }

@@ -1,26 +1,27 @@
 /**
- * The acquisition worker: runs the ADS1299 driver on its own thread (inference blocks the thread
- * it runs on, and a DRDY edge must never wait for it) and appends straight into the shared ring.
- * Started by Ads1299Source; talks to it by messages and the control block.
+ * The acquisition worker: runs an ADC driver (the ADS1299 on SPI, or the I2C ADC) on its own
+ * thread (inference blocks the thread it runs on, and a DRDY edge must never wait for it) and
+ * appends straight into the shared ring. Started by AdcWorkerSource; talks to it by messages and
+ * the control block.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isUserError, errorMessage } from '../../common/errors.js';
-import { monotonicClock, VirtualClock, type Clock } from '../clock.js';
-import type { DataReadyLine, SpiBus } from '../bindings/types.js';
-import { CTRL_STOP, GapGate, type GapMessage, type NoteMessage } from '../gap-gate.js';
-import { RateLimitedNote } from '../rate-limit.js';
-import { Preprocessor } from '../preprocess.js';
-import { RingBuffer, type RingBufferLayout } from '../ring-buffer.js';
-import { SyntheticGenerator } from '../synthetic.js';
-import { ADS1299_CHANNELS, Ads1299Driver, type ConfigureReport, type FrameSink } from './driver.js';
-import type { Ads1299WorkerConfig } from './options.js';
-import { COUNT_MAX } from './registers.js';
-import { Ads1299Simulator } from './simulator.js';
+import { isUserError, errorMessage } from '../common/errors.js';
+import type { ConfigureReport, FrameSink, SimPlayer, WorkerDevice } from './device.js';
+import { CTRL_STOP, GapGate, type GapMessage, type NoteMessage } from './gap-gate.js';
+import { RateLimitedNote } from './rate-limit.js';
+import { Preprocessor } from './preprocess.js';
+import { RingBuffer, type RingBufferLayout } from './ring-buffer.js';
+import { SignalQualityMonitor, qualityNote, type SignalQualityReport } from './signal-quality.js';
+import type { Ads1299WorkerConfig } from './ads1299/options.js';
+import type { I2cWorkerConfig } from './i2c/options.js';
+
+/** Every ADC's worker configuration; `device` says which module opens it. */
+export type AdcWorkerConfig = Ads1299WorkerConfig | I2cWorkerConfig;
 
 export interface WorkerInput {
   readonly ring: RingBufferLayout;
   readonly control: SharedArrayBuffer;
-  readonly config: Ads1299WorkerConfig;
+  readonly config: AdcWorkerConfig;
 }
 
 export type WorkerMessage =
@@ -28,16 +29,9 @@ export type WorkerMessage =
   | GapMessage
   | NoteMessage
   | { readonly type: 'stats'; readonly stats: Record<string, number> }
+  | { readonly type: 'quality'; readonly report: SignalQualityReport; readonly atSample: number }
   | { readonly type: 'error'; readonly message: string; readonly user: boolean }
   | { readonly type: 'ended'; readonly stats: Record<string, number> };
-
-interface Runtime {
-  buses: SpiBus[];
-  drdy: DataReadyLine;
-  clock: Clock;
-  sim?: Ads1299Simulator;
-  description: string;
-}
 
 const port = parentPort!;
 const input = workerData as WorkerInput;
@@ -48,8 +42,7 @@ const post = (m: WorkerMessage): void => port.postMessage(m);
 const note = (kind: NoteMessage['kind'], atSample: number, detail: string, data?: NoteMessage['data']): void =>
   post({ type: 'note', kind, atSample, detail, ...(data ? { data } : {}) });
 
-let driver: Ads1299Driver | undefined;
-let runtime: Runtime | undefined;
+let device: WorkerDevice | undefined;
 let pre: Preprocessor | undefined;
 let finished = false;
 let timer: NodeJS.Timeout | undefined;
@@ -60,11 +53,24 @@ const bridged = new RateLimitedNote(
   cfg.noteIntervalMs,
 );
 const gate = new GapGate(ring, ctrl, post, cfg.stagingFrames, cfg.bridgeMax, (n, at) => bridged.hit(n, at));
-const conditioned = new Float32Array(ADS1299_CHANNELS);
+const conditioned = new Float32Array(cfg.channels);
 const maxSamples = cfg.maxSamples;
 
+/** Each loss counter's value at the last frame: a stall note says what changed since. */
+const lossMark = new Float64Array(16);
+
+function markLossCounters(): void {
+  const lc = device?.lossCounters;
+  if (lc) for (let i = 0; i < lc.length; i++) lossMark[i] = lc[i]!.read();
+}
+
+/** Per-channel quality of the raw signal (before conditioning); made once the first device gives its scale. */
+let quality: SignalQualityMonitor | undefined;
+
 const sink: FrameSink = {
-  frame(volts) {
+  frame(volts, _counts, leadOff) {
+    markLossCounters();
+    quality?.push(volts, 0, leadOff);
     if (maxSamples > 0 && gate.delivered + gate.held >= maxSamples) return;
     if (pre) {
       if (!pre.processFrame(volts, 0, conditioned, 0)) {
@@ -103,15 +109,13 @@ const sup = {
   lastWait: 0,
   reinitInFlight: false,
   driverFatal: '',
-  /** Driver counters at the last frame, to say what the stall consisted of. */
-  mark: { edges: 0, missedDrdy: 0, lateReads: 0, badStatus: 0, spiErrors: 0 },
 };
 /** Counters of drivers replaced by a re-initialisation. */
 const retired: Record<string, number> = {};
 
 function stats(): Record<string, number> {
   const s: Record<string, number> = { ...retired };
-  for (const [k, v] of Object.entries(driver?.stats ?? {})) s[k] = k === 'maxReadUs' ? Math.max(v, s[k] ?? 0) : (s[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(device?.stats ?? {})) s[k] = k === 'maxReadUs' ? Math.max(v, s[k] ?? 0) : k === 'simConversions' ? v : (s[k] ?? 0) + v;
   s['ringFrames'] = gate.delivered;
   s['gapsReported'] = gate.gapsReported;
   s['bridgedGaps'] = gate.bridgedGaps;
@@ -120,107 +124,61 @@ function stats(): Record<string, number> {
   s['reinits'] = sup.reinits;
   s['reinitFailures'] = sup.reinitFailures;
   if (pre) for (const [k, v] of Object.entries(pre.stats)) s[`preprocess_${k}`] = v;
-  if (runtime?.sim) s['simConversions'] = runtime.sim.conversions;
   return s;
 }
 
-/** A reproducible uniform [0, 1) per (seed, epoch, conversion): which DRDY pulses random loss takes. */
-function unitHash(seed: number, epoch: number, k: number): number {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35) ^ Math.imul(k, 0x27d4eb2f);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  h ^= h >>> 12;
-  h = Math.imul(h, 0x297a2d39);
-  h ^= h >>> 15;
-  return (h >>> 0) / 4294967296;
-}
-
-async function openRuntime(): Promise<Runtime> {
-  const hw = cfg.hardware;
-  if (hw) {
-    // Native bindings load here, on this thread, and only for real hardware.
-    const { openSpiDevice } = await import('../bindings/spi-device.js');
-    const clock = monotonicClock;
-    const buses: SpiBus[] = [];
-    try {
-      for (const cs of hw.chipSelects) buses.push(await openSpiDevice(hw.spiBus, cs, hw.spiClockHz, hw.spiMode));
-      const drdy =
-        hw.gpioBinding === 'sysfs'
-          ? await (await import('../bindings/gpio-sysfs.js')).openSysfsDrdy(hw.drdyLine, clock)
-          : await (await import('../bindings/gpio-chardev.js')).openChardevDrdy({ gpiomon: hw.gpiomon, chip: hw.drdyChip, line: hw.drdyLine }, clock);
-      return { buses, drdy, clock, description: `${buses.map((b) => b.name).join(' + ')}, DRDY ${drdy.name}` };
-    } catch (e) {
-      for (const b of buses) b.close();
-      throw e;
-    }
-  }
-  const s = cfg.sim!;
-  const clock = new VirtualClock(0);
-  const gen = new SyntheticGenerator({ seed: s.seed, sampleRate: cfg.driver.sampleRate, mode: 'raw', unitsPerVolt: s.unitsPerVolt });
-  const volts = new Float32Array(ADS1299_CHANNELS);
-  let genK = -1;
-  const every = (n: number) => (n > 0 ? (k: number) => k > 0 && k % n === 0 : undefined);
-  const everyMissed = every(s.missedDrdyEvery);
-  const epoch = sup.reinits;
-  const drop = s.dropFraction > 0 ? (k: number) => unitHash(s.dropSeed, epoch, k) < s.dropFraction : undefined;
-  const missed = everyMissed && drop ? (k: number) => everyMissed(k) || drop(k) : everyMissed ?? drop;
-  const late = every(s.lateReadEvery);
-  const bad = every(s.badStatusEvery);
-  const spiError = every(s.spiErrorEvery);
-  const stuckEvery = s.stuckBusEvery;
-  const sim: Ads1299Simulator = new Ads1299Simulator({
-    topology: cfg.driver.topology,
-    clock,
-    spiClockHz: s.spiClockHz,
-    signal: (k, counts) => {
-      // The chip converts every period whether or not it is read: advance the generator to k.
-      while (genK < k) {
-        gen.next(1, volts, 0);
-        genK++;
-      }
-      for (let c = 0; c < ADS1299_CHANNELS; c++) counts[c] = sim.voltsToCounts(c, volts[c]!, cfg.driver.vref);
-    },
-    faults: {
-      ...(missed ? { missedDrdy: missed } : {}),
-      ...(late ? { lateDeliveryMs: (k: number) => (late(k) ? 1.5 * (1000 / cfg.driver.sampleRate) : 0) } : {}),
-      ...(bad ? { badStatus: (k: number, chip: number) => chip === 0 && bad(k) } : {}),
-      ...(spiError ? { spiError } : {}),
-      ...(stuckEvery > 0 ? { stuckBus: (k: number) => (k >= stuckEvery && k % stuckEvery < s.stuckBusFrames ? s.stuckBusLevel : undefined) } : {}),
-    },
-  });
-  sim.quiet();
-  return { buses: sim.buses, drdy: sim.drdy, clock, sim, description: `ADS1299 simulator (${cfg.driver.topology}, synthetic seed ${s.seed})` };
+async function openDevice(): Promise<WorkerDevice> {
+  // Each ADC's module loads here, on this thread; native bindings only for real hardware.
+  if (cfg.device === 'i2c') return (await import('./i2c/runtime.js')).openI2cDevice(cfg, sup.reinits, sink);
+  return (await import('./ads1299/runtime.js')).openAds1299Device(cfg, sup.reinits, sink);
 }
 
 function closeRuntime(): void {
-  driver?.stop();
-  if (driver) {
-    for (const [k, v] of Object.entries(driver.stats)) retired[k] = k === 'maxReadUs' ? Math.max(v, retired[k] ?? 0) : (retired[k] ?? 0) + v;
+  const d = device;
+  device = undefined;
+  if (!d) return;
+  d.close();
+  for (const [k, v] of Object.entries(d.stats)) {
+    if (k !== 'simConversions') retired[k] = k === 'maxReadUs' ? Math.max(v, retired[k] ?? 0) : (retired[k] ?? 0) + v;
   }
-  driver = undefined;
-  for (const b of runtime?.buses ?? []) b.close();
-  runtime = undefined;
 }
 
 /** Opens the bus, configures and verifies the chips, starts conversions. */
 async function bringUp(first: boolean): Promise<void> {
-  runtime = await openRuntime();
-  const rt = runtime;
-  const d = new Ads1299Driver(rt.buses, rt.drdy, rt.clock, cfg.driver, sink);
-  driver = d;
-  const report = d.configure();
+  const d = await openDevice();
+  device = d;
+  lossMark.fill(0);
+  let report: ConfigureReport;
+  try {
+    report = d.configure();
+  } catch (e) {
+    closeRuntime();
+    throw e;
+  }
   if (cfg.preprocess && !pre) {
     // Within 2 counts of either rail counts as saturated (float32 volts cannot tell closer).
-    const saturation = cfg.preprocess.detectSaturation ? Array.from(d.lsb, (l) => l * (COUNT_MAX - 2)) : undefined;
+    const saturation = cfg.preprocess.detectSaturation ? Array.from(d.lsb, (l) => l * (d.countMax - 2)) : undefined;
     pre = new Preprocessor({ ...cfg.preprocess, ...(saturation ? { saturation } : {}) });
   }
-  if (first) post({ type: 'ready', report, description: rt.description, channels: Array.from({ length: ADS1299_CHANNELS }, (_, i) => d.describeChannel(i)) });
+  if (!quality) {
+    const lsb = Array.from(d.lsb);
+    quality = new SignalQualityMonitor(
+      { ...cfg.quality, channels: cfg.channels, sampleRate: cfg.sampleRate, clipLevel: lsb.map((l) => l * (d.countMax - 2)), flatRange: lsb.map((l) => 2 * l) },
+      (c) => {
+        const n = qualityNote(c);
+        const at = ring.written + gate.held;
+        note('signal_quality', at, n.detail, n.data);
+        post({ type: 'quality', report: quality!.report(), atSample: at });
+      },
+    );
+  }
+  if (first) post({ type: 'ready', report, description: d.description, channels: Array.from({ length: cfg.channels }, (_, i) => d.describeChannel(i)) });
   await d.start((e) => {
     // A stuck bus or a dead DRDY line mid-run: the same path as a stall, at once.
     sup.driverFatal = e.message;
     sup.lastProgress = -Infinity;
   });
-  if (rt.sim) startSimClock(rt.sim);
+  if (d.sim) startSimClock(d.sim);
 }
 
 function finish(error?: unknown): void {
@@ -253,15 +211,12 @@ function reachedEnd(): boolean {
 }
 
 function lossSinceMark(): string {
-  const st = driver?.stats;
-  if (!st) return 'no driver running';
-  const m = sup.mark;
-  return `${st.edges - m.edges} DRDY edges, ${st.missedDrdy - m.missedDrdy} missed, ${st.lateReads - m.lateReads} late reads, ${st.badStatus - m.badStatus} bad status, ${st.spiErrors - m.spiErrors} SPI errors since the last sample`;
+  const d = device;
+  if (!d) return 'no driver running';
+  return `${d.lossCounters.map((c, i) => `${c.read() - lossMark[i]!} ${c.words}`).join(', ')} since the last sample`;
 }
 
 function markProgress(now: number): void {
-  const st = driver?.stats;
-  if (st) sup.mark = { edges: st.edges, missedDrdy: st.missedDrdy, lateReads: st.lateReads, badStatus: st.badStatus, spiErrors: st.spiErrors };
   if (sup.stalled) {
     sup.stalled = false;
     sup.resumedAt = now;
@@ -285,8 +240,11 @@ function supervise(now: number): void {
   const produced = gate.delivered + gate.held;
   if (produced !== sup.produced) {
     sup.produced = produced;
-    markProgress(now);
-    return;
+    // A driver that gave up in the same tick as its last frames stalls now.
+    if (!sup.driverFatal) {
+      markProgress(now);
+      return;
+    }
   }
   if (sup.reinitInFlight || now - sup.lastProgress < cfg.stallMs) return;
   const at = ring.written + gate.held;
@@ -308,7 +266,7 @@ function supervise(now: number): void {
 async function reinit(now: number): Promise<void> {
   sup.reinitInFlight = true;
   const lostMs = now - (Number.isFinite(sup.accountedUntil) && sup.accountedUntil > 0 ? sup.accountedUntil : sup.stallStart);
-  gate.lost(Math.max(1, Math.round((lostMs * cfg.driver.sampleRate) / 1000)), 'stall');
+  gate.lost(Math.max(1, Math.round((lostMs * cfg.sampleRate) / 1000)), 'stall');
   sup.accountedUntil = now;
   closeRuntime();
   sup.reinits++;
@@ -331,7 +289,7 @@ async function reinit(now: number): Promise<void> {
     closeRuntime();
     note('reinit', at, `driver re-initialisation failed (${sup.failuresInARow} in a row): ${errorMessage(e)}; next attempt in ${wait} ms`, { reinits: sup.reinits, attempt: sup.attemptsThisStall, next_ms: wait, ok: false });
     if (cfg.reinitMaxAttempts > 0 && sup.failuresInARow >= cfg.reinitMaxAttempts) {
-      finish(new Error(`ADS1299: ${sup.failuresInARow} re-initialisations in a row failed after a stall (acquisition.reinit_max_attempts); last: ${errorMessage(e)}`));
+      finish(new Error(`${cfg.device === 'i2c' ? 'I2C ADC' : 'ADS1299'}: ${sup.failuresInARow} re-initialisations in a row failed after a stall (acquisition.reinit_max_attempts); last: ${errorMessage(e)}`));
     }
   } finally {
     sup.nextReinitAt = performance.now() + wait;
@@ -342,9 +300,9 @@ async function reinit(now: number): Promise<void> {
 
 let simWall0 = 0;
 let simT0 = 0;
-function startSimClock(sim: Ads1299Simulator): void {
+function startSimClock(sim: SimPlayer): void {
   simWall0 = performance.now();
-  simT0 = sim.conversionTime(0) - 1000 / cfg.driver.sampleRate;
+  simT0 = sim.conversionTime(0) - 1000 / cfg.sampleRate;
 }
 
 /**
@@ -354,13 +312,13 @@ function startSimClock(sim: Ads1299Simulator): void {
  */
 function loop(): void {
   let lastStats = performance.now();
-  const speed = cfg.sim?.speed ?? 0;
+  const speed = cfg.speed;
   const tick = (): void => {
     if (finished) return;
     gate.release();
     if (Atomics.load(ctrl, CTRL_STOP) || reachedEnd()) return finish();
     let wait = 5;
-    const sim = runtime?.sim;
+    const sim = device?.sim;
     const now = performance.now();
     if (sim && !sup.reinitInFlight) {
       if (speed > 0) {
@@ -394,6 +352,7 @@ function loop(): void {
     if (performance.now() - lastStats >= cfg.statsEveryMs) {
       lastStats = performance.now();
       post({ type: 'stats', stats: stats() });
+      if (quality) post({ type: 'quality', report: quality.report(), atSample: ring.written + gate.held });
     }
     timer = setTimeout(tick, wait);
   };
@@ -402,6 +361,8 @@ function loop(): void {
 
 async function main(): Promise<void> {
   await bringUp(true);
+  // The stall clock starts with conversions: a slow start-up (a loaded machine) is not a stall.
+  sup.lastProgress = performance.now();
   loop();
 }
 
