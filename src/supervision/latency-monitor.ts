@@ -2,7 +2,8 @@ import type { StepRecord, UnitEvent } from '../domain/events.js';
 import { endToEndMs } from '../domain/step-record.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { LatencyHistogram } from './latency.js';
-import { latencyReport, type LatencySettings } from './latency-report.js';
+import type { Config } from '../config/schema.js';
+import { latencyReport, latencySettings, type LatencySettings } from './latency-report.js';
 
 export interface LatencyMonitorSettings extends LatencySettings {
   /** logging.latency.enabled and the run being a streaming one: otherwise nothing is judged. */
@@ -10,6 +11,11 @@ export interface LatencyMonitorSettings extends LatencySettings {
   providers: Record<string, string>;
   /** latency_stats.json's name in the run folder. */
   file: string;
+}
+
+/** The latency monitor's slice of the configuration; judged only in a run that streams. */
+export function latencyMonitorSettings(cfg: Config, streams: boolean, providers: Record<string, string>, file: string): LatencyMonitorSettings {
+  return { ...latencySettings(cfg), judged: streams && cfg.logging.latency.enabled && cfg.eval.streaming_latency.check, providers, file };
 }
 
 /**

@@ -2,8 +2,7 @@ import type { Config } from '../config/schema.js';
 import { LEFT_CONTEXT, SAMPLE_RATE, rolloutPointsFor } from '../domain/geometry.js';
 import { pluginRow, type TableRow } from '../domain/registry.js';
 import { AlignmentMonitor } from './alignment-monitor.js';
-import { LatencyMonitor } from './latency-monitor.js';
-import { latencySettings } from './latency-report.js';
+import { LatencyMonitor, latencyMonitorSettings } from './latency-monitor.js';
 import { MemoryMonitor } from './memory-monitor.js';
 import type { SupervisionEnv } from './supervision-env.js';
 import { StateGuard } from './state-guard.js';
@@ -21,12 +20,7 @@ const streams = <S>(env: SupervisionEnv, s: S): S | undefined => (env.streaming 
 export const SUPERVISORS: readonly Row[] = [
   pluginRow({
     name: 'latency',
-    settings: (cfg: Config, env: SupervisionEnv) => ({
-      ...latencySettings(cfg),
-      judged: env.streaming !== undefined && cfg.logging.latency.enabled && cfg.eval.streaming_latency.check,
-      providers: env.providers,
-      file: env.files.latency,
-    }),
+    settings: (cfg: Config, env: SupervisionEnv) => latencyMonitorSettings(cfg, env.streaming !== undefined, env.providers, env.files.latency),
     create: (s) => new LatencyMonitor(s),
   }),
   pluginRow({ name: 'memory', settings: () => ({}), create: () => new MemoryMonitor() }),
