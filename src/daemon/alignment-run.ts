@@ -12,12 +12,13 @@ import { stepMetricsLine, truthAt } from '../supervision/step-recorder.js';
 import { buildExact, buildStreaming } from './predictors.js';
 
 /**
- * The plan's alignment regression over samples already in a ring: for every exact block,
+ * The alignment regression over samples already in a ring: for every exact block,
  * streaming reset at the block's start, compared at its 250 aligned moments through the same
  * comparison the live shadow uses. `myostream align` and the control plane's `align` run it.
  */
 export async function alignmentRegression(
   cfg: Config, models: Parameters<typeof buildExact>[1], ring: RingBuffer, truth: RingBuffer | undefined, artifacts: RunArtifacts | undefined, log: Logger,
+  tCompute = new LatencyHistogram(),
 ): Promise<{ report: AlignmentReport; tCompute: LatencyHistogram; steps: number }> {
   const exact = buildExact(cfg, models, false);
   const streaming = buildStreaming(cfg, models);
@@ -27,7 +28,6 @@ export async function alignmentRegression(
     encoder: cfg.runtime.streaming.encoder,
     note: 'streaming reset at every exact block start; compared at the 250 aligned moments of each block',
   });
-  const tCompute = new LatencyHistogram();
   const metrics = artifacts?.jsonl(ARTIFACT_FILES.metrics);
   const poses = new Float32Array(exact.points * POSE_DIM);
   const truthRow = new Float32Array(POSE_DIM);

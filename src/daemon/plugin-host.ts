@@ -2,12 +2,11 @@ import { errorMessage, isUserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { EventBus, type Owner } from '../domain/bus.js';
 import type { RunEvent, RunEventKind, RunEvents } from '../domain/events.js';
-import type { Acceptance, MergedReport, Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import type { MergedReport, Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import { mergeReports } from '../domain/report-merge.js';
 
 /** What the host needs from the session to give each plug-in its context. */
 export type HostedContext = Omit<PluginContext, 'fail' | 'report' | 'bus' | 'record'>;
-
-const NOT_JUDGED: Acceptance = { enabled: false, evaluated: false, passed: null };
 
 interface Slot {
   readonly plugin: Plugin;
@@ -79,23 +78,16 @@ export class PluginHost {
   }
 
   report(): MergedReport {
-    const out: MergedReport = { sections: {}, acceptance: {}, counts: {}, disabled: [...this.disabled] };
-    const merge = (r: PluginReport | undefined): void => {
-      if (!r) return;
-      Object.assign(out.sections, r.sections);
-      for (const [k, v] of Object.entries(r.acceptance ?? {})) out.acceptance[k] = { ...NOT_JUDGED, ...out.acceptance[k], ...v };
-      for (const [k, v] of Object.entries(r.counts ?? {})) out.counts[k] = (out.counts[k] ?? 0) + v;
-    };
-    for (const s of this.sources) merge(s.report());
+    const reports: (PluginReport | undefined)[] = this.sources.map((s) => s.report());
     for (const slot of this.slots) {
       if (slot.state !== 'started' || !slot.plugin.report) continue;
       try {
-        merge(slot.plugin.report());
+        reports.push(slot.plugin.report());
       } catch (e) {
         this.failed(slot.plugin, 'report', e);
       }
     }
-    return out;
+    return mergeReports(reports, this.disabled);
   }
 
   private contextFor(plugin: Plugin): PluginContext {
