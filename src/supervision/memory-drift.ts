@@ -1,5 +1,5 @@
 import { TheilSen } from '../common/statistics.js';
-import { r1, r3, type WatchdogAction, type Verdict } from './verdict.js';
+import { r3, type WatchdogAction, type Verdict } from './verdict.js';
 
 export interface MemoryReading {
   rss: number;
@@ -101,12 +101,5 @@ export class MemoryDrift {
       }
     }
     return out.length ? out : null;
-  }
-
-  /** The kept series, for summary.json. */
-  series(): { t_s: number; rss_mb: number; heap_used_mb: number; external_mb: number }[] {
-    const out = [];
-    for (let i = 0; i < this.n; i++) out.push({ t_s: r1(this.t[i]!), rss_mb: r1(this.y.rss[i]!), heap_used_mb: r1(this.y.heap_used[i]!), external_mb: r1(this.y.external[i]!) });
-    return out;
   }
 }

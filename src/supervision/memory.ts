@@ -8,6 +8,8 @@ export interface MemorySample {
   t_s: number;
   rss_mb: number;
   heap_used_mb: number;
+  /** Memory outside the V8 heap, typed arrays and Buffers included. */
+  external_mb: number;
 }
 
 const MAX_SAMPLES = 240;
@@ -27,6 +29,7 @@ export class MemoryTrack {
       t_s: Math.round((performance.now() - this.t0) / 100) / 10,
       rss_mb: Math.round((m.rss / 1048576) * 10) / 10,
       heap_used_mb: Math.round((m.heapUsed / 1048576) * 10) / 10,
+      external_mb: Math.round((m.external / 1048576) * 10) / 10,
     });
     if (this.samples.length >= MAX_SAMPLES) {
       for (let i = 1, j = 2; j < this.samples.length; i++, j += 2) this.samples[i] = this.samples[j]!;

@@ -275,7 +275,8 @@ export class WatchdogPlugin implements Plugin {
             last_window: l.lastWindow ? finiteOrNull(l.lastWindow) : null,
             trend_ms_per_min: l.lastTrend ? finiteOrNull({ slope: l.lastTrend.slope, lo: l.lastTrend.lo, hi: l.lastTrend.hi, confidence: l.lastTrend.rising, windows: l.lastTrend.n }) : null,
           },
-          memory: { trends_after_warmup: this.memory.trends, alarms: this.memory.alarms, samples: this.memory.series() },
+          // The samples themselves are summary.memory.samples (the memory plug-in's series): one series per run.
+          memory: { trends_after_warmup: this.memory.trends, alarms: this.memory.alarms, samples_kept: this.memory.n },
           numerical: { ...this.numerical.counts, mean_offset: Number.isFinite(this.numerical.meanOffset) ? this.numerical.meanOffset : null, last_block: this.numerical.lastBlock ? finiteOrNull(this.numerical.lastBlock) : null },
           fallback: {
             return_enabled: this.settings.fallback.enabled,
