@@ -53,7 +53,7 @@ export const configSchema = z
             window_samples: z.number().int().positive().max(100_000).default(LEFT_CONTEXT + STEP_SAMPLES),
             step_samples: z.number().int().positive().max(100_000).default(STEP_SAMPLES),
             feature_single_point_interpolation: z.boolean().default(true),
-            /** sliding_window: the plan's single point of each 1830-sample window; exact_grid: exact's own 50 Hz grid. */
+            /** sliding_window: the single point of each 1830-sample window; exact_grid: exact's own 50 Hz grid. */
             feature_policy: z.enum(['sliding_window', 'exact_grid']).default('exact_grid'),
             /** window: the whole encoder over each window; incremental: one cached encoder step per 40 samples (same frames). */
             encoder: z.enum(['window', 'incremental']).default('incremental'),
@@ -117,7 +117,7 @@ export const configSchema = z
           .object({ mse: z.number().positive().max(1).default(1e-5), max_diff: z.number().positive().max(10).default(5e-5) })
           .strict()
           .prefault({}),
-        /** T_compute bounds of the plan (P50 ≤ 10 ms, P95 ≤ 20 ms); the watchdog's window is watchdog.latency.window_units. */
+        /** T_compute bounds (P50 ≤ 10 ms, P95 ≤ 20 ms); the watchdog's window is watchdog.latency.window_units. */
         streaming_latency: z
           .object({
             check: z.boolean().default(true),

@@ -97,7 +97,7 @@ export const watchdogSchema = z
       })
       .strict()
       .prefault({}),
-    /** The plan's optional periodic soft reset of streaming, at a shadow block boundary (0 = off). */
+    /** An optional periodic soft reset of streaming, at a shadow block boundary (0 = off). */
     soft_reset_every_s: z.number().min(0).max(86400).default(0),
   })
   .strict();

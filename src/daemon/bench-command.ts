@@ -69,7 +69,7 @@ function parseCount(flag: string, v: number | string | undefined, dflt: number):
 /**
  * `myostream bench`: in one process, on the same input, side by side in turns of `alternate`
  * steps (which one goes first rotates; 1 = step by step), after WARMUP_STEPS untimed steps each:
- *   window      the plan's sliding window through the whole encoder (--policy, default sliding_window)
+ *   window      the sliding window through the whole encoder (--policy, default sliding_window)
  *   incremental the cached encoder step (same policy)
  *   bare        the daemon's streaming step (the configured policy and encoder, one stream_step run
  *               per step when runtime.streaming.fused_step is on), no supervision

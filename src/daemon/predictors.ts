@@ -10,7 +10,7 @@ import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
 
 /**
  * The frame source a streaming policy needs. incremental: one cached encoder step per 40
- * samples. sliding_window runs the plan's window
+ * samples. sliding_window runs the 1830-sample window
  * (window_samples, 1830); exact_grid needs native frames as early as they exist, so it runs the
  * encoder over exactly one receptive field (1791), which gives the same frames.
  */

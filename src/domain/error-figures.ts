@@ -2,8 +2,8 @@ import { POSE_DIM } from './geometry.js';
 
 /**
  * Error between two pose streams at aligned moments: MSE and max |diff| over every joint angle,
- * accumulated per block and overall, with the session's first output kept apart (the plan
- * allows it twice the bounds).
+ * accumulated per block and overall, with the session's first output kept apart (its bounds
+ * are twice eval.streaming_tolerance's).
  */
 export interface ErrorFigures {
   steps: number;
@@ -82,12 +82,12 @@ export interface BlockFigures {
   startSample: number;
   /**
    * True for a session's first block: streaming was reset at its start exactly like exact, so
-   * the comparison is the plan's alignment regression. Later blocks measure drift.
+   * the comparison is the alignment regression (USAGE.md). Later blocks measure drift.
    */
   aligned: boolean;
   /** Steps after the first. */
   main: ErrorFigures;
-  /** The session's first output after warm-up (the plan allows it 2× the bounds). */
+  /** The session's first output after warm-up (held to 2× eval.streaming_tolerance). */
   boundary: ErrorFigures;
   /** Mean signed difference streaming − exact over the block's steps (low-frequency offset). */
   meanOffset: number;

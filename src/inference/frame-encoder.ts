@@ -29,7 +29,7 @@ export interface FrameEncoder {
 }
 
 /**
- * Frames by running the whole encoder over a window: the plan's sliding-window path. The
+ * Frames by running the whole encoder over a window: the sliding-window path. The
  * window ends at the step boundary of frame q and its newest encoder frame is frame q, so a
  * window of 1830 + 80k samples gives the same frame as 1830 (k more frames of waste). With a
  * 1791-sample window a frame is ready 39 samples sooner, which exact_grid uses.

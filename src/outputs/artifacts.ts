@@ -8,7 +8,7 @@ import type { Logger } from '../common/logger.js';
 import { outputPathProblem } from '../config/path-check.js';
 import { JsonlWriter, type JsonlOptions } from './jsonl-writer.js';
 
-/** Names of the files a run leaves behind (the plan's names). */
+/** Names of the files a run leaves behind (the names USAGE.md documents). */
 export const ARTIFACT_FILES = {
   alignment: 'streaming_alignment.json',
   latency: 'latency_stats.json',

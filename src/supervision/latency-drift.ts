@@ -2,7 +2,7 @@ import { percentileOf, TheilSen, type Trend } from '../common/statistics.js';
 import { f2, r3, systemData, type WatchdogAction, type Verdict, type SystemState } from './verdict.js';
 
 export interface LatencyDriftSettings {
-  /** The plan's bounds on T_compute. */
+  /** The bounds on T_compute (eval.streaming_latency). */
   p50Ms: number;
   p95Ms: number;
   windowUnits: number;

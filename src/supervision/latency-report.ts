@@ -2,7 +2,7 @@ import { cpus, hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
 import type { LatencyHistogram, LatencySummary } from './latency.js';
 
-/** What latency_stats.json is computed from: the plan's percentiles and bounds. */
+/** What latency_stats.json is computed from: the configured percentiles and bounds. */
 export interface LatencySettings {
   percentiles: readonly number[];
   warmup_steps: number;

@@ -16,7 +16,7 @@ export interface NumericalSettings {
 }
 
 /**
- * Every shadow-checked block: a session's first (aligned) block against the plan's tolerance,
+ * Every shadow-checked block: a session's first (aligned) block against eval.streaming_tolerance,
  * later blocks against the drift bounds, and the low-frequency offset (mean signed difference
  * streaming − exact) averaged over the last `offsetBlocks` blocks. Non-finite poses are counted
  * from the pose stream itself.
