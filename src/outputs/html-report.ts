@@ -218,6 +218,8 @@ function memoryChart(summary: Rec, charts: ChartSpec[], notes: string[]): void {
     { label: 'RSS (MB)', values: rss.map(r4), color: COLORS.a },
     { label: 'heap used (MB)', values: heap.map(r4), color: COLORS.c },
   ];
+  // Older runs' samples have no external memory.
+  if (samples.every((s) => typeof s['external_mb'] === 'number')) series.push({ label: 'external (MB)', values: samples.map((s) => r4(num(s['external_mb']))), color: COLORS.d });
   // The summary states the slope; the intercept is fitted here over the same samples (after
   // the first minute) so the line can be drawn where the data is.
   const fit = (y: number[], stated: unknown, label: string, color: string): void => {
