@@ -32,7 +32,7 @@ prerequisiteTest('live view in Chromium: two running streams side by side, frame
   const abort = new AbortController();
   const runs: Promise<number>[] = [];
   for (const [id, seed] of [['left', 1], ['right', 2]] as const) {
-    const cfg = loadConfig(DEFAULT_CONFIG, ['input.source=synthetic', 'input.speed=1', 'input.duration_s=120', 'outputs.mqtt.enabled=false', `acquisition.synthetic_seed=${seed}`]);
+    const cfg = loadConfig(DEFAULT_CONFIG, ['input.source=synthetic', 'input.speed=1', 'input.duration_s=0', 'outputs.mqtt.enabled=false', `acquisition.synthetic_seed=${seed}`]);
     const source = await createSource(cfg, log);
     const models = await openModels(cfg, log);
     const session = new StreamSession({
@@ -42,6 +42,8 @@ prerequisiteTest('live view in Chromium: two running streams side by side, frame
     });
     runs.push(session.run(abort.signal));
   }
+  // The signals have no end (the test aborts them when it is done): a loaded machine that is
+  // slow to start Chromium must not see a stream end and its panel go before the canvases are read.
   // The sessions start their plug-ins as they begin to run; the page is there once one has.
   const url = await server.listen();
   const browser = await launch(chromium!);
@@ -49,7 +51,8 @@ prerequisiteTest('live view in Chromium: two running streams side by side, frame
     const w = await watchedPage(browser, (u) => u.startsWith(url));
     await w.page.setViewport({ width: 900, height: 560 });
     await w.page.goto(url, { waitUntil: 'load' });
-    const drawnAtLeast = (n: number): string => `window.__live && ['left', 'right'].every((s) => (window.__live.drawn[s] || 0) >= ${n})`;
+    // Drawn counts outlive a panel; the panels must still be there when the canvases are read.
+    const drawnAtLeast = (n: number): string => `window.__live && ['left', 'right'].every((s) => (window.__live.drawn[s] || 0) >= ${n} && document.querySelector('[data-stream=' + s + '] canvas.hand'))`;
     await w.page.waitForFunction(drawnAtLeast(20), { timeout: 120_000 });
     const handA = (await w.page.evaluate(`document.querySelector('[data-stream=left] canvas.hand').toDataURL()`)) as string;
     const shotA = join(out, 'live-1.png');
