@@ -9,7 +9,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { configJsonSchema } from '../src/config/json-schema.js';
-import { CLI, ROOT, cliEnv, runCli } from './helpers.js';
+import { CLI, ROOT, cliEnv, runCli, waitFor } from './helpers.js';
 
 const ARTIFACTS = ['streaming_alignment.json', 'latency_stats.json', 'streaming_metrics.jsonl', 'summary.json', 'config_snapshot.yaml', 'model_info.json'];
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -177,7 +177,16 @@ test('a run killed mid-way leaves every artifact it had written readable', async
   const dir = mkdtempSync(join(tmpdir(), 'myo-crash-'));
   const child = spawn(process.execPath, [CLI, 'run', '--set', 'model.mode=streaming', '--set', 'outputs.mqtt.embedded_port=0', '--speed', '1', '--set', 'watchdog.status_interval_s=0.3', '--set', 'logging.level=error', '--artifacts', dir, '--quiet'], { cwd: ROOT, stdio: 'ignore', env: cliEnv() });
   const exited = new Promise((r) => child.once('exit', r));
-  await new Promise((r) => setTimeout(r, 3500));
+  // Killed once it has written every kind of artifact and made poses, however slow the machine.
+  const written = ['summary.json', 'latency_stats.json', 'config_snapshot.yaml', 'model_info.json'];
+  await waitFor('the run to write its artifacts and make poses', () => {
+    if (!written.every((f) => existsSync(join(dir, f)))) return false;
+    try {
+      return ((JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { counts?: { poses?: number } }).counts?.poses ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  }, 90_000);
   child.kill('SIGKILL');
   await exited;
   const files = readdirSync(dir).filter((f) => !f.startsWith('.'));

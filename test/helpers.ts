@@ -158,3 +158,12 @@ export function prerequisiteTest(name: string, opts: TestOptions & { skip: strin
     test(name, opts, body);
   }
 }
+
+/** Polls `cond` every 10 ms until it holds; past the deadline fails naming what it waited for. */
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 4000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

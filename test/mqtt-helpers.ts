@@ -90,13 +90,7 @@ export class Subscriber {
   }
 }
 
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 4000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { waitFor } from './helpers.js';
 
 /** One reused event, as the pipeline hands them out: each call advances it by one step. */
 export function poseStream(mode: Mode = 'streaming'): () => PoseEvent {

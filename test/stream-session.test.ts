@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSource } from '../src/acquisition/sources.js';
+import type { EmgSource } from '../src/acquisition/source.js';
 import { silentLogger } from '../src/common/logger.js';
 import { loadConfig } from '../src/config/load.js';
 import { DEFAULT_CONFIG, openModels } from '../src/daemon/bootstrap.js';
@@ -16,11 +17,10 @@ import { RunArtifacts } from '../src/outputs/artifacts.js';
 import { GOLDEN_INPUT } from './helpers.js';
 
 /** One stream over the golden input, wired as the daemon wires it, with `extra` plug-ins after the registry's. */
-async function runSession(sets: string[], extra: Plugin[]): Promise<{ dir: string; code: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'myostream-session-'));
+async function runSession(sets: string[], extra: Plugin[], wrap: (s: EmgSource) => EmgSource = (s) => s, dir = mkdtempSync(join(tmpdir(), 'myostream-session-'))): Promise<{ dir: string; code: number }> {
   const log = silentLogger();
   const cfg = loadConfig(DEFAULT_CONFIG, [`input.source=replay:${GOLDEN_INPUT}`, 'input.speed=0', 'outputs.mqtt.enabled=false', ...sets]);
-  const source = await createSource(cfg, log);
+  const source = wrap(await createSource(cfg, log));
   const models = await openModels(cfg, log);
   const session = new StreamSession({
     cfg, log, models, source, info: streamInfo('main', false, source, models),
@@ -112,4 +112,34 @@ test('a session returns from exact to streaming: both switches recorded, streami
   assert.equal(lines[100]!['step'], 0, 'the returned session starts a new step count');
   const events = readLines(dir, 'events.jsonl').filter((e) => e['kind'] === 'mode_switch');
   assert.equal(events.length, 2);
+});
+
+/** The replay, whose reads fail once `after` samples are in the ring: a device that dies mid-run. */
+function failingAfter(after: number, message: string): (s: EmgSource) => EmgSource {
+  return (inner) => ({
+    info: inner.info,
+    run: (sink, signal) => inner.run({
+      emg: sink.emg,
+      ...(sink.truth ? { truth: sink.truth } : {}),
+      gap: (g) => sink.gap(g),
+      note: (k, a, d, x) => sink.note(k, a, d, x),
+      waitForSpace: async (frames) => {
+        if (sink.emg.written >= after) throw new Error(message);
+        await sink.waitForSpace(frames);
+      },
+    }, signal),
+  });
+}
+
+test('a stream that ends on an error says so: an error event in events.jsonl, exit error in summary.json', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myostream-session-error-'));
+  await assert.rejects(runSession(['model.mode=streaming'], [], failingAfter(8000, 'read failed: EIO'), dir), /read failed: EIO/);
+  const summary = readJson(dir, 'summary.json');
+  assert.equal(summary['exit'], 'error');
+  assert.equal(summary['finished'], true);
+  assert.equal(summary['error'], 'read failed: EIO');
+  const errors = readLines(dir, 'events.jsonl').filter((e) => e['kind'] === 'error');
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0]!['detail']), /read failed: EIO/);
+  assert.ok((errors[0]!['atSample'] as number) >= 8000);
 });

@@ -18,7 +18,18 @@ export interface DaemonOptions {
   /** --artifacts: the run folder (streams get sub-folders when there are several). */
   artifactsDir?: string;
   signal?: AbortSignal;
+  /** Each stream adds its listener here: a SIGHUP reload is recorded in every stream's events. */
+  reloadListeners?: ReloadListener[];
 }
+
+/** What a SIGHUP reload did: top-level sections changed, applied live, refused (need a restart), or why it failed. */
+export interface ReloadOutcome {
+  applied: string[];
+  refused: string[];
+  error?: string;
+}
+
+export type ReloadListener = (r: ReloadOutcome) => void;
 
 /**
  * `myostream run`: every configured stream from start to finish. One stream's fault or
@@ -46,6 +57,7 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
         plugins: (env) => streamPlugins({ cfg: scfg, models: models[i]!, quiet: o.quiet, ...(liveView ? { liveView } : {}), ...(o.notify ? { notify: o.notify } : {}) }, env),
       });
     });
+    for (const session of sessions) o.reloadListeners?.push((r) => session.record('config_reload', reloadDetail(r), { applied: r.applied.join(','), refused: r.refused.join(','), error: r.error ?? null }));
     if (multi) root.writeJson('streams.json', { streams: streams.map((s, i) => ({ stream_id: s.id, source: infos[i]!.sourceDescription, artifacts: join(root.dir, s.id) })) });
     // A model file that changed on disk since its digest was cached ends the run: what runs must
     // be what model_info.json and the artifacts say ran.
@@ -75,4 +87,12 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
     await liveView?.close();
     await broker?.close();
   }
+}
+
+function reloadDetail(r: ReloadOutcome): string {
+  if (r.error !== undefined) return `configuration reload failed, the run goes on unchanged: ${r.error}`;
+  const parts = [];
+  if (r.applied.length) parts.push(`applied ${r.applied.join(', ')}`);
+  if (r.refused.length) parts.push(`${r.refused.join(', ')} changed but need a restart`);
+  return `configuration reloaded: ${parts.length ? parts.join('; ') : 'unchanged'}`;
 }

@@ -2,7 +2,7 @@ import type { EmgSource } from '../acquisition/source.js';
 import type { Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
-import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, SessionActions, SessionView, StepRecord, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
+import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, RunEventKind, SessionActions, SessionView, StepRecord, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import type { Predictor } from '../inference/predictor.js';
 import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
@@ -141,6 +141,8 @@ export class StreamSession implements SessionActions {
     } catch (e) {
       this.exit = 'error';
       this.error = e instanceof Error ? e.message : String(e);
+      // In events.jsonl (and on MQTT) before the final summary: why the stream ended.
+      this.record('error', `the stream ended on an error: ${this.error}`);
       code = 1;
       throw e;
     } finally {
@@ -198,6 +200,11 @@ export class StreamSession implements SessionActions {
     if (mode === this.mode && !this.pendingMode) return true;
     this.pendingMode = { mode, reason };
     return true;
+  }
+
+  /** Records a happening of the daemon's (a reload, say) in this stream's events, at its current sample. */
+  record(kind: RunEventKind, detail: string, data?: RunEvent['data']): void {
+    this.host.record(kind, this.samples, detail, data);
   }
 
   requestReset(reason: string): void {
