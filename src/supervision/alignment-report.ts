@@ -1,9 +1,21 @@
 import { alignedPassed, ErrorAccumulator, within, type ErrorFigures, type Tolerance } from '../domain/error-figures.js';
 import type { BlockFigures } from '../domain/events.js';
 
-/** Collects block comparisons into streaming_alignment.json. */
+/**
+ * Blocks kept in streaming_alignment.json: a live run compares a block every 5 s for as long as
+ * it runs, so the file keeps the newest ones and counts the rest (every aligned block that
+ * failed is also kept, up to the same number: those are what a technician looks for).
+ */
+export const MAX_KEPT_BLOCKS = 120;
+
+/** Collects block comparisons into streaming_alignment.json, in bounded space. */
 export class AlignmentReport {
-  private readonly blocks: BlockFigures[] = [];
+  private blocks: BlockFigures[] = [];
+  private readonly failed: BlockFigures[] = [];
+  private total = 0;
+  private aligned = 0;
+  /** A block arrived since the last toJSON(). */
+  changed = true;
   private readonly main = new ErrorAccumulator();
   private readonly boundary = new ErrorAccumulator();
   private readonly drift = new ErrorAccumulator();
@@ -11,8 +23,14 @@ export class AlignmentReport {
   constructor(private readonly tol: Tolerance, private readonly meta: Record<string, unknown>) {}
 
   addBlock(c: BlockFigures): void {
+    this.total++;
+    this.changed = true;
     this.blocks.push(c);
+    // Trimmed by a quarter at once: one copy per 30 blocks rather than a shift at every block.
+    if (this.blocks.length > MAX_KEPT_BLOCKS) this.blocks = this.blocks.slice(this.blocks.length - Math.floor((MAX_KEPT_BLOCKS * 3) / 4));
+    if (c.aligned && !this.blockPassed(c) && this.failed.length < MAX_KEPT_BLOCKS) this.failed.push(c);
     if (c.aligned) {
+      this.aligned++;
       this.main.merge(c.acc.main);
       this.boundary.merge(c.acc.boundary);
     } else {
@@ -22,11 +40,11 @@ export class AlignmentReport {
   }
 
   get blockCount(): number {
-    return this.blocks.length;
+    return this.total;
   }
 
   get alignedBlocks(): number {
-    return this.blocks.filter((b) => b.aligned).length;
+    return this.aligned;
   }
 
   /** Pass/fail of one aligned block on its own (the watchdog acts on each). */
@@ -42,7 +60,10 @@ export class AlignmentReport {
   }
 
   toJSON(): Record<string, unknown> {
+    this.changed = false;
     const o = this.overall();
+    const kept = new Set(this.blocks);
+    const shown = [...this.failed.filter((b) => !kept.has(b)), ...this.blocks];
     return {
       ...this.meta,
       thresholds: { mse: this.tol.mse, max_diff: this.tol.max_diff, boundary_factor: 2 },
@@ -50,7 +71,9 @@ export class AlignmentReport {
       passed: o.passed === true,
       overall: o.main,
       boundary: { ...o.boundary, passed: o.passed === null ? null : within(o.boundary, this.tol, 2) },
-      blocks: this.blocks.map((b) => ({
+      blocks_compared: this.total,
+      aligned_blocks: this.aligned,
+      blocks: shown.map((b) => ({
         block: b.block,
         start_sample: b.startSample,
         aligned: b.aligned,
