@@ -143,3 +143,23 @@ test('a stream that ends on an error says so: an error event in events.jsonl, ex
   assert.match(String(errors[0]!['detail']), /read failed: EIO/);
   assert.ok((errors[0]!['atSample'] as number) >= 8000);
 });
+
+test('watchdog.soft_reset_every_s restarts streaming at shadow block boundaries, where the alignment check holds again', async () => {
+  const { dir, code } = await runSession(['model.mode=streaming', 'eval.streaming_alignment_check=true', 'watchdog.soft_reset_every_s=5'], []);
+  assert.equal(code, 0);
+  const resets = readLines(dir, 'events.jsonl').filter((e) => e['kind'] === 'reset');
+  assert.ok(resets.length >= 2, `${resets.length} resets`);
+  for (const r of resets) assert.match(String(r['detail']), /periodic soft reset \(every 5 s\) at the boundary of block \d+/);
+  const summary = readJson(dir, 'summary.json') as { acceptance: { alignment: { aligned_blocks: number; passed: boolean } }; counts: { samples: number } };
+  // Each reset starts a session whose first block is an aligned one, where the signal still holds
+  // a whole block (1790 + 10000 samples) after it; the first session has its own.
+  const total = summary.counts.samples;
+  const withBlock = resets.filter((r) => (r['atSample'] as number) + 1790 + 10000 <= total).length;
+  assert.ok(withBlock >= 2, `${withBlock} resets with a block after them`);
+  assert.equal(summary.acceptance.alignment.aligned_blocks, 1 + withBlock, JSON.stringify(summary.acceptance.alignment));
+  assert.equal(summary.acceptance.alignment.passed, true);
+  // A new session numbers its steps from 0 where the signal still holds its warm-up and one step.
+  const withStep = resets.filter((r) => (r['atSample'] as number) + 1830 <= total).length;
+  const steps = readLines(dir, 'streaming_metrics.jsonl').map((l) => l['step'] as number);
+  assert.equal(steps.filter((x) => x === 0).length, 1 + withStep, 'each reset starts a new session at step 0');
+});

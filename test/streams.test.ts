@@ -7,8 +7,8 @@ import test from 'node:test';
 import { loadConfig, validateConfig } from '../src/config/load.js';
 import { resolveStreams } from '../src/config/streams.js';
 import { EmbeddedBroker } from '../src/outputs/embedded-broker.js';
-import { CLI, ROOT, runCli } from './helpers.js';
-import { Subscriber, closeSubscribers } from './mqtt-helpers.js';
+import { CLI, ROOT, cliEnv, runCli } from './helpers.js';
+import { Subscriber, closeSubscribers, freePort } from './mqtt-helpers.js';
 
 const TWO_BANDS = join(ROOT, 'configs', 'two-bands.yaml');
 
@@ -74,4 +74,37 @@ test('two bands in one daemon: two artifact folders, two pose topics, and one st
   assert.ok(poses('right') > 0);
   assert.ok(sub.messages.some((m) => m.topic === 'myostream/bench/right/event' && m.body['kind'] === 'mode_switch'));
   assert.ok(!sub.messages.some((m) => m.topic === 'myostream/bench/left/event' && m.body['kind'] === 'mode_switch'));
+});
+
+test('two bands on the shipped configuration share one embedded broker: both streams publish through it, neither reconnects', async (t) => {
+  t.after(closeSubscribers);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'myo-two-embedded-'));
+  const child = spawn(process.execPath, [CLI, 'run', '--config', TWO_BANDS, '--duration', '6', '--artifacts', join(dir, 'run'), '--quiet',
+    '--set', `outputs.mqtt.embedded_port=${port}`, '--set', 'outputs.mqtt.node_id=shared', '--set', 'logging.level=warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  try {
+    // The broker is the daemon's: it listens once the process has loaded its models and started it.
+    let sub: Subscriber | undefined;
+    const deadline = Date.now() + 120_000;
+    while (!sub) {
+      try {
+        sub = await Subscriber.open(`mqtt://127.0.0.1:${port}`, 'myostream/#');
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+      }
+    }
+    assert.equal(await exited, 0, stderr);
+    const poses = (id: string): number => sub!.messages.filter((m) => m.topic === `myostream/shared/${id}/pose`).length;
+    assert.ok(poses('left') > 0 && poses('right') > 0, `left ${poses('left')}, right ${poses('right')} poses through the one broker`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  for (const id of ['left', 'right']) {
+    const s = JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8')) as { mqtt: { published: number; reconnects: number } };
+    assert.ok(s.mqtt.published > 0, `${id} published ${s.mqtt.published}`);
+    assert.equal(s.mqtt.reconnects, 0, `${id}: each stream is its own client of the shared broker`);
+  }
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { errorMessage } from '../common/errors.js';
+import { UserError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -68,7 +68,7 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
       m.backgroundVerification.catch((e: unknown) => {
         modelChanged ??= errorMessage(e);
         log.error(`model verification failed: ${modelChanged}; ending the run`);
-        stop.abort();
+        stop.abort(new UserError(`model verification failed: ${modelChanged}`));
       });
     }
     const results = await Promise.allSettled(sessions.map((s) => s.run(stop.signal)));

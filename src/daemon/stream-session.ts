@@ -1,4 +1,5 @@
 import type { EmgSource } from '../acquisition/source.js';
+import { isUserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
@@ -137,7 +138,16 @@ export class StreamSession implements SessionActions {
           restartRequested: () => this.takeReset(),
         },
       });
-      this.exit = signal?.aborted ? 'interrupted' : 'completed';
+      // An abort with a UserError for reason is the daemon ending the run on an error of its own
+      // (a model file changed on disk), not an operator's signal.
+      const reason: unknown = signal?.aborted ? signal.reason : undefined;
+      if (isUserError(reason)) {
+        this.exit = 'error';
+        this.error = reason.message;
+        this.record('error', `the run was ended: ${reason.message}`);
+      } else {
+        this.exit = signal?.aborted ? 'interrupted' : 'completed';
+      }
     } catch (e) {
       this.exit = 'error';
       this.error = e instanceof Error ? e.message : String(e);
