@@ -1,18 +1,15 @@
 import { createSource } from '../acquisition/sources.js';
 import { createLogger } from '../common/logger.js';
 import { configToYaml } from '../config/load.js';
-import { SAMPLE_RATE } from '../domain/geometry.js';
-import type { PluginReport } from '../domain/plugin.js';
-import { mergeReports } from '../domain/report-merge.js';
 import { ARTIFACT_FILES, RunArtifacts } from '../outputs/artifacts.js';
-import { summaryOf } from '../outputs/artifacts-writer.js';
 import { LatencyMonitor, latencyMonitorSettings } from '../supervision/latency-monitor.js';
 import { MemoryMonitor } from '../supervision/memory-monitor.js';
 import { parse as parseYaml } from 'yaml';
 import { readAlignSignal } from './align-signal.js';
 import { alignmentRegression } from './alignment-run.js';
 import { configFromCli, openModels, type CommonCliOptions } from './bootstrap.js';
-import { runModelInfo, sourceSummary } from './report.js';
+import { runModelInfo } from './report.js';
+import { alignSummary } from './align-summary.js';
 
 export interface AlignCliOptions extends CommonCliOptions {
   quiet?: boolean;
@@ -45,26 +42,8 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   const passed = overall.passed === true;
   artifacts.writeJson(ARTIFACT_FILES.alignment, r.report.toJSON());
   artifacts.writeJson(ARTIFACT_FILES.latency, latency.stats());
-  const regression: PluginReport = {
-    sections: {
-      command: 'align',
-      mode_configured: cfg.model.mode,
-      mode_final: cfg.model.mode,
-      feature_policy: cfg.runtime.streaming.feature_policy,
-      encoder: cfg.runtime.streaming.encoder,
-      mode_switches: [],
-      source: { ...sourceSummary(source.info), stats: source.stats?.() ?? null },
-      durations: { wall_s: round3((performance.now() - t0) / 1000), signal_s: round3(samples.ring.written / SAMPLE_RATE), model_load_ms: models.loadMs },
-      execution_providers: models.providers,
-    },
-    acceptance: {
-      alignment: { enabled: true, evaluated: overall.passed !== null, passed, aligned_blocks: r.report.alignedBlocks },
-      no_fallback: { enabled: false, evaluated: false, passed: null },
-    },
-    counts: { samples: samples.ring.written, poses: r.steps, gaps: 0, overruns: 0, overwritten_samples: samples.ring.overwritten, events: 0 },
-  };
-  const merged = mergeReports([regression, latency.report(), memory.report()]);
-  artifacts.writeJson(ARTIFACT_FILES.summary, summaryOf(merged, true, cfg.watchdog.status_interval_s, artifacts.dir));
+  const summary = alignSummary({ cfg, source, models, report: r.report, samples: samples.ring.written, poses: r.steps, overwritten: samples.ring.overwritten, wallS: (performance.now() - t0) / 1000 }, [latency.report(), memory.report()], artifacts.dir);
+  artifacts.writeJson(ARTIFACT_FILES.summary, summary);
   const tol = cfg.eval.streaming_tolerance;
   const fmt = (x: number): string => x.toExponential(2);
   const line = `alignment (${cfg.runtime.streaming.feature_policy}, ${r.report.alignedBlocks} blocks): MSE ${fmt(overall.main.mse)} (≤ ${tol.mse}) max|diff| ${fmt(overall.main.max_diff)} (≤ ${tol.max_diff}); ` +
@@ -72,8 +51,4 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   process.stdout.write(`${line}\nartifacts: ${artifacts.dir}\n`);
   // A failed regression is a finding, not a malfunction: the artifacts say so and exit is 0.
   return 0;
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

@@ -2,7 +2,6 @@ import type { EmgSource } from '../acquisition/source.js';
 import { isUserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
-import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, RunEventKind, SessionActions, SessionView, StepRecord, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import type { Predictor } from '../inference/predictor.js';
@@ -16,7 +15,7 @@ import { alignHeldBlocks } from './alignment-run.js';
 export interface PluginEnv {
   readonly predictors: Predictors;
   /** The source's ground-truth joint angles, where it has them. */
-  readonly truth: RingBuffer | undefined;
+  readonly truth: ReturnType<typeof createRings>['truth'];
   /** The stream's source (its signal quality, where it measures it). */
   readonly source?: EmgSource;
 }
