@@ -6,6 +6,7 @@ import { mergeReports } from '../domain/report-merge.js';
 import type { LoadedModels } from '../inference/models.js';
 import { summaryOf } from '../outputs/artifacts-writer.js';
 import type { AlignmentReport } from '../supervision/alignment-report.js';
+import { round3 } from '../supervision/latency.js';
 import { sourceSummary } from './report.js';
 
 export interface AlignOutcome {
@@ -46,8 +47,4 @@ export function alignSummary(o: AlignOutcome, plugins: readonly PluginReport[], 
     counts: { samples: o.samples, poses: o.poses, gaps: 0, overruns: 0, overwritten_samples: o.overwritten, events: 0 },
   };
   return summaryOf(mergeReports([own, ...plugins]), true, cfg.watchdog.status_interval_s, dir);
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
