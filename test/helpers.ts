@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { test, type TestContext, type TestOptions } from 'node:test';
-import { mkdtempSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/common/paths.js';
@@ -166,4 +166,15 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 400
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Flips one byte in the middle of `path` (a weight, in an ONNX file) and puts its mtime back: same size, same mtime, other content. */
+export function damageKeepingStat(path: string): void {
+  const st = statSync(path);
+  const at = Math.floor(st.size / 2);
+  const byte = readFileSync(path).subarray(at, at + 1)[0]!;
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.from([byte ^ 0x40]), 0, 1, at);
+  closeSync(fd);
+  utimesSync(path, st.atimeMs / 1000, st.mtimeMs / 1000);
 }

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, statSync, utimesSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/common/logger.js';
 import { isUserError } from '../src/common/errors.js';
 import { digestCachePath, loadModels, sessionOptionsFrom } from '../src/inference/models.js';
 import { loadConfig } from '../src/config/load.js';
-import { ROOT } from './helpers.js';
+import { ROOT, damageKeepingStat } from './helpers.js';
 
 const cpu = { executionProviders: ['cpu'] as const, deviceId: 0, intraOpThreads: 1, interOpThreads: 1 };
 
@@ -37,12 +37,7 @@ test('model digests are hashed once per file change: cached by size and mtime, r
     // Damage a weight byte but keep size and mtime: loading trusts the cache, the background check catches it.
     const path = join(dir, 'decoder_step.onnx');
     const st = statSync(path);
-    const at = Math.floor(st.size / 2);
-    const byte = readFileSync(path).subarray(at, at + 1)[0]!;
-    const fd = openSync(path, 'r+');
-    writeSync(fd, Buffer.from([byte ^ 0x40]), 0, 1, at);
-    closeSync(fd);
-    utimesSync(path, 1_700_000_000, 1_700_000_000);
+    damageKeepingStat(path);
     assert.equal(statSync(path).mtimeMs, st.mtimeMs);
     const third = await loadModels(dir, cpu, silentLogger());
     assert.equal(third.digests['decoder_step'], 'cached');
