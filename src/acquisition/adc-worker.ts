@@ -11,7 +11,8 @@ import { CTRL_STOP, GapGate, type GapMessage, type NoteMessage } from './gap-gat
 import { RateLimitedNote } from './rate-limit.js';
 import { Preprocessor } from './preprocess.js';
 import { RingBuffer, type RingBufferLayout } from './ring-buffer.js';
-import { SignalQualityMonitor, qualityNote, type SignalQualityReport } from './signal-quality.js';
+import { SignalQualityMonitor, qualityNote } from './signal-quality.js';
+import type { SignalQualityReport } from './source.js';
 import type { Ads1299WorkerConfig } from './ads1299/options.js';
 import type { I2cWorkerConfig } from './i2c/options.js';
 

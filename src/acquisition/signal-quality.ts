@@ -1,4 +1,4 @@
-import type { EmgSource, SampleSink, SampleWriter } from './source.js';
+import type { ChannelQuality, EmgSource, SampleSink, SampleWriter, SignalQualityReport } from './source.js';
 import type { QualitySettings } from './worker-config.js';
 
 /**
@@ -25,31 +25,6 @@ export interface SignalQualityOptions {
   readonly maxClipFraction: number;
   /** Share of the power at the mains frequency that makes a channel bad. */
   readonly maxMainsShare: number;
-}
-
-/** One channel as last judged. */
-export interface ChannelQuality {
-  readonly channel: number;
-  readonly ok: boolean;
-  /** Why not: lead_off, clipping, flat, mains (empty when ok). */
-  readonly reasons: readonly string[];
-  readonly rms: number;
-  readonly mains_share: number;
-  /** Clipped samples in the current window, and since the start. */
-  readonly clipped: number;
-  readonly clipped_total: number;
-  readonly lead_off: boolean;
-}
-
-export interface SignalQualityReport {
-  readonly window_ms: number;
-  readonly mains_hz: number;
-  /** Bit c set: channel c is bad now (what each pose's `quality` carries). */
-  readonly bad_mask: number;
-  readonly bad_channels: readonly number[];
-  /** Times a channel went bad since the start. */
-  readonly went_bad: number;
-  readonly channels: readonly ChannelQuality[];
 }
 
 /** A channel went bad (ok false) or came back (ok true), at input sample `atSample`. */

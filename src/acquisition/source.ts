@@ -1,7 +1,6 @@
 import type { Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
 import type { RunEvent, RunEventKind } from '../domain/events.js';
-import type { SignalQualityReport } from './signal-quality.js';
 
 export interface SourceInfo {
   /** synthetic | replay | ads1299 | ads1299-sim | i2c | i2c-sim */
@@ -114,4 +113,30 @@ export function waitForSpaceOrAbort(sink: SampleSink, frames: number, signal: Ab
       },
     );
   });
+}
+
+/** One channel as last judged. */
+export interface ChannelQuality {
+  readonly channel: number;
+  readonly ok: boolean;
+  /** Why not: lead_off, clipping, flat, mains (empty when ok). */
+  readonly reasons: readonly string[];
+  readonly rms: number;
+  readonly mains_share: number;
+  /** Clipped samples in the current window, and since the start. */
+  readonly clipped: number;
+  readonly clipped_total: number;
+  readonly lead_off: boolean;
+}
+
+/** A source's signal quality per channel (acquisition/signal-quality.ts judges it). */
+export interface SignalQualityReport {
+  readonly window_ms: number;
+  readonly mains_hz: number;
+  /** Bit c set: channel c is bad now (what each pose's `quality` carries). */
+  readonly bad_mask: number;
+  readonly bad_channels: readonly number[];
+  /** Times a channel went bad since the start. */
+  readonly went_bad: number;
+  readonly channels: readonly ChannelQuality[];
 }

@@ -3,9 +3,9 @@ import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { CTRL_ACK, CTRL_STOP, CTRL_WORDS } from './gap-gate.js';
 import { RingBuffer } from './ring-buffer.js';
-import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from './source.js';
+import type { AcquisitionStats, EmgSource, SampleSink, SignalQualityReport, SourceInfo } from './source.js';
 import type { AdcWorkerConfig, WorkerInput, WorkerMessage } from './adc-worker.js';
-import { MaskHistory, type SignalQualityReport } from './signal-quality.js';
+import { MaskHistory } from './signal-quality.js';
 
 export interface AdcSourceEvents {
   /** The chips are configured and verified (IDs, register images). */

@@ -1,4 +1,4 @@
-import type { SignalQualityReport } from '../acquisition/signal-quality.js';
+import type { SignalQualityReport } from '../acquisition/source.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { ExactPredictor } from '../inference/exact-predictor.js';
 import type { StreamingPredictor } from '../inference/streaming-predictor.js';
-import type { SignalQualityReport } from '../acquisition/signal-quality.js';
+import type { SignalQualityReport } from '../acquisition/source.js';
 import type { NotifyHub } from './notify-hub.js';
 
 /** What a stream offers its supervisors besides their settings. */
