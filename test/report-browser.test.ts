@@ -15,7 +15,7 @@ const EXPECTED: Record<string, { series: number; vlines?: number; timeAxis: bool
   exact_error: { series: 1, timeAxis: true },
   truth_error: { series: 2, timeAxis: true },
   blocks: { series: 3, timeAxis: true },
-  memory: { series: 2, timeAxis: true },
+  memory: { series: 3, timeAxis: true }, // RSS, heap used, external
   // Where the run has them: per-step end-to-end latency, the blocks' mean offset.
   e2e: { series: 4, timeAxis: true },
   e2e_hist: { series: 1, vlines: 3, timeAxis: false },
