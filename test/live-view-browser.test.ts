@@ -17,6 +17,7 @@ import { NO_CHROMIUM, findChromium, launch, watchedPage } from './browser.js';
 import { prerequisiteTest } from './helpers.js';
 
 const chromium = findChromium();
+const SMOOTHING = { enabled: true, min_cutoff: 2, beta: 0.5, d_cutoff: 1 };
 
 /**
  * Two streams as the daemon runs them (a synthetic band each, its models, predictor, plug-in
@@ -38,7 +39,7 @@ prerequisiteTest('live view in Chromium: two running streams side by side, frame
     const session = new StreamSession({
       cfg, log, models, source, info: streamInfo(id, true, source, models),
       artifacts: RunArtifacts.create('', join(out, id)),
-      plugins: (env) => [...streamPlugins({ cfg, models, quiet: true }, env), new LiveViewPlugin(settings, server)],
+      plugins: (env) => [...streamPlugins({ cfg, models, quiet: true }, env), new LiveViewPlugin(settings, server, id === 'left' ? SMOOTHING : undefined)],
     });
     runs.push(session.run(abort.signal));
   }
@@ -62,6 +63,15 @@ prerequisiteTest('live view in Chromium: two running streams side by side, frame
     const shotB = join(out, 'live-2.png');
     const b = await w.page.screenshot({ path: shotB });
     process.stdout.write(`# live view screenshots ${shotA} ${shotB}\n`);
+
+    // The left stream smooths: the switch is offered, and the hand is drawn from the smoothed pose once chosen.
+    assert.equal(await w.page.evaluate(`document.getElementById('smooth').hidden`), false);
+    const drawnBefore = (await w.page.evaluate(`window.__live.drawn.left`)) as number;
+    await w.page.click('#smoothed');
+    assert.equal(await w.page.evaluate('window.__live.view'), 'smoothed');
+    await w.page.waitForFunction(`window.__live.drawn.left >= ${drawnBefore + 10}`, { timeout: 120_000 });
+    const withSmoothed = (await w.page.evaluate('window.__live.smoothedFrames')) as Record<string, number>;
+    assert.ok((withSmoothed['left'] ?? 0) >= 10 && withSmoothed['right'] === undefined, JSON.stringify(withSmoothed));
 
     const live = (await w.page.evaluate('window.__live')) as { streams: string[]; frames: Record<string, number>; drawn: Record<string, number>; errors: string[] };
     assert.deepEqual(live.streams, ['left', 'right']);

@@ -232,3 +232,63 @@ test('hand model: straight at zero, flexion folds toward the palm, abduction tur
   assert.deepEqual(th[2], z['THUMB']![2], 'IP flexion moves only the distal segment');
   assert.notDeepEqual(th[3], z['THUMB']![3]);
 });
+
+test('with smoothing on, frames carry the smoothed pose beside the raw one, and the page offers the switch', async () => {
+  const smoothing = { enabled: true, min_cutoff: 2, beta: 0.5, d_cutoff: 1 };
+  const plugin = new LiveViewPlugin(settings(), undefined, smoothing);
+  const host = await hostPlugins([plugin], 'left', true);
+  const url = (host.report().sections['live_view'] as { url: string }).url;
+  try {
+    const frame = await new Promise<{ streams: string; pose: string }>((resolve) => {
+      let body = '';
+      let emitted = false;
+      const req = request(new URL('/events', url), { agent: false }, (res) => res.on('data', (c: Buffer) => {
+        body += c.toString();
+        if (!emitted && body.includes('event: streams')) {
+          emitted = true;
+          // Ten still poses, then a step of 1 rad in one joint: the raw frame jumps, the smoothed one lags.
+          const pose = newPoseEvent('streaming', new Float32Array(20));
+          for (let i = 0; i <= 10; i++) {
+            pose.t = 0.915 + i * 0.02;
+            pose.step = i;
+            pose.angles[5] = i === 10 ? 1 : 0;
+            host.bus.emit('pose', pose);
+          }
+        }
+        const streams = /event: streams\ndata: (.*)\n/.exec(body);
+        const m = /event: pose\ndata: (.*)\n/.exec(body);
+        if (streams && m) {
+          resolve({ streams: streams[1]!, pose: m[1]! });
+          req.destroy();
+        }
+      }));
+      req.end();
+    });
+    const streams = JSON.parse(frame.streams) as { streams: { id: string; smoothed: boolean }[] };
+    assert.deepEqual(streams.streams.map((s) => [s.id, s.smoothed]), [['left', true]]);
+    const f = JSON.parse(frame.pose) as { step: number; a: number[]; sa: number[] };
+    assert.equal(f.step, 10);
+    assert.equal(f.a[5], 1);
+    assert.equal(f.sa.length, 20);
+    assert.ok(f.sa[5]! > 0 && f.sa[5]! < 1, `smoothed ${f.sa[5]} lags the raw step`);
+    assert.equal(f.sa[0], 0);
+    const page = await get(url, '/');
+    assert.match(page.body, /id="smoothed"/);
+    const script = await get(url, '/live.js');
+    assert.match(script.body, /live\.view === 'smoothed' && p\.frame\.sa/);
+  } finally {
+    await host.stop();
+  }
+});
+
+test('without smoothing, frames carry the raw pose only', async () => {
+  const plugin = new LiveViewPlugin(settings());
+  const host = await hostPlugins([plugin], 'left', true);
+  const url = (host.report().sections['live_view'] as { url: string }).url;
+  try {
+    const hello = await get(url, '/events');
+    assert.match(hello.body, /"smoothed":false/);
+  } finally {
+    await host.stop();
+  }
+});

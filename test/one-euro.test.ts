@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newPoseEvent } from '../src/domain/pose.js';
-import { PoseSmoother } from '../src/outputs/mqtt-smoothing.js';
+import { PoseSmoother } from '../src/outputs/pose-smoothing.js';
 import { OneEuroFilter } from '../src/outputs/one-euro.js';
 
 const SETTINGS = { min_cutoff: 2, beta: 0.5, d_cutoff: 1 };

@@ -46,6 +46,8 @@ export interface ChannelCounts {
 /** One stream's newest pose, kept in buffers allocated once. */
 export class LiveChannel {
   readonly angles: Float32Array;
+  /** The newest pose after the One Euro filter, where smoothing is on (the page can show either). */
+  readonly smoothed: Float32Array | undefined;
   t = 0;
   step = -1;
   mode: Mode = 'streaming';
@@ -60,8 +62,17 @@ export class LiveChannel {
   private rateT0 = performance.now();
   private rateN = 0;
 
-  constructor(readonly id: string, readonly jointNames: readonly string[]) {
+  constructor(readonly id: string, readonly jointNames: readonly string[], smoothed = false) {
     this.angles = new Float32Array(jointNames.length);
+    this.smoothed = smoothed ? new Float32Array(jointNames.length) : undefined;
+  }
+
+  /** The smoothed pose of the same step (called after pose()): copies, allocates nothing. */
+  smoothedPose(a: Float32Array): void {
+    const out = this.smoothed;
+    if (!out) return;
+    const n = Math.min(a.length, out.length);
+    for (let i = 0; i < n; i++) out[i] = a[i]!;
   }
 
   /** The `pose` listener: copies, allocates nothing. */
@@ -97,13 +108,20 @@ export class LiveChannel {
     if (this.pendingPoses > 1) this.counts.coalesced += this.pendingPoses - 1;
     this.pendingPoses = 0;
     this.dirty = false;
-    let a = '';
-    for (let i = 0; i < this.angles.length; i++) a += (i ? ',' : '') + (Math.round(this.angles[i]! * 1e4) / 1e4).toString();
+    const a = anglesText(this.angles);
+    const sa = this.smoothed ? `,"sa":[${anglesText(this.smoothed)}]` : '';
     const ms = Number.isFinite(this.computeMs) ? Math.round(this.computeMs * 1000) / 1000 : null;
     this.computeMs = NaN;
     const age = publishedAge(now - this.inputArrivedAt);
-    return `event: pose\ndata: {"s":${JSON.stringify(this.id)},"t":${Math.round(this.t * 1000) / 1000},"step":${this.step},"mode":"${this.mode}","ms":${ms},"t_capture":${captureTime(Date.now(), age)},"age_ms":${age},"hz":${Math.round(this.rateHz * 10) / 10},"a":[${a}]}\n\n`;
+    return `event: pose\ndata: {"s":${JSON.stringify(this.id)},"t":${Math.round(this.t * 1000) / 1000},"step":${this.step},"mode":"${this.mode}","ms":${ms},"t_capture":${captureTime(Date.now(), age)},"age_ms":${age},"hz":${Math.round(this.rateHz * 10) / 10},"a":[${a}]${sa}}\n\n`;
   }
+}
+
+/** Angles rounded to 1e-4 rad (a pixel of the drawing is far coarser), comma-separated. */
+function anglesText(angles: Float32Array): string {
+  let a = '';
+  for (let i = 0; i < angles.length; i++) a += (i ? ',' : '') + (Math.round(angles[i]! * 1e4) / 1e4).toString();
+  return a;
 }
 
 interface Viewer {
@@ -168,9 +186,9 @@ export class LiveViewServer {
     return this.url;
   }
 
-  addStream(id: string, jointNames: readonly string[]): LiveChannel {
+  addStream(id: string, jointNames: readonly string[], smoothed = false): LiveChannel {
     if (this.channels.has(id)) throw new Error(`live view: stream "${id}" is already shown`);
-    const ch = new LiveChannel(id, jointNames);
+    const ch = new LiveChannel(id, jointNames, smoothed);
     this.channels.set(id, ch);
     this.broadcast(this.streamsMessage());
     return ch;
@@ -211,7 +229,7 @@ export class LiveViewServer {
   }
 
   private streamsMessage(): string {
-    const streams = [...this.channels.values()].map((c) => ({ id: c.id, joints: c.jointNames }));
+    const streams = [...this.channels.values()].map((c) => ({ id: c.id, joints: c.jointNames, smoothed: c.smoothed !== undefined }));
     return `event: streams\ndata: ${JSON.stringify({ streams, strip_s: this.settings.latency_strip_s, rate_hz: this.settings.rate_hz })}\n\n`;
   }
 

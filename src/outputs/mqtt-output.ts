@@ -5,7 +5,7 @@ import type { Mode, PoseEvent } from '../domain/pose.js';
 import { MqttControl } from './mqtt-control.js';
 import { HealthBuilder, softwareVersion } from './mqtt-health.js';
 import { MqttSink, type ModelSummary } from './mqtt-sink.js';
-import { PoseSmoother } from './mqtt-smoothing.js';
+import { PoseSmoother } from './pose-smoothing.js';
 import type { StreamIdentity } from './mqtt-types.js';
 import { PoseAgeStats } from './pose-age.js';
 

@@ -53,8 +53,8 @@ export const OUTPUTS: readonly Row[] = [
   }),
   pluginRow({
     name: 'live_view',
-    settings: (cfg: Config) => (cfg.outputs.live_view.enabled ? cfg.outputs.live_view : undefined),
-    create: (s, env) => new LiveViewPlugin(s, env.liveView),
+    settings: (cfg: Config) => (cfg.outputs.live_view.enabled ? { view: cfg.outputs.live_view, smoothing: cfg.outputs.mqtt.smoothing.enabled ? cfg.outputs.mqtt.smoothing : undefined } : undefined),
+    create: (s, env) => new LiveViewPlugin(s.view, env.liveView, s.smoothing),
   }),
   pluginRow({
     name: 'metrics',

@@ -3,7 +3,7 @@
 // frames, the newest one per stream; window.__live tells a test what arrived and was drawn.
 import { handPoints, project } from '/hand-model.js';
 
-const live = { connected: false, streams: [], frames: {}, drawn: {}, errors: [] };
+const live = { connected: false, streams: [], frames: {}, smoothedFrames: {}, drawn: {}, errors: [], view: 'raw' };
 window.__live = live;
 window.addEventListener('error', (e) => live.errors.push(String(e.message || e)));
 
@@ -32,12 +32,21 @@ function setStreams(msg) {
   const keep = new Set(live.streams);
   for (const [id, p] of panels) if (!keep.has(id)) { p.el.remove(); panels.delete(id); }
   for (const s of msg.streams) if (!panels.has(s.id)) panels.set(s.id, panel(s));
+  // The switch is offered once a stream publishes smoothed poses.
+  document.getElementById('smooth').hidden = !msg.streams.some((s) => s.smoothed);
 }
+
+document.getElementById('smoothed').addEventListener('change', (e) => {
+  live.view = e.target.checked ? 'smoothed' : 'raw';
+  for (const p of panels.values()) if (p.frame) p.fresh = true;
+});
 
 function drawHand(p) {
   const c = p.hand, ctx = c.getContext('2d');
   ctx.clearRect(0, 0, c.width, c.height);
-  const { digits, palm } = handPoints(p.frame.a, p.s.joints);
+  // The smoothed pose where the viewer asked for it and the stream has one.
+  const angles = live.view === 'smoothed' && p.frame.sa ? p.frame.sa : p.frame.a;
+  const { digits, palm } = handPoints(angles, p.s.joints);
   const k = 1.45, ox = c.width / 2, oy = c.height - 40;
   const xy = (pt) => { const q = project(pt); return [ox + k * q[0], oy + k * q[1]]; };
   ctx.lineCap = 'round';
@@ -109,5 +118,6 @@ es.addEventListener('pose', (e) => {
   p.fresh = true;
   if (f.ms !== null) { p.strip[p.head] = f.ms; p.head = (p.head + 1) % p.strip.length; }
   live.frames[f.s] = (live.frames[f.s] || 0) + 1;
+  if (f.sa) live.smoothedFrames[f.s] = (live.smoothedFrames[f.s] || 0) + 1;
 });
 requestAnimationFrame(render);
