@@ -99,6 +99,8 @@ export const watchdogSchema = z
       .prefault({}),
     /** An optional periodic soft reset of streaming, at a shadow block boundary (0 = off). */
     soft_reset_every_s: z.number().min(0).max(86400).default(0),
+    /** Seconds between two readings of the wall clock's synchronisation (health's clock_sync); 0 = never read. */
+    clock_check_every_s: z.number().min(0).max(86400).default(60),
   })
   .strict();
 

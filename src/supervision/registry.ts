@@ -1,15 +1,15 @@
 import type { Config } from '../config/schema.js';
-import { LEFT_CONTEXT, SAMPLE_RATE, rolloutPointsFor } from '../domain/geometry.js';
 import { pluginRow, type TableRow } from '../domain/registry.js';
 import { AlignmentMonitor } from './alignment-monitor.js';
 import { LatencyMonitor, latencyMonitorSettings } from './latency-monitor.js';
 import { MemoryMonitor } from './memory-monitor.js';
 import type { SupervisionEnv } from './supervision-env.js';
 import { StateGuard } from './state-guard.js';
-import { StepRecorder } from './step-recorder.js';
+import { StepRecorder, stepRecorderSettings } from './step-recorder.js';
 import { SystemdNotifyPlugin } from './systemd-notify.js';
 import { WatchdogPlugin, watchdogSettings } from './watchdog-plugin.js';
 import { SignalQualityPlugin } from './signal-quality-plugin.js';
+import { ClockSyncMonitor } from './clock-sync.js';
 
 type Row = TableRow<Config, SupervisionEnv>;
 
@@ -30,6 +30,11 @@ export const SUPERVISORS: readonly Row[] = [
     create: (hub) => new SystemdNotifyPlugin(hub),
   }),
   pluginRow({
+    name: 'clock_sync',
+    settings: (cfg: Config) => (cfg.watchdog.clock_check_every_s > 0 ? { everyS: cfg.watchdog.clock_check_every_s } : undefined),
+    create: (s) => new ClockSyncMonitor(s.everyS),
+  }),
+  pluginRow({
     name: 'signal_quality',
     settings: (_cfg: Config, env: SupervisionEnv) => env.signalQuality,
     create: (quality) => new SignalQualityPlugin(quality),
@@ -37,7 +42,7 @@ export const SUPERVISORS: readonly Row[] = [
   pluginRow({
     name: 'step_recorder',
     settings: (cfg: Config, env: SupervisionEnv) =>
-      streams(env, { blockPoints: cfg.eval.streaming_alignment_check ? rolloutPointsFor(LEFT_CONTEXT + cfg.runtime.exact.block_samples) : 0 }),
+      streams(env, stepRecorderSettings(cfg.eval.streaming_alignment_check, cfg.runtime.exact.block_samples)),
     create: (s, env) => new StepRecorder(s, env.truth),
   }),
   pluginRow({
@@ -58,7 +63,7 @@ export const SUPERVISORS: readonly Row[] = [
   pluginRow({
     name: 'watchdog',
     settings: (cfg: Config, env: SupervisionEnv) =>
-      streams(env, watchdogSettings(cfg.watchdog, cfg.runtime.fallback, cfg.eval, cfg.runtime.streaming.step_ms / 1000, SAMPLE_RATE)),
+      streams(env, watchdogSettings(cfg.watchdog, cfg.runtime.fallback, cfg.eval, cfg.runtime.streaming.step_ms / 1000)),
     create: (s) => new WatchdogPlugin(s),
   }),
   pluginRow({

@@ -1,7 +1,7 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { stepErrors } from '../domain/error-figures.js';
 import type { BlockFigures, StepMetrics, StepRecord } from '../domain/events.js';
-import { LEFT_CONTEXT, POSE_DIM, STEP_SAMPLES } from '../domain/geometry.js';
+import { LEFT_CONTEXT, POSE_DIM, STEP_SAMPLES, rolloutPointsFor } from '../domain/geometry.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { endToEndMs } from '../domain/step-record.js';
 
@@ -11,6 +11,11 @@ export interface StepRecorderSettings {
    * for its block's comparison (at most two blocks) to carry its error against exact. 0: no shadow.
    */
   blockPoints: number;
+}
+
+/** The step recorder's slice: the points of one exact block when the alignment check runs (their step lines carry the exact error). */
+export function stepRecorderSettings(alignmentCheck: boolean, blockSamples: number): StepRecorderSettings {
+  return { blockPoints: alignmentCheck ? rolloutPointsFor(LEFT_CONTEXT + blockSamples) : 0 };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { FallbackConfig, WatchdogConfig } from '../config/watchdog-schema.j
 import type { BlockFigures, ModeSwitch, RunEvent, TickEvent, UnitEvent } from '../domain/events.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
+import { SAMPLE_RATE } from '../domain/geometry.js';
 import { SiSystemSampler, type SystemSampler } from './system-load.js';
 import {
   LatencyDrift,
@@ -40,7 +41,7 @@ export interface WatchdogDeps {
 }
 
 /** The plug-in's settings from the configuration sections it reads. */
-export function watchdogSettings(w: WatchdogConfig, f: FallbackConfig, ev: Config['eval'], stepSeconds: number, sampleRate: number): WatchdogSettings {
+export function watchdogSettings(w: WatchdogConfig, f: FallbackConfig, ev: Config['eval'], stepSeconds: number, sampleRate = SAMPLE_RATE): WatchdogSettings {
   const l = w.latency;
   return {
     latency: {
