@@ -34,6 +34,31 @@ function get(url: string, path: string, headers: Record<string, string> = {}): P
   });
 }
 
+/**
+ * Connects a viewer to /events; once the streams message has arrived, `emit` feeds the bus; gives
+ * the streams message and the first pose frame (their data lines).
+ */
+function firstFrame(url: string, emit: () => void): Promise<{ streams: string; pose: string }> {
+  return new Promise((resolve) => {
+    let body = '';
+    let emitted = false;
+    const req = request(new URL('/events', url), { agent: false }, (res) => res.on('data', (c: Buffer) => {
+      body += c.toString();
+      if (!emitted && body.includes('event: streams')) {
+        emitted = true;
+        emit();
+      }
+      const streams = /event: streams\ndata: (.*)\n/.exec(body);
+      const pose = /event: pose\ndata: (.*)\n/.exec(body);
+      if (streams && pose) {
+        resolve({ streams: streams[1]!, pose: pose[1]! });
+        req.destroy();
+      }
+    }));
+    req.end();
+  });
+}
+
 test('live view settings: loopback by default, a network address only with allow_remote', () => {
   const d = liveViewSchema.parse({});
   assert.equal(d.enabled, false);
@@ -142,29 +167,15 @@ test('plug-in on a real bus: copies poses (the producer reuses its object), repo
     assert.match(hello.body, /"id":"left".*"id":"right"/s);
     // A viewer connected first, then one pose whose object the producer overwrites at once
     // (producers reuse it): the frame must carry the values as they were at emit time.
-    const frame = await new Promise<string>((resolve) => {
-      let body = '';
-      let emitted = false;
-      const req = request(new URL('/events', url), { agent: false }, (res) => res.on('data', (c: Buffer) => {
-        body += c.toString();
-        if (!emitted && body.includes('event: streams')) {
-          emitted = true;
-          const pose = newPoseEvent('streaming', new Float32Array(20));
-          pose.angles[5] = 0.25;
-          pose.step = 7;
-          left.bus.emit('pose', pose);
-          left.bus.emit('unit', { mode: 'streaming', computeMs: 1.5, cpuMs: 1, lastStep: 7, ringWritten: 0, sinceRestart: 1 });
-          pose.angles[5] = 9;
-          pose.step = 8;
-        }
-        const m = /event: pose\ndata: (.*)\n/.exec(body);
-        if (m) {
-          resolve(m[1]!);
-          req.destroy();
-        }
-      }));
-      req.end();
-    });
+    const frame = (await firstFrame(url, () => {
+      const pose = newPoseEvent('streaming', new Float32Array(20));
+      pose.angles[5] = 0.25;
+      pose.step = 7;
+      left.bus.emit('pose', pose);
+      left.bus.emit('unit', { mode: 'streaming', computeMs: 1.5, cpuMs: 1, lastStep: 7, ringWritten: 0, sinceRestart: 1 });
+      pose.angles[5] = 9;
+      pose.step = 8;
+    })).pose;
     assert.deepEqual(left.report().disabled, []);
     const f = JSON.parse(frame) as { s: string; a: number[]; mode: string; step: number; ms: number };
     assert.equal(f.s, 'left');
@@ -239,30 +250,15 @@ test('with smoothing on, frames carry the smoothed pose beside the raw one, and 
   const host = await hostPlugins([plugin], 'left', true);
   const url = (host.report().sections['live_view'] as { url: string }).url;
   try {
-    const frame = await new Promise<{ streams: string; pose: string }>((resolve) => {
-      let body = '';
-      let emitted = false;
-      const req = request(new URL('/events', url), { agent: false }, (res) => res.on('data', (c: Buffer) => {
-        body += c.toString();
-        if (!emitted && body.includes('event: streams')) {
-          emitted = true;
-          // Ten still poses, then a step of 1 rad in one joint: the raw frame jumps, the smoothed one lags.
-          const pose = newPoseEvent('streaming', new Float32Array(20));
-          for (let i = 0; i <= 10; i++) {
-            pose.t = 0.915 + i * 0.02;
-            pose.step = i;
-            pose.angles[5] = i === 10 ? 1 : 0;
-            host.bus.emit('pose', pose);
-          }
-        }
-        const streams = /event: streams\ndata: (.*)\n/.exec(body);
-        const m = /event: pose\ndata: (.*)\n/.exec(body);
-        if (streams && m) {
-          resolve({ streams: streams[1]!, pose: m[1]! });
-          req.destroy();
-        }
-      }));
-      req.end();
+    // Ten still poses, then a step of 1 rad in one joint: the raw frame jumps, the smoothed one lags.
+    const frame = await firstFrame(url, () => {
+      const pose = newPoseEvent('streaming', new Float32Array(20));
+      for (let i = 0; i <= 10; i++) {
+        pose.t = 0.915 + i * 0.02;
+        pose.step = i;
+        pose.angles[5] = i === 10 ? 1 : 0;
+        host.bus.emit('pose', pose);
+      }
     });
     const streams = JSON.parse(frame.streams) as { streams: { id: string; smoothed: boolean }[] };
     assert.deepEqual(streams.streams.map((s) => [s.id, s.smoothed]), [['left', true]]);
