@@ -107,3 +107,61 @@ export function percentileOf(v: Float64Array, n: number, p: number, scratch: Flo
   s.sort();
   return nearestRank(s, n, p);
 }
+
+/** The last `size` values, with exact percentiles computed in a preallocated scratch array. */
+export class RollingWindow {
+  private readonly values: Float64Array;
+  private readonly scratch: Float64Array;
+  private next = 0;
+  filled = 0;
+
+  constructor(readonly size: number) {
+    this.values = new Float64Array(size);
+    this.scratch = new Float64Array(size);
+  }
+
+  push(v: number): void {
+    this.values[this.next] = v;
+    this.next = (this.next + 1) % this.size;
+    if (this.filled < this.size) this.filled++;
+  }
+
+  percentile(p: number): number {
+    const n = this.sortedInScratch();
+    return n === 0 ? NaN : nearestRank(this.scratch, n, p);
+  }
+
+  /** Several percentiles from one sort (NaN each when empty). */
+  percentiles(ps: readonly number[]): number[] {
+    const n = this.sortedInScratch();
+    return ps.map((p) => (n === 0 ? NaN : nearestRank(this.scratch, n, p)));
+  }
+
+  /** Copies the held values to the front of the scratch array and sorts them there; their count. */
+  private sortedInScratch(): number {
+    const n = this.filled;
+    const s = this.scratch.subarray(0, n);
+    s.set(this.values.subarray(0, n));
+    s.sort();
+    return n;
+  }
+
+  /** Mean of the older and newer halves: a growth signal for long runs. */
+  halves(): { older: number; newer: number } {
+    const n = this.filled;
+    let a = 0;
+    let b = 0;
+    const half = Math.floor(n / 2);
+    for (let k = 0; k < n; k++) {
+      const idx = (this.next - n + k + this.size) % this.size;
+      if (k < half) a += this.values[idx]!;
+      else b += this.values[idx]!;
+    }
+    return { older: half ? a / half : NaN, newer: n - half ? b / (n - half) : NaN };
+  }
+
+  clear(): void {
+    this.next = 0;
+    this.filled = 0;
+  }
+}

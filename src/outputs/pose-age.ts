@@ -1,3 +1,4 @@
+import { RollingWindow } from '../common/statistics.js';
 import type { PoseEvent } from '../domain/pose.js';
 
 /**
@@ -46,10 +47,7 @@ export interface PoseAgeSummary {
  * now, not the whole run) and the run's maximum. record() writes into preallocated arrays only.
  */
 export class PoseAgeStats {
-  private readonly recent = new Float64Array(AGE_WINDOW);
-  private readonly sorted = new Float64Array(AGE_WINDOW);
-  private next = 0;
-  private filled = 0;
+  private readonly recent = new RollingWindow(AGE_WINDOW);
   private count = 0;
   private unknown = 0;
   private max = -Infinity;
@@ -59,20 +57,15 @@ export class PoseAgeStats {
       this.unknown++;
       return;
     }
-    this.recent[this.next] = ageMs;
-    this.next = this.next + 1 === AGE_WINDOW ? 0 : this.next + 1;
-    if (this.filled < AGE_WINDOW) this.filled++;
+    this.recent.push(ageMs);
     this.count++;
     if (ageMs > this.max) this.max = ageMs;
   }
 
   summary(): PoseAgeSummary {
-    const n = this.filled;
-    const s = this.sorted.subarray(0, n);
-    s.set(this.recent.subarray(0, n));
-    s.sort();
-    const at = (p: number): number | null => (n === 0 ? null : round2(s[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)]!));
-    return { count: this.count, unknown: this.unknown, window_poses: n, p50_ms: at(50), p95_ms: at(95), p99_ms: at(99), max_ms: n === 0 ? null : round2(this.max) };
+    const n = this.recent.filled;
+    const [p50, p95, p99] = this.recent.percentiles([50, 95, 99]).map((x) => (n === 0 ? null : round2(x)));
+    return { count: this.count, unknown: this.unknown, window_poses: n, p50_ms: p50 ?? null, p95_ms: p95 ?? null, p99_ms: p99 ?? null, max_ms: n === 0 ? null : round2(this.max) };
   }
 }
 

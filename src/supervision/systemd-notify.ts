@@ -1,6 +1,6 @@
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import type { TickEvent, UnitEvent } from '../domain/events.js';
-import { RollingWindow } from './latency.js';
+import { RollingWindow } from '../common/statistics.js';
 import type { NotifyHub, StreamProgress } from './notify-hub.js';
 
 /** Units the STATUS= P95 is taken over: 5 s of streaming steps. */
