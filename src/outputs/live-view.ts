@@ -37,11 +37,7 @@ export class LiveViewPlugin implements Plugin {
       ch.pose(e);
       if (smoother) ch.smoothedPose(smoother.update(e).angles);
     });
-    if (smoother) {
-      ctx.bus.on(this, 'event', (e) => {
-        if (e.kind === 'gap' || e.kind === 'bridged_gap' || e.kind === 'reset' || e.kind === 'reinit') smoother.reset();
-      });
-    }
+    if (smoother) ctx.bus.on(this, 'event', (e) => smoother.onEvent(e.kind));
     ctx.bus.on(this, 'unit', (e) => ch.unit(e.computeMs, e.mode));
     ctx.log.info({ url: this.server.url, stream: ctx.stream.id }, 'live view');
   }

@@ -174,8 +174,7 @@ export class MqttOutput implements Plugin {
   private onEvent(e: RunEvent): void {
     // Mode switches come on `mode`, with from/to/reason.
     if (e.kind === 'mode_switch') return;
-    // The smoothed stream must not glide across a hole or a predictor restart.
-    if (e.kind === 'gap' || e.kind === 'bridged_gap' || e.kind === 'reset' || e.kind === 'reinit') this.smoother?.reset();
+    this.smoother?.onEvent(e.kind);
     this.sink!.publishEvent({ kind: e.kind, time: e.time, detail: e.detail, atSample: e.atSample, ...(e.data ? { data: e.data } : {}) });
   }
 

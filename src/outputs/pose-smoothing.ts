@@ -1,4 +1,5 @@
 import { ROLLOUT_FREQ } from '../domain/geometry.js';
+import type { RunEventKind } from '../domain/events.js';
 import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
 import { OneEuroFilter, type OneEuroSettings } from './one-euro.js';
 
@@ -8,7 +9,7 @@ const CONTINUITY_TOLERANCE_S = 1e-4;
 /**
  * The smoothed companion of the pose stream: a One Euro filter per joint, fed every pose (also
  * those the link drops, so the filter stays continuous), started afresh on a mode switch, a jump
- * in stream time (a gap, a restart of the timeline) and on reset(). The returned event carries
+ * in stream time (a gap, a restart of the timeline) and on the run events onEvent() is given. The returned event carries
  * the raw pose's t, step, mode and arrival time; it and its angles are reused for every pose.
  */
 export class PoseSmoother {
@@ -26,6 +27,11 @@ export class PoseSmoother {
 
   reset(): void {
     this.lastT = NaN;
+  }
+
+  /** A run event: the filter must not glide across a hole in the input or a predictor restart. */
+  onEvent(kind: RunEventKind): void {
+    if (kind === 'gap' || kind === 'bridged_gap' || kind === 'reset' || kind === 'reinit') this.reset();
   }
 
   update(e: PoseEvent): PoseEvent {
