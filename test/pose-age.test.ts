@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedBroker } from '../src/outputs/embedded-broker.js';
-import { encodePose } from '../src/outputs/mqtt-pose-encoding.js';
+import { encodePose } from '../src/outputs/mqtt-messages.js';
 import { PoseAgeStats, captureTime, publishedAge } from '../src/outputs/pose-age.js';
 import { newPoseEvent } from '../src/domain/pose.js';
 import { CLI, ROOT, cliEnv } from './helpers.js';

@@ -3,6 +3,7 @@ import type { Plugin, PluginContext, PluginReport, PoseEvent, UnitEvent } from '
 import type { StepRecord } from '../domain/events.js';
 import { endToEndMs } from '../domain/step-record.js';
 import { MetricsServer, type CounterName, type StreamSeries } from './metrics-server.js';
+import { poseAgeMs } from './pose-age.js';
 
 /**
  * outputs.metrics for one stream: attaches it to the process's Prometheus server under its
@@ -26,7 +27,8 @@ export class MetricsPlugin implements Plugin {
 
   private readonly onPose = (e: PoseEvent): void => {
     // Exact mode's poses have no arrival stamp: nothing to age.
-    if (!Number.isNaN(e.inputArrivedAt)) this.series!.poseAge.observe((performance.now() - e.inputArrivedAt) / 1000);
+    const age = poseAgeMs(e, performance.now());
+    if (!Number.isNaN(age)) this.series!.poseAge.observe(age / 1000);
   };
 
   constructor(

@@ -7,8 +7,8 @@ import type { Mode, PoseEvent, PoseSink } from '../domain/pose.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { readPassword, readTlsFiles, type TlsFiles } from './mqtt-credentials.js';
 import { clientOptions, endClient, judgeLinkError, poseOptions } from './mqtt-link-policy.js';
-import { birthMessage, eventMessage, metaMessage } from './mqtt-messages.js';
-import { encodePose } from './mqtt-pose-encoding.js';
+import { birthMessage, encodePose, eventMessage, metaMessage } from './mqtt-messages.js';
+import { poseAgeMs } from './pose-age.js';
 import { MqttRequestRouter } from './mqtt-request-router.js';
 import { defaultNodeId, streamClientId, streamPrefix, topicsUnder } from './mqtt-topics.js';
 import type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics, PoseFilter, StreamIdentity } from './mqtt-types.js';
@@ -199,7 +199,7 @@ export class MqttSink implements PoseSink {
       return;
     }
     const ts = Date.now();
-    const age = performance.now() - e.inputArrivedAt;
+    const age = poseAgeMs(e, performance.now());
     const payload = encodePose(this.seq, e, ts, age);
     this.lastAge = age;
     if (this.poseOpts.qos === 1) {
@@ -215,7 +215,7 @@ export class MqttSink implements PoseSink {
 
   /** The pose message this sink would publish now, as text. */
   encodePose(e: PoseEvent): string {
-    return encodePose(this.seq, e, Date.now(), performance.now() - e.inputArrivedAt);
+    return encodePose(this.seq, e, Date.now(), poseAgeMs(e, performance.now()));
   }
 
   /**

@@ -1,6 +1,6 @@
 import { JsonlWriter, type JsonlOptions } from './jsonl-writer.js';
 import { anglesToJson, type PoseEvent, type PoseSink } from '../domain/pose.js';
-import { captureTime, publishedAge } from './pose-age.js';
+import { captureTime, poseAgeMs, publishedAge } from './pose-age.js';
 
 /**
  * Every pose as a JSON line: {"t","step","mode","t_capture","age_ms","angles"} (see USAGE.md);
@@ -25,7 +25,7 @@ export class PosesFile implements PoseSink {
 
   write(e: PoseEvent): void {
     const ts = Date.now();
-    const age = publishedAge(performance.now() - e.inputArrivedAt);
+    const age = publishedAge(poseAgeMs(e, performance.now()));
     // quality only when a channel is bad: clean runs keep the shorter lines.
     const q = e.quality ?? 0;
     this.out.write({ t: Number(e.t.toFixed(6)), step: e.step, mode: e.mode, t_capture: captureTime(ts, age), age_ms: age, ...(q !== 0 ? { quality: q } : {}), angles: anglesToJson(e.angles) });
