@@ -25,13 +25,38 @@ export const COUNTERS = {
   mqtt_published: 'Pose messages handed to the MQTT connection',
   mqtt_dropped: 'Pose messages dropped while the MQTT link was down or backed up',
   mqtt_reconnects: 'Times the MQTT connection came back after being lost',
+  memory_drift_alarms: "Watchdog alarms on the process memory's upward trend",
 } as const;
 export type CounterName = keyof typeof COUNTERS;
 
+/**
+ * Levels read from the run's report at scrape time; a stream whose report lacks one (no MQTT
+ * output, no quality judged yet, clock state unreadable) has no series for it, rather than a
+ * made-up value.
+ */
+export const GAUGES = {
+  mqtt_connected: '1 while the MQTT connection to the broker is up, 0 while it is down',
+  channels_bad: 'EMG channels judged bad by the signal-quality check now',
+  clock_synchronized: '1 when the kernel says the wall clock is synchronised (NTP, PTP), 0 when it says it is not',
+  fallback_active: '1 while the stream runs exact mode although streaming was configured (the watchdog fell back)',
+  pose_rate_target_hz: 'Poses per second the configuration asks for (50 Hz times the replay pace; 0 = as fast as possible)',
+} as const;
+export type GaugeName = keyof typeof GAUGES;
+
+/** What `myostream_build_info` says of a stream besides the software's own version. */
+export interface StreamIdentityLabels {
+  hand: string;
+  band: string;
+}
+
 /** What one stream hands the shared server. */
 export interface StreamMetricsSource {
+  /** Called once per scrape before any series is read, so that one report serves them all. */
+  refresh?(): void;
   counts(): Partial<Record<CounterName, number>>;
+  gauges(): Partial<Record<GaugeName, number>>;
   mode(): string;
+  identity(): StreamIdentityLabels;
   /** Execution provider per model graph (encoder, decoder, …). */
   providers: Readonly<Record<string, string>>;
 }
@@ -43,6 +68,11 @@ export interface StreamSeries {
 }
 
 const MODES = ['streaming', 'exact'] as const;
+
+export interface MetricsServerOptions {
+  /** The software's version, for myostream_build_info. */
+  version: string;
+}
 
 /**
  * One registry and HTTP server per process, shared by every stream that turns metrics on (the
@@ -60,11 +90,11 @@ export class MetricsServer {
   scrapes = 0;
 
   /** The process's server for these settings (made on first use). */
-  static for(settings: MetricsSettings, log: Logger): MetricsServer {
+  static for(settings: MetricsSettings, log: Logger, options: MetricsServerOptions = { version: 'unknown' }): MetricsServer {
     const key = `${settings.host}:${settings.port}`;
     let s = MetricsServer.shared.get(key);
     if (!s) {
-      s = new MetricsServer(settings, log, key);
+      s = new MetricsServer(settings, log, key, options);
       MetricsServer.shared.set(key, s);
     }
     return s;
@@ -74,6 +104,7 @@ export class MetricsServer {
     private readonly settings: MetricsSettings,
     private readonly log: Logger,
     private readonly key: string,
+    options: MetricsServerOptions,
   ) {
     const streams = this.streams;
     const reg = this.registry;
@@ -89,6 +120,35 @@ export class MetricsServer {
         },
       });
     }
+    for (const [name, help] of Object.entries(GAUGES) as [GaugeName, string][]) {
+      new Gauge({
+        name: `myostream_${name}`,
+        help,
+        labelNames: ['stream'],
+        registers: [reg],
+        collect(): void {
+          this.reset();
+          for (const [id, src] of streams) {
+            const v = src.gauges()[name];
+            if (v !== undefined && Number.isFinite(v)) this.set({ stream: id }, v);
+          }
+        },
+      });
+    }
+    const version = options.version;
+    new Gauge({
+      name: 'myostream_build_info',
+      help: 'Always 1: the software version, the Node.js it runs on, and the hand and band of each stream',
+      labelNames: ['stream', 'version', 'node', 'hand', 'band'],
+      registers: [reg],
+      collect(): void {
+        this.reset();
+        for (const [id, src] of streams) {
+          const who = src.identity();
+          this.set({ stream: id, version, node: process.version, hand: who.hand, band: who.band }, 1);
+        }
+      },
+    });
     new Gauge({
       name: 'myostream_mode',
       help: '1 for the mode the stream runs in now, 0 for the other',
@@ -117,7 +177,12 @@ export class MetricsServer {
     // The registry only calls get() (and reads name/type) on what it holds: FixedHistogram gives
     // the same shape as prom-client's own histogram.
     for (const h of Object.values(this.histograms)) reg.registerMetric(h as unknown as Metric);
-    if (settings.process_metrics) collectDefaultMetrics({ register: reg, prefix: 'myostream_', eventLoopMonitoringPrecision: 10 });
+    if (settings.process_metrics) {
+      collectDefaultMetrics({ register: reg, prefix: 'myostream_', eventLoopMonitoringPrecision: 10 });
+      // prom-client names these totals of gauges like counters, which Prometheus' lint rejects;
+      // the same numbers per type stay (myostream_nodejs_active_handles{type}: sum() them).
+      for (const n of ['handles', 'requests', 'resources']) reg.removeSingleMetric(`myostream_nodejs_active_${n}_total`);
+    }
   }
 
   /** Adds a stream: its label's series are made here, once. */
@@ -153,6 +218,7 @@ export class MetricsServer {
           return;
         }
         this.scrapes++;
+        for (const src of this.streams.values()) src.refresh?.();
         this.registry.metrics().then(
           (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
           (e: unknown) => {
