@@ -89,3 +89,55 @@ export async function scrapeLiveRun(stallMs = 30_000): Promise<LiveScrape> {
   }
   return { text, stderr, exitCode: await exited, artifacts };
 }
+
+const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+
+/**
+ * The metric names a PromQL expression (or a Grafana query with $variables) reads: what is left
+ * once strings, label matchers, ranges, grouping clauses, variables, numbers, keywords and
+ * function calls are taken out.
+ */
+export function promqlMetricNames(expr: string): Set<string> {
+  const s = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+    .replace(/\$\{[^}]*\}|\$\w+/g, ' ');
+  const out = new Set<string>();
+  for (const m of s.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
+    const word = m[0];
+    const after = s.slice(m.index + word.length);
+    if (/^\s*\(/.test(after)) continue; // a function
+    if (PROMQL_WORDS.has(word.toLowerCase())) continue;
+    if (/^\d/.test(s.slice(m.index - 1, m.index))) continue; // an exponent or unit of a number
+    out.add(word);
+  }
+  return out;
+}
+
+/** The same for a Grafana query, whose template-variable form `label_values(selector, label)` names a label last. */
+export function grafanaQueryMetricNames(query: string): Set<string> {
+  const m = /^\s*label_values\((.*),\s*[A-Za-z_]\w*\s*\)\s*$/s.exec(query);
+  return promqlMetricNames(m ? m[1]! : query);
+}
+
+/** Every query of a Grafana dashboard: panel targets (rows' panels too) and template variables. */
+export function dashboardQueries(dashboard: unknown): string[] {
+  const out: string[] = [];
+  const d = dashboard as { panels?: unknown[]; templating?: { list?: { type?: string; query?: unknown; definition?: string }[] } };
+  const walk = (panels: unknown[] | undefined): void => {
+    for (const p of panels ?? []) {
+      const panel = p as { targets?: { expr?: string }[]; panels?: unknown[] };
+      for (const t of panel.targets ?? []) if (typeof t.expr === 'string') out.push(t.expr);
+      walk(panel.panels);
+    }
+  };
+  walk(d.panels);
+  for (const v of d.templating?.list ?? []) {
+    if (v.type !== 'query') continue;
+    const q = typeof v.query === 'string' ? v.query : (v.query as { query?: string } | undefined)?.query;
+    if (q) out.push(q);
+  }
+  return out;
+}

@@ -7,7 +7,8 @@ import { silentLogger } from '../src/common/logger.js';
 import { LATENCY_BUCKETS_S, MetricsServer } from '../src/outputs/metrics-server.js';
 import { poseRateTargetHz } from '../src/outputs/metrics.js';
 import { ROOT, prerequisiteTest } from './helpers.js';
-import { NO_PROMTOOL, runTool, samples, scrapeLiveRun, type LiveScrape } from './metrics-helpers.js';
+import { parse } from 'yaml';
+import { NO_PROMTOOL, dashboardQueries, declaredNames, grafanaQueryMetricNames, runTool, samples, scrapeLiveRun, type LiveScrape } from './metrics-helpers.js';
 
 test('two streams share one Prometheus server, each under its stream label, with fixed buckets', async () => {
   const settings = metricsSchema.parse({ enabled: true, port: 0, process_metrics: false });
@@ -98,6 +99,28 @@ prerequisiteTest('a real scrape passes promtool check metrics (Prometheus\' own 
   const r = runTool('promtool', ['check', 'metrics'], run.text);
   assert.equal(r.status, 0, `promtool check metrics:\n${r.output}`);
   assert.doesNotMatch(run.text, /^# TYPE \S+_total (gauge|untyped|histogram|summary)$/m);
+});
+
+test('every metric the Grafana dashboard and the alerting rules query is one a real scrape has', async () => {
+  const run = await liveScrape();
+  // `up` is Prometheus' own series for every target.
+  const have = new Set([...declaredNames(run.text), 'up']);
+  const dashboard = JSON.parse(readFileSync(join(ROOT, 'monitoring', 'dashboard.json'), 'utf8')) as unknown;
+  const queries = dashboardQueries(dashboard);
+  assert.ok(queries.length >= 15, `${queries.length} queries`);
+  const rules = parse(readFileSync(join(ROOT, 'monitoring', 'alerts.yaml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] };
+  const exprs = rules.groups.flatMap((g) => g.rules.map((r) => r.expr));
+  const used = new Set<string>();
+  for (const q of [...queries, ...exprs]) {
+    const names = grafanaQueryMetricNames(q);
+    assert.ok(names.size > 0, `no metric in ${q}`);
+    for (const n of names) {
+      assert.ok(have.has(n), `${n} (in ${q.trim()}) is not in a real scrape`);
+      used.add(n);
+    }
+  }
+  // The new gauges are what the alerts stand on: each is queried.
+  for (const g of ['myostream_mqtt_connected', 'myostream_channels_bad', 'myostream_clock_synchronized', 'myostream_fallback_active', 'myostream_pose_rate_target_hz', 'myostream_build_info']) assert.ok(used.has(g), g);
 });
 
 test('a scrape that is not lint-clean makes promtool fail (the check above can fail)', { skip: NO_PROMTOOL !== false }, () => {
