@@ -1,10 +1,13 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { UserError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { MetricsSettings } from '../config/metrics-schema.js';
+import { isLoopbackHost } from '../config/live-view-schema.js';
 import { FixedHistogram, type HistogramSeries } from './metrics-histogram.js';
+import { BasicAuth, clientCertProblem, readWebConfig, type WebConfig } from './metrics-web-config.js';
 
 /**
  * Bucket upper bounds in seconds. Fixed and documented (docs/metrics.md) so that histograms of
@@ -87,7 +90,14 @@ export class MetricsServer {
   private readonly histograms: { tCompute: FixedHistogram; endToEnd: FixedHistogram; poseAge: FixedHistogram };
   private server: Server | undefined;
   private listening: Promise<void> | undefined;
+  private tls = false;
+  private auth: BasicAuth | undefined;
   scrapes = 0;
+
+  /** Requests refused for a wrong or missing password. */
+  get authFailures(): number {
+    return this.auth?.failures ?? 0;
+  }
 
   /** The process's server for these settings (made on first use). */
   static for(settings: MetricsSettings, log: Logger, options: MetricsServerOptions = { version: 'unknown' }): MetricsServer {
@@ -206,27 +216,70 @@ export class MetricsServer {
     const a = this.server?.address() as AddressInfo | null | undefined;
     if (!a) return '';
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}/metrics`;
+    return `${this.tls ? 'https' : 'http'}://${host}:${a.port}/metrics`;
   }
 
-  /** Listens (once); a port in use is a UserError naming the key. */
+  /**
+   * The web configuration, checked against the address: off loopback a scrape crosses the
+   * network, so it must come over TLS and with a password. Any problem is one UserError line.
+   */
+  private webConfig(): WebConfig | undefined {
+    const { host, web_config_file: file } = this.settings;
+    const web = file ? readWebConfig(file) : undefined;
+    if (!isLoopbackHost(host) && (!web?.tls || web.users.size === 0)) {
+      const lacks = !web ? 'no outputs.metrics.web_config_file' : !web.tls ? `${file} has no tls_server_config` : `${file} has no basic_auth_users`;
+      throw new UserError(`outputs.metrics.host = ${host} is not a loopback address: serving /metrics to the network needs TLS and basic authentication, and ${lacks} (docs/monitoring.md)`);
+    }
+    return web;
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    this.scrapes++;
+    for (const src of this.streams.values()) src.refresh?.();
+    this.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+      (e: unknown) => {
+        this.log.warn({ err: errorMessage(e) }, 'metrics: scrape failed');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+      },
+    );
+  }
+
+  /** Client certificate and password first (as exporters do: nothing is served unauthenticated), then the scrape. */
+  private handle(web: WebConfig | undefined, req: IncomingMessage, res: ServerResponse): void {
+    const certProblem = web ? clientCertProblem(req, web.clientAuth) : undefined;
+    if (certProblem) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end(`${certProblem}\n`);
+      return;
+    }
+    const auth = this.auth;
+    if (!auth?.enabled) return this.serve(req, res);
+    auth.check(req.headers.authorization).then((verdict) => {
+      if (verdict === 'ok') return this.serve(req, res);
+      if (verdict === 'busy') res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' }).end('another login is being checked\n');
+      else res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Basic realm="myostream"' }).end('unauthorized\n');
+    }, (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(e)}\n`));
+  }
+
+  /** Listens (once); a port in use or a bad web configuration is a UserError naming the key. */
   listen(): Promise<void> {
     this.listening ??= new Promise<void>((resolve, reject) => {
-      const srv = createServer((req, res) => {
-        if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
-          return;
-        }
-        this.scrapes++;
-        for (const src of this.streams.values()) src.refresh?.();
-        this.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-          (e: unknown) => {
-            this.log.warn({ err: errorMessage(e) }, 'metrics: scrape failed');
-            res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
-          },
-        );
-      });
+      let web: WebConfig | undefined;
+      try {
+        web = this.webConfig();
+      } catch (e) {
+        MetricsServer.shared.delete(this.key);
+        reject(e instanceof Error ? e : new Error(String(e)));
+        return;
+      }
+      this.tls = web?.tls !== undefined;
+      this.auth = web ? new BasicAuth(web.users) : undefined;
+      const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(web, req, res);
+      const srv: Server = web?.tls ? createHttpsServer(web.tls, handler) : createServer(handler);
       srv.once('error', (e: NodeJS.ErrnoException) => {
         MetricsServer.shared.delete(this.key);
         reject(new UserError(`outputs.metrics.port = ${this.settings.port} on ${this.settings.host}: cannot listen (${e.code ?? e.message})`));
