@@ -9,7 +9,7 @@ import { hashSync } from 'bcryptjs';
 import { silentLogger } from '../src/common/logger.js';
 import { metricsSchema } from '../src/config/metrics-schema.js';
 import { MetricsServer } from '../src/outputs/metrics-server.js';
-import { readWebConfig } from '../src/outputs/metrics-web-config.js';
+import { BasicAuth, readWebConfig } from '../src/outputs/metrics-web-config.js';
 import { prerequisiteTest, runCli } from './helpers.js';
 import { NO_PROMETHEUS } from './metrics-helpers.js';
 import { freePort } from './mqtt-helpers.js';
@@ -158,4 +158,19 @@ test('the web config: exporter-toolkit keys read, relative PEM paths from its fo
   assert.match(refused('tls_server_config:\n  cert_file: missing.pem\n  key_file: k.pem\n'), /tls_server_config\.cert_file = missing\.pem: cannot read it \(ENOENT\)/);
   assert.match(refused('tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_auth_type: RequireAndVerifyClientCert\n'), /client_ca_file: client_auth_type RequireAndVerifyClientCert needs client_ca_file/);
   assert.match(refused('tls_server_config: [\n'), /not YAML/);
+});
+
+test('basic auth: one bcrypt check at a time (a second is answered busy), a good login remembered, failures counted', async () => {
+  const auth = new BasicAuth(new Map([['prometheus', hashSync('right', 6)]]));
+  const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+  const [a, b] = await Promise.all([auth.check(basic('prometheus', 'wrong')), auth.check(basic('prometheus', 'also wrong'))]);
+  assert.deepEqual([a, b], ['denied', 'busy']);
+  assert.equal(await auth.check(basic('prometheus', 'right')), 'ok');
+  // Remembered: answered while another check holds the one slot.
+  const pending = auth.check(basic('intruder', 'x'));
+  assert.equal(await auth.check(basic('prometheus', 'right')), 'ok');
+  assert.equal(await pending, 'denied', 'an unknown user is refused after a full comparison');
+  assert.equal(await auth.check(undefined), 'denied');
+  assert.equal(await auth.check('Bearer abc'), 'denied');
+  assert.equal(auth.failures, 4);
 });
