@@ -47,6 +47,7 @@ test('the monitor reads at start and again on a tick once the interval has passe
     await m.settled;
     assert.equal(reads, 1);
     assert.deepEqual(host.report().sections['clock_sync'], readings[0]);
+    assert.equal(host.report().gauges?.['clock_synchronized'], 0, 'the gauge Prometheus reads');
     clock = 30_000;
     host.bus.emit('tick', { uptimeS: 30, final: false });
     await m.settled;
@@ -56,6 +57,7 @@ test('the monitor reads at start and again on a tick once the interval has passe
     await m.settled;
     assert.equal(reads, 2);
     assert.deepEqual(host.report().sections['clock_sync'], readings[1]);
+    assert.equal(host.report().gauges?.['clock_synchronized'], 1);
   } finally {
     await host.stop();
   }

@@ -34,6 +34,7 @@ export function streamInfo(id: string, multi: boolean, source: EmgSource, models
     stepSamples: rate / num('rollout_freq'),
     sourceDescription: source.info.description,
     hasJointAngles: source.info.hasJointAngles,
+    sourceKind: source.info.kind,
     ...(source.info.hand ? { sourceHand: source.info.hand } : {}),
     chipIds: source.info.chipIds ?? [],
   };

@@ -21,6 +21,8 @@ export interface StreamInfo {
   readonly stepSamples: number;
   readonly sourceDescription: string;
   readonly hasJointAngles: boolean;
+  /** The source's kind (synthetic, replay, ads1299, ads1299-sim, i2c, i2c-sim): what paces it. */
+  readonly sourceKind?: string;
   /** The hand the source says it records (an HDF5 recording's `side`), when it says. */
   readonly sourceHand?: 'left' | 'right';
   /** ADC chip IDs (hex) once read at start; the array fills in place, empty for other sources. */
@@ -95,6 +97,11 @@ export interface PluginReport {
   acceptance?: Record<string, Partial<Acceptance>>;
   /** Counters merged into summary.counts. */
   counts?: Record<string, number>;
+  /**
+   * Levels as they are now (a link up = 1, channels bad), for gauges a scrape reads; a name
+   * absent means unknown. Not in summary.json: the sections carry the same facts in full.
+   */
+  gauges?: Record<string, number>;
 }
 
 export interface PluginContext {
@@ -119,6 +126,8 @@ export interface MergedReport {
   sections: Record<string, unknown>;
   acceptance: Record<string, Acceptance>;
   counts: Record<string, number>;
+  /** Gauges by name (a later report's value wins); optional so that a hand-made report may leave it out. */
+  gauges?: Record<string, number>;
   /** Plug-ins that failed and were disabled, with why. */
   disabled: { plugin: string; during: string; message: string }[];
 }

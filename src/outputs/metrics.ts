@@ -1,14 +1,36 @@
 import type { MetricsSettings } from '../config/metrics-schema.js';
-import type { Plugin, PluginContext, PluginReport, PoseEvent, UnitEvent } from '../domain/plugin.js';
+import type { MergedReport, Plugin, PluginContext, PluginReport, PoseEvent, UnitEvent } from '../domain/plugin.js';
 import type { StepRecord } from '../domain/events.js';
+import { ROLLOUT_FREQ } from '../domain/geometry.js';
 import { endToEndMs } from '../domain/step-record.js';
-import { MetricsServer, type CounterName, type StreamSeries } from './metrics-server.js';
+import { MetricsServer, type CounterName, type GaugeName, type StreamSeries } from './metrics-server.js';
+import { softwareVersion } from './mqtt-health.js';
+import { streamIdentity } from './mqtt-output.js';
 import { poseAgeMs } from './pose-age.js';
+
+/** What of the `input:` section the metrics describe: the pace asked for and who wears the band. */
+export interface MetricsInput {
+  speed: number;
+  hand: 'auto' | 'left' | 'right';
+  band_id: string;
+}
+
+/** ADCs convert at their own rate: `input.speed` paces only recordings, synthetic input and simulators. */
+const HARDWARE_SOURCES = new Set(['ads1299', 'i2c']);
+
+/**
+ * Poses per second the configuration asks for: one per 50 Hz step of signal, times the replay
+ * pace; 0 where it asks for none (as fast as possible).
+ */
+export function poseRateTargetHz(sourceKind: string | undefined, speed: number): number {
+  if (sourceKind !== undefined && HARDWARE_SOURCES.has(sourceKind)) return ROLLOUT_FREQ;
+  return ROLLOUT_FREQ * speed;
+}
 
 /**
  * outputs.metrics for one stream: attaches it to the process's Prometheus server under its
- * stream label. The bus listeners only feed preallocated histogram series; the counters are read
- * from the session's merged report when Prometheus scrapes.
+ * stream label. The bus listeners only feed preallocated histogram series; counters and gauges
+ * are read from the session's merged report, once per scrape.
  */
 export class MetricsPlugin implements Plugin {
   readonly name = 'metrics';
@@ -35,15 +57,25 @@ export class MetricsPlugin implements Plugin {
     private readonly settings: MetricsSettings,
     /** Execution provider per model graph, for the provider gauge. */
     private readonly providers: Readonly<Record<string, string>>,
+    private readonly input: MetricsInput = { speed: 0, hand: 'auto', band_id: '' },
   ) {}
 
   async start(ctx: PluginContext): Promise<void> {
     this.streamId = ctx.stream.id;
-    const server = MetricsServer.for(this.settings, ctx.log);
+    const server = MetricsServer.for(this.settings, ctx.log, { version: softwareVersion() });
     this.server = server;
+    const targetHz = poseRateTargetHz(ctx.stream.sourceKind, this.input.speed);
+    let report: MergedReport | undefined;
+    const current = (): MergedReport => (report ??= ctx.report());
     this.series = server.attach(ctx.stream.id, {
-      counts: () => countsOf(ctx),
+      refresh: () => (report = undefined),
+      counts: () => countsOf(current(), ctx),
+      gauges: () => gaugesOf(current(), ctx, targetHz),
       mode: () => ctx.session.mode,
+      identity: () => {
+        const who = streamIdentity(ctx.stream, this.input.hand, this.input.band_id);
+        return { hand: who.hand ?? 'unknown', band: who.band_id };
+      },
       providers: this.providers,
     });
     await server.listen();
@@ -60,13 +92,13 @@ export class MetricsPlugin implements Plugin {
   }
 
   report(): PluginReport {
-    return { sections: { metrics: { url: this.server?.url ?? '', scrapes: this.server?.scrapes ?? 0 } } };
+    return { sections: { metrics: { url: this.server?.url ?? '', scrapes: this.server?.scrapes ?? 0, auth_failures: this.server?.authFailures ?? 0 } } };
   }
 }
 
-/** The counters of the merged report (session, MQTT output) under the metric names. */
-function countsOf(ctx: PluginContext): Partial<Record<CounterName, number>> {
-  const c = ctx.report().counts;
+/** The counters of the merged report (session, MQTT output, watchdog) under the metric names. */
+function countsOf(r: MergedReport, ctx: PluginContext): Partial<Record<CounterName, number>> {
+  const c = r.counts;
   return {
     poses: c['poses'] ?? ctx.session.poses,
     samples: c['samples'] ?? ctx.session.samples,
@@ -78,5 +110,20 @@ function countsOf(ctx: PluginContext): Partial<Record<CounterName, number>> {
     mqtt_published: c['mqtt_published'] ?? 0,
     mqtt_dropped: c['mqtt_dropped'] ?? 0,
     mqtt_reconnects: c['mqtt_reconnects'] ?? 0,
+    memory_drift_alarms: c['memory_drift_alarms'] ?? 0,
   };
+}
+
+/** The plug-ins' gauges (link, channels, clock) and what the session says of its mode. */
+function gaugesOf(r: MergedReport, ctx: PluginContext, targetHz: number): Partial<Record<GaugeName, number>> {
+  const g = r.gauges ?? {};
+  const out: Partial<Record<GaugeName, number>> = {
+    fallback_active: ctx.session.modeConfigured === 'streaming' && ctx.session.mode === 'exact' ? 1 : 0,
+    pose_rate_target_hz: targetHz,
+  };
+  for (const k of ['mqtt_connected', 'channels_bad', 'clock_synchronized'] as const) {
+    const v = g[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
 }

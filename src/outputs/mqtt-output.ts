@@ -152,6 +152,7 @@ export class MqttOutput implements Plugin {
         mqtt_requests: c?.requests ?? 0,
         mqtt_requests_dropped: (c?.dropped_rate ?? 0) + (c?.dropped_name ?? 0),
       },
+      gauges: { mqtt_connected: st.connected ? 1 : 0 },
     };
   }
 

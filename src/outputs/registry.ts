@@ -58,8 +58,8 @@ export const OUTPUTS: readonly Row[] = [
   }),
   pluginRow({
     name: 'metrics',
-    settings: (cfg: Config) => (cfg.outputs.metrics.enabled ? cfg.outputs.metrics : undefined),
-    create: (s, env) => new MetricsPlugin(s, env.model.providers),
+    settings: (cfg: Config) => (cfg.outputs.metrics.enabled ? { metrics: cfg.outputs.metrics, input: { speed: cfg.input.speed, hand: cfg.input.hand, band_id: cfg.input.band_id } } : undefined),
+    create: (s, env) => new MetricsPlugin(s.metrics, env.model.providers, s.input),
   }),
   pluginRow({ name: 'status_line', settings: (_cfg: Config, env: OutputsEnv) => (env.quiet ? undefined : {}), create: () => new StatusLine() }),
 ];

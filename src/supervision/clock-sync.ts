@@ -95,6 +95,7 @@ export class ClockSyncMonitor implements Plugin {
   }
 
   report(): PluginReport {
-    return { sections: { clock_sync: this.reading } };
+    const synced = this.reading.ntp_synchronized;
+    return { sections: { clock_sync: this.reading }, ...(synced !== null ? { gauges: { clock_synchronized: synced ? 1 : 0 } } : {}) };
   }
 }

@@ -28,6 +28,7 @@ export class SignalQualityPlugin implements Plugin {
     return {
       sections: { signal_quality: q ?? { note: 'no window judged yet' } },
       counts: { channels_went_bad: this.wentBad, channels_came_back: this.cameBack },
+      ...(q ? { gauges: { channels_bad: q.bad_channels.length } } : {}),
     };
   }
 }

@@ -301,6 +301,7 @@ export class WatchdogPlugin implements Plugin {
       },
       counts: {
         watchdog_alarms: this.counts.alarms,
+        memory_drift_alarms: this.memory.alarms,
         contention_episodes: this.counts.contention_episodes,
         watchdog_returns: this.counts.returns,
         watchdog_fallbacks: this.counts.fallbacks_requested,
