@@ -4,6 +4,7 @@ import { stepErrors } from '../domain/error-figures.js';
 import type { BlockFigures, StepMetrics, StepRecord } from '../domain/events.js';
 import { LEFT_CONTEXT, POSE_DIM, STEP_SAMPLES, rolloutPointsFor } from '../domain/geometry.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import { SHADOW_PART } from '../inference/paired-streaming.js';
 import { endToEndMs } from '../domain/step-record.js';
 
 export interface StepRecorderSettings {
@@ -70,6 +71,8 @@ export class StepRecorder implements Plugin {
   private readonly truthRow = new Float32Array(POSE_DIM);
   private ctx: PluginContext | undefined;
   private lines = 0;
+  /** The shadow was switched off after a failure: no comparison will come, lines go out with their steps. */
+  private shadowOff = false;
 
   constructor(s: StepRecorderSettings, private readonly truth: RingBuffer | undefined) {
     this.points = s.blockPoints;
@@ -83,6 +86,11 @@ export class StepRecorder implements Plugin {
     if (this.points > 0) {
       ctx.bus.on(this, 'block', (c) => this.onBlock(c));
       ctx.bus.on(this, 'mode', () => this.waiting!.settleAll());
+      ctx.bus.on(this, 'error', (f) => {
+        if (f.plugin !== SHADOW_PART) return;
+        this.shadowOff = true;
+        this.waiting!.settleAll();
+      });
       ctx.bus.on(this, 'tick', (t) => {
         if (t.final) this.waiting!.settleAll();
       });
@@ -107,7 +115,7 @@ export class StepRecorder implements Plugin {
       mseT = err.mse;
     }
     const e2e = endToEndMs(r);
-    if (!this.waiting) {
+    if (!this.waiting || this.shadowOff) {
       this.write(stepMetricsLine(j, r.t, r.computeMs, e2e, NaN, NaN, maeT, mseT));
       return;
     }
