@@ -9,12 +9,23 @@ import { incrementalEncoderFrom } from '../src/inference/incremental-encoder.js'
 import type { LoadedModels } from '../src/inference/models.js';
 import { StreamingPredictor, type FeaturePolicy } from '../src/inference/streaming-predictor.js';
 import { compareBlock } from '../src/domain/error-figures.js';
-import { ShadowCompanion } from '../src/supervision/shadow-companion.js';
+import { PairedStreamingPredictor, type ShadowHooks } from '../src/inference/paired-streaming.js';
+import { ShadowRollout, type ShadowListener } from '../src/inference/shadow-rollout.js';
 import { StepRecorder } from '../src/supervision/step-recorder.js';
 import { goldenRing, incrementalCpuModels, maxAbsDiff, stepToEnd, type Steppable } from './helpers.js';
 import { Harness } from './watchdog-harness.js';
 
 type BlockComparison = BlockFigures;
+
+const failOnShadowFailure: ShadowHooks = {
+  onShadowFailed: (during, error) => assert.fail(`the shadow failed (${during}): ${String(error)}`),
+};
+
+/** The daemon's pairing: `streaming` with a live shadow exact rollout reporting to `listener`. */
+function paired(m: LoadedModels, streaming: StreamingPredictor, listener: ShadowListener): { p: PairedStreamingPredictor; shadow: ShadowRollout } {
+  const shadow = new ShadowRollout(new ExactPredictor(m.encoder, m.decoder, 10000, false), listener);
+  return { p: new PairedStreamingPredictor(streaming, shadow, failOnShadowFailure), shadow };
+}
 
 async function stream(p: Steppable & { restartAt(s: number): void; finish?(): Promise<void> }, ring: RingBuffer): Promise<Float32Array> {
   const out: number[] = [];
@@ -58,15 +69,14 @@ for (const c of cases) {
     await h.start(new StepRecorder({ blockPoints: 250 }, undefined));
     h.bus.on({ name: 'test' }, 'metrics', (s) => void steps.push(s));
     streaming.onStep = (r) => h.bus.emit('step', r);
-    const sup = new ShadowCompanion(streaming, new ExactPredictor(m.encoder, m.decoder, 10000, false), {
+    const { p, shadow: sup } = paired(m, streaming, {
       onShadowBlock: (r) => void (exact = r.poses.slice()),
       onBlock: (b) => {
         blocks.push({ c: { ...b, perStep: b.perStep.slice() }, exact: exact!, steps: streaming.stepsDone });
         h.bus.emit('block', b);
       },
     });
-    sup.attach();
-    const supervised = await stream(streaming, ring);
+    const supervised = await stream(p, ring);
     h.bus.emit('tick', { uptimeS: 0, final: true });
     assert.deepEqual(h.errors, []);
 
@@ -111,16 +121,15 @@ test('a session restart drops the shadow block it cuts, the new session blocks a
   const ring = goldenRing();
   const streaming = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, { policy: 'exact_grid', blockSamples: 10000 });
   const blocks: BlockComparison[] = [];
-  const sup = new ShadowCompanion(streaming, new ExactPredictor(m.encoder, m.decoder, 10000, false), { onBlock: (b) => void blocks.push(b) });
-  sup.attach();
-  streaming.restartAt(0);
+  const { p, shadow: sup } = paired(m, streaming, { onBlock: (b) => void blocks.push(b) });
+  p.restartAt(0);
   const noop = (): void => undefined;
-  while (streaming.stepsDone < 100) await streaming.advance(ring, noop);
+  while (streaming.stepsDone < 100) await p.advance(ring, noop);
   // Restart in place at the next step's window: a new session whose block 0 starts there.
   const at = streaming.nextWindowStart;
-  streaming.restartAt(at);
-  while (ring.written >= streaming.nextReadyAt) await streaming.advance(ring, noop);
-  await streaming.finish();
+  p.restartAt(at);
+  while (ring.written >= p.nextReadyAt) await p.advance(ring, noop);
+  await p.finish();
   assert.ok(blocks.length >= 2, `${blocks.length} blocks compared after the restart`);
   assert.equal(blocks[0]!.startSample, at);
   // The new session's block 0 starts from a reset like exact's: streaming reproduces it.

@@ -18,18 +18,17 @@ const CTRL_OVERWRITTEN_HI = 4;
 const CTRL_SEQ_R = 8;
 const CTRL_READ_LO = 9;
 const CTRL_READ_HI = 10;
-const CTRL_APPENDS = 5; // appends so far (wraps; only its value modulo ARRIVALS is used)
 const CTRL_STAMP = 6; // 1 = record arrival times (set at creation, read by any writer)
 const CTRL_WORDS = 16; // padded to 64 bytes
-// When the newest samples arrived: the last ARRIVALS appends as (end sample, epoch ms) pairs,
-// written under the writer's lock, so the reader can time a step from the arrival of its last
-// sample however far behind it runs (end-to-end latency). Epoch time, because a worker's
-// performance.now() has another origin than the main thread's. 512 appends of a 40-sample
-// chunk cover the whole default ring (10 s): a loop that falls seconds behind on a loaded
-// machine still measures its true, long end-to-end latency rather than none.
-const ARRIVALS = 512;
-const ARRIVAL_BYTES = ARRIVALS * 2 * 8;
-const DATA_OFFSET = CTRL_WORDS * 4 + ARRIVAL_BYTES;
+// When each held sample arrived: one epoch-ms stamp per ring slot, written with the sample under
+// the writer's lock, so the reader can time a step from the arrival of its last sample however
+// far behind it runs (end-to-end latency) and whatever the writer's append size (the ADC worker
+// appends frame by frame, a replay in 40-sample chunks). Kept by sample, the log covers exactly
+// what the ring holds: a loop that falls seconds behind, or a process frozen and then catching
+// up, still measures its true, long latency rather than none. Epoch time, because a worker's
+// performance.now() has another origin than the main thread's.
+const ARRIVALS_OFFSET = CTRL_WORDS * 4;
+const dataOffset = (capacity: number): number => ARRIVALS_OFFSET + capacity * 8;
 // Read once: the getter returns a fresh heap number on every call. Reading the clock itself
 // costs one 16-byte heap number per append (Node 20 has no allocation-free clock), which is why
 // arrival stamps are opt-in: the pipeline's EMG ring has them, other rings append allocation-free.
@@ -56,15 +55,15 @@ export class RingBuffer {
     this.channels = layout.channels;
     this.buffer = layout.buffer;
     this.ctrl = new Int32Array(layout.buffer, 0, CTRL_WORDS);
-    this.arrivals = new Float64Array(layout.buffer, CTRL_WORDS * 4, ARRIVALS * 2);
-    this.data = new Float32Array(layout.buffer, DATA_OFFSET, layout.capacity * layout.channels);
+    this.arrivals = new Float64Array(layout.buffer, ARRIVALS_OFFSET, layout.capacity);
+    this.data = new Float32Array(layout.buffer, dataOffset(layout.capacity), layout.capacity * layout.channels);
   }
 
-  /** `stampArrivals`: remember when the last 512 appends arrived (for end-to-end latency). */
+  /** `stampArrivals`: remember when each held sample arrived (for end-to-end latency). */
   static create(capacity: number, channels: number, opts: { stampArrivals?: boolean } = {}): RingBuffer {
     if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`ring capacity ${capacity} must be a positive integer`);
     if (!Number.isInteger(channels) || channels <= 0) throw new RangeError(`ring channels ${channels} must be a positive integer`);
-    const buffer = new SharedArrayBuffer(DATA_OFFSET + capacity * channels * 4);
+    const buffer = new SharedArrayBuffer(dataOffset(capacity) + capacity * channels * 4);
     const ring = new RingBuffer({ capacity, channels, buffer });
     if (opts.stampArrivals) Atomics.store(ring.ctrl, CTRL_STAMP, 1);
     return ring;
@@ -72,7 +71,7 @@ export class RingBuffer {
 
   /** Attaches to a ring created elsewhere (e.g. in another worker), from its layout. */
   static attach(layout: RingBufferLayout): RingBuffer {
-    if (layout.buffer.byteLength !== DATA_OFFSET + layout.capacity * layout.channels * 4) {
+    if (layout.buffer.byteLength !== dataOffset(layout.capacity) + layout.capacity * layout.channels * 4) {
       throw new RangeError('shared buffer size does not match the ring layout');
     }
     return new RingBuffer(layout);
@@ -138,36 +137,34 @@ export class RingBuffer {
       s += run;
       d = 0;
     }
+    if (this.ctrl[CTRL_STAMP] === 1) {
+      const at = TIME_ORIGIN + performance.now();
+      const arrivals = this.arrivals;
+      let a = (written + skip) % cap;
+      for (let k = skip; k < frames; k++) {
+        arrivals[a] = at;
+        a = a + 1 === cap ? 0 : a + 1;
+      }
+    }
     this.storePair(CTRL_WRITTEN_LO, CTRL_WRITTEN_HI, newWritten);
     if (lost > 0) this.storePair(CTRL_OVERWRITTEN_LO, CTRL_OVERWRITTEN_HI, overwritten + lost);
-    if (this.ctrl[CTRL_STAMP] === 1) {
-      const slot = (Atomics.add(this.ctrl, CTRL_APPENDS, 1) >>> 0) % ARRIVALS;
-      this.arrivals[2 * slot] = newWritten;
-      this.arrivals[2 * slot + 1] = TIME_ORIGIN + performance.now();
-    }
     Atomics.add(this.ctrl, CTRL_SEQ_W, 1);
     Atomics.notify(this.ctrl, CTRL_SEQ_W);
   }
 
   /**
-   * Epoch milliseconds at which absolute sample `sample` was appended, or NaN when it is older
-   * than the last 512 appends, not written yet, or the ring does not stamp arrivals.
+   * Epoch milliseconds at which absolute sample `sample` was appended, or NaN when the ring no
+   * longer (or not yet) holds it, or does not stamp arrivals.
    */
   arrivalTimeOf(sample: number): number {
+    if (this.ctrl[CTRL_STAMP] !== 1 || !Number.isInteger(sample) || sample < 0) return NaN;
     for (;;) {
       const s0 = Atomics.load(this.ctrl, CTRL_SEQ_W);
-      const appends = Atomics.load(this.ctrl, CTRL_APPENDS) >>> 0;
-      let found = NaN;
-      const n = Math.min(appends, ARRIVALS);
-      // Newest first: the earliest append whose end lies past the sample delivered it.
-      for (let k = 1; k <= n; k++) {
-        const slot = (appends - k) % ARRIVALS;
-        if (this.arrivals[2 * slot]! > sample) found = this.arrivals[2 * slot + 1]!;
-        else break;
-        if (k === n && appends > ARRIVALS) found = NaN; // older than the log holds
-      }
+      const written = this.written;
+      const held = sample < written && sample >= written - this.capacity;
+      const at = held ? this.arrivals[sample % this.capacity]! : NaN;
       const s1 = Atomics.load(this.ctrl, CTRL_SEQ_W);
-      if (s0 === s1 && (s0 & 1) === 0) return found;
+      if (s0 === s1 && (s0 & 1) === 0) return at;
     }
   }
 

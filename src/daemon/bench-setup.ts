@@ -5,9 +5,10 @@ import { ExactPredictor } from '../inference/exact-predictor.js';
 import { WindowFrameEncoder } from '../inference/frame-encoder.js';
 import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
 import type { LoadedModels } from '../inference/models.js';
+import { PairedStreamingPredictor } from '../inference/paired-streaming.js';
+import { ShadowRollout } from '../inference/shadow-rollout.js';
 import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
 import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-predictor.js';
-import { ShadowCompanion } from '../supervision/shadow-companion.js';
 import { Path, TimedFrameEncoder, benchSignal } from './bench-paths.js';
 
 /** The bench's input in a ring: enough for every step of every path and two exact blocks. */
@@ -39,14 +40,18 @@ export function benchPaths(cfg: Config, models: LoadedModels, policy: FeaturePol
   const bareStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
   const shadow = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
   const supStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
-  const supervised = new ShadowCompanion(supStreaming, shadow, { onBlock: () => undefined });
-  supervised.attach();
+  // A shadow failure would leave `supervised` timing the bare step: the bench refuses to go on.
+  const supervised = new PairedStreamingPredictor(supStreaming, new ShadowRollout(shadow, { onBlock: () => undefined }), {
+    onShadowFailed: (during, error) => {
+      throw new Error(`bench: the live shadow failed (${during}): ${error instanceof Error ? error.message : String(error)}`);
+    },
+  });
   const paths = [
     new Path('window', new StreamingPredictor(winEnc, models.decoder, opts), winEnc, steps),
     new Path('incremental', new StreamingPredictor(incEnc, models.decoder, opts), incEnc, steps),
     new Path('bare', bareStreaming, undefined, steps),
     new Path('bare_two_runs', new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveOpts), undefined, steps),
-    new Path('supervised', supStreaming, undefined, steps),
+    new Path('supervised', supervised, undefined, steps),
   ] as const;
   for (const p of paths) p.predictor.restartAt(0);
   return { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow };

@@ -101,6 +101,16 @@ export class PluginHost {
     };
   }
 
+  /**
+   * A part of the session that is no plug-in (the live shadow) failed and was switched off by
+   * its owner: reported as a disabled plug-in is (log, `error` on the bus, `plugin_failed`,
+   * summary.json's disabled list), once per name.
+   */
+  partFailed(name: string, title: string, during: string, error: unknown): void {
+    if (this.disabled.some((d) => d.plugin === name)) return;
+    this.reportDisabled(name, title, during, errorMessage(error), 'switched off');
+  }
+
   private failed(owner: Owner, during: string, error: unknown): void {
     const slot = this.slots.find((s) => s.plugin === owner);
     const message = errorMessage(error);
@@ -112,15 +122,19 @@ export class PluginHost {
     const wasStarted = slot.state === 'started';
     slot.state = 'failed';
     this.bus.removeListeners(slot.plugin);
-    this.disabled.push({ plugin: slot.plugin.name, during, message });
-    this.log.error({ plugin: slot.plugin.name, during }, `plug-in ${slot.plugin.name} failed (${during}) and is disabled: ${message}`);
     // Its stop runs detached: a failing plug-in must not hold up the emit that found it failing.
     if (wasStarted || during === 'start') {
       Promise.resolve()
         .then(() => slot.plugin.stop())
         .catch((e: unknown) => this.log.error({ plugin: slot.plugin.name }, `plug-in ${slot.plugin.name} failed to stop: ${errorMessage(e)}`));
     }
-    this.bus.emit('error', { plugin: slot.plugin.name, during, message, disabled: true });
-    this.record('plugin_failed', this.ctx?.session.samples ?? 0, `plug-in ${slot.plugin.name} disabled after a failure in ${during}: ${message}`, { plugin: slot.plugin.name, during });
+    this.reportDisabled(slot.plugin.name, `plug-in ${slot.plugin.name}`, during, message, 'disabled');
+  }
+
+  private reportDisabled(name: string, title: string, during: string, message: string, what: string): void {
+    this.disabled.push({ plugin: name, during, message });
+    this.log.error({ plugin: name, during }, `${title} failed (${during}) and is ${what}: ${message}`);
+    this.bus.emit('error', { plugin: name, during, message, disabled: true });
+    this.record('plugin_failed', this.ctx?.session.samples ?? 0, `${title} ${what} after a failure in ${during}: ${message}`, { plugin: name, during });
   }
 }

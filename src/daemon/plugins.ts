@@ -10,7 +10,6 @@ import { SUPERVISORS } from '../supervision/registry.js';
 import type { SupervisionEnv } from '../supervision/supervision-env.js';
 import { runModelInfo } from './report.js';
 import type { PluginEnv } from './stream-session.js';
-import { buildExact } from './predictors.js';
 
 export interface RegistryOptions {
   cfg: Config;
@@ -44,8 +43,6 @@ export function streamPlugins(o: RegistryOptions, env: PluginEnv): Plugin[] {
     streams: streaming !== undefined,
     quiet: o.quiet,
     liveView: o.liveView,
-    streaming,
-    shadow: () => buildExact(cfg, models, false),
     truth: env.truth,
     providers: models.providers,
     stateMaxAbs: () => env.predictors.stateMaxAbs(),

@@ -5,8 +5,13 @@ import { ExactPredictor } from '../inference/exact-predictor.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../inference/frame-encoder.js';
 import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
 import type { LoadedModels } from '../inference/models.js';
+import { PairedStreamingPredictor, type ShadowHooks } from '../inference/paired-streaming.js';
+import { ShadowRollout } from '../inference/shadow-rollout.js';
 import { StreamingPredictor } from '../inference/streaming-predictor.js';
+import type { BlockFigures } from '../domain/events.js';
 import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
+
+export { SHADOW_PART } from '../inference/paired-streaming.js';
 
 /**
  * The frame source a streaming policy needs. incremental: one cached encoder step per 40
@@ -38,16 +43,28 @@ export function buildExact(cfg: Config, models: LoadedModels, upsample = cfg.run
 /** A stream's predictors: exact always (the fallback), streaming when the run can stream. */
 export interface Predictors {
   readonly exact: ExactMode;
-  readonly streaming: StreamingPredictor | undefined;
+  /** The streaming steps with the live shadow beside them when eval.streaming_alignment_check is on. */
+  readonly streaming: PairedStreamingPredictor | undefined;
   /** The streaming decoder's largest |h| or |c| (NaN without streaming). */
   stateMaxAbs(): number;
 }
 
-/** `upsampled` receives exact's poses at the input rate (runtime.exact.upsample_to_input_rate). */
-export function buildPredictors(cfg: Config, models: LoadedModels, upsampled: (sample: number, angles: Float32Array) => void): Predictors {
-  const exact = new ExactMode(buildExact(cfg, models), cfg.runtime.exact.upsample_to_input_rate ? (p) => upsampled(p.sample, p.angles) : undefined);
+/** Where the predictors report besides their poses. */
+export interface PredictorHooks extends ShadowHooks {
+  /** Exact's poses at the input rate (runtime.exact.upsample_to_input_rate). */
+  upsampled(sample: number, angles: Float32Array): void;
+  /** A shadow block compared with the streaming poses (perStep is a view, valid during the call). */
+  onBlock(c: BlockFigures): void;
+}
+
+export function buildPredictors(cfg: Config, models: LoadedModels, hooks: PredictorHooks): Predictors {
+  const exact = new ExactMode(buildExact(cfg, models), cfg.runtime.exact.upsample_to_input_rate ? (p) => hooks.upsampled(p.sample, p.angles) : undefined);
   // Streaming models (the cached encoder) are loaded only for a run configured to stream.
   const canStream = cfg.model.mode === 'streaming' && cfg.runtime.streaming.enabled;
-  const streaming = canStream ? buildStreaming(cfg, models) : undefined;
-  return { exact, streaming, stateMaxAbs: () => streaming?.stateMaxAbs() ?? NaN };
+  if (!canStream) return { exact, streaming: undefined, stateMaxAbs: () => NaN };
+  const bare = buildStreaming(cfg, models);
+  // The shadow takes its frames from the streaming encoder: its own exact rollout needs no encoder run, no upsampling.
+  const shadow = cfg.eval.streaming_alignment_check ? new ShadowRollout(buildExact(cfg, models, false), { onBlock: (c) => hooks.onBlock(c) }) : undefined;
+  const streaming = new PairedStreamingPredictor(bare, shadow, hooks);
+  return { exact, streaming, stateMaxAbs: () => bare.stateMaxAbs() };
 }

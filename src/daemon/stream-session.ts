@@ -7,7 +7,7 @@ import type { LoadedModels } from '../inference/models.js';
 import type { Predictor } from '../inference/predictor.js';
 import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
 import { PluginHost } from './plugin-host.js';
-import { buildPredictors, type Predictors } from './predictors.js';
+import { SHADOW_PART, buildPredictors, type Predictors } from './predictors.js';
 import { sourceSummary } from './report.js';
 import { alignHeldBlocks } from './alignment-run.js';
 
@@ -74,12 +74,16 @@ export class StreamSession implements SessionActions {
   constructor(private readonly p: StreamParts) {
     this.mode = p.cfg.model.mode;
     this.rings = createRings(p.source, p.cfg.runtime.streaming.max_buffer_seconds);
-    this.predictors = buildPredictors(p.cfg, p.models, (sample, angles) => {
-      this.upsampledPose.sample = sample;
-      this.upsampledPose.angles = angles;
-      this.bus.emit('upsampled', this.upsampledPose);
+    this.predictors = buildPredictors(p.cfg, p.models, {
+      upsampled: (sample, angles) => {
+        this.upsampledPose.sample = sample;
+        this.upsampledPose.angles = angles;
+        this.bus.emit('upsampled', this.upsampledPose);
+      },
+      onBlock: (c) => this.bus.emit('block', c),
+      onShadowFailed: (during, error) => this.host.partFailed(SHADOW_PART, 'the live shadow (alignment check)', during, error),
     });
-    if (this.predictors.streaming) this.predictors.streaming.onStep = this.onStep;
+    if (this.predictors.streaming) this.predictors.streaming.streaming.onStep = this.onStep;
     this.host = new PluginHost(p.plugins({ predictors: this.predictors, truth: this.rings.truth, source: p.source }), p.log);
     this.host.addReportSource(this);
   }
@@ -181,7 +185,7 @@ export class StreamSession implements SessionActions {
         feature_policy: cfg.runtime.streaming.feature_policy,
         encoder: cfg.runtime.streaming.encoder,
         // Each streaming step as one stream_step run (null: no streaming predictor in this run).
-        one_run_step: this.predictors.streaming ? this.predictors.streaming.isFused : null,
+        one_run_step: this.predictors.streaming ? this.predictors.streaming.streaming.isFused : null,
         mode_switches: this.switches,
         source: { ...sourceSummary(this.p.source.info), stats: this.p.source.stats?.() ?? null },
         durations: {
@@ -194,8 +198,14 @@ export class StreamSession implements SessionActions {
         execution_providers: this.p.models.providers,
       },
       acceptance: { no_fallback: { enabled: cfg.model.mode === 'streaming', evaluated: true, passed: cfg.model.mode === 'streaming' ? this.switches.every((s) => s.to !== 'exact') : null } },
-      counts: { ...this.counts, samples: Math.max(this.samples, this.rings.emg.written), poses: this.poses, overwritten_samples: this.result?.overwritten ?? this.rings.emg.overwritten, mode_switches: this.switches.length },
+      counts: { ...this.counts, ...this.shadowCounts(), samples: Math.max(this.samples, this.rings.emg.written), poses: this.poses, overwritten_samples: this.result?.overwritten ?? this.rings.emg.overwritten, mode_switches: this.switches.length },
     };
+  }
+
+  /** The live shadow's own count, where it runs. */
+  private shadowCounts(): Record<string, number> {
+    const s = this.predictors.streaming;
+    return s && s.shadowState !== 'none' ? { shadow_blocks_skipped: s.shadowBlocksSkipped } : {};
   }
 
   merged(): ReturnType<PluginHost['report']> {

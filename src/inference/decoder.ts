@@ -56,7 +56,11 @@ export class DecoderStep {
   async stepWith(other: DecoderStep, pair: DecoderPair): Promise<Float32Array> {
     pair.load(this, 0);
     pair.load(other, 1);
-    await this.session.run(pair.feeds, pair.fetches);
+    try {
+      await this.session.run(pair.feeds, pair.fetches);
+    } catch (e) {
+      throw new SharedRunError(e);
+    }
     pair.store(this, 0);
     pair.store(other, 1);
     return this.output;
@@ -106,6 +110,18 @@ export class DecoderStep {
       if (!(b <= m)) m = Number.isNaN(b) ? Infinity : b;
     }
     return m;
+  }
+}
+
+/**
+ * A batch-2 run (a step with its companion's row) failed: neither rollout's state moved, so the
+ * step can run again alone. Kept apart from a failure of the step's own input (a window
+ * overwritten while being read), which is the step's.
+ */
+export class SharedRunError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`shared decoder run failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'SharedRunError';
   }
 }
 

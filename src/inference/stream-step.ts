@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { DECODER_INPUT_DIM, FEATURE_DIM, POSE_DIM } from '../domain/geometry.js';
-import type { DecoderPair, DecoderStep } from './decoder.js';
+import { SharedRunError, type DecoderPair, type DecoderStep } from './decoder.js';
 import type { IncrementalFrameEncoder } from './incremental-encoder.js';
 import { INCREMENTAL_STATE } from './incremental-encoder.js';
 
@@ -89,7 +89,11 @@ export class FusedStreamStep {
       fetches['pos_vel'] = pair.fetches['pos_vel']!;
       fetches['h1'] = pair.fetches['h1']!;
       fetches['c1'] = pair.fetches['c1']!;
-      await this.session.run(feeds, fetches);
+      try {
+        await this.session.run(feeds, fetches);
+      } catch (e) {
+        throw new SharedRunError(e);
+      }
       pair.store(this.decoder, 0);
       pair.store(companion, 1);
     } else {

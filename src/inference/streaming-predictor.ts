@@ -3,7 +3,7 @@ import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
 import type { StepRecord } from '../domain/events.js';
 import { newStepRecord } from '../domain/step-record.js';
 import type ort from 'onnxruntime-node';
-import { DecoderPair, DecoderStep, PoseIntegrator } from './decoder.js';
+import { DecoderPair, DecoderStep, PoseIntegrator, SharedRunError } from './decoder.js';
 import type { FrameEncoder } from './frame-encoder.js';
 import { IncrementalFrameEncoder } from './incremental-encoder.js';
 import { FusedStreamStep } from './stream-step.js';
@@ -27,21 +27,18 @@ export interface StreamingOptions {
 const CACHE = 4;
 
 /**
- * A second rollout whose decoder steps ride along with the streaming steps (the live shadow
+ * A second rollout whose decoder step rides along with one streaming step (the live shadow
  * exact block): both run as one batch-2 decoder run, which reads the decoder's weights once.
- * It follows the streaming session's life: restarts, the steps' poses, the end of the input.
+ * It is handed to advance() for that one step, so nothing can take it away while the step
+ * awaits its run; the rest of the companion's life is its owner's (paired-streaming.ts).
  */
 export interface StepCompanion {
   /** The companion's decoder with its next input filled in, or undefined when it has no step to run. */
   prepareStep(): DecoderStep | undefined;
   /** Takes the output of the shared step. */
   completeStep(): void;
-  /** The streaming session (re)starts at `sample`. */
-  restartAt(sample: number): void;
-  /** After session step `j` was emitted, with its pose (a view): work outside T_compute. */
-  afterStep(j: number, angles: Float32Array): Promise<void>;
-  /** The input has ended: settle what is owed. */
-  finish(): Promise<void>;
+  /** The shared run failed: the companion gives up the step it prepared; the streaming step then runs alone. */
+  abandonStep(error: unknown): void;
 }
 
 /**
@@ -86,7 +83,6 @@ export class StreamingPredictor implements Predictor {
    * its bus). Bound once by its owner; the record object is reused.
    */
   onStep: ((r: StepRecord) => void) | undefined;
-  private companion: StepCompanion | undefined;
   private pairBuffers: DecoderPair | undefined;
   private readonly incremental: IncrementalFrameEncoder | undefined;
   private readonly fused: FusedStreamStep | undefined;
@@ -124,7 +120,6 @@ export class StreamingPredictor implements Predictor {
     this.integrator.reset();
     this.cacheQ.fill(-1);
     this.inputLimit = Infinity;
-    this.companion?.restartAt(sample);
   }
 
   /** True when steps run as one stream_step run each. */
@@ -178,11 +173,17 @@ export class StreamingPredictor implements Predictor {
     return this.encoder.oldestNeeded(this.qOf(j, this.lerp.lo));
   }
 
-  async advance(ring: RingBuffer, emit: (e: PoseEvent) => void): Promise<number> {
+  /**
+   * One streaming step; with `companion`, its decoder step shares this step's decoder run.
+   * The companion is this call's alone: what happens to it between steps is its owner's.
+   */
+  async advance(ring: RingBuffer, emit: (e: PoseEvent) => void, companion?: StepCompanion): Promise<number> {
     const j = this.step;
     const readyAt = this.nextReadyAt;
+    // Read before the step: its last input sample is in the ring now, however long the step takes.
+    const arrivedEpoch = ring.arrivalTimeOf(readyAt - 1);
     const t0 = performance.now();
-    const out = this.fused ? await this.fusedStep(ring, j) : await this.twoRunStep(ring, j);
+    const out = this.fused ? await this.fusedStep(ring, j, companion) : await this.twoRunStep(ring, j, companion);
     this.integrator.update(out);
     const ms = performance.now() - t0;
     this.lastComputeMs = ms;
@@ -190,12 +191,15 @@ export class StreamingPredictor implements Predictor {
     const e = this.event;
     e.t = this.stepBoundary(j) / SAMPLE_RATE;
     e.step = j;
-    const arrivedEpoch = ring.arrivalTimeOf(readyAt - 1);
     e.inputArrivedAt = Number.isNaN(arrivedEpoch) ? NaN : arrivedEpoch - performance.timeOrigin;
     emit(e);
     if (this.onStep) this.onStep(this.fillRecord(j, e, readyAt, ms));
-    if (this.companion) await this.companion.afterStep(j, e.angles);
     return ms;
+  }
+
+  /** The last step's pose (a view, overwritten by the next step). */
+  get pose(): Float32Array {
+    return this.integrator.pose;
   }
 
   /** The step record of session step j, whose pose `e` was just emitted. */
@@ -222,11 +226,6 @@ export class StreamingPredictor implements Predictor {
     return r;
   }
 
-  /** The input has ended: the companion settles what it owes. */
-  async finish(): Promise<void> {
-    await this.companion?.finish();
-  }
-
   /**
    * Where a fresh session must start so that its first step lands on this session's next step
    * (same time, no hole, no repeat): used to reset the state in place.
@@ -240,7 +239,7 @@ export class StreamingPredictor implements Predictor {
   }
 
   /** Encoder run(s), then the decoder's run: the window encoder, or no stream_step graph. */
-  private async twoRunStep(ring: RingBuffer, j: number): Promise<Float32Array> {
+  private async twoRunStep(ring: RingBuffer, j: number, companion: StepCompanion | undefined): Promise<Float32Array> {
     if (this.policy === 'sliding_window') {
       await this.encoder.frame(ring, j, this.feature, 0);
     } else {
@@ -251,10 +250,18 @@ export class StreamingPredictor implements Predictor {
       }
     }
     this.integrator.fillDecoderInput(this.feature, 0, this.decoder.input);
-    const other = this.companion?.prepareStep();
+    const other = companion?.prepareStep();
     if (!other) return this.decoder.step();
-    const out = await this.decoder.stepWith(other, (this.pairBuffers ??= new DecoderPair()));
-    this.companion!.completeStep();
+    let out: Float32Array;
+    try {
+      out = await this.decoder.stepWith(other, (this.pairBuffers ??= new DecoderPair()));
+    } catch (e) {
+      // Nothing was committed: the step runs again without its companion.
+      if (!(e instanceof SharedRunError)) throw e;
+      companion!.abandonStep(e.cause);
+      return this.decoder.step();
+    }
+    companion!.completeStep();
     this.sharedSteps++;
     return out;
   }
@@ -264,13 +271,13 @@ export class StreamingPredictor implements Predictor {
    * exact_grid: frame j + 1, run ahead) and the decoder step. When that frame was already
    * computed (the warm-up's frame 0) or its look-ahead sample is not coming, two runs.
    */
-  private async fusedStep(ring: RingBuffer, j: number): Promise<Float32Array> {
+  private async fusedStep(ring: RingBuffer, j: number, companion: StepCompanion | undefined): Promise<Float32Array> {
     const enc = this.incremental!;
     const fused = this.fused!;
     const q = this.policy === 'sliding_window' ? j : this.aheadChunk(j);
-    if (q < 0 || ring.written < enc.readyAt(q)) return this.twoRunStep(ring, j);
+    if (q < 0 || ring.written < enc.readyAt(q)) return this.twoRunStep(ring, j, companion);
     if (enc.warmupPending) await enc.frame(ring, 0, this.ahead, 0);
-    if (enc.nextChunk > q) return this.twoRunStep(ring, j);
+    if (enc.nextChunk > q) return this.twoRunStep(ring, j, companion);
     // Frames before q by their own runs (none in a steady session).
     if (enc.nextChunk < q) await enc.frame(ring, q - 1, this.ahead, 0);
     if (this.policy === 'sliding_window') {
@@ -289,11 +296,18 @@ export class StreamingPredictor implements Predictor {
         fused.takeFinished(this.feature);
       }
     }
-    const other = this.companion?.prepareStep();
+    const other = companion?.prepareStep();
     this.fusedSteps++;
     if (!other) return fused.run(ring);
-    const out = await fused.run(ring, other, (this.pairBuffers ??= new DecoderPair()));
-    this.companion!.completeStep();
+    let out: Float32Array;
+    try {
+      out = await fused.run(ring, other, (this.pairBuffers ??= new DecoderPair()));
+    } catch (e) {
+      if (!(e instanceof SharedRunError)) throw e;
+      companion!.abandonStep(e.cause);
+      return fused.run(ring);
+    }
+    companion!.completeStep();
     this.sharedSteps++;
     return out;
   }
@@ -313,15 +327,6 @@ export class StreamingPredictor implements Predictor {
     }
     // pair is [2 frames × 64] time-major; view it as channel-major [64, 2] through the point.
     interpolatePair(this.pair, p.w, this.feature);
-  }
-
-  /** Lets `c` run one decoder step with each streaming step (undefined: none). */
-  setCompanion(c: StepCompanion | undefined): void {
-    this.companion = c;
-  }
-
-  get hasCompanion(): boolean {
-    return this.companion !== undefined;
   }
 
   /** Largest |h|, |c| of the decoder: the watchdog's state blow-up signal. */

@@ -1,9 +1,7 @@
 import type { Tolerance } from '../domain/error-figures.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
-import type { ExactPredictor } from '../inference/exact-predictor.js';
-import type { StreamingPredictor } from '../inference/streaming-predictor.js';
+import { SHADOW_PART } from '../inference/paired-streaming.js';
 import { AlignmentReport } from './alignment-report.js';
-import { ShadowCompanion } from './shadow-companion.js';
 
 export interface AlignmentMonitorSettings {
   tolerance: Tolerance;
@@ -14,31 +12,28 @@ export interface AlignmentMonitorSettings {
   file: string;
 }
 
-/** What the alignment check rides on: the stream's streaming predictor and a fresh exact rollout. */
-export interface AlignmentEnv {
-  streaming: StreamingPredictor;
-  shadow(): ExactPredictor;
-}
-
 /**
- * The live alignment check: owns the shadow exact rollout that rides along with the streaming
- * steps, puts each compared block on the bus (`block`), and collects them into
- * streaming_alignment.json, the log line of each aligned block and the alignment acceptance.
- * Acting on a failed block is the watchdog's business.
+ * The live alignment check, as a listener: the session's paired streaming predictor runs the
+ * shadow exact rollout and puts each compared block on the bus (`block`); this collects them
+ * into streaming_alignment.json, the log line of each aligned block and the alignment
+ * acceptance. It holds nothing of the predictor, so disabling it touches no step. Acting on a
+ * failed block is the watchdog's business.
  */
 export class AlignmentMonitor implements Plugin {
   readonly name = 'alignment';
   private readonly report_: AlignmentReport;
-  private companion: ShadowCompanion | undefined;
+  /** Why the shadow stopped comparing blocks mid-run, if it did. */
+  private shadowFailure: string | undefined;
 
-  constructor(private readonly s: AlignmentMonitorSettings, private readonly env: AlignmentEnv) {
+  constructor(private readonly s: AlignmentMonitorSettings) {
     this.report_ = new AlignmentReport(s.tolerance, s.meta);
   }
 
   start(ctx: PluginContext): void {
     if (!this.s.enabled) return;
-    this.companion = new ShadowCompanion(this.env.streaming, this.env.shadow(), { onBlock: (c) => ctx.bus.emit('block', c) });
-    this.companion.attach();
+    ctx.bus.on(this, 'error', (f) => {
+      if (f.plugin === SHADOW_PART) this.shadowFailure = `${f.during}: ${f.message}`;
+    });
     ctx.bus.on(this, 'block', (c) => {
       this.report_.addBlock(c);
       if (c.aligned) {
@@ -56,14 +51,15 @@ export class AlignmentMonitor implements Plugin {
   }
 
   stop(): void {
-    this.companion?.detach();
+    // Nothing to release: the shadow is the session's.
   }
 
   report(): PluginReport {
     const o = this.report_.overall();
+    const failed = this.shadowFailure !== undefined ? { shadow_failed: this.shadowFailure } : {};
     return {
-      acceptance: { alignment: { enabled: this.s.enabled, evaluated: o.passed !== null, passed: this.s.enabled ? o.passed === true : null, aligned_blocks: this.report_.alignedBlocks } },
-      counts: { blocks_compared: this.report_.blockCount, ...(this.companion ? { shadow_blocks_skipped: this.companion.shadowBlocksSkipped } : {}) },
+      acceptance: { alignment: { enabled: this.s.enabled, evaluated: o.passed !== null, passed: this.s.enabled ? o.passed === true : null, aligned_blocks: this.report_.alignedBlocks, ...failed } },
+      counts: { blocks_compared: this.report_.blockCount },
     };
   }
 }

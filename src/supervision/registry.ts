@@ -14,13 +14,13 @@ import { ClockSyncMonitor } from './clock-sync.js';
 type Row = TableRow<Config, SupervisionEnv>;
 
 /** Only in a run that streams. */
-const streams = <S>(env: SupervisionEnv, s: S): S | undefined => (env.streaming ? s : undefined);
+const streams = <S>(env: SupervisionEnv, s: S): S | undefined => (env.streams ? s : undefined);
 
 /** The supervisors, one row each, in start order. */
 export const SUPERVISORS: readonly Row[] = [
   pluginRow({
     name: 'latency',
-    settings: (cfg: Config, env: SupervisionEnv) => latencyMonitorSettings(cfg, env.streaming !== undefined, env.providers, env.files.latency),
+    settings: (cfg: Config, env: SupervisionEnv) => latencyMonitorSettings(cfg, env.streams, env.providers, env.files.latency),
     create: (s) => new LatencyMonitor(s),
   }),
   pluginRow({ name: 'memory', settings: () => ({}), create: () => new MemoryMonitor() }),
@@ -58,7 +58,7 @@ export const SUPERVISORS: readonly Row[] = [
       },
       file: env.files.alignment,
     }),
-    create: (s, env) => new AlignmentMonitor(s, { streaming: env.streaming!, shadow: env.shadow }),
+    create: (s) => new AlignmentMonitor(s),
   }),
   pluginRow({
     name: 'watchdog',

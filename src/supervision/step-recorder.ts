@@ -1,8 +1,10 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import { BlockSlots } from '../domain/block-slots.js';
 import { stepErrors } from '../domain/error-figures.js';
 import type { BlockFigures, StepMetrics, StepRecord } from '../domain/events.js';
 import { LEFT_CONTEXT, POSE_DIM, STEP_SAMPLES, rolloutPointsFor } from '../domain/geometry.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
+import { SHADOW_PART } from '../inference/paired-streaming.js';
 import { endToEndMs } from '../domain/step-record.js';
 
 export interface StepRecorderSettings {
@@ -63,16 +65,18 @@ const FIELDS = 5;
 export class StepRecorder implements Plugin {
   readonly name = 'step_recorder';
   private readonly points: number;
+  /** Which steps still wait for their block's comparison; steps passed over get their lines without exact figures. */
+  private readonly waiting: BlockSlots | undefined;
   private readonly slots: Float64Array;
   private readonly truthRow = new Float32Array(POSE_DIM);
   private ctx: PluginContext | undefined;
-  // Session steps recorded, and those whose lines are out.
-  private recorded = 0;
-  private emitted = 0;
   private lines = 0;
+  /** The shadow was switched off after a failure: no comparison will come, lines go out with their steps. */
+  private shadowOff = false;
 
   constructor(s: StepRecorderSettings, private readonly truth: RingBuffer | undefined) {
     this.points = s.blockPoints;
+    this.waiting = this.points > 0 ? new BlockSlots(this.points, this.passOver) : undefined;
     this.slots = new Float64Array(2 * Math.max(1, this.points) * FIELDS);
   }
 
@@ -81,9 +85,14 @@ export class StepRecorder implements Plugin {
     ctx.bus.on(this, 'step', this.onStep);
     if (this.points > 0) {
       ctx.bus.on(this, 'block', (c) => this.onBlock(c));
-      ctx.bus.on(this, 'mode', () => this.flush(this.recorded));
+      ctx.bus.on(this, 'mode', () => this.waiting!.settleAll());
+      ctx.bus.on(this, 'error', (f) => {
+        if (f.plugin !== SHADOW_PART) return;
+        this.shadowOff = true;
+        this.waiting!.settleAll();
+      });
       ctx.bus.on(this, 'tick', (t) => {
-        if (t.final) this.flush(this.recorded);
+        if (t.final) this.waiting!.settleAll();
       });
     }
   }
@@ -106,20 +115,12 @@ export class StepRecorder implements Plugin {
       mseT = err.mse;
     }
     const e2e = endToEndMs(r);
-    if (this.points === 0) {
+    if (!this.waiting || this.shadowOff) {
       this.write(stepMetricsLine(j, r.t, r.computeMs, e2e, NaN, NaN, maeT, mseT));
       return;
     }
-    // A new session: what the old one recorded gets its lines now.
-    if (j === 0 && this.recorded > 0) {
-      this.flush(this.recorded);
-      this.recorded = 0;
-      this.emitted = 0;
-    }
-    // Two blocks of slots: a step about to reuse an uncompared step's slot writes that one's line first.
-    if (j - this.emitted >= 2 * this.points) this.flush(j - 2 * this.points + 1);
-    this.recorded = j + 1;
-    const o = this.slotOf(j) * FIELDS;
+    // A new session, or a step taking an uncompared step's slot: those steps get their lines first.
+    const o = this.waiting.record(j) * FIELDS;
     const s = this.slots;
     s[o + T] = r.t;
     s[o + COMPUTE] = r.computeMs;
@@ -129,20 +130,17 @@ export class StepRecorder implements Plugin {
   };
 
   private onBlock(c: BlockFigures): void {
-    if (c.firstStep < this.emitted) return;
-    this.flush(c.firstStep);
-    for (let i = 0; i < this.points && c.firstStep + i < this.recorded; i++) this.line(c.firstStep + i, c.perStep[2 * i]!, c.perStep[2 * i + 1]!);
-    this.emitted = Math.max(this.emitted, Math.min(this.recorded, c.firstStep + this.points));
+    const n = this.waiting!.takeBlock(c.firstStep);
+    for (let i = 0; i < n; i++) this.line(c.firstStep + i, c.perStep[2 * i]!, c.perStep[2 * i + 1]!);
   }
 
-  /** Lines without exact figures for steps [emitted, upTo) that no comparison will cover. */
-  private flush(upTo: number): void {
-    for (let step = this.emitted; step < upTo; step++) this.line(step, NaN, NaN);
-    this.emitted = Math.max(this.emitted, upTo);
-  }
+  /** Lines without exact figures for steps [from, to) that no comparison will cover. */
+  private readonly passOver = (from: number, to: number): void => {
+    for (let step = from; step < to; step++) this.line(step, NaN, NaN);
+  };
 
   private line(step: number, maeX: number, mseX: number): void {
-    const o = this.slotOf(step) * FIELDS;
+    const o = this.waiting!.slotOf(step) * FIELDS;
     const s = this.slots;
     this.write(stepMetricsLine(step, s[o + T]!, s[o + COMPUTE]!, s[o + E2E]!, maeX, mseX, s[o + MAE_TRUTH]!, s[o + MSE_TRUTH]!));
   }
@@ -150,10 +148,5 @@ export class StepRecorder implements Plugin {
   private write(m: StepMetrics): void {
     this.lines++;
     this.ctx?.bus.emit('metrics', m);
-  }
-
-  /** Record slot of session step j: block parity × points + index within the block. */
-  private slotOf(j: number): number {
-    return (Math.floor(j / this.points) % 2) * this.points + (j % this.points);
   }
 }

@@ -1,15 +1,11 @@
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
-import type { ExactPredictor } from '../inference/exact-predictor.js';
-import type { StreamingPredictor } from '../inference/streaming-predictor.js';
 import type { SignalQualityReport } from '../acquisition/source.js';
 import type { NotifyHub } from './notify-hub.js';
 
 /** What a stream offers its supervisors besides their settings. */
 export interface SupervisionEnv {
-  /** The session's streaming predictor, when it can stream: the streaming supervisors run. */
-  streaming: StreamingPredictor | undefined;
-  /** A fresh exact rollout (the live shadow of the alignment check). */
-  shadow(): ExactPredictor;
+  /** The session can stream: the streaming supervisors run. They get no predictor (the session steps it). */
+  streams: boolean;
   /** The source's ground-truth joint angles, where it has them. */
   truth: RingBuffer | undefined;
   providers: Record<string, string>;

@@ -1,9 +1,9 @@
-import type { BlockResult, ExactPredictor } from '../inference/exact-predictor.js';
-import { FEATURE_DIM, POSE_DIM } from '../domain/geometry.js';
-import type { StepCompanion, StreamingPredictor } from '../inference/streaming-predictor.js';
-import type { DecoderStep } from '../inference/decoder.js';
+import { BlockSlots } from '../domain/block-slots.js';
 import { compareBlock } from '../domain/error-figures.js';
 import type { BlockFigures } from '../domain/events.js';
+import { FEATURE_DIM, POSE_DIM } from '../domain/geometry.js';
+import type { DecoderStep } from './decoder.js';
+import type { BlockResult, ExactPredictor } from './exact-predictor.js';
 
 export interface ShadowListener {
   /** A compared block (its perStep view is valid during the call). */
@@ -14,7 +14,9 @@ export interface ShadowListener {
 
 /**
  * The live shadow exact rollout of a streaming session: its blocks are compared with the
- * streaming poses of the same moments.
+ * streaming poses of the same moments. It holds nothing of the streaming predictor: the paired
+ * predictor (paired-streaming.ts) feeds it the streaming frames and steps, and keeps its
+ * failures away from the streaming step.
  *
  * The shadow runs no encoder of its own: exact's whole-window features are its native frames
  * interpolated over the block, and those frames are the streaming session's even frames (frame
@@ -26,10 +28,11 @@ export interface ShadowListener {
  * sliding-window policy asks frame q at step q, one native frame behind exact's grid) run on
  * their own right after that step. A block's comparison lands at the end of the block.
  */
-export class ShadowCompanion implements StepCompanion {
+export class ShadowRollout {
   private readonly points: number;
-  // Streamed poses of two blocks (slot = block parity): the shadow decodes block b while the
-  // streaming steps of block b + 1 are being recorded.
+  // Streamed poses of two blocks: the shadow decodes block b while the streaming steps of
+  // block b + 1 are being recorded.
+  private readonly slots: BlockSlots;
   private readonly blockPoses: Float32Array;
   private readonly perStep: Float64Array;
   /** Native frames of two blocks (slot = block parity), channel-major [64, frames] each. */
@@ -37,17 +40,15 @@ export class ShadowCompanion implements StepCompanion {
   private readonly frameSeen: [Uint8Array, Uint8Array];
   private readonly frameBlock = new Float64Array(2).fill(-1);
   private readonly framesPerBlock: number;
-  /** Session steps before this one can no longer be compared (their slots were reused, or compared). */
-  private comparableFrom = 0;
   /** Shadow blocks passed over because some of their frames or poses were gone (counted, not compared). */
   shadowBlocksSkipped = 0;
 
   constructor(
-    private readonly streaming: StreamingPredictor,
     private readonly shadow: ExactPredictor,
     private readonly listener: ShadowListener,
   ) {
     this.points = shadow.points;
+    this.slots = new BlockSlots(this.points);
     this.blockPoses = new Float32Array(2 * this.points * POSE_DIM);
     this.perStep = new Float64Array(2 * this.points);
     this.framesPerBlock = shadow.frames;
@@ -55,19 +56,8 @@ export class ShadowCompanion implements StepCompanion {
     this.frameSeen = [new Uint8Array(this.framesPerBlock), new Uint8Array(this.framesPerBlock)];
   }
 
-  /** Rides along with the streaming predictor from its next session on. */
-  attach(): void {
-    this.streaming.encoder.onFrame = this.onFrame;
-    this.streaming.setCompanion(this);
-  }
-
-  detach(): void {
-    if (this.streaming.encoder.onFrame === this.onFrame) this.streaming.encoder.onFrame = undefined;
-    this.streaming.setCompanion(undefined);
-  }
-
-  // Bound once: called with every frame the streaming encoder computes.
-  private readonly onFrame = (q: number, frame: Float32Array, offset: number): void => {
+  /** Takes every frame q the streaming encoder computes (the even ones are exact's native frames). */
+  onFrame(q: number, frame: Float32Array, offset: number): void {
     if (q % 2 !== 0) return;
     const kg = q / 2;
     const block = Math.floor(kg / this.framesPerBlock);
@@ -81,24 +71,23 @@ export class ShadowCompanion implements StepCompanion {
     const F = this.framesPerBlock;
     for (let c = 0; c < FEATURE_DIM; c++) buf[c * F + k] = frame[offset + c]!;
     this.frameSeen[slot]![k] = 1;
-  };
+  }
 
   restartAt(sample: number): void {
-    this.comparableFrom = 0;
+    this.slots.restart();
     this.shadow.restartAt(sample);
     this.frameBlock.fill(-1);
   }
 
   /**
-   * After each streaming step: records its pose; once the streaming session has left a block,
-   * the shadow points still owed run on their own (a few at most), then the block is compared.
+   * After streaming session step j (its pose `angles`, a view): records the pose; once the
+   * streaming session has left a block, the shadow points still owed run on their own (a few
+   * at most), then the block is compared.
    */
   async afterStep(j: number, angles: Float32Array): Promise<void> {
-    // A step about to reuse an uncompared step's slot makes that step uncomparable.
-    if (j - this.comparableFrom >= 2 * this.points) this.comparableFrom = j - 2 * this.points + 1;
-    this.blockPoses.set(angles, this.slotOf(j) * POSE_DIM);
+    this.blockPoses.set(angles, this.slots.record(j) * POSE_DIM);
     const shadow = this.shadow;
-    if (shadow.blockInProgress && this.streaming.stepsDone >= shadow.blocksDone * this.points) {
+    if (shadow.blockInProgress && j + 1 >= shadow.blocksDone * this.points) {
       for (let d = this.readyShadowPoint(); d; d = this.readyShadowPoint()) {
         await d.step();
         shadow.completeStep();
@@ -119,18 +108,13 @@ export class ShadowCompanion implements StepCompanion {
     if (r) this.compare(r);
   }
 
-  /** Record slot of session step j: block parity × points + index within the block. */
-  private slotOf(j: number): number {
-    return (Math.floor(j / this.points) % 2) * this.points + (j % this.points);
-  }
-
-  /** StepCompanion: the shadow's next point, when its frames are in (called inside the streaming step). */
+  /** The shadow's next point, when its frames are in (called inside the streaming step). */
   prepareStep(): DecoderStep | undefined {
     if (!this.shadow.blockInProgress) this.beginShadowBlock();
     return this.readyShadowPoint();
   }
 
-  /** StepCompanion: the shared step's output for the shadow. */
+  /** The shared step's output for the shadow. */
   completeStep(): void {
     this.shadow.completeStep();
   }
@@ -169,13 +153,12 @@ export class ShadowCompanion implements StepCompanion {
     this.listener.onShadowBlock?.(r);
     const firstStep = r.block * this.points;
     // A comparison is made only for a block whose slots still hold its steps.
-    if (firstStep < this.comparableFrom) {
+    if (this.slots.takeBlock(firstStep) < 0) {
       this.shadowBlocksSkipped++;
       return;
     }
-    this.comparableFrom = firstStep + this.points;
     const per = this.perStep;
-    const c = compareBlock(r.block, firstStep, r.start, r.block === 0, this.blockPoses, (i) => this.slotOf(firstStep + i), r.poses, this.points, (i, err) => {
+    const c = compareBlock(r.block, firstStep, r.start, r.block === 0, this.blockPoses, (i) => this.slots.slotOf(firstStep + i), r.poses, this.points, (i, err) => {
       per[2 * i] = err.mae;
       per[2 * i + 1] = err.mse;
     });
