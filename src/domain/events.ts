@@ -7,6 +7,8 @@ export type RunEventKind =
   | 'bridged_gap'
   | 'overrun'
   | 'stall'
+  /** A stall is over: samples come again (not another stall: `stalls` counts `stall` only). */
+  | 'stall_end'
   | 'reinit'
   | 'source_end'
   | 'mode_switch'
