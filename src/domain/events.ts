@@ -20,7 +20,9 @@ export type RunEventKind =
   | 'contention'
   | 'alarm'
   | 'config_reload'
-  | 'signal_quality';
+  | 'signal_quality'
+  /** A replayed recording's amplitude is far off the model's scale (stored in volts, say). */
+  | 'signal_scale';
 
 /** One recorded happening of a stream, on the bus as `event` and a line of events.jsonl. */
 export interface RunEvent {
