@@ -203,7 +203,25 @@ test('a recording stored in volts: one warning line and one signal_scale event s
   assert.equal(scale.length, 1);
   assert.equal(scale[0]!.data?.['looks_like'], 'volts');
   assert.ok(((json(join(dir, 'run', 'summary.json'))['counts'] as Record<string, number>)['poses'] ?? 0) > 0, 'the run went on');
+  assertSameVerdict(r.stderr, join(dir, 'run'));
 });
+
+test('an ordinary run: the end-of-run line gives the verdict and reason status gives, and the summary\'s own passed agrees', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-ordinary-'));
+  const r = runCli(['run', '--source', 'synthetic', '--duration', '3', '--speed', '0', '--quiet', '--artifacts', dir, '--set', 'outputs.mqtt.enabled=false']);
+  assert.equal(r.status, 0, r.stderr);
+  const said = assertSameVerdict(r.stderr, dir);
+  assert.equal(said.startsWith('PASSED'), json(join(dir, 'summary.json'))['passed'] === true, said);
+});
+
+/** The end-of-run line and `status` agree on verdict and reason; returns status's verdict line. */
+function assertSameVerdict(stderr: string, dir: string): string {
+  const end = /verdict=(.*?) reason=(.*?) state=/.exec(endLine(stderr));
+  assert.ok(end, `an end-of-run line with a verdict: ${stderr.slice(-1500)}`);
+  const st = line(runCli(['status', '--artifacts', dir]).stdout, 'verdict');
+  assert.equal(st, `${end[1]}: ${end[2]}`);
+  return st;
+}
 
 function probeTmpfs(): string | false {
   const why: { reason?: string } = {};

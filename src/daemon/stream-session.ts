@@ -9,7 +9,7 @@ import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
 import { PluginHost } from './plugin-host.js';
 import { buildPredictors, type Predictors } from './predictors.js';
 import { alignHeldBlocks } from './alignment-run.js';
-import { judgeOwnEnd, summaryRefusals } from '../outputs/run-judge.js';
+import { judgeOwnEnd, summaryRefusals, type RunVerdict } from '../outputs/run-judge.js';
 
 /** What the registry needs to build a stream's plug-ins once its predictors exist. */
 export interface PluginEnv {
@@ -165,8 +165,10 @@ export class StreamSession implements SessionActions {
       await this.aligning?.catch(() => undefined);
       const refusedBefore = summaryRefusals(artifacts);
       this.bus.emit('tick', { uptimeS: this.uptimeS(), final: true });
+      // Judged on the report the final summary was made of: stopped plug-ins report no more.
+      const verdict = judgeOwnEnd(this.host.report(), artifacts, cfg.watchdog.status_interval_s, summaryRefusals(artifacts) > refusedBefore);
       await this.host.stop();
-      this.logVerdict(summaryRefusals(artifacts) > refusedBefore);
+      this.logVerdict(verdict);
     }
     return code;
   }
@@ -188,9 +190,8 @@ export class StreamSession implements SessionActions {
    * summary this process just wrote. When its disk refused that final summary, the run is
    * judged as status will find it: ended unrecorded.
    */
-  private logVerdict(finalRefused: boolean): void {
-    const { cfg, log, artifacts } = this.p;
-    const v = judgeOwnEnd(this.host.report(), artifacts, cfg.watchdog.status_interval_s, finalRefused);
+  private logVerdict(v: RunVerdict): void {
+    const { log, artifacts } = this.p;
     const fields = { stream: this.p.info.id, passed: v.passed ?? null, verdict: v.verdict, reason: v.reason, state: v.state, artifacts: artifacts.dir };
     if (v.passed === true) log.info(fields, 'run finished');
     else log.warn(fields, 'run finished');
