@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import { readTensorBundle, writeTensorBundle } from '../src/common/tensor-bundle.js';
 import { checkRecordingScale, loadRecording, MODEL_EMG_RMS } from '../src/acquisition/recording.js';
 import { CLI, cliEnv, GOLDEN_INPUT, prerequisiteTest, ROOT, runCli, smallTmpfs } from './helpers.js';
@@ -44,6 +45,12 @@ async function until(what: string, run: Live, ok: () => boolean, quietS = 120): 
   }
 }
 
+const ajv = new Ajv({ allErrors: true, strict: false });
+const summarySchema = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'schemas', 'summary.schema.json'), 'utf8')) as object);
+function validSummary(dir: string): void {
+  assert.ok(summarySchema(json(join(dir, 'summary.json'))), `summary.json: ${ajv.errorsText(summarySchema.errors)}`);
+}
+
 const json = (p: string): Record<string, unknown> => JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
 const events = (dir: string): { kind: string; detail: string; data?: Record<string, unknown> }[] =>
   existsSync(join(dir, 'events.jsonl')) ? readFileSync(join(dir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { kind: string; detail: string }) : [];
@@ -59,6 +66,7 @@ test('an exit 2 after start (the I2C ADC does not answer at its address) is reco
   assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack');
   const s = json(join(dir, 'summary.json'));
   assert.deepEqual([s['finished'], s['exit'], s['exit_code']], [true, 'exited', 2]);
+  validSummary(dir);
   const st = runCli(['status', '--artifacts', dir]);
   assert.match(line(st.stdout, 'state'), /^exited 2: I2C ADC at 0x48/);
   assert.match(line(st.stdout, 'verdict'), /^NOT PASSED: the run exited 2: I2C ADC at 0x48/);
@@ -115,6 +123,7 @@ test('a run killed with SIGKILL: status, the report in collect\'s archive and it
     run.child.kill('SIGKILL');
     await run.exited;
   }
+  validSummary(join(root, readdirSync(root).find((n) => n.startsWith('run-'))!));
   const st = runCli(['status', '--artifacts', root]);
   assert.match(line(st.stdout, 'state'), /^died \(pid \d+ gone/);
   const reason = 'the run died: its process is gone and no end was recorded (killed, out of memory, power cut)';
@@ -155,6 +164,7 @@ prerequisiteTest('the artifacts disk fills while the run streams: every refused 
     const st = runCli(['status', '--artifacts', dir]);
     assert.match(line(st.stdout, 'state'), /^ended unrecorded \(pid \d+ gone/);
     assert.equal(line(st.stdout, 'verdict'), 'NOT PASSED: the run ended unrecorded (its disk refused the final summary)');
+    validSummary(dir);
   } finally {
     fs.unmount();
   }
