@@ -12,7 +12,7 @@ export async function hostPlugins(plugins: Plugin[], streamId = 'main', multi = 
   const noArtifacts = (): never => {
     throw new Error('the live view keeps no artifacts');
   };
-  const artifacts: ArtifactStore = { dir: '', path: noArtifacts, writeJson: noArtifacts, writeYaml: noArtifacts, jsonl: noArtifacts as () => JsonlSink };
+  const artifacts: ArtifactStore = { dir: '', path: noArtifacts, writeJson: noArtifacts, writeYaml: noArtifacts, jsonl: noArtifacts as () => JsonlSink, failed: [] };
   const ctx: HostedContext = {
     stream: { id: streamId, multi, channels: 16, sampleRate: SAMPLE_RATE, poseDim: POSE_DIM, jointNames: JOINT_NAMES, stepSamples: STEP_SAMPLES, sourceDescription: 'recorded poses', hasJointAngles: false },
     log: silentLogger(),

@@ -5,9 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFi
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listRuns, processStartTicks, pruneRuns, type RunEntry } from '../src/outputs/artifacts.js';
-import { runState } from '../src/daemon/status-command.js';
 import { incidentRuns, parseSince } from '../src/daemon/collect-command.js';
-import { runPassed, runState as reportState } from '../src/outputs/run-reader.js';
+import { judgeRun as runState, runState as reportState } from '../src/outputs/run-reader.js';
 import { ROOT, runCli, scratchArtifacts } from './helpers.js';
 
 const now = Date.parse('2026-12-01T12:00:00Z');
@@ -41,7 +40,8 @@ test('status and the report judge alike: an exited run says its code and reason,
   const exited = { ...me, finished: true, exit: 'exited', exit_code: 2, error: 'outputs.mqtt.password_env = X: the environment variable X is not set' };
   assert.equal(runState(exited, now).state, 'exited');
   assert.equal(runState(exited, now).text, 'exited 2: outputs.mqtt.password_env = X: the environment variable X is not set');
-  assert.equal(runPassed(exited, runState(exited, now)), false);
+  assert.equal(runState(exited, now).passed, false);
+  assert.equal(runState(exited, now).reason, 'the run exited 2: outputs.mqtt.password_env = X: the environment variable X is not set');
   const report = reportState(exited, new Date(now), 5);
   assert.equal(report.why, 'exited 2: outputs.mqtt.password_env = X: the environment variable X is not set');
   assert.equal(report.passed, false);
@@ -52,8 +52,35 @@ test('status and the report judge alike: an exited run says its code and reason,
   const reused = { ...me, counts: { poses: 500 }, finished: false, pid_start: (me.pid_start ?? 0) + 1 };
   assert.equal(runState(reused, now).state, 'died');
   assert.equal(reportState(reused, new Date(now), 5).kind, 'crashed', 'the report also sees a reused pid as not our run');
-  const good = { ...me, counts: { poses: 500 }, finished: true, exit: 'completed' };
-  assert.equal(runPassed(good, runState(good, now)), true);
+  const good = { ...me, counts: { poses: 500 }, finished: true, exit: 'completed', exit_code: 0, acceptance: { latency: { enabled: true, evaluated: true, passed: true }, memory_drift: { enabled: false, evaluated: false, passed: null } } };
+  assert.equal(runState(good, now).passed, true);
+  assert.equal(runState(good, now).verdict, 'PASSED');
+  assert.equal(runState(good, now).reason, 'held: latency');
+});
+
+test('the one judge: never PASSED for a run that died, ended unrecorded, hung, crashed, exited non-zero or had a plug-in disabled; it says why', () => {
+  const me = { pid: process.pid, pid_start: processStartTicks(process.pid), host: hostname(), heartbeat_interval_s: 5, updated_at: at(1), passed: true, counts: { poses: 500 } };
+  const verdictOf = (s: Record<string, unknown>): [string, string] => {
+    const v = runState(s, now);
+    const r = reportState(s, new Date(now), 5);
+    assert.equal(r.passed, v.passed, 'the report shows what status shows');
+    assert.equal(r.verdict.reason, v.reason);
+    return [v.verdict, v.reason];
+  };
+  // The last heartbeat of a run that was going well, then SIGKILL: its summary still says passed.
+  assert.deepEqual(verdictOf({ ...me, finished: false, pid: deadPid() }), ['NOT PASSED', 'the run died: its process is gone and no end was recorded (killed, out of memory, power cut)']);
+  const full = { ...me, finished: false, pid: deadPid(), artifacts_failures: [{ file: '/r/summary.json', code: 'ENOSPC', message: 'summary.json write /r/summary.json: ENOSPC (no space left on device)', time: at(2), count: 3, last_time: at(1) }] };
+  assert.deepEqual(verdictOf(full), ['NOT PASSED', 'the run ended unrecorded (its disk refused the final summary)']);
+  assert.equal(verdictOf({ ...me, finished: false, updated_at: at(60) })[0], 'NOT PASSED', 'stale: hung');
+  assert.deepEqual(verdictOf({ ...me, finished: true, exit: 'error', exit_code: 1, error: 'boom' }), ['NOT PASSED', 'the run crashed: boom']);
+  assert.deepEqual(verdictOf({ ...me, finished: true, exit: 'exited', exit_code: 1, error: 'output failed: x' }), ['NOT PASSED', 'the run exited 1: output failed: x']);
+  const disabled = { ...me, finished: true, exit: 'completed', exit_code: 0, plugins: { disabled: [{ plugin: 'alignment', during: 'tick', message: 'x' }, { plugin: 'latency', during: 'tick', message: 'y' }] } };
+  assert.deepEqual(verdictOf(disabled), ['NOT PASSED', 'plug-ins disabled: alignment (during tick); latency (during tick)']);
+  const failing = { ...me, finished: true, exit: 'completed', exit_code: 0, passed: false, acceptance: { latency: { enabled: true, evaluated: true, passed: false }, alignment: { enabled: true, evaluated: false, passed: null } } };
+  assert.deepEqual(verdictOf(failing), ['NOT PASSED', 'acceptance not met: latency failed, alignment not evaluated']);
+  const running = runState({ ...me, finished: false }, now);
+  assert.equal(running.provisional, true);
+  assert.equal(running.verdict, 'PASSED', 'a live run that holds so far');
 });
 
 test('a run that exits 2 after start (an unset password variable) records it: status says exited 2 with the reason, NOT PASSED', () => {
@@ -64,7 +91,7 @@ test('a run that exits 2 after start (an unset password variable) records it: st
   const s = runCli(['status', '--artifacts', dir]);
   assert.equal(s.status, 0, s.stderr);
   assert.match(s.stdout, /^state +exited 2: outputs\.mqtt\.password_env = MYOSTREAM_TEST_UNSET_VARIABLE: the environment variable MYOSTREAM_TEST_UNSET_VARIABLE is not set$/m);
-  assert.match(s.stdout, /^verdict +NOT PASSED \(no poses\)$/m);
+  assert.match(s.stdout, /^verdict +NOT PASSED: the run exited 2: outputs\.mqtt\.password_env = MYOSTREAM_TEST_UNSET_VARIABLE/m);
   assert.doesNotMatch(s.stdout, /died|PASSED$/m);
 });
 

@@ -35,9 +35,10 @@ export class Harness {
     const artifacts: ArtifactStore = {
       dir: '',
       path: (n) => n,
-      writeJson: () => undefined,
-      writeYaml: () => undefined,
+      writeJson: () => true,
+      writeYaml: () => true,
       jsonl: () => { throw new Error('not used'); },
+      failed: [],
     };
     this.ctx = {
       stream: { id: 'main', multi: false, channels: 16, sampleRate: 2000, poseDim: 20, jointNames: [], stepSamples: 40, sourceDescription: 'test', hasJointAngles: false },

@@ -221,7 +221,7 @@ function markProgress(now: number): void {
   if (sup.stalled) {
     sup.stalled = false;
     sup.resumedAt = now;
-    note('stall', ring.written + gate.held, `acquisition resumed after ${(now - sup.stallStart).toFixed(0)} ms without samples (${sup.attemptsThisStall} re-initialisations)`, { resumed: true, stall_ms: Math.round(now - sup.stallStart), reinits: sup.attemptsThisStall });
+    note('stall_end', ring.written + gate.held, `acquisition resumed after ${(now - sup.stallStart).toFixed(0)} ms without samples (${sup.attemptsThisStall} re-initialisations)`, { resumed: true, stall_ms: Math.round(now - sup.stallStart), reinits: sup.attemptsThisStall });
   }
   sup.lastProgress = now;
   sup.accountedUntil = now;

@@ -118,3 +118,72 @@ function jsonSafe(v: unknown): unknown {
   if (Array.isArray(v)) return v.length === 1 ? jsonSafe(v[0]) : v.map(jsonSafe);
   return v;
 }
+
+/**
+ * RMS of the model's input over all channels: its golden input (models/golden/input.mtb) and
+ * the dataset's EMG units have an overall RMS of 1.0 (docs/acquisition.md, "Units").
+ */
+export const MODEL_EMG_RMS = 1.0;
+
+/** Seconds at the start of a recording its amplitude is judged on. */
+export const SCALE_CHECK_S = 2;
+
+/** A recording this many decades (or more) off the expected RMS is said to be on another scale (≈31.6×). */
+const SCALE_TOLERANCE_DECADES = 1.5;
+
+export interface ScaleCheck {
+  /** RMS of the first seconds, over all channels (finite values only). */
+  rms: number;
+  /** The RMS expected of the file as the run will use it. */
+  expectedRms: number;
+  /** rms / expectedRms. */
+  ratio: number;
+  /** What the file's values look like (e.g. "volts"), or null when they are on the expected scale. */
+  looksLike: string | null;
+}
+
+/**
+ * Whether a recording's amplitude is on the scale the run will feed the model. A file stored in
+ * volts is 10⁴ smaller than the model's units (at the default units_per_volt), one in microvolts
+ * 100× larger; the run goes on either way (the model is just fed the wrong scale), so this only
+ * says so. `unitsPerVolt` converts volts to model units; `inVolts` when the file is expected in
+ * volts (preprocessing on, which scales it). Silent or empty files are not judged here: the
+ * signal-quality check reports flat channels.
+ */
+export function checkRecordingScale(rec: Recording, unitsPerVolt: number, inVolts: boolean): ScaleCheck | null {
+  const ch = rec.emg.length / Math.max(1, rec.samples);
+  const n = Math.min(rec.samples, Math.round(SCALE_CHECK_S * rec.sampleRate)) * ch;
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const v = rec.emg[i]!;
+    if (Number.isFinite(v)) {
+      sum += v * v;
+      count++;
+    }
+  }
+  if (count === 0 || sum === 0) return null;
+  const rms = Math.sqrt(sum / count);
+  const expectedRms = inVolts ? MODEL_EMG_RMS / unitsPerVolt : MODEL_EMG_RMS;
+  const ratio = rms / expectedRms;
+  if (Math.abs(Math.log10(ratio)) < SCALE_TOLERANCE_DECADES) return { rms, expectedRms, ratio, looksLike: null };
+  // Each candidate: the ratio a file stored in that unit would show.
+  const asModel = inVolts ? unitsPerVolt : 1;
+  const candidates: [string, number][] = [
+    ['volts', asModel / unitsPerVolt],
+    ['millivolts', (asModel * 1e3) / unitsPerVolt],
+    ['microvolts', (asModel * 1e6) / unitsPerVolt],
+    ['nanovolts', (asModel * 1e9) / unitsPerVolt],
+    [inVolts ? 'model units (already scaled)' : 'model units', asModel],
+  ];
+  let best: [string, number] | undefined;
+  for (const c of candidates) {
+    const d = Math.abs(Math.log10(ratio / c[1]));
+    if (d < SCALE_TOLERANCE_DECADES / 1.5 && (!best || d < Math.abs(Math.log10(ratio / best[1])))) best = c;
+  }
+  return { rms, expectedRms, ratio, looksLike: best ? best[0] : `an unknown scale (${ratio >= 1 ? `${fmt(ratio)}× larger` : `${fmt(1 / ratio)}× smaller`} than expected)` };
+}
+
+function fmt(x: number): string {
+  return x >= 1e4 || x < 1e-3 ? x.toExponential(1) : String(Number(x.toPrecision(3)));
+}

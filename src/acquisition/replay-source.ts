@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../common/errors.js';
 import { resolveDataPath } from '../common/paths.js';
 import { waitForSpaceOrAbort, type EmgSource, type SampleSink, type SourceContext, type SourceInfo } from './source.js';
-import { loadRecording, type Recording } from './recording.js';
+import { checkRecordingScale, SCALE_CHECK_S, loadRecording, type Recording } from './recording.js';
 import { mainThreadStages, withPreprocessing } from './stages.js';
 import { preprocessOn } from './worker-config.js';
 
@@ -10,10 +10,20 @@ import { preprocessOn } from './worker-config.js';
 export async function createReplaySource({ cfg, arg, maxSamples, log }: SourceContext): Promise<EmgSource> {
   if (!arg) throw new UserError('input.source = "replay:": name a file, e.g. replay:models/golden/input.mtb');
   const rec = await loadRecording(resolveDataPath(arg));
-  const replay = new ReplaySource(rec, { speed: cfg.input.speed, chunkSamples: 40, maxSamples });
   // Dataset files are already filtered: preprocessing only when asked for explicitly. The
   // sanitizer is always there: a file may hold NaN, Inf or values no electrode can give.
-  const inner = preprocessOn(cfg, false) ? withPreprocessing(replay, cfg, log) : replay;
+  const preprocess = preprocessOn(cfg, false);
+  const upv = cfg.acquisition.preprocess.units_per_volt;
+  const scale = checkRecordingScale(rec, upv, preprocess);
+  // Said once, as the run's first event (which is also its one log line).
+  let scaleNote: ScaleNote | undefined;
+  if (scale?.looksLike) {
+    const expected = preprocess ? `volts (preprocessing on, ×${upv} per volt)` : 'the model\'s units';
+    const detail = `${rec.path}: the first ${SCALE_CHECK_S} s have RMS ${scale.rms.toPrecision(3)}, ${scale.ratio >= 1 ? `${(scale.ratio).toPrecision(3)}× larger` : `${(1 / scale.ratio).toPrecision(3)}× smaller`} than expected in ${expected} (RMS ${scale.expectedRms.toPrecision(3)}): it looks like ${scale.looksLike}; the run goes on, but poses from it mean little (see docs/acquisition.md, "Units")`;
+    scaleNote = { detail, data: { file: rec.path, rms: scale.rms, expected_rms: scale.expectedRms, ratio: scale.ratio, looks_like: scale.looksLike } };
+  }
+  const replay = new ReplaySource(rec, { speed: cfg.input.speed, chunkSamples: 40, maxSamples, ...(scaleNote ? { scaleNote } : {}) });
+  const inner = preprocess ? withPreprocessing(replay, cfg, log) : replay;
   return mainThreadStages(inner, cfg, log, cfg.acquisition.replay_full_scale);
 }
 
@@ -24,6 +34,13 @@ export interface ReplayOptions {
   chunkSamples: number;
   /** Stop after this many samples (0 = all). */
   maxSamples: number;
+  /** The file's amplitude is far off the expected scale: recorded once, as the run starts. */
+  scaleNote?: ScaleNote;
+}
+
+export interface ScaleNote {
+  detail: string;
+  data: Readonly<Record<string, string | number>>;
 }
 
 /** Feeds a recording into the ring, paced against the wall clock, with its joint angles. */
@@ -48,6 +65,7 @@ export class ReplaySource implements EmgSource {
     const total = this.info.totalSamples!;
     const ch = this.info.channels;
     const chunk = Math.max(1, opts.chunkSamples);
+    if (opts.scaleNote) sink.note('signal_scale', 0, opts.scaleNote.detail, opts.scaleNote.data);
     const t0 = performance.now();
     for (let start = 0; start < total && !signal.aborted; start += chunk) {
       const n = Math.min(chunk, total - start);

@@ -140,3 +140,15 @@ export interface SignalQualityReport {
   readonly went_bad: number;
   readonly channels: readonly ChannelQuality[];
 }
+
+/** The source as summary.json records it. */
+export function sourceSummary(info: SourceInfo): Record<string, unknown> {
+  return {
+    kind: info.kind,
+    description: info.description,
+    sample_rate: info.sampleRate,
+    channels: info.channels,
+    has_joint_angles: info.hasJointAngles,
+    total_samples: info.totalSamples ?? null,
+  };
+}

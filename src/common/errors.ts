@@ -19,6 +19,11 @@ export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }
 
+/** The process exit code an error ends a run with: 2 bad input or configuration, 1 anything else. */
+export function exitCodeOf(e: unknown): 2 | 1 {
+  return isUserError(e) ? 2 : 1;
+}
+
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

@@ -1,4 +1,4 @@
-import type { EmgSource } from '../acquisition/source.js';
+import { sourceSummary, type EmgSource } from '../acquisition/source.js';
 import type { Config } from '../config/schema.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
 import type { PluginReport } from '../domain/plugin.js';
@@ -7,7 +7,6 @@ import type { LoadedModels } from '../inference/models.js';
 import { summaryOf } from '../outputs/artifacts-writer.js';
 import type { AlignmentReport } from '../supervision/alignment-report.js';
 import { round3 } from '../supervision/latency.js';
-import { sourceSummary } from './report.js';
 
 export interface AlignOutcome {
   cfg: Config;

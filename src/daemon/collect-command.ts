@@ -5,7 +5,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
 import { ARTIFACT_FILES, listRuns, readSummary, RUN_DIR, type RunEntry } from '../outputs/artifacts.js';
 import { REPORT_FILE, writeRunReport } from './report-command.js';
-import { runState, runsRoot } from './status-command.js';
+import { runsRoot } from './status-command.js';
+import { judgeRun, verdictLine } from '../outputs/run-reader.js';
 import { packageVersion } from './version.js';
 
 export interface CollectCliOptions {
@@ -68,7 +69,7 @@ export function incidentRuns(all: readonly RunEntry[], bootedAt = Date.now() - u
     const updated = typeof r.summary?.['updated_at'] === 'string' ? Date.parse(r.summary['updated_at']) : NaN;
     // Its last heartbeat, not the span: an unfinished run's span reaches to now.
     if ((Number.isFinite(updated) ? updated : span(r).start) < bootedAt) return false;
-    const state = r.summary ? runState(r.summary).state : 'died';
+    const state = r.summary ? judgeRun(r.summary).state : 'died';
     return state !== 'finished' && state !== 'running';
   });
 }
@@ -147,7 +148,8 @@ export function collectCommand(o: CollectCliOptions, named: string[]): number {
         name: r.name,
         source_dir: r.dir,
         started_at: new Date(spans[i]!.start).toISOString(),
-        state: r.summary ? runState(r.summary).text : 'no summary.json',
+        state: r.summary ? judgeRun(r.summary).text : 'no summary.json',
+        verdict: verdictLine(judgeRun(r.summary ?? null)),
         config_snapshot: existsSync(join(r.dir, ARTIFACT_FILES.config)) ? `runs/${r.name}/${ARTIFACT_FILES.config}` : 'missing',
         report: reports[i],
       })),

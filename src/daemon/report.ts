@@ -1,5 +1,4 @@
 import ort from 'onnxruntime-node';
-import type { SourceInfo } from '../acquisition/source.js';
 import type { LoadedModels } from '../inference/models.js';
 
 /** model_info.json of a run: the models' own record plus what this process really got. */
@@ -13,16 +12,5 @@ export function runModelInfo(models: LoadedModels, encoderKind: string): Record<
       load_ms: models.loadMs,
       streaming_encoder: encoderKind,
     },
-  };
-}
-
-export function sourceSummary(info: SourceInfo): Record<string, unknown> {
-  return {
-    kind: info.kind,
-    description: info.description,
-    sample_rate: info.sampleRate,
-    channels: info.channels,
-    has_joint_angles: info.hasJointAngles,
-    total_samples: info.totalSamples ?? null,
   };
 }

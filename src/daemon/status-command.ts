@@ -4,7 +4,7 @@ import { UserError } from '../common/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ARTIFACT_FILES, artifactsRootFrom, listRuns, readSummary, type RootSource } from '../outputs/artifacts.js';
-import { judgeRun, runPassed } from '../outputs/run-reader.js';
+import { judgeRun, verdictLine } from '../outputs/run-reader.js';
 import { readJsonl } from '../outputs/jsonl-writer.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 
@@ -51,20 +51,28 @@ export function runsRoot(o: { config?: string; set: string[]; artifacts?: string
   return fallbacks.find((f) => listRuns(f.root).length > 0) ?? chosen;
 }
 
-/** status and collect judge a run as the report does: one judge, in run-reader. */
-export { judgeRun as runState, type RunVerdict } from '../outputs/run-reader.js';
-
 interface Disabled {
   plugin: string;
   during: string;
   message: string;
 }
 
-/** Outputs the run disabled after a failure: from summary.json, else from events.jsonl. */
+/**
+ * Plug-ins the run disabled after a failure: from summary.json, else from events.jsonl
+ * (`plugin_failed`). A summary that is older than the events (a full disk refused the later
+ * ones) lists fewer, so both are read.
+ */
 function disabledOutputs(summary: Record<string, unknown>, events: { kind?: string; detail?: string }[]): string[] {
   const listed = (summary['disabled'] ?? (summary['plugins'] as Record<string, unknown> | undefined)?.['disabled']) as Disabled[] | undefined;
-  if (Array.isArray(listed) && listed.length > 0) return listed.map((d) => `${d.plugin} (during ${d.during}): ${d.message}`);
-  return events.filter((e) => e.kind === 'plugin_failed' || e.kind === 'output_failed').map((e) => String(e.detail));
+  const fromSummary = Array.isArray(listed) ? listed.map((d) => `${d.plugin} (during ${d.during}): ${d.message}`) : [];
+  const named = new Set(Array.isArray(listed) ? listed.map((d) => d.plugin) : []);
+  const fromEvents = events.filter((e) => e.kind === 'plugin_failed' && ![...named].some((n) => String(e.detail).startsWith(`plug-in ${n} `))).map((e) => String(e.detail));
+  return [...fromSummary, ...fromEvents];
+}
+
+/** Files of the run (or an output's) that failed a write but were not a plug-in's end (`output_failed`). */
+function failedWrites(events: { kind?: string; detail?: string }[]): string[] {
+  return events.filter((e) => e.kind === 'output_failed').map((e) => String(e.detail));
 }
 
 /**
@@ -81,14 +89,20 @@ export function statusCommand(o: StatusCliOptions): number {
   const eventsPath = join(dir, ARTIFACT_FILES.events);
   const ev = existsSync(eventsPath) ? readJsonl<{ kind?: string; detail?: string; time?: string }>(eventsPath) : { records: [], torn: false, badLines: [] };
   const verdict = judgeRun(summary);
-  const passed = runPassed(summary, verdict);
   const disabled = disabledOutputs(summary, ev.records);
+  const failed = failedWrites(ev.records);
   if (o.json) {
     process.stdout.write(JSON.stringify({
       run: dir, root, root_from: from, state: verdict,
       disabled_outputs: disabled,
+      failed_writes: failed,
       events_file: { records: ev.records.length, torn_last_line: ev.torn, bad_lines: ev.badLines },
       ...summary,
+      // The judge's verdict, not the run's own `passed` (which a run that then died still holds).
+      summary_passed: summary['passed'] ?? null,
+      passed: verdict.passed ?? null,
+      verdict: verdict.verdict,
+      verdict_reason: verdict.reason,
     }) + '\n');
     return 0;
   }
@@ -100,12 +114,13 @@ export function statusCommand(o: StatusCliOptions): number {
     `run       ${dir}`,
     `root      ${root} (from ${from})`,
     `state     ${verdict.text}`,
-    `verdict   ${passed ? 'PASSED' : passed === false ? 'NOT PASSED' : 'NO VERDICT'}${verdict.state === 'running' || verdict.state === 'stale' ? ' so far' : ''}${passed === false && !((counts?.['poses'] ?? 0) > 0) ? ' (no poses)' : ''}`,
+    `verdict   ${verdictLine(verdict)}`,
     `mode      ${String(summary['mode_final'])} (configured ${String(summary['mode_configured'])}, policy ${String(summary['feature_policy'])})`,
     `steps     ${counts?.['poses'] ?? '?'} poses, ${counts?.['gaps'] ?? 0} gaps, ${counts?.['overwritten_samples'] ?? 0} samples overwritten`,
     `T_compute P50 ${lat?.t_compute_p50_ms ?? '–'} ms, P95 ${lat?.t_compute_p95_ms ?? '–'} ms`,
     ...switches.map((s) => `fallback  ${s.reason}`),
     ...disabled.map((d) => `disabled  ${d}`),
+    ...failed.map((d) => `failed    ${d}`),
     ...((summary['artifacts_failures'] as { message?: string; time?: string }[] | undefined) ?? []).map((f) => `artifacts ${String(f.message)} (at ${String(f.time)})`),
     `events    ${ev.records.length}${lastEvent ? ` (last: ${String(lastEvent.kind)} at ${String(lastEvent.time)})` : ''}` +
       (ev.torn ? '; the last line of events.jsonl is torn (skipped)' : '') +

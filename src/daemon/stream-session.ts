@@ -1,5 +1,5 @@
-import type { EmgSource } from '../acquisition/source.js';
-import { isUserError } from '../common/errors.js';
+import { sourceSummary, type EmgSource } from '../acquisition/source.js';
+import { exitCodeOf, isUserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
 import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, RunEventKind, SessionActions, SessionView, StepRecord, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
@@ -8,8 +8,8 @@ import type { Predictor } from '../inference/predictor.js';
 import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
 import { PluginHost } from './plugin-host.js';
 import { SHADOW_PART, buildPredictors, type Predictors } from './predictors.js';
-import { sourceSummary } from './report.js';
 import { alignHeldBlocks } from './alignment-run.js';
+import { judgeOwnEnd, summaryRefusals, type RunVerdict } from '../outputs/run-judge.js';
 
 /** What the registry needs to build a stream's plug-ins once its predictors exist. */
 export interface PluginEnv {
@@ -34,7 +34,10 @@ export interface StreamParts {
 
 const ms3 = (x: number): number => Math.round(x * 1000) / 1000;
 
-/** Kinds of events counted in summary.json's counts (plural names). */
+/**
+ * Kinds of events counted in summary.json's counts (plural names): each count is the number of
+ * its events in events.jsonl, and MQTT health and /metrics read these same counts.
+ */
 const COUNTED: Partial<Record<RunEvent['kind'], string>> = {
   gap: 'gaps', overrun: 'overruns', bridged_gap: 'bridged_gaps', stall: 'stalls', reinit: 'reinits', bad_samples: 'bad_sample_reports', alarm: 'alarms', contention: 'contentions',
 };
@@ -61,6 +64,8 @@ export class StreamSession implements SessionActions {
   private sinceRestart = 0;
   private exit = 'running';
   private error: string | null = null;
+  /** The exit code this stream ends the process with (null while it runs). */
+  private exitCode: number | null = null;
   private result: PipelineResult | undefined;
   private pendingMode: { mode: Mode; reason: string } | undefined;
   private pendingReset: string | undefined;
@@ -108,7 +113,8 @@ export class StreamSession implements SessionActions {
     this.bus.on(this, 'event', (e) => {
       this.counts['events']!++;
       const k = COUNTED[e.kind];
-      if (k) this.counts[k] = (this.counts[k] ?? 0) + 1;
+      // One count per episode: the note that contention is over is not another contention.
+      if (k && e.data?.['cause'] !== 'contention_over') this.counts[k] = (this.counts[k] ?? 0) + 1;
     });
     await this.host.start({ stream: this.p.info, log, artifacts, session: this.view, actions: this });
     const first = this.mode === 'streaming' && this.predictors.streaming ? this.predictors.streaming : this.predictors.exact;
@@ -145,30 +151,54 @@ export class StreamSession implements SessionActions {
       // (a model file changed on disk), not an operator's signal.
       const reason: unknown = signal?.aborted ? signal.reason : undefined;
       if (isUserError(reason)) {
-        this.exit = 'error';
-        this.error = reason.message;
+        this.endedBy(reason);
         this.record('error', `the run was ended: ${reason.message}`);
       } else {
         this.exit = signal?.aborted ? 'interrupted' : 'completed';
+        this.exitCode = 0;
       }
     } catch (e) {
-      this.exit = 'error';
-      this.error = e instanceof Error ? e.message : String(e);
+      code = this.endedBy(e);
       // In events.jsonl (and on MQTT) before the final summary: why the stream ended.
       this.record('error', `the stream ended on an error: ${this.error}`);
-      code = 1;
       throw e;
     } finally {
       clearInterval(tick);
       if (wallLimit) clearTimeout(wallLimit);
       signal?.removeEventListener('abort', onAbort);
       await this.aligning?.catch(() => undefined);
+      const refusedBefore = summaryRefusals(artifacts);
       this.bus.emit('tick', { uptimeS: this.uptimeS(), final: true });
+      // Judged on the report the final summary was made of: stopped plug-ins report no more.
+      const verdict = judgeOwnEnd(this.host.report(), artifacts, cfg.watchdog.status_interval_s, summaryRefusals(artifacts) > refusedBefore);
       await this.host.stop();
+      this.logVerdict(verdict);
     }
-    const acceptance = Object.values(this.host.report().acceptance);
-    log.info({ stream: this.p.info.id, passed: acceptance.every((a) => !a.enabled || a.passed === true), artifacts: artifacts.dir }, 'run finished');
     return code;
+  }
+
+  /**
+   * How this stream ended on an error: a UserError (bad input or configuration found after
+   * start, a model file changed) is a clean stop with exit code 2; anything else is a crash
+   * (exit 1). Returns the code.
+   */
+  private endedBy(e: unknown): number {
+    this.error = e instanceof Error ? e.message : String(e);
+    this.exit = isUserError(e) ? 'exited' : 'error';
+    this.exitCode = exitCodeOf(e);
+    return this.exitCode;
+  }
+
+  /**
+   * The end-of-run line: the run judged by the same judge as `status` and the report, from the
+   * summary this process just wrote. When its disk refused that final summary, the run is
+   * judged as status will find it: ended unrecorded.
+   */
+  private logVerdict(v: RunVerdict): void {
+    const { log, artifacts } = this.p;
+    const fields = { stream: this.p.info.id, passed: v.passed ?? null, verdict: v.verdict, reason: v.reason, state: v.state, artifacts: artifacts.dir };
+    if (v.passed === true) log.info(fields, 'run finished');
+    else log.warn(fields, 'run finished');
   }
 
   /** Every plug-in's report merged with the session's (what summary.json is made of). */
@@ -178,6 +208,7 @@ export class StreamSession implements SessionActions {
       sections: {
         exit: this.exit,
         error: this.error,
+        exit_code: this.exitCode,
         stream_id: this.p.info.id,
         started_at: this.startedAt.toISOString(),
         mode_configured: cfg.model.mode,

@@ -7,6 +7,8 @@ export type RunEventKind =
   | 'bridged_gap'
   | 'overrun'
   | 'stall'
+  /** A stall is over: samples come again (not another stall: `stalls` counts `stall` only). */
+  | 'stall_end'
   | 'reinit'
   | 'source_end'
   | 'mode_switch'
@@ -18,7 +20,9 @@ export type RunEventKind =
   | 'contention'
   | 'alarm'
   | 'config_reload'
-  | 'signal_quality';
+  | 'signal_quality'
+  /** A replayed recording's amplitude is far off the model's scale (stored in volts, say). */
+  | 'signal_scale';
 
 /** One recorded happening of a stream, on the bus as `event` and a line of events.jsonl. */
 export interface RunEvent {

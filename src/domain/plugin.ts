@@ -38,13 +38,30 @@ export interface JsonlSink {
   close(): void;
 }
 
+/**
+ * A write of the run folder that failed, as summary.json records it: one entry per file and
+ * error code, with the first failure's message and time, how often it failed and when last
+ * (a summary rewritten every heartbeat on a full disk fails every heartbeat).
+ */
+export interface ArtifactFailure {
+  file: string;
+  code: string;
+  message: string;
+  time: string;
+  count: number;
+  last_time: string;
+}
+
 /** One run folder: every file replaced atomically, JSON-lines files grow by whole lines. */
 export interface ArtifactStore {
   readonly dir: string;
   path(name: string): string;
-  writeJson(name: string, value: unknown): void;
-  writeYaml(name: string, value: unknown): void;
+  /** Replaces the file atomically; false when the disk refused it (recorded in `failed`, never thrown). */
+  writeJson(name: string, value: unknown): boolean;
+  writeYaml(name: string, value: unknown): boolean;
   jsonl(name: string): JsonlSink;
+  /** The writes of this folder that failed, oldest first. */
+  readonly failed: readonly ArtifactFailure[];
 }
 
 /** What a plug-in may read of the session it runs in. */

@@ -37,12 +37,37 @@ export class ArtifactsWriter implements Plugin {
       this.metrics = a.jsonl(ARTIFACT_FILES.metrics);
       ctx.bus.on(this, 'metrics', (m) => this.guard(ctx, 'metrics', () => this.metrics?.write(m)));
     }
+    this.store = a;
     ctx.bus.on(this, 'tick', (t) => {
       if (t.final) this.metrics?.flush();
       a.writeJson(ARTIFACT_FILES.summary, summaryOf(ctx.report(), t.final, this.s.heartbeatIntervalS, ctx.artifacts.dir));
+      this.tellNewFailures(ctx);
     });
     a.writeJson(ARTIFACT_FILES.summary, summaryOf(ctx.report(), false, this.s.heartbeatIntervalS, ctx.artifacts.dir));
+    this.tellNewFailures(ctx);
   }
+
+  /**
+   * A JSON or YAML file of the folder the disk refused (summary.json on a full disk, say) keeps
+   * its last content; the store records it and answers false, and later writes are tried again.
+   * Each file that fails is told once: one log line and one `output_failed` event (on a full
+   * disk the event may not reach events.jsonl, but it reaches MQTT); how often it failed is in
+   * summary.json's artifacts_failures and counts.artifact_write_failures.
+   */
+  private tellNewFailures(ctx: PluginContext): void {
+    for (const f of ctx.artifacts.failed) {
+      const key = `${f.file} ${f.code}`;
+      if (this.told.has(key)) continue;
+      this.told.add(key);
+      // The JSON-lines files are told by guard(), which gives them up.
+      if (this.failures.some((g) => g.file === f.file)) continue;
+      ctx.log.error({ file: f.file, code: f.code }, `artifacts: ${f.message}; the file keeps its last content and is written again at the next chance, the run goes on`);
+      ctx.record('output_failed', ctx.session.samples, `artifacts: ${f.message}`, { file: f.file, code: f.code });
+    }
+  }
+
+  private readonly told = new Set<string>();
+  private store: PluginContext['artifacts'] | undefined;
 
   /**
    * A JSON-lines file that stops taking writes (ENOSPC, EIO) is given up alone and recorded;
@@ -70,8 +95,9 @@ export class ArtifactsWriter implements Plugin {
 
   private readonly failures: { file: string; code: string; time: string }[] = [];
 
-  report(): { sections: Record<string, unknown> } {
-    return { sections: { artifact_writer_failures: this.failures } };
+  report(): { sections: Record<string, unknown>; counts: Record<string, number> } {
+    const writes = (this.store?.failed ?? []).reduce((n, f) => n + f.count, 0);
+    return { sections: { artifact_writer_failures: this.failures }, counts: { artifact_write_failures: writes } };
   }
 
   stop(): void {
@@ -93,10 +119,10 @@ export class ArtifactsWriter implements Plugin {
 export function summaryOf(r: MergedReport, final: boolean, heartbeatIntervalS: number, dir: string): Record<string, unknown> {
   const acceptance = { ...r.acceptance, plugins: { enabled: true, evaluated: true, passed: r.disabled.length === 0, disabled: r.disabled.length } };
   const passed = Object.values(acceptance).every((x) => !x.enabled || x.passed === true);
-  const { exit, error, ...sections } = r.sections;
+  const { exit, error, exit_code: exitCode, ...sections } = r.sections;
   return {
     passed,
-    ...heartbeatFields(heartbeatIntervalS, final ? { exit: typeof exit === 'string' ? exit : 'completed', error: typeof error === 'string' ? error : null } : undefined),
+    ...heartbeatFields(heartbeatIntervalS, final ? { exit: typeof exit === 'string' ? exit : 'completed', error: typeof error === 'string' ? error : null, exitCode: typeof exitCode === 'number' ? exitCode : exit === 'error' ? 1 : 0 } : undefined),
     ...sections,
     acceptance,
     counts: r.counts,

@@ -7,6 +7,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../common/atomic-write.js';
 import type { Logger } from '../common/logger.js';
 import { outputPathProblem } from '../config/path-check.js';
 import { JsonlWriter, type JsonlOptions } from './jsonl-writer.js';
+import type { ArtifactFailure, ArtifactStore } from '../domain/plugin.js';
 
 /** Names of the files a run leaves behind (the names USAGE.md documents). */
 export const ARTIFACT_FILES = {
@@ -50,13 +51,7 @@ export interface RotationSettings {
   rotate_keep: number;
 }
 
-/** A write of the run folder that failed, as summary.json records it. */
-export interface ArtifactFailure {
-  file: string;
-  code: string;
-  message: string;
-  time: string;
-}
+export type { ArtifactFailure } from '../domain/plugin.js';
 
 /** Bytes set aside in each run folder for the summary that says the disk is full. */
 export const RESERVE_BYTES = 32 * 1024;
@@ -73,7 +68,7 @@ const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
  * write failed and why (`artifacts_failures`, merged into every later summary), and `status`
  * can tell a technician.
  */
-export class RunArtifacts {
+export class RunArtifacts implements ArtifactStore {
   private readonly failures: ArtifactFailure[] = [];
   private lastSummary: Record<string, unknown> | undefined;
   private reserveHeld = false;
@@ -117,7 +112,9 @@ export class RunArtifacts {
       RunArtifacts.unfinished.delete(a);
       const last = a.lastSummary ?? {};
       const hb = typeof last['heartbeat_interval_s'] === 'number' ? last['heartbeat_interval_s'] : 5;
-      a.writeJson(ARTIFACT_FILES.summary, { ...last, ...heartbeatFields(hb, { exit: 'exited', error: reason }), exit_code: code });
+      // On a full disk this write fails too; writeJson records that and the process still ends
+      // with its one line: the folder then reads `ended unrecorded`.
+      a.writeJson(ARTIFACT_FILES.summary, { ...last, ...heartbeatFields(hb, { exit: 'exited', error: reason, exitCode: code }) });
       a.exitRecorded = true;
     }
   }
@@ -126,37 +123,50 @@ export class RunArtifacts {
     return join(this.dir, name);
   }
 
-  writeJson(name: string, value: unknown): void {
+  /**
+   * Replaces a JSON file atomically. A write the disk refuses (ENOSPC, EIO, EROFS) is recorded
+   * (artifacts_failures) and answered with false rather than thrown: the file keeps its previous
+   * content and the run goes on; the next write may succeed once space is freed.
+   */
+  writeJson(name: string, value: unknown): boolean {
     if (name === ARTIFACT_FILES.summary && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      if (this.exitRecorded) return;
+      if (this.exitRecorded) return true;
       if ((value as Record<string, unknown>)['finished'] === true) RunArtifacts.unfinished.delete(this);
       this.lastSummary = value as Record<string, unknown>;
-      this.guarded(name, () => writeJsonAtomic(this.path(name), this.withFailures(this.lastSummary!), name));
-      return;
+      return this.guarded(name, () => writeJsonAtomic(this.path(name), this.withFailures(this.lastSummary!), name));
     }
-    this.guarded(name, () => writeJsonAtomic(this.path(name), value, name));
+    return this.guarded(name, () => writeJsonAtomic(this.path(name), value, name));
   }
 
-  writeYaml(name: string, value: unknown): void {
-    this.guarded(name, () => writeFileAtomic(this.path(name), stringifyYaml(value, { lineWidth: 0 }), name));
+  writeYaml(name: string, value: unknown): boolean {
+    return this.guarded(name, () => writeFileAtomic(this.path(name), stringifyYaml(value, { lineWidth: 0 }), name));
   }
 
   private withFailures(summary: Record<string, unknown>): Record<string, unknown> {
     return this.failures.length > 0 ? { ...summary, artifacts_failures: this.failures } : summary;
   }
 
-  /** Runs a write; on a full disk records it, releases the reserve and (for the summary) retries once. */
-  private guarded(name: string, write: () => void): void {
+  /**
+   * Runs a write; on a full disk records it, releases the reserve and (for the summary) retries
+   * once. False when the write failed (recorded).
+   */
+  private guarded(name: string, write: () => void): boolean {
     try {
       write();
+      return true;
     } catch (e) {
       if (!(e instanceof OutputError)) throw e;
       const released = this.noteFailure(e, name !== ARTIFACT_FILES.summary);
       if (name === ARTIFACT_FILES.summary && released) {
-        write();
-        return;
+        try {
+          write();
+          return true;
+        } catch (again) {
+          if (!(again instanceof OutputError)) throw again;
+          this.noteFailure(again, false);
+        }
       }
-      throw e;
+      return false;
     }
   }
 
@@ -166,7 +176,14 @@ export class RunArtifacts {
    * Returns whether space was released.
    */
   private noteFailure(e: OutputError, rewriteSummary: boolean): boolean {
-    this.failures.push({ file: e.path, code: e.code, message: e.message, time: new Date().toISOString() });
+    const now = new Date().toISOString();
+    const known = this.failures.find((f) => f.file === e.path && f.code === e.code);
+    if (known) {
+      known.count++;
+      known.last_time = now;
+    } else {
+      this.failures.push({ file: e.path, code: e.code, message: e.message, time: now, count: 1, last_time: now });
+    }
     if (!SPACE_CODES.has(e.code) || !this.reserveHeld) return false;
     this.reserveHeld = false;
     try {
@@ -256,9 +273,10 @@ const OWN_START = processStartTicks(process.pid);
  * What summary.json must carry for `myostream status` to tell a live run from a dead one:
  * who writes it (pid, its start time, host), how often it promises to (the status interval),
  * when it last did, and how it ended. Spread into summary.json on every write; `end` once the
- * run has ended (exit: completed | interrupted | error, error: the reason).
+ * run has ended (exit: completed | interrupted | exited | error, error: the reason, exit_code:
+ * the exit code this run ends the process with; null while it runs).
  */
-export function heartbeatFields(heartbeatIntervalS: number, end?: { exit: string; error?: string | null }): Record<string, unknown> {
+export function heartbeatFields(heartbeatIntervalS: number, end?: { exit: string; error?: string | null; exitCode?: number | null }): Record<string, unknown> {
   return {
     pid: process.pid,
     pid_start: OWN_START ?? null,
@@ -268,6 +286,7 @@ export function heartbeatFields(heartbeatIntervalS: number, end?: { exit: string
     finished: end !== undefined,
     exit: end?.exit ?? 'running',
     error: end?.error ?? null,
+    exit_code: end?.exitCode ?? null,
   };
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
 import { decimateMinMax, histogram, percentileSorted } from './decimate.js';
-import { runState, type RunFolder, type RunState } from './run-reader.js';
+import { runState, verdictLine, type RunFolder, type RunState } from './run-reader.js';
 
 /**
  * One self-contained HTML page of a run: the header (verdict, state, config, model hashes) as
@@ -245,7 +245,7 @@ function memoryChart(summary: Rec, charts: ChartSpec[], notes: string[]): void {
   });
 }
 
-const MARKED_KINDS = new Set(['mode_switch', 'reset', 'gap', 'bridged_gap', 'stall', 'reinit', 'overrun', 'output_failed', 'plugin_failed', 'error', 'alarm', 'bad_samples', 'contention', 'config_reload', 'source_end']);
+const MARKED_KINDS = new Set(['mode_switch', 'reset', 'gap', 'bridged_gap', 'stall', 'stall_end', 'reinit', 'overrun', 'output_failed', 'plugin_failed', 'error', 'alarm', 'bad_samples', 'contention', 'config_reload', 'source_end']);
 
 function collectMarks(run: RunFolder, summary: Rec, rate: number): { marks: Mark[]; dropped: number } {
   const started = typeof summary['started_at'] === 'string' ? Date.parse(summary['started_at']) : NaN;
@@ -294,12 +294,14 @@ function uplotFiles(): { js: string; css: string } {
 
 function headerHtml(run: RunFolder, data: ReportData): string {
   const s = run.summary ?? {};
-  const verdict = data.state.passed === true ? ['PASSED', 'pass'] : data.state.passed === false ? ['NOT PASSED', 'fail'] : ['NO VERDICT', 'none'];
-  const stateLabel = { finished: 'finished', running: 'running', crashed: 'crashed / stale' }[data.state.kind];
+  const v = data.state.verdict;
+  const verdict = [`${v.verdict}${v.provisional ? ' so far' : ''}`, v.passed === true ? 'pass' : v.passed === false ? 'fail' : 'none'];
+  const stateLabel = v.state;
   const src = obj(s['source']);
   const rows: [string, unknown][] = [
     ['run folder', run.dir],
     ['state', data.state.why],
+    ['verdict', verdictLine(v)],
     ['started', s['started_at'] ?? '?'],
     ['last update', s['updated_at'] ?? '?'],
     ['mode', `${String(s['mode_final'] ?? '?')} (configured ${String(s['mode_configured'] ?? '?')}, policy ${String(s['feature_policy'] ?? '?')}, encoder ${String(s['encoder'] ?? '?')})`],
