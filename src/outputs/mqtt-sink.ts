@@ -6,7 +6,7 @@ import type { MqttConfig } from '../config/mqtt-schema.js';
 import type { Mode, PoseEvent, PoseSink } from '../domain/pose.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { readPassword, readTlsFiles, type TlsFiles } from './mqtt-credentials.js';
-import { clientOptions, endClient, judgeLinkError, poseOptions } from './mqtt-link-policy.js';
+import { clientOptions, endClient, jsonOptions, judgeLinkError, poseOptions } from './mqtt-link-policy.js';
 import { birthMessage, encodePose, eventMessage, metaMessage } from './mqtt-messages.js';
 import { poseAgeMs } from './pose-age.js';
 import { MqttRequestRouter } from './mqtt-request-router.js';
@@ -235,7 +235,7 @@ export class MqttSink implements PoseSink {
     }
     const body = eventMessage(this.eventSeq++, e, { nodeId: this.nodeId, streamId: this.streamId, mode: this.mode });
     this.eventsPending++;
-    c.publish(this.topics.event, body, { qos: 1, retain: false }, (err) => {
+    c.publish(this.topics.event, body, jsonOptions(this.protocol, 1, false), (err) => {
       this.eventsPending--;
       if (err) this.eventsDropped++;
       else this.eventsPublished++;
@@ -280,7 +280,7 @@ export class MqttSink implements PoseSink {
     // A stop during start(): let start() return now rather than at its timeout.
     this.startOutcome?.();
     const c = this.client;
-    if (c) await endClient(c, { topic: this.topics.status, payload: JSON.stringify({ ...this.statusBase('offline'), reason: 'shutdown', ts: Date.now(), counters: this.counters() }) }, this.log);
+    if (c) await endClient(c, { topic: this.topics.status, payload: JSON.stringify({ ...this.statusBase('offline'), reason: 'shutdown', ts: Date.now(), counters: this.counters() }), protocol: this.protocol }, this.log);
     if (this.broker) await this.broker.close();
     this.log.info(this.counters(), 'MQTT output closed');
   }
@@ -318,7 +318,7 @@ export class MqttSink implements PoseSink {
       this.healthSkipped++;
       return false;
     }
-    c.publish(this.topics.health, payload, { qos: 1, retain: true }, (err) => {
+    c.publish(this.topics.health, payload, jsonOptions(this.protocol, 1, true), (err) => {
       if (!err) this.healthPublished++;
     });
     return true;
@@ -372,7 +372,7 @@ export class MqttSink implements PoseSink {
     this.outage = undefined;
     this.publishMeta();
     this.publishStatusOnline();
-    if (this.lastHealth !== undefined) this.client?.publish(this.topics.health, this.lastHealth, { qos: 1, retain: true });
+    if (this.lastHealth !== undefined) this.client?.publish(this.topics.health, this.lastHealth, jsonOptions(this.protocol, 1, true));
     const c = this.client;
     if (c) {
       this.requests.subscribe(c, this.url, () => c === this.client && !this.closing, (why) => {
@@ -434,7 +434,7 @@ export class MqttSink implements PoseSink {
       smoothing: this.cfg.smoothing.enabled ? { min_cutoff: this.cfg.smoothing.min_cutoff, beta: this.cfg.smoothing.beta, d_cutoff: this.cfg.smoothing.d_cutoff } : null,
       ...(this.identity ? { identity: this.identity() } : {}),
     });
-    this.client?.publish(this.topics.meta, meta, { qos: 1, retain: true });
+    this.client?.publish(this.topics.meta, meta, jsonOptions(this.protocol, 1, true));
   }
 
   /** The birth message; republished (retained) on every (re)connect and mode change. */
@@ -442,6 +442,6 @@ export class MqttSink implements PoseSink {
     const c = this.client;
     if (c === undefined || !c.connected || this.closing) return;
     const status = birthMessage({ base: this.statusBase('online'), startedAt: this.startedAt, version: this.version, mode: this.mode, model: this.model, protocol: this.protocol, nextSeq: this.seq, ...(this.identity ? { identity: this.identity() } : {}) });
-    c.publish(this.topics.status, status, { qos: 1, retain: true });
+    c.publish(this.topics.status, status, jsonOptions(this.protocol, 1, true));
   }
 }
