@@ -36,6 +36,7 @@ export function streamInfo(id: string, multi: boolean, source: EmgSource, models
     hasJointAngles: source.info.hasJointAngles,
     ...(source.info.hand ? { sourceHand: source.info.hand } : {}),
     chipIds: source.info.chipIds ?? [],
+    ...(source.info.identified ? { identified: source.info.identified } : {}),
   };
 }
 

@@ -23,6 +23,11 @@ export { isTlsRefusal } from './mqtt-link-policy.js';
  */
 const MAX_POSES_IN_FLIGHT = 100;
 const MAX_EVENTS_PENDING = 100;
+/**
+ * Meta and the first birth wait this long at most for the source to say who it is (the ADC's
+ * chip IDs, read when its worker configures the chips); a later answer is followed by a rebirth.
+ */
+const IDENTITY_WAIT_MS = 5000;
 /** start() never holds the run back longer than this for an external broker that is down. */
 const START_WAIT_MAX_MS = 3000;
 
@@ -51,6 +56,9 @@ export class MqttSink implements PoseSink {
   private readonly sharedBrokerUrl: string | undefined;
   private readonly smoother: PoseFilter | undefined;
   private readonly identity: (() => StreamIdentity) | undefined;
+  private readonly identified: Promise<void> | undefined;
+  /** Meta and the online status wait for the identity (see IDENTITY_WAIT_MS). */
+  private birthHeld: boolean;
   private mqttLib: typeof import('mqtt') | undefined;
   private tls: TlsFiles = {};
   private readonly requests: MqttRequestRouter;
@@ -105,6 +113,8 @@ export class MqttSink implements PoseSink {
     this.sharedBrokerUrl = opts.brokerUrl;
     this.smoother = opts.smoother;
     this.identity = opts.identity;
+    this.identified = opts.identified;
+    this.birthHeld = opts.identified !== undefined;
     const multi = opts.multi === true;
     const prefix = streamPrefix(cfg.topic_prefix, this.nodeId, this.streamId, multi);
     this.topics = topicsUnder(prefix);
@@ -141,6 +151,7 @@ export class MqttSink implements PoseSink {
     const outcome = new Promise<Error | undefined>((resolve) => {
       this.startOutcome = resolve;
     });
+    this.holdBirthForIdentity();
     this.connect(password);
     const waitMs = this.broker || this.sharedBrokerUrl !== undefined ? this.cfg.connect_timeout_s * 1000 : Math.min(this.cfg.connect_timeout_s * 1000, START_WAIT_MAX_MS);
     const timer = setTimeout(() => this.startOutcome?.(), waitMs);
@@ -154,6 +165,35 @@ export class MqttSink implements PoseSink {
     if (!this.everConnected) {
       this.log.warn({ broker: this.url, err: this.lastError }, `MQTT broker ${this.url} not reachable yet; poses are dropped (and counted) until it is, retrying every ${this.cfg.reconnect_period_s} s`);
     }
+  }
+
+  /**
+   * The chips are read by the acquisition worker, which starts after the plug-ins: the first
+   * birth and meta go out once their IDs are in (or after IDENTITY_WAIT_MS, with a rebirth when
+   * they come), so no retained message says a band has no chips.
+   */
+  private holdBirthForIdentity(): void {
+    const identified = this.identified;
+    if (identified === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = Promise.race([
+      identified.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), IDENTITY_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    void inTime.then((known) => {
+      clearTimeout(timer);
+      this.birthHeld = false;
+      if (this.closing === undefined && this.connected) this.rebirth();
+      if (!known) {
+        this.log.debug('MQTT: the source has not given its chip IDs yet; birth and meta go out without, and again when it does');
+        void identified.then(() => {
+          if (this.closing === undefined && this.connected) this.rebirth();
+        });
+      }
+    });
   }
 
   /** The port the embedded broker really listens on (useful with embedded_port 0); null for an external broker. */
@@ -370,8 +410,10 @@ export class MqttSink implements PoseSink {
     }
     this.everConnected = true;
     this.outage = undefined;
-    this.publishMeta();
-    this.publishStatusOnline();
+    if (!this.birthHeld) {
+      this.publishMeta();
+      this.publishStatusOnline();
+    }
     if (this.lastHealth !== undefined) this.client?.publish(this.topics.health, this.lastHealth, jsonOptions(this.protocol, 1, true));
     const c = this.client;
     if (c) {
@@ -423,6 +465,7 @@ export class MqttSink implements PoseSink {
   }
 
   private publishMeta(): void {
+    if (this.birthHeld) return;
     const meta = metaMessage({
       nodeId: this.nodeId,
       streamId: this.streamId,
@@ -440,7 +483,7 @@ export class MqttSink implements PoseSink {
   /** The birth message; republished (retained) on every (re)connect and mode change. */
   private publishStatusOnline(): void {
     const c = this.client;
-    if (c === undefined || !c.connected || this.closing) return;
+    if (c === undefined || !c.connected || this.closing || this.birthHeld) return;
     const status = birthMessage({ base: this.statusBase('online'), startedAt: this.startedAt, version: this.version, mode: this.mode, model: this.model, protocol: this.protocol, nextSeq: this.seq, ...(this.identity ? { identity: this.identity() } : {}) });
     c.publish(this.topics.status, status, jsonOptions(this.protocol, 1, true));
   }
