@@ -406,7 +406,7 @@ export class MqttSink implements PoseSink {
     if (o) {
       this.log.info({ broker: this.url, down_s: Math.round((performance.now() - o.since) / 100) / 10, dropped: this.droppedDisconnected - o.dropsAtStart }, 'MQTT connection restored');
     } else if (!this.everConnected) {
-      this.log.info({ broker: this.url, protocol: this.protocol === 5 ? 'MQTT 5' : 'MQTT 3.1.1', client_id: this.clientId, topics: this.topics.pose.slice(0, -5) + '/#' }, 'MQTT connected');
+      this.log.info({ broker: this.url, protocol: this.protocol === 5 ? 'MQTT 5' : 'MQTT 3.1.1', client_id: this.clientId, topics: this.topics.pose.slice(0, -5) + '/#' }, `MQTT connected: poses on ${this.topics.pose} at ${this.url}`);
     }
     this.everConnected = true;
     this.outage = undefined;
