@@ -25,9 +25,11 @@ const MAX_POSES_IN_FLIGHT = 100;
 const MAX_EVENTS_PENDING = 100;
 /**
  * Meta and the first birth wait this long at most for the source to say who it is (the ADC's
- * chip IDs, read when its worker configures the chips); a later answer is followed by a rebirth.
+ * chip IDs, read when its worker configures the chips: milliseconds of SPI, but seconds of
+ * worker start on a loaded machine); only a driver stuck in set-up reaches it, and a later
+ * answer is followed by a rebirth.
  */
-const IDENTITY_WAIT_MS = 5000;
+const IDENTITY_WAIT_MS = 30_000;
 /** start() never holds the run back longer than this for an external broker that is down. */
 const START_WAIT_MAX_MS = 3000;
 
