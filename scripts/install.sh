@@ -207,3 +207,4 @@ else
 fi
 [ "$changed" = 1 ] || note "nothing changed"
 note "artifacts under $STATE_DIR/runs; logs: journalctl -u myostream; status: myostream status"
+note "who may command this node is the site broker's ACL: $APP_DIR/systemd/mosquitto/ has one with node, operator and subscriber roles (docs/mqtt.md, \"Who may command a node\")"

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Jitter and lag of the raw pose stream against <prefix>/pose/smoothed (One Euro, the filter the
+// Jitter, lag and step response of the raw pose stream against <prefix>/pose/smoothed (One Euro, the filter the
 // MQTT output publishes) for a few settings: on the golden recording, on the HDF5 fixture (which
 // has ground-truth joint angles) and on synthetic motion with a known clean trajectory.
 // Usage (after npm run build): node scripts/smoothing-table.mjs
@@ -63,28 +63,56 @@ function mae(x, ref) {
 }
 
 /**
- * Delay of `y` behind `x` in ms: the shift (0…25 steps) maximising the cross-correlation of the
- * mean-removed joints summed over joints, refined between steps by a parabola through the peak.
+ * Delay of `y` behind `x` in ms, per joint: the shift d (0…25 steps) that best aligns them, i.e.
+ * minimises the mean squared difference between y[k + d] and x[k], refined between steps by a
+ * parabola through the minimum. Returns the median over joints and the range. (The peak of a
+ * cross-correlation is no measure here: slowly varying poses correlate best at shift 0 whatever
+ * the delay, and the figures said "no lag" for a filter that has one.)
  */
 function lagMs(x, y) {
   const J = x[0].length;
-  const mean = (v, j) => v.reduce((a, r) => a + r[j], 0) / v.length;
-  const mx = Array.from({ length: J }, (_, j) => mean(x, j));
-  const my = Array.from({ length: J }, (_, j) => mean(y, j));
-  const c = [];
-  for (let d = 0; d <= MAX_LAG_STEPS; d++) {
-    let s = 0;
-    for (let k = 0; k + d < y.length; k++) for (let j = 0; j < J; j++) s += (x[k][j] - mx[j]) * (y[k + d][j] - my[j]);
-    c.push(s / (y.length - d));
+  const perJoint = [];
+  for (let j = 0; j < J; j++) {
+    const e = [];
+    for (let d = 0; d <= MAX_LAG_STEPS; d++) {
+      let s = 0;
+      let n = 0;
+      for (let k = 0; k + d < y.length; k++) (s += (y[k + d][j] - x[k][j]) ** 2), n++;
+      e.push(s / n);
+    }
+    let best = 0;
+    for (let d = 1; d < e.length; d++) if (e[d] < e[best]) best = d;
+    let frac = 0;
+    if (best > 0 && best < e.length - 1) {
+      const den = e[best - 1] - 2 * e[best] + e[best + 1];
+      if (den > 0) frac = (0.5 * (e[best - 1] - e[best + 1])) / den;
+    }
+    perJoint.push(((best + frac) * 1000) / RATE);
   }
-  let best = 0;
-  for (let d = 1; d < c.length; d++) if (c[d] > c[best]) best = d;
-  let frac = 0;
-  if (best > 0 && best < c.length - 1) {
-    const den = c[best - 1] - 2 * c[best] + c[best + 1];
-    if (den < 0) frac = (0.5 * (c[best - 1] - c[best + 1])) / den;
+  perJoint.sort((a, b) => a - b);
+  const mid = perJoint.length >> 1;
+  const median = perJoint.length % 2 ? perJoint[mid] : (perJoint[mid - 1] + perJoint[mid]) / 2;
+  return { median, min: perJoint[0], max: perJoint.at(-1) };
+}
+
+/**
+ * The filter's step response from rest: a joint still at 0 jumps by `size` rad and stays; the
+ * time (ms, from the step's sample) until the output has covered 50 % and 90 % of the jump.
+ */
+function stepResponse(s, size) {
+  const f = new OneEuroFilter(1, s, RATE);
+  const inp = new Float32Array(1);
+  const out = new Float32Array(1);
+  for (let k = 0; k < 100; k++) f.apply(inp, out);
+  inp[0] = size;
+  let t50 = null;
+  let t90 = null;
+  for (let k = 0; k < 500 && t90 === null; k++) {
+    f.apply(inp, out);
+    if (t50 === null && out[0] >= 0.5 * size) t50 = (k * 1000) / RATE;
+    if (out[0] >= 0.9 * size) t90 = (k * 1000) / RATE;
   }
-  return ((best + frac) * 1000) / RATE;
+  return { t50, t90 };
 }
 
 /** Smooth motion (a few slow sines per joint) plus white noise: the clean trajectory is the truth. */
@@ -106,11 +134,13 @@ function syntheticMotion(steps = 3000, noise = 0.02, seed = 7) {
 
 const fmt = (v, d = 4) => (v === null ? '–' : v.toFixed(d));
 const sci = (v) => (v === null ? '–' : v.toExponential(2));
-// A peak at the edge of the search is no measurement: say so.
-const lagText = (v) => (v === null ? '–' : v >= (MAX_LAG_STEPS * 1000) / RATE ? `≥ ${(MAX_LAG_STEPS * 1000) / RATE}` : fmt(v, 1));
+// A minimum at the edge of the search is no measurement: say so.
+const EDGE_MS = (MAX_LAG_STEPS * 1000) / RATE;
+const ms = (v) => (v >= EDGE_MS ? `≥ ${EDGE_MS}` : v.toFixed(0));
+const lagText = (l) => (l === null ? '–' : `${ms(l.median)} (${ms(l.min)}–${ms(l.max)})`);
 const rows = [];
 function measure(label, raw, truth) {
-  rows.push({ label, setting: 'raw', jitter: jitter(raw), lag: 0, mae: truth ? mae(raw, truth) : null, lagTruth: truth ? lagMs(truth, raw) : null });
+  rows.push({ label, setting: 'raw', jitter: jitter(raw), lag: null, mae: truth ? mae(raw, truth) : null, lagTruth: truth ? lagMs(truth, raw) : null });
   for (const s of SETTINGS) {
     const y = smooth(raw, s);
     rows.push({ label, setting: `${s.name} (${s.min_cutoff}, ${s.beta}, ${s.d_cutoff})`, jitter: jitter(y), lag: lagMs(raw, y), mae: truth ? mae(y, truth) : null, lagTruth: truth ? lagMs(truth, y) : null });
@@ -130,6 +160,18 @@ measure(`HDF5 fixture with ground truth (${fixture.angles.length} steps)`, fixtu
 const syn = syntheticMotion();
 measure('synthetic motion, σ 0.02 rad noise (3000 steps)', syn.raw, syn.truth);
 
+console.log('Lag: the shift that best aligns the two streams (least mean squared difference), ms, median over the 20 joints (min–max).\n');
 console.log('| data | stream (min_cutoff Hz, beta, d_cutoff Hz) | jitter, mean abs step change (rad) | lag behind raw (ms) | MAE vs truth (rad) | lag behind truth (ms) |');
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.label} | ${r.setting} | ${sci(r.jitter)} | ${lagText(r.lag)} | ${sci(r.mae)} | ${lagText(r.lagTruth)} |`);
+
+console.log("\nStep response from rest (a joint jumps and stays): ms from the step until the output has covered 50 % / 90 % of it (0 = already on the step's own pose):\n");
+const SIZES = [0.01, 0.1, 1];
+console.log(`| setting | ${SIZES.map((z) => `${z} rad step`).join(' | ')} |`);
+console.log(`|---|${SIZES.map(() => '---').join('|')}|`);
+for (const s of SETTINGS) {
+  console.log(`| ${s.name} (${s.min_cutoff}, ${s.beta}, ${s.d_cutoff}) | ${SIZES.map((z) => {
+    const r = stepResponse(s, z);
+    return `${r.t50 ?? '> 10000'} / ${r.t90 ?? '> 10000'}`;
+  }).join(' | ')} |`);
+}

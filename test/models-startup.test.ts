@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/common/logger.js';
 import { isUserError } from '../src/common/errors.js';
-import { digestCachePath, loadModels, sessionOptionsFrom } from '../src/inference/models.js';
+import { digestCachePath, findGpu, loadModels, providerVerdict, sessionOptionsFrom } from '../src/inference/models.js';
 import { loadConfig } from '../src/config/load.js';
 import { ROOT, damageKeepingStat } from './helpers.js';
 
@@ -69,7 +69,7 @@ test('a changed mtime means a fresh hash; MYOSTREAM_DIGEST_CACHE=off hashes ever
   }
 });
 
-test('a configured GPU provider that does not run is reported (providerMismatch) with the provider obtained', async () => {
+test('a configured GPU provider that does not run is reported (providerMismatch); one INFO line without a GPU, a WARN with one', async () => {
   const cfg = loadConfig(undefined, ['runtime.execution_providers=[cuda, cpu]', 'runtime.intra_op_spinning=true', 'runtime.intra_op_threads=2']);
   const opts = sessionOptionsFrom(cfg.runtime);
   assert.deepEqual(opts, { executionProviders: ['cuda', 'cpu'], deviceId: 0, intraOpThreads: 2, interOpThreads: 1, intraOpSpinning: true });
@@ -77,18 +77,38 @@ test('a configured GPU provider that does not run is reported (providerMismatch)
   try {
     const lines: string[] = [];
     const { createLogger } = await import('../src/common/logger.js');
-    const log = createLogger('warn', 'text', { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream);
-    const m = await loadModels(join(ROOT, 'models'), { ...opts, intraOpThreads: 1 }, log);
+    const log = createLogger('info', 'text', { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream);
+    // No GPU (as on the test machines; injected, so that a machine with one runs the test too):
+    // the line says so, at INFO, and nothing warns.
+    const m = await loadModels(join(ROOT, 'models'), { ...opts, intraOpThreads: 1 }, log, undefined, undefined, null);
     // No GPU on the test machines: the CPU runs every graph.
     assert.ok(Object.values(m.providers).every((p) => p === 'cpu'));
     assert.equal(m.providerMismatch?.configured, 'cuda');
     assert.equal(m.providerMismatch?.running['encoder'], 'cpu');
     assert.ok(m.providerMismatch!.reason.length > 0);
-    const warn = lines.filter((l) => /^\S+ WARN  configured execution provider cuda is not the one running/.test(l));
+    assert.deepEqual(lines.filter((l) => / WARN  /.test(l)), [], 'no WARN about a provider that cannot be here');
+    const info = lines.filter((l) => / INFO  /.test(l));
+    assert.equal(info.length, 1, `one INFO line in ${JSON.stringify(lines)}`);
+    assert.match(info[0]!, /execution provider: cpu for all \d+ graphs; no NVIDIA GPU on this machine, so cuda \(first in runtime.execution_providers\) cannot run here/);
+    // A GPU the provider could not use: the node runs slower than it could, and says so once.
+    lines.length = 0;
+    await loadModels(join(ROOT, 'models'), { ...opts, intraOpThreads: 1 }, log, undefined, undefined, '/dev/nvidia0');
+    const warn = lines.filter((l) => / WARN  execution provider: cpu for all \d+ graphs, although this machine has a GPU \(\/dev\/nvidia0\) that cuda could not use \(cuda: .+\); see USAGE.md "GPU on a Jetson"/.test(l));
     assert.equal(warn.length, 1, `one WARN line in ${JSON.stringify(lines)}`);
+    assert.equal(lines.length, 1);
     const cpuOnly = await loadModels(join(ROOT, 'models'), cpu, silentLogger());
     assert.equal(cpuOnly.providerMismatch, undefined);
   } finally {
     delete process.env['MYOSTREAM_DIGEST_CACHE'];
   }
+});
+
+test('the provider line: the first preference running, a mixed run per graph', () => {
+  const ok = { cpu: [{ provider: 'cpu' as const, ok: true }] };
+  assert.deepEqual(providerVerdict(['cpu'], { encoder: 'cpu', decoder_step: 'cpu' }, ok, null), { level: 'info', msg: 'execution provider: cpu for all 2 graphs (first of runtime.execution_providers)' });
+  assert.deepEqual(providerVerdict(['tensorrt', 'cuda', 'cpu'], { encoder: 'tensorrt', decoder_step: 'tensorrt' }, {}, '/dev/nvhost-ctrl-gpu').level, 'info');
+  const mixed = providerVerdict(['tensorrt', 'cuda', 'cpu'], { encoder: 'cuda', decoder_step: 'cpu' }, { encoder: [{ provider: 'tensorrt', ok: false, reason: 'no plugin' }] }, '/dev/nvhost-ctrl-gpu');
+  assert.equal(mixed.level, 'warn');
+  assert.match(mixed.msg, /^execution provider: encoder cuda, decoder_step cpu, although this machine has a GPU \(\/dev\/nvhost-ctrl-gpu\) that tensorrt could not use \(tensorrt: no plugin\)/);
+  assert.equal(findGpu((p) => p === '/sys/module/nvgpu'), '/sys/module/nvgpu', 'a Jetson\'s integrated GPU');
 });

@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { UserError } from '../src/common/errors.js';
 import { mqttSchema } from '../src/config/mqtt-schema.js';
 import { startDaemonBroker, type DaemonBroker } from '../src/outputs/embedded-broker.js';
-import { MAX_REQUEST_BYTES, RATE_BURST, controlJsonSchemas, responseSchema } from '../src/outputs/mqtt-control.js';
+import { PassThrough } from 'node:stream';
+import { createLogger } from '../src/common/logger.js';
+import type { PluginContext } from '../src/domain/plugin.js';
+import { FLOOD_LOG_INTERVAL_MS, MAX_REQUEST_BYTES, MqttControl, RATE_BURST, RATE_PER_S, controlJsonSchemas, responseSchema } from '../src/outputs/mqtt-control.js';
 import { MqttOutput } from '../src/outputs/mqtt-output.js';
 import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, waitFor, type Received } from './mqtt-helpers.js';
 import { ROOT } from './helpers.js';
@@ -224,6 +227,52 @@ test('requests: align runs one at a time; a flood beyond the token bucket is dro
     await stopPlugin(h, p);
     await sub.close();
   }
+});
+
+test('a request flood is logged once per interval with its count, the rest at close', async () => {
+  const out = new PassThrough();
+  const lines: Record<string, unknown>[] = [];
+  out.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+  });
+  let clock = 0;
+  const answers: string[] = [];
+  // Drops happen before any handler runs: the session context is never reached.
+  const control = new MqttControl({
+    ctx: {} as PluginContext,
+    link: { nodeId: 'n', streamId: 'main', topics: { response: 'r' }, respond: (t) => (answers.push(t), true), rebirth: () => undefined },
+    health: () => Promise.resolve({}),
+    status: () => ({}),
+    now: () => clock,
+    log: createLogger('info', 'json', out),
+  });
+  const flood = (n: number, stepMs: number): void => {
+    for (let i = 0; i < n; i++) {
+      control.handle({ name: 'nonsense name!', payload: Buffer.alloc(0) });
+      clock += stepMs;
+    }
+  };
+  // 5 s at 100 requests per second: the bucket lets through its burst and 5 per second.
+  flood(500, 10);
+  await new Promise((r) => setImmediate(r));
+  const warns = () => lines.filter((l) => String(l['msg']).startsWith('MQTT control:'));
+  assert.equal(warns().length, 1, 'the first drop at once, then nothing for the rest of the interval');
+  assert.equal(warns()[0]!['dropped'], 1);
+  // Another 6 s: one more line, carrying everything dropped since the first.
+  flood(600, 10);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(warns().length, 2);
+  const passed = (t: number): number => RATE_BURST + Math.floor((t / 1000) * RATE_PER_S);
+  const second = warns()[1]!;
+  assert.ok(Number(second['over_s']) >= FLOOD_LOG_INTERVAL_MS / 1000);
+  await control.close();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(warns().length, 3, 'close() reports what the last line did not');
+  const total = warns().reduce((s, l) => s + Number(l['dropped']), 0);
+  assert.equal(total, control.counts.dropped_rate, 'every drop is in exactly one line');
+  assert.equal(warns()[2]!['dropped_total'], control.counts.dropped_rate);
+  assert.ok(control.counts.dropped_rate >= 1100 - passed(11_000) - 1 && control.counts.dropped_rate <= 1100 - passed(11_000) + 1, String(control.counts.dropped_rate));
+  assert.equal(control.counts.dropped_name, 1100 - control.counts.dropped_rate, 'the ones let through fail the name check');
 });
 
 test('several streams: per-stream topics, clients and control; control=false subscribes nothing', async () => {

@@ -34,6 +34,9 @@ export interface Received {
   body: Record<string, unknown>;
   expiry: number | undefined;
   correlationData?: Buffer | undefined;
+  /** MQTT 5 content type and payload-format indicator (undefined on MQTT 3.1.1). */
+  contentType?: string | undefined;
+  utf8?: boolean | undefined;
 }
 
 const open = new Set<Subscriber>();
@@ -55,7 +58,7 @@ export class Subscriber {
         // Requests a test sends on purpose as garbage come back to a subscriber of <prefix>/#.
         body = { unparsable: payload.toString() };
       }
-      this.messages.push({ topic, retain: packet.retain, qos: packet.qos, body, expiry: packet.properties?.messageExpiryInterval, correlationData: packet.properties?.correlationData });
+      this.messages.push({ topic, retain: packet.retain, qos: packet.qos, body, expiry: packet.properties?.messageExpiryInterval, correlationData: packet.properties?.correlationData, contentType: packet.properties?.contentType, utf8: packet.properties?.payloadFormatIndicator });
     });
   }
 

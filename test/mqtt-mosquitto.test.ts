@@ -21,7 +21,7 @@ async function plainMosquitto(): Promise<{ proc: ChildProcess; url: string; port
   return { proc: m.proc, url: `mqtt://127.0.0.1:${m.ports[0]!}`, port: m.ports[0]! };
 }
 
-prerequisiteTest('mosquitto (MQTT 5): poses carry the message expiry, birth and will work, mosquitto_sub reads the topic', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
+prerequisiteTest('mosquitto (MQTT 5): poses carry the message expiry, every message says it is UTF-8 JSON, birth and will work, mosquitto_sub reads the topic', { skip: HAVE_MOSQUITTO ? false : 'mosquitto not installed' }, async () => {
   const m = await plainMosquitto();
   const sink = new MqttSink(mqttConfig({ broker: m.url, node_id: 'mosq', reconnect_period_s: 0.2 }), { mode: 'streaming' });
   try {
@@ -46,6 +46,9 @@ prerequisiteTest('mosquitto (MQTT 5): poses carry the message expiry, birth and 
       assertSchema('mqtt_pose', p.body);
       assert.equal(p.expiry, 1, 'MQTT 5 message expiry of 1 s');
     }
+    sink.publishEvent({ kind: 'gap', detail: 'test' });
+    sink.publishHealth(JSON.stringify({ test: true }));
+    await waitFor('event, health and meta', () => sub.on('/event').length > 0 && sub.on('/health').length > 0 && sub.on('/meta').length > 0);
     if (cli) {
       const lines = cliOut.trim().split('\n');
       assert.equal(lines.length, 3);
@@ -54,6 +57,11 @@ prerequisiteTest('mosquitto (MQTT 5): poses carry the message expiry, birth and 
     (sink as unknown as { client: MqttClient }).client.stream.destroy();
     await waitFor('will', () => sub.on('/status').some((s) => s.body['reason'] === 'connection_lost'));
     await waitFor('online again', () => sub.on('/status').at(-1)!.body['state'] === 'online');
+    // The will too: the broker hands on the properties the node registered with it.
+    for (const msg of sub.messages) {
+      assert.equal(msg.contentType, 'application/json', `${msg.topic} content type`);
+      assert.equal(msg.utf8, true, `${msg.topic} payload-format indicator`);
+    }
     await sub.close();
   } finally {
     await sink.close();

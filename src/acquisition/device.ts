@@ -18,8 +18,11 @@ export interface FrameSink {
 }
 
 export interface ConfigureReport {
-  /** ID register of each chip that can be read back. */
-  readonly ids: readonly number[];
+  /**
+   * ID register of each chip, one entry per chip; null for a chip whose registers the bus cannot
+   * reach (the second chip of an ADS1299 daisy chain: register reads come from the first alone).
+   */
+  readonly ids: readonly (number | null)[];
   /** Registers written and verified, per bus device. */
   readonly registers: readonly Readonly<Record<string, number>>[];
 }

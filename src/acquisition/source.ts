@@ -20,8 +20,13 @@ export interface SourceInfo {
   readonly totalSamples?: number;
   /** The hand the recording says it is of (an HDF5 file's `side` attribute), when it says. */
   readonly hand?: 'left' | 'right';
-  /** ADC chip ID registers (hex), filled in when the chips have been read at start. */
-  readonly chipIds?: string[];
+  /**
+   * ADC chip ID registers (hex), one per chip (null: a chip whose ID the bus cannot reach),
+   * filled in when the chips have been read at start.
+   */
+  readonly chipIds?: (string | null)[];
+  /** Resolves once chipIds is final: the chips were read, or the source ended without. */
+  readonly identified?: Promise<void>;
 }
 
 /** Samples the source could not deliver: the consumer resets streaming state across it. */

@@ -23,8 +23,12 @@ export class AdcWorkerSource implements EmgSource {
   private last: AcquisitionStats = {};
   private lastQuality: SignalQualityReport | undefined;
   private readonly masks = new MaskHistory();
+  private markIdentified: () => void = () => undefined;
 
   constructor(private readonly config: AdcWorkerConfig, private readonly log?: Logger, private readonly events: AdcSourceEvents = {}) {
+    const identified = new Promise<void>((resolve) => {
+      this.markIdentified = resolve;
+    });
     this.info = {
       kind: config.kind,
       description: `${config.kind} (${config.where}, ${config.preprocess ? `high-pass ${config.preprocess.highpassHz} Hz, ×${config.preprocess.scale}/V` : 'volts, no preprocessing'})`,
@@ -33,6 +37,7 @@ export class AdcWorkerSource implements EmgSource {
       hasJointAngles: false,
       live: true,
       chipIds: [],
+      identified,
       ...(config.maxSamples > 0 ? { totalSamples: config.maxSamples } : {}),
     };
   }
@@ -81,8 +86,9 @@ export class AdcWorkerSource implements EmgSource {
             break;
           case 'ready':
             // Filled in place: the run's meta and health read the same array once the chips answer.
-            this.info.chipIds?.splice(0, Infinity, ...m.report.ids.map((i) => `0x${i.toString(16)}`));
+            this.info.chipIds?.splice(0, Infinity, ...m.report.ids.map((i) => (i === null ? null : `0x${i.toString(16)}`)));
             this.log?.info({ source: m.description, ids: this.info.chipIds }, 'ADC configured and verified');
+            this.markIdentified();
             this.events.onReady?.(m);
             break;
           case 'stats':
@@ -106,6 +112,8 @@ export class AdcWorkerSource implements EmgSource {
       });
       worker.on('exit', (code) => {
         signal.removeEventListener('abort', stop);
+        // Never configured (a refused chip, a stop first): the IDs stay as they are.
+        this.markIdentified();
         if (failure) reject(failure);
         else if (done || signal.aborted) resolve();
         else reject(new Error(`${what} acquisition worker exited (code ${code}) without finishing`));

@@ -37,6 +37,7 @@ export function streamInfo(id: string, multi: boolean, source: EmgSource, models
     sourceKind: source.info.kind,
     ...(source.info.hand ? { sourceHand: source.info.hand } : {}),
     chipIds: source.info.chipIds ?? [],
+    ...(source.info.identified ? { identified: source.info.identified } : {}),
   };
 }
 

@@ -26,7 +26,9 @@ export interface StreamInfo {
   /** The hand the source says it records (an HDF5 recording's `side`), when it says. */
   readonly sourceHand?: 'left' | 'right';
   /** ADC chip IDs (hex) once read at start; the array fills in place, empty for other sources. */
-  readonly chipIds?: readonly string[];
+  readonly chipIds?: readonly (string | null)[];
+  /** Resolves once chipIds is final (the ADC read at start); absent for sources without chips. */
+  readonly identified?: Promise<void>;
 }
 
 /** An append-only JSON-lines artifact. */

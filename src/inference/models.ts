@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type ort from 'onnxruntime-node';
@@ -241,6 +241,39 @@ function checkedModelPaths(dir: string, info: ModelInfo, keys: readonly string[]
   return { paths, how, background };
 }
 
+/**
+ * Where an NVIDIA GPU shows itself: the desktop driver's device and proc entries, a Jetson's
+ * integrated GPU (nvgpu). The first that exists, or null: no GPU for CUDA or TensorRT to use.
+ */
+const GPU_MARKERS = ['/dev/nvidia0', '/proc/driver/nvidia/gpus', '/dev/nvhost-ctrl-gpu', '/sys/module/nvgpu'];
+export function findGpu(exists: (p: string) => boolean = existsSync): string | null {
+  return GPU_MARKERS.find((p) => exists(p)) ?? null;
+}
+
+/**
+ * The one start-up line about execution providers: which one runs (per graph when they differ)
+ * and why. A GPU provider that is absent where there is no GPU is the expected case (a laptop,
+ * CI): INFO. A GPU on the machine that its provider could not use means the node runs slower
+ * than it could: WARN, with what to do about it.
+ */
+export function providerVerdict(
+  preference: readonly ExecutionProviderName[], providers: Readonly<Record<string, ExecutionProviderName>>, attempts: Readonly<Record<string, readonly ProviderAttempt[]>>, gpu: string | null,
+): { level: 'info' | 'warn'; msg: string } {
+  const running = [...new Set(Object.values(providers))];
+  const graphs = Object.keys(providers).length;
+  const what = running.length === 1 ? `${running[0]} for all ${graphs} graphs` : Object.entries(providers).map(([k, p]) => `${k} ${p}`).join(', ');
+  const skipped = preference.slice(0, preference.indexOf(running[0]!) < 0 ? preference.length : preference.indexOf(running[0]!));
+  if (skipped.length === 0) return { level: 'info', msg: `execution provider: ${what} (first of runtime.execution_providers)` };
+  const reasons = skipped.map((p) => `${p}: ${Object.values(attempts).flat().find((a) => a.provider === p && !a.ok)?.reason ?? 'not obtained'}`);
+  if (gpu === null) {
+    return { level: 'info', msg: `execution provider: ${what}; no NVIDIA GPU on this machine, so ${skipped.join(' and ')} (first in runtime.execution_providers) cannot run here` };
+  }
+  return {
+    level: 'warn',
+    msg: `execution provider: ${what}, although this machine has a GPU (${gpu}) that ${skipped.join(' and ')} could not use (${reasons.join('; ')}); see USAGE.md "GPU on a Jetson" (scripts/build-onnxruntime-jetson.sh)`,
+  };
+}
+
 /** Graphs loaded whenever model_info.json lists them (older model folders lack them). */
 export const OPTIONAL_MODEL_KEYS: readonly string[] = ['decoder_rollout'];
 
@@ -248,7 +281,7 @@ export const OPTIONAL_MODEL_KEYS: readonly string[] = ['decoder_rollout'];
  * Opens `keys` (each must be listed) and those of `optional` that model_info.json lists.
  */
 export async function loadModels(
-  modelDir: string, opts: SessionOptions, log: Logger, keys: readonly string[] = ['encoder', 'decoder_step'], optional: readonly string[] = OPTIONAL_MODEL_KEYS,
+  modelDir: string, opts: SessionOptions, log: Logger, keys: readonly string[] = ['encoder', 'decoder_step'], optional: readonly string[] = OPTIONAL_MODEL_KEYS, gpu: string | null = findGpu(),
 ): Promise<LoadedModels> {
   const { dir, info } = readModelInfo(modelDir);
   const sessions: Record<string, LoadedSession> = {};
@@ -268,11 +301,9 @@ export async function loadModels(
   if (configured !== 'cpu' && Object.values(providers).some((p) => p !== configured)) {
     const failed = Object.values(attempts).flat().find((a) => a.provider === configured && !a.ok);
     providerMismatch = { configured, running: providers, reason: failed?.reason ?? 'not obtained' };
-    // A Jetson without a CUDA/TensorRT build of onnxruntime-node runs the CPU silently slower:
-    // said once, at WARN, with what to do about it.
-    log.warn({ configured, running: providers, reason: providerMismatch.reason },
-      `configured execution provider ${configured} is not the one running; see USAGE.md "GPU on a Jetson" (scripts/build-onnxruntime-jetson.sh)`);
   }
+  const verdict = providerVerdict(opts.executionProviders, providers, attempts, gpu);
+  log[verdict.level]({ providers, gpu, load_ms: Math.round(Math.max(...opened.map((s) => s.loadMs))) }, verdict.msg);
   return {
     dir,
     info,

@@ -67,7 +67,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
     }
     if (!known.has(provider)) {
       attempts.push({ provider, ok: false, reason: 'not built into this onnxruntime-node binary' });
-      log.info({ model: modelPath, provider }, 'execution provider not in this onnxruntime-node build; trying the next one');
+      log.debug({ model: modelPath, provider }, 'execution provider not in this onnxruntime-node build; trying the next one');
       continue;
     }
     const t0 = performance.now();
@@ -86,13 +86,13 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
       });
       const loadMs = performance.now() - t0;
       attempts.push({ provider, ok: true });
-      log.info({ model: modelPath, provider, loadMs: Math.round(loadMs) }, 'model loaded');
+      log.debug({ model: modelPath, provider, loadMs: Math.round(loadMs) }, 'model loaded');
       return { session, provider, attempts, loadMs };
     } catch (e) {
       const reason = firstLine(errorMessage(e));
       attempts.push({ provider, ok: false, reason });
       if (provider !== 'cpu') failedProviders.set(provider, reason);
-      log.info({ model: modelPath, provider, reason }, 'execution provider unavailable; trying the next one');
+      log.debug({ model: modelPath, provider, reason }, 'execution provider unavailable; trying the next one');
     }
   }
   throw new UserError(

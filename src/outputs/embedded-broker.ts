@@ -89,7 +89,8 @@ export class EmbeddedBroker {
     server.on('error', (e) => log.warn({ err: e.message }, 'embedded MQTT broker: server error'));
     aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'embedded MQTT broker: client error'));
     const port = (server.address() as AddressInfo).port;
-    log.info({ port, host }, `embedded MQTT broker listening on ${host}:${port}`);
+    // The MQTT connected line names it (broker=mqtt://host:port) for the operator.
+    log.debug({ port, host }, `embedded MQTT broker listening on ${host}:${port}`);
     return new EmbeddedBroker(aedes, server, port, host, log);
   }
 

@@ -14,6 +14,8 @@ export const RATE_BURST = 10;
 export const MAX_IN_FLIGHT = 4;
 /** `align` covers at most this many blocks (5 s each): the ring holds about a session's worth. */
 export const MAX_ALIGN_BLOCKS = 12;
+/** A flood of requests beyond the rate is logged at most once per this interval, with its count. */
+export const FLOOD_LOG_INTERVAL_MS = 10_000;
 /** stop() waits at most this long for handlers under way. */
 const CLOSE_WAIT_MS = 2000;
 /** Names that become a response topic level when unknown; anything else is dropped and counted. */
@@ -103,6 +105,9 @@ export class MqttControl {
   private inFlight = 0;
   private aligning = false;
   private closed = false;
+  /** Rate drops not yet in a log line, and when the last such line was written (monotonic ms). */
+  private floodUnlogged = 0;
+  private floodLoggedAt = -Infinity;
   /** Handlers still running, so that stop() can wait for them. */
   private readonly running = new Set<Promise<void>>();
 
@@ -117,9 +122,8 @@ export class MqttControl {
     this.counts.requests++;
     if (!this.takeToken()) {
       this.counts.dropped_rate++;
-      if (this.counts.dropped_rate === 1 || this.counts.dropped_rate % 100 === 0) {
-        this.o.log.warn({ dropped: this.counts.dropped_rate, limit_per_s: RATE_PER_S }, 'MQTT control: requests arrive faster than the rate limit; dropping them');
-      }
+      this.floodUnlogged++;
+      if (this.now() - this.floodLoggedAt >= FLOOD_LOG_INTERVAL_MS) this.logFlood();
       return;
     }
     if (!NAME.test(r.name)) {
@@ -165,8 +169,24 @@ export class MqttControl {
     this.running.add(job);
   }
 
+  /**
+   * One line for the drops since the previous line. The first drop of a flood is logged at once;
+   * the rest of it at the first drop FLOOD_LOG_INTERVAL_MS later, and what is left at close().
+   */
+  private logFlood(): void {
+    const t = this.now();
+    const since = Number.isFinite(this.floodLoggedAt) ? Math.round((t - this.floodLoggedAt) / 100) / 10 : 0;
+    this.o.log.warn(
+      { dropped: this.floodUnlogged, dropped_total: this.counts.dropped_rate, over_s: since, limit_per_s: RATE_PER_S, burst: RATE_BURST },
+      `MQTT control: ${this.floodUnlogged} request${this.floodUnlogged === 1 ? '' : 's'} dropped${since > 0 ? ` in the last ${since} s` : ''}: they arrive faster than ${RATE_PER_S} per second (burst ${RATE_BURST}); next report in ${FLOOD_LOG_INTERVAL_MS / 1000} s at the earliest`,
+    );
+    this.floodUnlogged = 0;
+    this.floodLoggedAt = t;
+  }
+
   /** Stops answering and waits (bounded by the handlers themselves) for those under way. */
   async close(): Promise<void> {
+    if (this.floodUnlogged > 0 && !this.closed) this.logFlood();
     this.closed = true;
     // An `align` the stopping session will never finish must not hold the stop for ever.
     let timer: NodeJS.Timeout | undefined;

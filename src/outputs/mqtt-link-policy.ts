@@ -46,17 +46,30 @@ export function clientOptions(cfg: MqttConfig, s: LinkSettings): IClientOptions 
     rejectUnauthorized: cfg.tls.reject_unauthorized,
     will: { topic: s.willTopic, payload: Buffer.from(s.willPayload), qos: 1, retain: true },
   };
+  if (s.protocol === 5) opts.will!.properties = { contentType: JSON_CONTENT_TYPE, payloadFormatIndicator: true };
   if (s.protocol === 5 && s.receivesRequests) opts.properties = { maximumPacketSize: MAX_INCOMING_PACKET };
   if (cfg.username) opts.username = cfg.username;
   if (s.password !== undefined) opts.password = s.password;
   return opts;
 }
 
+/** Every payload we publish is UTF-8 JSON: MQTT 5 lets the message say so. */
+export const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * Publish options for one of our JSON messages. MQTT 5 adds the content type and the
+ * payload-format indicator (UTF-8), so a broker or a generic client can check or decode it
+ * without knowing the topic; MQTT 3.1.1 has neither.
+ */
+export function jsonOptions(protocol: 4 | 5, qos: 0 | 1, retain: boolean, extra: IClientPublishOptions['properties'] = {}): IClientPublishOptions {
+  const o: IClientPublishOptions = { qos, retain };
+  if (protocol === 5) o.properties = { contentType: JSON_CONTENT_TYPE, payloadFormatIndicator: true, ...extra };
+  return o;
+}
+
 /** The options every pose is published with; message expiry needs MQTT 5. */
 export function poseOptions(cfg: MqttConfig, protocol: 4 | 5): IClientPublishOptions {
-  const o: IClientPublishOptions = { qos: cfg.qos, retain: false };
-  if (protocol === 5 && cfg.message_expiry_s > 0) o.properties = { messageExpiryInterval: cfg.message_expiry_s };
-  return o;
+  return jsonOptions(protocol, cfg.qos, false, protocol === 5 && cfg.message_expiry_s > 0 ? { messageExpiryInterval: cfg.message_expiry_s } : {});
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -96,9 +109,9 @@ const CLOSE_FLUSH_MS = 2000;
  * Publishes the retained offline status if still connected, waits (bounded) for its
  * acknowledgement, then disconnects cleanly so that the broker discards the will. Never throws.
  */
-export async function endClient(c: MqttClient, offline: { topic: string; payload: string }, log: Logger): Promise<void> {
+export async function endClient(c: MqttClient, offline: { topic: string; payload: string; protocol: 4 | 5 }, log: Logger): Promise<void> {
   if (c.connected) {
-    await withTimeout(c.publishAsync(offline.topic, offline.payload, { qos: 1, retain: true }).then(() => undefined), CLOSE_FLUSH_MS).catch((e: unknown) => {
+    await withTimeout(c.publishAsync(offline.topic, offline.payload, jsonOptions(offline.protocol, 1, true)).then(() => undefined), CLOSE_FLUSH_MS).catch((e: unknown) => {
       log.warn({ err: errorMessage(e) }, 'MQTT: offline status not acknowledged');
     });
   }

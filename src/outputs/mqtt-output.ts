@@ -92,6 +92,7 @@ export class MqttOutput implements Plugin {
       version,
       ...(this.smoother ? { smoother: this.smoother } : {}),
       identity,
+      ...(ctx.stream.identified ? { identified: ctx.stream.identified } : {}),
       ...(this.opts.brokerUrl !== undefined ? { brokerUrl: this.opts.brokerUrl } : {}),
       ...(this.opts.hostname !== undefined ? { hostname: this.opts.hostname } : {}),
       ...(this.opts.env !== undefined ? { env: this.opts.env } : {}),

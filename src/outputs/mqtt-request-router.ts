@@ -1,5 +1,6 @@
-import type { IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from '../common/logger.js';
+import { jsonOptions } from './mqtt-link-policy.js';
 import { requestFromMessage } from './mqtt-messages.js';
 import type { MqttRequest } from './mqtt-types.js';
 
@@ -57,8 +58,7 @@ export class MqttRequestRouter {
 
   /** Publishes an answer (QoS 1, not retained); MQTT 5 echoes the requester's correlation data. */
   respond(c: MqttClient, protocol: 4 | 5, topic: string, payload: string, correlationData?: Buffer): void {
-    const opts: IClientPublishOptions = { qos: 1, retain: false };
-    if (correlationData !== undefined && protocol === 5) opts.properties = { correlationData };
+    const opts = jsonOptions(protocol, 1, false, correlationData !== undefined ? { correlationData } : {});
     c.publish(topic, payload, opts, (err) => {
       if (!err) this.responsesPublished++;
     });

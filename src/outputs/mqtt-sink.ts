@@ -6,7 +6,7 @@ import type { MqttConfig } from '../config/mqtt-schema.js';
 import type { Mode, PoseEvent, PoseSink } from '../domain/pose.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { readPassword, readTlsFiles, type TlsFiles } from './mqtt-credentials.js';
-import { clientOptions, endClient, judgeLinkError, poseOptions } from './mqtt-link-policy.js';
+import { clientOptions, endClient, jsonOptions, judgeLinkError, poseOptions } from './mqtt-link-policy.js';
 import { birthMessage, encodePose, eventMessage, metaMessage } from './mqtt-messages.js';
 import { poseAgeMs } from './pose-age.js';
 import { MqttRequestRouter } from './mqtt-request-router.js';
@@ -23,6 +23,13 @@ export { isTlsRefusal } from './mqtt-link-policy.js';
  */
 const MAX_POSES_IN_FLIGHT = 100;
 const MAX_EVENTS_PENDING = 100;
+/**
+ * Meta and the first birth wait this long at most for the source to say who it is (the ADC's
+ * chip IDs, read when its worker configures the chips: milliseconds of SPI, but seconds of
+ * worker start on a loaded machine); only a driver stuck in set-up reaches it, and a later
+ * answer is followed by a rebirth.
+ */
+const IDENTITY_WAIT_MS = 30_000;
 /** start() never holds the run back longer than this for an external broker that is down. */
 const START_WAIT_MAX_MS = 3000;
 
@@ -51,6 +58,9 @@ export class MqttSink implements PoseSink {
   private readonly sharedBrokerUrl: string | undefined;
   private readonly smoother: PoseFilter | undefined;
   private readonly identity: (() => StreamIdentity) | undefined;
+  private readonly identified: Promise<void> | undefined;
+  /** Meta and the online status wait for the identity (see IDENTITY_WAIT_MS). */
+  private birthHeld: boolean;
   private mqttLib: typeof import('mqtt') | undefined;
   private tls: TlsFiles = {};
   private readonly requests: MqttRequestRouter;
@@ -105,6 +115,8 @@ export class MqttSink implements PoseSink {
     this.sharedBrokerUrl = opts.brokerUrl;
     this.smoother = opts.smoother;
     this.identity = opts.identity;
+    this.identified = opts.identified;
+    this.birthHeld = opts.identified !== undefined;
     const multi = opts.multi === true;
     const prefix = streamPrefix(cfg.topic_prefix, this.nodeId, this.streamId, multi);
     this.topics = topicsUnder(prefix);
@@ -141,6 +153,7 @@ export class MqttSink implements PoseSink {
     const outcome = new Promise<Error | undefined>((resolve) => {
       this.startOutcome = resolve;
     });
+    this.holdBirthForIdentity();
     this.connect(password);
     const waitMs = this.broker || this.sharedBrokerUrl !== undefined ? this.cfg.connect_timeout_s * 1000 : Math.min(this.cfg.connect_timeout_s * 1000, START_WAIT_MAX_MS);
     const timer = setTimeout(() => this.startOutcome?.(), waitMs);
@@ -154,6 +167,35 @@ export class MqttSink implements PoseSink {
     if (!this.everConnected) {
       this.log.warn({ broker: this.url, err: this.lastError }, `MQTT broker ${this.url} not reachable yet; poses are dropped (and counted) until it is, retrying every ${this.cfg.reconnect_period_s} s`);
     }
+  }
+
+  /**
+   * The chips are read by the acquisition worker, which starts after the plug-ins: the first
+   * birth and meta go out once their IDs are in (or after IDENTITY_WAIT_MS, with a rebirth when
+   * they come), so no retained message says a band has no chips.
+   */
+  private holdBirthForIdentity(): void {
+    const identified = this.identified;
+    if (identified === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = Promise.race([
+      identified.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), IDENTITY_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    void inTime.then((known) => {
+      clearTimeout(timer);
+      this.birthHeld = false;
+      if (this.closing === undefined && this.connected) this.rebirth();
+      if (!known) {
+        this.log.debug('MQTT: the source has not given its chip IDs yet; birth and meta go out without, and again when it does');
+        void identified.then(() => {
+          if (this.closing === undefined && this.connected) this.rebirth();
+        });
+      }
+    });
   }
 
   /** The port the embedded broker really listens on (useful with embedded_port 0); null for an external broker. */
@@ -235,7 +277,7 @@ export class MqttSink implements PoseSink {
     }
     const body = eventMessage(this.eventSeq++, e, { nodeId: this.nodeId, streamId: this.streamId, mode: this.mode });
     this.eventsPending++;
-    c.publish(this.topics.event, body, { qos: 1, retain: false }, (err) => {
+    c.publish(this.topics.event, body, jsonOptions(this.protocol, 1, false), (err) => {
       this.eventsPending--;
       if (err) this.eventsDropped++;
       else this.eventsPublished++;
@@ -280,7 +322,7 @@ export class MqttSink implements PoseSink {
     // A stop during start(): let start() return now rather than at its timeout.
     this.startOutcome?.();
     const c = this.client;
-    if (c) await endClient(c, { topic: this.topics.status, payload: JSON.stringify({ ...this.statusBase('offline'), reason: 'shutdown', ts: Date.now(), counters: this.counters() }) }, this.log);
+    if (c) await endClient(c, { topic: this.topics.status, payload: JSON.stringify({ ...this.statusBase('offline'), reason: 'shutdown', ts: Date.now(), counters: this.counters() }), protocol: this.protocol }, this.log);
     if (this.broker) await this.broker.close();
     this.log.info(this.counters(), 'MQTT output closed');
   }
@@ -318,7 +360,7 @@ export class MqttSink implements PoseSink {
       this.healthSkipped++;
       return false;
     }
-    c.publish(this.topics.health, payload, { qos: 1, retain: true }, (err) => {
+    c.publish(this.topics.health, payload, jsonOptions(this.protocol, 1, true), (err) => {
       if (!err) this.healthPublished++;
     });
     return true;
@@ -366,13 +408,15 @@ export class MqttSink implements PoseSink {
     if (o) {
       this.log.info({ broker: this.url, down_s: Math.round((performance.now() - o.since) / 100) / 10, dropped: this.droppedDisconnected - o.dropsAtStart }, 'MQTT connection restored');
     } else if (!this.everConnected) {
-      this.log.info({ broker: this.url, protocol: this.protocol === 5 ? 'MQTT 5' : 'MQTT 3.1.1', client_id: this.clientId, topics: this.topics.pose.slice(0, -5) + '/#' }, 'MQTT connected');
+      this.log.info({ broker: this.url, protocol: this.protocol === 5 ? 'MQTT 5' : 'MQTT 3.1.1', client_id: this.clientId, topics: this.topics.pose.slice(0, -5) + '/#' }, `MQTT connected: poses on ${this.topics.pose} at ${this.url}`);
     }
     this.everConnected = true;
     this.outage = undefined;
-    this.publishMeta();
-    this.publishStatusOnline();
-    if (this.lastHealth !== undefined) this.client?.publish(this.topics.health, this.lastHealth, { qos: 1, retain: true });
+    if (!this.birthHeld) {
+      this.publishMeta();
+      this.publishStatusOnline();
+    }
+    if (this.lastHealth !== undefined) this.client?.publish(this.topics.health, this.lastHealth, jsonOptions(this.protocol, 1, true));
     const c = this.client;
     if (c) {
       this.requests.subscribe(c, this.url, () => c === this.client && !this.closing, (why) => {
@@ -423,6 +467,7 @@ export class MqttSink implements PoseSink {
   }
 
   private publishMeta(): void {
+    if (this.birthHeld) return;
     const meta = metaMessage({
       nodeId: this.nodeId,
       streamId: this.streamId,
@@ -434,14 +479,14 @@ export class MqttSink implements PoseSink {
       smoothing: this.cfg.smoothing.enabled ? { min_cutoff: this.cfg.smoothing.min_cutoff, beta: this.cfg.smoothing.beta, d_cutoff: this.cfg.smoothing.d_cutoff } : null,
       ...(this.identity ? { identity: this.identity() } : {}),
     });
-    this.client?.publish(this.topics.meta, meta, { qos: 1, retain: true });
+    this.client?.publish(this.topics.meta, meta, jsonOptions(this.protocol, 1, true));
   }
 
   /** The birth message; republished (retained) on every (re)connect and mode change. */
   private publishStatusOnline(): void {
     const c = this.client;
-    if (c === undefined || !c.connected || this.closing) return;
+    if (c === undefined || !c.connected || this.closing || this.birthHeld) return;
     const status = birthMessage({ base: this.statusBase('online'), startedAt: this.startedAt, version: this.version, mode: this.mode, model: this.model, protocol: this.protocol, nextSeq: this.seq, ...(this.identity ? { identity: this.identity() } : {}) });
-    c.publish(this.topics.status, status, { qos: 1, retain: true });
+    c.publish(this.topics.status, status, jsonOptions(this.protocol, 1, true));
   }
 }

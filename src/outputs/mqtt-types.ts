@@ -15,7 +15,7 @@ export interface StreamIdentity {
   /** The source's own description (device, file, generator). */
   source: string;
   /** ADS1299 ID register of each chip read at start; empty for other sources. */
-  chip_ids: readonly string[];
+  chip_ids: readonly (string | null)[];
 }
 
 /** A flat, JSON-safe description of the loaded model for the status message. */
@@ -44,6 +44,8 @@ export interface MqttSinkOptions {
   smoother?: PoseFilter;
   /** The hand and band, asked at every meta and birth (chip IDs arrive once the ADC is read). */
   identity?: () => StreamIdentity;
+  /** Resolves once identity() is final (the ADC's chip IDs read): meta and the first birth wait for it, within bounds. */
+  identified?: Promise<void>;
 }
 
 /** A request that arrived on <prefix>/request/<name>, handed over as received. */

@@ -88,7 +88,8 @@ export class ClockSyncMonitor implements Plugin {
       this.reading = r;
       if (r.ntp_synchronized !== true && this.warnedFor !== r.ntp_synchronized) {
         if (r.ntp_synchronized === false) ctx.log.warn({ clock_sync: r }, 'the wall clock is not synchronised: t_capture and ts cannot be compared with another machine\'s clock');
-        else ctx.log.info({ clock_sync: r }, `clock synchronisation unknown (${r.source})`);
+        // No systemd to ask (a container, a laptop without timedatectl): nothing an operator acts on.
+        else ctx.log.debug({ clock_sync: r }, `clock synchronisation unknown (${r.source})`);
       }
       this.warnedFor = r.ntp_synchronized;
     });

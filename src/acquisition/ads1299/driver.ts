@@ -200,7 +200,10 @@ export class Ads1299Driver {
       }
       registers.push(written);
     }
-    return { ids, registers };
+    // In a daisy chain the second chip shares chip select and DIN, so it takes every write, but
+    // RREG data leave the first chip's DOUT only: its ID cannot be read. Its presence is checked
+    // on every frame instead (the 1100 marker of its status word).
+    return { ids: opts.topology === 'daisy' ? [...ids, null] : ids, registers };
   }
 
   /** START + RDATAC, then one frame per DRDY edge. `onFatal` gets a stuck bus or a dead DRDY line. */
