@@ -208,3 +208,36 @@ prerequisiteTest('a full run folder still says so: the reserve lets summary.json
     fs.unmount();
   }
 });
+
+prerequisiteTest('a summary the full disk refuses once the reserve is spent: recorded and counted per file, answered false, never thrown — recordExit included', { skip }, () => {
+  const fs = smallTmpfs(200)!;
+  try {
+    const a = RunArtifacts.create('', join(fs.dir, 'run'));
+    assert.equal(a.writeJson('summary.json', { passed: true, finished: false }), true);
+    // Spend the disk and then the reserve (released by the first refused write).
+    const fill = (name: string): void => {
+      let n = 0;
+      try {
+        for (;;) writeFileSync(join(fs.dir, `${name}-${n++}`), Buffer.alloc(4096, 1));
+      } catch {
+        // full
+      }
+    };
+    fill('a');
+    const big = { passed: true, finished: false, pad: 'p'.repeat(64 * 1024) };
+    assert.equal(a.writeJson('summary.json', big), false, 'too large even for the released reserve');
+    fill('b');
+    assert.equal(a.writeJson('summary.json', { passed: true, finished: false }), false);
+    assert.equal(a.writeJson('latency_stats.json', { x: 1 }), false);
+    assert.doesNotThrow(() => RunArtifacts.recordExit(1, 'internal error: x'));
+    const summaries = a.failed.filter((f) => f.file === join(fs.dir, 'run', 'summary.json'));
+    assert.equal(summaries.length, 1, 'one entry per file and code');
+    assert.equal(summaries[0]!.code, 'ENOSPC');
+    assert.ok(summaries[0]!.count >= 3, `counted: ${summaries[0]!.count}`);
+    assert.ok(a.failed.some((f) => f.file.endsWith('latency_stats.json')));
+    const kept = JSON.parse(readFileSync(join(fs.dir, 'run', 'summary.json'), 'utf8')) as { passed: boolean; finished: boolean };
+    assert.deepEqual([kept.passed, kept.finished], [true, false], 'the last summary that fitted, whole');
+  } finally {
+    fs.unmount();
+  }
+});

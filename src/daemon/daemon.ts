@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { UserError, errorMessage } from '../common/errors.js';
+import { UserError, errorMessage, exitCodeOf } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -34,7 +34,8 @@ export type ReloadListener = (r: ReloadOutcome) => void;
 /**
  * `myostream run`: every configured stream from start to finish. One stream's fault or
  * fallback never touches another: each has its own source, predictors, plug-ins and state; a
- * stream that fails ends alone and the process exits 1 once the others have finished.
+ * stream that fails ends alone and the process exits with its code (1, or 2 for bad input
+ * found after start) once the others have finished.
  */
 export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Promise<number> {
   const streams = resolveStreams(cfg, validateConfig);
@@ -77,7 +78,8 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
       if (r.status === 'fulfilled') {
         code = Math.max(code, r.value);
       } else {
-        code = Math.max(code, 1);
+        // The code the stream recorded in its summary: 2 for bad input found after start, else 1.
+        code = Math.max(code, exitCodeOf(r.reason));
         if (!multi) throw r.reason;
         log.error({ stream: streams[i]!.id }, `stream ${streams[i]!.id} failed: ${errorMessage(r.reason)}`);
       }
