@@ -4,6 +4,7 @@ import type { StepCompanion, StreamingPredictor } from '../inference/streaming-p
 import type { DecoderStep } from '../inference/decoder.js';
 import { compareBlock } from '../domain/error-figures.js';
 import type { BlockFigures } from '../domain/events.js';
+import { failpoint } from '../common/failpoints.js';
 
 export interface ShadowListener {
   /** A compared block (its perStep view is valid during the call). */
@@ -94,6 +95,7 @@ export class ShadowCompanion implements StepCompanion {
    * the shadow points still owed run on their own (a few at most), then the block is compared.
    */
   async afterStep(j: number, angles: Float32Array): Promise<void> {
+    failpoint('shadow.after_step');
     // A step about to reuse an uncompared step's slot makes that step uncomparable.
     if (j - this.comparableFrom >= 2 * this.points) this.comparableFrom = j - 2 * this.points + 1;
     this.blockPoses.set(angles, this.slotOf(j) * POSE_DIM);
