@@ -508,6 +508,7 @@ async function runSchedule(sch, validators, opts) {
     const timers = [];
     const at = (s, fn) => timers.push({ due: t0 + s * 1000, fn });
     let filler;
+    const brokerDown = [];
     for (const f of sch.faults) {
       switch (f.kind) {
         case 'disk_full':
@@ -515,8 +516,8 @@ async function runSchedule(sch, validators, opts) {
           at(f.at + f.for_s, () => { if (filler) rmSync(filler, { force: true }); filler = undefined; });
           break;
         case 'broker_restart':
-          at(f.at, async () => { await broker.stop(); applied.push(f.kind); });
-          at(f.at + f.for_s, async () => { await broker.start(); });
+          at(f.at, async () => { await broker.stop(); brokerDown.push({ from: Date.now(), to: Infinity }); applied.push(f.kind); });
+          at(f.at + f.for_s, async () => { await broker.start(); if (brokerDown.length) brokerDown.at(-1).to = Date.now(); });
           break;
         case 'sighup':
           at(f.at, () => { writeFileSync(cfg, 'model: [this is\n  not: yaml\n'); current.signal('SIGHUP'); applied.push(f.kind); });
@@ -568,7 +569,11 @@ async function runSchedule(sch, validators, opts) {
     // Faults still due once the run ended are undone (a filled disk freed, the broker back).
     if (filler) rmSync(filler, { force: true });
     await sleep(300); // last retained/health messages in flight
-    for (const d of daemons) d.received = sliceReceived(received, d);
+    for (const d of daemons) {
+      d.received = sliceReceived(received, d);
+      // The final health can only arrive when the broker was up as the run ended.
+      d.brokerUpAtEnd = !brokerDown.some((w) => w.to >= (d.endedAt ?? Date.now()) - 2000 && w.from <= (d.endedAt ?? Date.now()));
+    }
 
     const checks = [];
     for (const d of daemons) checks.push(...checkDaemon(d, sch, validators, work));
@@ -716,7 +721,7 @@ function checkDaemon(d, sch, validators, work) {
       }
     }
     const last = d.received.health.at(-1)?.msg;
-    if (last && summary.counts && last.poses !== summary.counts.poses && d.received.health.length > 0 && !disabled.some((x) => x.plugin === 'mqtt')) {
+    if (code === 0 && d.brokerUpAtEnd && last && summary.counts && last.poses !== summary.counts.poses && !disabled.some((x) => x.plugin === 'mqtt')) {
       // The final tick publishes a last health: its counts are the summary's.
       over.push(`poses: last health ${last.poses}, summary ${summary.counts.poses}`);
     }
