@@ -585,8 +585,14 @@ async function runSchedule(sch, validators, opts) {
     } catch { /* gone */ }
     for (const d of daemons) if (d.alive) { d.signal('SIGCONT'); d.signal('SIGKILL'); await d.exited; }
     await broker.stop().catch(() => {});
+    if (opts.keep) {
+      // The tmpfs goes: its run folders and each daemon's log stay in the work folder.
+      for (const d of daemons) writeFileSync(join(work, `${d.label}.log`), d.log);
+      spawnSync('cp', ['-a', disk, join(work, 'disk-kept')]);
+    }
     unmount();
-    if (!opts.keep) rmSync(work, { recursive: true, force: true });
+    if (opts.keep) console.log(`   kept: ${work}`);
+    else rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -682,6 +688,11 @@ function checkDaemon(d, sch, validators, work) {
 
   // 3. One verdict: status, collect's report and the end-of-run line agree; never PASSED for a
   // run that died, was killed, ended unrecorded, exited non-zero or had a plug-in disabled.
+  if (summary === undefined && code === 2 && !existsSync(d.runDir)) {
+    // Refused before its run folder was opened (a replaced model, say): nothing to judge but the exit.
+    add('one verdict', true, 'exit 2 before the run folder existed');
+    return checks;
+  }
   const st = statusOf(d.runDir);
   const rep = reportVerdict(d.runDir, work);
   const end = json.find((j) => j?.msg === 'run finished');
@@ -809,6 +820,7 @@ async function main() {
     results.push(r);
     const failed = r.checks.filter((c) => !c.ok);
     if (!opts.quiet) {
+      console.log(`   faults landed: ${r.applied.join(', ') || 'none'} (one due after the run ended does not land)`);
       for (const c of r.checks) console.log(`   ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.ok ? '' : `: ${c.why}`}`);
       if (failed.length) console.log(`   replay: ${replayLine(sch)}   (or --replay '${JSON.stringify(sch)}')`);
     }
@@ -825,7 +837,8 @@ async function main() {
       return cs.every((c) => c.ok) ? 'ok' : 'FAIL';
     };
     const harness = r.checks.find((c) => c.name === 'harness' || c.name === 'progress');
-    console.log([r.schedule.index, `${r.schedule.source}@${r.schedule.speed}`, r.schedule.faults.map(describeFault).join('; ') + (harness ? ` [${harness.name} FAIL]` : ''), ...names.map(cell)].join(' | '));
+    const landed = `${r.applied.length}/${r.schedule.faults.length} landed`;
+    console.log([r.schedule.index, `${r.schedule.source}@${r.schedule.speed}`, `${r.schedule.faults.map(describeFault).join('; ')} (${landed})` + (harness ? ` [${harness.name} FAIL]` : ''), ...names.map(cell)].join(' | '));
   }
   const failing = results.filter((r) => r.checks.some((c) => !c.ok));
   console.log(`\n${results.length - failing.length} of ${results.length} schedules held every invariant`);
