@@ -767,7 +767,8 @@ function checkDaemon(d, sch, validators, work) {
 // Main
 
 function replayLine(sch) {
-  return `npm run chaos -- --seed ${sch.seed} --only ${sch.index}`;
+  // A schedule read from --replay may not be what its seed and index generate.
+  return sch.replayed ? `npm run chaos -- --replay '${JSON.stringify({ ...sch, replayed: undefined })}'` : `npm run chaos -- --seed ${sch.seed} --only ${sch.index}`;
 }
 
 async function main() {
@@ -801,7 +802,7 @@ async function main() {
     } catch (e) {
       usage(`--replay: not a schedule (${e.message})`);
     }
-    schedules = Array.isArray(s) ? s : [s];
+    schedules = (Array.isArray(s) ? s : [s]).map((x, i) => ({ index: i, seed: 0, ...x, replayed: true }));
     if (!schedules.every((x) => x && typeof x.source === 'string' && Array.isArray(x.faults))) usage('--replay: each schedule needs source and faults');
   } else {
     const idx = opts.only ?? Array.from({ length: opts.schedules }, (_, i) => i);
@@ -822,7 +823,7 @@ async function main() {
     if (!opts.quiet) {
       console.log(`   faults landed: ${r.applied.join(', ') || 'none'} (one due after the run ended does not land)`);
       for (const c of r.checks) console.log(`   ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.ok ? '' : `: ${c.why}`}`);
-      if (failed.length) console.log(`   replay: ${replayLine(sch)}   (or --replay '${JSON.stringify(sch)}')`);
+      if (failed.length) console.log(`   replay: ${replayLine(sch)}${sch.replayed ? '' : `   (or --replay '${JSON.stringify(sch)}')`}`);
     }
   }
 
