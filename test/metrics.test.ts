@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { metricsSchema } from '../src/config/metrics-schema.js';
 import { silentLogger } from '../src/common/logger.js';
 import { LATENCY_BUCKETS_S, MetricsServer } from '../src/outputs/metrics-server.js';
+import { connect as tcpConnect } from 'node:net';
 import { CLI, ROOT, cliEnv } from './helpers.js';
 import { waitFor } from './mqtt-helpers.js';
 
@@ -100,4 +101,26 @@ test('myostream run serves /metrics during the run: counters, _bucket series, mo
   }
   const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { metrics: { scrapes: number } };
   assert.ok(summary.metrics.scrapes >= 1);
+});
+
+test('a scrape in progress at stop does not hold the server (and the process) open: detach closes its connection', async () => {
+  const settings = metricsSchema.parse({ enabled: true, port: 0, process_metrics: false });
+  const server = MetricsServer.for(settings, silentLogger());
+  server.attach('main', { counts: () => ({ poses: 1 }), mode: () => 'streaming', providers: {} });
+  await server.listen();
+  const { port } = new URL(server.url);
+  // A request whose headers are still coming: the connection is busy, not idle, when the run stops.
+  const sock = tcpConnect(Number(port), '127.0.0.1');
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  sock.on('error', () => undefined);
+  sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  let closed = false;
+  const detached = server.detach('main').then(() => (closed = true));
+  // Progress, not a bound on the machine's speed: the close must not wait for that client.
+  for (let i = 0; i < 200 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+  const closedWhileBusy = closed;
+  sock.destroy();
+  await detached;
+  assert.equal(closedWhileBusy, true, 'detach finished while a scrape was in progress');
 });
