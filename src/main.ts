@@ -9,6 +9,7 @@ import { collectCommand, type CollectCliOptions } from './daemon/collect-command
 import { packageVersion } from './daemon/version.js';
 import { reportCommand, type ReportCliOptions } from './daemon/report-command.js';
 import { RunArtifacts } from './outputs/artifacts.js';
+import { armedFailpoints, loadFailpoints } from './common/failpoints.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -94,6 +95,9 @@ function buildProgram(): Command {
 async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    loadFailpoints(process.env['MYOSTREAM_FAILPOINTS']);
+    const armed = armedFailpoints();
+    if (armed.length > 0) process.stderr.write(`myostream: failpoints armed by MYOSTREAM_FAILPOINTS: ${armed.join(', ')}\n`);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {

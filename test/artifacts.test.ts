@@ -199,3 +199,13 @@ test('a run killed mid-way leaves every artifact it had written readable', async
   const s = json(dir, 'summary.json');
   assert.equal(s['finished'], false, 'the last summary written says the run was still going');
 });
+
+test('plug-ins disabled at start (failpoints): summary.json still validates; what they own is absent, plugins.disabled says why', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'myo-disabled-')), 'run');
+  const r = runCli(['run', '--source', 'synthetic', '--duration', '4', '--speed', '0', '--quiet', '--set', 'outputs.mqtt.enabled=false', '--set', 'logging.level=error', '--artifacts', dir],
+    { env: { MYOSTREAM_FAILPOINTS: 'plugin.latency.start=throw;plugin.memory.start=throw;plugin.alignment.start=throw' } });
+  assert.equal(r.status, 0, r.stderr);
+  const summary = json(dir, 'summary.json');
+  assert.deepEqual((summary['plugins'] as { disabled: { plugin: string }[] }).disabled.map((d) => d.plugin), ['latency', 'memory', 'alignment']);
+  assert.ok(ajv.validate(schema('summary'), summary), JSON.stringify(ajv.errors));
+});

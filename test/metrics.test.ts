@@ -9,6 +9,7 @@ import { poseRateTargetHz } from '../src/outputs/metrics.js';
 import { ROOT, prerequisiteTest } from './helpers.js';
 import { parse } from 'yaml';
 import { NO_PROMTOOL, dashboardQueries, declaredNames, grafanaQueryMetricNames, runTool, samples, scrapeLiveRun, type LiveScrape } from './metrics-helpers.js';
+import { connect as tcpConnect } from 'node:net';
 
 test('two streams share one Prometheus server, each under its stream label, with fixed buckets', async () => {
   const settings = metricsSchema.parse({ enabled: true, port: 0, process_metrics: false });
@@ -136,4 +137,26 @@ test('the pose rate asked for: 50 Hz times the pace, 50 Hz for an ADC whatever t
   assert.equal(poseRateTargetHz('ads1299-sim', 0.5), 25);
   assert.equal(poseRateTargetHz('ads1299', 0), 50);
   assert.equal(poseRateTargetHz('i2c', 3), 50);
+});
+
+test('a scrape in progress at stop does not hold the server (and the process) open: detach closes its connection', async () => {
+  const settings = metricsSchema.parse({ enabled: true, port: 0, process_metrics: false });
+  const server = MetricsServer.for(settings, silentLogger());
+  server.attach('main', { counts: () => ({ poses: 1 }), gauges: () => ({}), mode: () => 'streaming', identity: () => ({ hand: 'left', band: '' }), providers: {} });
+  await server.listen();
+  const { port } = new URL(server.url);
+  // A request whose headers are still coming: the connection is busy, not idle, when the run stops.
+  const sock = tcpConnect(Number(port), '127.0.0.1');
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  sock.on('error', () => undefined);
+  sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  let closed = false;
+  const detached = server.detach('main').then(() => (closed = true));
+  // Progress, not a bound on the machine's speed: the close must not wait for that client.
+  for (let i = 0; i < 200 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+  const closedWhileBusy = closed;
+  sock.destroy();
+  await detached;
+  assert.equal(closedWhileBusy, true, 'detach finished while a scrape was in progress');
 });

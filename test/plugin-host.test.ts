@@ -97,3 +97,22 @@ test('ctx.fail disables the plug-in that calls it; a failing start is contained 
   const host2 = new PluginHost([new Recorder('x', log), new Recorder('cfg', log, { failStart: new UserError('outputs.poses_out: bad path') })], silentLogger());
   await assert.rejects(host2.start(hosted()), /bad path/);
 });
+
+test('failpoints at the host: plugin.<name>.listener throws on its N-th event, plugin.<name>.start on start; each disables that plug-in only', async () => {
+  const { loadFailpoints } = await import('../src/common/failpoints.js');
+  loadFailpoints('plugin.b.listener=throw@2;plugin.c.start=throw');
+  try {
+    const log: string[] = [];
+    const host = new PluginHost([new Recorder('a', log), new Recorder('b', log), new Recorder('c', log)], silentLogger());
+    await host.start(hosted());
+    for (let i = 0; i < 3; i++) host.bus.emit('pose', newPoseEvent('streaming', new Float32Array(20)));
+    await host.stop();
+    assert.deepEqual(log.filter((l) => l.startsWith('pose')), ['pose a', 'pose b', 'pose a', 'pose a']);
+    assert.deepEqual(host.report().disabled.map((d) => [d.plugin, d.during, d.message]), [
+      ['c', 'start', 'failpoint plugin.c.start (hit 1)'],
+      ['b', 'pose', 'failpoint plugin.b.listener (hit 2)'],
+    ]);
+  } finally {
+    loadFailpoints(undefined);
+  }
+});

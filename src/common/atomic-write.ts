@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { toOutputError } from './errors.js';
+import { failpoint, failpointsArmed } from './failpoints.js';
 
 let tempCounter = 0;
 
@@ -23,6 +24,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, what = 
     fd = openSync(tmp, 'w', 0o644);
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     step = 'write';
+    if (failpointsArmed()) failpoint(`artifact.${basename(path)}`);
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
     step = 'fsync';

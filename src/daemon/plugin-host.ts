@@ -1,4 +1,5 @@
 import { errorMessage, isUserError } from '../common/errors.js';
+import { failpoint, failpointArmed, failpointsArmed } from '../common/failpoints.js';
 import type { Logger } from '../common/logger.js';
 import { EventBus, type Owner } from '../domain/bus.js';
 import type { RunEvent, RunEventKind, RunEvents } from '../domain/events.js';
@@ -52,6 +53,7 @@ export class PluginHost {
     this.ctx = ctx;
     for (const slot of this.slots) {
       try {
+        if (failpointsArmed()) failpoint(`plugin.${slot.plugin.name}.start`);
         await slot.plugin.start(this.contextFor(slot.plugin));
         if (slot.state === 'idle') slot.state = 'started';
       } catch (e) {
@@ -70,6 +72,7 @@ export class PluginHost {
       slot.state = 'stopped';
       this.bus.removeListeners(slot.plugin);
       try {
+        if (failpointsArmed()) failpoint(`plugin.${slot.plugin.name}.stop`);
         await slot.plugin.stop();
       } catch (e) {
         this.log.error({ plugin: slot.plugin.name }, `plug-in ${slot.plugin.name} failed to stop: ${errorMessage(e)}`);
@@ -82,6 +85,7 @@ export class PluginHost {
     for (const slot of this.slots) {
       if (slot.state !== 'started' || !slot.plugin.report) continue;
       try {
+        if (failpointsArmed()) failpoint(`plugin.${slot.plugin.name}.report`);
         reports.push(slot.plugin.report());
       } catch (e) {
         this.failed(slot.plugin, 'report', e);
@@ -92,9 +96,10 @@ export class PluginHost {
 
   private contextFor(plugin: Plugin): PluginContext {
     const ctx = this.ctx!;
+    const listenerPoint = `plugin.${plugin.name}.listener`;
     return {
       ...ctx,
-      bus: this.bus,
+      bus: failpointArmed(listenerPoint) ? failingBus(this.bus, listenerPoint) : this.bus,
       record: (kind, atSample, detail, data) => this.record(kind, atSample, detail, data),
       fail: (error, during) => this.failed(plugin, during, error),
       report: () => this.report(),
@@ -125,7 +130,10 @@ export class PluginHost {
     // Its stop runs detached: a failing plug-in must not hold up the emit that found it failing.
     if (wasStarted || during === 'start') {
       Promise.resolve()
-        .then(() => slot.plugin.stop())
+        .then(() => {
+          if (failpointsArmed()) failpoint(`plugin.${slot.plugin.name}.stop`);
+          return slot.plugin.stop();
+        })
         .catch((e: unknown) => this.log.error({ plugin: slot.plugin.name }, `plug-in ${slot.plugin.name} failed to stop: ${errorMessage(e)}`));
     }
     this.reportDisabled(slot.plugin.name, `plug-in ${slot.plugin.name}`, during, message, 'disabled');
@@ -137,4 +145,19 @@ export class PluginHost {
     this.bus.emit('error', { plugin: name, during, message, disabled: true });
     this.record('plugin_failed', this.ctx?.session.samples ?? 0, `${title} ${what} after a failure in ${during}: ${message}`, { plugin: name, during });
   }
+}
+
+/**
+ * The bus as one plug-in sees it when MYOSTREAM_FAILPOINTS arms `plugin.<name>.listener`: every
+ * listener it registers passes that failpoint first, so a throw lands where a listener's own would.
+ */
+function failingBus(bus: EventBus<RunEvents>, point: string): EventBus<RunEvents> {
+  const wrapped = Object.create(bus) as EventBus<RunEvents>;
+  wrapped.on = <K extends keyof RunEvents>(owner: Owner, event: K, fn: (payload: RunEvents[K]) => void): void => {
+    bus.on(owner, event, (payload: RunEvents[K]) => {
+      failpoint(point);
+      fn(payload);
+    });
+  };
+  return wrapped;
 }

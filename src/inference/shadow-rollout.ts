@@ -4,6 +4,7 @@ import type { BlockFigures } from '../domain/events.js';
 import { FEATURE_DIM, POSE_DIM } from '../domain/geometry.js';
 import type { DecoderStep } from './decoder.js';
 import type { BlockResult, ExactPredictor } from './exact-predictor.js';
+import { failpoint } from '../common/failpoints.js';
 
 export interface ShadowListener {
   /** A compared block (its perStep view is valid during the call). */
@@ -85,6 +86,7 @@ export class ShadowRollout {
    * at most), then the block is compared.
    */
   async afterStep(j: number, angles: Float32Array): Promise<void> {
+    failpoint('shadow.after_step');
     this.blockPoses.set(angles, this.slots.record(j) * POSE_DIM);
     const shadow = this.shadow;
     if (shadow.blockInProgress && j + 1 >= shadow.blocksDone * this.points) {

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { OutputError, toOutputError } from '../common/errors.js';
+import { failpoint, failpointArmed } from '../common/failpoints.js';
 
 export interface JsonlOptions {
   /** Records buffered before a write (batch mode). */
@@ -44,10 +45,14 @@ export class JsonlWriter {
   /** Records lost to a failed write (the batch that hit the error). */
   dropped = 0;
   rotations = 0;
+  /** `artifact.<file name>` when MYOSTREAM_FAILPOINTS arms it (decided once: flush stays allocation-free). */
+  private readonly failpointName: string | undefined;
 
   constructor(readonly path: string, readonly what: string, options: JsonlOptions | number = {}, flushMs?: number) {
     const o: JsonlOptions = typeof options === 'number' ? { flushEvery: options, ...(flushMs !== undefined ? { flushMs } : {}) } : options;
     this.opts = { flushEvery: 50, flushMs: 1000, durable: false, rotateBytes: 0, rotateKeep: 4, ...o };
+    const fp = `artifact.${basename(path)}`;
+    this.failpointName = failpointArmed(fp) ? fp : undefined;
     this.open('open');
   }
 
@@ -77,6 +82,7 @@ export class JsonlWriter {
     if (this.regular && this.opts.rotateBytes > 0 && this.size > 0 && this.size + buf.length > this.opts.rotateBytes) this.rotate();
     let off = 0;
     try {
+      if (this.failpointName !== undefined) failpoint(this.failpointName);
       while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.regular ? this.size + off : null);
       if (this.opts.durable && this.regular) fdatasyncSync(this.fd);
     } catch (e) {

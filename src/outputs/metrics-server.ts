@@ -209,7 +209,12 @@ export class MetricsServer {
     const srv = this.server;
     this.server = undefined;
     this.listening = undefined;
-    if (srv) await new Promise<void>((r) => srv.close(() => r()));
+    if (!srv) return;
+    const closed = new Promise<void>((r) => srv.close(() => r()));
+    // A scraper's keep-alive connection, used again and again, would hold the server and so the
+    // process open after the run: close() only drops connections idle at that moment.
+    srv.closeAllConnections();
+    await closed;
   }
 
   get url(): string {
