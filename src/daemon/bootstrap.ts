@@ -43,11 +43,19 @@ function numberFlag(flag: string, v: string): number {
  * Opens the graphs a configuration needs (the cached encoder step only when it streams with
  * it). run, align and bench all load their models here.
  */
-export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming'): Promise<LoadedModels> {
+export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming', bothPrecisions = false): Promise<LoadedModels> {
   const incremental = streaming && cfg.runtime.streaming.encoder === 'incremental';
   // The one-run step where the model folder has it (older folders step in two runs).
   const precision = cfg.model.precision;
-  const optional = incremental && cfg.runtime.streaming.fused_step ? [...OPTIONAL_MODEL_KEYS, precisionKey(STREAM_STEP_MODEL_KEY, precision)] : OPTIONAL_MODEL_KEYS;
+  const fused = incremental && cfg.runtime.streaming.fused_step;
+  const optional = fused ? [...OPTIONAL_MODEL_KEYS, precisionKey(STREAM_STEP_MODEL_KEY, precision)] : [...OPTIONAL_MODEL_KEYS];
+  // bench: the other precision's streaming graphs too, where the folder has them.
+  if (bothPrecisions && incremental) {
+    for (const p of ['fp32', 'int8'] as const) {
+      optional.push(precisionKey('decoder_step', p), precisionKey(INCREMENTAL_MODEL_KEY, p));
+      if (fused) optional.push(precisionKey(STREAM_STEP_MODEL_KEY, p));
+    }
+  }
   const keys = incremental ? [...MODEL_KEYS_WITH_INCREMENTAL] : ['encoder', 'decoder_step'];
   // int8: the streaming step's own graphs besides the fp32 ones exact and the shadow run.
   const int8 = streaming && precision === 'int8' ? [precisionKey('decoder_step', precision), ...(incremental ? [precisionKey(INCREMENTAL_MODEL_KEY, precision)] : [])] : [];
