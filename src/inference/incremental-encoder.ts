@@ -150,7 +150,7 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     if (!twin?.onFrame) return;
     const last = this.next - 1;
     if (last < 0 || twin.nextChunk > last) return;
-    if (twin.warmupPending && last > 0 && this.next - twin.nextChunk > WARMUP_STEPS + 1) return;
+    if (twin.warmupPending && last > 0) return;
     await twin.frame(ring, last, this.twinFrame, 0);
   }
 
