@@ -40,6 +40,7 @@ REPO_ROOT = os.path.dirname(HERE)
 # fp32 graph -> its int8 twin (model_info.json keys; files are <key>.onnx)
 VARIANTS = {"decoder_step": "decoder_step_int8", "encoder_incremental": "encoder_incremental_int8", "stream_step": "stream_step_int8"}
 OP_TYPES = ["LSTM", "MatMul"]
+WEIGHT_TYPE = "QInt8"  # onnxruntime.quantization.QuantType member name
 POSITION_STEPS = 12
 
 
@@ -56,7 +57,7 @@ def quantize_bytes(fp32: bytes) -> bytes:
         src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
         with open(src, "wb") as f:
             f.write(fp32)
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=OP_TYPES, per_channel=False, reduce_range=False)
+        quantize_dynamic(src, dst, weight_type=QuantType[WEIGHT_TYPE], op_types_to_quantize=OP_TYPES, per_channel=False, reduce_range=False)
         model = onnx.load(dst)
     # quantize_dynamic names itself as producer; keep the fp32 graph's metadata, mark the variant
     props = {p.key: p.value for p in model.metadata_props}
@@ -130,7 +131,7 @@ def add_int8_variant(out_dir: str, log=print) -> dict:
             "from": src_key,
             "from_sha256": entry["sha256"],
             "method": "onnxruntime.quantization.quantize_dynamic",
-            "weight_type": "QInt8",
+            "weight_type": WEIGHT_TYPE,
             "per_channel": False,
             "op_types": OP_TYPES,
             "operators": ops,
