@@ -32,7 +32,9 @@ export interface StreamsPerCore {
   /** Most bands whose every step finished within STREAM_STEP_P99_BOUND_MS of its tick, at P99. */
   streams: number;
   /** Per band count tried: P99 of the latest step's finish after its tick (ms), and of one step's own T_compute. */
-  tried: { bands: number; tick_p99_ms: number; step_p99_ms: number; ticks: number }[];
+  tried: { bands: number; tick_p50_ms: number; tick_p99_ms: number; step_p99_ms: number; ticks: number }[];
+  /** The percentile of the tick times held to bound_ms (99 unless asked otherwise). */
+  percentile: number;
   ticks_per_count: number;
   bound_ms: number;
   method: string;
@@ -47,7 +49,7 @@ export interface StreamsPerCore {
  * station.
  */
 export async function streamsPerCore(
-  models: LoadedModels, ring: RingBuffer, precision: Precision, o: { policy: FeaturePolicy; blockSamples: number; fused: boolean; ticks: number; maxBands: number },
+  models: LoadedModels, ring: RingBuffer, precision: Precision, o: { policy: FeaturePolicy; blockSamples: number; fused: boolean; ticks: number; maxBands: number; percentile?: number },
 ): Promise<StreamsPerCore> {
   const decoder = models.sessions[precisionKey('decoder_step', precision)]!;
   const make = (): StreamingPredictor => {
@@ -83,9 +85,11 @@ export async function streamsPerCore(
       tick[t] = performance.now() - t0;
       next = Math.max(next + TICK_MS, performance.now());
     }
-    const tickP99 = nearestRank(tick.sort(), tick.length, 99);
-    tried.push({ bands, tick_p99_ms: Math.round(tickP99 * 1000) / 1000, step_p99_ms: Math.round(nearestRank(step.sort(), step.length, 99) * 1000) / 1000, ticks: o.ticks });
-    if (tickP99 > STREAM_STEP_P99_BOUND_MS) break;
+    tick.sort();
+    const tickP99 = nearestRank(tick, tick.length, 99);
+    const judged = nearestRank(tick, tick.length, o.percentile ?? 99);
+    tried.push({ bands, tick_p50_ms: Math.round(nearestRank(tick, tick.length, 50) * 1000) / 1000, tick_p99_ms: Math.round(tickP99 * 1000) / 1000, step_p99_ms: Math.round(nearestRank(step.sort(), step.length, 99) * 1000) / 1000, ticks: o.ticks });
+    if (judged > STREAM_STEP_P99_BOUND_MS) break;
     streams = bands;
   }
   return {
@@ -93,6 +97,7 @@ export async function streamsPerCore(
     streams,
     tried,
     ticks_per_count: o.ticks,
+    percentile: o.percentile ?? 99,
     bound_ms: STREAM_STEP_P99_BOUND_MS,
     method: 'N bands on one thread, one step each per 20 ms tick (paced), graphs shared; P99 over the ticks of the time from the tick to the last band\'s pose',
   };
