@@ -7,7 +7,9 @@ Writes, byte-for-byte identically on a rerun with the same inputs and software:
     OUT/encoder.onnx, OUT/decoder_step.onnx, OUT/encoder_incremental.onnx,
     OUT/encoder_incremental_init.onnx, OUT/decoder_rollout.onnx, OUT/stream_step.onnx,
     OUT/golden/input.mtb,
-    OUT/golden/reference.mtb, OUT/model_info.json
+    OUT/golden/reference.mtb, OUT/model_info.json,
+    and the int8 variant (refer/quantize.py; --no-int8 skips it): OUT/decoder_step_int8.onnx,
+    OUT/encoder_incremental_int8.onnx, OUT/stream_step_int8.onnx, OUT/golden/reference_int8.mtb
 """
 
 from __future__ import annotations
@@ -645,7 +647,7 @@ def _stream_step_crosscheck(ort, opts, stream_bytes: bytes, inc, dec, sig: np.nd
     return worst
 
 
-def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool = True, quiet: bool = False) -> dict:
+def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool = True, quiet: bool = False, int8: bool = True) -> dict:
     """Write all artefacts into out_dir; returns a summary dict."""
     log = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     enc_params = count_parameters(model.network)
@@ -765,6 +767,13 @@ def run_export(out_dir: str, model: PoseModel, weights: dict, crosscheck: bool =
     }
     for name, digest in summary["files"].items():
         log(f"wrote {os.path.join(out_dir, name)}  sha256={digest}")
+    if int8:
+        # the int8 variant of the streaming step (refer/quantize.py); rewrites model_info.json
+        from quantize import add_int8_variant
+
+        summary["files"].update(add_int8_variant(out_dir, log=log))
+        with open(os.path.join(out_dir, "model_info.json"), "rb") as f:
+            summary["files"]["model_info.json"] = sha256_bytes(f.read())
     log(f"parameters: encoder={enc_params} decoder={dec_params}")
     for name, st in comparisons.items():
         log(f"{name}: mse={st['mse']:.3e} max_abs_diff={st['max_abs_diff']:.3e}")
@@ -788,6 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trust-checkpoint", action="store_true", help="allow torch.load(weights_only=False)")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "models"), help="output folder (default: models)")
     parser.add_argument("--no-crosscheck", action="store_true", help="skip the onnxruntime cross-check")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variant (refer/quantize.py; needs onnxruntime)")
     args = parser.parse_args(argv)
 
     if args.checkpoint:
@@ -801,7 +811,13 @@ def main(argv: list[str] | None = None) -> int:
         seed = DEFAULT_SEED if args.seed is None else args.seed
         model = build_model(seed)
         weights = {"seed": seed}
-    run_export(args.out, model, weights, crosscheck=not args.no_crosscheck)
+    if not args.no_int8:
+        try:
+            import onnxruntime.quantization  # noqa: F401
+        except ImportError:
+            print("error: the int8 variant needs onnxruntime (pip install onnxruntime), or pass --no-int8", file=sys.stderr)
+            return 2
+    run_export(args.out, model, weights, crosscheck=not args.no_crosscheck, int8=not args.no_int8)
     return 0
 
 

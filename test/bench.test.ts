@@ -51,4 +51,19 @@ test('bench --json prints every side-by-side key from one run (no timing asserte
   assert.ok(full.time_to_first_pose.warm && full.time_to_first_pose.warm.first_pose_ms > 0, r.stderr);
   assert.ok(Object.values(full.time_to_first_pose.warm.digests).every((d) => d === 'cached'), 'the second start found every digest cached');
   assert.equal(full.torch_reference.skipped, '--no-torch');
+
+  // The int8 variant beside fp32, from the same run.
+  for (const k of ['bare_int8', 'supervised_int8', 'bandwidth_floor_int8_p50_ms', 'int8_step_to_floor_p50', 'int8_to_fp32_bare_p50', 'torch_window_to_int8_p50', 'time_to_first_pose_int8_ms', 'time_to_first_pose_fp32_ms']) {
+    assert.ok(k in line, `stdout JSON has ${k}`);
+  }
+  assert.equal(line['torch_window_to_int8_p50'], null);
+  const int8 = (JSON.parse(readFileSync(out, 'utf8')) as {
+    int8: { bare: { one_run_steps: number }; supervised: { shared_decoder_steps: number }; bandwidth_floor: { bytes: number }; time_to_first_pose: { int8: { warm?: { rss_mb: number; precision: string } } } };
+  }).int8;
+  assert.equal(int8.bare.one_run_steps, 130);
+  // The fp32 shadow never rides in an int8 run.
+  assert.equal(int8.supervised.shared_decoder_steps, 0);
+  assert.ok(int8.bandwidth_floor.bytes > 5e6 && int8.bandwidth_floor.bytes < 0.3 * full.bandwidth_floor.bytes);
+  assert.equal(int8.time_to_first_pose.int8.warm?.precision, 'int8');
+  assert.ok((int8.time_to_first_pose.int8.warm?.rss_mb ?? 0) > 0);
 });

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-FILES = ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "decoder_rollout.onnx", "stream_step.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json"]
+FILES = ["encoder.onnx", "decoder_step.onnx", "encoder_incremental.onnx", "encoder_incremental_init.onnx", "decoder_rollout.onnx", "stream_step.onnx", "golden/input.mtb", "golden/reference.mtb", "model_info.json", "decoder_step_int8.onnx", "encoder_incremental_int8.onnx", "stream_step_int8.onnx", "golden/reference_int8.mtb"]
 
 
 @pytest.mark.slow

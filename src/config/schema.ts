@@ -21,6 +21,12 @@ export const configSchema = z
         mode: z.enum(['exact', 'streaming']).default('streaming'),
         /** Folder holding the ONNX graphs and model_info.json; relative paths are from the package root. */
         dir: z.string().min(1).default('models'),
+        /**
+         * fp32: every graph as exported. int8: the streaming step runs the int8 variant of its
+         * graphs (refer/quantize.py; USAGE.md, "int8 streaming"); exact mode and the live shadow
+         * stay fp32, so the watchdog measures the int8 path against fp32 exact.
+         */
+        precision: z.enum(['fp32', 'int8']).default('fp32'),
       })
       .strict()
       .prefault({}),
@@ -117,6 +123,15 @@ export const configSchema = z
           .object({ mse: z.number().positive().max(1).default(1e-5), max_diff: z.number().positive().max(10).default(5e-5) })
           .strict()
           .prefault({}),
+        /**
+         * The aligned block's bounds when model.precision is int8 (radians, as above): int8
+         * weights move a fresh session's first block by up to ≈ 3e-4 rad (USAGE.md, "int8
+         * streaming"); the drift bounds (watchdog.numerical) are the same for both.
+         */
+        streaming_tolerance_int8: z
+          .object({ mse: z.number().positive().max(1).default(1e-5), max_diff: z.number().positive().max(10).default(1e-3) })
+          .strict()
+          .prefault({}),
         /** T_compute bounds (P50 ≤ 10 ms, P95 ≤ 20 ms); the watchdog's window is watchdog.latency.window_units. */
         streaming_latency: z
           .object({
@@ -192,3 +207,8 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
+
+/** The aligned block's bounds for the configured precision (eval.streaming_tolerance or its _int8 twin). */
+export function alignmentTolerance(cfg: Pick<Config, 'model' | 'eval'>): { mse: number; max_diff: number } {
+  return cfg.model.precision === 'int8' ? cfg.eval.streaming_tolerance_int8 : cfg.eval.streaming_tolerance;
+}

@@ -1,6 +1,7 @@
 import { createSource } from '../acquisition/sources.js';
 import { createLogger } from '../common/logger.js';
 import { configToYaml } from '../config/load.js';
+import { alignmentTolerance } from '../config/schema.js';
 import { ARTIFACT_FILES, RunArtifacts } from '../outputs/artifacts.js';
 import { LatencyMonitor, latencyMonitorSettings } from '../supervision/latency-monitor.js';
 import { MemoryMonitor } from '../supervision/memory-monitor.js';
@@ -44,7 +45,7 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   artifacts.writeJson(ARTIFACT_FILES.latency, latency.stats());
   const summary = alignSummary({ cfg, source, models, report: r.report, samples: samples.ring.written, poses: r.steps, overwritten: samples.ring.overwritten, wallS: (performance.now() - t0) / 1000 }, [latency.report(), memory.report()], artifacts.dir);
   artifacts.writeJson(ARTIFACT_FILES.summary, summary);
-  const tol = cfg.eval.streaming_tolerance;
+  const tol = alignmentTolerance(cfg);
   const fmt = (x: number): string => x.toExponential(2);
   const line = `alignment (${cfg.runtime.streaming.feature_policy}, ${r.report.alignedBlocks} blocks): MSE ${fmt(overall.main.mse)} (≤ ${tol.mse}) max|diff| ${fmt(overall.main.max_diff)} (≤ ${tol.max_diff}); ` +
     `first output MSE ${fmt(overall.boundary.mse)} max|diff| ${fmt(overall.boundary.max_diff)} (≤ 2×) → ${passed ? 'PASSED' : 'FAILED'}`;

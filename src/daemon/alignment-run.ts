@@ -1,7 +1,7 @@
 import { RingBuffer } from '../acquisition/ring-buffer.js';
 import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
+import { alignmentTolerance, type Config } from '../config/schema.js';
 import { alignedPassed, compareBlock, stepErrors } from '../domain/error-figures.js';
 import { LEFT_CONTEXT, POSE_DIM } from '../domain/geometry.js';
 import type { LoadedModels } from '../inference/models.js';
@@ -22,7 +22,7 @@ export async function alignmentRegression(
 ): Promise<{ report: AlignmentReport; tCompute: LatencyHistogram; steps: number }> {
   const exact = buildExact(cfg, models, false);
   const streaming = buildStreaming(cfg, models);
-  const report = new AlignmentReport(cfg.eval.streaming_tolerance, {
+  const report = new AlignmentReport(alignmentTolerance(cfg), {
     kind: 'regression',
     feature_policy: cfg.runtime.streaming.feature_policy,
     encoder: cfg.runtime.streaming.encoder,
@@ -53,7 +53,7 @@ export async function alignmentRegression(
     } : undefined);
     steps += exact.points;
     report.addBlock(c);
-    const tol = cfg.eval.streaming_tolerance;
+    const tol = alignmentTolerance(cfg);
     log.info({ block: b, mse: c.main.mse, max_diff: c.main.max_diff, first_mse: c.boundary.mse, first_max_diff: c.boundary.max_diff, passed: alignedPassed(c.main, c.boundary, tol) }, 'block compared');
   }
   metrics?.close();

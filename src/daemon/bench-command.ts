@@ -7,14 +7,14 @@ import { writeJsonAtomic } from '../common/atomic-write.js';
 import { UserError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { LEFT_CONTEXT } from '../domain/geometry.js';
-import { INCREMENTAL_MODEL_KEY } from '../inference/incremental-encoder.js';
 import type { FeaturePolicy } from '../inference/streaming-predictor.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
 import { bandwidthFloor } from './bandwidth-floor.js';
+import { int8Results, requireIncremental, stepWeightBytes, streamsPerCore, type StreamsPerCore } from './bench-precision.js';
 import { configFromCli, openModels } from './bootstrap.js';
 import { benchInput, benchPaths } from './bench-setup.js';
 import { EXACT_BLOCKS, gcFunction, pick, r4, summarize, timeExactRollouts, type PathStats, type Percentiles } from './bench-paths.js';
-import { statSize, timeToFirstPose, torchReference, type TorchResult } from './bench-probes.js';
+import { statSize, timeToFirstPose, torchReference, type FirstPose, type TorchResult } from './bench-probes.js';
 
 export interface BenchCliOptions {
   /** Last stdout line = one JSON object (the table goes to stderr). */
@@ -37,6 +37,8 @@ export interface BenchCliOptions {
    * only one path runs, so turns of a few seconds of signal give the representative figures.
    */
   alternate?: number | string;
+  /** Count the bands one core carries at 50 Hz (bench-streams.ts), fp32 and int8. */
+  streamsPerCore?: boolean;
 }
 
 export const DEFAULT_BENCH_STEPS = 2000;
@@ -107,12 +109,13 @@ async function runBench(o: BenchCliOptions) {
   if (cfg.runtime.streaming.encoder !== 'incremental') {
     throw new UserError(`runtime.streaming.encoder is ${cfg.runtime.streaming.encoder}: bench compares the window path with the incremental one the daemon runs by default; drop that --set`);
   }
-  const models = await openModels(cfg, log, true);
-  if (!models.sessions[INCREMENTAL_MODEL_KEY]) throw new UserError('bench: the incremental encoder graph was not loaded');
+  const models = await openModels(cfg, log, true, true);
+  requireIncremental(models);
 
   const { ring, signal } = benchInput(models, cfg.runtime.exact.block_samples, WARMUP_STEPS + steps);
   const blockSamples = cfg.runtime.exact.block_samples;
-  const { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow } = benchPaths(cfg, models, policy, steps);
+  const { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow, int8 } = benchPaths(cfg, models, policy, steps);
+  const allPaths = [...paths, ...(int8?.paths ?? [])];
   const emit = (): void => {};
 
   const say = (line: string): void => void (o.json ? process.stderr : process.stdout).write(line + '\n');
@@ -120,14 +123,22 @@ async function runBench(o: BenchCliOptions) {
     `bare/supervised policy ${liveOpts.policy}; window ${windowSamples} samples, ${models.providers['encoder']} EP, intra/inter-op threads ${threads.intra}/${threads.inter}, spinning ${threads.spinning ? 'on' : 'off'}`);
 
   // The bandwidth floor over the bytes a bare step streams: its encoder step's and decoder's weights.
-  const stepBytes = ['decoder_step', INCREMENTAL_MODEL_KEY].reduce((a, k) => a + statSize(join(models.dir, models.info.models[k]!.path.replace(/^models\//, ''))), 0);
+  const stepBytes = stepWeightBytes(models, 'fp32');
   const floor = await bandwidthFloor(stepBytes, Math.max(1, threads.intra), threads.spinning);
   const floorMs: number[] = [];
   for (let i = 0; i < 20; i++) await floor.run();
   for (let i = 0; i < FLOOR_RUNS / 2; i++) floorMs.push(await floor.run());
+  // ...and over the int8 step's bytes (its encoder step's and decoder's int8 files), same method.
+  const int8Bytes = int8 ? stepWeightBytes(models, 'int8') : 0;
+  const floorInt8 = int8 ? await bandwidthFloor(int8Bytes, Math.max(1, threads.intra), threads.spinning) : undefined;
+  const floorInt8Ms: number[] = [];
+  if (floorInt8) {
+    for (let i = 0; i < 20; i++) await floorInt8.run();
+    for (let i = 0; i < FLOOR_RUNS / 2; i++) floorInt8Ms.push(await floorInt8.run());
+  }
 
   // Untimed warm-up (first runs, session warm-up of the incremental encoder: timed separately).
-  for (let i = 0; i < WARMUP_STEPS; i++) for (const p of i % 2 ? [...paths].reverse() : paths) await p.step(ring, false, emit);
+  for (let i = 0; i < WARMUP_STEPS; i++) for (const p of i % 2 ? [...allPaths].reverse() : allPaths) await p.step(ring, false, emit);
   const incWarmupMs = incInner.lastWarmupMs;
 
   const gc = gcFunction();
@@ -139,8 +150,8 @@ async function runBench(o: BenchCliOptions) {
   const tStart = performance.now();
   for (let i0 = 0, turn = 0; i0 < steps; i0 += alternate, turn++) {
     const n = Math.min(alternate, steps - i0);
-    for (let k = 0; k < paths.length; k++) {
-      const p = paths[(k + turn) % paths.length]!;
+    for (let k = 0; k < allPaths.length; k++) {
+      const p = allPaths[(k + turn) % allPaths.length]!;
       for (let i = 0; i < n; i++) await p.step(ring, true, emit);
     }
   }
@@ -152,6 +163,10 @@ async function runBench(o: BenchCliOptions) {
   const heap1 = process.memoryUsage().heapUsed;
   for (let i = 0; i < FLOOR_RUNS / 2; i++) floorMs.push(await floor.run());
   await floor.session.release();
+  if (floorInt8) {
+    for (let i = 0; i < FLOOR_RUNS / 2; i++) floorInt8Ms.push(await floorInt8.run());
+    await floorInt8.session.release();
+  }
 
   say('timing exact blocks (stepped and one-run rollout) …');
   const [steppedMs, loopedMs] = await timeExactRollouts(models, blockSamples, ring);
@@ -177,7 +192,7 @@ async function runBench(o: BenchCliOptions) {
     before_bytes: heap0,
     after_bytes: heap1,
     retained_growth_bytes: heap1 - heap0,
-    retained_growth_per_step_bytes: r4((heap1 - heap0) / (paths.length * steps)),
+    retained_growth_per_step_bytes: r4((heap1 - heap0) / (allPaths.length * steps)),
     heap_used_at_end_before_gc_bytes: heapEndRaw,
   };
 
@@ -210,9 +225,21 @@ async function runBench(o: BenchCliOptions) {
     const seed = typeof models.info.weights?.['seed'] === 'number' ? (models.info.weights['seed'] as number) : undefined;
     torch = torchReference(Math.min(steps, 1000), Math.max(1, threads.intra), seed);
   }
-  say('time to the first pose of a fresh process (twice) …');
-  const ttfp = timeToFirstPose(o);
+  say('time to the first pose of a fresh process (twice per precision) …');
+  const ttfpOf = (precision: 'fp32' | 'int8'): ReturnType<typeof timeToFirstPose> => timeToFirstPose({ ...o, set: [...o.set, `model.precision=${precision}`] });
+  const ttfpFp32 = ttfpOf('fp32');
+  const ttfpInt8 = int8 ? ttfpOf('int8') : undefined;
+  const ttfp = cfg.model.precision === 'int8' && ttfpInt8 ? ttfpInt8 : ttfpFp32;
   const ttfpMs = ttfp.warm?.first_pose_ms ?? ttfp.cold?.first_pose_ms ?? null;
+  const ttfpInt8Ms = ttfpInt8 ? (ttfpInt8.warm?.first_pose_ms ?? ttfpInt8.cold?.first_pose_ms ?? null) : null;
+  const ttfpFp32Ms = ttfpFp32.warm?.first_pose_ms ?? ttfpFp32.cold?.first_pose_ms ?? null;
+  const int8Figures = int8 ? int8Results(int8, floorInt8Ms, int8Bytes, bare, torch) : null;
+  let perCore: { fp32: StreamsPerCore; int8: StreamsPerCore | null } | null = null;
+  if (o.streamsPerCore) {
+    say('streams per core: bands at 50 Hz on this thread until the P99 passes 10 ms, fp32 then int8 …');
+    const so = { policy: liveOpts.policy, blockSamples, fused: cfg.runtime.streaming.fused_step, ticks: 150, maxBands: 24 };
+    perCore = { fp32: await streamsPerCore(models, ring, 'fp32', so), int8: int8 ? await streamsPerCore(models, ring, 'int8', so) : null };
+  }
 
   const supToBare = r4(sup.wall.p50_ms / bare.wall.p50_ms);
   const exactSpeedup = exactLooped ? r4(exactStepped.p50_ms / exactLooped.p50_ms) : null;
@@ -286,6 +313,12 @@ async function runBench(o: BenchCliOptions) {
       ratio_torch_incremental_to_bare_p50: torch.incremental ? r4(torch.incremental.p50_ms / bare.p50_ms) : null,
     },
     time_to_first_pose: { ...ttfp, first_pose_ms: ttfpMs },
+    streams_per_core: perCore,
+    // The int8 variant (model.precision int8) beside the fp32 figures above; null without its graphs.
+    int8: int8Figures === null ? null : {
+      ...int8Figures,
+      time_to_first_pose: { fp32: { ...ttfpFp32, first_pose_ms: ttfpFp32Ms }, int8: { ...ttfpInt8, first_pose_ms: ttfpInt8Ms } },
+    },
     targets: { ...TARGETS, met, all_met: Object.values(met).every((v) => v !== false) },
     wall_s: r4((tEnd - tStart) / 1000),
   };
@@ -317,6 +350,16 @@ function headline(r: BenchResult, file: string): Record<string, unknown> {
     one_run_to_two_runs_p50: r.one_run_to_two_runs_p50,
     exact_block_weight_floor_ms: r.exact_block.weight_floor_ms,
     time_to_first_pose_ms: r.time_to_first_pose.first_pose_ms,
+    bare_int8: r.int8 ? pick(r.int8.bare) : null,
+    supervised_int8: r.int8 ? pick(r.int8.supervised.wall) : null,
+    bandwidth_floor_int8_p50_ms: r.int8?.bandwidth_floor.p50_ms ?? null,
+    int8_step_to_floor_p50: r.int8?.step_to_floor_p50 ?? null,
+    int8_to_fp32_bare_p50: r.int8?.int8_to_fp32_bare_p50 ?? null,
+    torch_window_to_int8_p50: r.int8?.torch_window_to_int8_p50 ?? null,
+    time_to_first_pose_int8_ms: r.int8?.time_to_first_pose.int8.first_pose_ms ?? null,
+    time_to_first_pose_fp32_ms: r.int8?.time_to_first_pose.fp32.first_pose_ms ?? null,
+    streams_per_core_fp32: r.streams_per_core?.fp32.streams ?? null,
+    streams_per_core_int8: r.streams_per_core?.int8?.streams ?? null,
     steps: r.steps,
     machine: r.machine,
     results: file,
@@ -360,6 +403,17 @@ function printBenchTable(say: (line: string) => void, r: BenchResult, x: { point
     say(`time to first pose (fresh process, unpaced): ${r.time_to_first_pose.first_pose_ms.toFixed(0)} ms [goal ≤ ${r.targets.time_to_first_pose_max_ms}: ${yn(r.targets.met.time_to_first_pose)}] — imports ${w.imports_ms.toFixed(0)}, ` +
       `models ${w.model_load_ms.toFixed(0)} (${Object.values(w.digests).every((d) => d === 'cached') ? 'cached digests' : 'hashed'}), first step ${(w.first_pose_ms - w.source_ms).toFixed(0)} ms; ` +
       `first start ${r.time_to_first_pose.cold?.first_pose_ms.toFixed(0) ?? '?'} ms`);
+  }
+  if (r.int8) {
+    const i = r.int8;
+    say(`int8 (model.precision int8): bare p50 ${i.bare.p50_ms.toFixed(3)} p99 ${i.bare.p99_ms.toFixed(3)} ms = ${i.int8_to_fp32_bare_p50}× fp32's; supervised (fp32 shadow) wall p50 ${i.supervised.wall.p50_ms.toFixed(3)} ms; ` +
+      `floor ${(i.bandwidth_floor.bytes / 1e6).toFixed(1)} MB p50 ${i.bandwidth_floor.p50_ms.toFixed(3)} ms, step / floor ${i.step_to_floor_p50}×; torch window / int8 step ${i.torch_window_to_int8_p50 ?? 'n/a'}×`);
+    const tf = (x: { warm?: FirstPose; cold?: FirstPose; first_pose_ms: number | null }): string => `${x.first_pose_ms?.toFixed(0) ?? '?'} ms, RSS ${(x.warm ?? x.cold)?.rss_mb?.toFixed(0) ?? '?'} MB`;
+    say(`time to first pose / RSS at it: fp32 ${tf(i.time_to_first_pose.fp32)}; int8 ${tf(i.time_to_first_pose.int8)}`);
+  }
+  if (r.streams_per_core) {
+    const line = (x: StreamsPerCore): string => `${x.precision} ${x.streams} (${x.tried.map((t) => `${t.bands}: ${t.tick_p99_ms.toFixed(1)}`).join(', ')} ms)`;
+    say(`streams per core at 50 Hz, P99 ≤ ${r.streams_per_core.fp32.bound_ms} ms: ${line(r.streams_per_core.fp32)}${r.streams_per_core.int8 ? `; ${line(r.streams_per_core.int8)}` : ''}`);
   }
   say(`machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}/${r.machine.arch}, node ${r.machine.node}, onnxruntime-node ${r.machine.onnxruntime_node}`);
   say(`results: ${x.file}`);

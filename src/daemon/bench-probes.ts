@@ -43,6 +43,8 @@ export interface FirstPose {
   first_pose_ms: number;
   model_load_ms: number;
   digests: Record<string, string>;
+  rss_mb?: number;
+  precision?: string;
 }
 
 /**

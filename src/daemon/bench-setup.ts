@@ -3,8 +3,8 @@ import type { Config } from '../config/schema.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
 import { WindowFrameEncoder } from '../inference/frame-encoder.js';
-import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
-import type { LoadedModels } from '../inference/models.js';
+import { incrementalEncoderFrom, INCREMENTAL_MODEL_KEY } from '../inference/incremental-encoder.js';
+import { precisionKey, type LoadedModels } from '../inference/models.js';
 import { PairedStreamingPredictor } from '../inference/paired-streaming.js';
 import { ShadowRollout } from '../inference/shadow-rollout.js';
 import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
@@ -54,5 +54,28 @@ export function benchPaths(cfg: Config, models: LoadedModels, policy: FeaturePol
     new Path('supervised', supervised, undefined, steps),
   ] as const;
   for (const p of paths) p.predictor.restartAt(0);
-  return { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow };
+  return { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow, int8: int8Paths(cfg, models, liveOpts, steps) };
+}
+
+/**
+ * The same bare and supervised steps on the int8 graphs (model.precision int8), when the model
+ * folder has them: stepped in turn with the fp32 paths. The supervised one's shadow is fp32
+ * exact, as in the daemon: its frames come from the fp32 twin encoder, its decoder steps run
+ * on their own.
+ */
+function int8Paths(cfg: Config, models: LoadedModels, liveOpts: { policy: FeaturePolicy; blockSamples: number }, steps: number) {
+  const decoder = models.sessions[precisionKey('decoder_step', 'int8')];
+  if (!decoder || !models.sessions[precisionKey(INCREMENTAL_MODEL_KEY, 'int8')]) return undefined;
+  const fusedStep = cfg.runtime.streaming.fused_step ? models.sessions[precisionKey(STREAM_STEP_MODEL_KEY, 'int8')] : undefined;
+  const opts = { ...liveOpts, fusedStep, companionOwnRuns: true };
+  const bareStreaming = new StreamingPredictor(incrementalEncoderFrom(models, { precision: 'int8' }), decoder, opts);
+  const supStreaming = new StreamingPredictor(incrementalEncoderFrom(models, { precision: 'int8' }), decoder, opts);
+  const supervised = new PairedStreamingPredictor(supStreaming, new ShadowRollout(new ExactPredictor(models.encoder, models.decoder, liveOpts.blockSamples, false), { onBlock: () => undefined }), {
+    onShadowFailed: (during, error) => {
+      throw new Error(`bench: the int8 path's live shadow failed (${during}): ${error instanceof Error ? error.message : String(error)}`);
+    },
+  });
+  const paths = [new Path('bare_int8', bareStreaming, undefined, steps), new Path('supervised_int8', supStreaming, undefined, steps)] as const;
+  for (const p of paths) p.predictor.restartAt(0);
+  return { paths, bareStreaming, supStreaming, supervised };
 }

@@ -5,8 +5,8 @@ import type { Logger } from '../common/logger.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { loadModels, OPTIONAL_MODEL_KEYS, sessionOptionsFrom, type LoadedModels } from '../inference/models.js';
-import { MODEL_KEYS_WITH_INCREMENTAL } from '../inference/incremental-encoder.js';
+import { checkPrecisionKeys, loadModels, OPTIONAL_MODEL_KEYS, precisionKey, sessionOptionsFrom, type LoadedModels } from '../inference/models.js';
+import { INCREMENTAL_MODEL_KEY, MODEL_KEYS_WITH_INCREMENTAL } from '../inference/incremental-encoder.js';
 import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
 
 /** The flags every command that runs the model shares. */
@@ -43,9 +43,22 @@ function numberFlag(flag: string, v: string): number {
  * Opens the graphs a configuration needs (the cached encoder step only when it streams with
  * it). run, align and bench all load their models here.
  */
-export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming'): Promise<LoadedModels> {
+export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming', bothPrecisions = false): Promise<LoadedModels> {
   const incremental = streaming && cfg.runtime.streaming.encoder === 'incremental';
   // The one-run step where the model folder has it (older folders step in two runs).
-  const optional = incremental && cfg.runtime.streaming.fused_step ? [...OPTIONAL_MODEL_KEYS, STREAM_STEP_MODEL_KEY] : OPTIONAL_MODEL_KEYS;
-  return loadModels(cfg.model.dir, sessionOptionsFrom(cfg.runtime), log, incremental ? MODEL_KEYS_WITH_INCREMENTAL : undefined, optional);
+  const precision = cfg.model.precision;
+  const fused = incremental && cfg.runtime.streaming.fused_step;
+  const optional = fused ? [...OPTIONAL_MODEL_KEYS, precisionKey(STREAM_STEP_MODEL_KEY, precision)] : [...OPTIONAL_MODEL_KEYS];
+  // bench: the other precision's streaming graphs too, where the folder has them.
+  if (bothPrecisions && incremental) {
+    for (const p of ['fp32', 'int8'] as const) {
+      optional.push(precisionKey('decoder_step', p), precisionKey(INCREMENTAL_MODEL_KEY, p));
+      if (fused) optional.push(precisionKey(STREAM_STEP_MODEL_KEY, p));
+    }
+  }
+  const keys = incremental ? [...MODEL_KEYS_WITH_INCREMENTAL] : ['encoder', 'decoder_step'];
+  // int8: the streaming step's own graphs besides the fp32 ones exact and the shadow run.
+  const int8 = streaming && precision === 'int8' ? [precisionKey('decoder_step', precision), ...(incremental ? [precisionKey(INCREMENTAL_MODEL_KEY, precision)] : [])] : [];
+  checkPrecisionKeys(cfg.model.dir, precision, int8);
+  return loadModels(cfg.model.dir, sessionOptionsFrom(cfg.runtime), log, [...keys, ...int8], optional);
 }

@@ -38,12 +38,14 @@ async function main(argv: readonly string[]): Promise<void> {
   const predictor = buildStreaming(cfg, models);
   const stop = new AbortController();
   let firstPoseMs = NaN;
+  let rssAtFirstPose = NaN;
   await runPipeline({
     source, predictor, log, rings, ringSeconds: cfg.runtime.streaming.max_buffer_seconds, signal: stop.signal,
     hooks: {
       onPose: () => {
         if (Number.isNaN(firstPoseMs)) {
           firstPoseMs = performance.now();
+          rssAtFirstPose = process.memoryUsage().rss;
           stop.abort();
         }
       },
@@ -58,6 +60,9 @@ async function main(argv: readonly string[]): Promise<void> {
     first_pose_ms: r(firstPoseMs),
     model_load_ms: r(modelsMs - configMs),
     digests: models.digests,
+    // Resident memory at the first pose: the loaded graphs (model.precision decides which) and the rest.
+    rss_mb: r(rssAtFirstPose / 2 ** 20),
+    precision: cfg.model.precision,
     source: source.info.description,
   }) + '\n');
 }

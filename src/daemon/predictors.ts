@@ -4,7 +4,8 @@ import { ExactMode } from '../inference/exact-mode.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../inference/frame-encoder.js';
 import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
-import type { LoadedModels } from '../inference/models.js';
+import { precisionKey, type LoadedModels } from '../inference/models.js';
+import { UserError } from '../common/errors.js';
 import { PairedStreamingPredictor, type ShadowHooks } from '../inference/paired-streaming.js';
 import { ShadowRollout } from '../inference/shadow-rollout.js';
 import { StreamingPredictor } from '../inference/streaming-predictor.js';
@@ -22,16 +23,21 @@ export { SHADOW_PART } from '../inference/paired-streaming.js';
 export function buildFrameEncoder(cfg: Config, models: LoadedModels): FrameEncoder {
   const s = cfg.runtime.streaming;
   // The cached step gives the same frames for both policies (frame q for every q).
-  if (s.encoder === 'incremental') return incrementalEncoderFrom(models);
+  if (s.encoder === 'incremental') return incrementalEncoderFrom(models, { precision: cfg.model.precision });
   return new WindowFrameEncoder(models.encoder, s.feature_policy === 'sliding_window' ? s.window_samples : RECEPTIVE_FIELD);
 }
 
 export function buildStreaming(cfg: Config, models: LoadedModels): StreamingPredictor {
-  return new StreamingPredictor(buildFrameEncoder(cfg, models), models.decoder, {
+  const precision = cfg.model.precision;
+  const decoder = models.sessions[precisionKey('decoder_step', precision)];
+  if (!decoder) throw new UserError(`${precisionKey('decoder_step', precision)} graph not loaded (model.precision ${precision})`);
+  return new StreamingPredictor(buildFrameEncoder(cfg, models), decoder, {
     policy: cfg.runtime.streaming.feature_policy,
     blockSamples: cfg.runtime.exact.block_samples,
     // Loaded only for the incremental encoder with runtime.streaming.fused_step on.
-    fusedStep: cfg.runtime.streaming.fused_step ? models.sessions[STREAM_STEP_MODEL_KEY] : undefined,
+    fusedStep: cfg.runtime.streaming.fused_step ? models.sessions[precisionKey(STREAM_STEP_MODEL_KEY, precision)] : undefined,
+    // The live shadow is fp32 exact (buildExact): it runs its own steps beside int8 ones.
+    companionOwnRuns: precision !== 'fp32',
   });
 }
 

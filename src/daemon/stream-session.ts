@@ -215,6 +215,8 @@ export class StreamSession implements SessionActions {
         mode_final: this.mode,
         feature_policy: cfg.runtime.streaming.feature_policy,
         encoder: cfg.runtime.streaming.encoder,
+        // Weights of the streaming step (exact and the shadow are fp32 either way).
+        precision: cfg.model.precision,
         // Each streaming step as one stream_step run (null: no streaming predictor in this run).
         one_run_step: this.predictors.streaming ? this.predictors.streaming.streaming.isFused : null,
         mode_switches: this.switches,

@@ -3,7 +3,7 @@ import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { FrameEncoder, FrameListener } from './frame-encoder.js';
 import { FEATURE_DIM, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
 import { UserError } from '../common/errors.js';
-import type { LoadedModels, ModelInfo } from './models.js';
+import { precisionKey, type LoadedModels, type ModelInfo, type Precision } from './models.js';
 
 /** Key of the cached-step graph in model_info.json (refer/export.py writes it). */
 export const INCREMENTAL_MODEL_KEY = 'encoder_incremental';
@@ -82,14 +82,19 @@ export class IncrementalFrameEncoder implements FrameEncoder {
   warmups = 0;
   /** Milliseconds of the last warm-up (init graph or 45 steps). */
   lastWarmupMs = 0;
-  onFrame: FrameListener | undefined;
+  private listener: FrameListener | undefined;
+  /** Scratch of the twin's catch-up (its frames go to the listener, not here). */
+  private readonly twinFrame = new Float32Array(FEATURE_DIM);
 
   /**
-   * @param session the cached-step graph (encoder_incremental)
+   * @param session the cached-step graph (encoder_incremental, or its int8 variant)
    * @param initSession the warm-up graph (encoder_incremental_init); without it the warm-up
    *   steps from zero state, same frames, ≈ 45 step runs instead of one window-sized run
+   * @param twin an fp32 encoder that serves onFrame instead of this one (model.precision int8):
+   *   the live shadow is fp32 exact, so it must not see this encoder's int8 frames. It steps
+   *   over the same chunks, and only while a listener is attached.
    */
-  constructor(private readonly session: ort.InferenceSession, private readonly initSession?: ort.InferenceSession) {
+  constructor(private readonly session: ort.InferenceSession, private readonly initSession?: ort.InferenceSession, private readonly twin?: IncrementalFrameEncoder) {
     checkGraph(session, ['emg', ...INCREMENTAL_STATE.map((s) => s.input)]);
     if (initSession) checkGraph(initSession, ['emg']);
     const mk = (): Float32Array[] => INCREMENTAL_STATE.map((s) => new Float32Array(s.channels * s.frames));
@@ -119,6 +124,36 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     }
   }
 
+  /** Receives every frame computed (with a twin: the twin's fp32 frames, computed for it). */
+  get onFrame(): FrameListener | undefined {
+    return this.listener;
+  }
+
+  set onFrame(l: FrameListener | undefined) {
+    this.listener = l;
+    if (this.twin) this.twin.onFrame = l;
+  }
+
+  /** True when an fp32 twin serves the frame listener (this encoder runs another precision). */
+  get hasTwin(): boolean {
+    return this.twin !== undefined;
+  }
+
+  /**
+   * Brings the twin to this encoder's newest frame (a cached step or the warm-up per frame
+   * behind), so the listener gets every frame this session computes. A twin that would have
+   * to start behind frame 0 (a listener attached mid-session) waits for the next session:
+   * the shadow passes over blocks whose frames it never saw.
+   */
+  async catchUpTwin(ring: RingBuffer): Promise<void> {
+    const twin = this.twin;
+    if (!twin?.onFrame) return;
+    const last = this.next - 1;
+    if (last < 0 || twin.nextChunk > last) return;
+    if (twin.warmupPending && last > 0) return;
+    await twin.frame(ring, last, this.twinFrame, 0);
+  }
+
   /** True when frame 0 comes from the one-run warm-up graph. */
   get hasInitGraph(): boolean {
     return this.initSession !== undefined;
@@ -126,6 +161,7 @@ export class IncrementalFrameEncoder implements FrameEncoder {
 
   /** Starts a session at `origin`: zero state, warm-up pending. Costs a 57 kB fill. */
   reset(origin: number): void {
+    this.twin?.reset(origin);
     this.origin = origin;
     this.next = -WARMUP_STEPS;
     for (const b of this.state[this.cur]) b.fill(0);
@@ -154,6 +190,7 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     }
     const base = slot * FEATURE_DIM;
     for (let c = 0; c < FEATURE_DIM; c++) out[outOffset + c] = this.kept[base + c]!;
+    if (this.twin) await this.catchUpTwin(ring);
   }
 
   /** Frame 0 and the state after step 0, by the init graph or by stepping from zero state. */
@@ -176,7 +213,7 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     const slot = q % KEEP;
     this.kept.set(this.feature, slot * FEATURE_DIM);
     this.keptQ[slot] = q;
-    this.onFrame?.(q, this.feature, 0);
+    if (!this.twin) this.listener?.(q, this.feature, 0);
   }
 
   private chunkEnd(step: number): number {
@@ -284,11 +321,17 @@ export const MODEL_KEYS_WITH_INCREMENTAL: readonly string[] = ['encoder', 'decod
  * The incremental encoder over models loaded with MODEL_KEYS_WITH_INCREMENTAL (the init graph
  * is used when loaded; `useInit: false` forces the stepped warm-up).
  */
-export function incrementalEncoderFrom(models: LoadedModels, opts: { useInit?: boolean } = {}): IncrementalFrameEncoder {
-  const session = models.sessions[INCREMENTAL_MODEL_KEY];
-  if (!session) throw new UserError(`${INCREMENTAL_MODEL_KEY} graph not loaded: load models with MODEL_KEYS_WITH_INCREMENTAL`);
+export function incrementalEncoderFrom(models: LoadedModels, opts: { useInit?: boolean; precision?: Precision } = {}): IncrementalFrameEncoder {
+  const fp32 = models.sessions[INCREMENTAL_MODEL_KEY];
+  if (!fp32) throw new UserError(`${INCREMENTAL_MODEL_KEY} graph not loaded: load models with MODEL_KEYS_WITH_INCREMENTAL`);
   const bad = incrementalInfoMismatch(models.info);
   if (bad) throw new UserError(bad);
   const init = opts.useInit === false ? undefined : models.sessions[INCREMENTAL_INIT_MODEL_KEY];
-  return new IncrementalFrameEncoder(session, init);
+  const precision = opts.precision ?? 'fp32';
+  if (precision === 'fp32') return new IncrementalFrameEncoder(fp32, init);
+  const key = precisionKey(INCREMENTAL_MODEL_KEY, precision);
+  const session = models.sessions[key];
+  if (!session) throw new UserError(`${key} graph not loaded (model.precision ${precision})`);
+  // The same fp32 warm-up starts both; the twin serves the frame listener (the live shadow).
+  return new IncrementalFrameEncoder(session, init, new IncrementalFrameEncoder(fp32, init));
 }

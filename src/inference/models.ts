@@ -274,6 +274,28 @@ export function providerVerdict(
   };
 }
 
+/** model.precision: which weights the streaming step reads. */
+export type Precision = 'fp32' | 'int8';
+
+/**
+ * model_info.json key of a streaming-step graph at `precision`: refer/quantize.py writes the
+ * int8 twin of decoder_step, encoder_incremental and stream_step under `<key>_int8`, same
+ * interface. The exact graphs (encoder, decoder_rollout, the warm-up) have fp32 only.
+ */
+export function precisionKey(key: string, precision: Precision): string {
+  return precision === 'int8' ? `${key}_int8` : key;
+}
+
+/** Refuses a model folder without the variant `precision` needs (before anything loads). */
+export function checkPrecisionKeys(modelDir: string, precision: Precision, keys: readonly string[]): void {
+  if (precision === 'fp32') return;
+  const { dir, info } = readModelInfo(modelDir);
+  const missing = keys.filter((k) => info.models[k] === undefined);
+  if (missing.length > 0) {
+    throw new UserError(`model.precision is ${precision} but ${join(dir, 'model_info.json')} has no ${missing.join(', ')}; write the variant with: python refer/quantize.py --models ${dir}`);
+  }
+}
+
 /** Graphs loaded whenever model_info.json lists them (older model folders lack them). */
 export const OPTIONAL_MODEL_KEYS: readonly string[] = ['decoder_rollout'];
 

@@ -103,6 +103,7 @@ export class FusedStreamStep {
       this.decoder.commitStep();
     }
     this.encoder.commitStep();
+    if (this.encoder.hasTwin) await this.encoder.catchUpTwin(ring);
     this.runs++;
     return this.decoder.output;
   }

@@ -22,6 +22,12 @@ export interface StreamingOptions {
    * step + decoder step) instead of two runs. Without it, or with the window encoder, two.
    */
   fusedStep?: ort.InferenceSession | undefined;
+  /**
+   * The companion's decoder steps run on their own graph, never in this predictor's batch:
+   * set when this predictor's graphs are not the companion's (model.precision int8 against the
+   * fp32 shadow), which must not see int8 weights.
+   */
+  companionOwnRuns?: boolean;
 }
 
 const CACHE = 4;
@@ -86,6 +92,7 @@ export class StreamingPredictor implements Predictor {
   private pairBuffers: DecoderPair | undefined;
   private readonly incremental: IncrementalFrameEncoder | undefined;
   private readonly fused: FusedStreamStep | undefined;
+  private readonly companionOwnRuns: boolean;
   /** Scratch for frames run ahead (exact_grid's spread encoder steps). */
   private readonly ahead = new Float32Array(FEATURE_DIM);
   /** No sample beyond this comes for the current session (Infinity while the input goes on). */
@@ -101,6 +108,7 @@ export class StreamingPredictor implements Predictor {
     this.event = newPoseEvent('streaming', this.integrator.pose);
     this.record = newStepRecord(this.integrator.pose);
     this.incremental = encoder instanceof IncrementalFrameEncoder ? encoder : undefined;
+    this.companionOwnRuns = opts.companionOwnRuns === true;
     if (this.incremental && opts.fusedStep) {
       this.fused = new FusedStreamStep(opts.fusedStep, this.incremental, this.decoder, this.integrator.pose);
     }
@@ -252,6 +260,7 @@ export class StreamingPredictor implements Predictor {
     this.integrator.fillDecoderInput(this.feature, 0, this.decoder.input);
     const other = companion?.prepareStep();
     if (!other) return this.decoder.step();
+    if (this.companionOwnRuns) return this.afterOwnRun(await this.decoder.step(), other, companion!);
     let out: Float32Array;
     try {
       out = await this.decoder.stepWith(other, (this.pairBuffers ??= new DecoderPair()));
@@ -299,6 +308,7 @@ export class StreamingPredictor implements Predictor {
     const other = companion?.prepareStep();
     this.fusedSteps++;
     if (!other) return fused.run(ring);
+    if (this.companionOwnRuns) return this.afterOwnRun(await fused.run(ring), other, companion!);
     let out: Float32Array;
     try {
       out = await fused.run(ring, other, (this.pairBuffers ??= new DecoderPair()));
@@ -309,6 +319,19 @@ export class StreamingPredictor implements Predictor {
     }
     companion!.completeStep();
     this.sharedSteps++;
+    return out;
+  }
+
+  /** The companion's step on its own graph, after this step's run (companionOwnRuns). */
+  private async afterOwnRun(out: Float32Array, other: DecoderStep, companion: StepCompanion): Promise<Float32Array> {
+    try {
+      await other.step();
+    } catch (e) {
+      // The companion's own run failed; this step's pose is already made and stands.
+      companion.abandonStep(e);
+      return out;
+    }
+    companion.completeStep();
     return out;
   }
 

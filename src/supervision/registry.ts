@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.js';
+import { alignmentTolerance, type Config } from '../config/schema.js';
 import { pluginRow, type TableRow } from '../domain/registry.js';
 import { AlignmentMonitor } from './alignment-monitor.js';
 import { LatencyMonitor, latencyMonitorSettings } from './latency-monitor.js';
@@ -48,7 +48,7 @@ export const SUPERVISORS: readonly Row[] = [
   pluginRow({
     name: 'alignment',
     settings: (cfg: Config, env: SupervisionEnv) => streams(env, {
-      tolerance: cfg.eval.streaming_tolerance,
+      tolerance: alignmentTolerance(cfg),
       enabled: cfg.eval.streaming_alignment_check,
       meta: {
         kind: 'live',
@@ -63,7 +63,7 @@ export const SUPERVISORS: readonly Row[] = [
   pluginRow({
     name: 'watchdog',
     settings: (cfg: Config, env: SupervisionEnv) =>
-      streams(env, watchdogSettings(cfg.watchdog, cfg.runtime.fallback, cfg.eval, cfg.runtime.streaming.step_ms / 1000)),
+      streams(env, watchdogSettings(cfg.watchdog, cfg.runtime.fallback, { ...cfg.eval, streaming_tolerance: alignmentTolerance(cfg) }, cfg.runtime.streaming.step_ms / 1000)),
     create: (s) => new WatchdogPlugin(s),
   }),
   pluginRow({
