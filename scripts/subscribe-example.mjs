@@ -3,13 +3,15 @@
 // print the answer. Uses the same `mqtt` package as myostream.
 //
 //   node scripts/subscribe-example.mjs [--broker mqtt://localhost:1883] [--node <node_id>] \
-//     [--stream <stream_id>] [--request status] [--body '{"mode":"exact"}'] [--seconds 10] [--protocol 5]
+//     [--stream <stream_id>] [--request status] [--body '{"mode":"exact"}'] [--seconds 10] [--protocol 5] \
+//     [--until-answered]
 //
 // --protocol 5 (mosquitto, EMQX, HiveMQ) also shows the MQTT 5 response topic and correlation
 // data; the default 4 (MQTT 3.1.1) works with every broker, the embedded one included.
 //
 // --node defaults to + (any node; the request then goes to the first node whose status arrives).
 // --stream is for a daemon running several streams (topics myostream/<node>/<stream>/…).
+// --until-answered ends as soon as the answer and a pose have arrived (--seconds stays the limit).
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { connect } from 'mqtt';
@@ -24,6 +26,7 @@ const { values: a } = parseArgs({
     seconds: { type: 'string', default: '10' },
     username: { type: 'string', default: '' },
     protocol: { type: 'string', default: '4' },
+    'until-answered': { type: 'boolean', default: false },
   },
 });
 const levels = (node) => `myostream/${node}${a.stream ? '/' + a.stream : ''}`;
@@ -40,6 +43,7 @@ client.on('connect', (ack) => console.log(`connected to ${a.broker} (MQTT ${clie
 let poses = 0;
 let lastPrint = 0;
 let requested = false;
+let answered = false;
 const transaction = randomUUID().slice(0, 8);
 
 client.on('message', (topic, payload) => {
@@ -51,7 +55,12 @@ client.on('message', (topic, payload) => {
   }
   const kind = topic.split('/').at(-1);
   const prev = topic.split('/').at(-2);
-  if (kind === 'pose') {
+  // Before the kinds: the answer to a request named like one (status) comes on …/response/status.
+  if (prev === 'response' || topic.startsWith('app/')) {
+    console.log(`response to ${m.request} [${m.transaction}]: ${m.status}${m.error ? ' — ' + m.error : ''}`);
+    console.log(JSON.stringify(m.data, null, 1).slice(0, 2000));
+    answered = true;
+  } else if (kind === 'pose') {
     poses++;
     // Every pose is 20 angles in radians, in meta.joints order; print a few a second.
     if (Date.now() - lastPrint > 500) {
@@ -67,10 +76,8 @@ client.on('message', (topic, payload) => {
       requested = true;
       sendRequest(a.node === '+' ? m.node_id : a.node);
     }
-  } else if (prev === 'response' || topic.startsWith('app/')) {
-    console.log(`response to ${m.request} [${m.transaction}]: ${m.status}${m.error ? ' — ' + m.error : ''}`);
-    console.log(JSON.stringify(m.data, null, 1).slice(0, 2000));
   }
+  if (a['until-answered'] && answered && poses > 0) client.end(false, () => process.exit(0));
 });
 
 function sendRequest(node) {
