@@ -3,13 +3,26 @@
 // streaming mode (both feature policies, both encoders, the incremental one in one run per step and in
 // two), and prints the max |diff| of every pose
 // against the PyTorch reference's golden arrays. Usage: npm run build && node scripts/parity.mjs
+//   [--only a,b]   only these cases, named as printed with '-' for ' ' (exact,
+//                  streaming-window-sliding_window, streaming-incremental-exact_grid-2-runs, …)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { readTensorBundle } from '../dist/src/common/tensor-bundle.js';
 
+function usage(msg) {
+  console.error(`parity: ${msg}\nusage: node scripts/parity.mjs [--only case,case…]`);
+  process.exit(2);
+}
+let opt;
+try {
+  opt = parseArgs({ options: { only: { type: 'string' } } }).values;
+} catch (e) {
+  usage(e.message);
+}
 const root = fileURLToPath(new URL('..', import.meta.url));
 const golden = readTensorBundle(join(root, 'models/golden/reference.mtb'));
 const dir = mkdtempSync(join(tmpdir(), 'myostream-parity-'));
@@ -23,12 +36,15 @@ const cases = [
   ...['sliding_window', 'exact_grid'].map((policy) => [`streaming incremental ${policy} 2 runs`, `streaming_${policy}_poses`,
     ['--set', 'runtime.streaming.encoder=incremental', '--set', `runtime.streaming.feature_policy=${policy}`, '--set', 'runtime.streaming.fused_step=false']]),
 ];
+const key = (name) => name.replace(/ /g, '-');
+const only = opt.only === undefined ? undefined : opt.only.split(',').filter(Boolean);
+for (const k of only ?? []) if (!cases.some(([name]) => key(name) === k)) usage(`--only: no case ${k} (cases: ${cases.map(([n]) => key(n)).join(', ')})`);
 let worst = 0;
-for (const [name, array, args] of cases) {
+for (const [name, array, args] of cases.filter(([n]) => !only || only.includes(key(n)))) {
   const out = join(dir, `${name.replace(/ /g, '-')}.jsonl`);
   const r = spawnSync(process.execPath, [join(root, 'dist/src/main.js'), 'run', '--source', 'replay:models/golden/input.mtb', '--speed', '0', '--quiet',
     '--set', 'outputs.mqtt.enabled=false', '--set', 'eval.streaming_alignment_check=false', '--set', 'logging.level=error',
-    '--artifacts', join(dir, name.replace(/ /g, '-')), '--poses-out', out, ...args], { cwd: root, encoding: 'utf8' });
+    '--artifacts', join(dir, key(name)), '--poses-out', out, ...args], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${name}: exit ${r.status}: ${r.stderr}`);
   const got = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).angles).flat();
   const want = golden.arrays.get(array).data;

@@ -2,17 +2,34 @@
 // Jitter, lag and step response of the raw pose stream against <prefix>/pose/smoothed (One Euro, the filter the
 // MQTT output publishes) for a few settings: on the golden recording, on the HDF5 fixture (which
 // has ground-truth joint angles) and on synthetic motion with a known clean trajectory.
-// Usage (after npm run build): node scripts/smoothing-table.mjs
+// Usage (after npm run build): node scripts/smoothing-table.mjs [--data golden,fixture,synthetic] [--steps N]
+// (--data: which of the three, all by default; --steps: length of the synthetic motion, 3000.)
 // Prints a Markdown table; docs/mqtt.md has its output.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { OneEuroFilter } from '../dist/src/outputs/one-euro.js';
 import { loadRecording } from '../dist/src/acquisition/recording.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DATA = ['golden', 'fixture', 'synthetic'];
+function usage(msg) {
+  console.error(`smoothing-table: ${msg}\nusage: node scripts/smoothing-table.mjs [--data ${DATA.join(',')}] [--steps N]`);
+  process.exit(2);
+}
+let opt;
+try {
+  opt = parseArgs({ options: { data: { type: 'string', default: DATA.join(',') }, steps: { type: 'string', default: '3000' } } }).values;
+} catch (e) {
+  usage(e.message);
+}
+const data = opt.data.split(',').filter(Boolean);
+for (const d of data) if (!DATA.includes(d)) usage(`--data: no data set ${d} (${DATA.join(', ')})`);
+const syntheticSteps = Number(opt.steps);
+if (!Number.isInteger(syntheticSteps) || syntheticSteps < 2 * 25) usage(`--steps must be an integer ≥ 50, got ${opt.steps}`);
 const RATE = 50;
 const SETTINGS = [
   { name: 'light', min_cutoff: 4, beta: 1, d_cutoff: 1 },
@@ -147,18 +164,24 @@ function measure(label, raw, truth) {
   }
 }
 
-const golden = posesOf('models/golden/input.mtb');
-measure(`golden recording (${golden.angles.length} steps)`, golden.angles, null);
+if (data.includes('golden')) {
+  const golden = posesOf('models/golden/input.mtb');
+  measure(`golden recording (${golden.angles.length} steps)`, golden.angles, null);
+}
 
-const fixturePath = 'test/fixtures/upstream_small.hdf5';
-const fixture = posesOf(fixturePath);
-const rec = await loadRecording(join(ROOT, fixturePath));
-// Ground truth at each pose's window end sample.
-const truth = fixture.t.map((t) => Array.from(rec.jointAngles.subarray((Math.round(t * rec.sampleRate) - 1) * 20, Math.round(t * rec.sampleRate) * 20)));
-measure(`HDF5 fixture with ground truth (${fixture.angles.length} steps)`, fixture.angles, truth);
+if (data.includes('fixture')) {
+  const fixturePath = 'test/fixtures/upstream_small.hdf5';
+  const fixture = posesOf(fixturePath);
+  const rec = await loadRecording(join(ROOT, fixturePath));
+  // Ground truth at each pose's window end sample.
+  const truth = fixture.t.map((t) => Array.from(rec.jointAngles.subarray((Math.round(t * rec.sampleRate) - 1) * 20, Math.round(t * rec.sampleRate) * 20)));
+  measure(`HDF5 fixture with ground truth (${fixture.angles.length} steps)`, fixture.angles, truth);
+}
 
-const syn = syntheticMotion();
-measure('synthetic motion, σ 0.02 rad noise (3000 steps)', syn.raw, syn.truth);
+if (data.includes('synthetic')) {
+  const syn = syntheticMotion(syntheticSteps);
+  measure(`synthetic motion, σ 0.02 rad noise (${syntheticSteps} steps)`, syn.raw, syn.truth);
+}
 
 console.log('Lag: the shift that best aligns the two streams (least mean squared difference), ms, median over the 20 joints (min–max).\n');
 console.log('| data | stream (min_cutoff Hz, beta, d_cutoff Hz) | jitter, mean abs step change (rad) | lag behind raw (ms) | MAE vs truth (rad) | lag behind truth (ms) |');

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const drift = join(root, 'dist', 'src', 'supervision', 'drift.js');
+const drift = join(root, 'dist', 'src', 'common', 'statistics.js');
 const cli = join(root, 'dist', 'src', 'main.js');
 
 function usage(msg) {

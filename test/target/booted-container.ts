@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runWatched } from './target-cache.js';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -29,23 +30,63 @@ export class BootedContainer {
     cpSync(from, join(this.root, to), { recursive: true, verbatimSymlinks: true });
   }
 
-  /** Boots it (`binds`: host:container pairs, read-only) and waits until systemd says the boot is done. */
-  async boot(binds: readonly string[], deadlineMs: number): Promise<void> {
+  /**
+   * Boots it (`binds`: host:container pairs, read-only) and waits until systemd says the boot is
+   * done, for as long as the boot keeps going: the console or the journal grew within the last
+   * `silenceS` seconds.
+   */
+  async boot(binds: readonly string[], silenceS: number): Promise<void> {
     this.nspawn = spawn('systemd-nspawn', ['-q', '-D', this.root, '-M', 'myostream-target', '-b', '--register=no', '--keep-unit', ...binds.map((b) => `--bind-ro=${b}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.nspawn.stdout!.on('data', (d: Buffer) => (this.console += d.toString()));
     this.nspawn.stderr!.on('data', (d: Buffer) => (this.console += d.toString()));
-    const end = Date.now() + deadlineMs;
+    const consoleGrew = ((seen = -1) => (): boolean => {
+      const grew = this.console.length !== seen;
+      seen = this.console.length;
+      return grew;
+    })();
+    let quietSince = Date.now();
     while (this.leader === 0) {
-      if (Date.now() > end || this.nspawn.exitCode !== null) throw new Error(`systemd-nspawn did not start: ${this.console.slice(-2000)}`);
+      if (consoleGrew()) quietSince = Date.now();
+      if (Date.now() - quietSince > silenceS * 1000 || this.nspawn.exitCode !== null) throw new Error(`systemd-nspawn did not start: ${this.console.slice(-2000)}`);
       this.leader = this.findLeader();
       if (this.leader === 0) await new Promise((r) => setTimeout(r, 200));
     }
+    await this.until('the boot to finish', silenceS, () => (/^(running|degraded)/.test(this.exec(['systemctl', 'is-system-running'], { check: false }).stdout) ? true : undefined));
+  }
+
+  /** The journal's last cursor: it moves whenever anything in the container logs. */
+  journalCursor(): string {
+    return this.exec(['journalctl', '-n', '0', '--show-cursor', '--no-pager'], { check: false }).stdout.trim();
+  }
+
+  /**
+   * Polls `probe` until it gives a value, for as long as the container is busy: failing only once
+   * neither its journal nor its console has moved for `silenceS` seconds (a wait then has
+   * nothing left to wait for).
+   */
+  async until<T>(what: string, silenceS: number, probe: () => T | undefined): Promise<T> {
+    let cursor = '';
+    let quietSince = Date.now();
     for (;;) {
-      const r = this.exec(['systemctl', 'is-system-running', '--wait'], { check: false, timeoutMs: Math.max(1000, end - Date.now()) });
-      if (/^(running|degraded)/.test(r.stdout)) return;
-      if (Date.now() > end) throw new Error(`the container's systemd did not finish booting: ${r.stdout.trim()} ${r.stderr.trim()}`);
-      await new Promise((r2) => setTimeout(r2, 500));
+      const v = probe();
+      if (v !== undefined) return v;
+      const now = `${this.console.length} ${this.journalCursor()}`;
+      if (now !== cursor) {
+        cursor = now;
+        quietSince = Date.now();
+      } else if (Date.now() - quietSince > silenceS * 1000) {
+        throw new Error(`waiting for ${what}: the container's journal has not moved for ${silenceS} s`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
     }
+  }
+
+  /**
+   * Runs a long command inside (an install) for as long as it keeps printing; see runWatched.
+   */
+  execWatched(argv: readonly string[], label: string, opts: { env?: Record<string, string> } = {}): Promise<{ stdout: string; stderr: string; seconds: number }> {
+    const env = Object.entries({ PATH, HOME: '/root', LANG: 'C.UTF-8', ...opts.env }).map(([k, v]) => `${k}=${v}`);
+    return runWatched('nsenter', ['-t', String(this.leader), '-m', '-u', '-i', '-n', '-p', '-C', '--', 'env', '-i', ...env, ...argv], { label });
   }
 
   /** The container's PID 1: the nspawn child whose namespaced pid is 1. */

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ROOT, prerequisiteTest } from '../helpers.js';
 import { BootedContainer } from './booted-container.js';
-import { cachedDebianRoot, cachedNode, run } from './target-cache.js';
+import { SILENCE_S, cachedDebianRoot, cachedNode, run } from './target-cache.js';
 
 /**
  * The service on a real systemd as PID 1: a Debian 12 root booted by systemd-nspawn, myostream
@@ -25,17 +25,13 @@ const skip = missing();
 const CONF = '/etc/myostream/realtime_config.yaml';
 const DROP_IN = '/etc/systemd/system/myostream.service.d/target-test.conf';
 
-async function until<T>(what: string, deadlineMs: number, probe: () => T | undefined): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/**
+ * How long a wait may see nothing happen in the container (its journal and console still)
+ * before it fails: waits last as long as the machine needs while something moves.
+ */
+const QUIET_S = process.env.MYOSTREAM_TARGET_SILENCE_S ? SILENCE_S : 180;
 
-prerequisiteTest('systemd as PID 1: install, exit 2 without an ADC, READY and poses on the simulator, watchdog restart, reload, stop, collect, uninstall', { skip, timeout: 540_000 }, async () => {
+prerequisiteTest('systemd as PID 1: install, exit 2 without an ADC, READY and poses on the simulator, watchdog restart, reload, stop, collect, uninstall', { skip }, async () => {
   const lower = cachedDebianRoot();
   const node = cachedNode('x64');
   const c = new BootedContainer(lower);
@@ -56,10 +52,10 @@ prerequisiteTest('systemd as PID 1: install, exit 2 without an ADC, READY and po
       writeFileSync(join(src, f), readFileSync(join(ROOT, f)), { mode: spawnSync('stat', ['-c', '%a', join(ROOT, f)], { encoding: 'utf8' }).stdout.trim() === '755' ? 0o755 : 0o644 });
     }
     mkdirSync(join(src, 'node_modules'));
-    await c.boot([`${join(ROOT, 'node_modules')}:/root/myostream/node_modules`], 120_000);
+    await c.boot([`${join(ROOT, 'node_modules')}:/root/myostream/node_modules`], QUIET_S);
 
     const npmEnv = { NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt', npm_config_cafile: '/etc/ssl/certs/ca-certificates.crt', npm_config_update_notifier: 'false' };
-    const inst = c.exec(['bash', '/root/myostream/scripts/install.sh'], { env: npmEnv, timeoutMs: 300_000 });
+    const inst = await c.execWatched(['bash', '/root/myostream/scripts/install.sh'], 'install.sh', { env: npmEnv });
     assert.match(inst.stdout, /install\.sh: wrote \/etc\/systemd\/system\/myostream\.service/);
     assert.equal(c.show('myostream', 'UnitFileState'), 'enabled');
 
@@ -73,23 +69,32 @@ prerequisiteTest('systemd as PID 1: install, exit 2 without an ADC, READY and po
     assert.match(c.exec(['journalctl', '-u', 'myostream', '--no-pager', '-o', 'cat']).stdout, /\/dev\/spidev0\.0 does not exist/);
 
     // The simulated ADS1299 behind the same driver; a short watchdog so the freeze is found quickly.
+    // The latency bounds of the acceptance are a base station's (P95 20 ms); a CI host under
+    // load misses them, and whether it does is not what this test is about (npm run bench is):
+    // bounds no host misses leave the verdict to what is (fallback, alignment, plug-ins).
     mkdirSync(join(c.root, dirname(DROP_IN)), { recursive: true });
-    writeFileSync(join(c.root, DROP_IN), `[Service]\nExecStart=\nExecStart=/usr/local/bin/myostream run --config ${CONF} --quiet --source ads1299-sim\nWatchdogSec=5s\nRestartSec=1\n`);
+    writeFileSync(join(c.root, DROP_IN), `[Service]\nExecStart=\nExecStart=/usr/local/bin/myostream run --config ${CONF} --quiet --source ads1299-sim --set eval.streaming_latency.p50_ms=10000 --set eval.streaming_latency.p95_ms=10000\nWatchdogSec=5s\nRestartSec=1\n`);
     c.exec(['systemctl', 'daemon-reload']);
     c.exec(['systemctl', 'reset-failed', 'myostream']);
-    // Type=notify: start returns once READY=1 arrived.
-    c.exec(['systemctl', 'start', 'myostream'], { timeoutMs: 120_000 });
-    assert.equal(c.show('myostream', 'ActiveState'), 'active');
+    // Type=notify: active once READY=1 arrived.
+    c.exec(['systemctl', 'start', '--no-block', 'myostream']);
+    assert.equal(await c.until('the service to start', QUIET_S, () => {
+      const state = c.show('myostream', 'ActiveState');
+      return state === 'active' || state === 'failed' ? state : undefined;
+    }), 'active');
     assert.match(c.exec(['journalctl', '-u', 'myostream', '--no-pager', '-o', 'cat']).stdout, /systemd notified: ready/);
-    const sub = c.exec(['mosquitto_sub', '-h', '127.0.0.1', '-t', 'myostream/+/pose', '-C', '3', '-W', '30', '-u', 'reader', '-P', 'x'], { timeoutMs: 40_000 });
-    const poses = sub.stdout.trim().split('\n').map((l) => JSON.parse(l) as { angles: number[]; mode: string });
+    const sub = await c.until('three poses over MQTT', QUIET_S, () => {
+      const r = c.exec(['mosquitto_sub', '-h', '127.0.0.1', '-t', 'myostream/+/pose', '-C', '3', '-W', '5', '-u', 'reader', '-P', 'x'], { check: false });
+      return r.status === 0 ? r.stdout : undefined;
+    });
+    const poses = sub.trim().split('\n').map((l) => JSON.parse(l) as { angles: number[]; mode: string });
     assert.equal(poses.length, 3);
     for (const p of poses) assert.equal(p.angles.length, 20);
 
     // A frozen main process stops the pings: the watchdog aborts it and Restart= brings it back.
     const frozen = c.show('myostream', 'MainPID');
     c.exec(['kill', '-STOP', frozen]);
-    await until('the watchdog restart', 60_000, () => (c.show('myostream', 'NRestarts') === '1' && c.show('myostream', 'ActiveState') === 'active' && c.show('myostream', 'MainPID') !== frozen ? true : undefined));
+    await c.until('the watchdog restart', QUIET_S, () => (c.show('myostream', 'NRestarts') === '1' && c.show('myostream', 'ActiveState') === 'active' && c.show('myostream', 'MainPID') !== frozen ? true : undefined));
     const journal = c.exec(['journalctl', '-u', 'myostream', '--no-pager']).stdout;
     assert.match(journal, /Watchdog timeout \(limit 5s\)/);
     assert.match(journal, /Failed with result 'watchdog'/);
@@ -100,11 +105,12 @@ prerequisiteTest('systemd as PID 1: install, exit 2 without an ADC, READY and po
     assert.match(conf, /^ {2}level: info/m);
     writeFileSync(join(c.root, CONF), conf.replace(/^ {2}level: info/m, '  level: debug'));
     c.exec(['systemctl', 'reload', 'myostream']);
-    await until('the reload line', 30_000, () => (/reload: log level changed/.test(c.exec(['journalctl', '-u', 'myostream', '--no-pager', '-o', 'cat', `_PID=${pid}`]).stdout) ? true : undefined));
+    await c.until('the reload line', QUIET_S, () => (/reload: log level changed/.test(c.exec(['journalctl', '-u', 'myostream', '--no-pager', '-o', 'cat', `_PID=${pid}`]).stdout) ? true : undefined));
     assert.equal(c.show('myostream', 'MainPID'), pid, 'reload keeps the process');
 
     // Stop finalises the run: status reads it as finished, collect packs it with the journal.
-    c.exec(['systemctl', 'stop', 'myostream'], { timeoutMs: 60_000 });
+    c.exec(['systemctl', 'stop', '--no-block', 'myostream']);
+    await c.until('the service to stop', QUIET_S, () => (['inactive', 'failed'].includes(c.show('myostream', 'ActiveState')) ? true : undefined));
     assert.equal(c.show('myostream', 'Result'), 'success');
     const status = c.exec(['myostream', 'status']).stdout;
     assert.match(status, /^state +finished \(interrupted\)/m);
