@@ -91,7 +91,7 @@ test('parity: the exact and one streaming case against the reference, each pose 
 test('smoothing-table: jitter falls and lag grows with stronger smoothing, on the fixture (through the CLI) and on synthetic motion', () => {
   const r = script('smoothing-table.mjs', ['--data', 'fixture,synthetic', '--steps', '500']);
   assert.equal(r.status, 0, r.stderr);
-  const rows = r.stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| data')).map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
+  const rows = r.stdout.split('Step response')[0]!.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| data')).map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
   assert.equal(rows.length, 8, r.stdout);
   for (const set of [rows.slice(0, 4), rows.slice(4)]) {
     assert.deepEqual(set.map((c) => c[1]!.split(' ')[0]), ['raw', 'light', 'default', 'strong']);
