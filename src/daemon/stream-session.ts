@@ -117,7 +117,10 @@ export class StreamSession implements SessionActions {
       if (k && e.data?.['cause'] !== 'contention_over') this.counts[k] = (this.counts[k] ?? 0) + 1;
     });
     await this.host.start({ stream: this.p.info, log, artifacts, session: this.view, actions: this });
-    this.summaryWithoutWriter(false);
+    // A first tick once every plug-in has started: the summary the artifacts writer left at its
+    // own start holds only the parts started before it, and on a disk that fills early it could
+    // be the last one written.
+    this.tick(false);
     const first = this.mode === 'streaming' && this.predictors.streaming ? this.predictors.streaming : this.predictors.exact;
     this.current = first;
     log.info({ stream: this.p.info.id, mode: cfg.model.mode, policy: cfg.runtime.streaming.feature_policy, source: source.info.description, artifacts: artifacts.dir, providers: this.p.models.providers, plugins: this.host.names }, 'run started');
