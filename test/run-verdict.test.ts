@@ -258,3 +258,41 @@ function fill(dir: string, name: string): void {
     closeSync(fd);
   }
 }
+
+test('the artifacts plug-in cannot start (a disk full at service start): the run still leaves summary.json, and status, collect and the end-of-run line say NOT PASSED naming it', () => {
+  const root = mkdtempSync(join(tmpdir(), 'myo-nowriter-'));
+  const r = runCli(['run', '--source', 'synthetic', '--duration', '2', '--speed', '0', '--quiet', '--set', `outputs.artifacts_root=${root}`, '--set', 'outputs.mqtt.enabled=false'], { env: { MYOSTREAM_FAILPOINTS: 'plugin.artifacts.start=throw' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack');
+  const name = readdirSync(root).find((n) => n.startsWith('run-'));
+  assert.ok(name, 'a run folder');
+  const dir = join(root, name);
+  validSummary(dir);
+  const s = json(join(dir, 'summary.json'));
+  assert.deepEqual([s['finished'], s['exit'], s['exit_code']], [true, 'completed', 0]);
+  assert.ok(((s['counts'] as Record<string, number>)['poses'] ?? 0) > 0, 'the poses the run delivered are counted');
+  const said = assertSameVerdict(r.stderr, dir);
+  assert.match(said, /^NOT PASSED: plug-in disabled: artifacts \(during start\)/);
+  const st = runCli(['status', '--artifacts', root]);
+  assert.equal(st.status, 0, st.stderr);
+  assert.equal(line(st.stdout, 'verdict'), said);
+  assert.match(st.stdout, /^disabled +artifacts \(during start\): failpoint plugin\.artifacts\.start/m);
+  const out = join(root, 'c.tar.gz');
+  const c = runCli(['collect', '--artifacts', root, '-o', out]);
+  assert.equal(c.status, 0, c.stderr);
+  const x = mkdtempSync(join(tmpdir(), 'myo-nowriter-x-'));
+  assert.equal(spawnSync('tar', ['-xzf', out, '-C', x]).status, 0);
+  const manifest = json(join(x, readdirSync(x)[0]!, 'manifest.json')) as { runs: { name: string; verdict: string }[] };
+  assert.equal(manifest.runs[0]!.name, name);
+  assert.equal(manifest.runs[0]!.verdict, said);
+});
+
+test('the artifacts plug-in disabled mid-run (its listener throws): the session keeps the heartbeat, so the final summary records the end and the reason', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-writer-off-'));
+  const r = runCli(['run', '--source', 'synthetic', '--duration', '3', '--speed', '0', '--quiet', '--artifacts', dir, '--set', 'outputs.mqtt.enabled=false'], { env: { MYOSTREAM_FAILPOINTS: 'plugin.artifacts.listener=throw@20' } });
+  assert.equal(r.status, 0, r.stderr);
+  validSummary(dir);
+  const s = json(join(dir, 'summary.json'));
+  assert.deepEqual([s['finished'], s['exit']], [true, 'completed']);
+  assert.match(assertSameVerdict(r.stderr, dir), /^NOT PASSED: plug-in disabled: artifacts \(during /);
+});

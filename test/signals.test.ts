@@ -105,3 +105,36 @@ test('SIGUSR1 opens no inspector with the handlers installed (and does without t
   c.send('finish');
   assert.deepEqual(await c.exited, { code: 0, signal: null });
 });
+
+test('a SIGHUP held since start-up is answered once by the run\'s handlers, which then own SIGHUP; a command that does not reload gets Node\'s default', async () => {
+  const { EventEmitter } = await import('node:events');
+  const { holdSignals, takeHeldSignals, releaseHeldSignals } = await import('../src/common/held-signals.js');
+  const { installSignalHandlers } = await import('../src/daemon/signals.js');
+  const fake = Object.assign(new EventEmitter(), { pid: 4242, kill: (_pid: number, _sig: string) => { killed.push(_sig); return true; } }) as unknown as NodeJS.Process;
+  const killed: string[] = [];
+  const infos: string[] = [];
+  const log = { info: (_o: unknown, m: string) => infos.push(m), warn: () => undefined, error: () => undefined } as unknown as import('../src/common/logger.js').Logger;
+  let reloads = 0;
+
+  holdSignals(fake);
+  fake.emit('SIGHUP');
+  fake.emit('SIGHUP');
+  assert.equal(reloads, 0);
+  const dispose = installSignalHandlers({ log, finalise: () => undefined, reload: () => void reloads++ }, fake);
+  assert.equal(reloads, 1, 'two held SIGHUPs: one reload');
+  assert.ok(infos.some((m) => m.startsWith('SIGHUP during start-up (2×)')), infos.join('\n'));
+  assert.equal(fake.listenerCount('SIGHUP'), 1, 'the hold is gone, the run\'s handler alone answers');
+  fake.emit('SIGHUP');
+  assert.equal(reloads, 2);
+  dispose();
+  assert.equal(takeHeldSignals(fake), 0);
+
+  holdSignals(fake);
+  releaseHeldSignals(fake);
+  assert.deepEqual(killed, [], 'nothing held: nothing passed on');
+  holdSignals(fake);
+  fake.emit('SIGHUP');
+  releaseHeldSignals(fake);
+  assert.deepEqual(killed, ['SIGHUP'], 'a held SIGHUP meets Node\'s default once nothing else answers it');
+  assert.equal(fake.listenerCount('SIGHUP'), 0);
+});

@@ -38,6 +38,11 @@ export class PluginHost {
     return this.slots.map((s) => s.plugin.name);
   }
 
+  /** Whether the plug-in of this name started and has not been stopped or disabled. */
+  running(name: string): boolean {
+    return this.slots.some((s) => s.plugin.name === name && s.state === 'started');
+  }
+
   /** The session's own part of the report (counts, mode switches, source) comes from here too. */
   addReportSource(s: { report(): PluginReport }): void {
     this.sources.push(s);

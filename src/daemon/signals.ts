@@ -1,5 +1,6 @@
 import type { Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
+import { takeHeldSignals } from '../common/held-signals.js';
 
 /** Signals that end the run: each writes the final artifacts before the process exits. */
 export const FINALISING_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
@@ -22,7 +23,8 @@ export interface SignalCallbacks {
  *   during finalisation, is logged and the finalisation goes on. systemd's TimeoutStopSec
  *   (then SIGKILL) bounds a finalisation that hangs.
  * - HUP calls `reload` (Node's default would exit with 129); a reload already in progress is
- *   not started twice.
+ *   not started twice. SIGHUPs the entry module held while the process was loading are
+ *   answered here, once.
  * - USR1 is taken so that it no longer opens the inspector (Node's default, on
  *   127.0.0.1:9229, reachable by any local user who can send the signal, i.e. root or the
  *   service user): a process that wants one is started with `node --inspect`.
@@ -89,6 +91,13 @@ export function installSignalHandlers(cb: SignalCallbacks, proc: NodeJS.Process 
   ]);
 
   for (const [sig, fn] of handlers) proc.on(sig, fn);
+  // A SIGHUP that came while the process was still loading was held (see held-signals.ts):
+  // answered now, once, as a reload — the configuration may have changed after it was read.
+  const early = takeHeldSignals(proc);
+  if (early > 0) {
+    cb.log.info({ signal: 'SIGHUP', count: early }, `SIGHUP during start-up (${early}×): answered now that the run has its handlers`);
+    handlers.find(([sig]) => sig === 'SIGHUP')![1]();
+  }
   return () => {
     for (const [sig, fn] of handlers) proc.removeListener(sig, fn);
   };

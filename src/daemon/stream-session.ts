@@ -9,7 +9,7 @@ import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
 import { PluginHost } from './plugin-host.js';
 import { SHADOW_PART, buildPredictors, type Predictors } from './predictors.js';
 import { alignHeldBlocks } from './alignment-run.js';
-import { judgeOwnEnd, summaryRefusals, type RunVerdict } from '../outputs/run-judge.js';
+import { SUMMARY_WRITER, judgeOwnEnd, summaryRefusals, writeSummary, type RunVerdict } from '../outputs/run-judge.js';
 
 /** What the registry needs to build a stream's plug-ins once its predictors exist. */
 export interface PluginEnv {
@@ -117,6 +117,10 @@ export class StreamSession implements SessionActions {
       if (k && e.data?.['cause'] !== 'contention_over') this.counts[k] = (this.counts[k] ?? 0) + 1;
     });
     await this.host.start({ stream: this.p.info, log, artifacts, session: this.view, actions: this });
+    // A first tick once every plug-in has started: the summary the artifacts writer left at its
+    // own start holds only the parts started before it, and on a disk that fills early it could
+    // be the last one written.
+    this.tick(false);
     const first = this.mode === 'streaming' && this.predictors.streaming ? this.predictors.streaming : this.predictors.exact;
     this.current = first;
     log.info({ stream: this.p.info.id, mode: cfg.model.mode, policy: cfg.runtime.streaming.feature_policy, source: source.info.description, artifacts: artifacts.dir, providers: this.p.models.providers, plugins: this.host.names }, 'run started');
@@ -168,7 +172,7 @@ export class StreamSession implements SessionActions {
       signal?.removeEventListener('abort', onAbort);
       await this.aligning?.catch(() => undefined);
       const refusedBefore = summaryRefusals(artifacts);
-      this.bus.emit('tick', { uptimeS: this.uptimeS(), final: true });
+      this.tick(true);
       // Judged on the report the final summary was made of: stopped plug-ins report no more.
       const verdict = judgeOwnEnd(this.host.report(), artifacts, cfg.watchdog.status_interval_s, summaryRefusals(artifacts) > refusedBefore);
       await this.host.stop();
@@ -264,7 +268,22 @@ export class StreamSession implements SessionActions {
   }
 
   snapshot(): void {
-    this.bus.emit('tick', { uptimeS: this.uptimeS(), final: false });
+    this.tick(false);
+  }
+
+  /**
+   * A tick: every plug-in refreshes its part. summary.json is the run's heartbeat and record,
+   * what `status` and `collect` read: when the plug-in that writes it is not running (its
+   * start failed on a full disk, or it was disabled later), the session writes it itself, so
+   * that the run stays visible and is judged NOT PASSED with that plug-in named as the reason.
+   */
+  private tick(final: boolean): void {
+    this.bus.emit('tick', { uptimeS: this.uptimeS(), final });
+    this.summaryWithoutWriter(final);
+  }
+
+  private summaryWithoutWriter(final: boolean): void {
+    if (!this.host.running(SUMMARY_WRITER)) writeSummary(this.p.artifacts, this.host.report(), final, this.p.cfg.watchdog.status_interval_s);
   }
 
   align(blocks: number): Promise<Record<string, unknown>> {

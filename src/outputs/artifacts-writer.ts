@@ -1,4 +1,4 @@
-import type { JsonlSink, MergedReport, Plugin, PluginContext } from '../domain/plugin.js';
+import type { ArtifactStore, JsonlSink, MergedReport, Plugin, PluginContext } from '../domain/plugin.js';
 import { isOutputError } from '../common/errors.js';
 import { ARTIFACT_FILES, heartbeatFields } from './artifacts.js';
 
@@ -12,6 +12,14 @@ export interface ArtifactsWriterSettings {
   stepMetrics: boolean;
 }
 
+/** The plug-in that writes summary.json; while it is not running the session writes it (writeSummary). */
+export const SUMMARY_WRITER = 'artifacts';
+
+/** Writes summary.json from the merged report; false when the disk refused it (recorded in the store). */
+export function writeSummary(store: ArtifactStore, r: MergedReport, final: boolean, heartbeatIntervalS: number): boolean {
+  return store.writeJson(ARTIFACT_FILES.summary, summaryOf(r, final, heartbeatIntervalS, store.dir));
+}
+
 /**
  * The run folder: config_snapshot.yaml and model_info.json at start, events.jsonl as events
  * happen, streaming_metrics.jsonl per streaming step, and summary.json — every plug-in's report
@@ -19,7 +27,7 @@ export interface ArtifactsWriterSettings {
  * updated_at), so `status` can tell a live run from a dead one.
  */
 export class ArtifactsWriter implements Plugin {
-  readonly name = 'artifacts';
+  readonly name = SUMMARY_WRITER;
   private events: JsonlSink | undefined;
   private metrics: JsonlSink | undefined;
 
@@ -40,10 +48,10 @@ export class ArtifactsWriter implements Plugin {
     this.store = a;
     ctx.bus.on(this, 'tick', (t) => {
       if (t.final) this.metrics?.flush();
-      a.writeJson(ARTIFACT_FILES.summary, summaryOf(ctx.report(), t.final, this.s.heartbeatIntervalS, ctx.artifacts.dir));
+      writeSummary(a, ctx.report(), t.final, this.s.heartbeatIntervalS);
       this.tellNewFailures(ctx);
     });
-    a.writeJson(ARTIFACT_FILES.summary, summaryOf(ctx.report(), false, this.s.heartbeatIntervalS, ctx.artifacts.dir));
+    writeSummary(a, ctx.report(), false, this.s.heartbeatIntervalS);
     this.tellNewFailures(ctx);
   }
 

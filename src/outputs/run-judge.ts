@@ -2,6 +2,8 @@ import type { ArtifactStore, MergedReport } from '../domain/plugin.js';
 import { ARTIFACT_FILES, writerLiveness, type Liveness } from './artifacts.js';
 import { summaryOf } from './artifacts-writer.js';
 
+export { SUMMARY_WRITER, writeSummary } from './artifacts-writer.js';
+
 export type RunStateName = 'running' | 'stale' | 'died' | 'crashed' | 'exited' | 'finished' | 'unknown';
 
 export type VerdictWord = 'PASSED' | 'NOT PASSED' | 'NO VERDICT';
