@@ -130,3 +130,16 @@ async function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv);
+
+/**
+ * The command has ended; the process ends with it. A plug-in that failed to stop (its server or
+ * timer never closed) would otherwise hold the event loop open and the service would hang after
+ * "run finished" until systemd kills it. The timer is unref'd: a process that drains on its own
+ * exits as before, without waiting for it.
+ */
+const EXIT_GRACE_MS = 10_000;
+setTimeout(() => {
+  const holders = [...new Set(process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap'))].join(', ');
+  process.stderr.write(`myostream: the command has ended but ${holders || 'something'} still held the process after ${EXIT_GRACE_MS / 1000} s (a part that failed to stop); exiting with ${String(process.exitCode ?? 0)}\n`);
+  process.exit();
+}, EXIT_GRACE_MS).unref();

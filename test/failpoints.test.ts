@@ -7,6 +7,8 @@ import { JsonlWriter, readJsonl } from '../src/outputs/jsonl-writer.js';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { CLI, ROOT, cliEnv } from './helpers.js';
 
 test('unarmed, a failpoint does nothing; a bad MYOSTREAM_FAILPOINTS value is one UserError naming the entry', () => {
   loadFailpoints(undefined);
@@ -55,4 +57,30 @@ test('artifact failpoints: ENOSPC on one atomic file, EIO on one JSON-lines file
   } finally {
     loadFailpoints(undefined);
   }
+});
+
+test('a plug-in that fails to stop cannot hold the process: the run exits with its code and names what held it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-stopfail-'));
+  // The metrics plug-in's stop never runs, so its HTTP server stays open after "run finished".
+  const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--duration', '3', '--speed', '0', '--quiet', '--artifacts', dir,
+    '--set', 'outputs.mqtt.enabled=false', '--set', 'outputs.metrics.enabled=true', '--set', 'outputs.metrics.port=0'],
+  { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv({ MYOSTREAM_FAILPOINTS: 'plugin.metrics.stop=throw' }) });
+  let stderr = '';
+  // A deadline from progress: the run logs as it goes; only 120 s without a line and without exiting is a hang.
+  let silence: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(silence);
+    silence = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  };
+  arm();
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    arm();
+  });
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (c, s) => r([c, s])));
+  clearTimeout(silence);
+  assert.equal(signal, null, `killed after 120 s of silence: ${stderr.slice(-2000)}`);
+  assert.equal(code, 0, stderr.slice(-2000));
+  assert.match(stderr, /plug-in metrics failed to stop/);
+  assert.match(stderr, /^myostream: the command has ended but .*TCPServerWrap.* still held the process after 10 s \(a part that failed to stop\); exiting with 0$/m);
 });
