@@ -142,6 +142,16 @@ function makeSchedule(seed, index) {
   return { seed, index, source: src.name, speed: src.speed, signal_s, faults };
 }
 
+/** Whether process `pid` catches SIGHUP (signal 1: bit 0 of SigCgt in /proc/PID/status). */
+function catchesSighup(pid) {
+  try {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m !== null && (BigInt(`0x${m[1]}`) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
 function describeFault(f) {
   switch (f.kind) {
     case 'disk_full': return `disk full @${f.at}s for ${f.for_s}s`;
@@ -317,6 +327,20 @@ class Daemon {
 
   signal(sig) {
     if (this.alive) this.proc.kill(sig);
+  }
+
+  /**
+   * SIGHUP as `systemctl reload` sends it: systemd reloads only a unit that has started, so the
+   * signal goes once the process catches it (Node's own start-up, before any of our code runs,
+   * cannot); until then it waits.
+   */
+  reload() {
+    const tryIt = () => {
+      if (!this.alive) return;
+      if (catchesSighup(this.proc.pid)) this.proc.kill('SIGHUP');
+      else setTimeout(tryIt, 20);
+    };
+    tryIt();
   }
 
   /** One look at the JSON-lines files and /metrics; a file that lost bytes it had is noted. */
@@ -520,8 +544,8 @@ async function runSchedule(sch, validators, opts) {
           at(f.at + f.for_s, async () => { await broker.start(); if (brokerDown.length) brokerDown.at(-1).to = Date.now(); });
           break;
         case 'sighup':
-          at(f.at, () => { writeFileSync(cfg, 'model: [this is\n  not: yaml\n'); current.signal('SIGHUP'); applied.push(f.kind); });
-          at(f.at + f.fixed_after_s, () => { writeFileSync(cfg, goodConfig); current.signal('SIGHUP'); });
+          at(f.at, () => { writeFileSync(cfg, 'model: [this is\n  not: yaml\n'); current.reload(); applied.push(f.kind); });
+          at(f.at + f.fixed_after_s, () => { writeFileSync(cfg, goodConfig); current.reload(); });
           break;
         case 'sigstop':
           at(f.at, () => { if (!current.alive) return; current.frozenUntil = Date.now() + f.for_s * 1000 + 500; current.signal('SIGSTOP'); applied.push(f.kind); });
