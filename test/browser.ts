@@ -15,6 +15,8 @@ export async function launch(executablePath: string): Promise<Browser> {
   return start({
     executablePath,
     headless: true,
+    // No bound on a start whose speed is the machine's: Chromium either comes up or exits (which rejects).
+    timeout: 0,
     // Root in a container has no user namespace for Chromium's sandbox.
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
   });

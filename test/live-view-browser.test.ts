@@ -14,17 +14,40 @@ import { RunArtifacts } from '../src/outputs/artifacts.js';
 import { LiveViewServer } from '../src/outputs/live-view-server.js';
 import { LiveViewPlugin } from '../src/outputs/live-view.js';
 import { NO_CHROMIUM, findChromium, launch, watchedPage } from './browser.js';
+import type { Page } from 'puppeteer-core';
 import { prerequisiteTest } from './helpers.js';
 
 const chromium = findChromium();
 const SMOOTHING = { enabled: true, min_cutoff: 2, beta: 0.5, d_cutoff: 1 };
 
 /**
+ * Waits until `condition` holds in the page, as long as the page makes progress: frames keep
+ * arriving or being drawn. A busy machine slows Chromium and the streams alike, so there is no
+ * bound on the whole wait, only on 120 s in which nothing at all arrives or is drawn.
+ */
+async function untilDrawn(page: Page, condition: string): Promise<void> {
+  const progress = `window.__live ? Object.values(window.__live.frames).concat(Object.values(window.__live.drawn)).reduce((a, b) => a + b, 0) : 0`;
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    if ((await page.evaluate(condition)) === true) return;
+    const now = (await page.evaluate(progress)) as number;
+    if (now !== last) {
+      last = now;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > 120_000) {
+      throw new Error(`live view: nothing arrived or was drawn for 120 s while waiting for ${condition}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
  * Two streams as the daemon runs them (a synthetic band each, its models, predictor, plug-in
  * host and 50 Hz loop at live pace), each with a live view plug-in on one shared server, the
  * way a two-band daemon wires it. The browser watches while they run.
  */
-prerequisiteTest('live view in Chromium: two running streams side by side, frames arrive and the skeleton moves', { skip: chromium ? false : NO_CHROMIUM, timeout: 240_000 }, async () => {
+prerequisiteTest('live view in Chromium: two running streams side by side, frames arrive and the skeleton moves', { skip: chromium ? false : NO_CHROMIUM }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'myostream-live-browser-'));
   const settings = liveViewSchema.parse({ enabled: true, port: 0 });
   // The daemon's wiring: one server for the streams, which the first plug-in to start opens.
@@ -54,11 +77,11 @@ prerequisiteTest('live view in Chromium: two running streams side by side, frame
     await w.page.goto(url, { waitUntil: 'load' });
     // Drawn counts outlive a panel; the panels must still be there when the canvases are read.
     const drawnAtLeast = (n: number): string => `window.__live && ['left', 'right'].every((s) => (window.__live.drawn[s] || 0) >= ${n} && document.querySelector('[data-stream=' + s + '] canvas.hand'))`;
-    await w.page.waitForFunction(drawnAtLeast(20), { timeout: 120_000 });
+    await untilDrawn(w.page, drawnAtLeast(20));
     const handA = (await w.page.evaluate(`document.querySelector('[data-stream=left] canvas.hand').toDataURL()`)) as string;
     const shotA = join(out, 'live-1.png');
     const a = await w.page.screenshot({ path: shotA });
-    await w.page.waitForFunction(drawnAtLeast(80), { timeout: 120_000 });
+    await untilDrawn(w.page, drawnAtLeast(80));
     const handB = (await w.page.evaluate(`document.querySelector('[data-stream=left] canvas.hand').toDataURL()`)) as string;
     const shotB = join(out, 'live-2.png');
     const b = await w.page.screenshot({ path: shotB });
@@ -69,7 +92,7 @@ prerequisiteTest('live view in Chromium: two running streams side by side, frame
     const drawnBefore = (await w.page.evaluate(`window.__live.drawn.left`)) as number;
     await w.page.click('#smoothed');
     assert.equal(await w.page.evaluate('window.__live.view'), 'smoothed');
-    await w.page.waitForFunction(`window.__live.drawn.left >= ${drawnBefore + 10}`, { timeout: 120_000 });
+    await untilDrawn(w.page, `window.__live.drawn.left >= ${drawnBefore + 10}`);
     const withSmoothed = (await w.page.evaluate('window.__live.smoothedFrames')) as Record<string, number>;
     assert.ok((withSmoothed['left'] ?? 0) >= 10 && withSmoothed['right'] === undefined, JSON.stringify(withSmoothed));
 
