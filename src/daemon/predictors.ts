@@ -4,8 +4,7 @@ import { ExactMode } from '../inference/exact-mode.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
 import { WindowFrameEncoder, type FrameEncoder } from '../inference/frame-encoder.js';
 import { incrementalEncoderFrom } from '../inference/incremental-encoder.js';
-import { precisionKey, type LoadedModels } from '../inference/models.js';
-import { UserError } from '../common/errors.js';
+import { precisionKey, precisionSession, type LoadedModels } from '../inference/models.js';
 import { PairedStreamingPredictor, type ShadowHooks } from '../inference/paired-streaming.js';
 import { ShadowRollout } from '../inference/shadow-rollout.js';
 import { StreamingPredictor } from '../inference/streaming-predictor.js';
@@ -29,9 +28,7 @@ export function buildFrameEncoder(cfg: Config, models: LoadedModels): FrameEncod
 
 export function buildStreaming(cfg: Config, models: LoadedModels): StreamingPredictor {
   const precision = cfg.model.precision;
-  const decoder = models.sessions[precisionKey('decoder_step', precision)];
-  if (!decoder) throw new UserError(`${precisionKey('decoder_step', precision)} graph not loaded (model.precision ${precision})`);
-  return new StreamingPredictor(buildFrameEncoder(cfg, models), decoder, {
+  return new StreamingPredictor(buildFrameEncoder(cfg, models), precisionSession(models, 'decoder_step', precision), {
     policy: cfg.runtime.streaming.feature_policy,
     blockSamples: cfg.runtime.exact.block_samples,
     // Loaded only for the incremental encoder with runtime.streaming.fused_step on.

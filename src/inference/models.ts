@@ -286,6 +286,14 @@ export function precisionKey(key: string, precision: Precision): string {
   return precision === 'int8' ? `${key}_int8` : key;
 }
 
+/** The loaded graph `key` at `precision`; a set loaded without it is a configuration error. */
+export function precisionSession(models: LoadedModels, key: string, precision: Precision): ort.InferenceSession {
+  const k = precisionKey(key, precision);
+  const session = models.sessions[k];
+  if (!session) throw new UserError(`${k} graph not loaded (model.precision ${precision})`);
+  return session;
+}
+
 /** Refuses a model folder without the variant `precision` needs (before anything loads). */
 export function checkPrecisionKeys(modelDir: string, precision: Precision, keys: readonly string[]): void {
   if (precision === 'fp32') return;
