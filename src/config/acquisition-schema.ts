@@ -4,5 +4,3 @@
  * its schema beside itself; docs/acquisition.md explains them.
  */
 export { acquisitionSettings as acquisitionSchema, type AcquisitionSettings as AcquisitionConfig } from '../acquisition/sources.js';
-export { ADS1299_GAINS } from '../acquisition/ads1299/settings.js';
-export { I2C_GAINS } from '../acquisition/i2c/settings.js';
