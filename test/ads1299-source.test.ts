@@ -162,3 +162,11 @@ test('the ads1299 source needs the shared ring itself', async () => {
   };
   await assert.rejects(src.run(wrapped, new AbortController().signal), /shared RingBuffer/);
 });
+
+test('the worker opens the ADC its configuration names from the device table, and refuses a name not in it', async () => {
+  const cfg = loadConfig(undefined, ['input.source=ads1299-sim']);
+  const w = { ...ads1299WorkerConfig(cfg.acquisition.ads1299, sourceContext(cfg, silentLogger()), true), device: 'nope' };
+  const src = new Ads1299Source(w, silentLogger());
+  const sink: SampleSink = { emg: RingBuffer.create(4000, 16), gap: () => undefined, note: () => undefined, waitForSpace: async () => undefined };
+  await assert.rejects(src.run(sink, new AbortController().signal), /no ADC named "nope" \(expected ads1299, i2c\)/);
+});
