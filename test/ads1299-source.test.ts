@@ -9,7 +9,7 @@ import { COUNT_MAX, voltsPerCount } from '../src/acquisition/ads1299/registers.j
 import { Preprocessor } from '../src/acquisition/preprocess.js';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import type { GapEvent, SampleSink } from '../src/acquisition/source.js';
-import { createSource } from '../src/acquisition/sources.js';
+import { createSource, sourceContext } from '../src/acquisition/sources.js';
 import { SyntheticGenerator } from '../src/acquisition/synthetic.js';
 
 interface Run {
@@ -144,7 +144,7 @@ test('ads1299 on a machine without the hardware fails fast with a UserError nami
 
 test('the worker reports a hardware failure as a UserError (preflight bypassed)', async () => {
   const cfg = loadConfig(undefined, ['input.source=ads1299']);
-  const src = new Ads1299Source(ads1299WorkerConfig(cfg, false, 2000), silentLogger());
+  const src = new Ads1299Source(ads1299WorkerConfig(cfg.acquisition.ads1299, sourceContext(cfg, silentLogger()), false), silentLogger());
   const ring = RingBuffer.create(4000, 16);
   const sink: SampleSink = { emg: ring, gap: () => undefined, note: () => undefined, waitForSpace: async () => undefined };
   await assert.rejects(src.run(sink, new AbortController().signal), (e: unknown) => e instanceof UserError && /\/dev\/spidev0\.0/.test(e.message));
@@ -161,4 +161,12 @@ test('the ads1299 source needs the shared ring itself', async () => {
     waitForSpace: async () => undefined,
   };
   await assert.rejects(src.run(wrapped, new AbortController().signal), /shared RingBuffer/);
+});
+
+test('the worker opens the ADC its configuration names from the device table, and refuses a name not in it', async () => {
+  const cfg = loadConfig(undefined, ['input.source=ads1299-sim']);
+  const w = { ...ads1299WorkerConfig(cfg.acquisition.ads1299, sourceContext(cfg, silentLogger()), true), device: 'nope' };
+  const src = new Ads1299Source(w, silentLogger());
+  const sink: SampleSink = { emg: RingBuffer.create(4000, 16), gap: () => undefined, note: () => undefined, waitForSpace: async () => undefined };
+  await assert.rejects(src.run(sink, new AbortController().signal), /no ADC named "nope" \(expected ads1299, i2c\)/);
 });

@@ -82,7 +82,7 @@ test('i2c simulator: a block read costs its SCL clocks, clock stretching adds to
 
 test('i2c bandwidth: the defaults fit Fast-mode Plus; 100 kHz is refused with the bit rates', () => {
   const cfg = loadConfig(undefined, []).acquisition.i2c;
-  const load = checkI2cBandwidth({ address: cfg.address, busHz: cfg.bus_hz, dataRegister: 0, channels: cfg.channels, bitsPerSample: cfg.bits_per_sample, sampleRate: cfg.sample_rate });
+  const load = checkI2cBandwidth({ address: cfg.address, busHz: cfg.bus_hz, dataRegister: 0, channels: cfg.channels, bitsPerSample: cfg.bits_per_sample, sampleRate: 2000 });
   assert.ok(load < 1 && load > 0.5, `load ${load}`);
   const r = runCli(['run', '--source', 'i2c-sim', '--duration', '1', '--speed', '0', '--set', 'acquisition.i2c.bus_hz=100000']);
   assert.equal(r.status, 2, r.stderr);

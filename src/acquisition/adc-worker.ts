@@ -13,11 +13,15 @@ import { Preprocessor } from './preprocess.js';
 import { RingBuffer, type RingBufferLayout } from './ring-buffer.js';
 import { SignalQualityMonitor, qualityNote } from './signal-quality.js';
 import type { SignalQualityReport } from './source.js';
-import type { Ads1299WorkerConfig } from './ads1299/options.js';
-import type { I2cWorkerConfig } from './i2c/options.js';
+import type { WorkerCommonConfig } from './worker-config.js';
+import type { AdcDevice } from './adc-device.js';
+import { ADC_DEVICES } from './adc-devices.js';
 
-/** Every ADC's worker configuration; `device` says which module opens it. */
-export type AdcWorkerConfig = Ads1299WorkerConfig | I2cWorkerConfig;
+/**
+ * An ADC's worker configuration: the common part, and whatever its row's `prepare` added.
+ * `device` names the row of ADC_DEVICES that opens it.
+ */
+export type AdcWorkerConfig = WorkerCommonConfig;
 
 export interface WorkerInput {
   readonly ring: RingBufferLayout;
@@ -37,6 +41,8 @@ export type WorkerMessage =
 const port = parentPort!;
 const input = workerData as WorkerInput;
 const cfg = input.config;
+const devices: readonly AdcDevice[] = ADC_DEVICES;
+const adc = devices.find((d) => d.key === cfg.device);
 const ring = RingBuffer.attach(input.ring);
 const ctrl = new Int32Array(input.control);
 const post = (m: WorkerMessage): void => port.postMessage(m);
@@ -130,8 +136,8 @@ function stats(): Record<string, number> {
 
 async function openDevice(): Promise<WorkerDevice> {
   // Each ADC's module loads here, on this thread; native bindings only for real hardware.
-  if (cfg.device === 'i2c') return (await import('./i2c/runtime.js')).openI2cDevice(cfg, sup.reinits, sink);
-  return (await import('./ads1299/runtime.js')).openAds1299Device(cfg, sup.reinits, sink);
+  if (!adc) throw new Error(`acquisition worker: no ADC named ${JSON.stringify(cfg.device)} (expected ${devices.map((d) => d.key).join(', ')})`);
+  return adc.open(cfg, sup.reinits, sink);
 }
 
 function closeRuntime(): void {
@@ -290,7 +296,7 @@ async function reinit(now: number): Promise<void> {
     closeRuntime();
     note('reinit', at, `driver re-initialisation failed (${sup.failuresInARow} in a row): ${errorMessage(e)}; next attempt in ${wait} ms`, { reinits: sup.reinits, attempt: sup.attemptsThisStall, next_ms: wait, ok: false });
     if (cfg.reinitMaxAttempts > 0 && sup.failuresInARow >= cfg.reinitMaxAttempts) {
-      finish(new Error(`${cfg.device === 'i2c' ? 'I2C ADC' : 'ADS1299'}: ${sup.failuresInARow} re-initialisations in a row failed after a stall (acquisition.reinit_max_attempts); last: ${errorMessage(e)}`));
+      finish(new Error(`${adc?.label ?? cfg.device}: ${sup.failuresInARow} re-initialisations in a row failed after a stall (acquisition.reinit_max_attempts); last: ${errorMessage(e)}`));
     }
   } finally {
     sup.nextReinitAt = performance.now() + wait;

@@ -1,19 +1,28 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { UserError } from '../common/errors.js';
 import { resolveDataPath } from '../common/paths.js';
-import { waitForSpaceOrAbort, type EmgSource, type SampleSink, type SourceContext, type SourceInfo } from './source.js';
+import { waitForSpaceOrAbort, type EmgSource, type SampleSink, type SourceInfo } from './source.js';
+import { sourceRow } from './source-row.js';
 import { checkRecordingScale, SCALE_CHECK_S, loadRecording, type Recording } from './recording.js';
 import { mainThreadStages, withPreprocessing } from './stages.js';
 import { preprocessOn } from './worker-config.js';
 
-/** `--source replay:FILE`. */
-export async function createReplaySource({ cfg, arg, maxSamples, log }: SourceContext): Promise<EmgSource> {
+/** `--source replay:FILE`: its keys in the acquisition section. */
+export const replaySettings = {
+  replay_full_scale: z.number().min(0).max(1e12).default(1000).meta({
+    description:
+      'Largest |value| a replayed recording can hold, in the file\'s units: beyond it a sample is impossible (a corrupt file, a wrong unit) and handled by preprocess.bad_sample_policy like NaN (0 = no limit; the ADCs derive theirs from gain and reference).',
+  }),
+};
+
+export const replaySource = sourceRow('replay:', replaySettings, async (own, { shared, arg, maxSamples, speed, log }) => {
   if (!arg) throw new UserError('input.source = "replay:": name a file, e.g. replay:models/golden/input.mtb');
   const rec = await loadRecording(resolveDataPath(arg));
   // Dataset files are already filtered: preprocessing only when asked for explicitly. The
   // sanitizer is always there: a file may hold NaN, Inf or values no electrode can give.
-  const preprocess = preprocessOn(cfg, false);
-  const upv = cfg.acquisition.preprocess.units_per_volt;
+  const preprocess = preprocessOn(shared.preprocess, false);
+  const upv = shared.preprocess.units_per_volt;
   const scale = checkRecordingScale(rec, upv, preprocess);
   // Said once, as the run's first event (which is also its one log line).
   let scaleNote: ScaleNote | undefined;
@@ -22,10 +31,10 @@ export async function createReplaySource({ cfg, arg, maxSamples, log }: SourceCo
     const detail = `${rec.path}: the first ${SCALE_CHECK_S} s have RMS ${scale.rms.toPrecision(3)}, ${scale.ratio >= 1 ? `${(scale.ratio).toPrecision(3)}× larger` : `${(1 / scale.ratio).toPrecision(3)}× smaller`} than expected in ${expected} (RMS ${scale.expectedRms.toPrecision(3)}): it looks like ${scale.looksLike}; the run goes on, but poses from it mean little (see docs/acquisition.md, "Units")`;
     scaleNote = { detail, data: { file: rec.path, rms: scale.rms, expected_rms: scale.expectedRms, ratio: scale.ratio, looks_like: scale.looksLike } };
   }
-  const replay = new ReplaySource(rec, { speed: cfg.input.speed, chunkSamples: 40, maxSamples, ...(scaleNote ? { scaleNote } : {}) });
-  const inner = preprocess ? withPreprocessing(replay, cfg, log) : replay;
-  return mainThreadStages(inner, cfg, log, cfg.acquisition.replay_full_scale);
-}
+  const replay = new ReplaySource(rec, { speed, chunkSamples: 40, maxSamples, ...(scaleNote ? { scaleNote } : {}) });
+  const inner = preprocess ? withPreprocessing(replay, shared.preprocess, log) : replay;
+  return mainThreadStages(inner, shared, log, own.replay_full_scale);
+});
 
 export interface ReplayOptions {
   /** 1 = real time, N = N× real time, 0 = as fast as the consumer takes it. */

@@ -1,6 +1,6 @@
 import type { Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
 import type { RunEvent, RunEventKind } from '../domain/events.js';
+import type { SharedAcquisitionSettings } from './shared-settings.js';
 
 export interface SourceInfo {
   /** synthetic | replay | ads1299 | ads1299-sim | i2c | i2c-sim */
@@ -75,13 +75,18 @@ export interface SampleSink {
 /** Counters a source keeps (frames read, lost, bad samples, …), for logs and summary.json. */
 export type AcquisitionStats = Readonly<Record<string, number>>;
 
-/** What a source's constructor gets: the configuration, the text after `name:` (if any), its logger. */
+/**
+ * What every source gets besides its own settings: the stream it feeds (rate, length, pace), the
+ * acquisition keys all sources share, the text after `name:` (if any) and its logger.
+ */
 export interface SourceContext {
-  readonly cfg: Config;
   readonly arg: string;
   readonly sampleRate: number;
   /** Stop after this many samples (0 = endless). */
   readonly maxSamples: number;
+  /** input.speed: 1 = real time, N = N×, 0 = as fast as the reader takes it. */
+  readonly speed: number;
+  readonly shared: SharedAcquisitionSettings;
   readonly log: Logger;
 }
 

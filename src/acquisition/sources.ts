@@ -1,35 +1,73 @@
+import { z } from 'zod';
 import { UserError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
-import { createAds1299Source } from './ads1299/source.js';
-import { createI2cSource } from './i2c/source.js';
-import { createReplaySource } from './replay-source.js';
+import type { AdcDevice } from './adc-device.js';
+import { ADC_DEVICES } from './adc-devices.js';
+import { replaySource } from './replay-source.js';
+import { sharedAcquisitionShape, sharedSettings } from './shared-settings.js';
 import type { EmgSource, SourceContext } from './source.js';
-import { mainThreadStages, withPreprocessing } from './stages.js';
-import { SyntheticSource } from './synthetic.js';
-import { preprocessOn } from './worker-config.js';
+import { sourceRow, type SourceRow } from './source-row.js';
+import { syntheticSource } from './synthetic-source.js';
+import { AdcWorkerSource } from './worker-source.js';
 
-/** One row per source `--source` accepts. Adding a source is its module and one row here. */
-export interface SourceRow {
-  /** The name as given to --source; a name ending in ':' takes an argument (replay:FILE). */
-  readonly name: string;
-  /** The configuration keys it reads, for the docs and whoever adds the next row. */
-  readonly settings: string;
-  create(ctx: SourceContext): EmgSource | Promise<EmgSource>;
+/** The sources that run on the main thread, one row each; the ADCs come from ADC_DEVICES. */
+const MAIN_THREAD_SOURCES = [syntheticSource, replaySource] as const;
+
+/** `--source <key>` (hardware unless the ADC's `simulate`) and `<key>-sim` of one ADC. */
+function adcSources(d: AdcDevice): SourceRow[] {
+  const row = (name: string, simulate: (own: unknown) => boolean): SourceRow =>
+    sourceRow(name, { [d.key]: d.settings }, (own, ctx) => {
+      const settings = own[d.key];
+      return new AdcWorkerSource(d.prepare(settings, ctx, simulate(settings)), ctx.log);
+    });
+  return [row(d.key, (s) => d.simulates(s)), row(`${d.key}-sim`, () => true)];
 }
 
-const SOURCES: readonly SourceRow[] = [
-  { name: 'synthetic', settings: 'acquisition.synthetic_*', create: createSyntheticSource },
-  { name: 'replay:', settings: 'acquisition.replay_full_scale', create: createReplaySource },
-  { name: 'ads1299', settings: 'acquisition.ads1299', create: (c) => createAds1299Source(c, c.cfg.acquisition.ads1299.simulate) },
-  { name: 'ads1299-sim', settings: 'acquisition.ads1299 (sim.*)', create: (c) => createAds1299Source(c, true) },
-  { name: 'i2c', settings: 'acquisition.i2c', create: (c) => createI2cSource(c, c.cfg.acquisition.i2c.simulate) },
-  { name: 'i2c-sim', settings: 'acquisition.i2c (sim.*)', create: (c) => createI2cSource(c, true) },
-];
+const DEVICES: readonly AdcDevice[] = ADC_DEVICES;
+const SOURCES: readonly SourceRow[] = [...MAIN_THREAD_SOURCES, ...DEVICES.flatMap((d) => adcSources(d))];
+
+type Devices = (typeof ADC_DEVICES)[number];
+type MainThreadShape = (typeof MAIN_THREAD_SOURCES)[number] extends infer R ? (R extends SourceRow<infer S> ? S : never) : never;
+type Intersect<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+/** The section's shape, as the rows declare it: shared keys, each source's keys, one key per ADC. */
+type SectionShape = typeof sharedAcquisitionShape & Intersect<MainThreadShape> & { [D in Devices as D['key']]: z.ZodPrefault<D['settings']> };
+
+function sectionShape(): SectionShape {
+  const shape: Record<string, z.ZodType> = { ...sharedAcquisitionShape };
+  for (const r of MAIN_THREAD_SOURCES) Object.assign(shape, r.settings);
+  for (const d of DEVICES) shape[d.key] = d.settings.prefault({});
+  // Built from the same rows the type is: the cast only restates it.
+  return shape as unknown as SectionShape;
+}
+
+/**
+ * The `acquisition:` section of the configuration, composed from the rows: the keys every source
+ * shares (shared-settings.ts), each main-thread source's keys and each ADC's settings under its
+ * key. The configuration schema takes it as is.
+ */
+export const acquisitionSettings = z
+  .object(sectionShape())
+  .strict()
+  .meta({ description: 'How samples are obtained and conditioned before the ring buffer (docs/acquisition.md).' });
+
+export type AcquisitionSettings = z.infer<typeof acquisitionSettings>;
 
 /** Source names `--source` accepts, for messages. */
 export const SOURCE_NAMES = SOURCES.map((r) => (r.name.endsWith(':') ? `${r.name}FILE` : r.name)).join(', ');
+
+/** What every source gets besides its own keys, from the configuration. */
+export function sourceContext(cfg: Config, log: Logger, arg = ''): SourceContext {
+  return {
+    arg,
+    sampleRate: SAMPLE_RATE,
+    maxSamples: Math.round(cfg.input.duration_s * SAMPLE_RATE),
+    speed: cfg.input.speed,
+    shared: sharedSettings(cfg.acquisition),
+    log,
+  };
+}
 
 /**
  * Builds the source named by input.source (`--source`). Hardware is checked here, before the
@@ -40,20 +78,5 @@ export async function createSource(cfg: Config, log: Logger = createLogger(cfg.l
   const row = SOURCES.find((r) => (r.name.endsWith(':') ? spec.startsWith(r.name) : spec === r.name));
   if (!row) throw new UserError(`input.source = ${JSON.stringify(spec)}: unknown source (expected ${SOURCE_NAMES})`);
   const arg = row.name.endsWith(':') ? spec.slice(row.name.length) : '';
-  const maxSamples = Math.round(cfg.input.duration_s * SAMPLE_RATE);
-  return row.create({ cfg, arg, sampleRate: SAMPLE_RATE, maxSamples, log: log.child({ component: 'acquisition' }) });
-}
-
-function createSyntheticSource({ cfg, maxSamples, sampleRate, log }: SourceContext): EmgSource {
-  const raw = cfg.acquisition.synthetic_mode === 'raw';
-  const syn = new SyntheticSource({
-    seed: cfg.acquisition.synthetic_seed,
-    sampleRate,
-    mode: cfg.acquisition.synthetic_mode,
-    unitsPerVolt: cfg.acquisition.preprocess.units_per_volt,
-    speed: cfg.input.speed,
-    maxSamples,
-    chunkSamples: 40,
-  });
-  return mainThreadStages(preprocessOn(cfg, raw) ? withPreprocessing(syn, cfg, log) : syn, cfg, log);
+  return row.create(cfg.acquisition, sourceContext(cfg, log.child({ component: 'acquisition' }), arg));
 }

@@ -1,8 +1,8 @@
 import type { Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
 import { Preprocessor, preprocessSink } from './preprocess.js';
 import { withSanitizer } from './sanitize.js';
 import { withQuality } from './signal-quality.js';
+import type { PreprocessConfig, SharedAcquisitionSettings } from './shared-settings.js';
 import type { AcquisitionStats, EmgSource, SampleSink, SourceInfo } from './source.js';
 import { preprocessOptions, qualitySettings } from './worker-config.js';
 
@@ -13,12 +13,12 @@ import { preprocessOptions, qualitySettings } from './worker-config.js';
  * it). The ADC worker writes the ring itself: its samples are integer counts within the
  * converter's range, and its own preprocessing and quality monitor run there.
  */
-export function mainThreadStages(inner: EmgSource, cfg: Config, log: Logger, fullScale = 0): EmgSource {
+export function mainThreadStages(inner: EmgSource, shared: SharedAcquisitionSettings, log: Logger, fullScale = 0): EmgSource {
   const limit = fullScale > 0 ? fullScale : Infinity;
-  const judged = withQuality(inner, qualitySettings(cfg, inner.info.sampleRate), { clipLevel: limit, flatRange: 0 });
+  const judged = withQuality(inner, qualitySettings(shared.quality, inner.info.sampleRate), { clipLevel: limit, flatRange: 0 });
   return withSanitizer(judged, {
-    policy: cfg.acquisition.preprocess.bad_sample_policy,
-    noteIntervalMs: cfg.acquisition.note_interval_ms,
+    policy: shared.preprocess.bad_sample_policy,
+    noteIntervalMs: shared.note_interval_ms,
     log,
     ...(fullScale > 0 ? { fullScale } : {}),
   });
@@ -28,16 +28,16 @@ export function mainThreadStages(inner: EmgSource, cfg: Config, log: Logger, ful
  * Puts preprocessing in front of any source's sink. Bad samples are counted and logged (the
  * first at once, then a summary at most once a second).
  */
-export function withPreprocessing(inner: EmgSource, cfg: Config, log: Logger): EmgSource {
-  const pre = new Preprocessor(preprocessOptions(cfg, inner.info.sampleRate, inner.info.channels));
+export function withPreprocessing(inner: EmgSource, p: PreprocessConfig, log: Logger): EmgSource {
+  const pre = new Preprocessor(preprocessOptions(p, inner.info.sampleRate, inner.info.channels));
   const info: SourceInfo = {
     ...inner.info,
-    description: `${inner.info.description}, preprocessed (high-pass ${cfg.acquisition.preprocess.highpass_hz} Hz, ×${cfg.acquisition.preprocess.units_per_volt})`,
+    description: `${inner.info.description}, preprocessed (high-pass ${p.highpass_hz} Hz, ×${p.units_per_volt})`,
   };
   return {
     info,
     run(sink: SampleSink, signal: AbortSignal): Promise<void> {
-      const policy = cfg.acquisition.preprocess.bad_sample_policy;
+      const policy = p.bad_sample_policy;
       const wrapped = preprocessSink(sink, pre, {
         onBadSamples: (s) => log.warn({ ...s, policy }, 'bad samples (NaN, Inf or saturated) in the input'),
       });

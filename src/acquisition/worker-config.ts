@@ -1,5 +1,6 @@
-import type { Config } from '../config/schema.js';
 import type { PreprocessOptions } from './preprocess.js';
+import type { PreprocessConfig, QualityConfig, SharedAcquisitionSettings } from './shared-settings.js';
+import type { SourceContext } from './source.js';
 
 /** Signal-quality settings every source shares (acquisition.quality). */
 export interface QualitySettings {
@@ -10,8 +11,7 @@ export interface QualitySettings {
   readonly maxMainsShare: number;
 }
 
-export function qualitySettings(cfg: Config, sampleRate: number): QualitySettings {
-  const q = cfg.acquisition.quality;
+export function qualitySettings(q: QualityConfig, sampleRate: number): QualitySettings {
   // Two hops per window: judged every half window, so a change shows within one window.
   return { mainsHz: q.mains_hz, hopSamples: Math.round((q.window_ms / 2000) * sampleRate), blocks: 2, maxClipFraction: q.max_clip_fraction, maxMainsShare: q.max_mains_share };
 }
@@ -29,8 +29,8 @@ export interface DrdyBindingConfig {
  * boundary). Each ADC's worker configuration extends it with its driver's settings.
  */
 export interface WorkerCommonConfig {
-  /** Which ADC module opens the device: ads1299 (SPI) or i2c. */
-  readonly device: 'ads1299' | 'i2c';
+  /** The key of the ADC's row in ADC_DEVICES (adc-devices.ts), whose module opens the device. */
+  readonly device: string;
   /** The source's kind (ads1299, ads1299-sim, i2c, i2c-sim) and what it reads, for logs and summary.json. */
   readonly kind: string;
   readonly where: string;
@@ -59,13 +59,11 @@ export interface WorkerCommonConfig {
 }
 
 /** Whether preprocessing applies to a live source under `preprocess.enabled`. */
-export function preprocessOn(cfg: Config, live: boolean): boolean {
-  const e = cfg.acquisition.preprocess.enabled;
-  return e === 'auto' ? live : e;
+export function preprocessOn(p: PreprocessConfig, live: boolean): boolean {
+  return p.enabled === 'auto' ? live : p.enabled;
 }
 
-export function preprocessOptions(cfg: Config, sampleRate: number, channels: number): Omit<PreprocessOptions, 'saturation'> {
-  const p = cfg.acquisition.preprocess;
+export function preprocessOptions(p: PreprocessConfig, sampleRate: number, channels: number): Omit<PreprocessOptions, 'saturation'> {
   return {
     channels,
     sampleRate,
@@ -76,36 +74,32 @@ export function preprocessOptions(cfg: Config, sampleRate: number, channels: num
   };
 }
 
-export function workerCommonConfig(
-  cfg: Config,
-  device: WorkerCommonConfig['device'],
-  label: { kind: string; where: string },
-  sampleRate: number,
-  channels: number,
-): WorkerCommonConfig {
-  const pre = preprocessOn(cfg, true)
-    ? { ...preprocessOptions(cfg, sampleRate, channels), detectSaturation: cfg.acquisition.preprocess.detect_saturation }
+export function workerCommonConfig(ctx: SourceContext, device: string, label: { kind: string; where: string }, channels: number): WorkerCommonConfig {
+  const a = ctx.shared;
+  const { sampleRate } = ctx;
+  const pre = preprocessOn(a.preprocess, true)
+    ? { ...preprocessOptions(a.preprocess, sampleRate, channels), detectSaturation: a.preprocess.detect_saturation }
     : undefined;
   return {
     device,
     ...label,
     sampleRate,
     channels,
-    speed: cfg.input.speed,
-    maxSamples: Math.round(cfg.input.duration_s * sampleRate),
+    speed: ctx.speed,
+    maxSamples: ctx.maxSamples,
     stagingFrames: sampleRate,
     statsEveryMs: 1000,
-    quality: qualitySettings(cfg, sampleRate),
-    stallMs: cfg.acquisition.stall_ms,
-    reinitBackoffMs: cfg.acquisition.reinit_backoff_ms,
-    reinitBackoffMaxMs: Math.max(cfg.acquisition.reinit_backoff_ms, cfg.acquisition.reinit_backoff_max_ms),
-    reinitMaxAttempts: cfg.acquisition.reinit_max_attempts,
-    bridgeMax: cfg.acquisition.bridge_max_samples,
-    noteIntervalMs: cfg.acquisition.note_interval_ms,
+    quality: qualitySettings(a.quality, sampleRate),
+    stallMs: a.stall_ms,
+    reinitBackoffMs: a.reinit_backoff_ms,
+    reinitBackoffMaxMs: Math.max(a.reinit_backoff_ms, a.reinit_backoff_max_ms),
+    reinitMaxAttempts: a.reinit_max_attempts,
+    bridgeMax: a.bridge_max_samples,
+    noteIntervalMs: a.note_interval_ms,
     ...(pre ? { preprocess: pre } : {}),
   };
 }
 
-export function drdyBinding(cfg: Config, chip: string, line: number, gpiomon: string): DrdyBindingConfig {
-  return { gpioBinding: cfg.acquisition.gpio_binding, drdyChip: chip, drdyLine: line, gpiomon };
+export function drdyBinding(shared: SharedAcquisitionSettings, chip: string, line: number, gpiomon: string): DrdyBindingConfig {
+  return { gpioBinding: shared.gpio_binding, drdyChip: chip, drdyLine: line, gpiomon };
 }

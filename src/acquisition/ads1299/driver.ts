@@ -2,6 +2,7 @@ import { UserError } from '../../common/errors.js';
 import type { Clock } from '../clock.js';
 import type { DataReadyLine, SpiBus } from '../bindings/types.js';
 import { EdgeTiming, type ConfigureReport, type FrameSink } from '../device.js';
+import { EdgeDrivenAdc, hex, type DriverStats } from '../edge-driver.js';
 import { decodeChip, leadOffBits, statusMarkerOk } from './frame.js';
 import {
   BYTES_PER_CHIP,
@@ -41,27 +42,18 @@ export interface Ads1299Options {
   readonly leadOff?: boolean;
 }
 
-export interface Ads1299Stats {
-  edges: number;
-  framesRead: number;
-  framesDelivered: number;
-  /** Conversions whose DRDY edge never arrived (edge intervals of 2T and more). */
-  missedDrdy: number;
-  /** Edges handled too late to finish the read before the next conversion: frame skipped. */
-  lateReads: number;
-  /** Reads that ended after the next conversion could have overwritten the data: frame dropped. */
-  tornReads: number;
+/**
+ * The ADS1299's counters besides every driver's (edge-driver.ts): missedDrdy counts edge
+ * intervals of 2T and more, lateReads edges handled too late to finish the read, tornReads reads
+ * that ended after the next conversion could overwrite the data; those frames are dropped.
+ */
+export interface Ads1299Stats extends DriverStats {
   /** Frames without the 1100 status marker: dropped. */
   badStatus: number;
   /** Of those, frames whose bytes were all 0xFF or all 0x00 (MISO stuck). */
   stuckFrames: number;
-  /** Edges closer than half a period to the previous one (glitches): ignored. */
-  spuriousEdges: number;
-  lostFrames: number;
   /** Frame reads whose SPI transfer failed (the ioctl threw): frame dropped. */
   spiErrors: number;
-  /** Longest frame read seen, in microseconds. */
-  maxReadUs: number;
 }
 
 /**
@@ -70,7 +62,7 @@ export interface Ads1299Stats {
  * too late are detected from the DRDY timestamps and reported to the sink as lost, never
  * replaced by a stale or torn read.
  */
-export class Ads1299Driver {
+export class Ads1299Driver extends EdgeDrivenAdc {
   readonly stats: Ads1299Stats = {
     edges: 0, framesRead: 0, framesDelivered: 0, missedDrdy: 0, lateReads: 0, tornReads: 0,
     badStatus: 0, stuckFrames: 0, spuriousEdges: 0, lostFrames: 0, spiErrors: 0, maxReadUs: 0,
@@ -84,26 +76,24 @@ export class Ads1299Driver {
   private readonly tx: Uint8Array[];
   private readonly rx: Uint8Array[];
   private readonly adcCounts = new Int32Array(ADS1299_CHANNELS);
-  private readonly outCounts = new Int32Array(ADS1299_CHANNELS);
-  private readonly outVolts = new Float32Array(ADS1299_CHANNELS);
+  protected readonly frameCounts = new Int32Array(ADS1299_CHANNELS);
+  protected readonly frameVolts = new Float32Array(ADS1299_CHANNELS);
   /** Lead-off flags of the last frame, ADC channel order (bit per channel). */
   private adcLeadOff = 0;
   private readonly readMs: number;
-  private readonly timing: EdgeTiming;
-  private consecutiveBad = 0;
-  /** 0xFF or 0x00 when the last bad frame was all that byte (a stuck MISO), else −1. */
+  protected readonly timing: EdgeTiming;
+  /** 0xFF or 0x00 when the last bad frame was all that byte (a stuck MISO), −2 after a failed read, else −1. */
   private lastBadByte = -1;
   private lastError = '';
-  private running = false;
-  private onFatal: (e: Error) => void = () => undefined;
 
   constructor(
     private readonly buses: readonly SpiBus[],
-    private readonly drdy: DataReadyLine,
-    private readonly clock: Clock,
+    drdy: DataReadyLine,
+    clock: Clock,
     private readonly opts: Ads1299Options,
-    private readonly sink: FrameSink,
+    sink: FrameSink,
   ) {
+    super(drdy, clock, sink, opts.maxConsecutiveBadFrames);
     const want = opts.topology === 'daisy' ? 1 : 2;
     if (buses.length !== want) throw new RangeError(`ADS1299 ${opts.topology}: ${want} SPI device(s) expected, got ${buses.length}`);
     if (opts.gains.length !== ADS1299_CHANNELS || opts.channelMap.length !== ADS1299_CHANNELS) {
@@ -208,21 +198,20 @@ export class Ads1299Driver {
 
   /** START + RDATAC, then one frame per DRDY edge. `onFatal` gets a stuck bus or a dead DRDY line. */
   async start(onFatal: (e: Error) => void): Promise<void> {
-    this.onFatal = onFatal;
     // With separate chip selects the second chip starts first, so its conversion is always
     // complete by the first chip's DRDY (the one wired). Tie the START pins for exact alignment.
     for (let b = this.buses.length - 1; b >= 0; b--) this.command(this.buses[b]!, CMD.START);
     for (let b = this.buses.length - 1; b >= 0; b--) this.command(this.buses[b]!, CMD.RDATAC);
-    this.timing.reset();
-    this.running = true;
-    await this.drdy.start(this.onEdge, (e) => this.fail(e));
+    await this.startEdges(onFatal);
   }
 
   /** Stops conversions and releases the DRDY line. Safe to call twice. */
   stop(): void {
-    if (!this.running) return;
-    this.running = false;
-    this.drdy.stop();
+    if (this.running) this.halt();
+  }
+
+  protected override halt(): void {
+    super.halt();
     for (const bus of this.buses) {
       try {
         this.command(bus, CMD.SDATAC);
@@ -233,33 +222,24 @@ export class Ads1299Driver {
     }
   }
 
-  /** The DRDY path. An arrow property so that it can be handed to the line without binding. */
-  readonly onEdge = (t: number): void => {
-    if (!this.running) return;
-    const st = this.stats;
-    const t0 = this.clock.now();
-    const deadline = this.timing.admit(t, t0, st, this.sink);
-    if (deadline !== deadline) return;
-    try {
-      for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]!);
-    } catch (e) {
-      st.spiErrors++;
-      st.lostFrames++;
-      this.sink.lost(1, 'spi_error');
-      this.lastBadByte = -2;
-      this.lastError = e instanceof Error ? e.message : String(e);
-      if (++this.consecutiveBad >= this.opts.maxConsecutiveBadFrames) this.fail(this.stuckError());
-      return;
-    }
-    if (!this.timing.readDone(t0, this.clock.now(), deadline, st, this.sink)) return;
+  protected readFrame(): void {
+    for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]!);
+  }
+
+  protected readFailed(e: unknown): void {
+    this.stats.spiErrors++;
+    this.lastBadByte = -2;
+    this.lastError = e instanceof Error ? e.message : String(e);
+    this.badFrame('spi_error');
+  }
+
+  /** Both status words checked, then the ADC channels mapped to output channels. */
+  protected decodeFrame(): number {
     if (!this.parse()) {
-      st.badStatus++;
-      st.lostFrames++;
-      this.sink.lost(1, 'bad_status');
-      if (++this.consecutiveBad >= this.opts.maxConsecutiveBadFrames) this.fail(this.stuckError());
-      return;
+      this.stats.badStatus++;
+      this.badFrame('bad_status');
+      return -1;
     }
-    this.consecutiveBad = 0;
     const map = this.opts.channelMap;
     const lsb = this.lsb;
     const adcOff = this.adcLeadOff;
@@ -267,13 +247,12 @@ export class Ads1299Driver {
     for (let i = 0; i < ADS1299_CHANNELS; i++) {
       const adc = map[i]!;
       const c = this.adcCounts[adc]!;
-      this.outCounts[i] = c;
-      this.outVolts[i] = c * lsb[i]!;
+      this.frameCounts[i] = c;
+      this.frameVolts[i] = c * lsb[i]!;
       if (adcOff & (1 << adc)) leadOff |= 1 << i;
     }
-    st.framesDelivered++;
-    this.sink.frame(this.outVolts, this.outCounts, leadOff);
-  };
+    return leadOff;
+  }
 
   /** Checks both status words and decodes into adcCounts. False when a marker is wrong. */
   private parse(): boolean {
@@ -304,7 +283,7 @@ export class Ads1299Driver {
     return false;
   }
 
-  private stuckError(): Error {
+  protected giveUpError(): Error {
     const n = this.consecutiveBad;
     if (this.lastBadByte === -2) return new Error(`ADS1299: ${n} frame reads in a row failed; last: ${this.lastError}`);
     const what =
@@ -312,12 +291,6 @@ export class Ads1299Driver {
       : this.lastBadByte === 0x00 ? 'every byte reads 0x00: MISO stuck low'
       : 'the status words lack the 1100 marker: frame alignment lost or bus noise';
     return new Error(`ADS1299: ${n} frames in a row without a valid status word; ${what}`);
-  }
-
-  private fail(e: Error): void {
-    if (!this.running) return;
-    this.stop();
-    this.onFatal(e);
   }
 
   private command(bus: SpiBus, opcode: number): void {
@@ -352,8 +325,4 @@ function checkId(id: number, who: string): void {
     : id === 0x00 ? 'MISO reads all 0s: the line is stuck low or the chip is held in reset (RESET/PWDN pins)'
     : `not an 8-channel ADS1299 (its low 5 bits should read 0x${hex(ID_8CH)}; 0x3C/0x3D are the 4- and 6-channel parts)`;
   throw new UserError(`ADS1299 ${who}: ID register reads 0x${hex(id)}: ${why}`);
-}
-
-function hex(v: number): string {
-  return v.toString(16).toUpperCase().padStart(2, '0');
 }

@@ -1,11 +1,11 @@
-import type { Config } from '../../config/schema.js';
 import type { SpiMode } from '../bindings/types.js';
+import type { SourceContext } from '../source.js';
 import { drdyBinding, workerCommonConfig, type DrdyBindingConfig, type WorkerCommonConfig } from '../worker-config.js';
 import { ADS1299_CHANNELS, type Ads1299Options } from './driver.js';
+import type { Ads1299Settings } from './settings.js';
 
 /** Everything the acquisition worker needs for the ADS1299, as plain data (it crosses the thread boundary). */
 export interface Ads1299WorkerConfig extends WorkerCommonConfig {
-  readonly device: 'ads1299';
   readonly driver: Ads1299Options;
   /** Real hardware; absent when simulating. */
   readonly hardware?: DrdyBindingConfig & {
@@ -38,8 +38,8 @@ export interface Ads1299WorkerConfig extends WorkerCommonConfig {
   };
 }
 
-export function ads1299WorkerConfig(cfg: Config, simulate: boolean, sampleRate: number): Ads1299WorkerConfig {
-  const a = cfg.acquisition.ads1299;
+export function ads1299WorkerConfig(a: Ads1299Settings, ctx: SourceContext, simulate: boolean): Ads1299WorkerConfig {
+  const { shared, sampleRate } = ctx;
   const gains = typeof a.gain === 'number' ? Array<number>(ADS1299_CHANNELS).fill(a.gain) : [...a.gain];
   // Gains are given in ring channel order; the driver wants them per ADC channel.
   const adcGains = Array<number>(ADS1299_CHANNELS).fill(24);
@@ -57,16 +57,16 @@ export function ads1299WorkerConfig(cfg: Config, simulate: boolean, sampleRate: 
     leadOff: a.lead_off,
   };
   const where = simulate
-    ? `${a.topology}, simulated, seed ${cfg.acquisition.synthetic_seed}`
-    : `${a.topology}, /dev/spidev${a.spi_bus}.${a.chip_selects.join('+')}, DRDY ${cfg.acquisition.gpio_binding} ${a.drdy_chip}:${a.drdy_line}`;
+    ? `${a.topology}, simulated, seed ${shared.synthetic_seed}`
+    : `${a.topology}, /dev/spidev${a.spi_bus}.${a.chip_selects.join('+')}, DRDY ${shared.gpio_binding} ${a.drdy_chip}:${a.drdy_line}`;
   const label = { kind: simulate ? 'ads1299-sim' : 'ads1299', where };
-  const common = { ...workerCommonConfig(cfg, 'ads1299', label, sampleRate, ADS1299_CHANNELS), device: 'ads1299' as const, driver };
+  const common = { ...workerCommonConfig(ctx, 'ads1299', label, ADS1299_CHANNELS), driver };
   if (simulate) {
     return {
       ...common,
       sim: {
-        seed: cfg.acquisition.synthetic_seed,
-        unitsPerVolt: cfg.acquisition.preprocess.units_per_volt,
+        seed: shared.synthetic_seed,
+        unitsPerVolt: shared.preprocess.units_per_volt,
         spiClockHz: a.spi_clock_hz,
         missedDrdyEvery: a.sim.missed_drdy_every,
         lateReadEvery: a.sim.late_read_every,
@@ -81,7 +81,7 @@ export function ads1299WorkerConfig(cfg: Config, simulate: boolean, sampleRate: 
         detachAt: Math.round(a.sim.detach_at_s * sampleRate),
         detachFor: Math.round(a.sim.detach_for_s * sampleRate),
         humVolts: a.sim.hum_volts,
-        humHz: cfg.acquisition.quality.mains_hz,
+        humHz: shared.quality.mains_hz,
         humChannels: [...a.sim.hum_channels],
       },
     };
@@ -89,7 +89,7 @@ export function ads1299WorkerConfig(cfg: Config, simulate: boolean, sampleRate: 
   return {
     ...common,
     hardware: {
-      ...drdyBinding(cfg, a.drdy_chip, a.drdy_line, a.gpiomon),
+      ...drdyBinding(shared, a.drdy_chip, a.drdy_line, a.gpiomon),
       spiBus: a.spi_bus,
       chipSelects: [...a.chip_selects],
       spiClockHz: a.spi_clock_hz,

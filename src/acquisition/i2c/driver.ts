@@ -2,6 +2,7 @@ import { UserError, errorMessage } from '../../common/errors.js';
 import type { Clock } from '../clock.js';
 import type { DataReadyLine } from '../bindings/types.js';
 import { EdgeTiming, type ConfigureReport, type FrameSink } from '../device.js';
+import { EdgeDrivenAdc, hex, type DriverStats } from '../edge-driver.js';
 import { i2cBitsPerSample, type I2cAdcOptions, type I2cAdcTransport } from '../i2c-transport.js';
 import { CONTROL_RESET, CONTROL_START, I2C_ADC_ID, I2C_REG, I2C_REGISTER_NAMES, countMax, gainCode, i2cVoltsPerCount } from './registers.js';
 
@@ -14,22 +15,13 @@ export interface I2cDriverOptions extends I2cAdcOptions {
   readonly maxConsecutiveErrors: number;
 }
 
-export interface I2cDriverStats {
-  edges: number;
-  framesRead: number;
-  framesDelivered: number;
-  missedDrdy: number;
-  lateReads: number;
-  tornReads: number;
-  spuriousEdges: number;
-  lostFrames: number;
+export interface I2cDriverStats extends DriverStats {
   /** Reads the device did not acknowledge (ENXIO / EREMOTEIO). */
   nacks: number;
   /** Reads the adapter gave up on (ETIMEDOUT: SDA or SCL held low). */
   busTimeouts: number;
   /** Other failed reads (EIO, arbitration lost, …). */
   busErrors: number;
-  maxReadUs: number;
 }
 
 const NACK_CODES = new Set(['ENXIO', 'EREMOTEIO', 'ENODEV']);
@@ -40,31 +32,29 @@ const NACK_CODES = new Set(['ENXIO', 'EREMOTEIO', 'ENODEV']);
  * times, as for the ADS1299, and reported as lost; a read the bus refuses is lost too, and too
  * many refused in a row stop the driver so that the worker's stall path re-initialises it.
  */
-export class I2cAdcDriver {
+export class I2cAdcDriver extends EdgeDrivenAdc {
   readonly stats: I2cDriverStats = {
     edges: 0, framesRead: 0, framesDelivered: 0, missedDrdy: 0, lateReads: 0, tornReads: 0,
     spuriousEdges: 0, lostFrames: 0, nacks: 0, busTimeouts: 0, busErrors: 0, maxReadUs: 0,
   };
   readonly lsb: Float64Array;
   readonly countMax: number;
-  private readonly timing: EdgeTiming;
-  private readonly counts: Int32Array;
-  private readonly volts: Float32Array;
-  private consecutiveErrors = 0;
+  protected readonly timing: EdgeTiming;
+  protected readonly frameCounts: Int32Array;
+  protected readonly frameVolts: Float32Array;
   private lastError = '';
-  private running = false;
-  private onFatal: (e: Error) => void = () => undefined;
 
   constructor(
     private readonly transport: I2cAdcTransport,
-    private readonly drdy: DataReadyLine,
-    private readonly clock: Clock,
+    drdy: DataReadyLine,
+    clock: Clock,
     private readonly opts: I2cDriverOptions,
-    private readonly sink: FrameSink,
+    sink: FrameSink,
   ) {
+    super(drdy, clock, sink, opts.maxConsecutiveErrors);
     const ch = opts.channels;
-    this.counts = new Int32Array(ch);
-    this.volts = new Float32Array(ch);
+    this.frameCounts = new Int32Array(ch);
+    this.frameVolts = new Float32Array(ch);
     this.lsb = new Float64Array(ch).fill(i2cVoltsPerCount(opts.vref, opts.gain, opts.bitsPerSample));
     this.countMax = countMax(opts.bitsPerSample);
     const periodMs = 1000 / opts.sampleRate;
@@ -111,19 +101,15 @@ export class I2cAdcDriver {
   }
 
   async start(onFatal: (e: Error) => void): Promise<void> {
-    this.onFatal = onFatal;
-    this.timing.reset();
-    this.consecutiveErrors = 0;
+    this.consecutiveBad = 0;
     this.transport.writeRegister(I2C_REG.CONTROL, CONTROL_START);
-    this.running = true;
-    await this.drdy.start(this.onEdge, (e) => this.fail(e));
+    await this.startEdges(onFatal);
   }
 
   /** Stops conversions and releases the line and the bus. Safe to call twice. */
   close(): void {
     if (this.running) {
-      this.running = false;
-      this.drdy.stop();
+      this.halt();
       try {
         this.transport.writeRegister(I2C_REG.CONTROL, 0);
       } catch {
@@ -133,50 +119,29 @@ export class I2cAdcDriver {
     this.transport.close();
   }
 
-  /** The data-ready path: one block read, no allocation. */
-  readonly onEdge = (t: number): void => {
-    if (!this.running) return;
-    const st = this.stats;
-    const t0 = this.clock.now();
-    const deadline = this.timing.admit(t, t0, st, this.sink);
-    if (deadline !== deadline) return;
-    try {
-      this.transport.readSample(this.counts);
-    } catch (e) {
-      this.busFailure(e);
-      return;
-    }
-    // Clock stretching can push the read past the next conversion: the block may be torn.
-    if (!this.timing.readDone(t0, this.clock.now(), deadline, st, this.sink)) return;
-    this.consecutiveErrors = 0;
-    const lsb = this.lsb[0]!;
-    for (let c = 0; c < this.counts.length; c++) this.volts[c] = this.counts[c]! * lsb;
-    st.framesDelivered++;
-    this.sink.frame(this.volts, this.counts, 0);
-  };
+  /** One block read of every channel, no allocation. */
+  protected readFrame(): void {
+    this.transport.readSample(this.frameCounts);
+  }
 
-  private busFailure(e: unknown): void {
+  // Clock stretching can push the read past the next conversion: the edge path drops a torn block.
+  protected decodeFrame(): number {
+    const lsb = this.lsb[0]!;
+    for (let c = 0; c < this.frameCounts.length; c++) this.frameVolts[c] = this.frameCounts[c]! * lsb;
+    return 0;
+  }
+
+  protected readFailed(e: unknown): void {
     const st = this.stats;
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && NACK_CODES.has(code)) st.nacks++;
     else if (code === 'ETIMEDOUT') st.busTimeouts++;
     else st.busErrors++;
-    st.lostFrames++;
-    this.sink.lost(1, 'bus_error');
     this.lastError = errorMessage(e);
-    if (++this.consecutiveErrors >= this.opts.maxConsecutiveErrors) {
-      this.fail(new Error(`I2C ADC: ${this.consecutiveErrors} reads in a row failed; last: ${this.lastError}`));
-    }
+    this.badFrame('bus_error');
   }
 
-  private fail(e: Error): void {
-    if (!this.running) return;
-    this.running = false;
-    this.drdy.stop();
-    this.onFatal(e);
+  protected giveUpError(): Error {
+    return new Error(`I2C ADC: ${this.consecutiveBad} reads in a row failed; last: ${this.lastError}`);
   }
-}
-
-function hex(v: number): string {
-  return v.toString(16).toUpperCase().padStart(2, '0');
 }

@@ -1,10 +1,10 @@
-import type { Config } from '../../config/schema.js';
+import type { SourceContext } from '../source.js';
 import { drdyBinding, workerCommonConfig, type DrdyBindingConfig, type WorkerCommonConfig } from '../worker-config.js';
 import type { I2cDriverOptions } from './driver.js';
+import type { I2cSettings } from './settings.js';
 
 /** Everything the acquisition worker needs for the I2C ADC, as plain data. */
 export interface I2cWorkerConfig extends WorkerCommonConfig {
-  readonly device: 'i2c';
   readonly driver: I2cDriverOptions;
   readonly bus: number;
   /** Real hardware's data-ready line; absent when simulating. */
@@ -26,8 +26,8 @@ export interface I2cWorkerConfig extends WorkerCommonConfig {
   };
 }
 
-export function i2cWorkerConfig(cfg: Config, simulate: boolean, sampleRate: number): I2cWorkerConfig {
-  const i = cfg.acquisition.i2c;
+export function i2cWorkerConfig(i: I2cSettings, ctx: SourceContext, simulate: boolean): I2cWorkerConfig {
+  const { shared, sampleRate } = ctx;
   const driver: I2cDriverOptions = {
     address: i.address,
     busHz: i.bus_hz,
@@ -42,16 +42,16 @@ export function i2cWorkerConfig(cfg: Config, simulate: boolean, sampleRate: numb
   };
   const addr = `0x${i.address.toString(16)}`;
   const where = simulate
-    ? `simulated at ${addr}, ${i.bus_hz / 1000} kHz SCL, ${i.bits_per_sample}-bit, seed ${cfg.acquisition.synthetic_seed}`
-    : `/dev/i2c-${i.bus} at ${addr}, ${i.bus_hz / 1000} kHz SCL, ${i.bits_per_sample}-bit, DRDY ${cfg.acquisition.gpio_binding} ${i.drdy_chip}:${i.drdy_line}`;
-  const common = { ...workerCommonConfig(cfg, 'i2c', { kind: simulate ? 'i2c-sim' : 'i2c', where }, sampleRate, i.channels), device: 'i2c' as const, driver, bus: i.bus };
-  if (!simulate) return { ...common, hardware: drdyBinding(cfg, i.drdy_chip, i.drdy_line, i.gpiomon) };
+    ? `simulated at ${addr}, ${i.bus_hz / 1000} kHz SCL, ${i.bits_per_sample}-bit, seed ${shared.synthetic_seed}`
+    : `/dev/i2c-${i.bus} at ${addr}, ${i.bus_hz / 1000} kHz SCL, ${i.bits_per_sample}-bit, DRDY ${shared.gpio_binding} ${i.drdy_chip}:${i.drdy_line}`;
+  const common = { ...workerCommonConfig(ctx, 'i2c', { kind: simulate ? 'i2c-sim' : 'i2c', where }, i.channels), driver, bus: i.bus };
+  if (!simulate) return { ...common, hardware: drdyBinding(shared, i.drdy_chip, i.drdy_line, i.gpiomon) };
   const s = i.sim;
   return {
     ...common,
     sim: {
-      seed: cfg.acquisition.synthetic_seed,
-      unitsPerVolt: cfg.acquisition.preprocess.units_per_volt,
+      seed: shared.synthetic_seed,
+      unitsPerVolt: shared.preprocess.units_per_volt,
       missedDrdyEvery: s.missed_drdy_every,
       drdyLostAt: s.drdy_lost_at,
       stuckBusEvery: s.stuck_bus_every,
