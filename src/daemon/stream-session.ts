@@ -9,7 +9,8 @@ import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
 import { PluginHost } from './plugin-host.js';
 import { SHADOW_PART, buildPredictors, type Predictors } from './predictors.js';
 import { alignHeldBlocks } from './alignment-run.js';
-import { SUMMARY_WRITER, judgeOwnEnd, summaryRefusals, writeSummary, type RunVerdict } from '../outputs/run-judge.js';
+import { SUMMARY_WRITER, writeSummary } from '../outputs/artifacts-writer.js';
+import { judgeOwnEnd, summaryRefusals, type RunVerdict } from '../runs/judge.js';
 
 /** What the registry needs to build a stream's plug-ins once its predictors exist. */
 export interface PluginEnv {

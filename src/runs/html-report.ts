@@ -2,9 +2,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../common/paths.js';
+import { ARTIFACT_FILES } from '../outputs/artifacts.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
 import { decimateMinMax, histogram, percentileSorted } from './decimate.js';
-import { runState, verdictLine, type RunFolder, type RunState } from './run-reader.js';
+import type { RunFolder } from './folder.js';
+import { jsonlProblems } from './jsonl.js';
+import { judgeRun, verdictLine, type RunVerdict } from './judge.js';
 
 /**
  * One self-contained HTML page of a run: the header (verdict, state, config, model hashes) as
@@ -59,7 +62,7 @@ export interface Mark {
 export interface ReportData {
   run: string;
   generatedAt: string;
-  state: RunState;
+  state: RunVerdict;
   charts: ChartSpec[];
   marks: Mark[];
   marksDropped: number;
@@ -90,9 +93,8 @@ export function buildReportData(run: RunFolder, opts: ReportOptions): ReportData
   const notes: string[] = [];
   const summary = run.summary ?? {};
   const rate = num(obj(summary['source'])?.['sample_rate']) || SAMPLE_RATE;
-  const state = runState(run.summary, opts.now, opts.defaultHeartbeatS);
-  if (run.metrics.tornTail) notes.push('streaming_metrics.jsonl: the last line was incomplete (written while the run was going or cut by a crash) and is left out');
-  if (run.events.tornTail) notes.push('events.jsonl: the last line was incomplete and is left out');
+  const state = judgeRun(run.summary, opts.now.getTime(), opts.defaultHeartbeatS);
+  notes.push(...jsonlProblems(ARTIFACT_FILES.metrics, run.metrics), ...jsonlProblems(ARTIFACT_FILES.events, run.events));
 
   const charts: ChartSpec[] = [];
   const m = run.metrics.records;
@@ -294,13 +296,13 @@ function uplotFiles(): { js: string; css: string } {
 
 function headerHtml(run: RunFolder, data: ReportData): string {
   const s = run.summary ?? {};
-  const v = data.state.verdict;
+  const v = data.state;
   const verdict = [`${v.verdict}${v.provisional ? ' so far' : ''}`, v.passed === true ? 'pass' : v.passed === false ? 'fail' : 'none'];
   const stateLabel = v.state;
   const src = obj(s['source']);
   const rows: [string, unknown][] = [
     ['run folder', run.dir],
-    ['state', data.state.why],
+    ['state', v.text],
     ['verdict', verdictLine(v)],
     ['started', s['started_at'] ?? '?'],
     ['last update', s['updated_at'] ?? '?'],
@@ -330,7 +332,7 @@ function headerHtml(run: RunFolder, data: ReportData): string {
     return l ? `<tr><th>${k === 't_compute_ms' ? 'T_compute' : 'end-to-end'}</th><td>${esc(l['count'])}</td><td>${esc(p?.['p50'])}</td><td>${esc(p?.['p95'])}</td><td>${esc(p?.['p99'])}</td><td>${esc(l['max_ms'])}</td></tr>` : '';
   }).join('');
   return `<header>
-<h1>myostream run <span class="verdict ${verdict[1]}">${verdict[0]}</span> <span class="state ${data.state.kind}" id="run-state">${esc(stateLabel)}</span></h1>
+<h1>myostream run <span class="verdict ${verdict[1]}">${verdict[0]}</span> <span class="state ${v.kind}" id="run-state">${esc(stateLabel)}</span></h1>
 <table class="kv">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
 <div class="cols">
 <section><h2>Acceptance</h2><table>${accRows}</table></section>
