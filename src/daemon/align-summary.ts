@@ -1,4 +1,5 @@
 import { sourceSummary, type EmgSource } from '../acquisition/source.js';
+import { round3 } from '../common/round.js';
 import type { Config } from '../config/schema.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
 import type { PluginReport } from '../domain/plugin.js';
@@ -6,7 +7,6 @@ import { mergeReports } from '../domain/report-merge.js';
 import type { LoadedModels } from '../inference/models.js';
 import { summaryOf } from '../outputs/artifacts-writer.js';
 import type { AlignmentReport } from '../supervision/alignment-report.js';
-import { round3 } from '../supervision/latency.js';
 
 export interface AlignOutcome {
   cfg: Config;

@@ -1,5 +1,6 @@
 import { RingBuffer } from '../acquisition/ring-buffer.js';
 import { UserError } from '../common/errors.js';
+import { round3 } from '../common/round.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { alignmentTolerance, type Config } from '../config/schema.js';
 import { alignedPassed, compareBlock, stepErrors } from '../domain/error-figures.js';
@@ -7,7 +8,7 @@ import { LEFT_CONTEXT, POSE_DIM } from '../domain/geometry.js';
 import type { LoadedModels } from '../inference/models.js';
 import { ARTIFACT_FILES, type RunArtifacts } from '../outputs/artifacts.js';
 import { AlignmentReport } from '../supervision/alignment-report.js';
-import { LatencyHistogram, round3 } from '../supervision/latency.js';
+import { LatencyHistogram } from '../supervision/latency.js';
 import { stepMetricsLine, truthAt } from '../supervision/step-recorder.js';
 import { buildExact, buildStreaming } from './predictors.js';
 

@@ -1,6 +1,7 @@
 import { sourceSummary, type EmgSource } from '../acquisition/source.js';
 import { exitCodeOf, isUserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { round3 } from '../common/round.js';
 import type { Config } from '../config/schema.js';
 import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, RunEventKind, SessionActions, SessionView, StepRecord, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
@@ -32,8 +33,6 @@ export interface StreamParts {
   /** The registry: this stream's plug-ins, in start order. */
   plugins(env: PluginEnv): Plugin[];
 }
-
-const ms3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /**
  * Kinds of events counted in summary.json's counts (plural names): each count is the number of
@@ -227,8 +226,8 @@ export class StreamSession implements SessionActions {
         mode_switches: this.switches,
         source: { ...sourceSummary(this.p.source.info), stats: this.p.source.stats?.() ?? null },
         durations: {
-          wall_s: ms3(this.uptimeS()),
-          signal_s: ms3(this.samples / this.p.info.sampleRate),
+          wall_s: round3(this.uptimeS()),
+          signal_s: round3(this.samples / this.p.info.sampleRate),
           model_load_ms: this.p.models.loadMs,
           time_to_first_pose_ms: this.firstPoseMs,
         },

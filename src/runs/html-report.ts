@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../common/paths.js';
+import { round3 } from '../common/round.js';
 import { ARTIFACT_FILES } from '../outputs/artifacts.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
 import { decimateMinMax, histogram, percentileSorted } from './decimate.js';
@@ -85,9 +86,6 @@ function obj(v: unknown): Rec | null {
 function r4(v: number | null): number | null {
   return v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(4));
 }
-function r3x(v: number): number {
-  return Math.round(v * 1000) / 1000;
-}
 
 export function buildReportData(run: RunFolder, opts: ReportOptions): ReportData {
   const notes: string[] = [];
@@ -122,7 +120,7 @@ export function buildReportData(run: RunFolder, opts: ReportOptions): ReportData
     const d = decimateMinMax(t, cols.map((c) => c.values), opts.maxPoints);
     charts.push({
       id, title, xAxis: 'signal', xLabel: 'signal time (s)', yLabel, log, bars: false,
-      x: d.x.map(r3x),
+      x: d.x.map(round3),
       series: [...cols.map((c, i) => ({ label: c.label, values: d.ys[i]!.map(r4), color: c.color })), ...extra],
       note: (d.decimated ? `${d.sourcePoints} steps shown as min/max of ${d.x.length / 2} buckets (spikes kept). ` : `${d.sourcePoints} steps. `) + note,
     });
@@ -182,7 +180,7 @@ function blockCharts(run: RunFolder, rate: number, charts: ChartSpec[], notes: s
     notes.push('Per-block comparison: streaming_alignment.json has no blocks (no shadow exact ran)');
     return;
   }
-  const x = blocks.map((b) => r3x(num(b['start_sample']) / rate));
+  const x = blocks.map((b) => round3(num(b['start_sample']) / rate));
   const f = (b: Rec, part: string, key: string): number | null => r4(num(obj(b[part])?.[key]));
   charts.push({
     id: 'blocks', title: 'Streaming vs exact per block', xAxis: 'signal', xLabel: 'block start, signal time (s)', yLabel: 'rad² / rad', log: true, bars: false, x,
@@ -242,7 +240,7 @@ function memoryChart(summary: Rec, charts: ChartSpec[], notes: string[]): void {
   fit(rss, growth?.['rss_mb_per_hour'], 'RSS', COLORS.b);
   fit(heap, growth?.['heap_used_mb_per_hour'], 'heap', COLORS.e);
   charts.push({
-    id: 'memory', title: 'Memory of the daemon', xAxis: 'wall', xLabel: 'wall time since start (s)', yLabel: 'MB', log: false, bars: false, x: x.map(r3x), series,
+    id: 'memory', title: 'Memory of the daemon', xAxis: 'wall', xLabel: 'wall time since start (s)', yLabel: 'MB', log: false, bars: false, x: x.map(round3), series,
     note: growth ? '' : 'No growth rate yet: it needs 3 samples after the first minute.',
   });
 }
@@ -253,7 +251,7 @@ function collectMarks(run: RunFolder, summary: Rec, rate: number): { marks: Mark
   const started = typeof summary['started_at'] === 'string' ? Date.parse(summary['started_at']) : NaN;
   const wall = (iso: unknown): number | null => {
     const ms = typeof iso === 'string' ? Date.parse(iso) : NaN;
-    return Number.isFinite(ms) && Number.isFinite(started) ? r3x((ms - started) / 1000) : null;
+    return Number.isFinite(ms) && Number.isFinite(started) ? round3((ms - started) / 1000) : null;
   };
   const marks: Mark[] = [];
   const switchesAt = new Set<number>();
@@ -262,14 +260,14 @@ function collectMarks(run: RunFolder, summary: Rec, rate: number): { marks: Mark
     if (!MARKED_KINDS.has(kind)) continue;
     const at = num(e['atSample']);
     if (kind === 'mode_switch') switchesAt.add(at);
-    marks.push({ kind, signal_s: Number.isFinite(at) ? r3x(at / rate) : null, wall_s: wall(e['time']), detail: String(e['detail'] ?? '') });
+    marks.push({ kind, signal_s: Number.isFinite(at) ? round3(at / rate) : null, wall_s: wall(e['time']), detail: String(e['detail'] ?? '') });
   }
   // summary.mode_switches is the record of switches even where events.jsonl did not log them.
   for (const s of ((summary['mode_switches'] as unknown[] | undefined) ?? []).map(obj)) {
     if (!s) continue;
     const at = num(s['at_sample']);
     if (switchesAt.has(at)) continue;
-    marks.push({ kind: 'mode_switch', signal_s: Number.isFinite(at) ? r3x(at / rate) : null, wall_s: wall(s['time']), detail: `${String(s['from'])} → ${String(s['to'])}: ${String(s['reason'] ?? '')}` });
+    marks.push({ kind: 'mode_switch', signal_s: Number.isFinite(at) ? round3(at / rate) : null, wall_s: wall(s['time']), detail: `${String(s['from'])} → ${String(s['to'])}: ${String(s['reason'] ?? '')}` });
   }
   const dropped = Math.max(0, marks.length - MAX_MARKS);
   return { marks: marks.slice(0, MAX_MARKS), dropped };
