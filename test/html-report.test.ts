@@ -102,6 +102,11 @@ test('report of a real run: finished, then the same folder as running and as cra
   assert.equal(rr.state, 'running');
   const rd = reportData(readFileSync(rr.path, 'utf8'));
   assert.ok((rd['notes'] as string[]).some((n) => n.includes('last line was incomplete')));
+  // A corrupt line inside events.jsonl: the report is still made and its notes name the line and byte offset.
+  const events = readFileSync(join(running, 'events.jsonl'), 'utf8');
+  writeFileSync(join(running, 'events.jsonl'), `{"kind":\n${events}`);
+  const notes = reportData(readFileSync(writeRunReport(running).path, 'utf8'))['notes'] as string[];
+  assert.ok(notes.some((n) => /events\.jsonl: line 1 at byte offset 0 is not valid JSON/.test(n)), notes.join('; '));
 
   // Crashed: the process that wrote it is gone.
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });

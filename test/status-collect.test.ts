@@ -171,6 +171,11 @@ test('status reports disabled outputs and a torn last event line', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /disabled +poses-file \(during pose\): poses file \(outputs\.poses_out\) write \/mnt\/p\.jsonl: ENOSPC/);
   assert.match(r.stdout, /events +1 \(last: plugin_failed at t1\); the last line of events\.jsonl is torn \(skipped\)/);
+  // A corrupt line inside (a damaged disk): skipped and named by line and byte offset; the rest still reads.
+  writeFileSync(join(dir, 'events.jsonl'), '{"time":"t1","kind":"plugin_failed","detail":"d"}\n{"time":"t2\n{"time":"t3","kind":"gap","detail":"g"}\n');
+  const c = runCli(['status', '--artifacts', dir]);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /events +2 \(last: gap at t3\); 1 corrupt line\(s\) skipped, the first: line 2 at byte offset 50 \(/);
 });
 
 function fakeRun(root: string, name: string, bytes: number, summary?: Record<string, unknown>): void {
