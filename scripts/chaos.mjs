@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -390,22 +390,14 @@ function parseMetrics(text) {
   return out;
 }
 
+/** The product's own JSON-lines reader (dist/src/runs/jsonl.js), loaded once dist/ is known to exist. */
+let readJsonl;
+
+/** A torn last line is what a killed writer may leave (the reader skips it); any corrupt line inside is a defect. */
 function readLines(path) {
   if (!path || !existsSync(path)) return { records: [], bad: [] };
-  const text = readFileSync(path, 'utf8');
-  const records = [];
-  const bad = [];
-  const lines = text.split('\n');
-  lines.forEach((l, i) => {
-    if (l === '') return;
-    try {
-      records.push(JSON.parse(l));
-    } catch {
-      // A torn last line is what a killed writer may leave; any other bad line is a defect.
-      if (i !== lines.length - 1) bad.push(i + 1);
-    }
-  });
-  return { records, bad };
+  const r = readJsonl(path);
+  return { records: r.records, bad: r.corrupt.map((c) => `${c.line} (byte offset ${c.offset})`) };
 }
 
 function eventCounts(path) {
@@ -817,6 +809,7 @@ async function main() {
     console.error(`chaos: ${CLI} is missing: run npm run build first`);
     process.exit(2);
   }
+  ({ readJsonl } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'runs', 'jsonl.js')).href));
   const validators = loadValidators();
   let schedules;
   if (opts.replay) {

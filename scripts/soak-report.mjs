@@ -4,6 +4,7 @@
 // fallbacks. Usage: node scripts/soak-report.mjs RUN_DIR [slice_minutes=5]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { jsonlProblems, readJsonl } from '../dist/src/runs/jsonl.js';
 
 const [dir, sliceArg] = process.argv.slice(2);
 if (!dir) {
@@ -13,9 +14,10 @@ if (!dir) {
 const sliceS = Number(sliceArg ?? 5) * 60;
 const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
 const slices = new Map();
-for (const line of readFileSync(join(dir, 'streaming_metrics.jsonl'), 'utf8').split('\n')) {
-  if (!line) continue;
-  const m = JSON.parse(line);
+const metricsFile = join(dir, 'streaming_metrics.jsonl');
+const metrics = readJsonl(metricsFile);
+for (const problem of jsonlProblems(metricsFile, metrics)) console.error(`soak-report: ${problem}`);
+for (const m of metrics.records) {
   const k = Math.floor(m.t / sliceS);
   if (!slices.has(k)) slices.set(k, { tc: [], e2e: [], mse: [] });
   const s = slices.get(k);

@@ -67,7 +67,13 @@ if (!existsSync(join(dir, 'summary.json'))) {
   process.exit(1);
 }
 
-const jsonl = (name) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+// The product's one JSON-lines reader: a torn last line (a killed run) is skipped, a corrupt one inside is said.
+const { jsonlProblems, readJsonl } = await import(join(root, 'dist', 'src', 'runs', 'jsonl.js'));
+const jsonl = (name) => {
+  const r = readJsonl(join(dir, name));
+  for (const problem of jsonlProblems(name, r)) console.error(`soak: ${problem}`);
+  return r.records;
+};
 const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
 const metrics = jsonl('streaming_metrics.jsonl');
 const events = jsonl('events.jsonl');

@@ -4,10 +4,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decimateMinMax, histogram } from '../src/outputs/decimate.js';
-import { processStartTicks } from '../src/outputs/artifacts.js';
-import { readJsonl, runState } from '../src/outputs/run-reader.js';
-import { readJsonl as readJsonlContents } from '../src/outputs/jsonl-writer.js';
+import { decimateMinMax, histogram } from '../src/runs/decimate.js';
+import { processStartTicks, type Liveness } from '../src/outputs/artifacts.js';
+import { jsonlProblems, readJsonl } from '../src/runs/jsonl.js';
+import { judgeRun } from '../src/runs/judge.js';
 import { writeRunReport } from '../src/daemon/report-command.js';
 import { CLI, ROOT, runCli } from './helpers.js';
 
@@ -19,38 +19,42 @@ function reportData(html: string): Record<string, unknown> {
   return JSON.parse(m[1]!) as Record<string, unknown>;
 }
 
-test('JSON lines: a torn last line is skipped and counted; a bad line inside names its byte offset', () => {
+test('JSON lines: a torn last line is skipped and flagged; a corrupt line inside is skipped and named by its byte offset', () => {
   const p = join(work, 'x.jsonl');
   writeFileSync(p, '{"a":1}\n{"a":2}\n{"a":');
   const r = readJsonl(p);
   assert.deepEqual(r.records, [{ a: 1 }, { a: 2 }]);
-  assert.equal(r.tornTail, 1);
-  writeFileSync(p, '{"a":1}\n{"a"\n{"a":3}\n');
-  assert.throws(() => readJsonl(p), /x\.jsonl: line at byte offset 8 is not valid JSON/);
-  // The technician's reader (status) is the same parser, tolerant: it skips and lists the bad line.
-  const tolerant = readJsonlContents(p);
-  assert.deepEqual(tolerant.records, [{ a: 1 }, { a: 3 }]);
-  assert.deepEqual(tolerant.badLines, [2]);
-  assert.equal(tolerant.firstBad?.offset, 8);
+  assert.equal(r.torn, true);
+  assert.match(jsonlProblems(p, r).join('\n'), /x\.jsonl: the last line was incomplete/);
+  writeFileSync(p, 'é\n{"a":1}\n{"a"\n{"a":3}\n');
+  const bad = readJsonl(p);
+  assert.deepEqual(bad.records, [{ a: 1 }, { a: 3 }]);
+  // Bytes, not characters: "é" is two bytes, so line 3 starts at byte 11.
+  assert.deepEqual(bad.corrupt.slice(1).map((c) => [c.line, c.offset]), [[3, 11]]);
+  assert.equal(bad.torn, false);
+  assert.match(jsonlProblems(p, bad)[0]!, /x\.jsonl: line 1 at byte offset 0 is not valid JSON: .* \(2 such lines, all skipped\)/);
   // A blank line is nothing; a last line lacking only its newline is a whole record.
   writeFileSync(p, '{"a":1}\n  \n{"a":2}');
-  assert.deepEqual(readJsonl(p), { records: [{ a: 1 }, { a: 2 }], tornTail: 0 });
+  assert.deepEqual(readJsonl(p), { records: [{ a: 1 }, { a: 2 }], torn: false, corrupt: [] });
+  assert.deepEqual(jsonlProblems(p, readJsonl(p)), []);
 });
 
-test('run state: finished, running, crashed by a dead pid or a stale summary', () => {
-  const now = new Date('2026-01-01T00:01:00Z');
-  assert.equal(runState({ finished: true, exit: 'completed' }, now, 5).kind, 'finished');
+test('run state in three (the colour of the report): finished, running, crashed by a dead pid or a stale summary', () => {
+  const now = Date.parse('2026-01-01T00:01:00Z');
+  const kind = (s: Record<string, unknown> | null, liveness?: Liveness): string => judgeRun(s, now, 5, liveness ? () => liveness : undefined).kind;
+  assert.equal(kind({ finished: true, exit: 'completed' }), 'finished');
   const fresh = { finished: false, updated_at: '2026-01-01T00:00:58Z' };
-  assert.equal(runState(fresh, now, 5).kind, 'running');
-  assert.equal(runState({ ...fresh, pid: 42 }, now, 5, () => false).kind, 'crashed');
-  assert.equal(runState({ ...fresh, pid: 42 }, now, 5, () => true).kind, 'running');
-  assert.equal(runState({ finished: false, updated_at: '2026-01-01T00:00:40Z' }, now, 5).kind, 'crashed');
+  assert.equal(kind(fresh), 'running');
+  assert.equal(kind({ ...fresh, pid: 42 }, 'gone'), 'crashed');
+  assert.equal(kind({ ...fresh, pid: 42 }, 'alive'), 'running');
+  assert.equal(kind({ finished: false, updated_at: '2026-01-01T00:00:40Z' }), 'crashed');
   // A stated heartbeat wins over the default: 20 s old is fresh with a 10 s heartbeat.
-  assert.equal(runState({ finished: false, updated_at: '2026-01-01T00:00:40Z', heartbeat_interval_s: 10 }, now, 5).kind, 'running');
-  assert.equal(runState(null, now, 5).kind, 'crashed');
+  assert.equal(kind({ finished: false, updated_at: '2026-01-01T00:00:40Z', heartbeat_interval_s: 10 }), 'running');
+  assert.equal(kind(null), 'crashed');
   // A pid from another machine says nothing about this one: judged by age alone.
-  assert.equal(runState({ ...fresh, pid: 42, host: 'band-station-2' }, now, 5, () => false, 'laptop').kind, 'running');
-  assert.equal(runState({ ...fresh, pid: 42, host: 'laptop' }, now, 5, () => false, 'laptop').kind, 'crashed');
+  assert.equal(kind({ ...fresh, pid: 42, host: 'band-station-2' }, 'other-host'), 'running');
+  assert.equal(kind({ ...fresh, pid: 42, host: 'band-station-2', updated_at: '2026-01-01T00:00:40Z' }, 'other-host'), 'crashed');
+  assert.equal(kind({ finished: true, exit: 'exited', exit_code: 2 }), 'finished');
 });
 
 test('min/max decimation keeps every spike and the bounds of each bucket', () => {
@@ -98,6 +102,11 @@ test('report of a real run: finished, then the same folder as running and as cra
   assert.equal(rr.state, 'running');
   const rd = reportData(readFileSync(rr.path, 'utf8'));
   assert.ok((rd['notes'] as string[]).some((n) => n.includes('last line was incomplete')));
+  // A corrupt line inside events.jsonl: the report is still made and its notes name the line and byte offset.
+  const events = readFileSync(join(running, 'events.jsonl'), 'utf8');
+  writeFileSync(join(running, 'events.jsonl'), `{"kind":\n${events}`);
+  const notes = reportData(readFileSync(writeRunReport(running).path, 'utf8'))['notes'] as string[];
+  assert.ok(notes.some((n) => /events\.jsonl: line 1 at byte offset 0 is not valid JSON/.test(n)), notes.join('; '));
 
   // Crashed: the process that wrote it is gone.
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });

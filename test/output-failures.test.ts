@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutputError } from '../src/common/errors.js';
 import { writeJsonAtomic } from '../src/common/atomic-write.js';
-import { JsonlWriter, readJsonl } from '../src/outputs/jsonl-writer.js';
+import { JsonlWriter } from '../src/outputs/jsonl-writer.js';
+import { readJsonl } from '../src/runs/jsonl.js';
 import { PosesFile } from '../src/outputs/poses-file.js';
 import { RunArtifacts } from '../src/outputs/artifacts.js';
 import { prerequisiteTest, ROOT, smallTmpfs } from './helpers.js';
@@ -18,7 +19,7 @@ function assertWholeLines(path: string): number {
   if (text.length > 0) assert.ok(text.endsWith('\n'), `${path} ends in a newline`);
   const c = readJsonl(path);
   assert.equal(c.torn, false);
-  assert.deepEqual(c.badLines, []);
+  assert.deepEqual(c.corrupt, []);
   return c.records.length;
 }
 
@@ -169,14 +170,14 @@ test('JsonlWriter rotates by size and keeps rotate_keep old files, every line wh
   steps.forEach((s, i) => i > 0 && assert.equal(s, steps[i - 1]! + 1, 'contiguous across the rotated files'));
 });
 
-test('readJsonl skips and flags a torn last line and counts unreadable ones', () => {
+test('readJsonl skips and flags a torn last line and reports a corrupt one inside by line and byte offset', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-readjsonl-'));
   const p = join(dir, 'e.jsonl');
   writeFileSync(p, '{"a":1}\nnot json\n{"b":2}\n{"c":');
   const c = readJsonl(p);
   assert.deepEqual(c.records, [{ a: 1 }, { b: 2 }]);
   assert.equal(c.torn, true);
-  assert.deepEqual(c.badLines, [2]);
+  assert.deepEqual(c.corrupt.map((x) => [x.line, x.offset]), [[2, 8]]);
   writeFileSync(p, '{"a":1}\n');
   assert.equal(readJsonl(p).torn, false);
 });

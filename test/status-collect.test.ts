@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listRuns, processStartTicks, pruneRuns, type RunEntry } from '../src/outputs/artifacts.js';
 import { incidentRuns, parseSince } from '../src/daemon/collect-command.js';
-import { judgeRun as runState, runState as reportState } from '../src/outputs/run-reader.js';
+import { judgeRun as runState } from '../src/runs/judge.js';
 import { ROOT, runCli, scratchArtifacts } from './helpers.js';
 
 const now = Date.parse('2026-12-01T12:00:00Z');
@@ -42,16 +42,14 @@ test('status and the report judge alike: an exited run says its code and reason,
   assert.equal(runState(exited, now).text, 'exited 2: outputs.mqtt.password_env = X: the environment variable X is not set');
   assert.equal(runState(exited, now).passed, false);
   assert.equal(runState(exited, now).reason, 'the run exited 2: outputs.mqtt.password_env = X: the environment variable X is not set');
-  const report = reportState(exited, new Date(now), 5);
-  assert.equal(report.why, 'exited 2: outputs.mqtt.password_env = X: the environment variable X is not set');
-  assert.equal(report.passed, false);
+  assert.equal(runState(exited, now).kind, 'finished', 'the report files it with the runs that ended');
   const error = { ...me, counts: { poses: 500 }, finished: true, exit: 'error', error: 'boom' };
   assert.equal(runState(error, now).state, 'crashed');
-  assert.equal(reportState(error, new Date(now), 5).kind, 'crashed', 'the report agrees that an error is a crash');
-  assert.equal(reportState(error, new Date(now), 5).passed, false);
+  assert.equal(runState(error, now).kind, 'crashed', 'the report colours an error as a crash');
+  assert.equal(runState(error, now).passed, false);
   const reused = { ...me, counts: { poses: 500 }, finished: false, pid_start: (me.pid_start ?? 0) + 1 };
   assert.equal(runState(reused, now).state, 'died');
-  assert.equal(reportState(reused, new Date(now), 5).kind, 'crashed', 'the report also sees a reused pid as not our run');
+  assert.equal(runState(reused, now).kind, 'crashed', 'the report also sees a reused pid as not our run');
   const good = { ...me, counts: { poses: 500 }, finished: true, exit: 'completed', exit_code: 0, acceptance: { latency: { enabled: true, evaluated: true, passed: true }, memory_drift: { enabled: false, evaluated: false, passed: null } } };
   assert.equal(runState(good, now).passed, true);
   assert.equal(runState(good, now).verdict, 'PASSED');
@@ -62,9 +60,6 @@ test('the one judge: never PASSED for a run that died, ended unrecorded, hung, c
   const me = { pid: process.pid, pid_start: processStartTicks(process.pid), host: hostname(), heartbeat_interval_s: 5, updated_at: at(1), passed: true, counts: { poses: 500 } };
   const verdictOf = (s: Record<string, unknown>): [string, string] => {
     const v = runState(s, now);
-    const r = reportState(s, new Date(now), 5);
-    assert.equal(r.passed, v.passed, 'the report shows what status shows');
-    assert.equal(r.verdict.reason, v.reason);
     return [v.verdict, v.reason];
   };
   // The last heartbeat of a run that was going well, then SIGKILL: its summary still says passed.
@@ -176,6 +171,11 @@ test('status reports disabled outputs and a torn last event line', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /disabled +poses-file \(during pose\): poses file \(outputs\.poses_out\) write \/mnt\/p\.jsonl: ENOSPC/);
   assert.match(r.stdout, /events +1 \(last: plugin_failed at t1\); the last line of events\.jsonl is torn \(skipped\)/);
+  // A corrupt line inside (a damaged disk): skipped and named by line and byte offset; the rest still reads.
+  writeFileSync(join(dir, 'events.jsonl'), '{"time":"t1","kind":"plugin_failed","detail":"d"}\n{"time":"t2\n{"time":"t3","kind":"gap","detail":"g"}\n');
+  const c = runCli(['status', '--artifacts', dir]);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /events +2 \(last: gap at t3\); 1 corrupt line\(s\) skipped, the first: line 2 at byte offset 50 \(/);
 });
 
 function fakeRun(root: string, name: string, bytes: number, summary?: Record<string, unknown>): void {

@@ -3,14 +3,14 @@ import { createLogger } from '../common/logger.js';
 import { configToYaml } from '../config/load.js';
 import { alignmentTolerance } from '../config/schema.js';
 import { ARTIFACT_FILES, RunArtifacts } from '../outputs/artifacts.js';
-import { LatencyMonitor, latencyMonitorSettings } from '../supervision/latency-monitor.js';
 import { MemoryMonitor } from '../supervision/memory-monitor.js';
 import { parse as parseYaml } from 'yaml';
 import { readAlignSignal } from './align-signal.js';
+import { AlignSession } from './align-session.js';
 import { alignmentRegression } from './alignment-run.js';
 import { configFromCli, openModels, type CommonCliOptions } from './bootstrap.js';
 import { runModelInfo } from './report.js';
-import { alignSummary } from './align-summary.js';
+import { streamInfo } from './stream-setup.js';
 
 export interface AlignCliOptions extends CommonCliOptions {
   quiet?: boolean;
@@ -19,9 +19,10 @@ export interface AlignCliOptions extends CommonCliOptions {
 /**
  * The alignment regression: exact and streaming over the same samples, streaming reset at each
  * exact block's start, compared at the 250 aligned moments of every block. The first output of
- * each block is the boundary figure (2× bounds). summary.json is made the way a run's is: the
- * memory and latency plug-ins' reports and the regression's own, merged, written by the
- * artifacts writer's summary.
+ * each block is the boundary figure (2× bounds). The run folder is made as a run's is
+ * (AlignSession): its metrics lines go through the bus to the artifacts writer, and summary.json
+ * is the latency and memory plug-ins' reports and the regression's own, merged, written at every
+ * status tick and at the end.
  */
 export async function alignCommand(o: AlignCliOptions): Promise<number> {
   const cfg = configFromCli(o);
@@ -34,17 +35,31 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   const samples = await readAlignSignal(source, cfg, log);
   const models = await openModels(cfg, log, true);
   const artifacts = RunArtifacts.create(cfg.outputs.artifacts_root, o.artifacts);
-  artifacts.writeYaml(ARTIFACT_FILES.config, parseYaml(configToYaml(cfg)));
-  artifacts.writeJson(ARTIFACT_FILES.modelInfo, runModelInfo(models, cfg.runtime.streaming.encoder));
-  // The regression's T_compute is not judged: its steps restart at every block.
-  const latency = new LatencyMonitor(latencyMonitorSettings(cfg, false, models.providers, ARTIFACT_FILES.latency));
-  const r = await alignmentRegression(cfg, models, samples.ring, samples.truth, artifacts, log, latency.tCompute);
+  const session = new AlignSession({
+    cfg, log, artifacts, source, models, memory, t0,
+    stream: streamInfo('main', false, source, models),
+    // The effective configuration, re-read through YAML so the snapshot is exactly what loads.
+    configSnapshot: parseYaml(configToYaml(cfg)),
+    modelInfo: runModelInfo(models, cfg.runtime.streaming.encoder),
+  });
+  const read = { samples: samples.ring.written, overwritten: samples.ring.overwritten };
+  session.progress({ ...read, poses: 0 });
+  await session.start();
+  const tick = setInterval(() => session.snapshot(), cfg.watchdog.status_interval_s * 1000);
+  let r: Awaited<ReturnType<typeof alignmentRegression>>;
+  try {
+    r = await alignmentRegression(cfg, models, samples.ring, samples.truth, session.bus, log, session.latency.tCompute);
+    session.progress({ ...read, poses: r.steps, alignment: r.report });
+    artifacts.writeJson(ARTIFACT_FILES.alignment, r.report.toJSON());
+  } catch (e) {
+    session.endedBy(e);
+    throw e;
+  } finally {
+    clearInterval(tick);
+    await session.finish();
+  }
   const overall = r.report.overall();
   const passed = overall.passed === true;
-  artifacts.writeJson(ARTIFACT_FILES.alignment, r.report.toJSON());
-  artifacts.writeJson(ARTIFACT_FILES.latency, latency.stats());
-  const summary = alignSummary({ cfg, source, models, report: r.report, samples: samples.ring.written, poses: r.steps, overwritten: samples.ring.overwritten, wallS: (performance.now() - t0) / 1000 }, [latency.report(), memory.report()], artifacts.dir);
-  artifacts.writeJson(ARTIFACT_FILES.summary, summary);
   const tol = alignmentTolerance(cfg);
   const fmt = (x: number): string => x.toExponential(2);
   const line = `alignment (${cfg.runtime.streaming.feature_policy}, ${r.report.alignedBlocks} blocks): MSE ${fmt(overall.main.mse)} (≤ ${tol.mse}) max|diff| ${fmt(overall.main.max_diff)} (≤ ${tol.max_diff}); ` +

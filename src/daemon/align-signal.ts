@@ -2,6 +2,7 @@ import { RingBuffer } from '../acquisition/ring-buffer.js';
 import type { EmgSource, SampleSink } from '../acquisition/source.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { round3 } from '../common/round.js';
 import type { Config } from '../config/schema.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, SAMPLE_RATE } from '../domain/geometry.js';
 
@@ -54,7 +55,7 @@ export async function readAlignSignal(source: EmgSource, cfg: Config, log: Logge
     timedOut = true;
     abort.abort();
   }, wallLimitS * 1000);
-  log.info({ source: source.info.description, seconds: Math.round((want / SAMPLE_RATE) * 1000) / 1000 }, 'reading signal for the alignment regression');
+  log.info({ source: source.info.description, seconds: round3(want / SAMPLE_RATE) }, 'reading signal for the alignment regression');
   try {
     await source.run(sink, abort.signal);
   } finally {

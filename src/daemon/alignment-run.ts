@@ -1,13 +1,13 @@
 import { RingBuffer } from '../acquisition/ring-buffer.js';
 import { UserError } from '../common/errors.js';
+import { round3 } from '../common/round.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { alignmentTolerance, type Config } from '../config/schema.js';
 import { alignedPassed, compareBlock, stepErrors } from '../domain/error-figures.js';
 import { LEFT_CONTEXT, POSE_DIM } from '../domain/geometry.js';
-import type { LoadedModels } from '../inference/models.js';
-import { ARTIFACT_FILES, type RunArtifacts } from '../outputs/artifacts.js';
+import type { PluginContext } from '../domain/plugin.js';
 import { AlignmentReport } from '../supervision/alignment-report.js';
-import { LatencyHistogram, round3 } from '../supervision/latency.js';
+import { LatencyHistogram } from '../supervision/latency.js';
 import { stepMetricsLine, truthAt } from '../supervision/step-recorder.js';
 import { buildExact, buildStreaming } from './predictors.js';
 
@@ -15,9 +15,11 @@ import { buildExact, buildStreaming } from './predictors.js';
  * The alignment regression over samples already in a ring: for every exact block,
  * streaming reset at the block's start, compared at its 250 aligned moments through the same
  * comparison the live shadow uses. `myostream align` and the control plane's `align` run it.
+ * Each step's figures go on `bus` as `metrics`, as a run's do, for the artifacts writer to
+ * write (streaming_metrics.jsonl); without a bus (the control plane's) they are not kept.
  */
 export async function alignmentRegression(
-  cfg: Config, models: Parameters<typeof buildExact>[1], ring: RingBuffer, truth: RingBuffer | undefined, artifacts: RunArtifacts | undefined, log: Logger,
+  cfg: Config, models: Parameters<typeof buildExact>[1], ring: RingBuffer, truth: RingBuffer | undefined, bus: PluginContext['bus'] | undefined, log: Logger,
   tCompute = new LatencyHistogram(),
 ): Promise<{ report: AlignmentReport; tCompute: LatencyHistogram; steps: number }> {
   const exact = buildExact(cfg, models, false);
@@ -28,7 +30,6 @@ export async function alignmentRegression(
     encoder: cfg.runtime.streaming.encoder,
     note: 'streaming reset at every exact block start; compared at the 250 aligned moments of each block',
   });
-  const metrics = artifacts?.jsonl(ARTIFACT_FILES.metrics);
   const poses = new Float32Array(exact.points * POSE_DIM);
   const truthRow = new Float32Array(POSE_DIM);
   const computeMs = new Float64Array(exact.points);
@@ -47,16 +48,15 @@ export async function alignmentRegression(
       computeMs[i] = ms;
       if (i > 0 || b > 0) tCompute.record(ms);
     }
-    const c = compareBlock(b, b * exact.points, start, true, poses, (i) => i, blockResult.poses, exact.points, metrics ? (i, ex) => {
+    const c = compareBlock(b, b * exact.points, start, true, poses, (i) => i, blockResult.poses, exact.points, bus ? (i, ex) => {
       const tr = truth && truthAt(truth, start, i, truthRow) ? stepErrors(poses, i * POSE_DIM, truthRow, 0, POSE_DIM) : { mae: NaN, mse: NaN };
-      metrics.write(stepMetricsLine(b * exact.points + i, stepT[i]!, computeMs[i]!, NaN, ex.mae, ex.mse, tr.mae, tr.mse));
+      bus.emit('metrics', stepMetricsLine(b * exact.points + i, stepT[i]!, computeMs[i]!, NaN, ex.mae, ex.mse, tr.mae, tr.mse));
     } : undefined);
     steps += exact.points;
     report.addBlock(c);
     const tol = alignmentTolerance(cfg);
     log.info({ block: b, mse: c.main.mse, max_diff: c.main.max_diff, first_mse: c.boundary.mse, first_max_diff: c.boundary.max_diff, passed: alignedPassed(c.main, c.boundary, tol) }, 'block compared');
   }
-  metrics?.close();
   return { report, tCompute, steps };
 }
 
@@ -65,7 +65,7 @@ export async function alignmentRegression(
  * (the control plane's `align` request). The samples are copied out first, so the live writer
  * goes on while the copy is compared.
  */
-export async function alignHeldBlocks(cfg: Config, models: LoadedModels, rings: { emg: RingBuffer; truth: RingBuffer | undefined }, blocks: number): Promise<Record<string, unknown>> {
+export async function alignHeldBlocks(cfg: Config, models: Parameters<typeof buildExact>[1], rings: { emg: RingBuffer; truth: RingBuffer | undefined }, blocks: number): Promise<Record<string, unknown>> {
   const { emg, truth } = rings;
   const block = cfg.runtime.exact.block_samples;
   const end = emg.written;

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RingBuffer } from '../acquisition/ring-buffer.js';
+import { round3 } from '../common/round.js';
 import { nearestRank } from '../common/statistics.js';
 import { incrementalEncoderFrom, INCREMENTAL_MODEL_KEY } from '../inference/incremental-encoder.js';
 import { precisionKey, type LoadedModels, type Precision } from '../inference/models.js';
@@ -88,7 +89,7 @@ export async function streamsPerCore(
     tick.sort();
     const tickP99 = nearestRank(tick, tick.length, 99);
     const judged = nearestRank(tick, tick.length, o.percentile ?? 99);
-    tried.push({ bands, tick_p50_ms: Math.round(nearestRank(tick, tick.length, 50) * 1000) / 1000, tick_p99_ms: Math.round(tickP99 * 1000) / 1000, step_p99_ms: Math.round(nearestRank(step.sort(), step.length, 99) * 1000) / 1000, ticks: o.ticks });
+    tried.push({ bands, tick_p50_ms: round3(nearestRank(tick, tick.length, 50)), tick_p99_ms: round3(tickP99), step_p99_ms: round3(nearestRank(step.sort(), step.length, 99)), ticks: o.ticks });
     if (judged > STREAM_STEP_P99_BOUND_MS) break;
     streams = bands;
   }

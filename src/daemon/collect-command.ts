@@ -6,7 +6,7 @@ import { UserError } from '../common/errors.js';
 import { ARTIFACT_FILES, listRuns, readSummary, RUN_DIR, type RunEntry } from '../outputs/artifacts.js';
 import { REPORT_FILE, writeRunReport } from './report-command.js';
 import { runsRoot } from './status-command.js';
-import { judgeRun, verdictLine } from '../outputs/run-reader.js';
+import { judgeRun, verdictLine } from '../runs/judge.js';
 import { packageVersion } from './version.js';
 
 export interface CollectCliOptions {

@@ -2,8 +2,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/atomic-write.js';
-import { DEFAULT_MAX_POINTS, buildReportData, renderReportHtml } from '../outputs/html-report.js';
-import { readRunFolder } from '../outputs/run-reader.js';
+import { DEFAULT_MAX_POINTS, buildReportData, renderReportHtml } from '../runs/html-report.js';
+import { readRunFolder } from '../runs/folder.js';
 import type { CommonCliOptions } from './bootstrap.js';
 import { chooseRun } from './status-command.js';
 

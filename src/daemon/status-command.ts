@@ -4,8 +4,8 @@ import { UserError } from '../common/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ARTIFACT_FILES, artifactsRootFrom, listRuns, readSummary, type RootSource } from '../outputs/artifacts.js';
-import { judgeRun, verdictLine } from '../outputs/run-reader.js';
-import { readJsonl } from '../outputs/jsonl-writer.js';
+import { judgeRun, verdictLine } from '../runs/judge.js';
+import { readJsonl } from '../runs/jsonl.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 
 export interface StatusCliOptions {
@@ -87,7 +87,7 @@ export function statusCommand(o: StatusCliOptions): number {
   const summary = readSummary(dir);
   if (!summary) throw new UserError(`${summaryPath}: not a valid JSON object`);
   const eventsPath = join(dir, ARTIFACT_FILES.events);
-  const ev = existsSync(eventsPath) ? readJsonl<{ kind?: string; detail?: string; time?: string }>(eventsPath) : { records: [], torn: false, badLines: [] };
+  const ev = readJsonl<{ kind?: string; detail?: string; time?: string }>(eventsPath);
   const verdict = judgeRun(summary);
   const disabled = disabledOutputs(summary, ev.records);
   const failed = failedWrites(ev.records);
@@ -96,7 +96,7 @@ export function statusCommand(o: StatusCliOptions): number {
       run: dir, root, root_from: from, state: verdict,
       disabled_outputs: disabled,
       failed_writes: failed,
-      events_file: { records: ev.records.length, torn_last_line: ev.torn, bad_lines: ev.badLines },
+      events_file: { records: ev.records.length, torn_last_line: ev.torn, bad_lines: ev.corrupt.map((c) => c.line), corrupt_lines: ev.corrupt },
       ...summary,
       // The judge's verdict, not the run's own `passed` (which a run that then died still holds).
       summary_passed: summary['passed'] ?? null,
@@ -124,7 +124,7 @@ export function statusCommand(o: StatusCliOptions): number {
     ...((summary['artifacts_failures'] as { message?: string; time?: string }[] | undefined) ?? []).map((f) => `artifacts ${String(f.message)} (at ${String(f.time)})`),
     `events    ${ev.records.length}${lastEvent ? ` (last: ${String(lastEvent.kind)} at ${String(lastEvent.time)})` : ''}` +
       (ev.torn ? '; the last line of events.jsonl is torn (skipped)' : '') +
-      (ev.badLines.length ? `; ${ev.badLines.length} unreadable line(s) skipped` : ''),
+      (ev.corrupt[0] ? `; ${ev.corrupt.length} corrupt line(s) skipped, the first: line ${ev.corrupt[0].line} at byte offset ${ev.corrupt[0].offset} (${ev.corrupt[0].reason})` : ''),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

@@ -1,4 +1,4 @@
-import { sourceSummary, type EmgSource } from '../acquisition/source.js';
+import type { EmgSource } from '../acquisition/source.js';
 import { exitCodeOf, isUserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Config } from '../config/schema.js';
@@ -9,7 +9,7 @@ import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
 import { PluginHost } from './plugin-host.js';
 import { SHADOW_PART, buildPredictors, type Predictors } from './predictors.js';
 import { alignHeldBlocks } from './alignment-run.js';
-import { SUMMARY_WRITER, judgeOwnEnd, summaryRefusals, writeSummary, type RunVerdict } from '../outputs/run-judge.js';
+import { finalTickJudged, whatRan, writeSummaryIfNoWriter } from './run-summary.js';
 
 /** What the registry needs to build a stream's plug-ins once its predictors exist. */
 export interface PluginEnv {
@@ -31,8 +31,6 @@ export interface StreamParts {
   /** The registry: this stream's plug-ins, in start order. */
   plugins(env: PluginEnv): Plugin[];
 }
-
-const ms3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /**
  * Kinds of events counted in summary.json's counts (plural names): each count is the number of
@@ -171,10 +169,8 @@ export class StreamSession implements SessionActions {
       if (wallLimit) clearTimeout(wallLimit);
       signal?.removeEventListener('abort', onAbort);
       await this.aligning?.catch(() => undefined);
-      const refusedBefore = summaryRefusals(artifacts);
-      this.tick(true);
       // Judged on the report the final summary was made of: stopped plug-ins report no more.
-      const verdict = judgeOwnEnd(this.host.report(), artifacts, cfg.watchdog.status_interval_s, summaryRefusals(artifacts) > refusedBefore);
+      const verdict = finalTickJudged(() => this.tick(true), () => this.host.report(), artifacts, cfg.watchdog.status_interval_s);
       await this.host.stop();
       this.logVerdict(verdict);
     }
@@ -198,7 +194,7 @@ export class StreamSession implements SessionActions {
    * summary this process just wrote. When its disk refused that final summary, the run is
    * judged as status will find it: ended unrecorded.
    */
-  private logVerdict(v: RunVerdict): void {
+  private logVerdict(v: ReturnType<typeof finalTickJudged>): void {
     const { log, artifacts } = this.p;
     const fields = { stream: this.p.info.id, passed: v.passed ?? null, verdict: v.verdict, reason: v.reason, state: v.state, artifacts: artifacts.dir };
     if (v.passed === true) log.info(fields, 'run finished');
@@ -208,6 +204,10 @@ export class StreamSession implements SessionActions {
   /** Every plug-in's report merged with the session's (what summary.json is made of). */
   report(): PluginReport {
     const cfg = this.p.cfg;
+    const ran = whatRan({
+      cfg, models: this.p.models, source: this.p.source, modeFinal: this.mode, switches: this.switches,
+      wallS: this.uptimeS(), signalS: this.samples / this.p.info.sampleRate, firstPoseMs: this.firstPoseMs, judgeFallback: cfg.model.mode === 'streaming',
+    });
     return {
       sections: {
         exit: this.exit,
@@ -215,26 +215,11 @@ export class StreamSession implements SessionActions {
         exit_code: this.exitCode,
         stream_id: this.p.info.id,
         started_at: this.startedAt.toISOString(),
-        mode_configured: cfg.model.mode,
-        mode_final: this.mode,
-        feature_policy: cfg.runtime.streaming.feature_policy,
-        encoder: cfg.runtime.streaming.encoder,
-        // Weights of the streaming step (exact and the shadow are fp32 either way).
-        precision: cfg.model.precision,
+        ...ran.sections,
         // Each streaming step as one stream_step run (null: no streaming predictor in this run).
         one_run_step: this.predictors.streaming ? this.predictors.streaming.streaming.isFused : null,
-        mode_switches: this.switches,
-        source: { ...sourceSummary(this.p.source.info), stats: this.p.source.stats?.() ?? null },
-        durations: {
-          wall_s: ms3(this.uptimeS()),
-          signal_s: ms3(this.samples / this.p.info.sampleRate),
-          model_load_ms: this.p.models.loadMs,
-          time_to_first_pose_ms: this.firstPoseMs,
-        },
-        provider_mismatch: this.p.models.providerMismatch ?? null,
-        execution_providers: this.p.models.providers,
       },
-      acceptance: { no_fallback: { enabled: cfg.model.mode === 'streaming', evaluated: true, passed: cfg.model.mode === 'streaming' ? this.switches.every((s) => s.to !== 'exact') : null } },
+      acceptance: ran.acceptance,
       counts: { ...this.counts, ...this.shadowCounts(), samples: Math.max(this.samples, this.rings.emg.written), poses: this.poses, overwritten_samples: this.result?.overwritten ?? this.rings.emg.overwritten, mode_switches: this.switches.length },
     };
   }
@@ -283,7 +268,7 @@ export class StreamSession implements SessionActions {
   }
 
   private summaryWithoutWriter(final: boolean): void {
-    if (!this.host.running(SUMMARY_WRITER)) writeSummary(this.p.artifacts, this.host.report(), final, this.p.cfg.watchdog.status_interval_s);
+    writeSummaryIfNoWriter((name) => this.host.running(name), this.p.artifacts, () => this.host.report(), final, this.p.cfg.watchdog.status_interval_s);
   }
 
   align(blocks: number): Promise<Record<string, unknown>> {

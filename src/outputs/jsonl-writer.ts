@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { OutputError, toOutputError } from '../common/errors.js';
 import { failpoint, failpointArmed } from '../common/failpoints.js';
@@ -137,7 +137,7 @@ export class JsonlWriter {
       this.written += kept;
       this.dropped += count - kept;
     } catch {
-      // Could not even truncate (EIO): the reader skips a torn last line (readJsonl).
+      // Could not even truncate (EIO): the reader skips a torn last line (runs/jsonl.ts).
       this.dropped += count;
     }
   }
@@ -175,50 +175,4 @@ export class JsonlWriter {
     }
     return this.failure;
   }
-}
-
-export interface JsonlContents<T> {
-  records: T[];
-  /** The last line is cut (no newline and not JSON): a crash or a full disk mid-write. */
-  torn: boolean;
-  /** 1-based numbers of complete lines that are not JSON (skipped). */
-  badLines: number[];
-  /** Where the first of them starts (byte offset) and why it is not JSON. */
-  firstBad?: { offset: number; reason: string };
-}
-
-/**
- * Reads a JSON-lines file written by JsonlWriter (or anything else): a torn last line is
- * skipped and flagged rather than failing the whole read, so a technician's view of a run that
- * died mid-write still shows everything before it. A last line that lacks only its newline is
- * a whole record and is kept. Bad complete lines are skipped and listed; a caller that must not
- * go on over them (the report) refuses the file with `firstBad`.
- */
-export function readJsonl<T = unknown>(path: string): JsonlContents<T> {
-  const text = readFileSync(path, 'utf8');
-  const records: T[] = [];
-  const badLines: number[] = [];
-  let firstBad: JsonlContents<T>['firstBad'];
-  let torn = false;
-  let line = 0;
-  for (let start = 0; start < text.length; ) {
-    let end = text.indexOf('\n', start);
-    const complete = end >= 0;
-    if (!complete) end = text.length;
-    line++;
-    const body = text.slice(start, end);
-    if (body.trim() !== '') {
-      try {
-        records.push(JSON.parse(body) as T);
-      } catch (e) {
-        if (!complete) torn = true;
-        else {
-          badLines.push(line);
-          firstBad ??= { offset: Buffer.byteLength(text.slice(0, start)), reason: (e as Error).message };
-        }
-      }
-    }
-    start = end + 1;
-  }
-  return { records, torn, badLines, ...(firstBad ? { firstBad } : {}) };
 }

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../common/paths.js';
+import { round3 } from '../common/round.js';
 import type { Logger } from '../common/logger.js';
 import { isLoopbackHost, type LiveViewSettings } from '../config/live-view-schema.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
@@ -110,10 +111,10 @@ export class LiveChannel {
     this.dirty = false;
     const a = anglesText(this.angles);
     const sa = this.smoothed ? `,"sa":[${anglesText(this.smoothed)}]` : '';
-    const ms = Number.isFinite(this.computeMs) ? Math.round(this.computeMs * 1000) / 1000 : null;
+    const ms = Number.isFinite(this.computeMs) ? round3(this.computeMs) : null;
     this.computeMs = NaN;
     const age = publishedAge(now - this.inputArrivedAt);
-    return `event: pose\ndata: {"s":${JSON.stringify(this.id)},"t":${Math.round(this.t * 1000) / 1000},"step":${this.step},"mode":"${this.mode}","ms":${ms},"t_capture":${captureTime(Date.now(), age)},"age_ms":${age},"hz":${Math.round(this.rateHz * 10) / 10},"a":[${a}]${sa}}\n\n`;
+    return `event: pose\ndata: {"s":${JSON.stringify(this.id)},"t":${round3(this.t)},"step":${this.step},"mode":"${this.mode}","ms":${ms},"t_capture":${captureTime(Date.now(), age)},"age_ms":${age},"hz":${Math.round(this.rateHz * 10) / 10},"a":[${a}]${sa}}\n\n`;
   }
 }
 

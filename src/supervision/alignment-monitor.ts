@@ -55,10 +55,9 @@ export class AlignmentMonitor implements Plugin {
   }
 
   report(): PluginReport {
-    const o = this.report_.overall();
     const failed = this.shadowFailure !== undefined ? { shadow_failed: this.shadowFailure } : {};
     return {
-      acceptance: { alignment: { enabled: this.s.enabled, evaluated: o.passed !== null, passed: this.s.enabled ? o.passed === true : null, aligned_blocks: this.report_.alignedBlocks, ...failed } },
+      acceptance: { alignment: { ...this.report_.acceptance(this.s.enabled), ...failed } },
       counts: { blocks_compared: this.report_.blockCount },
     };
   }

@@ -1,5 +1,6 @@
 import { alignedPassed, ErrorAccumulator, within, type ErrorFigures, type Tolerance } from '../domain/error-figures.js';
 import type { BlockFigures } from '../domain/events.js';
+import type { Acceptance } from '../domain/plugin.js';
 
 /**
  * Blocks kept in streaming_alignment.json: a live run compares a block every 5 s for as long as
@@ -57,6 +58,15 @@ export class AlignmentReport {
     const boundary = this.boundary.figures();
     const evaluated = this.alignedBlocks > 0;
     return { main, boundary, passed: evaluated ? alignedPassed(main, boundary, this.tol) : null };
+  }
+
+  /**
+   * summary.json's `acceptance.alignment`, for the live check and for `align` alike: evaluated
+   * once an aligned block was compared, passed when the aligned blocks together hold the bounds.
+   */
+  acceptance(enabled: boolean): Acceptance {
+    const o = this.overall();
+    return { enabled, evaluated: o.passed !== null, passed: enabled ? o.passed === true : null, aligned_blocks: this.aligned };
   }
 
   toJSON(): Record<string, unknown> {

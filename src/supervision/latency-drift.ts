@@ -1,5 +1,6 @@
 import { percentileOf, TheilSen, type Trend } from '../common/statistics.js';
-import { f2, r3, systemData, type WatchdogAction, type Verdict, type SystemState } from './verdict.js';
+import { round3 } from '../common/round.js';
+import { f2, systemData, type WatchdogAction, type Verdict, type SystemState } from './verdict.js';
 
 export interface LatencyDriftSettings {
   /** The bounds on T_compute (eval.streaming_latency). */
@@ -169,7 +170,7 @@ export class LatencyDrift {
     this.lastWindow = w;
     if (w.verdict === 'ok' && Number.isFinite(share)) this.okShares[this.okSharesN++ % this.okShares.length] = share;
     const out: Verdict[] = [];
-    const figures = { window: w.index, wall_p50_ms: r3(w.wallP50), wall_p95_ms: r3(w.wallP95), cpu_p50_ms: r3(w.cpuP50), cpu_p95_ms: r3(w.cpuP95), basis: hasCpu ? 'cpu' : 'system load', ...systemData(system) };
+    const figures = { window: w.index, wall_p50_ms: round3(w.wallP50), wall_p95_ms: round3(w.wallP95), cpu_p50_ms: round3(w.cpuP50), cpu_p95_ms: round3(w.cpuP95), basis: hasCpu ? 'cpu' : 'system load', ...systemData(system) };
     const what = `over ${s.windowUnits} units: wall P50 ${f2(w.wallP50)} / P95 ${f2(w.wallP95)} ms, CPU P50 ${f2(w.cpuP50)} / P95 ${f2(w.cpuP95)} ms (bounds ${s.p50Ms} / ${s.p95Ms} ms)`;
 
     if (w.verdict === 'excess') {
@@ -229,7 +230,7 @@ export class LatencyDrift {
           cause: 'latency_trend',
           action: s.onRegression,
           detail: `T_compute P95 rising ${f2(t.slope)} ms/min (95 % interval ${f2(t.lo)}–${f2(t.hi)}, confidence ${f2(t.rising)}) over ${s.trendWindows} windows; now ${f2(y)} ms against a baseline of ${f2(this.baseline.p95Ms)} ms`,
-          data: { ...figures, slope_ms_per_min: r3(t.slope), slope_lo: r3(t.lo), slope_hi: r3(t.hi), confidence: r3(t.rising), baseline_p95_ms: r3(this.baseline.p95Ms) },
+          data: { ...figures, slope_ms_per_min: round3(t.slope), slope_lo: round3(t.lo), slope_hi: round3(t.hi), confidence: round3(t.rising), baseline_p95_ms: round3(this.baseline.p95Ms) },
         });
       } else if (!rising) {
         this.trendArmed = true;

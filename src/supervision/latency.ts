@@ -1,3 +1,4 @@
+import { round3 } from '../common/round.js';
 /**
  * Latency statistics without per-sample allocation: a log-bucket histogram for whole-run
  * percentiles (bounded memory over hours, ≤ 0.5 % relative error) and a fixed window of the
@@ -68,8 +69,4 @@ export class LatencyHistogram {
     this.min = Infinity;
     this.max = -Infinity;
   }
-}
-
-export function round3(x: number): number {
-  return Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x;
 }

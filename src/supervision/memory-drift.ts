@@ -1,5 +1,6 @@
 import { TheilSen } from '../common/statistics.js';
-import { r3, type WatchdogAction, type Verdict } from './verdict.js';
+import { round3 } from '../common/round.js';
+import { type WatchdogAction, type Verdict } from './verdict.js';
 
 export interface MemoryReading {
   rss: number;
@@ -82,7 +83,7 @@ export class MemoryDrift {
       const y = this.y[name].subarray(first, this.n);
       const fit = this.fitter.fit(this.t.subarray(first, this.n), y, k);
       if (!fit) continue;
-      const tr: MemoryTrend = { mb_per_hour: r3(fit.slope * 3600), lo_mb_per_hour: r3(fit.lo * 3600), hi_mb_per_hour: r3(fit.hi * 3600), confidence: r3(fit.rising), samples: fit.n };
+      const tr: MemoryTrend = { mb_per_hour: round3(fit.slope * 3600), lo_mb_per_hour: round3(fit.lo * 3600), hi_mb_per_hour: round3(fit.hi * 3600), confidence: round3(fit.rising), samples: fit.n };
       this.trends[name] = tr;
       const grown = y[y.length - 1]! - y[0]!;
       const leak = span >= s.minSpanS && tr.mb_per_hour > bound[name] && fit.lo > 0 && fit.rising >= s.confidence && grown >= s.minGrowthMb;
@@ -94,7 +95,7 @@ export class MemoryDrift {
           cause: 'memory_leak',
           action: s.onLeak,
           detail: `${name} growing ${tr.mb_per_hour.toFixed(1)} MB/h (95 % interval ${tr.lo_mb_per_hour.toFixed(1)}–${tr.hi_mb_per_hour.toFixed(1)}, confidence ${tr.confidence.toFixed(3)}) over ${(span / 60).toFixed(1)} min after warm-up, +${grown.toFixed(1)} MB; bound ${bound[name]} MB/h`,
-          data: { series: name, mb_per_hour: tr.mb_per_hour, lo_mb_per_hour: tr.lo_mb_per_hour, hi_mb_per_hour: tr.hi_mb_per_hour, confidence: tr.confidence, span_s: Math.round(span), grown_mb: r3(grown), bound_mb_per_hour: bound[name] },
+          data: { series: name, mb_per_hour: tr.mb_per_hour, lo_mb_per_hour: tr.lo_mb_per_hour, hi_mb_per_hour: tr.hi_mb_per_hour, confidence: tr.confidence, span_s: Math.round(span), grown_mb: round3(grown), bound_mb_per_hour: bound[name] },
         });
       } else if (!leak) {
         this.armed[name] = true;

@@ -1,3 +1,5 @@
+import { round3 } from '../common/round.js';
+
 /**
  * The watchdog's decisions, apart from any bus or clock: each class takes figures (unit times,
  * memory readings, block comparisons) with the time they belong to and answers with verdicts.
@@ -44,7 +46,7 @@ export interface SystemState {
 export const UNKNOWN_SYSTEM: SystemState = { loadPct: null, stealPct: null, loadAvg: null, tempC: null, speedRatio: null, memUsedPct: null, busy: false };
 
 export function systemData(s: SystemState): Record<string, number | boolean | null> {
-  return { load_pct: s.loadPct === null ? null : r1(s.loadPct), steal_pct: s.stealPct === null ? null : r1(s.stealPct), load_avg: s.loadAvg === null ? null : r3(s.loadAvg), temp_c: s.tempC, speed_ratio: s.speedRatio === null ? null : r3(s.speedRatio), system_busy: s.busy };
+  return { load_pct: s.loadPct === null ? null : r1(s.loadPct), steal_pct: s.stealPct === null ? null : r1(s.stealPct), load_avg: s.loadAvg === null ? null : round3(s.loadAvg), temp_c: s.tempC, speed_ratio: s.speedRatio === null ? null : round3(s.speedRatio), system_busy: s.busy };
 }
 
 // Rounding for verdict details and data: figures read by people and by JSON consumers.
@@ -54,9 +56,6 @@ export function f2(x: number): string {
 }
 export function r1(x: number): number {
   return Math.round(x * 10) / 10;
-}
-export function r3(x: number): number {
-  return Number.isFinite(x) ? Math.round(x * 1000) / 1000 : NaN;
 }
 export function r6(x: number): number {
   return Number.isFinite(x) ? Number(x.toPrecision(6)) : NaN;

@@ -1,3 +1,4 @@
+import { round3 } from '../common/round.js';
 import type { Config } from '../config/schema.js';
 import type { FallbackConfig, WatchdogConfig } from '../config/watchdog-schema.js';
 import type { BlockFigures, ModeSwitch, RunEvent, TickEvent, UnitEvent } from '../domain/events.js';
@@ -285,8 +286,8 @@ export class WatchdogPlugin implements Plugin {
             returns: this.probe.returns,
             next_quiet_s: this.probe.holdS,
             returns_exhausted: this.probe.exhausted,
-            last_preempted_share: Number.isFinite(this.probe.lastPreempted) ? Math.round(this.probe.lastPreempted * 1000) / 1000 : null,
-            quiet_preempted_share: Math.round(this.probe.quietShare * 1000) / 1000,
+            last_preempted_share: Number.isFinite(this.probe.lastPreempted) ? round3(this.probe.lastPreempted) : null,
+            quiet_preempted_share: round3(this.probe.quietShare),
             switches: this.switches,
           },
           system: systemData(this.system),

@@ -1,16 +1,19 @@
 import type { ArtifactStore, MergedReport } from '../domain/plugin.js';
-import { ARTIFACT_FILES, writerLiveness, type Liveness } from './artifacts.js';
-import { summaryOf } from './artifacts-writer.js';
-
-export { SUMMARY_WRITER, writeSummary } from './artifacts-writer.js';
+import { ARTIFACT_FILES, writerLiveness, type Liveness } from '../outputs/artifacts.js';
+import { summaryOf } from '../outputs/artifacts-writer.js';
 
 export type RunStateName = 'running' | 'stale' | 'died' | 'crashed' | 'exited' | 'finished' | 'unknown';
+
+/** The state in three (the report's colour and its `run …` word): ended, going, or not ended well. */
+export type RunStateKind = 'finished' | 'running' | 'crashed';
 
 export type VerdictWord = 'PASSED' | 'NOT PASSED' | 'NO VERDICT';
 
 /** How a run stands and whether it passed, with why: what status, the report and the end-of-run line say. */
 export interface RunVerdict {
   state: RunStateName;
+  /** finished (finished, exited), running (running, unknown) or crashed (died, stale, crashed). */
+  kind: RunStateKind;
   /** One line for a person, e.g. "died (pid 123 gone, last heartbeat 2026-… , 41 s ago)". */
   text: string;
   heartbeat_age_s: number | null;
@@ -46,11 +49,16 @@ type Summary = Record<string, unknown>;
  * ended unrecorded, stopped answering, crashed or exited non-zero is never PASSED.
  */
 export function judgeRun(s: Summary | null, now = Date.now(), defaultHeartbeatS = 5, liveness: (s: Summary) => Liveness = writerLiveness): RunVerdict {
-  const st = runState(s, now, defaultHeartbeatS, liveness);
-  return { ...st, ...verdictOf(s, st.state, st.text) };
+  const st = stateOf(s, now, defaultHeartbeatS, liveness);
+  return { ...st, kind: kindOf(st.state), ...verdictOf(s, st.state, st.text) };
 }
 
-function runState(s: Summary | null, now: number, defaultHeartbeatS: number, liveness: (s: Summary) => Liveness): { state: RunStateName; text: string; heartbeat_age_s: number | null } {
+function kindOf(state: RunStateName): RunStateKind {
+  if (state === 'finished' || state === 'exited') return 'finished';
+  return state === 'running' || state === 'unknown' ? 'running' : 'crashed';
+}
+
+function stateOf(s: Summary | null, now: number, defaultHeartbeatS: number, liveness: (s: Summary) => Liveness): { state: RunStateName; text: string; heartbeat_age_s: number | null } {
   if (!s) return { state: 'died', text: 'died before its first summary.json (no end recorded)', heartbeat_age_s: null };
   const updated = typeof s['updated_at'] === 'string' ? Date.parse(s['updated_at']) : NaN;
   const age = Number.isFinite(updated) ? Math.max(0, Math.round((now - updated) / 100) / 10) : null;

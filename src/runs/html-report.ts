@@ -2,9 +2,13 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../common/paths.js';
+import { round3 } from '../common/round.js';
+import { ARTIFACT_FILES } from '../outputs/artifacts.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
 import { decimateMinMax, histogram, percentileSorted } from './decimate.js';
-import { runState, verdictLine, type RunFolder, type RunState } from './run-reader.js';
+import type { RunFolder } from './folder.js';
+import { jsonlProblems } from './jsonl.js';
+import { judgeRun, verdictLine, type RunVerdict } from './judge.js';
 
 /**
  * One self-contained HTML page of a run: the header (verdict, state, config, model hashes) as
@@ -59,7 +63,7 @@ export interface Mark {
 export interface ReportData {
   run: string;
   generatedAt: string;
-  state: RunState;
+  state: RunVerdict;
   charts: ChartSpec[];
   marks: Mark[];
   marksDropped: number;
@@ -82,17 +86,13 @@ function obj(v: unknown): Rec | null {
 function r4(v: number | null): number | null {
   return v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(4));
 }
-function r3x(v: number): number {
-  return Math.round(v * 1000) / 1000;
-}
 
 export function buildReportData(run: RunFolder, opts: ReportOptions): ReportData {
   const notes: string[] = [];
   const summary = run.summary ?? {};
   const rate = num(obj(summary['source'])?.['sample_rate']) || SAMPLE_RATE;
-  const state = runState(run.summary, opts.now, opts.defaultHeartbeatS);
-  if (run.metrics.tornTail) notes.push('streaming_metrics.jsonl: the last line was incomplete (written while the run was going or cut by a crash) and is left out');
-  if (run.events.tornTail) notes.push('events.jsonl: the last line was incomplete and is left out');
+  const state = judgeRun(run.summary, opts.now.getTime(), opts.defaultHeartbeatS);
+  notes.push(...jsonlProblems(ARTIFACT_FILES.metrics, run.metrics), ...jsonlProblems(ARTIFACT_FILES.events, run.events));
 
   const charts: ChartSpec[] = [];
   const m = run.metrics.records;
@@ -120,7 +120,7 @@ export function buildReportData(run: RunFolder, opts: ReportOptions): ReportData
     const d = decimateMinMax(t, cols.map((c) => c.values), opts.maxPoints);
     charts.push({
       id, title, xAxis: 'signal', xLabel: 'signal time (s)', yLabel, log, bars: false,
-      x: d.x.map(r3x),
+      x: d.x.map(round3),
       series: [...cols.map((c, i) => ({ label: c.label, values: d.ys[i]!.map(r4), color: c.color })), ...extra],
       note: (d.decimated ? `${d.sourcePoints} steps shown as min/max of ${d.x.length / 2} buckets (spikes kept). ` : `${d.sourcePoints} steps. `) + note,
     });
@@ -180,7 +180,7 @@ function blockCharts(run: RunFolder, rate: number, charts: ChartSpec[], notes: s
     notes.push('Per-block comparison: streaming_alignment.json has no blocks (no shadow exact ran)');
     return;
   }
-  const x = blocks.map((b) => r3x(num(b['start_sample']) / rate));
+  const x = blocks.map((b) => round3(num(b['start_sample']) / rate));
   const f = (b: Rec, part: string, key: string): number | null => r4(num(obj(b[part])?.[key]));
   charts.push({
     id: 'blocks', title: 'Streaming vs exact per block', xAxis: 'signal', xLabel: 'block start, signal time (s)', yLabel: 'rad² / rad', log: true, bars: false, x,
@@ -240,7 +240,7 @@ function memoryChart(summary: Rec, charts: ChartSpec[], notes: string[]): void {
   fit(rss, growth?.['rss_mb_per_hour'], 'RSS', COLORS.b);
   fit(heap, growth?.['heap_used_mb_per_hour'], 'heap', COLORS.e);
   charts.push({
-    id: 'memory', title: 'Memory of the daemon', xAxis: 'wall', xLabel: 'wall time since start (s)', yLabel: 'MB', log: false, bars: false, x: x.map(r3x), series,
+    id: 'memory', title: 'Memory of the daemon', xAxis: 'wall', xLabel: 'wall time since start (s)', yLabel: 'MB', log: false, bars: false, x: x.map(round3), series,
     note: growth ? '' : 'No growth rate yet: it needs 3 samples after the first minute.',
   });
 }
@@ -251,7 +251,7 @@ function collectMarks(run: RunFolder, summary: Rec, rate: number): { marks: Mark
   const started = typeof summary['started_at'] === 'string' ? Date.parse(summary['started_at']) : NaN;
   const wall = (iso: unknown): number | null => {
     const ms = typeof iso === 'string' ? Date.parse(iso) : NaN;
-    return Number.isFinite(ms) && Number.isFinite(started) ? r3x((ms - started) / 1000) : null;
+    return Number.isFinite(ms) && Number.isFinite(started) ? round3((ms - started) / 1000) : null;
   };
   const marks: Mark[] = [];
   const switchesAt = new Set<number>();
@@ -260,14 +260,14 @@ function collectMarks(run: RunFolder, summary: Rec, rate: number): { marks: Mark
     if (!MARKED_KINDS.has(kind)) continue;
     const at = num(e['atSample']);
     if (kind === 'mode_switch') switchesAt.add(at);
-    marks.push({ kind, signal_s: Number.isFinite(at) ? r3x(at / rate) : null, wall_s: wall(e['time']), detail: String(e['detail'] ?? '') });
+    marks.push({ kind, signal_s: Number.isFinite(at) ? round3(at / rate) : null, wall_s: wall(e['time']), detail: String(e['detail'] ?? '') });
   }
   // summary.mode_switches is the record of switches even where events.jsonl did not log them.
   for (const s of ((summary['mode_switches'] as unknown[] | undefined) ?? []).map(obj)) {
     if (!s) continue;
     const at = num(s['at_sample']);
     if (switchesAt.has(at)) continue;
-    marks.push({ kind: 'mode_switch', signal_s: Number.isFinite(at) ? r3x(at / rate) : null, wall_s: wall(s['time']), detail: `${String(s['from'])} → ${String(s['to'])}: ${String(s['reason'] ?? '')}` });
+    marks.push({ kind: 'mode_switch', signal_s: Number.isFinite(at) ? round3(at / rate) : null, wall_s: wall(s['time']), detail: `${String(s['from'])} → ${String(s['to'])}: ${String(s['reason'] ?? '')}` });
   }
   const dropped = Math.max(0, marks.length - MAX_MARKS);
   return { marks: marks.slice(0, MAX_MARKS), dropped };
@@ -294,13 +294,13 @@ function uplotFiles(): { js: string; css: string } {
 
 function headerHtml(run: RunFolder, data: ReportData): string {
   const s = run.summary ?? {};
-  const v = data.state.verdict;
+  const v = data.state;
   const verdict = [`${v.verdict}${v.provisional ? ' so far' : ''}`, v.passed === true ? 'pass' : v.passed === false ? 'fail' : 'none'];
   const stateLabel = v.state;
   const src = obj(s['source']);
   const rows: [string, unknown][] = [
     ['run folder', run.dir],
-    ['state', data.state.why],
+    ['state', v.text],
     ['verdict', verdictLine(v)],
     ['started', s['started_at'] ?? '?'],
     ['last update', s['updated_at'] ?? '?'],
@@ -330,7 +330,7 @@ function headerHtml(run: RunFolder, data: ReportData): string {
     return l ? `<tr><th>${k === 't_compute_ms' ? 'T_compute' : 'end-to-end'}</th><td>${esc(l['count'])}</td><td>${esc(p?.['p50'])}</td><td>${esc(p?.['p95'])}</td><td>${esc(p?.['p99'])}</td><td>${esc(l['max_ms'])}</td></tr>` : '';
   }).join('');
   return `<header>
-<h1>myostream run <span class="verdict ${verdict[1]}">${verdict[0]}</span> <span class="state ${data.state.kind}" id="run-state">${esc(stateLabel)}</span></h1>
+<h1>myostream run <span class="verdict ${verdict[1]}">${verdict[0]}</span> <span class="state ${v.kind}" id="run-state">${esc(stateLabel)}</span></h1>
 <table class="kv">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
 <div class="cols">
 <section><h2>Acceptance</h2><table>${accRows}</table></section>
