@@ -8,7 +8,6 @@ import { EmbeddedBroker } from './embedded-broker.js';
 import { readPassword, readTlsFiles, type TlsFiles } from './mqtt-credentials.js';
 import { clientOptions, endClient, jsonOptions, judgeLinkError, poseOptions } from './mqtt-link-policy.js';
 import { birthMessage, encodePose, eventMessage, metaMessage } from './mqtt-messages.js';
-import type { OneEuroSettings } from './one-euro.js';
 import { poseAgeMs } from './pose-age.js';
 import { MqttRequestRouter } from './mqtt-request-router.js';
 import { defaultNodeId, streamClientId, streamPrefix, topicsUnder } from './mqtt-topics.js';
@@ -57,7 +56,7 @@ export class MqttSink implements PoseSink {
   private readonly model: ModelSummary;
   private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly sharedBrokerUrl: string | undefined;
-  private readonly smoothing: OneEuroSettings | undefined;
+  private readonly smoothing: MqttSinkOptions['smoothing'];
   private readonly identity: (() => StreamIdentity) | undefined;
   private readonly identified: Promise<void> | undefined;
   /** Meta and the online status wait for the identity (see IDENTITY_WAIT_MS). */
