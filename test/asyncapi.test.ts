@@ -88,7 +88,7 @@ test('AsyncAPI: one of each message a live daemon publishes validates against th
   // The synthetic source runs until stopped: the test ends the daemon (SIGTERM) when it has
   // everything, so a slow machine only makes it run longer.
   const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--quiet', '--artifacts', dir, '--set', `outputs.mqtt.broker=${url}`, '--set', `outputs.mqtt.node_id=${node}`,
-    '--set', 'logging.level=error', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.check=false', '--set', 'outputs.mqtt.smoothing.enabled=true',
+    '--set', 'logging.level=error', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.check=false', '--set', 'outputs.smoothing.enabled=true',
     '--set', 'watchdog.status_interval_s=1', '--set', 'outputs.mqtt.health_interval_s=1'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

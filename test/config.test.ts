@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../src/common/errors.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig, validateConfig } from '../src/config/load.js';
+import { resolveStreams } from '../src/config/streams.js';
 import { DEFAULT_CONFIG } from '../src/daemon/bootstrap.js';
 import { runCli } from './helpers.js';
 
@@ -78,4 +79,19 @@ test('the CLI answers bad configuration with one line and exit code 2', () => {
   const m = runCli(['run', '--source', 'replay:/nonexistent/file.mtb']);
   assert.equal(m.status, 2);
   assert.match(m.stderr, /nonexistent\/file\.mtb: cannot read recording \(ENOENT\)/);
+});
+
+test('outputs.mqtt.smoothing moved to outputs.smoothing: an old configuration is told where, in one line, exit 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myostream-moved-'));
+  const old = join(dir, 'old.yaml');
+  writeFileSync(old, 'outputs:\n  mqtt:\n    smoothing:\n      enabled: true\n');
+  assert.equal(refusal(() => loadConfig(old)), `config file ${old}: outputs.mqtt.smoothing moved to outputs.smoothing`);
+  assert.equal(refusal(() => loadConfig(undefined, ['outputs.mqtt.smoothing.beta=1'])), '--set outputs.mqtt.smoothing.beta=1: outputs.mqtt.smoothing.beta moved to outputs.smoothing.beta');
+  const streams = join(dir, 'streams.yaml');
+  writeFileSync(streams, 'streams:\n  - stream_id: left\n    outputs:\n      mqtt:\n        smoothing: {enabled: true}\n');
+  assert.equal(refusal(() => resolveStreams(loadConfig(streams), validateConfig)), 'config file streams[0] (left): outputs.mqtt.smoothing moved to outputs.smoothing');
+  assert.equal(loadConfig(undefined, ['outputs.smoothing.enabled=true']).outputs.smoothing.beta, 0.5);
+  const r = runCli(['run', '--config', old]);
+  assert.equal(r.status, 2);
+  assert.deepEqual(r.stderr.trim().split('\n'), [`myostream: config file ${old}: outputs.mqtt.smoothing moved to outputs.smoothing`]);
 });

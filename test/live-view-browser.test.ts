@@ -13,12 +13,13 @@ import { streamInfo } from '../src/daemon/stream-setup.js';
 import { RunArtifacts } from '../src/outputs/artifacts.js';
 import { LiveViewServer } from '../src/outputs/live-view-server.js';
 import { LiveViewPlugin } from '../src/outputs/live-view.js';
+import { PoseSmoothingPlugin } from '../src/outputs/pose-smoothing.js';
 import { NO_CHROMIUM, findChromium, launch, watchedPage } from './browser.js';
 import type { Page } from 'puppeteer-core';
 import { prerequisiteTest } from './helpers.js';
 
 const chromium = findChromium();
-const SMOOTHING = { enabled: true, min_cutoff: 2, beta: 0.5, d_cutoff: 1 };
+const SMOOTHING = { min_cutoff: 2, beta: 0.5, d_cutoff: 1 };
 
 /**
  * Waits until `condition` holds in the page, as long as the page makes progress: frames keep
@@ -62,7 +63,7 @@ prerequisiteTest('live view in Chromium: two running streams side by side, frame
     const session = new StreamSession({
       cfg, log, models, source, info: streamInfo(id, true, source, models),
       artifacts: RunArtifacts.create('', join(out, id)),
-      plugins: (env) => [...streamPlugins({ cfg, models, quiet: true }, env), new LiveViewPlugin(settings, server, id === 'left' ? SMOOTHING : undefined)],
+      plugins: (env) => [...streamPlugins({ cfg, models, quiet: true }, env), ...(id === 'left' ? [new PoseSmoothingPlugin(SMOOTHING)] : []), new LiveViewPlugin(settings, server, id === 'left')],
     });
     runs.push(session.run(abort.signal));
   }

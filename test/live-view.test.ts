@@ -10,6 +10,7 @@ import { JOINT_NAMES } from '../src/domain/geometry.js';
 import { newPoseEvent } from '../src/domain/pose.js';
 import { LiveViewServer } from '../src/outputs/live-view-server.js';
 import { LiveViewPlugin } from '../src/outputs/live-view.js';
+import { PoseSmoothingPlugin } from '../src/outputs/pose-smoothing.js';
 import { hostPlugins } from './live-host.js';
 
 const settings = (over: Partial<LiveViewSettings> = {}): LiveViewSettings => liveViewSchema.parse({ enabled: true, port: 0, ...over });
@@ -245,9 +246,8 @@ test('hand model: straight at zero, flexion folds toward the palm, abduction tur
 });
 
 test('with smoothing on, frames carry the smoothed pose beside the raw one, and the page offers the switch', async () => {
-  const smoothing = { enabled: true, min_cutoff: 2, beta: 0.5, d_cutoff: 1 };
-  const plugin = new LiveViewPlugin(settings(), undefined, smoothing);
-  const host = await hostPlugins([plugin], 'left', true);
+  // The smoothing stage computes the smoothed stream once; the live view only shows it.
+  const host = await hostPlugins([new PoseSmoothingPlugin({ min_cutoff: 2, beta: 0.5, d_cutoff: 1 }), new LiveViewPlugin(settings(), undefined, true)], 'left', true);
   const url = (host.report().sections['live_view'] as { url: string }).url;
   try {
     // Ten still poses, then a step of 1 rad in one joint: the raw frame jumps, the smoothed one lags.

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newPoseEvent } from '../src/domain/pose.js';
-import { PoseSmoother } from '../src/outputs/pose-smoothing.js';
+import { PoseSmoother, PoseSmoothingPlugin } from '../src/outputs/pose-smoothing.js';
 import { OneEuroFilter } from '../src/outputs/one-euro.js';
+import { hostPlugins } from './live-host.js';
 
 const SETTINGS = { min_cutoff: 2, beta: 0.5, d_cutoff: 1 };
 
@@ -48,4 +49,31 @@ test('the smoothed stream starts afresh on a jump in stream time, a mode switch 
   assert.equal(out.t, e.t);
   assert.equal(out.step, e.step);
   assert.notEqual(out.angles, e.angles, 'its own reused angles');
+});
+
+test('the smoothing stage: every pose on the bus as `smoothed` (same step, t, arrival), started afresh by a gap event', async () => {
+  const stage = new PoseSmoothingPlugin(SETTINGS);
+  const host = await hostPlugins([stage]);
+  try {
+    const got: { step: number; t: number; arrived: number; a: number }[] = [];
+    host.bus.on({ name: 'probe' }, 'smoothed', (s) => got.push({ step: s.step, t: s.t, arrived: s.inputArrivedAt, a: s.angles[0]! }));
+    const e = newPoseEvent('streaming', new Float32Array(20));
+    const feed = (step: number, v: number): void => {
+      e.step = step;
+      e.t = 0.915 + step * 0.02;
+      e.inputArrivedAt = 100 + step;
+      e.angles.fill(v);
+      host.bus.emit('pose', e);
+    };
+    feed(0, 0);
+    feed(1, 1);
+    host.record('gap', 0, 'a hole in the input');
+    feed(2, 1);
+    assert.deepEqual(got.map((g) => [g.step, g.t, g.arrived]), [[0, 0.915, 100], [1, 0.915 + 0.02, 101], [2, 0.915 + 2 * 0.02, 102]]);
+    assert.ok(got[1]!.a > 0 && got[1]!.a < 1, 'continuous: filtered');
+    assert.equal(got[2]!.a, 1, 'after the gap event: passed through');
+    assert.deepEqual(host.report().sections['smoothing'], { ...SETTINGS, restarts: 2 });
+  } finally {
+    await host.stop();
+  }
 });

@@ -40,7 +40,7 @@ test('a live run: every pose on myostream/+/pose has t_capture ≤ ts and 0 ≤ 
   try {
     // Real-time replay: ages are electrode-to-publish times only when the input is paced.
     const child = spawn(process.execPath, [CLI, 'run', '--speed', '1', '--quiet', '--artifacts', dir, '--set', 'input.duration_s=4',
-      '--set', `outputs.mqtt.broker=${url}`, '--set', 'outputs.mqtt.node_id=agetest', '--set', 'logging.level=error', '--set', 'outputs.mqtt.smoothing.enabled=true'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+      '--set', `outputs.mqtt.broker=${url}`, '--set', 'outputs.mqtt.node_id=agetest', '--set', 'logging.level=error', '--set', 'outputs.smoothing.enabled=true'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));

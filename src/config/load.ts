@@ -93,10 +93,30 @@ export function checkConfigPaths(cfg: Config, origin?: ValueOrigin): void {
   }
 }
 
+/** Keys that moved, old → new: an old configuration is told where, rather than "unknown key". */
+const MOVED_KEYS: Readonly<Record<string, string>> = {
+  // One smoothed stream for every output that shows it, no longer MQTT's own.
+  'outputs.mqtt.smoothing': 'outputs.smoothing',
+};
+
+/** Where `key` (dotted; a stream's key under streams.N, or a key below the moved one) is now; undefined if it did not move. */
+function movedKey(key: string): string | undefined {
+  const parts = key.split('.');
+  for (const [from, to] of Object.entries(MOVED_KEYS)) {
+    const f = from.split('.');
+    for (let i = 0; i + f.length <= parts.length; i++) {
+      if (f.every((p, j) => parts[i + j] === p)) return [...parts.slice(0, i), to, ...parts.slice(i + f.length)].join('.');
+    }
+  }
+  return undefined;
+}
+
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   if (issue.code === 'unrecognized_keys') {
     const base = issue.path.join('.');
     const keys = issue.keys.map((k) => (base ? `${base}.${k}` : k));
+    const moved = keys.find((k) => movedKey(k) !== undefined);
+    if (moved !== undefined) return `${moved} moved to ${movedKey(moved)}`;
     return `unknown key ${keys.join(', ')}`;
   }
   const key = issue.path.join('.');
@@ -126,6 +146,8 @@ export function applyOverride(raw: Record<string, unknown>, override: string): R
   const path = key.split('.');
   if (path.some((p) => p.length === 0)) throw new UserError(`--set ${override}: "${key}" is not a dotted key`);
   const leaf = schemaAt(path);
+  const moved = leaf === undefined ? movedKey(key) : undefined;
+  if (moved !== undefined) throw new UserError(`--set ${override}: ${key} moved to ${moved}`);
   if (leaf === undefined) throw new UserError(`--set ${override}: unknown key ${key}`);
   let value: unknown;
   if (wantsString(leaf)) {

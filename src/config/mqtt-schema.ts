@@ -52,22 +52,6 @@ export const mqttTlsSchema = z
   });
 
 /**
- * `outputs.mqtt.smoothing`: a One Euro filter per joint published beside the raw poses on
- * <prefix>/pose/smoothed. Cutoffs stay below the 25 Hz Nyquist rate of the 50 Hz pose stream.
- */
-export const smoothingSchema = z
-  .object({
-    enabled: z.boolean().default(false),
-    /** Cutoff in Hz when the joint is still: lower = steadier, more lag. */
-    min_cutoff: z.number().min(0.01).max(25).default(2),
-    /** Cutoff increase per rad/s of joint speed: higher = less lag in fast moves, more jitter. */
-    beta: z.number().min(0).max(100).default(0.5),
-    /** Cutoff in Hz of the speed estimate that drives the adaptation. */
-    d_cutoff: z.number().min(0.01).max(25).default(1),
-  })
-  .strict();
-
-/**
  * The `outputs.mqtt:` section: where poses are published. Kept apart from schema.ts because the
  * broker settings grow on their own. docs/mqtt.md explains each choice.
  */
@@ -132,7 +116,6 @@ export const mqttSchema = z
     connect_timeout_s: z.number().min(0.1).max(300).default(5),
     /** Poses are dropped (and counted) while more than this many kB wait in the socket to the broker. */
     max_buffer_kb: z.number().int().min(4).max(65536).default(256),
-    smoothing: smoothingSchema.prefault({}),
   })
   .strict()
   .superRefine((m, ctx) => {

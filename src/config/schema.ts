@@ -5,6 +5,7 @@ import { streamsSchema } from './streams-schema.js';
 import { fallbackSchema, watchdogSchema } from './watchdog-schema.js';
 import { liveViewSchema } from './live-view-schema.js';
 import { metricsSchema } from './metrics-schema.js';
+import { smoothingSchema } from './smoothing-schema.js';
 import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
 
 /**
@@ -109,6 +110,8 @@ export const configSchema = z
           .strict()
           .prefault({}),
         mqtt: mqttSchema.prefault({}),
+        /** The poses through a One Euro filter per joint, once per pose, for MQTT and the live view. */
+        smoothing: smoothingSchema.prefault({}),
         /** The hand in a browser, live (docs/live-view.md); one server per process. */
         live_view: liveViewSchema.prefault({}),
         /** Prometheus metrics at /metrics (docs/metrics.md); one server per process. */

@@ -128,9 +128,28 @@ export interface UpsampledPose {
   angles: Float32Array;
 }
 
+/**
+ * A pose an output handed to a network link (MQTT's <prefix>/pose), with its age then: the one
+ * measurement of pose age that latency_stats.json, summary.json and /metrics read. One object
+ * reused for every pose.
+ */
+export interface PublishedPose {
+  /** Run-wide step of the pose. */
+  step: number;
+  /** ms from the arrival of its newest input sample to the publish (NaN: arrival not known). */
+  ageMs: number;
+}
+
 /** Every event of one stream's bus, by name. */
 export interface RunEvents {
   pose: PoseEvent;
+  /**
+   * The pose through the stream's One Euro filter (outputs.smoothing), with the raw pose's t,
+   * step, mode and arrival time; emitted while its `pose` is being handed round (the smoothing
+   * stage listens to `pose`), so a listener that needs both pairs them by step. One object reused.
+   */
+  smoothed: PoseEvent;
+  published: PublishedPose;
   upsampled: UpsampledPose;
   unit: UnitEvent;
   step: StepRecord;

@@ -19,3 +19,36 @@ export function mergeReports(reports: Iterable<PluginReport | undefined>, disabl
   }
   return out;
 }
+
+/**
+ * A report section whose name and shape are declared once, here: the plug-in that writes it and
+ * one that reads it (a status line showing a supervisor's figure) share the declaration, not a
+ * string each repeats.
+ */
+export interface SectionKey<T> {
+  readonly name: string;
+  /** Never set: carries T. */
+  readonly shape?: T;
+}
+
+export function sectionKey<T>(name: string): SectionKey<T> {
+  return { name };
+}
+
+/** `value` as the section `key` names, for a report's `sections`. */
+export function section<T>(key: SectionKey<T>, value: T): Record<string, T> {
+  return { [key.name]: value };
+}
+
+export function readSection<T>(r: MergedReport, key: SectionKey<T>): T | undefined {
+  return r.sections[key.name] as T | undefined;
+}
+
+/** The latency monitor's figures of the run so far (summary.json's `latency`). */
+export interface LatencyFigures {
+  t_compute_p95_ms: number | null;
+  t_compute_p50_ms: number | null;
+  end_to_end_p95_ms: number | null;
+}
+
+export const LATENCY_SECTION = sectionKey<LatencyFigures>('latency');

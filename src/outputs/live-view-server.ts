@@ -68,7 +68,7 @@ export class LiveChannel {
     this.smoothed = smoothed ? new Float32Array(jointNames.length) : undefined;
   }
 
-  /** The smoothed pose of the same step (called after pose()): copies, allocates nothing. */
+  /** The `smoothed` listener: the stream's smoothed pose, copied (allocates nothing). */
   smoothedPose(a: Float32Array): void {
     const out = this.smoothed;
     if (!out) return;

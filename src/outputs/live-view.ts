@@ -1,8 +1,6 @@
 import type { LiveViewSettings } from '../config/live-view-schema.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { LiveChannel, LiveViewServer } from './live-view-server.js';
-import type { OneEuroSettings } from './one-euro.js';
-import { PoseSmoother } from './pose-smoothing.js';
 
 /**
  * One stream's part of the live view. The daemon makes one LiveViewServer (its constructor
@@ -19,25 +17,20 @@ export class LiveViewPlugin implements Plugin {
   private streamId = '';
 
   /**
-   * `smoothing`: the One Euro settings of the stream's smoothed poses (outputs.mqtt.smoothing
-   * when it is on), so the page can show the smoothed hand beside the raw one.
+   * `smoothed`: the stream has a smoothed companion (outputs.smoothing on), whose `smoothed`
+   * poses the page can show instead of the raw ones.
    */
-  constructor(private readonly settings: LiveViewSettings, private readonly shared?: LiveViewServer, private readonly smoothing?: OneEuroSettings) {}
+  constructor(private readonly settings: LiveViewSettings, private readonly shared?: LiveViewServer, private readonly smoothed = false) {}
 
   async start(ctx: PluginContext): Promise<void> {
     this.streamId = ctx.stream.id;
     this.owned = !this.shared;
     this.server = this.shared ?? new LiveViewServer(this.settings, ctx.log);
     await this.server.listen();
-    const ch = this.server.addStream(ctx.stream.id, ctx.stream.jointNames, this.smoothing !== undefined);
+    const ch = this.server.addStream(ctx.stream.id, ctx.stream.jointNames, this.smoothed);
     this.channel = ch;
-    // Its own filter, fed every pose like the MQTT output's, and started afresh on the same events.
-    const smoother = this.smoothing ? new PoseSmoother(ctx.stream.jointNames.length, this.smoothing) : undefined;
-    ctx.bus.on(this, 'pose', (e) => {
-      ch.pose(e);
-      if (smoother) ch.smoothedPose(smoother.update(e).angles);
-    });
-    if (smoother) ctx.bus.on(this, 'event', (e) => smoother.onEvent(e.kind));
+    ctx.bus.on(this, 'pose', (e) => ch.pose(e));
+    if (this.smoothed) ctx.bus.on(this, 'smoothed', (e) => ch.smoothedPose(e.angles));
     ctx.bus.on(this, 'unit', (e) => ch.unit(e.computeMs, e.mode));
     ctx.log.info({ url: this.server.url, stream: ctx.stream.id }, 'live view');
   }

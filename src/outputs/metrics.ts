@@ -1,12 +1,11 @@
 import type { MetricsSettings } from '../config/metrics-schema.js';
-import type { MergedReport, Plugin, PluginContext, PluginReport, PoseEvent, UnitEvent } from '../domain/plugin.js';
-import type { StepRecord } from '../domain/events.js';
+import type { MergedReport, Plugin, PluginContext, PluginReport, UnitEvent } from '../domain/plugin.js';
+import type { PublishedPose, StepRecord } from '../domain/events.js';
 import { ROLLOUT_FREQ } from '../domain/geometry.js';
 import { endToEndMs } from '../domain/step-record.js';
 import { MetricsServer, type CounterName, type GaugeName, type StreamSeries } from './metrics-server.js';
 import { softwareVersion } from './mqtt-health.js';
 import { streamIdentity } from './mqtt-output.js';
-import { poseAgeMs } from './pose-age.js';
 
 /** What of the `input:` section the metrics describe: the pace asked for and who wears the band. */
 export interface MetricsInput {
@@ -47,10 +46,10 @@ export class MetricsPlugin implements Plugin {
     if (!Number.isNaN(ms)) this.series!.endToEnd.observe(ms / 1000);
   };
 
-  private readonly onPose = (e: PoseEvent): void => {
+  /** The age an output measured as it published the pose (MQTT's age_ms): one measurement, not a second. */
+  private readonly onPublished = (p: PublishedPose): void => {
     // Exact mode's poses have no arrival stamp: nothing to age.
-    const age = poseAgeMs(e, performance.now());
-    if (!Number.isNaN(age)) this.series!.poseAge.observe(age / 1000);
+    if (!Number.isNaN(p.ageMs)) this.series!.poseAge.observe(p.ageMs / 1000);
   };
 
   constructor(
@@ -81,7 +80,7 @@ export class MetricsPlugin implements Plugin {
     await server.listen();
     ctx.bus.on(this, 'unit', this.onUnit);
     ctx.bus.on(this, 'step', this.onStep);
-    ctx.bus.on(this, 'pose', this.onPose);
+    ctx.bus.on(this, 'published', this.onPublished);
     ctx.log.info({ url: server.url, stream: ctx.stream.id }, 'Prometheus metrics');
   }
 

@@ -1,13 +1,12 @@
 import type { MqttConfig } from '../config/mqtt-schema.js';
-import type { ModeSwitch, RunEvent, TickEvent } from '../domain/events.js';
+import type { ModeSwitch, PublishedPose, RunEvent, TickEvent } from '../domain/events.js';
 import type { Plugin, PluginContext, PluginReport, StreamInfo } from '../domain/plugin.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
 import { MqttControl } from './mqtt-control.js';
 import { HealthBuilder, softwareVersion } from './mqtt-health.js';
 import { MqttSink, type ModelSummary } from './mqtt-sink.js';
-import { PoseSmoother } from './pose-smoothing.js';
 import type { StreamIdentity } from './mqtt-types.js';
-import { PoseAgeStats } from './pose-age.js';
+import type { OneEuroSettings } from './one-euro.js';
 
 /** Who this stream's hand is: the configured hand, else the source's, and the band's names. */
 export function streamIdentity(stream: StreamInfo, hand: 'auto' | 'left' | 'right', bandId: string): StreamIdentity {
@@ -34,6 +33,8 @@ export interface MqttOutputOptions {
   hand?: 'auto' | 'left' | 'right';
   /** input.band_id. */
   bandId?: string;
+  /** outputs.smoothing when on: the bus's `smoothed` poses go to <prefix>/pose/smoothed, and meta says so. */
+  smoothing?: OneEuroSettings;
   /** Tests: the default node id's host name, process.env for password_env, a monotonic clock (ms). */
   hostname?: string;
   env?: Readonly<Record<string, string | undefined>>;
@@ -57,9 +58,10 @@ export class MqttOutput implements Plugin {
   private healthBusy = false;
   private healthFailures = 0;
   private healthJob: Promise<boolean> | undefined;
-  private smoother: PoseSmoother | undefined;
-  /** Age at publish of every pose sent on <prefix>/pose. */
-  readonly ages = new PoseAgeStats();
+  /** A smoothed pose that came before its raw one (see onSmoothed). */
+  private heldSmoothed: PoseEvent | undefined;
+  /** What `published` carries: reused for every pose. */
+  private readonly publishedPose: PublishedPose = { step: 0, ageMs: NaN };
 
   /** Bound once: the bus calls it for every pose. */
   private readonly onPose = (e: PoseEvent): void => {
@@ -67,10 +69,26 @@ export class MqttOutput implements Plugin {
     sink.write(e);
     if (sink.published !== this.publishedBefore) {
       this.publishedBefore = sink.published;
-      this.ages.record(sink.lastAge);
+      const p = this.publishedPose;
+      p.step = e.step;
+      p.ageMs = sink.lastAge;
+      this.ctx!.bus.emit('published', p);
+    }
+    const s = this.heldSmoothed;
+    if (s !== undefined) {
+      this.heldSmoothed = undefined;
+      sink.writeSmoothed(s);
     }
   };
   private publishedBefore = 0;
+
+  /**
+   * Bound once. The smoothing stage listens to `pose` too: its pose is either out already or
+   * comes next (the stage's row is first), and is then sent right after it.
+   */
+  private readonly onSmoothed = (s: PoseEvent): void => {
+    if (!this.sink!.writeSmoothed(s)) this.heldSmoothed = s;
+  };
 
   constructor(
     private readonly cfg: MqttConfig,
@@ -82,7 +100,6 @@ export class MqttOutput implements Plugin {
     const version = this.opts.version ?? softwareVersion();
     const model = this.opts.model ?? {};
     const identity = (): StreamIdentity => streamIdentity(ctx.stream, this.opts.hand ?? 'auto', this.opts.bandId ?? '');
-    if (this.cfg.smoothing.enabled) this.smoother = new PoseSmoother(ctx.stream.poseDim, this.cfg.smoothing);
     const sink = new MqttSink(this.cfg, {
       log: ctx.log,
       mode: ctx.session.mode ?? this.opts.mode ?? 'streaming',
@@ -90,7 +107,7 @@ export class MqttOutput implements Plugin {
       streamId: ctx.stream.id,
       multi: ctx.stream.multi,
       version,
-      ...(this.smoother ? { smoother: this.smoother } : {}),
+      ...(this.opts.smoothing ? { smoothing: this.opts.smoothing } : {}),
       identity,
       ...(ctx.stream.identified ? { identified: ctx.stream.identified } : {}),
       ...(this.opts.brokerUrl !== undefined ? { brokerUrl: this.opts.brokerUrl } : {}),
@@ -125,6 +142,7 @@ export class MqttOutput implements Plugin {
     }
     await sink.start();
     ctx.bus.on(this, 'pose', this.onPose);
+    if (this.opts.smoothing) ctx.bus.on(this, 'smoothed', this.onSmoothed);
     ctx.bus.on(this, 'event', (e) => this.onEvent(e));
     ctx.bus.on(this, 'mode', (m) => this.onMode(m));
     ctx.bus.on(this, 'tick', (t) => this.onTick(t));
@@ -143,8 +161,7 @@ export class MqttOutput implements Plugin {
     const c = this.control?.counts;
     return {
       sections: {
-        mqtt: { ...st, control: c ?? null, health_failures: this.healthFailures, smoothing: this.smoother ? { ...this.smoother.settings, restarts: this.smoother.restarts } : null },
-        pose_age_ms: this.ages.summary(),
+        mqtt: { ...st, control: c ?? null, health_failures: this.healthFailures },
       },
       counts: {
         mqtt_published: st.published,
@@ -176,7 +193,6 @@ export class MqttOutput implements Plugin {
   private onEvent(e: RunEvent): void {
     // Mode switches come on `mode`, with from/to/reason.
     if (e.kind === 'mode_switch') return;
-    this.smoother?.onEvent(e.kind);
     this.sink!.publishEvent({ kind: e.kind, time: e.time, detail: e.detail, atSample: e.atSample, ...(e.data ? { data: e.data } : {}) });
   }
 

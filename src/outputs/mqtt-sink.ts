@@ -11,7 +11,7 @@ import { birthMessage, encodePose, eventMessage, metaMessage } from './mqtt-mess
 import { poseAgeMs } from './pose-age.js';
 import { MqttRequestRouter } from './mqtt-request-router.js';
 import { defaultNodeId, streamClientId, streamPrefix, topicsUnder } from './mqtt-topics.js';
-import type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics, PoseFilter, StreamIdentity } from './mqtt-types.js';
+import type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics, StreamIdentity } from './mqtt-types.js';
 
 export type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics } from './mqtt-types.js';
 export { defaultNodeId, modelSummary, streamPrefix } from './mqtt-topics.js';
@@ -56,7 +56,7 @@ export class MqttSink implements PoseSink {
   private readonly model: ModelSummary;
   private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly sharedBrokerUrl: string | undefined;
-  private readonly smoother: PoseFilter | undefined;
+  private readonly smoothing: MqttSinkOptions['smoothing'];
   private readonly identity: (() => StreamIdentity) | undefined;
   private readonly identified: Promise<void> | undefined;
   /** Meta and the online status wait for the identity (see IDENTITY_WAIT_MS). */
@@ -81,6 +81,13 @@ export class MqttSink implements PoseSink {
   private seq = 0;
   /** Age (ms) of the pose write() last published; NaN when it dropped it or the age is unknown. */
   lastAge = NaN;
+  /** Step of the pose write() last had, and of the last one it published with that seq and ts. */
+  private writtenStep = -1;
+  private sentStep = -1;
+  private sentSeq = 0;
+  private sentTs = 0;
+  private sentAge = NaN;
+  private smoothedStep = -1;
   private droppedDisconnected = 0;
   private droppedBackpressure = 0;
   private reconnects = 0;
@@ -113,7 +120,7 @@ export class MqttSink implements PoseSink {
     this.streamId = opts.streamId ?? 'main';
     this.version = opts.version ?? '';
     this.sharedBrokerUrl = opts.brokerUrl;
-    this.smoother = opts.smoother;
+    this.smoothing = opts.smoothing;
     this.identity = opts.identity;
     this.identified = opts.identified;
     this.birthHeld = opts.identified !== undefined;
@@ -222,8 +229,7 @@ export class MqttSink implements PoseSink {
 
   write(e: PoseEvent): void {
     this.lastAge = NaN;
-    // Every pose goes through the filter, also those dropped below: it stays continuous.
-    const smoothed = this.smoother?.update(e);
+    this.writtenStep = e.step;
     if (e.mode !== this.mode) {
       // A fallback shows first in the poses' mode: keep the retained status in step.
       this.mode = e.mode;
@@ -250,9 +256,25 @@ export class MqttSink implements PoseSink {
     } else {
       c.publish(this.topics.pose, payload, this.poseOpts);
     }
-    // Same seq, step, ts and t_capture as the raw pose: a subscriber pairs them by seq.
-    if (smoothed !== undefined) c.publish(this.topics.pose_smoothed, encodePose(this.seq, smoothed, ts, age), this.poseOpts);
+    this.sentStep = e.step;
+    this.sentSeq = this.seq;
+    this.sentTs = ts;
+    this.sentAge = age;
     this.seq++;
+  }
+
+  /**
+   * The smoothed companion of a pose to <prefix>/pose/smoothed, with the same seq, step, ts and
+   * t_capture as the raw pose (a subscriber pairs them by seq); only when the raw one went out,
+   * once. False when write() has not had the raw pose of that step yet (the caller keeps it).
+   */
+  writeSmoothed(s: PoseEvent): boolean {
+    if (s.step !== this.writtenStep) return false;
+    const c = this.client;
+    if (s.step !== this.sentStep || s.step === this.smoothedStep || c === undefined || !c.connected || this.closing !== undefined) return true;
+    this.smoothedStep = s.step;
+    c.publish(this.topics.pose_smoothed, encodePose(this.sentSeq, s, this.sentTs, this.sentAge), this.poseOpts);
+    return true;
   }
 
   /** The pose message this sink would publish now, as text. */
@@ -476,7 +498,7 @@ export class MqttSink implements PoseSink {
       qos: this.cfg.qos,
       messageExpiryS: this.poseOpts.properties?.messageExpiryInterval ?? null,
       control: this.requests.enabled,
-      smoothing: this.cfg.smoothing.enabled ? { min_cutoff: this.cfg.smoothing.min_cutoff, beta: this.cfg.smoothing.beta, d_cutoff: this.cfg.smoothing.d_cutoff } : null,
+      smoothing: this.smoothing ? { min_cutoff: this.smoothing.min_cutoff, beta: this.smoothing.beta, d_cutoff: this.smoothing.d_cutoff } : null,
       ...(this.identity ? { identity: this.identity() } : {}),
     });
     this.client?.publish(this.topics.meta, meta, jsonOptions(this.protocol, 1, true));

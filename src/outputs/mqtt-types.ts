@@ -1,10 +1,7 @@
 import type { Logger } from '../common/logger.js';
-import type { Mode, PoseEvent } from '../domain/pose.js';
+import type { Mode } from '../domain/pose.js';
+import type { OneEuroSettings } from './one-euro.js';
 
-/** A causal per-pose filter fed every pose in order (the smoothed stream's). */
-export interface PoseFilter {
-  update(e: PoseEvent): PoseEvent;
-}
 
 /** Who this stream's hand is: in meta, the status birth and health. */
 export interface StreamIdentity {
@@ -40,8 +37,8 @@ export interface MqttSinkOptions {
   multi?: boolean;
   /** Software version for status and meta (package.json's). */
   version?: string;
-  /** With outputs.mqtt.smoothing on: the filter of <prefix>/pose/smoothed. */
-  smoother?: PoseFilter;
+  /** With outputs.smoothing on, its One Euro settings: meta says <prefix>/pose/smoothed is published. */
+  smoothing?: OneEuroSettings;
   /** The hand and band, asked at every meta and birth (chip IDs arrive once the ADC is read). */
   identity?: () => StreamIdentity;
   /** Resolves once identity() is final (the ADC's chip IDs read): meta and the first birth wait for it, within bounds. */

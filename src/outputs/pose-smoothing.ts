@@ -1,5 +1,6 @@
 import { ROLLOUT_FREQ } from '../domain/geometry.js';
 import type { RunEventKind } from '../domain/events.js';
+import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
 import { OneEuroFilter, type OneEuroSettings } from './one-euro.js';
 
@@ -49,5 +50,34 @@ export class PoseSmoother {
     o.inputArrivedAt = e.inputArrivedAt;
     this.filter.apply(e.angles, o.angles);
     return o;
+  }
+}
+
+/**
+ * The stream's one smoothed stream (outputs.smoothing): every pose through a PoseSmoother, put on
+ * the bus as `smoothed` for the outputs that show it (MQTT's <prefix>/pose/smoothed, the live
+ * view's smoothed hand), so the filter runs once per pose whoever shows it. Its row comes before
+ * theirs; they pair a smoothed pose with its raw one by step either way.
+ */
+export class PoseSmoothingPlugin implements Plugin {
+  readonly name = 'smoothing';
+  private smoother: PoseSmoother | undefined;
+
+  constructor(readonly settings: OneEuroSettings) {}
+
+  start(ctx: PluginContext): void {
+    const smoother = new PoseSmoother(ctx.stream.poseDim, this.settings);
+    this.smoother = smoother;
+    const bus = ctx.bus;
+    // Fed every pose, also those an output drops, so the filter stays continuous.
+    bus.on(this, 'pose', (e) => bus.emit('smoothed', smoother.update(e)));
+    bus.on(this, 'event', (e) => smoother.onEvent(e.kind));
+  }
+
+  stop(): void {}
+
+  report(): PluginReport {
+    const { min_cutoff, beta, d_cutoff } = this.settings;
+    return { sections: { smoothing: { min_cutoff, beta, d_cutoff, restarts: this.smoother?.restarts ?? 0 } } };
   }
 }

@@ -8,6 +8,8 @@ import { StatusLine } from './status-line.js';
 import { LiveViewPlugin } from './live-view.js';
 import type { LiveViewServer } from './live-view-server.js';
 import { MetricsPlugin } from './metrics.js';
+import type { OneEuroSettings } from './one-euro.js';
+import { PoseSmoothingPlugin } from './pose-smoothing.js';
 
 /** What a stream offers its outputs besides their settings. */
 export interface OutputsEnv {
@@ -26,6 +28,12 @@ export interface OutputsEnv {
 
 type Row = TableRow<Config, OutputsEnv>;
 
+/** The stream's smoothed companion (outputs.smoothing), when on: computed by one row, shown by others. */
+function smoothing(cfg: Config): OneEuroSettings | undefined {
+  const { enabled, min_cutoff, beta, d_cutoff } = cfg.outputs.smoothing;
+  return enabled ? { min_cutoff, beta, d_cutoff } : undefined;
+}
+
 /**
  * The artifacts writer: it starts first (it records what happens to every other plug-in) and
  * stops last, so it is the table's first row.
@@ -41,20 +49,33 @@ export const ARTIFACTS_ROW: Row = pluginRow({
   create: (s) => new ArtifactsWriter(s),
 });
 
-/** The outputs the configuration can turn on, one row each, in start order. */
+/**
+ * The outputs the configuration can turn on, one row each, in start order. Smoothing is first:
+ * its `smoothed` poses reach MQTT and the live view before their raw ones.
+ */
 export const OUTPUTS: readonly Row[] = [
+  pluginRow({ name: 'smoothing', settings: smoothing, create: (s) => new PoseSmoothingPlugin(s) }),
   pluginRow({ name: 'poses', settings: (cfg: Config) => cfg.outputs.poses_out || undefined, create: (path) => new PosesOutput(path) }),
   pluginRow({
     name: 'mqtt',
     settings: (cfg: Config, env: OutputsEnv) => cfg.outputs.mqtt.enabled
-      ? { mqtt: cfg.outputs.mqtt, meta: { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }), hand: cfg.input.hand, bandId: cfg.input.band_id } }
+      ? {
+        mqtt: cfg.outputs.mqtt,
+        meta: {
+          mode: cfg.model.mode,
+          model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }),
+          hand: cfg.input.hand,
+          bandId: cfg.input.band_id,
+          ...(smoothing(cfg) ? { smoothing: smoothing(cfg) } : {}),
+        },
+      }
       : undefined,
     create: (s) => new MqttOutput(s.mqtt, s.meta),
   }),
   pluginRow({
     name: 'live_view',
-    settings: (cfg: Config) => (cfg.outputs.live_view.enabled ? { view: cfg.outputs.live_view, smoothing: cfg.outputs.mqtt.smoothing.enabled ? cfg.outputs.mqtt.smoothing : undefined } : undefined),
-    create: (s, env) => new LiveViewPlugin(s.view, env.liveView, s.smoothing),
+    settings: (cfg: Config) => (cfg.outputs.live_view.enabled ? { view: cfg.outputs.live_view, smoothed: smoothing(cfg) !== undefined } : undefined),
+    create: (s, env) => new LiveViewPlugin(s.view, env.liveView, s.smoothed),
   }),
   pluginRow({
     name: 'metrics',

@@ -1,4 +1,5 @@
 import type { Plugin, PluginContext } from '../domain/plugin.js';
+import { LATENCY_SECTION, readSection } from '../domain/report-merge.js';
 
 /**
  * A person's view of a running stream: at a terminal one line rewritten twice a second, in a log
@@ -35,7 +36,7 @@ export class StatusLine implements Plugin {
     if (!ctx) return '';
     const secs = (performance.now() - this.t0) / 1000;
     const s = ctx.session;
-    const lat = ctx.report().sections['latency'] as { t_compute_p95_ms?: number | null } | undefined;
+    const lat = readSection(ctx.report(), LATENCY_SECTION);
     const p95 = typeof lat?.t_compute_p95_ms === 'number' ? lat.t_compute_p95_ms.toFixed(2) : '–';
     const who = ctx.stream.multi ? `[${ctx.stream.id}] ` : '';
     return `${who}steps ${s.poses}  rate ${(s.poses / Math.max(secs, 1e-3)).toFixed(1)}/s  P95 T_compute ${p95} ms  mode ${s.mode}  signal ${(s.samples / ctx.stream.sampleRate).toFixed(1)} s`;
