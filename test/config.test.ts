@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../src/common/errors.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { DEFAULT_CONFIG } from '../src/daemon/bootstrap.js';
 import { runCli } from './helpers.js';
 

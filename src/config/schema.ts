@@ -1,21 +1,40 @@
 import { z } from 'zod';
 import { acquisitionSchema } from './acquisition-schema.js';
-import { mqttSchema } from './mqtt-schema.js';
 import { streamsSchema } from './streams-schema.js';
-import { fallbackSchema, watchdogSchema } from './watchdog-schema.js';
-import { liveViewSchema } from './live-view-schema.js';
-import { metricsSchema } from './metrics-schema.js';
 import { ENCODER_STRIDE, LEFT_CONTEXT, RIGHT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES } from '../domain/geometry.js';
 
 /**
- * The configuration's one definition: types, defaults and the rules that tie keys together.
+ * The core of the configuration: the sections no plug-in owns (model, runtime, input,
+ * acquisition, the run folder's part of outputs, eval, logging, streams) and the rules that tie
+ * their keys together. The plug-ins' sections (outputs.mqtt, watchdog, ...) are declared beside
+ * each plug-in and composed with these by daemon/config.ts (config/compose.ts does the work).
  * Key names follow the user's plan (configs/realtime_config.yaml). Every object is strict so a
  * misspelt key is an error, not a silently ignored setting.
  */
 const percentile = z.number().gt(0).lt(100);
+const fraction = z.number().min(0).max(1);
 
-export const configSchema = z
+/** `runtime.fallback`: what happens after the watchdog falls back to exact mode. */
+export const fallbackSchema = z
   .object({
+    /** Return to streaming after a fallback once the cause is gone (false: stay in exact, as before). */
+    return: z.boolean().default(true),
+    /** Seconds of stream in exact mode before the first return is tried. */
+    quiet_s: z.number().positive().max(86400).default(15),
+    /** Exact units in a row that must be quiet (not preempted) before returning. */
+    quiet_units: z.number().int().min(1).max(100000).default(3),
+    /** An exact unit is quiet when at most this share of its wall time was spent off the CPU (or the share streaming had while healthy, plus 0.1, if higher). */
+    preempted_max: fraction.default(0.25),
+    /** Each return multiplies the next quiet period by this (hysteresis against flapping). */
+    backoff: z.number().min(1).max(100).default(2),
+    /** After this many returns the fallback stays (recorded). */
+    max_returns: z.number().int().min(0).max(1000).default(5),
+  })
+  .strict();
+
+export type FallbackConfig = z.infer<typeof fallbackSchema>;
+
+export const coreShape = {
     model: z
       .object({
         mode: z.enum(['exact', 'streaming']).default('streaming'),
@@ -92,8 +111,6 @@ export const configSchema = z
       .object({
         /** Run directories are created under this folder, one per run. Empty: $STATE_DIRECTORY/runs under systemd, else ./artifacts. */
         artifacts_root: z.string().default(''),
-        /** JSON-lines file of every pose; empty = none. */
-        poses_out: z.string().default(''),
         /** Start a new streaming_metrics.jsonl past this many MB (0 = never); the old one becomes .1, .2, … */
         rotate_mb: z.number().min(0).max(100_000).default(64),
         /** Rotated metrics files kept per run (the oldest beyond this is removed). */
@@ -108,11 +125,6 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
-        mqtt: mqttSchema.prefault({}),
-        /** The hand in a browser, live (docs/live-view.md); one server per process. */
-        live_view: liveViewSchema.prefault({}),
-        /** Prometheus metrics at /metrics (docs/metrics.md); one server per process. */
-        metrics: metricsSchema.prefault({}),
       })
       .strict()
       .prefault({}),
@@ -146,7 +158,6 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    watchdog: watchdogSchema.prefault({}),
     logging: z
       .object({
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -160,55 +171,64 @@ export const configSchema = z
       .prefault({}),
     /** Several wristbands in one daemon: each entry a stream_id and what it sets differently. */
     streams: streamsSchema,
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    const s = c.runtime.streaming;
-    const issue = (path: (string | number)[], message: string): void => {
-      ctx.addIssue({ code: 'custom', path, message });
-    };
-    if (s.warmup_samples !== LEFT_CONTEXT + RIGHT_CONTEXT) {
-      issue(['runtime', 'streaming', 'warmup_samples'], `must equal the model's left_context + right_context (${LEFT_CONTEXT + RIGHT_CONTEXT})`);
-    }
-    if (s.step_samples !== STEP_SAMPLES) {
-      issue(['runtime', 'streaming', 'step_samples'], `must be ${STEP_SAMPLES}: the model's rollout runs at 50 Hz (${SAMPLE_RATE}/50 samples per step)`);
-    }
-    if (Math.abs(s.step_ms - (s.step_samples * 1000) / SAMPLE_RATE) > 1e-9) {
-      issue(['runtime', 'streaming', 'step_ms'], `must equal step_samples × 1000 / ${SAMPLE_RATE} = ${(s.step_samples * 1000) / SAMPLE_RATE}`);
-    }
-    const minWindow = s.warmup_samples + s.step_samples;
-    if (s.window_samples !== minWindow) {
-      // Each step's single point is the encoder frame of the window's first 1791 samples. A
-      // longer window only adds older frames: left-edge sampling (n_time = 1, align_corners)
-      // would then feed the decoder the oldest one (2000 → 3 frames, 85 ms stale). A shorter
-      // one cannot hold a frame plus the step.
-      issue(
-        ['runtime', 'streaming', 'window_samples'],
-        `must equal warmup_samples + step_samples (${minWindow}); ` +
-          (s.window_samples > minWindow ? 'a longer window would make single-point sampling take a stale frame' : 'a shorter window cannot hold one frame plus one step'),
-      );
-    }
-    if (!s.feature_single_point_interpolation) {
-      issue(['runtime', 'streaming', 'feature_single_point_interpolation'], 'must be true: the decoder takes one feature point per 50 Hz step');
-    }
-    // One exact block (the fallback and the shadow), plus a session's history kept for a
-    // restart in place, plus one step in flight.
-    const needed = LEFT_CONTEXT + c.runtime.exact.block_samples + (LEFT_CONTEXT + STEP_SAMPLES) + s.step_samples;
-    if (s.max_buffer_seconds * SAMPLE_RATE < needed) {
-      issue(['runtime', 'streaming', 'max_buffer_seconds'], `too small: needs at least ${needed / SAMPLE_RATE} s (one exact block, one session of history, one step)`);
-    }
-    if (c.runtime.exact.block_samples % ENCODER_STRIDE !== 0) {
-      issue(['runtime', 'exact', 'block_samples'], `must be a multiple of the encoder stride ${ENCODER_STRIDE} so that blocks tile the 50 Hz timeline and share native frames`);
-    }
-    if (c.model.mode === 'streaming' && !s.enabled) {
-      issue(['model', 'mode'], 'is streaming but runtime.streaming.enabled is false');
-    }
-  });
+};
 
-export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
+/** The top-level sections in the order config_snapshot.yaml lists them; a plug-in's new section goes before `streams`. */
+export const TOP_LEVEL_ORDER: readonly string[] = ['model', 'runtime', 'input', 'acquisition', 'outputs', 'eval', 'watchdog', 'logging', 'streams'];
+
+const coreObject = z.object(coreShape);
+export type CoreConfig = z.output<typeof coreObject>;
+/**
+ * The floors below the plug-ins (acquisition, inference) read only the core sections; the whole
+ * configuration, plug-in sections included, is daemon/config.ts's `Config`.
+ */
+export type Config = CoreConfig;
+
+/** The rules that tie core keys together, applied to the composed configuration. */
+export function coreRules(c: CoreConfig, ctx: z.RefinementCtx): void {
+  const s = c.runtime.streaming;
+  const issue = (path: (string | number)[], message: string): void => {
+    ctx.addIssue({ code: 'custom', path, message });
+  };
+  if (s.warmup_samples !== LEFT_CONTEXT + RIGHT_CONTEXT) {
+    issue(['runtime', 'streaming', 'warmup_samples'], `must equal the model's left_context + right_context (${LEFT_CONTEXT + RIGHT_CONTEXT})`);
+  }
+  if (s.step_samples !== STEP_SAMPLES) {
+    issue(['runtime', 'streaming', 'step_samples'], `must be ${STEP_SAMPLES}: the model's rollout runs at 50 Hz (${SAMPLE_RATE}/50 samples per step)`);
+  }
+  if (Math.abs(s.step_ms - (s.step_samples * 1000) / SAMPLE_RATE) > 1e-9) {
+    issue(['runtime', 'streaming', 'step_ms'], `must equal step_samples × 1000 / ${SAMPLE_RATE} = ${(s.step_samples * 1000) / SAMPLE_RATE}`);
+  }
+  const minWindow = s.warmup_samples + s.step_samples;
+  if (s.window_samples !== minWindow) {
+    // Each step's single point is the encoder frame of the window's first 1791 samples. A
+    // longer window only adds older frames: left-edge sampling (n_time = 1, align_corners)
+    // would then feed the decoder the oldest one (2000 → 3 frames, 85 ms stale). A shorter
+    // one cannot hold a frame plus the step.
+    issue(
+      ['runtime', 'streaming', 'window_samples'],
+      `must equal warmup_samples + step_samples (${minWindow}); ` +
+        (s.window_samples > minWindow ? 'a longer window would make single-point sampling take a stale frame' : 'a shorter window cannot hold one frame plus one step'),
+    );
+  }
+  if (!s.feature_single_point_interpolation) {
+    issue(['runtime', 'streaming', 'feature_single_point_interpolation'], 'must be true: the decoder takes one feature point per 50 Hz step');
+  }
+  // One exact block (the fallback and the shadow), plus a session's history kept for a
+  // restart in place, plus one step in flight.
+  const needed = LEFT_CONTEXT + c.runtime.exact.block_samples + (LEFT_CONTEXT + STEP_SAMPLES) + s.step_samples;
+  if (s.max_buffer_seconds * SAMPLE_RATE < needed) {
+    issue(['runtime', 'streaming', 'max_buffer_seconds'], `too small: needs at least ${needed / SAMPLE_RATE} s (one exact block, one session of history, one step)`);
+  }
+  if (c.runtime.exact.block_samples % ENCODER_STRIDE !== 0) {
+    issue(['runtime', 'exact', 'block_samples'], `must be a multiple of the encoder stride ${ENCODER_STRIDE} so that blocks tile the 50 Hz timeline and share native frames`);
+  }
+  if (c.model.mode === 'streaming' && !s.enabled) {
+    issue(['model', 'mode'], 'is streaming but runtime.streaming.enabled is false');
+  }
+}
 
 /** The aligned block's bounds for the configured precision (eval.streaming_tolerance or its _int8 twin). */
-export function alignmentTolerance(cfg: Pick<Config, 'model' | 'eval'>): { mse: number; max_diff: number } {
-  return cfg.model.precision === 'int8' ? cfg.eval.streaming_tolerance_int8 : cfg.eval.streaming_tolerance;
+export function alignmentTolerance(cfg: Pick<CoreConfig, 'model' | 'eval'>): { mse: number; max_diff: number } {
+return cfg.model.precision === 'int8' ? cfg.eval.streaming_tolerance_int8 : cfg.eval.streaming_tolerance;
 }

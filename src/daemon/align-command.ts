@@ -1,6 +1,6 @@
 import { createSource } from '../acquisition/sources.js';
 import { createLogger } from '../common/logger.js';
-import { configToYaml } from '../config/load.js';
+import { configToYaml } from './config.js';
 import { alignmentTolerance } from '../config/schema.js';
 import { ARTIFACT_FILES, RunArtifacts } from '../outputs/artifacts.js';
 import { LatencyMonitor, latencyMonitorSettings } from '../supervision/latency-monitor.js';
@@ -37,7 +37,7 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   artifacts.writeYaml(ARTIFACT_FILES.config, parseYaml(configToYaml(cfg)));
   artifacts.writeJson(ARTIFACT_FILES.modelInfo, runModelInfo(models, cfg.runtime.streaming.encoder));
   // The regression's T_compute is not judged: its steps restart at every block.
-  const latency = new LatencyMonitor(latencyMonitorSettings(cfg, false, models.providers, ARTIFACT_FILES.latency));
+  const latency = new LatencyMonitor(latencyMonitorSettings({ bounds: cfg.eval.streaming_latency, log: cfg.logging.latency }, false, models.providers, ARTIFACT_FILES.latency));
   const r = await alignmentRegression(cfg, models, samples.ring, samples.truth, artifacts, log, latency.tCompute);
   const overall = r.report.overall();
   const passed = overall.passed === true;

@@ -1,5 +1,5 @@
 import { sourceSummary, type EmgSource } from '../acquisition/source.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from './config.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
 import type { PluginReport } from '../domain/plugin.js';
 import { mergeReports } from '../domain/report-merge.js';

@@ -1,7 +1,8 @@
 import { RingBuffer } from '../acquisition/ring-buffer.js';
 import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import { alignmentTolerance, type Config } from '../config/schema.js';
+import { alignmentTolerance } from '../config/schema.js';
+import type { Config } from './config.js';
 import { alignedPassed, compareBlock, stepErrors } from '../domain/error-figures.js';
 import { LEFT_CONTEXT, POSE_DIM } from '../domain/geometry.js';
 import type { LoadedModels } from '../inference/models.js';

@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.js';
+import type { Config } from './config.js';
 import { RECEPTIVE_FIELD } from '../domain/geometry.js';
 import { ExactMode } from '../inference/exact-mode.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';

@@ -1,6 +1,6 @@
 import { errorMessage } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from './config.js';
 import { NotifyHub } from '../supervision/notify-hub.js';
 import { configFromCli, type CommonCliOptions } from './bootstrap.js';
 import { runDaemon, type ReloadListener, type ReloadOutcome } from './daemon.js';

@@ -1,13 +1,18 @@
-import type { Config } from '../config/schema.js';
-import { pluginRow, type TableRow } from '../domain/registry.js';
+import type { CoreConfig } from '../config/schema.js';
+import { configSection, pluginRow, type TableRow } from '../domain/registry.js';
 import { ArtifactsWriter } from './artifacts-writer.js';
-import { MqttOutput } from './mqtt-output.js';
+import { MqttOutput, mqttSchema } from './mqtt-output.js';
 import { modelSummary } from './mqtt-sink.js';
-import { PosesOutput } from './poses-output.js';
+import { PosesOutput, posesOutSchema } from './poses-output.js';
 import { StatusLine } from './status-line.js';
-import { LiveViewPlugin } from './live-view.js';
+import { LiveViewPlugin, liveViewSchema } from './live-view.js';
 import type { LiveViewServer } from './live-view-server.js';
-import { MetricsPlugin } from './metrics.js';
+import { MetricsPlugin, metricsSchema } from './metrics.js';
+import type { OneEuroSettings } from './one-euro.js';
+
+// A registry imports every plug-in of its floor (each plug-in module re-exports its settings'
+// schema): it is the one place they meet, so its fan-in grows with the plug-ins. Past 12 project
+// imports (the limit the layout check counts), split the table in two rather than raise it.
 
 /** What a stream offers its outputs besides their settings. */
 export interface OutputsEnv {
@@ -20,11 +25,15 @@ export interface OutputsEnv {
   streams: boolean;
   /** No status line (tests, scripts). */
   quiet: boolean;
+  /** Seconds between the run's heartbeats (watchdog.status_interval_s): summary.json's refresh. */
+  heartbeatIntervalS: number;
+  /** The One Euro smoothing the stream's poses get (outputs.mqtt.smoothing when enabled), for the live view to show the same. */
+  smoothing: OneEuroSettings | undefined;
   /** The process's one live-view server, shared by its streams. */
   liveView?: LiveViewServer | undefined;
 }
 
-type Row = TableRow<Config, OutputsEnv>;
+type Row = TableRow<CoreConfig, OutputsEnv>;
 
 /**
  * The artifacts writer: it starts first (it records what happens to every other plug-in) and
@@ -32,34 +41,42 @@ type Row = TableRow<Config, OutputsEnv>;
  */
 export const ARTIFACTS_ROW: Row = pluginRow({
   name: 'artifacts',
-  settings: (cfg: Config, env: OutputsEnv) => ({
+  settings: (_own: undefined, _cfg: CoreConfig, env: OutputsEnv) => ({
     configSnapshot: env.configSnapshot,
     modelInfo: env.modelInfo,
-    heartbeatIntervalS: cfg.watchdog.status_interval_s,
+    heartbeatIntervalS: env.heartbeatIntervalS,
     stepMetrics: env.streams,
   }),
   create: (s) => new ArtifactsWriter(s),
 });
 
-/** The outputs the configuration can turn on, one row each, in start order. */
+/** The outputs the configuration can turn on, one row each, in start order, with the section each owns. */
 export const OUTPUTS: readonly Row[] = [
-  pluginRow({ name: 'poses', settings: (cfg: Config) => cfg.outputs.poses_out || undefined, create: (path) => new PosesOutput(path) }),
+  pluginRow({
+    name: 'poses',
+    section: configSection('outputs.poses_out', posesOutSchema),
+    settings: (path: string) => path || undefined,
+    create: (path) => new PosesOutput(path),
+  }),
   pluginRow({
     name: 'mqtt',
-    settings: (cfg: Config, env: OutputsEnv) => cfg.outputs.mqtt.enabled
-      ? { mqtt: cfg.outputs.mqtt, meta: { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }), hand: cfg.input.hand, bandId: cfg.input.band_id } }
+    section: configSection('outputs.mqtt', mqttSchema),
+    settings: (mqtt, cfg: CoreConfig, env: OutputsEnv) => mqtt.enabled
+      ? { mqtt, meta: { mode: cfg.model.mode, model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }), hand: cfg.input.hand, bandId: cfg.input.band_id } }
       : undefined,
     create: (s) => new MqttOutput(s.mqtt, s.meta),
   }),
   pluginRow({
     name: 'live_view',
-    settings: (cfg: Config) => (cfg.outputs.live_view.enabled ? { view: cfg.outputs.live_view, smoothing: cfg.outputs.mqtt.smoothing.enabled ? cfg.outputs.mqtt.smoothing : undefined } : undefined),
+    section: configSection('outputs.live_view', liveViewSchema),
+    settings: (view, _cfg: CoreConfig, env: OutputsEnv) => (view.enabled ? { view, smoothing: env.smoothing } : undefined),
     create: (s, env) => new LiveViewPlugin(s.view, env.liveView, s.smoothing),
   }),
   pluginRow({
     name: 'metrics',
-    settings: (cfg: Config) => (cfg.outputs.metrics.enabled ? { metrics: cfg.outputs.metrics, input: { speed: cfg.input.speed, hand: cfg.input.hand, band_id: cfg.input.band_id } } : undefined),
+    section: configSection('outputs.metrics', metricsSchema),
+    settings: (metrics, cfg: CoreConfig) => (metrics.enabled ? { metrics, input: { speed: cfg.input.speed, hand: cfg.input.hand, band_id: cfg.input.band_id } } : undefined),
     create: (s, env) => new MetricsPlugin(s.metrics, env.model.providers, s.input),
   }),
-  pluginRow({ name: 'status_line', settings: (_cfg: Config, env: OutputsEnv) => (env.quiet ? undefined : {}), create: () => new StatusLine() }),
+  pluginRow({ name: 'status_line', settings: (_own: undefined, _cfg: CoreConfig, env: OutputsEnv) => (env.quiet ? undefined : {}), create: () => new StatusLine() }),
 ];

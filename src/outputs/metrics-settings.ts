@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isLoopbackHost } from './live-view-schema.js';
+import { isLoopbackHost } from './live-view-settings.js';
 
 /**
  * The `outputs.metrics:` section: Prometheus text format on http(s)://<host>:<port>/metrics, one

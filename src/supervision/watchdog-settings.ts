@@ -1,12 +1,13 @@
 import { z } from 'zod';
 
 /**
- * The watchdog (`watchdog:`) and the fallback policy (`runtime.fallback:`). Kept apart from
- * schema.ts: the supervision settings grow on their own. Each action is one of
- * exact (switch to exact mode), reset (restart streaming in place) or record (only record it).
+ * The `watchdog:` section, declared beside the supervisors that read it (the watchdog, the
+ * latency and memory checks, the state guard, the clock check); the configuration composes it
+ * from the supervision registry. Each action is one of exact (switch to exact mode), reset
+ * (restart streaming in place) or record (only record it). The fallback policy it applies lives
+ * in `runtime.fallback` (config/schema.ts), which the inference side reads too.
  */
 const action = z.enum(['exact', 'reset', 'record']);
-const fraction = z.number().min(0).max(1);
 
 export const watchdogSchema = z
   .object({
@@ -104,22 +105,4 @@ export const watchdogSchema = z
   })
   .strict();
 
-export const fallbackSchema = z
-  .object({
-    /** Return to streaming after a fallback once the cause is gone (false: stay in exact, as before). */
-    return: z.boolean().default(true),
-    /** Seconds of stream in exact mode before the first return is tried. */
-    quiet_s: z.number().positive().max(86400).default(15),
-    /** Exact units in a row that must be quiet (not preempted) before returning. */
-    quiet_units: z.number().int().min(1).max(100000).default(3),
-    /** An exact unit is quiet when at most this share of its wall time was spent off the CPU (or the share streaming had while healthy, plus 0.1, if higher). */
-    preempted_max: fraction.default(0.25),
-    /** Each return multiplies the next quiet period by this (hysteresis against flapping). */
-    backoff: z.number().min(1).max(100).default(2),
-    /** After this many returns the fallback stays (recorded). */
-    max_returns: z.number().int().min(0).max(1000).default(5),
-  })
-  .strict();
-
 export type WatchdogConfig = z.infer<typeof watchdogSchema>;
-export type FallbackConfig = z.infer<typeof fallbackSchema>;
