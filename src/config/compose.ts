@@ -15,6 +15,15 @@ function innerObject(s: AnySchema): z.ZodObject | undefined {
   }
 }
 
+/** `to` with the description (and other metadata) of the first of `from` that has one: a wrapper would hide it. */
+function withMetaOf(to: AnySchema, ...from: AnySchema[]): AnySchema {
+  for (const f of from) {
+    const m = z.globalRegistry.get(f);
+    if (m) return to.meta(m);
+  }
+  return to;
+}
+
 /**
  * Puts `schema` at `path` in `shape`: the objects on the way are the core's (extended) or new
  * strict ones, each defaulting to `{}` so that a section may be left out of the file.
@@ -24,7 +33,8 @@ function place(shape: Shape, path: readonly string[], schema: AnySchema, where: 
   if (head === undefined) return;
   const existing = shape[head];
   if (rest.length === 0) {
-    if (existing === undefined) shape[head] = innerObject(schema) && !(schema._zod.def.type === 'prefault' || schema._zod.def.type === 'default') ? schema.prefault({}) : schema;
+    const needsDefault = innerObject(schema) !== undefined && schema._zod.def.type !== 'prefault' && schema._zod.def.type !== 'default';
+    if (existing === undefined) shape[head] = needsDefault ? withMetaOf(schema.prefault({}), schema) : schema;
     else if (existing !== schema) throw new UserError(`configuration section ${where} is declared twice`);
     return;
   }
@@ -33,7 +43,7 @@ function place(shape: Shape, path: readonly string[], schema: AnySchema, where: 
   const inner: Shape = { ...(obj.shape as Shape) };
   place(inner, rest, schema, where);
   // safeExtend keeps the object's own checks (a core section's refinements) and its strictness.
-  shape[head] = obj.safeExtend(inner).prefault({});
+  shape[head] = withMetaOf(obj.safeExtend(inner).prefault({}), ...(existing ? [existing, obj] : []));
 }
 
 /**

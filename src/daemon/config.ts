@@ -23,6 +23,13 @@ export type Config = CoreConfig & {
   watchdog: WatchdogConfig;
 };
 
+/**
+ * The keys a SIGHUP applies to the running daemon (run-command.ts's reloader); a change of any
+ * other key is refused with its name in the log until a restart. docs/config.md's SIGHUP
+ * column is made from this list.
+ */
+export const SIGHUP_APPLIES: readonly string[] = ['logging.level'];
+
 /** A configuration composed from plug-in rows, and its loading, validation and JSON Schema. */
 export interface ComposedConfig<T> {
   readonly schema: z.ZodType<T>;
