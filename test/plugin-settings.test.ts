@@ -70,6 +70,7 @@ test("a bad value of the new plug-in's key is one line naming the key, where it 
   assert.equal(bad.split('\n').length, 1);
   assert.match(bad, /^--set outputs\.echo\.gain=11: outputs\.echo\.gain = 11: .*10/);
   assert.match(refusal(() => withEcho.load(undefined, ['outputs.echo.gian=1'])), /unknown key outputs\.echo\.gian/, 'strict: a misspelt key is an error');
+  assert.match(refusal(() => withEcho.validate({ outputs: { ehco: {} } }, 'x.yaml')), /^config file x\.yaml: unknown key outputs\.ehco$/, 'the section the row joined stays strict');
   assert.match(refusal(() => withEcho.load(undefined, ['outputs.echo.gain=loud'])), /outputs\.echo\.gain = "loud": .*number/);
   // The real configuration, without the row, does not know the key.
   assert.match(refusal(() => loadConfig(undefined, ['outputs.echo.gain=2'])), /unknown key outputs\.echo/);

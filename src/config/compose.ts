@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { UserError } from '../common/errors.js';
 import type { ConfigSection } from '../domain/registry.js';
 import { coreRules, coreShape, TOP_LEVEL_ORDER, type CoreConfig } from './schema.js';
 
@@ -35,11 +34,11 @@ function place(shape: Shape, path: readonly string[], schema: AnySchema, where: 
   if (rest.length === 0) {
     const needsDefault = innerObject(schema) !== undefined && schema._zod.def.type !== 'prefault' && schema._zod.def.type !== 'default';
     if (existing === undefined) shape[head] = needsDefault ? withMetaOf(schema.prefault({}), schema) : schema;
-    else if (existing !== schema) throw new UserError(`configuration section ${where} is declared twice`);
+    else if (existing !== schema) throw new Error(`configuration section ${where} is declared twice`);
     return;
   }
   const obj = existing === undefined ? z.object({}).strict() : innerObject(existing);
-  if (!obj) throw new UserError(`configuration section ${where}: ${head} is not a section that can hold keys`);
+  if (!obj) throw new Error(`configuration section ${where}: ${head} is not a section that can hold keys`);
   const inner: Shape = { ...(obj.shape as Shape) };
   place(inner, rest, schema, where);
   // safeExtend keeps the object's own checks (a core section's refinements) and its strictness.
@@ -59,7 +58,7 @@ export function composeConfigSchema(sections: readonly ConfigSection[]): z.ZodTy
   for (const s of sections) {
     const seen = placed.get(s.path);
     if (seen === s.schema) continue;
-    if (seen !== undefined) throw new UserError(`configuration section ${s.path} is declared twice`);
+    if (seen !== undefined) throw new Error(`configuration section ${s.path} is declared twice`);
     placed.set(s.path, s.schema);
     place(shape, s.path.split('.'), s.schema, s.path);
   }
