@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { UserError, errorMessage, exitCodeOf } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { validateConfig } from './config.js';
-import type { Config } from './config.js';
+import { validateConfig, type Config } from './config.js';
 import { resolveStreams } from '../config/streams.js';
 import { RunArtifacts, artifactsRoot, pruneRuns } from '../outputs/artifacts.js';
 import { LiveViewServer } from '../outputs/live-view-server.js';

@@ -1,8 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
-import { loadConfig } from './config.js';
-import type { Config } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { ARTIFACT_FILES, artifactsRootFrom, listRuns, readSummary, type RootSource } from '../outputs/artifacts.js';
 import { judgeRun, verdictLine } from '../outputs/run-reader.js';
 import { readJsonl } from '../outputs/jsonl-writer.js';
