@@ -69,7 +69,7 @@ async function subscriber() {
 async function main() {
   const root = join(here, '..', '..');
   const { MqttSink } = await import(join(root, 'dist/src/outputs/mqtt-sink.js'));
-  const { mqttSchema } = await import(join(root, 'dist/src/config/mqtt-schema.js'));
+  const { mqttSchema } = await import(join(root, 'dist/src/outputs/mqtt-settings.js'));
   const { readTensorBundle } = await import(join(root, 'dist/src/common/tensor-bundle.js'));
   const { newPoseEvent } = await import(join(root, 'dist/src/domain/pose.js'));
 

@@ -4,7 +4,7 @@
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { LiveViewServer } from '../dist/src/outputs/live-view-server.js';
-import { liveViewSchema } from '../dist/src/config/live-view-schema.js';
+import { liveViewSchema } from '../dist/src/outputs/live-view-settings.js';
 import { JOINT_NAMES } from '../dist/src/domain/geometry.js';
 import { newPoseEvent } from '../dist/src/domain/pose.js';
 

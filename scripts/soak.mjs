@@ -113,7 +113,7 @@ const memory = { rss: memFit('rss_mb'), heap_used: memFit('heap_used_mb'), exter
 // series offline: wall time only (the metrics file has no CPU time), machine load unknown.
 async function offlineVerdicts() {
   const wd = await import(join(root, 'dist', 'src', 'supervision', 'watchdog.js'));
-  const { watchdogSchema } = await import(join(root, 'dist', 'src', 'config', 'watchdog-schema.js'));
+  const { watchdogSchema } = await import(join(root, 'dist', 'src', 'supervision', 'watchdog-settings.js'));
   const snap = join(dir, 'config_snapshot.yaml');
   const ev = existsSync(snap) ? (await import('yaml')).parse(readFileSync(snap, 'utf8'))?.eval?.streaming_latency : null;
   const w = watchdogSchema.parse({});

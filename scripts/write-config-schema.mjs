@@ -5,6 +5,6 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configJsonSchema } from '../dist/src/config/json-schema.js';
+import { configJsonSchema } from '../dist/src/daemon/config.js';
 const out = process.argv[2] ? resolve(process.argv[2]) : fileURLToPath(new URL('../schemas', import.meta.url));
 writeFileSync(join(out, 'config_snapshot.schema.json'), JSON.stringify(configJsonSchema(), null, 2) + '\n');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../src/common/errors.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { ads1299WorkerConfig } from '../src/acquisition/ads1299/options.js';
 import { z } from 'zod';
 import { ADC_DEVICES } from '../src/acquisition/adc-devices.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/common/logger.js';
 import { readTensorBundle, requireArray, writeTensorBundle } from '../src/common/tensor-bundle.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { CTRL_ACK, CTRL_WORDS, GapGate, type GapMessage } from '../src/acquisition/gap-gate.js';
 import { RateLimitedNote } from '../src/acquisition/rate-limit.js';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';

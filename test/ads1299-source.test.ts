@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../src/common/errors.js';
 import { silentLogger } from '../src/common/logger.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { ads1299WorkerConfig } from '../src/acquisition/ads1299/options.js';
 import { AdcWorkerSource as Ads1299Source } from '../src/acquisition/worker-source.js';
 import { COUNT_MAX, voltsPerCount } from '../src/acquisition/ads1299/registers.js';

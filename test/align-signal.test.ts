@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../src/common/logger.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { createSource } from '../src/acquisition/sources.js';
 import { DEFAULT_ALIGN_SECONDS, readAlignSignal } from '../src/daemon/align-signal.js';
 import { SAMPLE_RATE } from '../src/domain/geometry.js';

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig } from '../src/config/load.js';
-import { configJsonSchema } from '../src/config/json-schema.js';
+import { loadConfig } from '../src/daemon/config.js';
+import { configJsonSchema } from '../src/daemon/config.js';
 import { CLI, ROOT, cliEnv, runCli, waitFor } from './helpers.js';
 
 const ARTIFACTS = ['streaming_alignment.json', 'latency_stats.json', 'streaming_metrics.jsonl', 'summary.json', 'config_snapshot.yaml', 'model_info.json'];

@@ -7,9 +7,9 @@ import fc from 'fast-check';
 import { stringify as stringifyYaml } from 'yaml';
 import type { z } from 'zod';
 import { isUserError } from '../src/common/errors.js';
-import { loadConfig } from '../src/config/load.js';
-import { configSchema } from '../src/config/schema.js';
-import { configJsonSchema } from '../src/config/json-schema.js';
+import { loadConfig } from '../src/daemon/config.js';
+import { configSchema } from '../src/daemon/config.js';
+import { configJsonSchema } from '../src/daemon/config.js';
 import { runCli } from './helpers.js';
 
 type AnySchema = z.core.$ZodType;
@@ -68,7 +68,7 @@ test('every numeric key has a minimum and a maximum', () => {
   };
   walk(configJsonSchema(), '');
   assert.ok(KEYS.length > 60, `${KEYS.length} keys walked`);
-  // The MQTT section has its own owner and bounds; see src/config/mqtt-schema.ts.
+  // The MQTT section has its own owner and bounds; see src/outputs/mqtt-settings.ts.
   assert.deepEqual(unbounded.filter((k) => !k.startsWith('outputs.mqtt.')), []);
 });
 

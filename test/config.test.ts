@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../src/common/errors.js';
-import { loadConfig, validateConfig } from '../src/config/load.js';
+import { loadConfig, validateConfig } from '../src/daemon/config.js';
 import { resolveStreams } from '../src/config/streams.js';
 import { DEFAULT_CONFIG } from '../src/daemon/bootstrap.js';
 import { runCli } from './helpers.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../src/common/errors.js';
 import { silentLogger } from '../src/common/logger.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { VirtualClock } from '../src/acquisition/clock.js';
 import { checkI2cBandwidth, I2cAdcTransport, i2cBitsPerSample } from '../src/acquisition/i2c-transport.js';
 import { I2cAdcSimulator } from '../src/acquisition/i2c/simulator.js';

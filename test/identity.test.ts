@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, validateConfig } from '../src/config/load.js';
+import { loadConfig, validateConfig } from '../src/daemon/config.js';
 import { resolveStreams } from '../src/config/streams.js';
 import { EmbeddedBroker } from '../src/outputs/embedded-broker.js';
 import { CLI, ROOT, cliEnv } from './helpers.js';

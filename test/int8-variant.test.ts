@@ -7,7 +7,7 @@ import { isUserError } from '../src/common/errors.js';
 import { silentLogger } from '../src/common/logger.js';
 import { readTensorBundle, requireArray } from '../src/common/tensor-bundle.js';
 import { alignmentTolerance } from '../src/config/schema.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { POSE_DIM } from '../src/domain/geometry.js';
 import { openModels } from '../src/daemon/bootstrap.js';
 import { buildExact, buildStreaming } from '../src/daemon/predictors.js';

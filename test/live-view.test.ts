@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../src/common/paths.js';
-import { liveViewSchema, type LiveViewSettings } from '../src/config/live-view-schema.js';
+import { liveViewSchema, type LiveViewSettings } from '../src/outputs/live-view-settings.js';
 import { JOINT_NAMES } from '../src/domain/geometry.js';
 import { newPoseEvent } from '../src/domain/pose.js';
 import { LiveViewServer } from '../src/outputs/live-view-server.js';

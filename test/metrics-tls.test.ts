@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashSync } from 'bcryptjs';
 import { silentLogger } from '../src/common/logger.js';
-import { metricsSchema } from '../src/config/metrics-schema.js';
+import { metricsSchema } from '../src/outputs/metrics-settings.js';
 import { MetricsServer } from '../src/outputs/metrics-server.js';
 import { BasicAuth, readWebConfig } from '../src/outputs/metrics-web-config.js';
 import { prerequisiteTest, runCli } from './helpers.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { metricsSchema } from '../src/config/metrics-schema.js';
+import { metricsSchema } from '../src/outputs/metrics-settings.js';
 import { silentLogger } from '../src/common/logger.js';
 import { LATENCY_BUCKETS_S, MetricsServer } from '../src/outputs/metrics-server.js';
 import { poseRateTargetHz } from '../src/outputs/metrics.js';

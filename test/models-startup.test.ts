@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../src/common/logger.js';
 import { isUserError } from '../src/common/errors.js';
 import { digestCachePath, findGpu, loadModels, providerVerdict, sessionOptionsFrom } from '../src/inference/models.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { ROOT, damageKeepingStat } from './helpers.js';
 
 const cpu = { executionProviders: ['cpu'] as const, deviceId: 0, intraOpThreads: 1, interOpThreads: 1 };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../src/common/errors.js';
-import { mqttSchema } from '../src/config/mqtt-schema.js';
+import { mqttSchema } from '../src/outputs/mqtt-settings.js';
 import { startDaemonBroker, type DaemonBroker } from '../src/outputs/embedded-broker.js';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../src/common/logger.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { mqttSchema, type MqttConfig } from '../src/config/mqtt-schema.js';
+import { mqttSchema, type MqttConfig } from '../src/outputs/mqtt-settings.js';
 import { newPoseEvent, type Mode, type PoseEvent } from '../src/domain/pose.js';
 import { ROOT } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { ROOT } from './helpers.js';
 
 test('configs/production.yaml loads with the current schema and says what a base station runs', () => {

@@ -121,6 +121,17 @@ test('live-view-cost: the pose listener and frames to two viewers, counted', () 
   assert.equal(script('live-view-cost.mjs', ['--frames', '0']).status, 2);
 });
 
+test('write-config-reference writes what is committed in docs/config.md', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myo-config-ref-'));
+  try {
+    const r = script('write-config-reference.mjs', [join(dir, 'config.md')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(dir, 'config.md'), 'utf8'), readFileSync(join(ROOT, 'docs', 'config.md'), 'utf8'), 'docs/config.md is stale: run npm run config-docs');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('write-config-schema and write-mqtt-schemas write what is committed in schemas/', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-schemas-'));
   try {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type ort from 'onnxruntime-node';
 import { createSource } from '../src/acquisition/sources.js';
 import { silentLogger } from '../src/common/logger.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { DEFAULT_CONFIG, openModels } from '../src/daemon/bootstrap.js';
 import { streamPlugins } from '../src/daemon/plugins.js';
 import { StreamSession } from '../src/daemon/stream-session.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/common/logger.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { leadOffBits } from '../src/acquisition/ads1299/frame.js';
 import { REG, registerImage } from '../src/acquisition/ads1299/registers.js';
 import { SignalQualityMonitor } from '../src/acquisition/signal-quality.js';

@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { liveViewSchema } from '../src/config/live-view-schema.js';
+import { liveViewSchema } from '../src/outputs/live-view-settings.js';
 import type { PoseEvent } from '../src/domain/pose.js';
 import { LiveViewPlugin } from '../src/outputs/live-view.js';
 import { MqttOutput } from '../src/outputs/mqtt-output.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../src/common/errors.js';
 import { silentLogger } from '../src/common/logger.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/daemon/config.js';
 import { Preprocessor } from '../src/acquisition/preprocess.js';
 import { RingBuffer } from '../src/acquisition/ring-buffer.js';
 import type { EmgSource, GapEvent, SampleSink } from '../src/acquisition/source.js';

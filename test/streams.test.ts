@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
-import { loadConfig, validateConfig } from '../src/config/load.js';
+import { loadConfig, validateConfig } from '../src/daemon/config.js';
 import { resolveStreams } from '../src/config/streams.js';
 import { EmbeddedBroker } from '../src/outputs/embedded-broker.js';
 import { CLI, ROOT, cliEnv, runCli } from './helpers.js';

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configSchema } from '../src/config/schema.js';
-import { fallbackSchema, watchdogSchema } from '../src/config/watchdog-schema.js';
+import { configSchema } from '../src/daemon/config.js';
+import { fallbackSchema } from '../src/config/schema.js';
+import { watchdogSchema } from '../src/supervision/watchdog-settings.js';
 import type { Plugin, PluginContext } from '../src/domain/plugin.js';
 import { watchdogSettings, WatchdogPlugin, type WatchdogSettings } from '../src/supervision/watchdog-plugin.js';
 import { LatencyDrift, MemoryDrift, UNKNOWN_SYSTEM, type MemoryReading, type SystemState } from '../src/supervision/watchdog.js';

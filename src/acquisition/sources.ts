@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UserError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
+import type { CoreConfig } from '../config/schema.js';
 import { SAMPLE_RATE } from '../domain/geometry.js';
 import type { AdcDevice } from './adc-device.js';
 import { ADC_DEVICES } from './adc-devices.js';
@@ -54,11 +54,14 @@ export const acquisitionSettings = z
 
 export type AcquisitionSettings = z.infer<typeof acquisitionSettings>;
 
+/** What a source is built from: the core sections (input, logging) and the `acquisition:` section. */
+export type SourceConfig = Pick<CoreConfig, 'input' | 'logging'> & { acquisition: AcquisitionSettings };
+
 /** Source names `--source` accepts, for messages. */
 export const SOURCE_NAMES = SOURCES.map((r) => (r.name.endsWith(':') ? `${r.name}FILE` : r.name)).join(', ');
 
 /** What every source gets besides its own keys, from the configuration. */
-export function sourceContext(cfg: Config, log: Logger, arg = ''): SourceContext {
+export function sourceContext(cfg: SourceConfig, log: Logger, arg = ''): SourceContext {
   return {
     arg,
     sampleRate: SAMPLE_RATE,
@@ -73,7 +76,7 @@ export function sourceContext(cfg: Config, log: Logger, arg = ''): SourceContext
  * Builds the source named by input.source (`--source`). Hardware is checked here, before the
  * models load, so a missing device node ends the run at once with a message naming it.
  */
-export async function createSource(cfg: Config, log: Logger = createLogger(cfg.logging.level, cfg.logging.format)): Promise<EmgSource> {
+export async function createSource(cfg: SourceConfig, log: Logger = createLogger(cfg.logging.level, cfg.logging.format)): Promise<EmgSource> {
   const spec = cfg.input.source;
   const row = SOURCES.find((r) => (r.name.endsWith(':') ? spec.startsWith(r.name) : spec === r.name));
   if (!row) throw new UserError(`input.source = ${JSON.stringify(spec)}: unknown source (expected ${SOURCE_NAMES})`);

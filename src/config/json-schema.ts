@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { configSchema } from './schema.js';
 
-/** JSON Schema of a complete configuration (what config_snapshot.yaml holds). */
-export function configJsonSchema(): Record<string, unknown> {
-  return { title: 'config_snapshot.yaml: the effective configuration after --set overrides', ...z.toJSONSchema(configSchema, { io: 'output' }) } as Record<string, unknown>;
+/** JSON Schema of a complete configuration (what config_snapshot.yaml holds), from its composed schema. */
+export function configJsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
+  return { title: 'config_snapshot.yaml: the effective configuration after --set overrides', ...z.toJSONSchema(schema, { io: 'output' }) } as Record<string, unknown>;
 }

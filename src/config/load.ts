@@ -2,11 +2,9 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../common/errors.js';
-import { configSchema, type Config } from './schema.js';
+import type { CoreConfig } from './schema.js';
 import { inputDirProblem, outputPathProblem } from './path-check.js';
 import { resolveDataPath } from '../common/paths.js';
-
-export { type Config } from './schema.js';
 
 export interface LoadOptions {
   /**
@@ -17,8 +15,11 @@ export interface LoadOptions {
   checkPaths?: boolean;
 }
 
-/** Reads the YAML file (if any), applies `key=value` overrides in order, validates. */
-export function loadConfig(file: string | undefined, overrides: readonly string[] = [], opts: LoadOptions = {}): Config {
+/**
+ * Reads the YAML file (if any), applies `key=value` overrides in order, validates against
+ * `schema` (the composed configuration: daemon/config.ts binds it as loadConfig).
+ */
+export function loadConfigWith<T extends ConfigPaths>(schema: z.ZodType<T>, file: string | undefined, overrides: readonly string[] = [], opts: LoadOptions = {}): T {
   let raw: unknown = {};
   if (file !== undefined) {
     let text: string;
@@ -39,9 +40,9 @@ export function loadConfig(file: string | undefined, overrides: readonly string[
     }
   }
   const fileRaw = raw;
-  for (const o of overrides) raw = applyOverride(raw as Record<string, unknown>, o);
+  for (const o of overrides) raw = applyOverrideWith(schema, raw as Record<string, unknown>, o);
   const origin: ValueOrigin = { file, fileRaw, overrides };
-  const cfg = validateConfig(raw, file, origin);
+  const cfg = validateConfigWith(schema, raw, file, origin);
   if (opts.checkPaths !== false) checkConfigPaths(cfg, origin);
   return cfg;
 }
@@ -71,8 +72,8 @@ export function originOf(path: readonly PropertyKey[], origin: ValueOrigin | und
   return `config (${dotted || 'top level'} has its default${from.length ? `; the other values came from ${from.join('; ')}` : ''})`;
 }
 
-export function validateConfig(raw: unknown, source?: string, origin?: ValueOrigin): Config {
-  const r = configSchema.safeParse(raw);
+export function validateConfigWith<T>(schema: z.ZodType<T>, raw: unknown, source?: string, origin?: ValueOrigin): T {
+  const r = schema.safeParse(raw);
   if (r.success) return r.data;
   const first = r.error.issues[0]!;
   let from = origin ? originOf(first.path, origin) : source !== undefined ? `config file ${source}` : 'config';
@@ -81,8 +82,14 @@ export function validateConfig(raw: unknown, source?: string, origin?: ValueOrig
   throw new UserError(`${from}: ${describeIssue(first, raw)}`);
 }
 
+/** The keys of the configuration that name paths a run writes or reads. */
+export interface ConfigPaths {
+  model: Pick<CoreConfig['model'], 'dir'>;
+  outputs: { poses_out: string; artifacts_root: string };
+}
+
 /** The path keys of the configuration, checked before a run touches them (see LoadOptions). */
-export function checkConfigPaths(cfg: Config, origin?: ValueOrigin): void {
+export function checkConfigPaths(cfg: ConfigPaths, origin?: ValueOrigin): void {
   const checks: [string[], string, string | undefined][] = [
     [['outputs', 'poses_out'], cfg.outputs.poses_out, cfg.outputs.poses_out ? outputPathProblem(cfg.outputs.poses_out, 'file') : undefined],
     [['outputs', 'artifacts_root'], cfg.outputs.artifacts_root, cfg.outputs.artifacts_root ? outputPathProblem(cfg.outputs.artifacts_root, 'dir') : undefined],
@@ -138,14 +145,14 @@ function getPath(obj: unknown, path: readonly PropertyKey[]): unknown {
  * `a.b.c=value`: the value is read as YAML (numbers, booleans, lists), except where the schema
  * wants a string at that key, where the text is kept as written (`--set input.source=replay:1.mtb`).
  */
-export function applyOverride(raw: Record<string, unknown>, override: string): Record<string, unknown> {
+export function applyOverrideWith(schema: z.ZodType, raw: Record<string, unknown>, override: string): Record<string, unknown> {
   const eq = override.indexOf('=');
   if (eq <= 0) throw new UserError(`--set ${override}: expected key=value`);
   const key = override.slice(0, eq).trim();
   const text = override.slice(eq + 1);
   const path = key.split('.');
   if (path.some((p) => p.length === 0)) throw new UserError(`--set ${override}: "${key}" is not a dotted key`);
-  const leaf = schemaAt(path);
+  const leaf = schemaAt(schema, path);
   const moved = leaf === undefined ? movedKey(key) : undefined;
   if (moved !== undefined) throw new UserError(`--set ${override}: ${key} moved to ${moved}`);
   if (leaf === undefined) throw new UserError(`--set ${override}: unknown key ${key}`);
@@ -183,8 +190,8 @@ function unwrap(s: AnySchema): AnySchema {
   }
 }
 
-function schemaAt(path: readonly string[]): AnySchema | undefined {
-  let cur: AnySchema = configSchema;
+function schemaAt(schema: AnySchema, path: readonly string[]): AnySchema | undefined {
+  let cur: AnySchema = schema;
   for (const p of path) {
     const s = unwrap(cur);
     const def = s._zod.def as { type: string; shape?: Record<string, AnySchema> };
@@ -200,6 +207,6 @@ function wantsString(s: AnySchema): boolean {
 }
 
 /** The effective configuration as YAML, for config_snapshot.yaml. */
-export function configToYaml(c: Config): string {
+export function configToYaml(c: object): string {
   return stringifyYaml(c, { lineWidth: 0 });
 }

@@ -1,9 +1,9 @@
-import { UserError } from '../common/errors.js';
-import type { Config } from './schema.js';
+import type { CoreConfig } from './schema.js';
 
-export interface ResolvedStream {
+/** One stream's id and its whole configuration (`T`: the composed configuration). */
+export interface ResolvedStream<T extends CoreConfig = CoreConfig> {
   id: string;
-  cfg: Config;
+  cfg: T;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -22,7 +22,7 @@ function deepMerge(base: unknown, over: unknown): unknown {
  * one configuration per entry, each the top level with the entry merged over it and validated
  * whole, so every cross-key rule holds per stream. `validate` is the full configuration check.
  */
-export function resolveStreams(cfg: Config, validate: (raw: unknown, where: string) => Config): ResolvedStream[] {
+export function resolveStreams<T extends CoreConfig>(cfg: T, validate: (raw: unknown, where: string) => T): ResolvedStream<T>[] {
   if (cfg.streams.length === 0) return [{ id: 'main', cfg }];
   const { streams, ...base } = cfg;
   return streams.map((entry, i) => {
@@ -31,17 +31,4 @@ export function resolveStreams(cfg: Config, validate: (raw: unknown, where: stri
     const resolved = validate({ ...merged, streams: [] }, `streams[${i}] (${stream_id})`);
     return { id: stream_id, cfg: resolved };
   });
-}
-
-/** Settings that cannot differ between the streams of one process. */
-export function checkSharedSettings(streams: readonly ResolvedStream[]): void {
-  const first = streams[0];
-  if (!first) return;
-  for (const s of streams.slice(1)) {
-    const a = first.cfg.outputs.mqtt;
-    const b = s.cfg.outputs.mqtt;
-    if (a.enabled && b.enabled && a.broker === 'embedded' && b.broker === 'embedded' && a.embedded_port !== b.embedded_port) {
-      throw new UserError(`streams: ${first.id} and ${s.id} ask for embedded brokers on ports ${a.embedded_port} and ${b.embedded_port}; one process runs one embedded broker`);
-    }
-  }
 }

@@ -1,6 +1,6 @@
 import { createSource } from '../acquisition/sources.js';
 import { createLogger } from '../common/logger.js';
-import { configToYaml } from '../config/load.js';
+import { configToYaml } from './config.js';
 import { alignmentTolerance } from '../config/schema.js';
 import { ARTIFACT_FILES, RunArtifacts } from '../outputs/artifacts.js';
 import { MemoryMonitor } from '../supervision/memory-monitor.js';

@@ -1,6 +1,6 @@
 import { exitCodeOf, isUserError, UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from './config.js';
 import type { ArtifactStore, Plugin, PluginReport, SessionActions, SessionView, StreamInfo } from '../domain/plugin.js';
 import { ArtifactsWriter } from '../outputs/artifacts-writer.js';
 import { ARTIFACT_FILES } from '../outputs/artifacts.js';
@@ -47,7 +47,7 @@ export class AlignSession implements SessionActions {
 
   constructor(private readonly p: AlignSessionParts) {
     // Its T_compute is not judged: the regression's steps restart at every block.
-    this.latency = new LatencyMonitor(latencyMonitorSettings(p.cfg, false, p.models.providers, ARTIFACT_FILES.latency));
+    this.latency = new LatencyMonitor(latencyMonitorSettings({ bounds: p.cfg.eval.streaming_latency, log: p.cfg.logging.latency }, false, p.models.providers, ARTIFACT_FILES.latency));
     const writer = new ArtifactsWriter({ configSnapshot: p.configSnapshot, modelInfo: p.modelInfo, heartbeatIntervalS: p.cfg.watchdog.status_interval_s, stepMetrics: true });
     this.host = new PluginHost([writer, this.latency, p.memory], p.log);
     this.host.addReportSource(this);

@@ -3,7 +3,7 @@ import type { EmgSource, SampleSink } from '../acquisition/source.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { round3 } from '../common/round.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from './config.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, POSE_DIM, SAMPLE_RATE } from '../domain/geometry.js';
 
 /** Default signal length for sources without an end (synthetic, hardware): 6 blocks. */

@@ -2,7 +2,7 @@ import { RingBuffer } from '../acquisition/ring-buffer.js';
 import { UserError } from '../common/errors.js';
 import { round3 } from '../common/round.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import { alignmentTolerance, type Config } from '../config/schema.js';
+import { alignmentTolerance, type CoreConfig } from '../config/schema.js';
 import { alignedPassed, compareBlock, stepErrors } from '../domain/error-figures.js';
 import { LEFT_CONTEXT, POSE_DIM } from '../domain/geometry.js';
 import type { PluginContext } from '../domain/plugin.js';
@@ -19,7 +19,7 @@ import { buildExact, buildStreaming } from './predictors.js';
  * write (streaming_metrics.jsonl); without a bus (the control plane's) they are not kept.
  */
 export async function alignmentRegression(
-  cfg: Config, models: Parameters<typeof buildExact>[1], ring: RingBuffer, truth: RingBuffer | undefined, bus: PluginContext['bus'] | undefined, log: Logger,
+  cfg: CoreConfig, models: Parameters<typeof buildExact>[1], ring: RingBuffer, truth: RingBuffer | undefined, bus: PluginContext['bus'] | undefined, log: Logger,
   tCompute = new LatencyHistogram(),
 ): Promise<{ report: AlignmentReport; tCompute: LatencyHistogram; steps: number }> {
   const exact = buildExact(cfg, models, false);
@@ -65,7 +65,7 @@ export async function alignmentRegression(
  * (the control plane's `align` request). The samples are copied out first, so the live writer
  * goes on while the copy is compared.
  */
-export async function alignHeldBlocks(cfg: Config, models: Parameters<typeof buildExact>[1], rings: { emg: RingBuffer; truth: RingBuffer | undefined }, blocks: number): Promise<Record<string, unknown>> {
+export async function alignHeldBlocks(cfg: CoreConfig, models: Parameters<typeof buildExact>[1], rings: { emg: RingBuffer; truth: RingBuffer | undefined }, blocks: number): Promise<Record<string, unknown>> {
   const { emg, truth } = rings;
   const block = cfg.runtime.exact.block_samples;
   const end = emg.written;

@@ -1,5 +1,5 @@
 import { RingBuffer } from '../acquisition/ring-buffer.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from './config.js';
 import { LEFT_CONTEXT, NUM_CHANNELS, RECEPTIVE_FIELD, STEP_SAMPLES } from '../domain/geometry.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
 import { WindowFrameEncoder } from '../inference/frame-encoder.js';

@@ -1,15 +1,14 @@
 import { join } from 'node:path';
 import { UserError, errorMessage, exitCodeOf } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { validateConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { checkSharedSettings, resolveStreams } from '../config/streams.js';
+import { validateConfig, type Config } from './config.js';
+import { resolveStreams } from '../config/streams.js';
 import { RunArtifacts, artifactsRoot, pruneRuns } from '../outputs/artifacts.js';
 import { LiveViewServer } from '../outputs/live-view-server.js';
 import type { NotifyHub } from '../supervision/notify-hub.js';
 import { streamPlugins } from './plugins.js';
 import { StreamSession } from './stream-session.js';
-import { openStreams, perStreamMqtt, sharedBroker } from './stream-setup.js';
+import { checkSharedSettings, openStreams, perStreamMqtt, sharedBroker } from './stream-setup.js';
 
 export interface DaemonOptions {
   quiet: boolean;

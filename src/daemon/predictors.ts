@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.js';
+import type { CoreConfig } from '../config/schema.js';
 import { RECEPTIVE_FIELD } from '../domain/geometry.js';
 import { ExactMode } from '../inference/exact-mode.js';
 import { ExactPredictor } from '../inference/exact-predictor.js';
@@ -19,14 +19,14 @@ export { SHADOW_PART } from '../inference/paired-streaming.js';
  * (window_samples, 1830); exact_grid needs native frames as early as they exist, so it runs the
  * encoder over exactly one receptive field (1791), which gives the same frames.
  */
-export function buildFrameEncoder(cfg: Config, models: LoadedModels): FrameEncoder {
+export function buildFrameEncoder(cfg: CoreConfig, models: LoadedModels): FrameEncoder {
   const s = cfg.runtime.streaming;
   // The cached step gives the same frames for both policies (frame q for every q).
   if (s.encoder === 'incremental') return incrementalEncoderFrom(models, { precision: cfg.model.precision });
   return new WindowFrameEncoder(models.encoder, s.feature_policy === 'sliding_window' ? s.window_samples : RECEPTIVE_FIELD);
 }
 
-export function buildStreaming(cfg: Config, models: LoadedModels): StreamingPredictor {
+export function buildStreaming(cfg: CoreConfig, models: LoadedModels): StreamingPredictor {
   const precision = cfg.model.precision;
   return new StreamingPredictor(buildFrameEncoder(cfg, models), precisionSession(models, 'decoder_step', precision), {
     policy: cfg.runtime.streaming.feature_policy,
@@ -38,7 +38,7 @@ export function buildStreaming(cfg: Config, models: LoadedModels): StreamingPred
   });
 }
 
-export function buildExact(cfg: Config, models: LoadedModels, upsample = cfg.runtime.exact.upsample_to_input_rate): ExactPredictor {
+export function buildExact(cfg: CoreConfig, models: LoadedModels, upsample = cfg.runtime.exact.upsample_to_input_rate): ExactPredictor {
   // The whole 250-step rollout in one run where the model set has the Loop graph.
   return new ExactPredictor(models.encoder, models.decoder, cfg.runtime.exact.block_samples, upsample, models.rollout);
 }
@@ -60,7 +60,7 @@ export interface PredictorHooks extends ShadowHooks {
   onBlock(c: BlockFigures): void;
 }
 
-export function buildPredictors(cfg: Config, models: LoadedModels, hooks: PredictorHooks): Predictors {
+export function buildPredictors(cfg: CoreConfig, models: LoadedModels, hooks: PredictorHooks): Predictors {
   const exact = new ExactMode(buildExact(cfg, models), cfg.runtime.exact.upsample_to_input_rate ? (p) => hooks.upsampled(p.sample, p.angles) : undefined);
   // Streaming models (the cached encoder) are loaded only for a run configured to stream.
   const canStream = cfg.model.mode === 'streaming' && cfg.runtime.streaming.enabled;

@@ -1,6 +1,6 @@
 import { errorMessage } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
+import { SIGHUP_APPLIES, type Config } from './config.js';
 import { NotifyHub } from '../supervision/notify-hub.js';
 import { configFromCli, type CommonCliOptions } from './bootstrap.js';
 import { runDaemon, type ReloadListener, type ReloadOutcome } from './daemon.js';
@@ -10,8 +10,8 @@ export interface RunCliOptions extends CommonCliOptions {
   quiet?: boolean;
 }
 
-/** Top-level sections whose change a running daemon can take without a restart. */
-const LIVE_KEYS = new Set(['logging']);
+/** Top-level sections whose change a running daemon can take without a restart (of them, only SIGHUP_APPLIES). */
+const LIVE_KEYS = new Set(SIGHUP_APPLIES.map((k) => k.split('.')[0]!));
 
 /**
  * SIGHUP: the configuration is read again from the same file and flags. What can change live

@@ -1,6 +1,6 @@
 import { sourceSummary, type EmgSource } from '../acquisition/source.js';
 import { round3 } from '../common/round.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from './config.js';
 import type { ArtifactStore, MergedReport, Mode, ModeSwitch, PluginReport } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import { SUMMARY_WRITER, writeSummary } from '../outputs/artifacts-writer.js';

@@ -1,8 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
-import { loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import { loadConfig, type Config } from './config.js';
 import { ARTIFACT_FILES, artifactsRootFrom, listRuns, readSummary, type RootSource } from '../outputs/artifacts.js';
 import { judgeRun, verdictLine } from '../runs/judge.js';
 import { readJsonl } from '../runs/jsonl.js';

@@ -1,7 +1,7 @@
 import type { EmgSource } from '../acquisition/source.js';
 import { exitCodeOf, isUserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from './config.js';
 import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, RunEventKind, SessionActions, SessionView, StepRecord, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import type { Predictor } from '../inference/predictor.js';

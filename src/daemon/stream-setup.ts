@@ -2,12 +2,14 @@ import { createSource } from '../acquisition/sources.js';
 import type { EmgSource } from '../acquisition/source.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { Config } from '../config/schema.js';
-import type { ResolvedStream } from '../config/streams.js';
+import type { ResolvedStream as AnyResolvedStream } from '../config/streams.js';
+import type { Config } from './config.js';
 import type { StreamInfo } from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import { startDaemonBroker, type DaemonBroker } from '../outputs/embedded-broker.js';
 import { openModels } from './bootstrap.js';
+
+type ResolvedStream = AnyResolvedStream<Config>;
 
 /**
  * What a stream is, from its source and its model's record, checked against each other: a
@@ -73,4 +75,17 @@ export async function openStreams(streams: readonly ResolvedStream[], log: Logge
   const models: LoadedModels[] = [];
   for (const s of streams) models.push(await openModels(s.cfg, log));
   return { sources, models, infos: streams.map((s, i) => streamInfo(s.id, multi, sources[i]!, models[i]!)) };
+}
+
+/** Settings that cannot differ between the streams of one process. */
+export function checkSharedSettings(streams: readonly ResolvedStream[]): void {
+  const first = streams[0];
+  if (!first) return;
+  for (const s of streams.slice(1)) {
+    const a = first.cfg.outputs.mqtt;
+    const b = s.cfg.outputs.mqtt;
+    if (a.enabled && b.enabled && a.broker === 'embedded' && b.broker === 'embedded' && a.embedded_port !== b.embedded_port) {
+      throw new UserError(`streams: ${first.id} and ${s.id} ask for embedded brokers on ports ${a.embedded_port} and ${b.embedded_port}; one process runs one embedded broker`);
+    }
+  }
 }

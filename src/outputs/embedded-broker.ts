@@ -2,7 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Aedes } from 'aedes';
 import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import { isLoopbackHost, type MqttConfig } from '../config/mqtt-schema.js';
+import { isLoopbackHost, type MqttConfig } from './mqtt-settings.js';
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 = any free port (read the one obtained from `port`). */

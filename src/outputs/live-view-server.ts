@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { round3 } from '../common/round.js';
 import type { Logger } from '../common/logger.js';
-import { isLoopbackHost, type LiveViewSettings } from '../config/live-view-schema.js';
+import { isLoopbackHost, type LiveViewSettings } from './live-view-settings.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
 import { captureTime, publishedAge } from './pose-age.js';
 

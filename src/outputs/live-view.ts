@@ -1,6 +1,8 @@
-import type { LiveViewSettings } from '../config/live-view-schema.js';
+import type { LiveViewSettings } from './live-view-settings.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { LiveChannel, LiveViewServer } from './live-view-server.js';
+// Its settings' schema, for its registry row.
+export { liveViewSchema } from './live-view-settings.js';
 
 /**
  * One stream's part of the live view. The daemon makes one LiveViewServer (its constructor

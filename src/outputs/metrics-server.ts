@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { UserError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { MetricsSettings } from '../config/metrics-schema.js';
-import { isLoopbackHost } from '../config/live-view-schema.js';
+import type { MetricsSettings } from './metrics-settings.js';
+import { isLoopbackHost } from './live-view-settings.js';
 import { FixedHistogram, type HistogramSeries } from './metrics-histogram.js';
 import { BasicAuth, clientCertProblem, readWebConfig, type WebConfig } from './metrics-web-config.js';
 

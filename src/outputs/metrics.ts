@@ -1,4 +1,4 @@
-import type { MetricsSettings } from '../config/metrics-schema.js';
+import type { MetricsSettings } from './metrics-settings.js';
 import type { MergedReport, Plugin, PluginContext, PluginReport, UnitEvent } from '../domain/plugin.js';
 import type { PublishedPose, StepRecord } from '../domain/events.js';
 import { ROLLOUT_FREQ } from '../domain/geometry.js';
@@ -6,6 +6,8 @@ import { endToEndMs } from '../domain/step-record.js';
 import { MetricsServer, type CounterName, type GaugeName, type StreamSeries } from './metrics-server.js';
 import { softwareVersion } from './mqtt-health.js';
 import { streamIdentity } from './mqtt-output.js';
+// Its settings' schema, for its registry row.
+export { metricsSchema } from './metrics-settings.js';
 
 /** What of the `input:` section the metrics describe: the pace asked for and who wears the band. */
 export interface MetricsInput {

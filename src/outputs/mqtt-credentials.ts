@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { UserError, errorMessage } from '../common/errors.js';
-import type { MqttConfig } from '../config/mqtt-schema.js';
+import type { MqttConfig } from './mqtt-settings.js';
 
 export interface TlsFiles {
   ca?: Buffer;

@@ -1,7 +1,7 @@
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../common/logger.js';
 import { UserError, errorMessage } from '../common/errors.js';
-import type { MqttConfig } from '../config/mqtt-schema.js';
+import type { MqttConfig } from './mqtt-settings.js';
 import type { TlsFiles } from './mqtt-credentials.js';
 
 /** MQTT 3.1.1 CONNACK 1 and MQTT 5 reason 132: the broker does not speak the version asked. */

@@ -1,4 +1,4 @@
-import type { MqttConfig } from '../config/mqtt-schema.js';
+import type { MqttConfig } from './mqtt-settings.js';
 import type { ModeSwitch, PublishedPose, RunEvent, TickEvent } from '../domain/events.js';
 import type { Plugin, PluginContext, PluginReport, StreamInfo } from '../domain/plugin.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
@@ -7,6 +7,8 @@ import { HealthBuilder, softwareVersion } from './mqtt-health.js';
 import { MqttSink, type ModelSummary } from './mqtt-sink.js';
 import type { StreamIdentity } from './mqtt-types.js';
 import type { OneEuroSettings } from './one-euro.js';
+// Its settings' schema, for its registry row.
+export { mqttSchema } from './mqtt-settings.js';
 
 /** Who this stream's hand is: the configured hand, else the source's, and the band's names. */
 export function streamIdentity(stream: StreamInfo, hand: 'auto' | 'left' | 'right', bandId: string): StreamIdentity {

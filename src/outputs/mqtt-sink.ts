@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { UserError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import type { MqttConfig } from '../config/mqtt-schema.js';
+import type { MqttConfig } from './mqtt-settings.js';
 import type { Mode, PoseEvent, PoseSink } from '../domain/pose.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { readPassword, readTlsFiles, type TlsFiles } from './mqtt-credentials.js';

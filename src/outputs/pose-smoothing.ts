@@ -2,6 +2,8 @@ import { ROLLOUT_FREQ } from '../domain/geometry.js';
 import type { RunEventKind } from '../domain/events.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { newPoseEvent, type PoseEvent } from '../domain/pose.js';
+// Its settings' schema, for its registry row.
+export { smoothingOf, smoothingSchema } from './smoothing-settings.js';
 import { OneEuroFilter, type OneEuroSettings } from './one-euro.js';
 
 /** Steps further apart than this in stream time are a gap: the filter starts afresh. */

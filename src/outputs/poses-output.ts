@@ -1,6 +1,10 @@
+import { z } from 'zod';
 import type { Plugin, PluginContext } from '../domain/plugin.js';
 import { anglesToJson } from '../domain/pose.js';
 import { PosesFile } from './poses-file.js';
+
+/** Its setting, `outputs.poses_out`: the file's path. */
+export const posesOutSchema = z.string().default('').meta({ description: 'JSON-lines file of every pose (a path, a FIFO or /dev/stdout); empty = none.' });
 
 /** outputs.poses_out: every pose (and exact's upsampled ones, when asked) as a JSON line. */
 export class PosesOutput implements Plugin {

@@ -3,9 +3,8 @@ import { endToEndMs } from '../domain/step-record.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import { LATENCY_SECTION, section } from '../domain/report-merge.js';
 import { LatencyHistogram } from './latency.js';
-import type { Config } from '../config/schema.js';
 import { PoseAgeStats } from '../outputs/pose-age.js';
-import { latencyReport, latencySettings, type LatencySettings } from './latency-report.js';
+import { latencyReport, latencySettings, type LatencySettings, type LatencySlices } from './latency-report.js';
 
 export interface LatencyMonitorSettings extends LatencySettings {
   /** logging.latency.enabled and the run being a streaming one: otherwise nothing is judged. */
@@ -16,8 +15,8 @@ export interface LatencyMonitorSettings extends LatencySettings {
 }
 
 /** The latency monitor's slice of the configuration; judged only in a run that streams. */
-export function latencyMonitorSettings(cfg: Config, streams: boolean, providers: Record<string, string>, file: string): LatencyMonitorSettings {
-  return { ...latencySettings(cfg), judged: streams && cfg.logging.latency.enabled && cfg.eval.streaming_latency.check, providers, file };
+export function latencyMonitorSettings(slices: LatencySlices, streams: boolean, providers: Record<string, string>, file: string): LatencyMonitorSettings {
+  return { ...latencySettings(slices), judged: streams && slices.log.enabled && slices.bounds.check, providers, file };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { cpus, hostname } from 'node:os';
-import type { Config } from '../config/schema.js';
+import type { CoreConfig } from '../config/schema.js';
 import type { LatencyHistogram, LatencySummary } from './latency.js';
 
 /** What latency_stats.json is computed from: the configured percentiles and bounds. */
@@ -11,9 +11,16 @@ export interface LatencySettings {
   check: boolean;
 }
 
-export function latencySettings(cfg: Config): LatencySettings {
-  const l = cfg.eval.streaming_latency;
-  return { percentiles: cfg.logging.latency.percentiles, warmup_steps: l.warmup_steps, p50_ms: l.p50_ms, p95_ms: l.p95_ms, check: l.check };
+/** The two slices latency is judged and reported by. */
+export interface LatencySlices {
+  /** eval.streaming_latency: the bounds and the warm-up. */
+  bounds: CoreConfig['eval']['streaming_latency'];
+  /** logging.latency: whether latency is recorded, and its percentiles. */
+  log: CoreConfig['logging']['latency'];
+}
+
+export function latencySettings({ bounds: l, log }: LatencySlices): LatencySettings {
+  return { percentiles: log.percentiles, warmup_steps: l.warmup_steps, p50_ms: l.p50_ms, p95_ms: l.p95_ms, check: l.check };
 }
 
 export interface LatencyReport {

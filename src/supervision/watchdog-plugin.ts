@@ -1,6 +1,8 @@
 import { round3 } from '../common/round.js';
-import type { Config } from '../config/schema.js';
-import type { FallbackConfig, WatchdogConfig } from '../config/watchdog-schema.js';
+import type { CoreConfig, FallbackConfig } from '../config/schema.js';
+import type { WatchdogConfig } from './watchdog-settings.js';
+// Its settings' schema, for its registry row.
+export { watchdogSchema } from './watchdog-settings.js';
 import type { BlockFigures, ModeSwitch, RunEvent, TickEvent, UnitEvent } from '../domain/events.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
 import type { Mode, PoseEvent } from '../domain/pose.js';
@@ -42,7 +44,7 @@ export interface WatchdogDeps {
 }
 
 /** The plug-in's settings from the configuration sections it reads. */
-export function watchdogSettings(w: WatchdogConfig, f: FallbackConfig, ev: Config['eval'], stepSeconds: number, sampleRate = SAMPLE_RATE): WatchdogSettings {
+export function watchdogSettings(w: WatchdogConfig, f: FallbackConfig, ev: CoreConfig['eval'], stepSeconds: number, sampleRate = SAMPLE_RATE): WatchdogSettings {
   const l = w.latency;
   return {
     latency: {
