@@ -35,7 +35,7 @@ function channelFor(topic: string, nodeId: string): string | undefined {
 function operationOn(channelId: string): { action: string; qos: unknown; retain: unknown } {
   for (const o of doc.operations()) {
     if (o.channels().all().some((c) => c.id() === channelId)) {
-      const b = o.bindings().get('mqtt')?.value() as { qos?: unknown; retain?: unknown } | undefined;
+      const b = o.bindings().get('mqtt')?.value();
       return { action: o.action(), qos: b?.qos, retain: b?.retain };
     }
   }

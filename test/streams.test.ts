@@ -97,7 +97,7 @@ test('two bands on the shipped configuration share one embedded broker: both str
       }
     }
     assert.equal(await exited, 0, stderr);
-    const poses = (id: string): number => sub!.messages.filter((m) => m.topic === `myostream/shared/${id}/pose`).length;
+    const poses = (id: string): number => sub.messages.filter((m) => m.topic === `myostream/shared/${id}/pose`).length;
     assert.ok(poses('left') > 0 && poses('right') > 0, `left ${poses('left')}, right ${poses('right')} poses through the one broker`);
   } finally {
     child.kill('SIGKILL');

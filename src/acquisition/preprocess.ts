@@ -79,7 +79,7 @@ export class Preprocessor {
     this.lastGood = new Float64Array(ch);
     this.seen = new Uint8Array(ch);
     this.bad = new Uint8Array(ch);
-    this.sat = opts.saturation ? Float64Array.from(opts.saturation as ArrayLike<number>) : undefined;
+    this.sat = opts.saturation ? Float64Array.from(opts.saturation) : undefined;
     if (this.sat && this.sat.length !== ch) throw new RangeError(`preprocess: ${this.sat.length} saturation levels for ${ch} channels`);
   }
 

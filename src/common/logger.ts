@@ -84,7 +84,7 @@ function rootLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableS
   // stderr through sonic-boom: synchronous, retries EAGAIN on a non-blocking pipe or socket.
   const sink: { write(s: string): unknown } = toStderr ? pino.destination({ fd: 2, sync: true }) : stream;
   if (format === 'json') {
-    if (!journal) return pino({ level, base: { service: 'myostream' } }, sink as DestinationStream);
+    if (!journal) return pino({ level, base: { service: 'myostream' } }, sink);
     const dest: DestinationStream = {
       write(line: string): void {
         // pino writes the level first; reading it off the line costs no parse of the record.

@@ -1,6 +1,6 @@
 import type { LiveViewSettings } from '../config/live-view-schema.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
-import { LiveChannel, LiveViewServer } from './live-view-server.js';
+import { type LiveChannel, LiveViewServer } from './live-view-server.js';
 import type { OneEuroSettings } from './one-euro.js';
 import { PoseSmoother } from './pose-smoothing.js';
 

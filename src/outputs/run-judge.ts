@@ -115,7 +115,7 @@ function verdictOf(s: Summary | null, state: RunStateName, stateText: string): P
   const enabled = Object.entries(acceptance).filter(([, a]) => a?.enabled === true);
   const failing = enabled.filter(([, a]) => a?.passed !== true).map(([k, a]) => `${k} ${a?.evaluated === false || a?.passed === null ? 'not evaluated' : 'failed'}`);
   if (failing.length > 0) return fail(`acceptance not met: ${failing.join(', ')}`);
-  if (s['passed'] !== true) return fail('the run recorded passed=false');
+  if (!s['passed']) return fail('the run recorded passed=false');
   return { passed: true, verdict: 'PASSED', reason: enabled.length > 0 ? `held: ${enabled.map(([k]) => k).join(', ')}` : 'no acceptance criterion enabled; poses delivered', provisional };
 }
 

@@ -241,7 +241,7 @@ export class Ads1299Driver {
     const deadline = this.timing.admit(t, t0, st, this.sink);
     if (deadline !== deadline) return;
     try {
-      for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]!);
+      for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]);
     } catch (e) {
       st.spiErrors++;
       st.lostFrames++;
