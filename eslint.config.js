@@ -30,6 +30,19 @@ export default tseslint.config(
       ],
       // A number in a message is the normal case; objects, arrays, null and undefined stay errors.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      // The same for `+`: the MQTT encoder builds its JSON by concatenation, numbers included.
+      '@typescript-eslint/restrict-plus-operands': ['error', { allowNumberAndString: true }],
+      // As tsc's noUnusedLocals: a leading _ names what is left unused on purpose (a rest sibling
+      // that drops pid and hostname from a record, a callback's unused parameter).
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+      // Off: what it finds here are checks against values whose static type is narrower than what
+      // arrives: signal.aborted read again after an await (narrowed to false by the loop's own
+      // condition), JSON parsed from files and typed as the shape expected, a CLI value typed as
+      // the union it is being checked against, a child's stdout that is null when spawn failed.
+      '@typescript-eslint/no-unnecessary-condition': 'off',
       // Off: tsconfig has noUncheckedIndexedAccess, so an index into a typed array or tuple is
       // `T | undefined`, and `a[i]!` is how a loop over preallocated buffers says the index is in
       // range without a per-step check. no-unnecessary-type-assertion still flags a `!` on a value
