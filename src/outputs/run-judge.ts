@@ -1,6 +1,7 @@
 import type { ArtifactStore, MergedReport } from '../domain/plugin.js';
 import { ARTIFACT_FILES, writerLiveness, type Liveness } from './artifacts.js';
 import { summaryOf } from './artifacts-writer.js';
+import { textOf } from '../common/text.js';
 
 export { SUMMARY_WRITER, writeSummary } from './artifacts-writer.js';
 
@@ -54,14 +55,14 @@ function runState(s: Summary | null, now: number, defaultHeartbeatS: number, liv
   if (!s) return { state: 'died', text: 'died before its first summary.json (no end recorded)', heartbeat_age_s: null };
   const updated = typeof s['updated_at'] === 'string' ? Date.parse(s['updated_at']) : NaN;
   const age = Number.isFinite(updated) ? Math.max(0, Math.round((now - updated) / 100) / 10) : null;
-  const last = `last heartbeat ${String(s['updated_at'] ?? '?')}${age !== null ? `, ${age} s ago` : ''}`;
+  const last = `last heartbeat ${textOf(s['updated_at'] ?? '?')}${age !== null ? `, ${age} s ago` : ''}`;
   const at = (state: RunStateName, text: string): { state: RunStateName; text: string; heartbeat_age_s: number | null } => ({ state, text, heartbeat_age_s: age });
   if (s['finished'] === true) {
-    const reason = String(s['error'] ?? 'no reason recorded');
+    const reason = textOf(s['error'] ?? 'no reason recorded');
     const code = s['exit_code'];
     if (s['exit'] === 'exited') return at('exited', `exited ${typeof code === 'number' ? code : '?'}: ${reason}`);
     if (s['exit'] === 'error') return at('crashed', `crashed${typeof code === 'number' ? ` (exit ${code})` : ''}: ${reason}`);
-    return at('finished', `finished (${String(s['exit'] ?? '?')}), ${last}`);
+    return at('finished', `finished (${textOf(s['exit'] ?? '?')}), ${last}`);
   }
   const interval = typeof s['heartbeat_interval_s'] === 'number' && s['heartbeat_interval_s'] > 0 ? s['heartbeat_interval_s'] : defaultHeartbeatS;
   const late = age === null || age > Math.max(3 * interval, 10);
@@ -99,9 +100,9 @@ function verdictOf(s: Summary | null, state: RunStateName, stateText: string): P
     case 'stale':
       return fail('the run stopped writing its heartbeat while its process still runs (hung)');
     case 'crashed':
-      return fail(`the run crashed: ${String(s['error'] ?? 'no reason recorded')}`);
+      return fail(`the run crashed: ${textOf(s['error'] ?? 'no reason recorded')}`);
     case 'exited':
-      if (s['exit_code'] !== 0) return fail(`the run exited ${typeof s['exit_code'] === 'number' ? s['exit_code'] : 'with no code recorded'}: ${String(s['error'] ?? 'no reason recorded')}`);
+      if (s['exit_code'] !== 0) return fail(`the run exited ${typeof s['exit_code'] === 'number' ? s['exit_code'] : 'with no code recorded'}: ${textOf(s['error'] ?? 'no reason recorded')}`);
       break;
     default:
       break;
