@@ -212,6 +212,7 @@ class PreprocessingWriter implements SampleWriter {
   constructor(private readonly sink: SampleSink, private readonly pre: Preprocessor, private readonly o: PreprocessSinkOptions) {
     this.channels = sink.emg.channels;
     const truth = sink.truth;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the object literal below needs a getter, which has its own `this`
     const self = this;
     this.truthWriter = {
       channels: truth?.channels ?? 0,
