@@ -23,11 +23,11 @@ function get(url: string, path: string, headers: Record<string, string> = {}): P
         body += c;
         // An event stream never ends: its first message is enough.
         if (res.headers['content-type']?.startsWith('text/event-stream') && body.includes('\n\n')) {
-          resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) });
+          resolve({ status: res.statusCode!, body, type: res.headers['content-type'] ?? '' });
           req.destroy();
         }
       });
-      res.on('end', () => resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) }));
+      res.on('end', () => resolve({ status: res.statusCode!, body, type: res.headers['content-type'] ?? '' }));
     });
     req.on('error', reject);
     req.end();

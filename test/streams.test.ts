@@ -58,8 +58,8 @@ test('two bands in one daemon: two artifact folders, two pose topics, and one st
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   assert.equal(code, 0, stderr);
-  const summary = (id: string): { passed: boolean; mode_final: string; stream_id: string; counts: { poses: number }; mode_switches: unknown[]; mqtt: { published: number; reconnects: number } } =>
-    JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8'));
+  type Summary = { passed: boolean; mode_final: string; stream_id: string; counts: { poses: number }; mode_switches: unknown[]; mqtt: { published: number; reconnects: number } };
+  const summary = (id: string): Summary => JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8')) as Summary;
   const left = summary('left');
   const right = summary('right');
   assert.equal(left.stream_id, 'left');
