@@ -21,7 +21,7 @@ export default tseslint.config(
     rules: {
       // Not in the preset: a switch over a union that misses a member is a fault when the union grows.
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
-      // Type-only imports vanish from the emitted JavaScript, so they cannot start a cycle or a side effect.
+      // Not in the preset: an import used only for types says so, and is erased from the JavaScript.
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       // node:test's test() and describe() return promises that the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [
