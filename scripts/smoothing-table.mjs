@@ -149,7 +149,6 @@ function syntheticMotion(steps = 3000, noise = 0.02, seed = 7) {
   return { truth, raw };
 }
 
-const fmt = (v, d = 4) => (v === null ? '–' : v.toFixed(d));
 const sci = (v) => (v === null ? '–' : v.toExponential(2));
 // A minimum at the edge of the search is no measurement: say so.
 const EDGE_MS = (MAX_LAG_STEPS * 1000) / RATE;

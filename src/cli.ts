@@ -55,7 +55,7 @@ function buildProgram(): Command {
     .option('--out <file>', 'results file (default: under the artifacts root)')
     .option('--no-torch', 'skip timing the PyTorch reference even where python3 and torch exist')
     .option('--streams-per-core', 'also count the bands one core carries at 50 Hz with P99 under 10 ms, fp32 and int8 (paced: about a minute)')
-    .action(async (o: BenchCliOptions) => {
+    .action(async (o: Omit<BenchCliOptions, 'json'> & { json?: boolean }) => {
       process.exitCode = await benchCommand({ ...o, json: o.json === true });
     });
   program

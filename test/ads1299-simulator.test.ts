@@ -23,7 +23,7 @@ const send = (s: Ads1299Simulator, bytes: number[], bus = 0, delayUs = 0): numbe
 test('register map: reset values, RREG of a range, WREG, read-only ID and status bits', () => {
   const s = sim();
   send(s, [CMD.SDATAC]);
-  assert.deepEqual(send(s, [CMD.RREG | 0, 23, ...Array(24).fill(0)]).slice(2), [...RESET_VALUES]);
+  assert.deepEqual(send(s, [CMD.RREG | 0, 23, ...Array<number>(24).fill(0)]).slice(2), [...RESET_VALUES]);
   send(s, [CMD.WREG | REG.CH1SET, 1, 0x50, 0x40]);
   send(s, [CMD.WREG | REG.ID, 0, 0x00]);
   send(s, [CMD.WREG | REG.CONFIG3, 0, 0xff]);
@@ -61,12 +61,12 @@ test('conversions: DRDY paced by CONFIG1, RDATA and RDATAC frames, STANDBY/WAKEU
   assert.equal(edges.length, 20, '2000 conversions a second');
   assert.ok(Math.abs(edges[1]! - edges[0]! - 0.5) < 1e-9);
   // RDATA in SDATAC mode: the opcode, then the latest frame.
-  const rd = send(s, [CMD.RDATA, ...Array(27).fill(0)]);
+  const rd = send(s, [CMD.RDATA, ...Array<number>(27).fill(0)]);
   assert.equal(rd[1]! & 0xf0, 0xc0, 'status marker');
   assert.equal(readInt24(Uint8Array.from(rd), 4), 19 * 100 + 0 - 800);
   // RDATAC: data from the first clock, the second chip's frame behind the first's.
   send(s, [CMD.RDATAC]);
-  const rx = Uint8Array.from(send(s, Array(54).fill(0)));
+  const rx = Uint8Array.from(send(s, Array<number>(54).fill(0)));
   assert.equal(readInt24(rx, 3 + 3 * 7), 19 * 100 + 7 - 800);
   assert.equal(readInt24(rx, 27 + 3), 19 * 100 + 8 - 800);
   send(s, [CMD.STANDBY]);
@@ -89,7 +89,7 @@ test('multiple-readback mode repeats the first chip\'s frame; a slower data rate
   send(s, [CMD.RDATAC]);
   s.runUntil(s.clock.now() + 10);
   assert.equal(n, 10);
-  const rx = Uint8Array.from(send(s, Array(54).fill(0)));
+  const rx = Uint8Array.from(send(s, Array<number>(54).fill(0)));
   assert.deepEqual([...rx.subarray(27)], [...rx.subarray(0, 27)]);
 });
 

@@ -26,7 +26,7 @@ function json(dir: string, name: string): Record<string, unknown> {
 /** Validates every artifact of a run folder against its committed schema. */
 function validateRun(dir: string): void {
   for (const f of ARTIFACTS) assert.ok(existsSync(join(dir, f)), `${f} written`);
-  const check = (name: string, value: unknown, v = ajv): void => {
+  const check = (name: string, value: unknown, v: Ajv | Ajv2020 = ajv): void => {
     const ok = v.validate(schema(name), value);
     assert.ok(ok, `${name}: ${v.errorsText(v.errors)}`);
   };

@@ -50,8 +50,8 @@ prerequisiteTest('chaos: three fixed schedules of combined faults keep every inv
   const out = join(mkdtempSync(join(tmpdir(), 'myo-chaos-test-')), 'results.json');
   const child = spawn(process.execPath, [join(ROOT, 'scripts', 'chaos.mjs'), '--replay', JSON.stringify(SCHEDULES), '--json', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   const results = JSON.parse(readFileSync(out, 'utf8')) as Result[];
   assert.equal(results.length, SCHEDULES.length, log);

@@ -55,7 +55,7 @@ async function runAndListen(extra: string[], node: string): Promise<{ code: numb
       '--set', `outputs.mqtt.broker=mqtt://127.0.0.1:${PORT}`, '--set', `outputs.mqtt.node_id=${node}`, '--set', 'logging.level=error', ...extra],
     { cwd: ROOT, env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     // The last poses may still be in flight from the broker: wait for the run's last one.
     const until = Date.now() + 10_000;

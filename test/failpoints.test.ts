@@ -74,7 +74,7 @@ test('a plug-in that fails to stop cannot hold the process: the run exits with i
     silence = setTimeout(() => child.kill('SIGKILL'), 120_000);
   };
   arm();
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
     arm();
   });

@@ -46,7 +46,7 @@ test('i2c simulator: addressing, NACK on a wrong address, register pointer and b
   assert.equal(s.register(I2C_REG.ID), I2C_ADC_ID);
 });
 
-test('i2c simulator: a block read costs its SCL clocks, clock stretching adds to it, a stuck bus times out', () => {
+test('i2c simulator: a block read costs its SCL clocks, clock stretching adds to it, a stuck bus times out', async () => {
   let stretch = 0;
   let stuck = false;
   const s = sim({ faults: { stretchUs: () => stretch, stuckBus: () => stuck } });
@@ -55,7 +55,7 @@ test('i2c simulator: a block read costs its SCL clocks, clock stretching adds to
   const counts = new Int32Array(16);
   const edges: number[] = [];
   let readUs = 0;
-  s.drdy.start((tk) => {
+  await s.drdy.start((tk) => {
     edges.push(tk);
     const t0 = s.clock.now();
     try {

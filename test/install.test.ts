@@ -107,7 +107,7 @@ class Sandbox {
     if (top === 'etc' || top === 'usr') {
       const upper = join(this.dir, `${top}-up`, ...rest);
       if (existsSync(upper)) return !lstatSync(upper).isCharacterDevice(); // a whiteout is a deletion
-      return existsSync(join('/', top!, ...rest));
+      return existsSync(join('/', top, ...rest));
     }
     return existsSync(join(this.root, path));
   }

@@ -1,6 +1,6 @@
 import { silentLogger } from '../src/common/logger.js';
 import { JOINT_NAMES, POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from '../src/domain/geometry.js';
-import type { ArtifactStore, JsonlSink, Plugin } from '../src/domain/plugin.js';
+import type { ArtifactStore, Plugin } from '../src/domain/plugin.js';
 import { PluginHost, type HostedContext } from '../src/daemon/plugin-host.js';
 
 /**
@@ -12,7 +12,7 @@ export async function hostPlugins(plugins: Plugin[], streamId = 'main', multi = 
   const noArtifacts = (): never => {
     throw new Error('the live view keeps no artifacts');
   };
-  const artifacts: ArtifactStore = { dir: '', path: noArtifacts, writeJson: noArtifacts, writeYaml: noArtifacts, jsonl: noArtifacts as () => JsonlSink, failed: [] };
+  const artifacts: ArtifactStore = { dir: '', path: noArtifacts, writeJson: noArtifacts, writeYaml: noArtifacts, jsonl: noArtifacts, failed: [] };
   const ctx: HostedContext = {
     stream: { id: streamId, multi, channels: 16, sampleRate: SAMPLE_RATE, poseDim: POSE_DIM, jointNames: JOINT_NAMES, stepSamples: STEP_SAMPLES, sourceDescription: 'recorded poses', hasJointAngles: false },
     log: silentLogger(),

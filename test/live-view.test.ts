@@ -24,11 +24,11 @@ function get(url: string, path: string, headers: Record<string, string> = {}): P
         body += c;
         // An event stream never ends: its first message is enough.
         if (res.headers['content-type']?.startsWith('text/event-stream') && body.includes('\n\n')) {
-          resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) });
+          resolve({ status: res.statusCode!, body, type: res.headers['content-type'] ?? '' });
           req.destroy();
         }
       });
-      res.on('end', () => resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) }));
+      res.on('end', () => resolve({ status: res.statusCode!, body, type: res.headers['content-type'] ?? '' }));
     });
     req.on('error', reject);
     req.end();
@@ -67,8 +67,8 @@ test('live view settings: loopback by default, a network address only with allow
   assert.equal(d.port, 8087);
   const bad = liveViewSchema.safeParse({ host: '0.0.0.0' });
   assert.equal(bad.success, false);
-  assert.deepEqual(bad.error!.issues[0]!.path, ['host']);
-  assert.match(bad.error!.issues[0]!.message, /allow_remote/);
+  assert.deepEqual(bad.error.issues[0]!.path, ['host']);
+  assert.match(bad.error.issues[0]!.message, /allow_remote/);
   assert.equal(liveViewSchema.safeParse({ host: '0.0.0.0', allow_remote: true }).success, true);
   for (const h of ['localhost', '::1', '127.0.0.2', '[::1]']) assert.equal(liveViewSchema.safeParse({ host: h }).success, true, h);
   assert.equal(liveViewSchema.safeParse({ hots: 'x' }).success, false, 'unknown keys are refused');

@@ -41,7 +41,7 @@ for (const format of ['json', 'text'] as const) {
       assert.equal(rec.msg, 'w');
       assert.equal(rec.k, 1);
     } else {
-      assert.match(j.lines()[2]!, /^<4>\d\d:\d\d:\d\d\.\d{3} WARN  w k=1$/);
+      assert.match(j.lines()[2]!, /^<4>\d\d:\d\d:\d\d\.\d{3} WARN {2}w k=1$/);
     }
     const plain = collector();
     createLogger('info', format, plain.stream, { journal: false }).warn('w');

@@ -35,7 +35,7 @@ async function refused(c: MqttClient, topic: string, payload: string): Promise<s
   try {
     await c.publishAsync(topic, payload, { qos: 1 });
   } catch (e) {
-    return String((e as Error).message);
+    return (e as Error).message;
   }
   throw new Error(`the broker accepted a publish on ${topic}`);
 }

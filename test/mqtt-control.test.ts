@@ -82,7 +82,16 @@ test('plug-in: poses, events and mode switches from the bus; retained health on 
     assert.equal(late.messages[0]!.retain, true);
     await late.close();
     assertSchema('mqtt_health', health.body);
-    const b = health.body as Record<string, any>;
+    const b = health.body as {
+      mode_reason: string;
+      mqtt: { published: number };
+      sections: { latency: { t_compute_ms: { p95: number } } };
+      counts: { gaps: number };
+      model: { encoder_provider: string };
+      disk: { free_bytes: number; dir: string };
+      process: { rss_mb: number };
+      version: unknown;
+    };
     assert.equal(b['mode_reason'], 'latency over budget');
     assert.equal(b['mqtt'].published, 5);
     assert.equal(b['sections'].latency.t_compute_ms.p95, 4.2, 'other plug-ins\' sections are carried');
@@ -133,7 +142,7 @@ test('requests: set_mode, reset, snapshot, status, health, rebirth and align ans
 
     h.session.poses = 123;
     const r4 = await ask(sub, pre, 'status', { transaction: 's' }, 's');
-    const d4 = r4.body['data'] as Record<string, any>;
+    const d4 = r4.body['data'] as { session: { poses: number; mode: string }; report: { sections: { watchdog: { state: string } } }; version: string };
     assert.equal(d4['session'].poses, 123);
     assert.equal(d4['session'].mode, 'exact');
     assert.equal(d4['report'].sections.watchdog.state, 'ok');
@@ -149,7 +158,7 @@ test('requests: set_mode, reset, snapshot, status, health, rebirth and align ans
 
     const r6 = await ask(sub, pre, 'align', { transaction: 'a', blocks: 3 }, 'a');
     assert.deepEqual(h.calls.align, [3]);
-    assert.deepEqual((r6.body['data'] as Record<string, any>)['figures'], { blocks: 3, mse: 1.2e-6, max_diff: 3.4e-5, passed: true });
+    assert.deepEqual((r6.body['data'] as { figures: unknown })['figures'], { blocks: 3, mse: 1.2e-6, max_diff: 3.4e-5, passed: true });
   } finally {
     await stopPlugin(h, p);
     await sub.close();
@@ -327,7 +336,7 @@ test('health_interval_s = 0: no periodic health, still on request; a long report
     for (let t = 0; t < 100; t += 10) h.bus.emit('tick', { uptimeS: t, final: false });
     h.bus.emit('tick', { uptimeS: 100, final: true });
     const r = await ask(sub, 'myostream/quiet', 'health', { transaction: 'q' }, 'q');
-    const d = r.body['data'] as Record<string, any>;
+    const d = r.body['data'] as { sections: { memory: { omitted: string }; small: unknown } };
     assert.match(d['sections'].memory.omitted, /^\d+ bytes; whole in summary\.json$/);
     assert.deepEqual(d['sections'].small, { ok: true });
     // The answer came after every tick was handled: had a tick published, it would be here.

@@ -81,7 +81,7 @@ prerequisiteTest('a running daemon answers requests from mosquitto_pub: status a
   const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--quiet', '--artifacts', dir, '--set', `outputs.mqtt.broker=${m.url}`, '--set', 'outputs.mqtt.node_id=live',
     '--set', 'logging.level=error', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.check=false'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', r));
   const pub = (name: string, payload: string): Promise<unknown> =>
     HAVE_PUB

@@ -82,7 +82,7 @@ test('pose text: compact float32 numbers, null for non-finite, no per-pose retai
   assertSchema('mqtt_pose', body);
   const angles = body['angles'] as (number | null)[];
   assert.equal(angles[0], 0.100000001, '9 significant digits of the float32 0.1');
-  assert.equal(Math.fround(angles[0]!), e.angles[0]);
+  assert.equal(Math.fround(angles[0]), e.angles[0]);
   assert.equal(angles[1], -1.5);
   assert.equal(angles[2], null);
   assert.equal(angles[3], null);

@@ -25,7 +25,7 @@ prerequisiteTest('a frozen daemon: the broker publishes its Last Will ≈ 1.5 ×
   const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--quiet', '--artifacts', mkdtempSync(join(tmpdir(), 'myo-will-')), '--set', `outputs.mqtt.broker=${url}`,
     '--set', 'outputs.mqtt.node_id=frozen', '--set', `outputs.mqtt.keepalive_s=${KEEPALIVE_S}`, '--set', 'logging.level=error', '--set', 'eval.streaming_latency.check=false'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', r));
   try {
     await waitFor('the daemon online', () => sub.on('/status').some((m) => m.body['state'] === 'online'), 60_000);

@@ -114,7 +114,7 @@ test('an overrun: a writer that laps the reader restarts at the oldest held samp
   const over = r.events.filter((e) => e.kind === 'overrun');
   assert.ok(over.length >= 1, JSON.stringify(r.events));
   assert.match(over[0]!.detail, /fell \d+ samples behind/);
-  assert.ok(r.restarts.length >= 2 && r.restarts[1]! >= 1600, `restarts ${r.restarts}`);
+  assert.ok(r.restarts.length >= 2 && r.restarts[1]! >= 1600, `restarts ${r.restarts.join(' ')}`);
   // Every pose that came out read samples the ring really held: its last value is its window end − 1.
   for (const x of r.poses) assert.equal(x.v, Math.round(x.t * 2000) - 1);
 });
@@ -185,7 +185,7 @@ test('a unit waiting for look-ahead samples still runs before a gap and at the e
   const r = await drive(new PlannedSource([{ samples: 400 }, { gapLost: 120 }, { samples: 400 }]), p, 4000);
   assert.equal(r.poses.length, 16, 'no unit lost to its look-ahead');
   assert.deepEqual(r.restarts, [0, 400]);
-  assert.ok(p.limits.includes(400), `told of the gap: ${p.limits}`);
+  assert.ok(p.limits.includes(400), `told of the gap: ${p.limits.join(' ')}`);
   assert.equal(p.limits.at(-1), 800, 'told where the input ended');
   r.poses.forEach((x, i) => assert.equal(x.step, i));
 });

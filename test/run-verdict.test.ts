@@ -24,7 +24,7 @@ interface Live {
 function start(args: string[]): Live {
   const child = spawn(process.execPath, [CLI, 'run', '--quiet', '--set', 'outputs.mqtt.enabled=false', ...args], { cwd: ROOT, env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return { child, stderr: () => err, exited: new Promise((r) => child.once('exit', (c) => r(c))) };
 }
 

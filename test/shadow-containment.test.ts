@@ -84,6 +84,7 @@ test('a shadow that throws mid-run is switched off and recorded; the run ends no
   const refPoses = (readJson(ref.dir, 'summary.json')['counts'] as Json)['poses'] as number;
   assert.ok(refPoses > 300, `${refPoses} poses`);
 
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back on the prototype, never called unbound
   const orig = ShadowRollout.prototype.afterStep;
   let calls = 0;
   patch(t, ShadowRollout.prototype, 'afterStep', async function (this: ShadowRollout, j: number, angles: Float32Array): Promise<void> {
@@ -124,6 +125,7 @@ test('the alignment plug-in disabled while a step awaits its shared run: the ste
   const sessions: ort.InferenceSession[] = [models.decoder, ...(models.sessions['stream_step'] ? [models.sessions['stream_step']] : [])];
   let armed = false;
   let fired = 0;
+  // eslint-disable-next-line prefer-const -- the patched run below reads it before the one assignment, which needs the patch in place
   let session: StreamSession | undefined;
   for (const s of sessions) {
     const run = s.run.bind(s);
@@ -172,7 +174,11 @@ async function pairedRun(m: LoadedModels, decoder: ort.InferenceSession, broken?
   const ring = goldenRing();
   const streaming = new StreamingPredictor(incrementalEncoderFrom(m), decoder, { policy: 'exact_grid', blockSamples: 10000 });
   let blocks = 0;
-  const shadow = new ShadowRollout(new ExactPredictor(m.encoder, m.decoder, 10000, false), { onBlock: () => void blocks++ });
+  const shadow = new ShadowRollout(new ExactPredictor(m.encoder, m.decoder, 10000, false), {
+    onBlock: () => {
+      blocks++;
+    },
+  });
   if (broken) Object.assign(shadow, broken);
   const failures: string[] = [];
   const p = new PairedStreamingPredictor(streaming, shadow, { onShadowFailed: (during, e) => void failures.push(`${during}: ${e instanceof Error ? e.message : String(e)}`) });
@@ -200,6 +206,7 @@ test('a shadow failing inside the step (its point, the shared run, a frame) leav
   same(new Float32Array(barePoses), 'the shadow row changes no streaming pose');
 
   let n = 0;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back on the prototype, never called unbound
   const prepare = ShadowRollout.prototype.prepareStep;
   const badPoint = await pairedRun(m, m.decoder, {
     prepareStep(this: ShadowRollout) {
@@ -225,6 +232,7 @@ test('a shadow failing inside the step (its point, the shared run, a frame) leav
   same(badRun.poses, 'a shared run that rejects');
 
   let frames = 0;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back on the prototype, never called unbound
   const onFrame = ShadowRollout.prototype.onFrame;
   const badFrame = await pairedRun(m, m.decoder, {
     onFrame(this: ShadowRollout, q: number, f: Float32Array, o: number) {

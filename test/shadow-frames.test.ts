@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RingBuffer } from '../src/acquisition/ring-buffer.js';
+import { type RingBuffer } from '../src/acquisition/ring-buffer.js';
 import { POSE_DIM, RECEPTIVE_FIELD } from '../src/domain/geometry.js';
 import type { BlockFigures, StepMetrics } from '../src/domain/events.js';
 import { ExactPredictor } from '../src/inference/exact-predictor.js';

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './helpers.js';
+import type { Logger } from '../src/common/logger.js';
 
 const CHILD = join(ROOT, 'dist', 'test', 'children', 'signal-child.js');
 const spawned: ReturnType<typeof spawn>[] = [];
@@ -113,14 +114,17 @@ test('a SIGHUP held since start-up is answered once by the run\'s handlers, whic
   const fake = Object.assign(new EventEmitter(), { pid: 4242, kill: (_pid: number, _sig: string) => { killed.push(_sig); return true; } }) as unknown as NodeJS.Process;
   const killed: string[] = [];
   const infos: string[] = [];
-  const log = { info: (_o: unknown, m: string) => infos.push(m), warn: () => undefined, error: () => undefined } as unknown as import('../src/common/logger.js').Logger;
+  const log = { info: (_o: unknown, m: string) => infos.push(m), warn: () => undefined, error: () => undefined } as unknown as Logger;
   let reloads = 0;
 
   holdSignals(fake);
   fake.emit('SIGHUP');
   fake.emit('SIGHUP');
   assert.equal(reloads, 0);
-  const dispose = installSignalHandlers({ log, finalise: () => undefined, reload: () => void reloads++ }, fake);
+  const dispose = installSignalHandlers({ log, finalise: () => undefined, reload: () => {
+        reloads++;
+      },
+    }, fake);
   assert.equal(reloads, 1, 'two held SIGHUPs: one reload');
   assert.ok(infos.some((m) => m.startsWith('SIGHUP during start-up (2×)')), infos.join('\n'));
   assert.equal(fake.listenerCount('SIGHUP'), 1, 'the hold is gone, the run\'s handler alone answers');

@@ -58,8 +58,8 @@ test('two bands in one daemon: two artifact folders, two pose topics, and one st
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   assert.equal(code, 0, stderr);
-  const summary = (id: string): { passed: boolean; mode_final: string; stream_id: string; counts: { poses: number }; mode_switches: unknown[]; mqtt: { published: number; reconnects: number } } =>
-    JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8'));
+  type Summary = { passed: boolean; mode_final: string; stream_id: string; counts: { poses: number }; mode_switches: unknown[]; mqtt: { published: number; reconnects: number } };
+  const summary = (id: string): Summary => JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8')) as Summary;
   const left = summary('left');
   const right = summary('right');
   assert.equal(left.stream_id, 'left');
@@ -97,7 +97,7 @@ test('two bands on the shipped configuration share one embedded broker: both str
       }
     }
     assert.equal(await exited, 0, stderr);
-    const poses = (id: string): number => sub!.messages.filter((m) => m.topic === `myostream/shared/${id}/pose`).length;
+    const poses = (id: string): number => sub.messages.filter((m) => m.topic === `myostream/shared/${id}/pose`).length;
     assert.ok(poses('left') > 0 && poses('right') > 0, `left ${poses('left')}, right ${poses('right')} poses through the one broker`);
   } finally {
     child.kill('SIGKILL');

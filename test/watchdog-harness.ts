@@ -22,6 +22,7 @@ export class Harness {
 
   constructor(modeConfigured: Mode = 'streaming') {
     this.bus = new EventBus<RunEvents>((_o, _e, err) => this.errors.push(err));
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the session view's getters, which have their own `this`, read the harness
     const h = this;
     const session: SessionView = {
       get mode() { return h.mode; },

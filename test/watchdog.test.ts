@@ -254,7 +254,7 @@ test('a deliberate leak (test plug-in) raises the memory alarm: real memory read
   assert.ok(h.events.every((e) => e.data?.['series'] !== 'heap_used'), 'the V8 heap did not grow');
   assert.equal(wd.report().acceptance!['memory_drift']!.passed, false);
   assert.ok(leak.kept.length >= 5);
-  await leak.stop();
+  leak.stop();
 });
 
 test('the system sampler is called on ticks, not per step, and its figures reach the contention event', async () => {

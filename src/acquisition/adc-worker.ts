@@ -130,7 +130,7 @@ function stats(): Record<string, number> {
   s['stalls'] = sup.stalls;
   s['reinits'] = sup.reinits;
   s['reinitFailures'] = sup.reinitFailures;
-  if (pre) for (const [k, v] of Object.entries(pre.stats)) s[`preprocess_${k}`] = v;
+  if (pre) for (const [k, v] of Object.entries(pre.stats) as [string, number][]) s[`preprocess_${k}`] = v;
   return s;
 }
 

@@ -184,7 +184,7 @@ export interface AdcDriver {
 /** A driver (and its simulator, if any) as the worker's device. */
 export function workerDevice(
   d: AdcDriver,
-  o: { description: string; countMax: number; sim: SimPlayer | undefined; lossCounters: readonly LossCounter[]; close(): void },
+  o: { description: string; countMax: number; sim: SimPlayer | undefined; lossCounters: readonly LossCounter[]; close: () => void },
 ): WorkerDevice {
   const sim = o.sim;
   return {

@@ -79,7 +79,7 @@ export class Preprocessor {
     this.lastGood = new Float64Array(ch);
     this.seen = new Uint8Array(ch);
     this.bad = new Uint8Array(ch);
-    this.sat = opts.saturation ? Float64Array.from(opts.saturation as ArrayLike<number>) : undefined;
+    this.sat = opts.saturation ? Float64Array.from(opts.saturation) : undefined;
     if (this.sat && this.sat.length !== ch) throw new RangeError(`preprocess: ${this.sat.length} saturation levels for ${ch} channels`);
   }
 
@@ -212,6 +212,7 @@ class PreprocessingWriter implements SampleWriter {
   constructor(private readonly sink: SampleSink, private readonly pre: Preprocessor, private readonly o: PreprocessSinkOptions) {
     this.channels = sink.emg.channels;
     const truth = sink.truth;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the object literal below needs a getter, which has its own `this`
     const self = this;
     this.truthWriter = {
       channels: truth?.channels ?? 0,

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '../common/errors.js';
 import { isTensorBundle, parseTensorBundle } from '../common/tensor-bundle.js';
 import { NUM_CHANNELS, POSE_DIM, SAMPLE_RATE } from '../domain/geometry.js';
+import { textOf } from '../common/text.js';
 
 /**
  * The upstream dataset's HDF5 group name. It names an external file format, so this one
@@ -83,7 +84,7 @@ async function fromHdf5(path: string): Promise<Recording> {
     }
     const sampleRate = checkRate(path, attrs['sample_rate']);
     if (attrs['num_channels'] !== undefined && Number(attrs['num_channels']) !== NUM_CHANNELS) {
-      throw new UserError(`${path}: num_channels ${String(attrs['num_channels'])} is not ${NUM_CHANNELS}`);
+      throw new UserError(`${path}: num_channels ${textOf(attrs['num_channels'])} is not ${NUM_CHANNELS}`);
     }
     const members = ds.metadata.compound_type?.members.map((m) => m.name) ?? [];
     const emgIdx = members.indexOf('emg');

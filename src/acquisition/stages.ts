@@ -45,7 +45,7 @@ export function withPreprocessing(inner: EmgSource, p: PreprocessConfig, log: Lo
     },
     stats(): AcquisitionStats {
       const s: Record<string, number> = { ...(inner.stats?.() ?? {}) };
-      for (const [k, v] of Object.entries(pre.stats)) s[`preprocess_${k}`] = v;
+      for (const [k, v] of Object.entries(pre.stats) as [string, number][]) s[`preprocess_${k}`] = v;
       return s;
     },
   };

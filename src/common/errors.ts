@@ -12,6 +12,7 @@ export class UserError extends Error {
 
 /** Control characters (a newline in a --set value, say) written as escapes: the message stays one line. */
 export function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex -- the control characters are what this escapes
   return s.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 

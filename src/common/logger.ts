@@ -1,5 +1,6 @@
 import { fstatSync } from 'node:fs';
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { textOf } from './text.js';
 
 export type Logger = PinoLogger;
 export type LogFormat = 'text' | 'json';
@@ -58,6 +59,7 @@ export function createLogger(level: LogLevel, format: LogFormat, stream: NodeJS.
  * changes logging.level must reach them: every child made from `log` (and from its children)
  * takes each level later set on `log`.
  */
+// eslint-disable-next-line @typescript-eslint/unbound-method -- pino's own child(), kept to be called with .call on each logger below
 function childrenFollowLevel(log: Logger, pinoChild: Logger['child'] = log.child): Logger {
   const children = new Set<WeakRef<Logger>>();
   const child = (bindings: Parameters<Logger['child']>[0], options?: Parameters<Logger['child']>[1]): Logger => {
@@ -84,7 +86,7 @@ function rootLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableS
   // stderr through sonic-boom: synchronous, retries EAGAIN on a non-blocking pipe or socket.
   const sink: { write(s: string): unknown } = toStderr ? pino.destination({ fd: 2, sync: true }) : stream;
   if (format === 'json') {
-    if (!journal) return pino({ level, base: { service: 'myostream' } }, sink as DestinationStream);
+    if (!journal) return pino({ level, base: { service: 'myostream' } }, sink);
     const dest: DestinationStream = {
       write(line: string): void {
         // pino writes the level first; reading it off the line costs no parse of the record.
@@ -109,7 +111,7 @@ function rootLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableS
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
       const prefix = journal ? `<${syslogPriority(lv as number)}>` : '';
-      sink.write(`${prefix}${ts} ${(LEVEL_NAMES[lv as number] ?? String(lv)).padEnd(5)} ${String(msg ?? '')}${extras ? ' ' + extras : ''}\n`);
+      sink.write(`${prefix}${ts} ${(LEVEL_NAMES[lv as number] ?? String(lv)).padEnd(5)} ${textOf(msg ?? '')}${extras ? ' ' + extras : ''}\n`);
     },
   };
   return pino({ level, base: undefined }, dest);

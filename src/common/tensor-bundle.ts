@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from './errors.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { textOf } from './text.js';
 
 /**
  * MTB v1, our plain tensor container (specified in refer/README.md; refer/tensor_bundle.py is
@@ -64,8 +65,8 @@ export function parseTensorBundle(bytes: Buffer, path: string): TensorBundle {
   if (!Array.isArray(header.arrays)) throw new UserError(`${path}: byte 12: header has no "arrays" list`);
   const arrays = new Map<string, BundleArray>();
   for (const raw of header.arrays as HeaderEntry[]) {
-    const where = `${path}: array "${String(raw.name)}"`;
-    if (raw.dtype !== 'float32') throw new UserError(`${where}: dtype ${String(raw.dtype)} is not supported (float32 only)`);
+    const where = `${path}: array "${textOf(raw.name)}"`;
+    if (raw.dtype !== 'float32') throw new UserError(`${where}: dtype ${textOf(raw.dtype)} is not supported (float32 only)`);
     if (!Array.isArray(raw.shape) || raw.shape.some((d) => !Number.isInteger(d) || d < 0)) {
       throw new UserError(`${where}: shape ${JSON.stringify(raw.shape)} is not a list of non-negative integers`);
     }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { z } from 'zod';
+import { type z } from 'zod';
 import { UserError } from '../common/errors.js';
 import type { CoreConfig } from './schema.js';
 import { inputDirProblem, outputPathProblem } from './path-check.js';

@@ -222,7 +222,7 @@ async function runBench(o: BenchCliOptions) {
   let torch: TorchResult = { skipped: '--no-torch' };
   if (o.torch !== false) {
     say('timing the PyTorch reference (refer/bench_torch.py) …');
-    const seed = typeof models.info.weights?.['seed'] === 'number' ? (models.info.weights['seed'] as number) : undefined;
+    const seed = typeof models.info.weights?.['seed'] === 'number' ? (models.info.weights['seed']) : undefined;
     torch = torchReference(Math.min(steps, 1000), Math.max(1, threads.intra), seed);
   }
   say('time to the first pose of a fresh process (twice per precision) …');

@@ -257,6 +257,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     await producer;
     logLines.flush();
   }
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the source's own error, rethrown as it threw it
   if (producerError !== undefined) throw producerError;
   record('source_end', ring.written, `source ended after ${ring.written} samples`);
   return { samples: ring.written, poses, units, overwritten: ring.overwritten, events, wallMs: performance.now() - t0, ring, truth };

@@ -72,7 +72,7 @@ export function installSignalHandlers(cb: SignalCallbacks, proc: NodeJS.Process 
       };
       try {
         const r = cb.reload();
-        if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).then(() => done(), done);
+        if (r && typeof (r).then === 'function') (r).then(() => done(), done);
         else done();
       } catch (e) {
         done(e);

@@ -37,12 +37,12 @@ export class DecoderStep {
 
   /** Zeroes hidden and cell state (session start, each exact block, after an error or gap). */
   resetState(): void {
-    this.h[this.cur].fill(0);
-    this.c[this.cur].fill(0);
+    this.h[this.cur]!.fill(0);
+    this.c[this.cur]!.fill(0);
   }
 
   async step(): Promise<Float32Array> {
-    await this.session.run(this.feeds[this.cur], this.fetches[this.cur]);
+    await this.session.run(this.feeds[this.cur]!, this.fetches[this.cur]!);
     this.cur ^= 1;
     return this.output;
   }
@@ -71,8 +71,8 @@ export class DecoderStep {
    * this decoder's state and output tensors (h0, c0 → h1, c1; pos_vel). commitStep() after the run.
    */
   bindStep(feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor>): void {
-    const now = this.feeds[this.cur];
-    const next = this.fetches[this.cur];
+    const now = this.feeds[this.cur]!;
+    const next = this.fetches[this.cur]!;
     feeds['h0'] = now['h0']!;
     feeds['c0'] = now['c0']!;
     fetches['pos_vel'] = next['pos_vel']!;
@@ -88,19 +88,19 @@ export class DecoderStep {
 
   /** @internal DecoderPair's view of the state the next step reads. */
   currentState(): { h: Float32Array; c: Float32Array } {
-    return { h: this.h[this.cur], c: this.c[this.cur] };
+    return { h: this.h[this.cur]!, c: this.c[this.cur]! };
   }
 
   /** @internal DecoderPair writes the state after a shared step into the set the next step reads. */
   advanceState(): { h: Float32Array; c: Float32Array } {
     this.cur ^= 1;
-    return { h: this.h[this.cur], c: this.c[this.cur] };
+    return { h: this.h[this.cur]!, c: this.c[this.cur]! };
   }
 
   /** Largest |value| in the hidden and cell state: the watchdog's state blow-up signal. */
   stateMaxAbs(): number {
-    const h = this.h[this.cur];
-    const c = this.c[this.cur];
+    const h = this.h[this.cur]!;
+    const c = this.c[this.cur]!;
     let m = 0;
     for (let i = 0; i < h.length; i++) {
       const a = Math.abs(h[i]!);

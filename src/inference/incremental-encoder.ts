@@ -164,7 +164,7 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     this.twin?.reset(origin);
     this.origin = origin;
     this.next = -WARMUP_STEPS;
-    for (const b of this.state[this.cur]) b.fill(0);
+    for (const b of this.state[this.cur]!) b.fill(0);
     this.keptQ.fill(-1);
   }
 
@@ -259,7 +259,7 @@ export class IncrementalFrameEncoder implements FrameEncoder {
 
   private async runStep(ring: RingBuffer): Promise<void> {
     this.loadChunk(ring);
-    await this.session.run(this.feeds[this.cur], this.fetches[this.cur]);
+    await this.session.run(this.feeds[this.cur]!, this.fetches[this.cur]!);
     this.cur ^= 1;
     this.stepsRun++;
     const q = this.next++;

@@ -126,7 +126,7 @@ export class ArtifactsWriter implements Plugin {
  */
 export function summaryOf(r: MergedReport, final: boolean, heartbeatIntervalS: number, dir: string): Record<string, unknown> {
   const acceptance = { ...r.acceptance, plugins: { enabled: true, evaluated: true, passed: r.disabled.length === 0, disabled: r.disabled.length } };
-  const passed = Object.values(acceptance).every((x) => !x.enabled || x.passed === true);
+  const passed = Object.values(acceptance).every((x) => !x.enabled || x.passed);
   const { exit, error, exit_code: exitCode, ...sections } = r.sections;
   return {
     passed,

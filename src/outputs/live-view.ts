@@ -1,6 +1,6 @@
 import type { LiveViewSettings } from './live-view-settings.js';
 import type { Plugin, PluginContext, PluginReport } from '../domain/plugin.js';
-import { LiveChannel, LiveViewServer } from './live-view-server.js';
+import { type LiveChannel, LiveViewServer } from './live-view-server.js';
 // Its settings' schema, for its registry row.
 export { liveViewSchema } from './live-view-settings.js';
 

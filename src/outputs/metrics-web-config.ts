@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { ServerOptions as HttpsOptions } from 'node:https';
 import { dirname, resolve } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { compare } from 'bcryptjs';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -108,8 +108,8 @@ export function readWebConfig(file: string): WebConfig {
 /** Why a request's client certificate does not satisfy client_auth_type, or undefined when it does. */
 export function clientCertProblem(req: IncomingMessage, type: ClientAuth): string | undefined {
   if (type === 'NoClientCert' || type === 'RequestClientCert' || type === 'RequireAndVerifyClientCert') return undefined;
-  const sock = req.socket as TLSSocket;
-  const given = typeof sock.getPeerCertificate === 'function' && Object.keys(sock.getPeerCertificate()).length > 0;
+  const sock = req.socket;
+  const given = sock instanceof TLSSocket && Object.keys(sock.getPeerCertificate()).length > 0;
   if (type === 'RequireAnyClientCert') return given ? undefined : 'a client certificate is required';
   return given && !sock.authorized ? `client certificate not trusted (${String(sock.authorizationError)})` : undefined;
 }

@@ -21,9 +21,10 @@ const CLOSE_WAIT_MS = 2000;
 /** Names that become a response topic level when unknown; anything else is dropped and counted. */
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** A response topic the requester names (MQTT 5): a publishable topic, not a wildcard or a $ topic. */
+// eslint-disable-next-line no-control-regex -- MQTT forbids U+0000 in a topic
 const RESPONSE_TOPIC = /^[^$+#\u0000][^+#\u0000]{0,255}$/;
 
-const transaction = z.union([z.string().max(128), z.number().finite()]).optional();
+const transaction = z.union([z.string().max(128), z.number()]).optional();
 const bare = z.object({ transaction }).strict();
 
 /** Every request's payload, by name: strict objects, so a misspelt field is an error, not ignored. */

@@ -20,6 +20,7 @@ export function isBrokerSpec(s: string): boolean {
  * A topic prefix: one or more non-empty levels, no wildcards (a publisher cannot use them), not
  * starting with `$` (reserved for the broker's own topics, e.g. $SYS). `{node_id}` is replaced.
  */
+// eslint-disable-next-line no-control-regex -- MQTT forbids U+0000 in a topic
 const TOPIC_PREFIX = /^[^$/+#\u0000][^/+#\u0000]*(\/[^/+#\u0000]+)*$/;
 /** Node ids become a topic level and part of the client id: keep them to safe characters. */
 const NODE_ID = /^([A-Za-z0-9_.-]{1,64})?$/;
@@ -58,7 +59,7 @@ export const mqttSchema = z
       .string()
       .min(1)
       .refine(isBrokerSpec, {
-        message: `expected "embedded" or a broker URL (${BROKER_URL_SCHEMES.map((p) => p + '//').join(' ')}host[:port]) without credentials (use username / password_env)`,
+        error: `expected "embedded" or a broker URL (${BROKER_URL_SCHEMES.map((p) => p + '//').join(' ')}host[:port]) without credentials (use username / password_env)`,
       })
       .default('embedded').meta({ description: '"embedded" starts an in-process broker on `embedded_port`; otherwise a URL (mqtt://host:1883).' }),
     embedded_port: z.number().int().min(0).max(65535).default(1883).meta({ description: 'TCP port of the embedded broker; 0 = any free port (the one obtained is logged and reported).' }),

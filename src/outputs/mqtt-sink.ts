@@ -1,3 +1,4 @@
+import type * as MqttLib from 'mqtt';
 import { randomBytes } from 'node:crypto';
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { UserError } from '../common/errors.js';
@@ -61,7 +62,7 @@ export class MqttSink implements PoseSink {
   private readonly identified: Promise<void> | undefined;
   /** Meta and the online status wait for the identity (see IDENTITY_WAIT_MS). */
   private birthHeld: boolean;
-  private mqttLib: typeof import('mqtt') | undefined;
+  private mqttLib: typeof MqttLib | undefined;
   private tls: TlsFiles = {};
   private readonly requests: MqttRequestRouter;
   private healthPublished = 0;

@@ -11,7 +11,7 @@ export class StatusLine implements Plugin {
   private ctx: PluginContext | undefined;
   private readonly t0 = performance.now();
 
-  constructor(private readonly tty: boolean = process.stderr.isTTY === true) {}
+  constructor(private readonly tty: boolean = process.stderr.isTTY) {}
 
   start(ctx: PluginContext): void {
     this.ctx = ctx;

@@ -9,6 +9,7 @@ import { decimateMinMax, histogram, percentileSorted } from './decimate.js';
 import type { RunFolder } from './folder.js';
 import { jsonlProblems } from './jsonl.js';
 import { judgeRun, verdictLine, type RunVerdict } from './judge.js';
+import { textOf } from '../common/text.js';
 
 /**
  * One self-contained HTML page of a run: the header (verdict, state, config, model hashes) as
@@ -153,7 +154,7 @@ export function buildReportData(run: RunFolder, opts: ReportOptions): ReportData
     const s = obj(lat['end_to_end_ms']);
     const ps = obj(s?.['percentiles_ms']);
     notes.push(ps
-      ? `End-to-end latency: no per-step figures in streaming_metrics.jsonl; over the run (latency_stats.json, ${String(s?.['count'] ?? '?')} poses): P50 ${String(ps['p50'])} ms, P95 ${String(ps['p95'])} ms, P99 ${String(ps['p99'])} ms, max ${String(s?.['max_ms'] ?? '?')} ms`
+      ? `End-to-end latency: no per-step figures in streaming_metrics.jsonl; over the run (latency_stats.json, ${textOf(s?.['count'] ?? '?')} poses): P50 ${String(ps['p50'])} ms, P95 ${String(ps['p95'])} ms, P99 ${String(ps['p99'])} ms, max ${textOf(s?.['max_ms'] ?? '?')} ms`
       : 'End-to-end latency: not measured in this run');
   }
   const mseExact = col('mse_exact');
@@ -256,18 +257,18 @@ function collectMarks(run: RunFolder, summary: Rec, rate: number): { marks: Mark
   const marks: Mark[] = [];
   const switchesAt = new Set<number>();
   for (const e of run.events.records) {
-    const kind = String(e['kind'] ?? '');
+    const kind = textOf(e['kind'] ?? '');
     if (!MARKED_KINDS.has(kind)) continue;
     const at = num(e['atSample']);
     if (kind === 'mode_switch') switchesAt.add(at);
-    marks.push({ kind, signal_s: Number.isFinite(at) ? round3(at / rate) : null, wall_s: wall(e['time']), detail: String(e['detail'] ?? '') });
+    marks.push({ kind, signal_s: Number.isFinite(at) ? round3(at / rate) : null, wall_s: wall(e['time']), detail: textOf(e['detail'] ?? '') });
   }
   // summary.mode_switches is the record of switches even where events.jsonl did not log them.
   for (const s of ((summary['mode_switches'] as unknown[] | undefined) ?? []).map(obj)) {
     if (!s) continue;
     const at = num(s['at_sample']);
     if (switchesAt.has(at)) continue;
-    marks.push({ kind: 'mode_switch', signal_s: Number.isFinite(at) ? round3(at / rate) : null, wall_s: wall(s['time']), detail: `${String(s['from'])} → ${String(s['to'])}: ${String(s['reason'] ?? '')}` });
+    marks.push({ kind: 'mode_switch', signal_s: Number.isFinite(at) ? round3(at / rate) : null, wall_s: wall(s['time']), detail: `${String(s['from'])} → ${String(s['to'])}: ${textOf(s['reason'] ?? '')}` });
   }
   const dropped = Math.max(0, marks.length - MAX_MARKS);
   return { marks: marks.slice(0, MAX_MARKS), dropped };
@@ -304,7 +305,7 @@ function headerHtml(run: RunFolder, data: ReportData): string {
     ['verdict', verdictLine(v)],
     ['started', s['started_at'] ?? '?'],
     ['last update', s['updated_at'] ?? '?'],
-    ['mode', `${String(s['mode_final'] ?? '?')} (configured ${String(s['mode_configured'] ?? '?')}, policy ${String(s['feature_policy'] ?? '?')}, encoder ${String(s['encoder'] ?? '?')})`],
+    ['mode', `${textOf(s['mode_final'] ?? '?')} (configured ${textOf(s['mode_configured'] ?? '?')}, policy ${textOf(s['feature_policy'] ?? '?')}, encoder ${textOf(s['encoder'] ?? '?')})`],
     ['source', src?.['description'] ?? '?'],
   ];
   const kv = (o: Rec | null): string => (o ? Object.entries(o).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'object' ? JSON.stringify(v) : v)}</td></tr>`).join('') : '');
@@ -313,7 +314,7 @@ function headerHtml(run: RunFolder, data: ReportData): string {
     ? Object.entries(acc).map(([k, v]) => {
         const a = obj(v) ?? {};
         const p = a['passed'] === true ? 'pass' : a['passed'] === false ? 'fail' : 'none';
-        const rest = Object.entries(a).filter(([kk]) => !['enabled', 'evaluated', 'passed'].includes(kk)).map(([kk, vv]) => `${kk}: ${typeof vv === 'object' ? JSON.stringify(vv) : String(vv)}`).join(', ');
+        const rest = Object.entries(a).filter(([kk]) => !['enabled', 'evaluated', 'passed'].includes(kk)).map(([kk, vv]) => `${kk}: ${textOf(vv)}`).join(', ');
         return `<tr><th>${esc(k)}</th><td class="${p}">${esc(a['passed'] === null || a['passed'] === undefined ? (a['enabled'] === false ? 'disabled' : 'not evaluated') : a['passed'] ? 'passed' : 'failed')}</td><td>${esc(rest)}</td></tr>`;
       }).join('')
     : '';

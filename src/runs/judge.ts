@@ -1,6 +1,7 @@
 import type { ArtifactStore, MergedReport } from '../domain/plugin.js';
 import { ARTIFACT_FILES, writerLiveness, type Liveness } from '../outputs/artifacts.js';
 import { summaryOf } from '../outputs/artifacts-writer.js';
+import { textOf } from '../common/text.js';
 
 export type RunStateName = 'running' | 'stale' | 'died' | 'crashed' | 'exited' | 'finished' | 'unknown';
 
@@ -62,14 +63,14 @@ function stateOf(s: Summary | null, now: number, defaultHeartbeatS: number, live
   if (!s) return { state: 'died', text: 'died before its first summary.json (no end recorded)', heartbeat_age_s: null };
   const updated = typeof s['updated_at'] === 'string' ? Date.parse(s['updated_at']) : NaN;
   const age = Number.isFinite(updated) ? Math.max(0, Math.round((now - updated) / 100) / 10) : null;
-  const last = `last heartbeat ${String(s['updated_at'] ?? '?')}${age !== null ? `, ${age} s ago` : ''}`;
+  const last = `last heartbeat ${textOf(s['updated_at'] ?? '?')}${age !== null ? `, ${age} s ago` : ''}`;
   const at = (state: RunStateName, text: string): { state: RunStateName; text: string; heartbeat_age_s: number | null } => ({ state, text, heartbeat_age_s: age });
   if (s['finished'] === true) {
-    const reason = String(s['error'] ?? 'no reason recorded');
+    const reason = textOf(s['error'] ?? 'no reason recorded');
     const code = s['exit_code'];
     if (s['exit'] === 'exited') return at('exited', `exited ${typeof code === 'number' ? code : '?'}: ${reason}`);
     if (s['exit'] === 'error') return at('crashed', `crashed${typeof code === 'number' ? ` (exit ${code})` : ''}: ${reason}`);
-    return at('finished', `finished (${String(s['exit'] ?? '?')}), ${last}`);
+    return at('finished', `finished (${textOf(s['exit'] ?? '?')}), ${last}`);
   }
   const interval = typeof s['heartbeat_interval_s'] === 'number' && s['heartbeat_interval_s'] > 0 ? s['heartbeat_interval_s'] : defaultHeartbeatS;
   const late = age === null || age > Math.max(3 * interval, 10);
@@ -107,9 +108,9 @@ function verdictOf(s: Summary | null, state: RunStateName, stateText: string): P
     case 'stale':
       return fail('the run stopped writing its heartbeat while its process still runs (hung)');
     case 'crashed':
-      return fail(`the run crashed: ${String(s['error'] ?? 'no reason recorded')}`);
+      return fail(`the run crashed: ${textOf(s['error'] ?? 'no reason recorded')}`);
     case 'exited':
-      if (s['exit_code'] !== 0) return fail(`the run exited ${typeof s['exit_code'] === 'number' ? s['exit_code'] : 'with no code recorded'}: ${String(s['error'] ?? 'no reason recorded')}`);
+      if (s['exit_code'] !== 0) return fail(`the run exited ${typeof s['exit_code'] === 'number' ? s['exit_code'] : 'with no code recorded'}: ${textOf(s['error'] ?? 'no reason recorded')}`);
       break;
     default:
       break;
@@ -123,7 +124,7 @@ function verdictOf(s: Summary | null, state: RunStateName, stateText: string): P
   const enabled = Object.entries(acceptance).filter(([, a]) => a?.enabled === true);
   const failing = enabled.filter(([, a]) => a?.passed !== true).map(([k, a]) => `${k} ${a?.evaluated === false || a?.passed === null ? 'not evaluated' : 'failed'}`);
   if (failing.length > 0) return fail(`acceptance not met: ${failing.join(', ')}`);
-  if (s['passed'] !== true) return fail('the run recorded passed=false');
+  if (!s['passed']) return fail('the run recorded passed=false');
   return { passed: true, verdict: 'PASSED', reason: enabled.length > 0 ? `held: ${enabled.map(([k]) => k).join(', ')}` : 'no acceptance criterion enabled; poses delivered', provisional };
 }
 

@@ -22,7 +22,7 @@ export type CommandRunner = (file: string, args: readonly string[]) => Promise<s
 const runCommand: CommandRunner = (file, args) =>
   new Promise((resolve, reject) => {
     execFile(file, [...args], { timeout: 3000, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${stderr.trim().split('\n')[0] || err.message}`));
+      if (err) reject(new Error(stderr.trim().split('\n')[0] || err.message));
       else resolve(stdout);
     });
   });

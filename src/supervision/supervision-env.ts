@@ -10,7 +10,7 @@ export interface SupervisionEnv {
   truth: RingBuffer | undefined;
   providers: Record<string, string>;
   /** The streaming decoder's largest |h| or |c|. */
-  stateMaxAbs(): number;
+  stateMaxAbs: () => number;
   files: { latency: string; alignment: string };
   /** The daemon's systemd notify hub (inert without NOTIFY_SOCKET). */
   notify?: NotifyHub | undefined;

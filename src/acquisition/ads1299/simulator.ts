@@ -32,7 +32,7 @@ export interface SimFaults {
   /** Conversion k of chip `chip` (0/1) carries a corrupted status marker. */
   badStatus?(k: number, chip: number): boolean;
   /** The electrode of ADC channel `adc` is off at conversion k (seen by the lead-off comparators). */
-  detached?(k: number, adc: number): boolean;
+  detached?: (k: number, adc: number) => boolean;
   /** MISO is stuck during reads that follow edge k: every byte reads this value. */
   stuckBus?(k: number): 0xff | 0x00 | undefined;
   /** The read that follows edge k fails (the transfer throws, as an ioctl returning EIO does). */

@@ -145,11 +145,11 @@ class GpiomonLine implements DataReadyLine {
       };
       const child = spawn(this.o.gpiomon, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       this.child = child;
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         if (!settled && this.major === 2) settle();
         parser.push(chunk);
       });
-      child.stderr!.on('data', (chunk: Buffer) => {
+      child.stderr.on('data', (chunk: Buffer) => {
         stderr = (stderr + chunk.toString('utf8')).slice(-2000);
       });
       child.on('error', (e) => settle(new UserError(`DRDY GPIO (chardev): cannot run ${this.o.gpiomon}: ${e.message}`)));

@@ -1,9 +1,10 @@
+import type * as OnoffLib from 'onoff';
 import { UserError, errorMessage } from '../../common/errors.js';
 import type { Clock } from '../clock.js';
 import { GPIO_CHIP, SYSFS_GPIO, checkSysfsGpio, deviceError } from './device-check.js';
 import type { DataReadyLine, EdgeHandler } from './types.js';
 
-type OnoffModule = typeof import('onoff');
+type OnoffModule = typeof OnoffLib;
 type Gpio = InstanceType<OnoffModule['Gpio']>;
 
 async function loadOnoff(): Promise<OnoffModule> {

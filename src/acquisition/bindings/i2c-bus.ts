@@ -14,6 +14,7 @@ interface I2cBusModule {
 
 async function loadI2cBus(): Promise<I2cBusModule> {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving i2c-bus, which ships no types and is optional
     const m = (await import('i2c-bus' as string)) as I2cBusModule & { default?: I2cBusModule };
     return m.default ?? m;
   } catch (e) {

@@ -1,8 +1,9 @@
+import type * as SpiDeviceLib from 'spi-device';
 import { UserError, errorMessage } from '../../common/errors.js';
 import { SPI_DEVICE, checkDeviceNode, deviceError } from './device-check.js';
 import type { SpiBus, SpiMode, SpiTransferOptions } from './types.js';
 
-type SpiDeviceModule = typeof import('spi-device');
+type SpiDeviceModule = typeof SpiDeviceLib;
 type SpiDevice = ReturnType<SpiDeviceModule['openSync']>;
 type SpiMessage = Parameters<SpiDevice['transferSync']>[0];
 

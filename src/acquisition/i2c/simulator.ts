@@ -73,14 +73,13 @@ export class I2cAdcSimulator implements SimPlayer {
     this.bytesPerSample = Math.ceil(o.bitsPerSample / 8);
     this.bitMs = 1000 / o.busHz;
     this.reset();
-    const sim = this;
     this.bus = {
       name: `sim:i2c@0x${o.address.toString(16)}`,
-      readRegisters(address: number, register: number, out: Uint8Array): void {
-        sim.read(address, register, out);
+      readRegisters: (address: number, register: number, out: Uint8Array): void => {
+        this.read(address, register, out);
       },
-      writeRegister(address: number, register: number, value: number): void {
-        sim.write(address, register, value);
+      writeRegister: (address: number, register: number, value: number): void => {
+        this.write(address, register, value);
       },
       close(): void {
         // Nothing to release.
