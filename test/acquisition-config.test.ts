@@ -83,7 +83,7 @@ function describedKeys(node: Record<string, unknown>, path: string, out: Map<str
 }
 
 test('every acquisition key says in one sentence what it does (the configuration reference prints it)', () => {
-  const keys = describedKeys(z.toJSONSchema(acquisitionSettings, { io: 'input' }) as Record<string, unknown>, 'acquisition', new Map());
+  const keys = describedKeys(z.toJSONSchema(acquisitionSettings, { io: 'input' }), 'acquisition', new Map());
   assert.ok(keys.size > 70, `${keys.size} keys`);
   for (const [key, d] of keys) {
     assert.equal(typeof d, 'string', `${key} has no description`);

@@ -9,7 +9,7 @@ import type { CoreConfig } from '../src/config/schema.js';
 import type { Plugin } from '../src/domain/plugin.js';
 import { buildPlugins, configSection, pluginRow } from '../src/domain/registry.js';
 import { composeConfig, configToYaml, loadConfig, type Config } from '../src/daemon/config.js';
-import { PLUGIN_TABLE, type StreamEnv } from '../src/daemon/plugin-table.js';
+import { PLUGIN_TABLE } from '../src/daemon/plugin-table.js';
 
 // A plug-in that exists only in this file: its settings' schema, its class, its row. Nothing
 // else in the project names it, yet the configuration takes its section once the row joins.
@@ -58,11 +58,11 @@ test('a plug-in added from outside is configured by --set and by the file, throu
   assert.equal(withEcho.load(file).outputs.echo.gain, 3);
 
   // The row gets its own slice and the core configuration, and makes the plug-in from them.
-  const plugins = buildPlugins([echoRow], c, {} as StreamEnv);
+  const plugins = buildPlugins([echoRow], c, {});
   assert.equal(plugins.length, 1);
   assert.deepEqual((plugins[0] as EchoPlugin).settings, { enabled: true, gain: 2.5 });
   assert.equal((plugins[0] as EchoPlugin).mode, 'exact');
-  assert.deepEqual(buildPlugins([echoRow], withEcho.load(undefined), {} as StreamEnv), [], 'off by default: not in the run');
+  assert.deepEqual(buildPlugins([echoRow], withEcho.load(undefined), {}), [], 'off by default: not in the run');
 });
 
 test("a bad value of the new plug-in's key is one line naming the key, where it came from and why", () => {

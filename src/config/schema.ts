@@ -154,8 +154,7 @@ export const coreShape = {
 /** The top-level sections in the order config_snapshot.yaml lists them; a plug-in's new section goes before `streams`. */
 export const TOP_LEVEL_ORDER: readonly string[] = ['model', 'runtime', 'input', 'acquisition', 'outputs', 'eval', 'watchdog', 'logging', 'streams'];
 
-const coreObject = z.object(coreShape);
-export type CoreConfig = z.output<typeof coreObject>;
+export type CoreConfig = z.output<z.ZodObject<typeof coreShape>>;
 /** The rules that tie core keys together, applied to the composed configuration. */
 export function coreRules(c: CoreConfig, ctx: z.RefinementCtx): void {
   const s = c.runtime.streaming;

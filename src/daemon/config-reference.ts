@@ -34,7 +34,7 @@ export interface ReferenceKey {
 
 function typeOf(n: Node): string {
   if (n.enum) return n.enum.map(String).join(' | ');
-  if (n.const !== undefined) return String(n.const);
+  if (n.const !== undefined) return typeof n.const === 'string' ? n.const : JSON.stringify(n.const);
   if (n.anyOf) return n.anyOf.map(typeOf).join(' | ');
   if (n.type === 'array') return `list of ${n.items ? typeOf(n.items) : 'values'}`;
   if (n.type === 'integer') return 'integer';
@@ -87,7 +87,7 @@ export function referenceKeys(schema: Record<string, unknown> = configJsonSchema
       if (section) walk(child, key);
     }
   };
-  walk(schema as Node, '');
+  walk(schema, '');
   return out;
 }
 

@@ -37,10 +37,10 @@ export const SIGHUP_APPLIES: readonly string[] = ['logging.level'];
 export interface ComposedConfig<T> {
   readonly schema: z.ZodType<T>;
   /** The file (if any), then the `--set key=value` overrides in order, validated: what the CLI does. */
-  load(file: string | undefined, overrides?: readonly string[], opts?: LoadOptions): T;
-  validate(raw: unknown, source?: string, origin?: ValueOrigin): T;
+  readonly load: (file: string | undefined, overrides?: readonly string[], opts?: LoadOptions) => T;
+  readonly validate: (raw: unknown, source?: string, origin?: ValueOrigin) => T;
   /** What schemas/config_snapshot.schema.json holds. */
-  jsonSchema(): Record<string, unknown>;
+  readonly jsonSchema: () => Record<string, unknown>;
 }
 
 /**

@@ -223,7 +223,7 @@ export class Ads1299Driver extends EdgeDrivenAdc {
   }
 
   protected readFrame(): void {
-    for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]!);
+    for (let b = 0; b < this.buses.length; b++) this.buses[b]!.transfer(this.tx[b]!, this.rx[b]);
   }
 
   protected readFailed(e: unknown): void {
