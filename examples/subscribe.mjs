@@ -40,7 +40,11 @@ const client = connect(a.broker, {
   ...(a.username ? { username: a.username, password: process.env.MQTT_PASSWORD ?? '' } : {}),
 });
 client.on('error', (e) => console.error(`mqtt: ${e.message}`));
-client.on('connect', (ack) => console.log(`connected to ${a.broker} (MQTT ${client.options.protocolVersion === 5 ? '5' : '3.1.1'}${ack.returnCode ? `, code ${ack.returnCode}` : ''})`));
+client.on('connect', (ack) =>
+  console.log(
+    `connected to ${a.broker} (MQTT ${client.options.protocolVersion === 5 ? '5' : '3.1.1'}${ack.returnCode ? `, code ${ack.returnCode}` : ''})`,
+  ),
+);
 
 let poses = 0;
 let lastPrint = 0;
@@ -72,12 +76,16 @@ client.on('message', (topic, payload) => {
     // Every pose is 20 angles in radians, in meta.joints order; print a few a second.
     if (Date.now() - lastPrint > 500) {
       lastPrint = Date.now();
-      console.log(`pose seq=${m.seq} step=${m.step} mode=${m.mode} THUMB_CMC_FE=${m.angles[0]?.toFixed(3)} rad  (${poses} so far)`);
+      console.log(
+        `pose seq=${m.seq} step=${m.step} mode=${m.mode} THUMB_CMC_FE=${m.angles[0]?.toFixed(3)} rad  (${poses} so far)`,
+      );
     }
     done();
   } else if (kind === 'health') {
     const lat = m.sections?.latency;
-    console.log(`health ${m.node_id}/${m.stream_id}: ${m.rate_hz ?? '-'} Hz, mode ${m.mode} (${m.mode_reason}), dropped ${m.mqtt.dropped}, rss ${m.process.rss_mb} MB, disk free ${m.disk.free_pct ?? '?'} %, v${m.version}${lat ? ', latency ' + JSON.stringify(lat).slice(0, 120) : ''}`);
+    console.log(
+      `health ${m.node_id}/${m.stream_id}: ${m.rate_hz ?? '-'} Hz, mode ${m.mode} (${m.mode_reason}), dropped ${m.mqtt.dropped}, rss ${m.process.rss_mb} MB, disk free ${m.disk.free_pct ?? '?'} %, v${m.version}${lat ? ', latency ' + JSON.stringify(lat).slice(0, 120) : ''}`,
+    );
   } else if (kind === 'status') {
     console.log(`status ${m.node_id}: ${m.state}${m.mode ? ' ' + m.mode : ''}${m.version ? ' v' + m.version : ''}`);
     if (!requested && m.state === 'online') {

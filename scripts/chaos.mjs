@@ -13,7 +13,23 @@
 // Exit: 0 every invariant held, 1 some did not (each failure printed with its replay line),
 // 2 cannot run here (not root, no mosquitto, no dist/).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync, linkSync, copyFileSync, readSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+  linkSync,
+  copyFileSync,
+  readSync,
+} from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -28,12 +44,23 @@ const require = createRequire(import.meta.url);
 // Arguments
 
 function usage(msg) {
-  process.stderr.write(`chaos: ${msg}\nusage: npm run chaos -- [--seed N] [--schedules K] [--only I[,J…]] [--replay JSON] [--keep] [--json FILE] [--quiet] [--list]\n`);
+  process.stderr.write(
+    `chaos: ${msg}\nusage: npm run chaos -- [--seed N] [--schedules K] [--only I[,J…]] [--replay JSON] [--keep] [--json FILE] [--quiet] [--list]\n`,
+  );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const o = { seed: 1, schedules: 10, only: undefined, replay: undefined, keep: false, json: undefined, quiet: false, list: false };
+  const o = {
+    seed: 1,
+    schedules: 10,
+    only: undefined,
+    replay: undefined,
+    keep: false,
+    json: undefined,
+    quiet: false,
+    list: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
@@ -74,9 +101,29 @@ function scheduleRng(seed, index) {
 }
 
 /** Plug-ins and the hooks the host runs for each (failpoints plugin.<name>.<hook>). */
-const PLUGINS = ['artifacts', 'latency', 'memory', 'clock_sync', 'signal_quality', 'step_recorder', 'alignment', 'watchdog', 'state_guard', 'poses_file', 'metrics', 'mqtt'];
+const PLUGINS = [
+  'artifacts',
+  'latency',
+  'memory',
+  'clock_sync',
+  'signal_quality',
+  'step_recorder',
+  'alignment',
+  'watchdog',
+  'state_guard',
+  'poses_file',
+  'metrics',
+  'mqtt',
+];
 const HOOKS = ['start', 'listener', 'report', 'stop'];
-const ARTIFACTS = ['summary.json', 'events.jsonl', 'streaming_metrics.jsonl', 'latency_stats.json', 'streaming_alignment.json', 'poses.jsonl'];
+const ARTIFACTS = [
+  'summary.json',
+  'events.jsonl',
+  'streaming_metrics.jsonl',
+  'latency_stats.json',
+  'streaming_alignment.json',
+  'poses.jsonl',
+];
 
 const SOURCES = [
   { name: 'synthetic', speed: 1 },
@@ -119,23 +166,51 @@ function makeSchedule(seed, index) {
     if (kind === undefined) break;
     const fault = { kind };
     switch (kind) {
-      case 'disk_full': Object.assign(fault, { at: at(), for_s: int(1, 3) }); break;
-      case 'artifact_error': Object.assign(fault, { file: pick(ARTIFACTS), error: pick(['enospc', 'eio']), hit: int(1, 6) }); break;
+      case 'disk_full':
+        Object.assign(fault, { at: at(), for_s: int(1, 3) });
+        break;
+      case 'artifact_error':
+        Object.assign(fault, { file: pick(ARTIFACTS), error: pick(['enospc', 'eio']), hit: int(1, 6) });
+        break;
       case 'plugin_throw': {
         const hook = pick(HOOKS);
-        Object.assign(fault, { plugin: pick(PLUGINS), hook, hit: hook === 'listener' ? int(1, 2000) : hook === 'report' ? int(1, 8) : 1 });
+        Object.assign(fault, {
+          plugin: pick(PLUGINS),
+          hook,
+          hit: hook === 'listener' ? int(1, 2000) : hook === 'report' ? int(1, 8) : 1,
+        });
         break;
       }
-      case 'shadow_throw': Object.assign(fault, { hit: int(1, 400) }); break;
-      case 'broker_restart': Object.assign(fault, { at: at(), for_s: int(1, 3) }); break;
-      case 'adc_stall': Object.assign(fault, { conversion: int(2000, 2000 * (signal_s - 2)) }); break;
-      case 'nack_burst': Object.assign(fault, { every: int(2000, 8000), frames: int(2, 200) }); break;
-      case 'lost_drdy': Object.assign(fault, { every: int(500, 6000) }); break;
-      case 'detach': Object.assign(fault, { channel: int(0, 15), at_s: int(1, signal_s - 2), for_s: int(0, 3) }); break;
-      case 'sighup': Object.assign(fault, { at: at(), fixed_after_s: int(1, 2) }); break;
-      case 'sigstop': Object.assign(fault, { at: at(), for_s: int(2, 15) / 10 }); break;
-      case 'sigkill_restart': Object.assign(fault, { at: at() }); break;
-      case 'model_replaced': Object.assign(fault, { at: at(), file: pick(['decoder_rollout.onnx', 'encoder.onnx', 'stream_step.onnx']) }); break;
+      case 'shadow_throw':
+        Object.assign(fault, { hit: int(1, 400) });
+        break;
+      case 'broker_restart':
+        Object.assign(fault, { at: at(), for_s: int(1, 3) });
+        break;
+      case 'adc_stall':
+        Object.assign(fault, { conversion: int(2000, 2000 * (signal_s - 2)) });
+        break;
+      case 'nack_burst':
+        Object.assign(fault, { every: int(2000, 8000), frames: int(2, 200) });
+        break;
+      case 'lost_drdy':
+        Object.assign(fault, { every: int(500, 6000) });
+        break;
+      case 'detach':
+        Object.assign(fault, { channel: int(0, 15), at_s: int(1, signal_s - 2), for_s: int(0, 3) });
+        break;
+      case 'sighup':
+        Object.assign(fault, { at: at(), fixed_after_s: int(1, 2) });
+        break;
+      case 'sigstop':
+        Object.assign(fault, { at: at(), for_s: int(2, 15) / 10 });
+        break;
+      case 'sigkill_restart':
+        Object.assign(fault, { at: at() });
+        break;
+      case 'model_replaced':
+        Object.assign(fault, { at: at(), file: pick(['decoder_rollout.onnx', 'encoder.onnx', 'stream_step.onnx']) });
+        break;
     }
     faults.push(fault);
   }
@@ -154,19 +229,32 @@ function catchesSighup(pid) {
 
 function describeFault(f) {
   switch (f.kind) {
-    case 'disk_full': return `disk full @${f.at}s for ${f.for_s}s`;
-    case 'artifact_error': return `${f.error} ${f.file} #${f.hit}`;
-    case 'plugin_throw': return `throw ${f.plugin}.${f.hook}${f.hook === 'listener' || f.hook === 'report' ? ` #${f.hit}` : ''}`;
-    case 'shadow_throw': return `throw shadow #${f.hit}`;
-    case 'broker_restart': return `broker down @${f.at}s for ${f.for_s}s`;
-    case 'adc_stall': return `ADC stall @conv ${f.conversion}`;
-    case 'nack_burst': return `NACK ${f.frames} every ${f.every}`;
-    case 'lost_drdy': return `lost DRDY every ${f.every}`;
-    case 'detach': return `detach ch${f.channel} @${f.at_s}s for ${f.for_s || '∞'}s`;
-    case 'sighup': return `SIGHUP broken @${f.at}s, fixed +${f.fixed_after_s}s`;
-    case 'sigstop': return `SIGSTOP @${f.at}s for ${f.for_s}s`;
-    case 'sigkill_restart': return `SIGKILL @${f.at}s + restart`;
-    case 'model_replaced': return `replace ${f.file} @${f.at}s`;
+    case 'disk_full':
+      return `disk full @${f.at}s for ${f.for_s}s`;
+    case 'artifact_error':
+      return `${f.error} ${f.file} #${f.hit}`;
+    case 'plugin_throw':
+      return `throw ${f.plugin}.${f.hook}${f.hook === 'listener' || f.hook === 'report' ? ` #${f.hit}` : ''}`;
+    case 'shadow_throw':
+      return `throw shadow #${f.hit}`;
+    case 'broker_restart':
+      return `broker down @${f.at}s for ${f.for_s}s`;
+    case 'adc_stall':
+      return `ADC stall @conv ${f.conversion}`;
+    case 'nack_burst':
+      return `NACK ${f.frames} every ${f.every}`;
+    case 'lost_drdy':
+      return `lost DRDY every ${f.every}`;
+    case 'detach':
+      return `detach ch${f.channel} @${f.at_s}s for ${f.for_s || '∞'}s`;
+    case 'sighup':
+      return `SIGHUP broken @${f.at}s, fixed +${f.fixed_after_s}s`;
+    case 'sigstop':
+      return `SIGSTOP @${f.at}s for ${f.for_s}s`;
+    case 'sigkill_restart':
+      return `SIGKILL @${f.at}s + restart`;
+    case 'model_replaced':
+      return `replace ${f.file} @${f.at}s`;
   }
   return f.kind;
 }
@@ -226,7 +314,8 @@ class Broker {
 function mountTmpfs(dir, sizeK) {
   mkdirSync(dir, { recursive: true });
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeK}k`, 'tmpfs', dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mount -t tmpfs ${dir}: ${r.stderr.trim() || r.error?.message || `exit ${r.status}`}`);
+  if (r.status !== 0)
+    throw new Error(`mount -t tmpfs ${dir}: ${r.stderr.trim() || r.error?.message || `exit ${r.status}`}`);
   return () => spawnSync('umount', ['-l', dir]);
 }
 
@@ -246,7 +335,9 @@ function fillDisk(dir) {
   const fd2 = openSync(path, 'a');
   try {
     for (;;) writeSync(fd2, chunk, 0, 512);
-  } catch { /* full */ } finally {
+  } catch {
+    /* full */
+  } finally {
     closeSync(fd2);
   }
   return path;
@@ -302,7 +393,11 @@ class Daemon {
   }
 
   start() {
-    this.proc = spawn(process.execPath, [CLI, ...this.args], { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, [CLI, ...this.args], {
+      cwd: ROOT,
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const onData = (d) => {
       this.log += d.toString();
       this.lastProgress = Date.now();
@@ -313,11 +408,13 @@ class Daemon {
     };
     this.proc.stdout.on('data', onData);
     this.proc.stderr.on('data', onData);
-    this.exited = new Promise((r) => this.proc.once('exit', (code, signal) => {
-      this.exit = { code, signal };
-      this.endedAt = Date.now();
-      r(this.exit);
-    }));
+    this.exited = new Promise((r) =>
+      this.proc.once('exit', (code, signal) => {
+        this.exit = { code, signal };
+        this.endedAt = Date.now();
+        r(this.exit);
+      }),
+    );
     return this;
   }
 
@@ -356,7 +453,8 @@ class Daemon {
       const text = readHead(f, Math.min(size, 1 << 20));
       const whole = text.lastIndexOf('\n') + 1;
       if (prev !== undefined) {
-        if (size < prev.length || !text.startsWith(prev.slice(0, Math.min(prev.length, text.length)))) this.shrunk.push(`${basename(f)}: ${prev.length} bytes earlier, now ${size} or different`);
+        if (size < prev.length || !text.startsWith(prev.slice(0, Math.min(prev.length, text.length))))
+          this.shrunk.push(`${basename(f)}: ${prev.length} bytes earlier, now ${size} or different`);
       }
       if (size > 0) this.lastProgress = Math.max(this.lastProgress, prev && prev.length === whole ? 0 : Date.now());
       this.prefix.set(f, text.slice(0, whole));
@@ -364,8 +462,15 @@ class Daemon {
     if (this.metricsUrl && this.alive && Date.now() >= this.frozenUntil) {
       try {
         const res = await fetch(this.metricsUrl, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) this.scrapes.push({ at: Date.now(), values: parseMetrics(await res.text()), events: eventCounts(this.files.find((p) => p.endsWith('events.jsonl'))) });
-      } catch { /* frozen, finishing or gone: scraped next time */ }
+        if (res.ok)
+          this.scrapes.push({
+            at: Date.now(),
+            values: parseMetrics(await res.text()),
+            events: eventCounts(this.files.find((p) => p.endsWith('events.jsonl'))),
+          });
+      } catch {
+        /* frozen, finishing or gone: scraped next time */
+      }
     }
   }
 }
@@ -457,7 +562,11 @@ async function runSchedule(sch, validators, opts) {
     await broker.start();
     const mqtt = (await import('mqtt')).default;
     const received = { pose: [], health: [], status: [], event: [] };
-    mqttClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `${node}-watch`, reconnectPeriod: 200, connectTimeout: 2000 });
+    mqttClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      clientId: `${node}-watch`,
+      reconnectPeriod: 200,
+      connectTimeout: 2000,
+    });
     mqttClient.on('message', (topic, payload) => {
       const kind = topic.split('/').pop();
       if (!(kind in received)) return;
@@ -484,11 +593,23 @@ async function runSchedule(sch, validators, opts) {
       if (f.kind === 'plugin_throw') failpoints.push(`plugin.${f.plugin}.${f.hook}=throw@${f.hit}`);
       if (f.kind === 'shadow_throw') failpoints.push(`shadow.after_step=throw@${f.hit}`);
       if (f.kind === 'adc_stall') sets.push(`acquisition.i2c.sim.drdy_lost_at=${f.conversion}`);
-      if (f.kind === 'nack_burst') sets.push(`acquisition.i2c.sim.nack_every=${f.every}`, `acquisition.i2c.sim.nack_frames=${f.frames}`);
-      if (f.kind === 'lost_drdy') sets.push(`acquisition.${sch.source === 'i2c-sim' ? 'i2c' : 'ads1299'}.sim.missed_drdy_every=${f.every}`);
-      if (f.kind === 'detach') sets.push(`acquisition.ads1299.sim.detach_channels=[${f.channel}]`, `acquisition.ads1299.sim.detach_at_s=${f.at_s}`, `acquisition.ads1299.sim.detach_for_s=${f.for_s}`, 'acquisition.ads1299.lead_off=true');
+      if (f.kind === 'nack_burst')
+        sets.push(`acquisition.i2c.sim.nack_every=${f.every}`, `acquisition.i2c.sim.nack_frames=${f.frames}`);
+      if (f.kind === 'lost_drdy')
+        sets.push(`acquisition.${sch.source === 'i2c-sim' ? 'i2c' : 'ads1299'}.sim.missed_drdy_every=${f.every}`);
+      if (f.kind === 'detach')
+        sets.push(
+          `acquisition.ads1299.sim.detach_channels=[${f.channel}]`,
+          `acquisition.ads1299.sim.detach_at_s=${f.at_s}`,
+          `acquisition.ads1299.sim.detach_for_s=${f.for_s}`,
+          'acquisition.ads1299.lead_off=true',
+        );
     }
-    const env = { ...process.env, MYOSTREAM_DIGEST_CACHE: join(work, 'digests.json'), MYOSTREAM_ARTIFACTS: join(disk, 'runs') };
+    const env = {
+      ...process.env,
+      MYOSTREAM_DIGEST_CACHE: join(work, 'digests.json'),
+      MYOSTREAM_ARTIFACTS: join(disk, 'runs'),
+    };
     delete env.STATE_DIRECTORY;
     delete env.NOTIFY_SOCKET;
     if (failpoints.length > 0) env.MYOSTREAM_FAILPOINTS = failpoints.join(';');
@@ -497,15 +618,45 @@ async function runSchedule(sch, validators, opts) {
     const launch = (n) => {
       const runDir = join(disk, 'runs', `run-${n}`);
       const poses = join(disk, `poses-${n}.jsonl`);
-      const args = ['run', '--config', cfg, '--source', sch.source, '--duration', String(sch.signal_s), '--speed', String(sch.speed),
-        '--artifacts', runDir, '--poses-out', poses, '--quiet',
-        '--set', 'logging.format=json', '--set', 'logging.level=info',
-        '--set', 'watchdog.status_interval_s=1',
-        '--set', `outputs.mqtt.broker=mqtt://127.0.0.1:${port}`, '--set', `outputs.mqtt.node_id=${node}`, '--set', 'outputs.mqtt.health_interval_s=1',
-        '--set', 'outputs.metrics.enabled=true', '--set', 'outputs.metrics.port=0',
+      const args = [
+        'run',
+        '--config',
+        cfg,
+        '--source',
+        sch.source,
+        '--duration',
+        String(sch.signal_s),
+        '--speed',
+        String(sch.speed),
+        '--artifacts',
+        runDir,
+        '--poses-out',
+        poses,
+        '--quiet',
+        '--set',
+        'logging.format=json',
+        '--set',
+        'logging.level=info',
+        '--set',
+        'watchdog.status_interval_s=1',
+        '--set',
+        `outputs.mqtt.broker=mqtt://127.0.0.1:${port}`,
+        '--set',
+        `outputs.mqtt.node_id=${node}`,
+        '--set',
+        'outputs.mqtt.health_interval_s=1',
+        '--set',
+        'outputs.metrics.enabled=true',
+        '--set',
+        'outputs.metrics.port=0',
         ...(needModels ? ['--set', `model.dir=${models}`] : []),
-        ...sets.flatMap((s) => ['--set', s])];
-      const d = new Daemon(`run-${n}`, args, env, [join(runDir, 'events.jsonl'), join(runDir, 'streaming_metrics.jsonl'), poses]);
+        ...sets.flatMap((s) => ['--set', s]),
+      ];
+      const d = new Daemon(`run-${n}`, args, env, [
+        join(runDir, 'events.jsonl'),
+        join(runDir, 'streaming_metrics.jsonl'),
+        poses,
+      ]);
       d.runDir = runDir;
       d.poses = poses;
       daemons.push(d);
@@ -528,20 +679,48 @@ async function runSchedule(sch, validators, opts) {
     for (const f of sch.faults) {
       switch (f.kind) {
         case 'disk_full':
-          at(f.at, () => { filler = fillDisk(disk); applied.push(f.kind); });
-          at(f.at + f.for_s, () => { if (filler) rmSync(filler, { force: true }); filler = undefined; });
+          at(f.at, () => {
+            filler = fillDisk(disk);
+            applied.push(f.kind);
+          });
+          at(f.at + f.for_s, () => {
+            if (filler) rmSync(filler, { force: true });
+            filler = undefined;
+          });
           break;
         case 'broker_restart':
-          at(f.at, async () => { await broker.stop(); brokerDown.push({ from: Date.now(), to: Infinity }); applied.push(f.kind); });
-          at(f.at + f.for_s, async () => { await broker.start(); if (brokerDown.length) brokerDown.at(-1).to = Date.now(); });
+          at(f.at, async () => {
+            await broker.stop();
+            brokerDown.push({ from: Date.now(), to: Infinity });
+            applied.push(f.kind);
+          });
+          at(f.at + f.for_s, async () => {
+            await broker.start();
+            if (brokerDown.length) brokerDown.at(-1).to = Date.now();
+          });
           break;
         case 'sighup':
-          at(f.at, () => { writeFileSync(cfg, 'model: [this is\n  not: yaml\n'); current.reload(); applied.push(f.kind); });
-          at(f.at + f.fixed_after_s, () => { writeFileSync(cfg, goodConfig); current.reload(); });
+          at(f.at, () => {
+            writeFileSync(cfg, 'model: [this is\n  not: yaml\n');
+            current.reload();
+            applied.push(f.kind);
+          });
+          at(f.at + f.fixed_after_s, () => {
+            writeFileSync(cfg, goodConfig);
+            current.reload();
+          });
           break;
         case 'sigstop':
-          at(f.at, () => { if (!current.alive) return; current.frozenUntil = Date.now() + f.for_s * 1000 + 500; current.signal('SIGSTOP'); applied.push(f.kind); });
-          at(f.at + f.for_s, () => { current.signal('SIGCONT'); current.lastProgress = Date.now(); });
+          at(f.at, () => {
+            if (!current.alive) return;
+            current.frozenUntil = Date.now() + f.for_s * 1000 + 500;
+            current.signal('SIGSTOP');
+            applied.push(f.kind);
+          });
+          at(f.at + f.for_s, () => {
+            current.signal('SIGCONT');
+            current.lastProgress = Date.now();
+          });
           break;
         case 'sigkill_restart':
           at(f.at, async () => {
@@ -555,7 +734,10 @@ async function runSchedule(sch, validators, opts) {
           });
           break;
         case 'model_replaced':
-          at(f.at, () => { replaceModel(models, f.file); applied.push(f.kind); });
+          at(f.at, () => {
+            replaceModel(models, f.file);
+            applied.push(f.kind);
+          });
           break;
         default:
           applied.push(f.kind); // set at start: failpoints and simulator faults
@@ -588,7 +770,9 @@ async function runSchedule(sch, validators, opts) {
     for (const d of daemons) {
       d.received = sliceReceived(received, d);
       // The final health can only arrive when the broker was up as the run ended.
-      d.brokerUpAtEnd = !brokerDown.some((w) => w.to >= (d.endedAt ?? Date.now()) - 2000 && w.from <= (d.endedAt ?? Date.now()));
+      d.brokerUpAtEnd = !brokerDown.some(
+        (w) => w.to >= (d.endedAt ?? Date.now()) - 2000 && w.from <= (d.endedAt ?? Date.now()),
+      );
     }
 
     const checks = [];
@@ -598,8 +782,15 @@ async function runSchedule(sch, validators, opts) {
   } finally {
     try {
       await mqttClient?.endAsync(true);
-    } catch { /* gone */ }
-    for (const d of daemons) if (d.alive) { d.signal('SIGCONT'); d.signal('SIGKILL'); await d.exited; }
+    } catch {
+      /* gone */
+    }
+    for (const d of daemons)
+      if (d.alive) {
+        d.signal('SIGCONT');
+        d.signal('SIGKILL');
+        await d.exited;
+      }
     await broker.stop().catch(() => {});
     if (opts.keep) {
       // The tmpfs goes: its run folders and each daemon's log stay in the work folder.
@@ -614,7 +805,11 @@ async function runSchedule(sch, validators, opts) {
 
 function sliceReceived(received, d) {
   const within = (x) => x.at >= d.startedAt && x.at <= (d.endedAt ?? Date.now()) + 300;
-  return { pose: received.pose.filter(within), health: received.health.filter(within), event: received.event.filter(within) };
+  return {
+    pose: received.pose.filter(within),
+    health: received.health.filter(within),
+    event: received.event.filter(within),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -630,7 +825,11 @@ const COUNT_KEYS = [
 ];
 
 function statusOf(runDir) {
-  const r = spawnSync(process.execPath, [CLI, 'status', '--artifacts', runDir], { cwd: '/', encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, 'status', '--artifacts', runDir], {
+    cwd: '/',
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const verdict = /^verdict\s+(PASSED|NOT PASSED|NO VERDICT)/m.exec(r.stdout)?.[1];
   const state = /^state\s+(.*)$/m.exec(r.stdout)?.[1];
   return { code: r.status, verdict, state, out: r.stdout + r.stderr };
@@ -638,9 +837,16 @@ function statusOf(runDir) {
 
 function reportVerdict(runDir, work) {
   const out = join(work, `collect-${basename(runDir)}.tar.gz`);
-  const r = spawnSync(process.execPath, [CLI, 'collect', '--artifacts', dirname(runDir), '-o', out, runDir], { cwd: '/', encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [CLI, 'collect', '--artifacts', dirname(runDir), '-o', out, runDir], {
+    cwd: '/',
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.status !== 0) return { code: r.status, out: r.stderr.trim().split('\n').pop() };
-  const list = spawnSync('tar', ['-xzOf', out, '--wildcards', `*/runs/${basename(runDir)}/report.html`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const list = spawnSync('tar', ['-xzOf', out, '--wildcards', `*/runs/${basename(runDir)}/report.html`], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const verdict = /<span class="verdict [a-z]+">([A-Z ]+)<\/span>/.exec(list.stdout)?.[1];
   return { code: 0, verdict };
 }
@@ -649,7 +855,13 @@ function checkDaemon(d, sch, validators, work) {
   const checks = [];
   const add = (name, ok, why = '') => checks.push({ name: `${d.label}: ${name}`, ok, why });
   const lines = d.log.split('\n').filter((l) => l.trim() !== '');
-  const json = lines.map((l) => { try { return JSON.parse(l); } catch { return undefined; } });
+  const json = lines.map((l) => {
+    try {
+      return JSON.parse(l);
+    } catch {
+      return undefined;
+    }
+  });
   const plain = lines.filter((_, i) => json[i] === undefined);
   const killed = d.killedByHarness;
   const { code, signal } = d.exit ?? {};
@@ -657,14 +869,25 @@ function checkDaemon(d, sch, validators, work) {
   let summary;
   try {
     summary = JSON.parse(readFileSync(summaryPath, 'utf8'));
-  } catch { /* checked below */ }
+  } catch {
+    /* checked below */
+  }
   const disabled = summary?.plugins?.disabled ?? [];
 
   // 1. The exit: 0, or 2 with one line; never 1; no stack trace.
   if (killed) add('exit', signal === 'SIGKILL', `killed by the harness, got ${code ?? signal}`);
   else {
-    const twoOk = code === 2 && plain.filter((l) => l.startsWith('myostream:') && !l.includes('failpoints armed')).length === 1;
-    add('exit', code === 0 || twoOk, `exit ${code ?? signal}: ${plain.filter((l) => !l.includes('failpoints armed')).slice(-3).join(' | ').slice(0, 300)}`);
+    const twoOk =
+      code === 2 && plain.filter((l) => l.startsWith('myostream:') && !l.includes('failpoints armed')).length === 1;
+    add(
+      'exit',
+      code === 0 || twoOk,
+      `exit ${code ?? signal}: ${plain
+        .filter((l) => !l.includes('failpoints armed'))
+        .slice(-3)
+        .join(' | ')
+        .slice(0, 300)}`,
+    );
   }
   const stack = lines.find((l) => /^\s+at .+(\(|:\d+:\d+)/.test(l) || /\\n\s+at /.test(l));
   add('no stack trace', stack === undefined, stack?.slice(0, 200));
@@ -678,18 +901,21 @@ function checkDaemon(d, sch, validators, work) {
       try {
         if (f.endsWith('.json') && validators[f]) {
           const v = validators[f];
-          if (!v(JSON.parse(readFileSync(p, 'utf8')))) bad.push(`${f}: ${v.errors?.[0]?.instancePath} ${v.errors?.[0]?.message}`);
+          if (!v(JSON.parse(readFileSync(p, 'utf8'))))
+            bad.push(`${f}: ${v.errors?.[0]?.instancePath} ${v.errors?.[0]?.message}`);
         } else if (f.endsWith('.json')) JSON.parse(readFileSync(p, 'utf8'));
         else if (f === 'config_snapshot.yaml') {
           const yaml = require('yaml');
           const v = validators[f];
-          if (!v(yaml.parse(readFileSync(p, 'utf8')))) bad.push(`${f}: ${v.errors?.[0]?.instancePath} ${v.errors?.[0]?.message}`);
+          if (!v(yaml.parse(readFileSync(p, 'utf8'))))
+            bad.push(`${f}: ${v.errors?.[0]?.instancePath} ${v.errors?.[0]?.message}`);
         } else if (f.startsWith('streaming_metrics.jsonl')) {
           const r = readLines(p);
           if (r.bad.length) bad.push(`${f}: bad line ${r.bad[0]}`);
           const v = validators['streaming_metrics.jsonl'];
           const wrong = r.records.find((x) => !v(x));
-          if (wrong) bad.push(`${f}: line step ${wrong.step}: ${v.errors?.[0]?.instancePath} ${v.errors?.[0]?.message}`);
+          if (wrong)
+            bad.push(`${f}: line step ${wrong.step}: ${v.errors?.[0]?.instancePath} ${v.errors?.[0]?.message}`);
         } else if (f.endsWith('.jsonl')) {
           const r = readLines(p);
           if (r.bad.length) bad.push(`${f}: bad line ${r.bad[0]}`);
@@ -713,12 +939,32 @@ function checkDaemon(d, sch, validators, work) {
   const rep = reportVerdict(d.runDir, work);
   const end = json.find((j) => j?.msg === 'run finished');
   const endVerdict = end === undefined ? undefined : end.passed === true ? 'PASSED' : 'NOT PASSED';
-  const verdicts = [`status ${st.verdict ?? `? (${st.out.trim().split('\n').pop()})`}`, `report ${rep.verdict ?? `? (${rep.out ?? 'no verdict in report.html'})`}`, `end line ${endVerdict ?? 'none'}`];
+  const verdicts = [
+    `status ${st.verdict ?? `? (${st.out.trim().split('\n').pop()})`}`,
+    `report ${rep.verdict ?? `? (${rep.out ?? 'no verdict in report.html'})`}`,
+    `end line ${endVerdict ?? 'none'}`,
+  ];
   const seen = [st.verdict, rep.verdict, endVerdict].filter((v) => v !== undefined);
-  add('one verdict', st.verdict !== undefined && rep.verdict !== undefined && seen.every((v) => v === seen[0]), verdicts.join(', '));
+  add(
+    'one verdict',
+    st.verdict !== undefined && rep.verdict !== undefined && seen.every((v) => v === seen[0]),
+    verdicts.join(', '),
+  );
   const mustFail = killed || (code ?? 1) !== 0 || disabled.length > 0 || !summary?.finished;
-  const why = killed ? 'killed' : (code ?? 1) !== 0 ? `exit ${code ?? signal}` : disabled.length ? `disabled ${disabled.map((x) => x.plugin).join(',')}` : !summary?.finished ? 'ended unrecorded' : '';
-  add('never PASSED when it should not', !mustFail || !seen.includes('PASSED'), `${why}: ${verdicts.join(', ')}; state ${st.state}`);
+  const why = killed
+    ? 'killed'
+    : (code ?? 1) !== 0
+      ? `exit ${code ?? signal}`
+      : disabled.length
+        ? `disabled ${disabled.map((x) => x.plugin).join(',')}`
+        : !summary?.finished
+          ? 'ended unrecorded'
+          : '';
+  add(
+    'never PASSED when it should not',
+    !mustFail || !seen.includes('PASSED'),
+    `${why}: ${verdicts.join(', ')}; state ${st.state}`,
+  );
 
   // 4. Counts agree: summary ↔ events at the end; every live health and /metrics reading is at
   // most the final figure and at most the events recorded by then.
@@ -731,7 +977,8 @@ function checkDaemon(d, sch, validators, work) {
       if (s !== undefined && s !== (events[kind] ?? 0)) mism.push(`${name}: summary ${s}, events ${events[kind] ?? 0}`);
     }
     const srcStalls = summary.source?.stats?.stalls;
-    if (srcStalls !== undefined && srcStalls !== (summary.counts?.stalls ?? 0)) mism.push(`stalls: source.stats ${srcStalls}, counts ${summary.counts?.stalls ?? 0}`);
+    if (srcStalls !== undefined && srcStalls !== (summary.counts?.stalls ?? 0))
+      mism.push(`stalls: source.stats ${srcStalls}, counts ${summary.counts?.stalls ?? 0}`);
     add('counts: summary = events', mism.length === 0, mism.join('; '));
     const over = [];
     for (const [name, fromSummary, fromHealth, metric, kind] of COUNT_KEYS) {
@@ -739,16 +986,32 @@ function checkDaemon(d, sch, validators, work) {
       if (fin === undefined) continue;
       for (const h of d.received.health) {
         const v = h.msg && fromHealth(h.msg);
-        if (typeof v === 'number' && v > fin) { over.push(`${name}: health ${v} > final ${fin}`); break; }
+        if (typeof v === 'number' && v > fin) {
+          over.push(`${name}: health ${v} > final ${fin}`);
+          break;
+        }
       }
       for (const sc of d.scrapes) {
         const v = sc.values[metric];
-        if (v !== undefined && v > fin) { over.push(`${name}: /metrics ${v} > final ${fin}`); break; }
-        if (kind && v !== undefined && v > (sc.events[kind] ?? 0)) { over.push(`${name}: /metrics ${v} > ${sc.events[kind] ?? 0} ${kind} events by then`); break; }
+        if (v !== undefined && v > fin) {
+          over.push(`${name}: /metrics ${v} > final ${fin}`);
+          break;
+        }
+        if (kind && v !== undefined && v > (sc.events[kind] ?? 0)) {
+          over.push(`${name}: /metrics ${v} > ${sc.events[kind] ?? 0} ${kind} events by then`);
+          break;
+        }
       }
     }
     const last = d.received.health.at(-1)?.msg;
-    if (code === 0 && d.brokerUpAtEnd && last && summary.counts && last.poses !== summary.counts.poses && !disabled.some((x) => x.plugin === 'mqtt')) {
+    if (
+      code === 0 &&
+      d.brokerUpAtEnd &&
+      last &&
+      summary.counts &&
+      last.poses !== summary.counts.poses &&
+      !disabled.some((x) => x.plugin === 'mqtt')
+    ) {
       // The final tick publishes a last health: its counts are the summary's.
       over.push(`poses: last health ${last.poses}, summary ${summary.counts.poses}`);
     }
@@ -757,24 +1020,50 @@ function checkDaemon(d, sch, validators, work) {
 
   // 5. Poses: age on every streaming pose, MQTT seq contiguous, the poses file complete.
   const file = readLines(d.poses).records;
-  const ageless = file.filter((p) => p.mode === 'streaming' && (typeof p.t_capture !== 'number' || typeof p.age_ms !== 'number'));
+  const ageless = file.filter(
+    (p) => p.mode === 'streaming' && (typeof p.t_capture !== 'number' || typeof p.age_ms !== 'number'),
+  );
   const mq = d.received.pose.map((x) => x.msg).filter(Boolean);
-  const mqAgeless = mq.filter((p) => p.mode === 'streaming' && (typeof p.t_capture !== 'number' || typeof p.age_ms !== 'number'));
+  const mqAgeless = mq.filter(
+    (p) => p.mode === 'streaming' && (typeof p.t_capture !== 'number' || typeof p.age_ms !== 'number'),
+  );
   const invalid = mq.find((p) => !validators.pose(p));
-  add('poses have t_capture, age_ms', ageless.length === 0 && mqAgeless.length === 0 && !invalid, `${ageless.length} of ${file.length} in the file, ${mqAgeless.length} of ${mq.length} on MQTT without${invalid ? `; invalid: ${validators.pose.errors?.[0]?.message}` : ''}`);
+  add(
+    'poses have t_capture, age_ms',
+    ageless.length === 0 && mqAgeless.length === 0 && !invalid,
+    `${ageless.length} of ${file.length} in the file, ${mqAgeless.length} of ${mq.length} on MQTT without${invalid ? `; invalid: ${validators.pose.errors?.[0]?.message}` : ''}`,
+  );
   const brokerOut = sch.faults.some((f) => f.kind === 'broker_restart');
   let seqBad = '';
   for (let i = 1; i < mq.length; i++) {
     const gap = mq[i].seq - mq[i - 1].seq;
-    if (gap <= 0) { seqBad = `seq ${mq[i - 1].seq} then ${mq[i].seq}`; break; }
-    if (gap !== 1 && !brokerOut) { seqBad = `seq ${mq[i - 1].seq} then ${mq[i].seq}`; break; }
+    if (gap <= 0) {
+      seqBad = `seq ${mq[i - 1].seq} then ${mq[i].seq}`;
+      break;
+    }
+    if (gap !== 1 && !brokerOut) {
+      seqBad = `seq ${mq[i - 1].seq} then ${mq[i].seq}`;
+      break;
+    }
   }
   if (!seqBad && mq.length > 0 && mq[0].seq !== 0 && !brokerOut) seqBad = `first seq ${mq[0].seq}`;
   add('MQTT seq contiguous', seqBad === '', seqBad);
   let fileBad = '';
-  for (let i = 1; i < file.length; i++) if (file[i].step !== file[i - 1].step + 1) { fileBad = `step ${file[i - 1].step} then ${file[i].step}`; break; }
+  for (let i = 1; i < file.length; i++)
+    if (file[i].step !== file[i - 1].step + 1) {
+      fileBad = `step ${file[i - 1].step} then ${file[i].step}`;
+      break;
+    }
   const posesDisabled = disabled.some((x) => x.plugin === 'poses_file');
-  if (!fileBad && summary?.finished && !killed && !posesDisabled && summary.counts && file.length !== summary.counts.poses) fileBad = `${file.length} lines, ${summary.counts.poses} poses counted`;
+  if (
+    !fileBad &&
+    summary?.finished &&
+    !killed &&
+    !posesDisabled &&
+    summary.counts &&
+    file.length !== summary.counts.poses
+  )
+    fileBad = `${file.length} lines, ${summary.counts.poses} poses counted`;
   add('poses file holds every pose', fileBad === '', fileBad);
   return checks;
 }
@@ -784,7 +1073,9 @@ function checkDaemon(d, sch, validators, work) {
 
 function replayLine(sch) {
   // A schedule read from --replay may not be what its seed and index generate.
-  return sch.replayed ? `npm run chaos -- --replay '${JSON.stringify({ ...sch, replayed: undefined })}'` : `npm run chaos -- --seed ${sch.seed} --only ${sch.index}`;
+  return sch.replayed
+    ? `npm run chaos -- --replay '${JSON.stringify({ ...sch, replayed: undefined })}'`
+    : `npm run chaos -- --seed ${sch.seed} --only ${sch.index}`;
 }
 
 async function main() {
@@ -798,7 +1089,9 @@ async function main() {
     return;
   }
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    console.error('chaos: must run as root: each schedule mounts a small tmpfs (mount -t tmpfs) to fill a disk; run it with sudo');
+    console.error(
+      'chaos: must run as root: each schedule mounts a small tmpfs (mount -t tmpfs) to fill a disk; run it with sudo',
+    );
     process.exit(2);
   }
   if (spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error) {
@@ -820,7 +1113,8 @@ async function main() {
       usage(`--replay: not a schedule (${e.message})`);
     }
     schedules = (Array.isArray(s) ? s : [s]).map((x, i) => ({ index: i, seed: 0, ...x, replayed: true }));
-    if (!schedules.every((x) => x && typeof x.source === 'string' && Array.isArray(x.faults))) usage('--replay: each schedule needs source and faults');
+    if (!schedules.every((x) => x && typeof x.source === 'string' && Array.isArray(x.faults)))
+      usage('--replay: each schedule needs source and faults');
   } else {
     const idx = opts.only ?? Array.from({ length: opts.schedules }, (_, i) => i);
     schedules = idx.map((i) => makeSchedule(opts.seed, i));
@@ -828,7 +1122,10 @@ async function main() {
   const results = [];
   console.log(`chaos: seed ${opts.seed}, ${schedules.length} schedule(s)`);
   for (const sch of schedules) {
-    if (!opts.quiet) console.log(`\n#${sch.index} ${sch.source}@${sch.speed} ${sch.signal_s}s: ${sch.faults.map(describeFault).join('; ')}`);
+    if (!opts.quiet)
+      console.log(
+        `\n#${sch.index} ${sch.source}@${sch.speed} ${sch.signal_s}s: ${sch.faults.map(describeFault).join('; ')}`,
+      );
     let r;
     try {
       r = await runSchedule(sch, validators, opts);
@@ -840,12 +1137,25 @@ async function main() {
     if (!opts.quiet) {
       console.log(`   faults landed: ${r.applied.join(', ') || 'none'} (one due after the run ended does not land)`);
       for (const c of r.checks) console.log(`   ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.ok ? '' : `: ${c.why}`}`);
-      if (failed.length) console.log(`   replay: ${replayLine(sch)}${sch.replayed ? '' : `   (or --replay '${JSON.stringify(sch)}')`}`);
+      if (failed.length)
+        console.log(`   replay: ${replayLine(sch)}${sch.replayed ? '' : `   (or --replay '${JSON.stringify(sch)}')`}`);
     }
   }
 
   // The table: schedule, faults, invariant results.
-  const names = ['exit', 'no stack trace', 'artifacts valid', 'JSON lines only grow', 'one verdict', 'never PASSED when it should not', 'counts: summary = events', 'counts: health, /metrics ≤ final', 'poses have t_capture, age_ms', 'MQTT seq contiguous', 'poses file holds every pose'];
+  const names = [
+    'exit',
+    'no stack trace',
+    'artifacts valid',
+    'JSON lines only grow',
+    'one verdict',
+    'never PASSED when it should not',
+    'counts: summary = events',
+    'counts: health, /metrics ≤ final',
+    'poses have t_capture, age_ms',
+    'MQTT seq contiguous',
+    'poses file holds every pose',
+  ];
   const short = ['exit', 'stack', 'valid', 'grow', 'verdict', '!PASS', 'cnt=ev', 'cnt≤', 'age', 'seq', 'poses'];
   console.log('\n' + ['#', 'source', 'faults', ...short].join(' | '));
   for (const r of results) {
@@ -856,15 +1166,35 @@ async function main() {
     };
     const harness = r.checks.find((c) => c.name === 'harness' || c.name === 'progress');
     const landed = `${r.applied.length}/${r.schedule.faults.length} landed`;
-    console.log([r.schedule.index, `${r.schedule.source}@${r.schedule.speed}`, `${r.schedule.faults.map(describeFault).join('; ')} (${landed})` + (harness ? ` [${harness.name} FAIL]` : ''), ...names.map(cell)].join(' | '));
+    console.log(
+      [
+        r.schedule.index,
+        `${r.schedule.source}@${r.schedule.speed}`,
+        `${r.schedule.faults.map(describeFault).join('; ')} (${landed})` + (harness ? ` [${harness.name} FAIL]` : ''),
+        ...names.map(cell),
+      ].join(' | '),
+    );
   }
   const failing = results.filter((r) => r.checks.some((c) => !c.ok));
   console.log(`\n${results.length - failing.length} of ${results.length} schedules held every invariant`);
   for (const r of failing) {
-    console.log(`FAILED #${r.schedule.index}: ${r.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.why})`).join('; ')}`);
+    console.log(
+      `FAILED #${r.schedule.index}: ${r.checks
+        .filter((c) => !c.ok)
+        .map((c) => `${c.name} (${c.why})`)
+        .join('; ')}`,
+    );
     console.log(`  replay: ${replayLine(r.schedule)}`);
   }
-  if (opts.json) writeFileSync(opts.json, JSON.stringify(results.map((r) => ({ schedule: r.schedule, applied: r.applied, checks: r.checks })), null, 2));
+  if (opts.json)
+    writeFileSync(
+      opts.json,
+      JSON.stringify(
+        results.map((r) => ({ schedule: r.schedule, applied: r.applied, checks: r.checks })),
+        null,
+        2,
+      ),
+    );
   process.exitCode = failing.length ? 1 : 0;
 }
 

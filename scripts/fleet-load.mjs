@@ -43,7 +43,19 @@ async function subscriber() {
     const node = topic.split('/')[1];
     const p = JSON.parse(payload.toString());
     let s = per.get(node);
-    if (!s) per.set(node, (s = { received: 0, first_seq: p.seq, last_seq: p.seq - 1, seq_gaps: 0, missed: 0, first_at: Date.now(), last_at: 0 }));
+    if (!s)
+      per.set(
+        node,
+        (s = {
+          received: 0,
+          first_seq: p.seq,
+          last_seq: p.seq - 1,
+          seq_gaps: 0,
+          missed: 0,
+          first_at: Date.now(),
+          last_at: 0,
+        }),
+      );
     if (p.seq !== s.last_seq + 1) {
       s.seq_gaps++;
       s.missed += Math.max(0, p.seq - s.last_seq - 1);
@@ -61,7 +73,12 @@ async function subscriber() {
   await new Promise((r) => setTimeout(r, 500));
   delays.sort((x, y) => x - y);
   const q = (f) => (delays.length ? delays[Math.min(delays.length - 1, Math.floor(f * delays.length))] : null);
-  process.stdout.write(JSON.stringify({ per: Object.fromEntries(per), delay_ms: { p50: q(0.5), p95: q(0.95), p99: q(0.99), max: delays.at(-1) ?? null } }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      per: Object.fromEntries(per),
+      delay_ms: { p50: q(0.5), p95: q(0.95), p99: q(0.99), max: delays.at(-1) ?? null },
+    }) + '\n',
+  );
   await c.endAsync();
   process.exit(0);
 }
@@ -78,7 +95,10 @@ async function main() {
   const nRec = rec.shape[0];
 
   const dir = mkdtempSync(join(tmpdir(), 'fleet-mosq-'));
-  writeFileSync(join(dir, 'm.conf'), `${process.getuid?.() === 0 ? 'user root\n' : ''}listener ${PORT} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000\n`);
+  writeFileSync(
+    join(dir, 'm.conf'),
+    `${process.getuid?.() === 0 ? 'user root\n' : ''}listener ${PORT} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000\n`,
+  );
   const mosq = spawn('mosquitto', ['-c', join(dir, 'm.conf')], { stdio: 'ignore' });
   mosq.once('error', (e) => {
     console.error(`mosquitto: ${e.message}`);
@@ -86,7 +106,9 @@ async function main() {
   });
   await waitPort(PORT);
 
-  const sub = spawn(process.execPath, [here, '--subscriber', '--port', String(PORT), '--qos', a.qos], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const sub = spawn(process.execPath, [here, '--subscriber', '--port', String(PORT), '--qos', a.qos], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let subOut = '';
   sub.stdout.on('data', (d) => (subOut += d.toString()));
   await until(() => subOut.includes('ready\n'));
@@ -141,10 +163,39 @@ async function main() {
     const r = got.per[st.node_id] ?? { received: 0, missed: 0, seq_gaps: 0 };
     sent += n.step;
     recv += r.received;
-    rows.push({ node: st.node_id, produced: n.step, published: st.published, dropped_at_node: st.dropped, received: r.received, seq_gaps: r.seq_gaps, loss_pct: +((100 * (n.step - r.received)) / n.step).toFixed(3), rate_hz: +(r.received / SECONDS).toFixed(2) });
+    rows.push({
+      node: st.node_id,
+      produced: n.step,
+      published: st.published,
+      dropped_at_node: st.dropped,
+      received: r.received,
+      seq_gaps: r.seq_gaps,
+      loss_pct: +((100 * (n.step - r.received)) / n.step).toFixed(3),
+      rate_hz: +(r.received / SECONDS).toFixed(2),
+    });
   }
   const worst = rows.reduce((w, r) => (r.loss_pct > w.loss_pct ? r : w), rows[0]);
-  console.log(JSON.stringify({ nodes: K, seconds: SECONDS, qos: Number(a.qos), produced: sent, received: recv, loss_pct: +((100 * (sent - recv)) / sent).toFixed(3), delivered_rate_hz_per_node: { min: Math.min(...rows.map((r) => r.rate_hz)), max: Math.max(...rows.map((r) => r.rate_hz)) }, worst_node: worst, publisher_ticks_late_over_20ms: lateTicks, transport_delay_ms: got.delay_ms }, null, 1));
+  console.log(
+    JSON.stringify(
+      {
+        nodes: K,
+        seconds: SECONDS,
+        qos: Number(a.qos),
+        produced: sent,
+        received: recv,
+        loss_pct: +((100 * (sent - recv)) / sent).toFixed(3),
+        delivered_rate_hz_per_node: {
+          min: Math.min(...rows.map((r) => r.rate_hz)),
+          max: Math.max(...rows.map((r) => r.rate_hz)),
+        },
+        worst_node: worst,
+        publisher_ticks_late_over_20ms: lateTicks,
+        transport_delay_ms: got.delay_ms,
+      },
+      null,
+      1,
+    ),
+  );
   if (process.env.FLEET_PER_NODE) console.table(rows);
 }
 

@@ -17,12 +17,31 @@ import { MODEL_KEYS_WITH_INCREMENTAL } from '../dist/src/inference/incremental-e
 import { precisionStudy, syntheticEmg } from '../dist/src/daemon/precision-study.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { values: a } = parseArgs({ options: { seconds: { type: 'string', default: '180' }, seeds: { type: 'string', default: '1,2' }, segment: { type: 'string', default: '30' }, models: { type: 'string', default: join(root, 'models') } } });
-const keys = [...MODEL_KEYS_WITH_INCREMENTAL, 'stream_step', 'decoder_step_int8', 'encoder_incremental_int8', 'stream_step_int8'];
-const models = await loadModels(a.models, { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), keys);
+const { values: a } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '180' },
+    seeds: { type: 'string', default: '1,2' },
+    segment: { type: 'string', default: '30' },
+    models: { type: 'string', default: join(root, 'models') },
+  },
+});
+const keys = [
+  ...MODEL_KEYS_WITH_INCREMENTAL,
+  'stream_step',
+  'decoder_step_int8',
+  'encoder_incremental_int8',
+  'stream_step_int8',
+];
+const models = await loadModels(
+  a.models,
+  { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 },
+  silentLogger(),
+  keys,
+);
 const goldenPath = join(a.models, 'golden', 'input.mtb');
 const inputs = [['golden', () => requireArray(readTensorBundle(goldenPath), 'emg', goldenPath).data]];
-for (const s of a.seeds.split(',').filter(Boolean)) inputs.push([`synthetic seed ${s}, ${a.seconds} s`, () => syntheticEmg(Number(a.seconds), Number(s))]);
+for (const s of a.seeds.split(',').filter(Boolean))
+  inputs.push([`synthetic seed ${s}, ${a.seconds} s`, () => syntheticEmg(Number(a.seconds), Number(s))]);
 let worst = 0;
 for (const [name, emg] of inputs) {
   const r = await precisionStudy(models, emg(), { segmentS: Number(a.segment) });

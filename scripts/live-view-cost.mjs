@@ -10,7 +10,9 @@ import { newPoseEvent } from '../dist/src/domain/pose.js';
 
 let opt;
 try {
-  opt = parseArgs({ options: { poses: { type: 'string', default: '200000' }, frames: { type: 'string', default: '5000' } } }).values;
+  opt = parseArgs({
+    options: { poses: { type: 'string', default: '200000' }, frames: { type: 'string', default: '5000' } },
+  }).values;
 } catch (e) {
   console.error(`live-view-cost: ${e.message}`);
   process.exit(2);
@@ -26,7 +28,10 @@ const url = await s.listen();
 const ch = s.addStream('main', JOINT_NAMES);
 for (let k = 0; k < 2; k++) request(new URL('/events', url), (res) => res.resume()).end();
 while (s.viewerCount < 2) await new Promise((r) => setTimeout(r, 10));
-const e = newPoseEvent('streaming', new Float32Array(20).map((_, i) => Math.sin(i)));
+const e = newPoseEvent(
+  'streaming',
+  new Float32Array(20).map((_, i) => Math.sin(i)),
+);
 for (let i = 0; i < 1000; i++) ch.pose(e);
 const N = Number(opt.poses);
 let t0 = performance.now();
@@ -43,5 +48,11 @@ for (let i = 0; i < M; i++) {
   if (i % 50 === 0) await new Promise((r) => setImmediate(r));
 }
 const frameUs = ((performance.now() - t0) / M) * 1e3;
-console.log(JSON.stringify({ pose_listener_ns: Number(poseNs.toFixed(1)), frame_to_2_viewers_us: Number(frameUs.toFixed(1)), counts: ch.counts }));
+console.log(
+  JSON.stringify({
+    pose_listener_ns: Number(poseNs.toFixed(1)),
+    frame_to_2_viewers_us: Number(frameUs.toFixed(1)),
+    counts: ch.counts,
+  }),
+);
 await s.close();

@@ -29,26 +29,72 @@ const dir = mkdtempSync(join(tmpdir(), 'myostream-parity-'));
 const cases = [
   ['exact', 'exact_poses', ['--set', 'model.mode=exact']],
   ...['window', 'incremental'].flatMap((enc) => [
-    [`streaming ${enc} sliding_window`, 'streaming_sliding_window_poses', ['--set', `runtime.streaming.encoder=${enc}`, '--set', 'runtime.streaming.feature_policy=sliding_window']],
-    [`streaming ${enc} exact_grid`, 'streaming_exact_grid_poses', ['--set', `runtime.streaming.encoder=${enc}`, '--set', 'runtime.streaming.feature_policy=exact_grid']],
+    [
+      `streaming ${enc} sliding_window`,
+      'streaming_sliding_window_poses',
+      ['--set', `runtime.streaming.encoder=${enc}`, '--set', 'runtime.streaming.feature_policy=sliding_window'],
+    ],
+    [
+      `streaming ${enc} exact_grid`,
+      'streaming_exact_grid_poses',
+      ['--set', `runtime.streaming.encoder=${enc}`, '--set', 'runtime.streaming.feature_policy=exact_grid'],
+    ],
   ]),
   // The incremental encoder's steps as two runs each (encoder, then decoder) instead of one stream_step run.
-  ...['sliding_window', 'exact_grid'].map((policy) => [`streaming incremental ${policy} 2 runs`, `streaming_${policy}_poses`,
-    ['--set', 'runtime.streaming.encoder=incremental', '--set', `runtime.streaming.feature_policy=${policy}`, '--set', 'runtime.streaming.fused_step=false']]),
+  ...['sliding_window', 'exact_grid'].map((policy) => [
+    `streaming incremental ${policy} 2 runs`,
+    `streaming_${policy}_poses`,
+    [
+      '--set',
+      'runtime.streaming.encoder=incremental',
+      '--set',
+      `runtime.streaming.feature_policy=${policy}`,
+      '--set',
+      'runtime.streaming.fused_step=false',
+    ],
+  ]),
 ];
 const key = (name) => name.replace(/ /g, '-');
 const only = opt.only === undefined ? undefined : opt.only.split(',').filter(Boolean);
-for (const k of only ?? []) if (!cases.some(([name]) => key(name) === k)) usage(`--only: no case ${k} (cases: ${cases.map(([n]) => key(n)).join(', ')})`);
+for (const k of only ?? [])
+  if (!cases.some(([name]) => key(name) === k))
+    usage(`--only: no case ${k} (cases: ${cases.map(([n]) => key(n)).join(', ')})`);
 let worst = 0;
 for (const [name, array, args] of cases.filter(([n]) => !only || only.includes(key(n)))) {
   const out = join(dir, `${name.replace(/ /g, '-')}.jsonl`);
-  const r = spawnSync(process.execPath, [join(root, 'dist/src/main.js'), 'run', '--source', 'replay:models/golden/input.mtb', '--speed', '0', '--quiet',
-    '--set', 'outputs.mqtt.enabled=false', '--set', 'eval.streaming_alignment_check=false', '--set', 'logging.level=error',
-    '--artifacts', join(dir, key(name)), '--poses-out', out, ...args], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(root, 'dist/src/main.js'),
+      'run',
+      '--source',
+      'replay:models/golden/input.mtb',
+      '--speed',
+      '0',
+      '--quiet',
+      '--set',
+      'outputs.mqtt.enabled=false',
+      '--set',
+      'eval.streaming_alignment_check=false',
+      '--set',
+      'logging.level=error',
+      '--artifacts',
+      join(dir, key(name)),
+      '--poses-out',
+      out,
+      ...args,
+    ],
+    { cwd: root, encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`${name}: exit ${r.status}: ${r.stderr}`);
-  const got = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).angles).flat();
+  const got = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).angles)
+    .flat();
   const want = golden.arrays.get(array).data;
-  if (got.length !== want.length) throw new Error(`${name}: ${got.length / 20} poses, reference has ${want.length / 20}`);
+  if (got.length !== want.length)
+    throw new Error(`${name}: ${got.length / 20} poses, reference has ${want.length / 20}`);
   let m = 0;
   for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(got[i] - want[i]));
   worst = Math.max(worst, m);

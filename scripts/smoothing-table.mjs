@@ -17,19 +17,24 @@ import { loadRecording } from '../dist/src/acquisition/recording.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATA = ['golden', 'fixture', 'synthetic'];
 function usage(msg) {
-  console.error(`smoothing-table: ${msg}\nusage: node scripts/smoothing-table.mjs [--data ${DATA.join(',')}] [--steps N]`);
+  console.error(
+    `smoothing-table: ${msg}\nusage: node scripts/smoothing-table.mjs [--data ${DATA.join(',')}] [--steps N]`,
+  );
   process.exit(2);
 }
 let opt;
 try {
-  opt = parseArgs({ options: { data: { type: 'string', default: DATA.join(',') }, steps: { type: 'string', default: '3000' } } }).values;
+  opt = parseArgs({
+    options: { data: { type: 'string', default: DATA.join(',') }, steps: { type: 'string', default: '3000' } },
+  }).values;
 } catch (e) {
   usage(e.message);
 }
 const data = opt.data.split(',').filter(Boolean);
 for (const d of data) if (!DATA.includes(d)) usage(`--data: no data set ${d} (${DATA.join(', ')})`);
 const syntheticSteps = Number(opt.steps);
-if (!Number.isInteger(syntheticSteps) || syntheticSteps < 2 * 25) usage(`--steps must be an integer ≥ 50, got ${opt.steps}`);
+if (!Number.isInteger(syntheticSteps) || syntheticSteps < 2 * 25)
+  usage(`--steps must be an integer ≥ 50, got ${opt.steps}`);
 const RATE = 50;
 const SETTINGS = [
   { name: 'light', min_cutoff: 4, beta: 1, d_cutoff: 1 },
@@ -43,10 +48,35 @@ function posesOf(file) {
   const dir = mkdtempSync(join(tmpdir(), 'myo-smooth-'));
   try {
     const out = join(dir, 'poses.jsonl');
-    const r = spawnSync(process.execPath, [join(ROOT, 'dist/src/main.js'), 'run', '--source', `replay:${file}`, '--speed', '0', '--quiet', '--artifacts', join(dir, 'runs'),
-      '--set', `outputs.poses_out=${out}`, '--set', 'outputs.mqtt.enabled=false', '--set', 'logging.level=error', '--set', 'eval.streaming_alignment_check=false'], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'dist/src/main.js'),
+        'run',
+        '--source',
+        `replay:${file}`,
+        '--speed',
+        '0',
+        '--quiet',
+        '--artifacts',
+        join(dir, 'runs'),
+        '--set',
+        `outputs.poses_out=${out}`,
+        '--set',
+        'outputs.mqtt.enabled=false',
+        '--set',
+        'logging.level=error',
+        '--set',
+        'eval.streaming_alignment_check=false',
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(`myostream run on ${file} failed: ${r.stderr}`);
-    const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((p) => p.mode === 'streaming');
+    const rows = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((p) => p.mode === 'streaming');
     return { t: rows.map((p) => p.t), angles: rows.map((p) => p.angles) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -68,14 +98,15 @@ function smooth(angles, s) {
 function jitter(x) {
   let s = 0;
   let n = 0;
-  for (let k = 1; k < x.length; k++) for (let j = 0; j < x[k].length; j++) (s += Math.abs(x[k][j] - x[k - 1][j])), n++;
+  for (let k = 1; k < x.length; k++)
+    for (let j = 0; j < x[k].length; j++) ((s += Math.abs(x[k][j] - x[k - 1][j])), n++);
   return s / n;
 }
 
 function mae(x, ref) {
   let s = 0;
   let n = 0;
-  for (let k = 0; k < x.length; k++) for (let j = 0; j < x[k].length; j++) (s += Math.abs(x[k][j] - ref[k][j])), n++;
+  for (let k = 0; k < x.length; k++) for (let j = 0; j < x[k].length; j++) ((s += Math.abs(x[k][j] - ref[k][j])), n++);
   return s / n;
 }
 
@@ -94,7 +125,7 @@ function lagMs(x, y) {
     for (let d = 0; d <= MAX_LAG_STEPS; d++) {
       let s = 0;
       let n = 0;
-      for (let k = 0; k + d < y.length; k++) (s += (y[k + d][j] - x[k][j]) ** 2), n++;
+      for (let k = 0; k + d < y.length; k++) ((s += (y[k + d][j] - x[k][j]) ** 2), n++);
       e.push(s / n);
     }
     let best = 0;
@@ -135,9 +166,11 @@ function stepResponse(s, size) {
 /** Smooth motion (a few slow sines per joint) plus white noise: the clean trajectory is the truth. */
 function syntheticMotion(steps = 3000, noise = 0.02, seed = 7) {
   let st = seed;
-  const rnd = () => ((st = (st * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const rnd = () => (st = (st * 1664525 + 1013904223) >>> 0) / 2 ** 32;
   const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
-  const params = Array.from({ length: 20 }, () => [0, 1, 2].map(() => ({ f: 0.2 + 1.8 * rnd(), a: 0.05 + 0.25 * rnd(), p: 2 * Math.PI * rnd() })));
+  const params = Array.from({ length: 20 }, () =>
+    [0, 1, 2].map(() => ({ f: 0.2 + 1.8 * rnd(), a: 0.05 + 0.25 * rnd(), p: 2 * Math.PI * rnd() })),
+  );
   const truth = [];
   const raw = [];
   for (let k = 0; k < steps; k++) {
@@ -156,10 +189,24 @@ const ms = (v) => (v >= EDGE_MS ? `≥ ${EDGE_MS}` : v.toFixed(0));
 const lagText = (l) => (l === null ? '–' : `${ms(l.median)} (${ms(l.min)}–${ms(l.max)})`);
 const rows = [];
 function measure(label, raw, truth) {
-  rows.push({ label, setting: 'raw', jitter: jitter(raw), lag: null, mae: truth ? mae(raw, truth) : null, lagTruth: truth ? lagMs(truth, raw) : null });
+  rows.push({
+    label,
+    setting: 'raw',
+    jitter: jitter(raw),
+    lag: null,
+    mae: truth ? mae(raw, truth) : null,
+    lagTruth: truth ? lagMs(truth, raw) : null,
+  });
   for (const s of SETTINGS) {
     const y = smooth(raw, s);
-    rows.push({ label, setting: `${s.name} (${s.min_cutoff}, ${s.beta}, ${s.d_cutoff})`, jitter: jitter(y), lag: lagMs(raw, y), mae: truth ? mae(y, truth) : null, lagTruth: truth ? lagMs(truth, y) : null });
+    rows.push({
+      label,
+      setting: `${s.name} (${s.min_cutoff}, ${s.beta}, ${s.d_cutoff})`,
+      jitter: jitter(y),
+      lag: lagMs(raw, y),
+      mae: truth ? mae(y, truth) : null,
+      lagTruth: truth ? lagMs(truth, y) : null,
+    });
   }
 }
 
@@ -173,7 +220,11 @@ if (data.includes('fixture')) {
   const fixture = posesOf(fixturePath);
   const rec = await loadRecording(join(ROOT, fixturePath));
   // Ground truth at each pose's window end sample.
-  const truth = fixture.t.map((t) => Array.from(rec.jointAngles.subarray((Math.round(t * rec.sampleRate) - 1) * 20, Math.round(t * rec.sampleRate) * 20)));
+  const truth = fixture.t.map((t) =>
+    Array.from(
+      rec.jointAngles.subarray((Math.round(t * rec.sampleRate) - 1) * 20, Math.round(t * rec.sampleRate) * 20),
+    ),
+  );
   measure(`HDF5 fixture with ground truth (${fixture.angles.length} steps)`, fixture.angles, truth);
 }
 
@@ -182,18 +233,29 @@ if (data.includes('synthetic')) {
   measure(`synthetic motion, σ 0.02 rad noise (${syntheticSteps} steps)`, syn.raw, syn.truth);
 }
 
-console.log('Lag: the shift that best aligns the two streams (least mean squared difference), ms, median over the 20 joints (min–max).\n');
-console.log('| data | stream (min_cutoff Hz, beta, d_cutoff Hz) | jitter, mean abs step change (rad) | lag behind raw (ms) | MAE vs truth (rad) | lag behind truth (ms) |');
+console.log(
+  'Lag: the shift that best aligns the two streams (least mean squared difference), ms, median over the 20 joints (min–max).\n',
+);
+console.log(
+  '| data | stream (min_cutoff Hz, beta, d_cutoff Hz) | jitter, mean abs step change (rad) | lag behind raw (ms) | MAE vs truth (rad) | lag behind truth (ms) |',
+);
 console.log('|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.label} | ${r.setting} | ${sci(r.jitter)} | ${lagText(r.lag)} | ${sci(r.mae)} | ${lagText(r.lagTruth)} |`);
+for (const r of rows)
+  console.log(
+    `| ${r.label} | ${r.setting} | ${sci(r.jitter)} | ${lagText(r.lag)} | ${sci(r.mae)} | ${lagText(r.lagTruth)} |`,
+  );
 
-console.log("\nStep response from rest (a joint jumps and stays): ms from the step until the output has covered 50 % / 90 % of it (0 = already on the step's own pose):\n");
+console.log(
+  "\nStep response from rest (a joint jumps and stays): ms from the step until the output has covered 50 % / 90 % of it (0 = already on the step's own pose):\n",
+);
 const SIZES = [0.01, 0.1, 1];
 console.log(`| setting | ${SIZES.map((z) => `${z} rad step`).join(' | ')} |`);
 console.log(`|---|${SIZES.map(() => '---').join('|')}|`);
 for (const s of SETTINGS) {
-  console.log(`| ${s.name} (${s.min_cutoff}, ${s.beta}, ${s.d_cutoff}) | ${SIZES.map((z) => {
-    const r = stepResponse(s, z);
-    return `${r.t50 ?? '> 10000'} / ${r.t90 ?? '> 10000'}`;
-  }).join(' | ')} |`);
+  console.log(
+    `| ${s.name} (${s.min_cutoff}, ${s.beta}, ${s.d_cutoff}) | ${SIZES.map((z) => {
+      const r = stepResponse(s, z);
+      return `${r.t50 ?? '> 10000'} / ${r.t90 ?? '> 10000'}`;
+    }).join(' | ')} |`,
+  );
 }

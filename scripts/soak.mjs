@@ -16,7 +16,9 @@ const drift = join(root, 'dist', 'src', 'common', 'statistics.js');
 const cli = join(root, 'dist', 'src', 'main.js');
 
 function usage(msg) {
-  console.error(`soak: ${msg}\nusage: npm run soak -- --minutes N [--speed X] [--out DIR] [--slice-s S] [--set key=value ...]\n       npm run soak -- --analyze RUN_DIR   (the series of an existing run)`);
+  console.error(
+    `soak: ${msg}\nusage: npm run soak -- --minutes N [--speed X] [--out DIR] [--slice-s S] [--set key=value ...]\n       npm run soak -- --analyze RUN_DIR   (the series of an existing run)`,
+  );
   process.exit(2);
 }
 
@@ -48,20 +50,37 @@ mkdirSync(dir, { recursive: true });
 // The embedded broker on any free port unless told otherwise: a soak must not take 1883 from a
 // running service.
 if (!opt.sets.some((x) => x.startsWith('outputs.mqtt.'))) opt.sets.push('outputs.mqtt.embedded_port=0');
-const runArgs = [cli, 'run', '--source', 'synthetic', '--duration', String(opt.minutes * 60), '--speed', String(opt.speed), '--artifacts', dir, '--quiet', ...opt.sets.flatMap((s) => ['--set', s])];
+const runArgs = [
+  cli,
+  'run',
+  '--source',
+  'synthetic',
+  '--duration',
+  String(opt.minutes * 60),
+  '--speed',
+  String(opt.speed),
+  '--artifacts',
+  dir,
+  '--quiet',
+  ...opt.sets.flatMap((s) => ['--set', s]),
+];
 if (!opt.analyze) console.log(`soak: node ${runArgs.slice(1).join(' ')}`);
 const t0 = performance.now();
-const code = opt.analyze ? 0 : await new Promise((res) => {
-  const log = createWriteStream(join(dir, 'soak.log'));
-  const child = spawn(process.execPath, runArgs, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.pipe(log, { end: false });
-  child.stderr.pipe(log, { end: false });
-  child.on('exit', (c, sig) => {
-    log.end();
-    res(c ?? (sig ? 128 : 1));
-  });
-});
-const wallS = opt.analyze ? Number(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')).durations?.wall_s ?? NaN) : (performance.now() - t0) / 1000;
+const code = opt.analyze
+  ? 0
+  : await new Promise((res) => {
+      const log = createWriteStream(join(dir, 'soak.log'));
+      const child = spawn(process.execPath, runArgs, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.pipe(log, { end: false });
+      child.stderr.pipe(log, { end: false });
+      child.on('exit', (c, sig) => {
+        log.end();
+        res(c ?? (sig ? 128 : 1));
+      });
+    });
+const wallS = opt.analyze
+  ? Number(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')).durations?.wall_s ?? NaN)
+  : (performance.now() - t0) / 1000;
 if (!existsSync(join(dir, 'summary.json'))) {
   console.error(`soak: the run wrote no summary.json (exit ${code}); see ${join(dir, 'soak.log')}`);
   process.exit(1);
@@ -92,10 +111,24 @@ for (const m of metrics) {
   if (Number.isFinite(m.t_compute_ms)) s.tc.push(m.t_compute_ms);
   if (Number.isFinite(m.e2e_ms)) s.e2e.push(m.e2e_ms);
 }
-const series = [...slices.entries()].sort((a, b) => a[0] - b[0]).map(([k, s]) => ({ minute: (k * opt.sliceS) / 60, steps: s.tc.length, tc_p50: pct(s.tc, 50), tc_p95: pct(s.tc, 95), e2e_p95: pct(s.e2e, 95) }));
+const series = [...slices.entries()]
+  .sort((a, b) => a[0] - b[0])
+  .map(([k, s]) => ({
+    minute: (k * opt.sliceS) / 60,
+    steps: s.tc.length,
+    tc_p50: pct(s.tc, 50),
+    tc_p95: pct(s.tc, 95),
+    e2e_p95: pct(s.e2e, 95),
+  }));
 const fit = (xs, ys) => new TheilSen(0.95).fit(xs, ys);
-const tcTrend = fit(series.map((s) => s.minute), series.map((s) => s.tc_p95));
-const e2eTrend = fit(series.map((s) => s.minute), series.map((s) => s.e2e_p95));
+const tcTrend = fit(
+  series.map((s) => s.minute),
+  series.map((s) => s.tc_p95),
+);
+const e2eTrend = fit(
+  series.map((s) => s.minute),
+  series.map((s) => s.e2e_p95),
+);
 
 // Memory: the watchdog's series when it ran (with external), else the session's samples.
 const memSamples = summary.watchdog?.memory?.samples ?? summary.memory?.samples ?? [];
@@ -104,8 +137,19 @@ const settle = 60;
 const after = memSamples.filter((s) => s.t_s >= settle);
 const memFit = (key) => {
   const pts = after.filter((s) => Number.isFinite(s[key]));
-  const t = fit(pts.map((s) => s.t_s / 3600), pts.map((s) => s[key]));
-  return t ? { mb_per_hour: round(t.slope, 2), lo: round(t.lo, 2), hi: round(t.hi, 2), confidence_rising: round(t.rising, 3), samples: t.n } : null;
+  const t = fit(
+    pts.map((s) => s.t_s / 3600),
+    pts.map((s) => s[key]),
+  );
+  return t
+    ? {
+        mb_per_hour: round(t.slope, 2),
+        lo: round(t.lo, 2),
+        hi: round(t.hi, 2),
+        confidence_rising: round(t.rising, 3),
+        samples: t.n,
+      }
+    : null;
 };
 const memory = { rss: memFit('rss_mb'), heap_used: memFit('heap_used_mb'), external: memFit('external_mb') };
 
@@ -115,27 +159,69 @@ async function offlineVerdicts() {
   const wd = await import(join(root, 'dist', 'src', 'supervision', 'watchdog.js'));
   const { watchdogSchema } = await import(join(root, 'dist', 'src', 'supervision', 'watchdog-settings.js'));
   const snap = join(dir, 'config_snapshot.yaml');
-  const ev = existsSync(snap) ? (await import('yaml')).parse(readFileSync(snap, 'utf8'))?.eval?.streaming_latency : null;
+  const ev = existsSync(snap)
+    ? (await import('yaml')).parse(readFileSync(snap, 'utf8'))?.eval?.streaming_latency
+    : null;
   const w = watchdogSchema.parse({});
   const lat = new wd.LatencyDrift({
-    p50Ms: ev?.p50_ms ?? 10, p95Ms: ev?.p95_ms ?? 20, windowUnits: w.latency.window_units, warmupUnits: 0,
-    persistenceWindows: w.latency.persistence_windows, trendWindows: w.latency.trend_windows, trendMsPerMin: w.latency.trend_ms_per_min,
-    trendMinRiseMs: w.latency.trend_min_rise_ms, trendConfidence: w.latency.trend_confidence, baselineWindows: w.latency.baseline_windows,
-    starvationUnits: w.latency.starvation_units, unitSeconds: 0.02, onRegression: w.latency.on_regression, onContention: w.latency.on_contention,
+    p50Ms: ev?.p50_ms ?? 10,
+    p95Ms: ev?.p95_ms ?? 20,
+    windowUnits: w.latency.window_units,
+    warmupUnits: 0,
+    persistenceWindows: w.latency.persistence_windows,
+    trendWindows: w.latency.trend_windows,
+    trendMsPerMin: w.latency.trend_ms_per_min,
+    trendMinRiseMs: w.latency.trend_min_rise_ms,
+    trendConfidence: w.latency.trend_confidence,
+    baselineWindows: w.latency.baseline_windows,
+    starvationUnits: w.latency.starvation_units,
+    unitSeconds: 0.02,
+    onRegression: w.latency.on_regression,
+    onContention: w.latency.on_contention,
   });
   const m = w.memory;
-  const mem = new wd.MemoryDrift({ warmupS: m.warmup_s, minSpanS: m.min_span_s, rssMbPerHour: m.rss_mb_per_hour, heapMbPerHour: m.heap_mb_per_hour, externalMbPerHour: m.external_mb_per_hour, minGrowthMb: m.min_growth_mb, confidence: m.confidence, onLeak: m.on_leak });
+  const mem = new wd.MemoryDrift({
+    warmupS: m.warmup_s,
+    minSpanS: m.min_span_s,
+    rssMbPerHour: m.rss_mb_per_hour,
+    heapMbPerHour: m.heap_mb_per_hour,
+    externalMbPerHour: m.external_mb_per_hour,
+    minGrowthMb: m.min_growth_mb,
+    confidence: m.confidence,
+    onLeak: m.on_leak,
+  });
   const out = [];
   let prevStep = -1;
   let since = 0;
   for (const x of metrics) {
     since = x.step === prevStep + 1 ? since + 1 : 0;
     prevStep = x.step;
-    for (const v of lat.push(x.t_compute_ms, NaN, since + 1000, wd.UNKNOWN_SYSTEM) ?? []) out.push(`${v.kind}:${v.cause} at ${x.t.toFixed(0)} s: ${v.detail}`);
+    for (const v of lat.push(x.t_compute_ms, NaN, since + 1000, wd.UNKNOWN_SYSTEM) ?? [])
+      out.push(`${v.kind}:${v.cause} at ${x.t.toFixed(0)} s: ${v.detail}`);
   }
   const mb = 1048576;
-  for (const x of memSamples) for (const v of mem.sample(x.t_s, { rss: x.rss_mb * mb, heapUsed: x.heap_used_mb * mb, external: (x.external_mb ?? 0) * mb, arrayBuffers: 0 }) ?? []) out.push(`${v.kind}:${v.cause} at ${x.t_s} s wall: ${v.detail}`);
-  return { verdicts: out, windows: lat.counts.windows, excess_windows: lat.counts.excess_windows, trend: lat.lastTrend ? { ms_per_min: round(lat.lastTrend.slope, 4), lo: round(lat.lastTrend.lo, 4), hi: round(lat.lastTrend.hi, 4), confidence: round(lat.lastTrend.rising, 3) } : null, memory: mem.trends };
+  for (const x of memSamples)
+    for (const v of mem.sample(x.t_s, {
+      rss: x.rss_mb * mb,
+      heapUsed: x.heap_used_mb * mb,
+      external: (x.external_mb ?? 0) * mb,
+      arrayBuffers: 0,
+    }) ?? [])
+      out.push(`${v.kind}:${v.cause} at ${x.t_s} s wall: ${v.detail}`);
+  return {
+    verdicts: out,
+    windows: lat.counts.windows,
+    excess_windows: lat.counts.excess_windows,
+    trend: lat.lastTrend
+      ? {
+          ms_per_min: round(lat.lastTrend.slope, 4),
+          lo: round(lat.lastTrend.lo, 4),
+          hi: round(lat.lastTrend.hi, 4),
+          confidence: round(lat.lastTrend.rising, 3),
+        }
+      : null,
+    memory: mem.trends,
+  };
 }
 const offline = await offlineVerdicts();
 
@@ -147,30 +233,75 @@ function round(x, d) {
 }
 const f = (x) => (Number.isFinite(x) ? x.toFixed(2).padStart(7) : '      –');
 
-console.log(`run ${dir}: exit ${code}, ${summary.exit}, mode ${summary.mode_final}, signal ${summary.durations?.signal_s} s in ${wallS.toFixed(0)} s wall`);
+console.log(
+  `run ${dir}: exit ${code}, ${summary.exit}, mode ${summary.mode_final}, signal ${summary.durations?.signal_s} s in ${wallS.toFixed(0)} s wall`,
+);
 console.log(`minute  steps  Tc p50  Tc p95  e2e p95`);
-for (const s of series) console.log(`${String(s.minute).padStart(6)} ${String(s.steps).padStart(6)} ${f(s.tc_p50)} ${f(s.tc_p95)} ${f(s.e2e_p95)}`);
-const tr = (t, unit) => (t ? `${t.slope.toFixed(3)} ${unit} (95 % ${t.lo.toFixed(3)}…${t.hi.toFixed(3)}, rising confidence ${t.rising.toFixed(2)}, ${t.n} slices)` : 'n/a');
+for (const s of series)
+  console.log(
+    `${String(s.minute).padStart(6)} ${String(s.steps).padStart(6)} ${f(s.tc_p50)} ${f(s.tc_p95)} ${f(s.e2e_p95)}`,
+  );
+const tr = (t, unit) =>
+  t
+    ? `${t.slope.toFixed(3)} ${unit} (95 % ${t.lo.toFixed(3)}…${t.hi.toFixed(3)}, rising confidence ${t.rising.toFixed(2)}, ${t.n} slices)`
+    : 'n/a';
 console.log(`T_compute P95 slope: ${tr(tcTrend, 'ms/min')}`);
 console.log(`end-to-end P95 slope: ${tr(e2eTrend, 'ms/min')}`);
-for (const [k, m] of Object.entries(memory)) console.log(`memory ${k} after ${settle} s: ${m ? `${m.mb_per_hour} MB per wall hour (95 % ${m.lo}…${m.hi}, rising confidence ${m.confidence_rising}, ${m.samples} samples)${Number.isFinite(signalPerWall) && signalPerWall > 1.5 ? `, ${(m.mb_per_hour / signalPerWall).toFixed(2)} MB per hour of signal at ${signalPerWall.toFixed(1)}× real time` : ''}` : 'n/a'}`);
-console.log(`events: ${Object.entries(kinds).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; mode switches ${summary.mode_switches?.length ?? 0}`);
+for (const [k, m] of Object.entries(memory))
+  console.log(
+    `memory ${k} after ${settle} s: ${m ? `${m.mb_per_hour} MB per wall hour (95 % ${m.lo}…${m.hi}, rising confidence ${m.confidence_rising}, ${m.samples} samples)${Number.isFinite(signalPerWall) && signalPerWall > 1.5 ? `, ${(m.mb_per_hour / signalPerWall).toFixed(2)} MB per hour of signal at ${signalPerWall.toFixed(1)}× real time` : ''}` : 'n/a'}`,
+  );
+console.log(
+  `events: ${
+    Object.entries(kinds)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none'
+  }; mode switches ${summary.mode_switches?.length ?? 0}`,
+);
 if (wd) {
-  console.log(`watchdog: latency ${JSON.stringify(summary.acceptance?.latency_drift ?? null)}, memory ${JSON.stringify(summary.acceptance?.memory_drift ?? null)}`);
-  for (const v of wd.verdicts ?? []) console.log(`  ${v.kind} ${v.cause} (${v.action}) at ${Number(v.t).toFixed(1)} s: ${v.detail}`);
+  console.log(
+    `watchdog: latency ${JSON.stringify(summary.acceptance?.latency_drift ?? null)}, memory ${JSON.stringify(summary.acceptance?.memory_drift ?? null)}`,
+  );
+  for (const v of wd.verdicts ?? [])
+    console.log(`  ${v.kind} ${v.cause} (${v.action}) at ${Number(v.t).toFixed(1)} s: ${v.detail}`);
 } else {
   console.log('watchdog: no watchdog section in summary.json (the plug-in is not registered in this build)');
 }
-console.log(`watchdog decision classes on this run's series, offline (wall time only, load unknown): ${offline.windows} windows, ${offline.excess_windows} over a bound, last trend ${JSON.stringify(offline.trend)}; verdicts: ${offline.verdicts.length ? '' : 'none'}`);
+console.log(
+  `watchdog decision classes on this run's series, offline (wall time only, load unknown): ${offline.windows} windows, ${offline.excess_windows} over a bound, last trend ${JSON.stringify(offline.trend)}; verdicts: ${offline.verdicts.length ? '' : 'none'}`,
+);
 for (const v of offline.verdicts) console.log(`  ${v}`);
-console.log(JSON.stringify({
-  dir, exit: code, wall_s: round(wallS, 1), signal_s: summary.durations?.signal_s ?? null, poses: summary.counts?.poses ?? null, mode_final: summary.mode_final,
-  metrics_lines: metrics.length,
-  t_compute_p95_ms_per_min: tcTrend ? round(tcTrend.slope, 4) : null, t_compute_p95_ci: tcTrend ? [round(tcTrend.lo, 4), round(tcTrend.hi, 4)] : null,
-  e2e_p95_ms_per_min: e2eTrend ? round(e2eTrend.slope, 4) : null,
-  memory_mb_per_hour: memory, events: kinds, mode_switches: summary.mode_switches?.length ?? 0,
-  offline_watchdog: { windows: offline.windows, excess_windows: offline.excess_windows, trend: offline.trend, verdicts: offline.verdicts.map((v) => v.split(' at ')[0]) },
-  watchdog: wd ? { acceptance: { latency_drift: summary.acceptance?.latency_drift ?? null, memory_drift: summary.acceptance?.memory_drift ?? null }, verdicts: (wd.verdicts ?? []).map((v) => `${v.kind}:${v.cause}`) } : null,
-  series,
-}));
+console.log(
+  JSON.stringify({
+    dir,
+    exit: code,
+    wall_s: round(wallS, 1),
+    signal_s: summary.durations?.signal_s ?? null,
+    poses: summary.counts?.poses ?? null,
+    mode_final: summary.mode_final,
+    metrics_lines: metrics.length,
+    t_compute_p95_ms_per_min: tcTrend ? round(tcTrend.slope, 4) : null,
+    t_compute_p95_ci: tcTrend ? [round(tcTrend.lo, 4), round(tcTrend.hi, 4)] : null,
+    e2e_p95_ms_per_min: e2eTrend ? round(e2eTrend.slope, 4) : null,
+    memory_mb_per_hour: memory,
+    events: kinds,
+    mode_switches: summary.mode_switches?.length ?? 0,
+    offline_watchdog: {
+      windows: offline.windows,
+      excess_windows: offline.excess_windows,
+      trend: offline.trend,
+      verdicts: offline.verdicts.map((v) => v.split(' at ')[0]),
+    },
+    watchdog: wd
+      ? {
+          acceptance: {
+            latency_drift: summary.acceptance?.latency_drift ?? null,
+            memory_drift: summary.acceptance?.memory_drift ?? null,
+          },
+          verdicts: (wd.verdicts ?? []).map((v) => `${v.kind}:${v.cause}`),
+        }
+      : null,
+    series,
+  }),
+);
 process.exit(code === 0 ? 0 : 1);

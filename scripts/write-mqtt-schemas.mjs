@@ -9,4 +9,5 @@ import { fileURLToPath } from 'node:url';
 import { controlJsonSchemas } from '../dist/src/outputs/mqtt-control.js';
 const out = process.argv[2] ? resolve(process.argv[2]) : fileURLToPath(new URL('../schemas', import.meta.url));
 const s = controlJsonSchemas();
-for (const k of ['request', 'response']) writeFileSync(join(out, `mqtt_${k}.schema.json`), JSON.stringify(s[k], null, 2) + '\n');
+for (const k of ['request', 'response'])
+  writeFileSync(join(out, `mqtt_${k}.schema.json`), JSON.stringify(s[k], null, 2) + '\n');

@@ -17,10 +17,16 @@ function commonOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'YAML configuration (default: configs/realtime_config.yaml of the package)')
     .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
-    .option('--source <source>', 'synthetic | replay:FILE | ads1299 | ads1299-sim | i2c | i2c-sim (overrides input.source)')
+    .option(
+      '--source <source>',
+      'synthetic | replay:FILE | ads1299 | ads1299-sim | i2c | i2c-sim (overrides input.source)',
+    )
     .option('--duration <seconds>', 'stop after this many seconds of signal (overrides input.duration_s)')
     .option('--speed <x>', 'replay pace: 1 real time, N faster, 0 as fast as possible (overrides input.speed)')
-    .option('--artifacts <dir>', 'write this run\'s artifacts into DIR (default: a new run folder under outputs.artifacts_root)')
+    .option(
+      '--artifacts <dir>',
+      "write this run's artifacts into DIR (default: a new run folder under outputs.artifacts_root)",
+    )
     .option('--poses-out <file>', 'write every pose as a JSON line to FILE (overrides outputs.poses_out)');
 }
 
@@ -39,10 +45,13 @@ function buildProgram(): Command {
     .action(async (o: RunCliOptions) => {
       process.exitCode = await runCommand(o);
     });
-  commonOptions(program.command('align').description('alignment regression: exact vs streaming (reset per block) on the same signal'))
-    .action(async (o: AlignCliOptions) => {
-      process.exitCode = await alignCommand(o);
-    });
+  commonOptions(
+    program
+      .command('align')
+      .description('alignment regression: exact vs streaming (reset per block) on the same signal'),
+  ).action(async (o: AlignCliOptions) => {
+    process.exitCode = await alignCommand(o);
+  });
   program
     .command('bench')
     .description('T_compute of the window and incremental encoder paths, side by side in one process')
@@ -51,10 +60,15 @@ function buildProgram(): Command {
     .option('--json', 'last stdout line: one JSON object with both paths and the ratio')
     .option('--steps <n>', 'timed steps per path after warm-up (default 2000)')
     .option('--alternate <n>', 'steps each path runs before the other takes over (default 200; 1 = strict alternation)')
-    .addOption(new Option('--policy <policy>', 'feature policy of both paths').choices(['sliding_window', 'exact_grid']))
+    .addOption(
+      new Option('--policy <policy>', 'feature policy of both paths').choices(['sliding_window', 'exact_grid']),
+    )
     .option('--out <file>', 'results file (default: under the artifacts root)')
     .option('--no-torch', 'skip timing the PyTorch reference even where python3 and torch exist')
-    .option('--streams-per-core', 'also count the bands one core carries at 50 Hz with P99 under 10 ms, fp32 and int8 (paced: about a minute)')
+    .option(
+      '--streams-per-core',
+      'also count the bands one core carries at 50 Hz with P99 under 10 ms, fp32 and int8 (paced: about a minute)',
+    )
     .action(async (o: Omit<BenchCliOptions, 'json'> & { json?: boolean }) => {
       process.exitCode = await benchCommand({ ...o, json: o.json === true });
     });
@@ -79,7 +93,8 @@ function buildProgram(): Command {
     .option('-s, --set <key=value>', 'override one configuration key (repeatable)', collect, [] as string[])
     .option('--artifacts <dir>', 'the runs root to read instead of the configured one')
     .action((runs: string[], o: CollectCliOptions) => {
-      if (runs.length > 0 && o.since !== undefined) throw new UserError('collect: give run folders or --since, not both');
+      if (runs.length > 0 && o.since !== undefined)
+        throw new UserError('collect: give run folders or --since, not both');
       process.exitCode = collectCommand(o, runs);
     });
   program
@@ -103,13 +118,16 @@ async function main(argv: string[]): Promise<number> {
   try {
     loadFailpoints(process.env['MYOSTREAM_FAILPOINTS']);
     const armed = armedFailpoints();
-    if (armed.length > 0) process.stderr.write(`myostream: failpoints armed by MYOSTREAM_FAILPOINTS: ${armed.join(', ')}\n`);
+    if (armed.length > 0)
+      process.stderr.write(`myostream: failpoints armed by MYOSTREAM_FAILPOINTS: ${armed.join(', ')}\n`);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       // Commander already printed its one-line message; help and version are not failures.
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help'
+        ? 0
+        : 2;
     }
     if (isUserError(e)) {
       process.stderr.write(`myostream: ${e.message}\n`);
@@ -140,6 +158,8 @@ process.exitCode = await main(process.argv);
 const EXIT_GRACE_MS = 10_000;
 setTimeout(() => {
   const holders = [...new Set(process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap'))].join(', ');
-  process.stderr.write(`myostream: the command has ended but ${holders || 'something'} still held the process after ${EXIT_GRACE_MS / 1000} s (a part that failed to stop); exiting with ${String(process.exitCode ?? 0)}\n`);
+  process.stderr.write(
+    `myostream: the command has ended but ${holders || 'something'} still held the process after ${EXIT_GRACE_MS / 1000} s (a part that failed to stop); exiting with ${String(process.exitCode ?? 0)}\n`,
+  );
   process.exit();
 }, EXIT_GRACE_MS).unref();

@@ -5,8 +5,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../src/common/errors.js';
 import { monotonicClock } from '../src/acquisition/clock.js';
-import { GPIO_CHIP, SPI_DEVICE, checkDeviceNode, checkSysfsGpio, deviceError, gpioChipPath } from '../src/acquisition/bindings/device-check.js';
-import { GpiomonParser, gpiomonArgs, gpiomonError, gpiomonMajorVersion, openChardevDrdy } from '../src/acquisition/bindings/gpio-chardev.js';
+import {
+  GPIO_CHIP,
+  SPI_DEVICE,
+  checkDeviceNode,
+  checkSysfsGpio,
+  deviceError,
+  gpioChipPath,
+} from '../src/acquisition/bindings/device-check.js';
+import {
+  GpiomonParser,
+  gpiomonArgs,
+  gpiomonError,
+  gpiomonMajorVersion,
+  openChardevDrdy,
+} from '../src/acquisition/bindings/gpio-chardev.js';
 import { openSysfsDrdy } from '../src/acquisition/bindings/gpio-sysfs.js';
 import { openI2cBus } from '../src/acquisition/bindings/i2c-bus.js';
 import { openSpiDevice } from '../src/acquisition/bindings/spi-device.js';
@@ -44,7 +57,9 @@ test('gpiomon command lines for libgpiod v1 and v2 ask for falling edges and tim
 /** A stand-in for libgpiod's gpiomon: prints a version, or a banner then timestamped edges. */
 function fakeGpiomon(dir: string, version: 1 | 2, behaviour: 'edges' | 'denied' | 'busy'): string {
   const path = join(dir, `gpiomon-v${version}-${behaviour}`);
-  writeFileSync(path, `#!${process.execPath}
+  writeFileSync(
+    path,
+    `#!${process.execPath}
 const v = ${version};
 if (process.argv.includes('--version')) { console.log('gpiomon (libgpiod) v' + v + '.6.3'); process.exit(0); }
 if (${JSON.stringify(behaviour)} === 'denied') { console.error('gpiomon: unable to request lines on chip /dev/gpiochip0: Permission denied'); process.exit(1); }
@@ -59,7 +74,8 @@ const tick = () => {
 };
 setTimeout(tick, 20);
 setInterval(() => {}, 1000);
-`);
+`,
+  );
   chmodSync(path, 0o755);
   return path;
 }
@@ -73,7 +89,10 @@ for (const version of [1, 2] as const) {
     assert.equal(line.kernelTimestamps, true);
     const edges: number[] = [];
     const errors: Error[] = [];
-    await line.start((t) => edges.push(t), (e) => errors.push(e));
+    await line.start(
+      (t) => edges.push(t),
+      (e) => errors.push(e),
+    );
     const until = Date.now() + 5000;
     while (edges.length < 50 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     line.stop();
@@ -81,7 +100,10 @@ for (const version of [1, 2] as const) {
     assert.deepEqual(errors, []);
     const now = monotonicClock.now();
     for (let i = 0; i < edges.length; i++) {
-      assert.ok(edges[i]! <= now + 1 && edges[i]! > now - 5000, `edge ${i} at ${edges[i]} is on this thread's clock (now ${now})`);
+      assert.ok(
+        edges[i]! <= now + 1 && edges[i]! > now - 5000,
+        `edge ${i} at ${edges[i]} is on this thread's clock (now ${now})`,
+      );
       if (i > 0) assert.ok(edges[i]! > edges[i - 1]!);
     }
   });
@@ -89,13 +111,35 @@ for (const version of [1, 2] as const) {
 
 test('chardev binding: gpiomon failures become UserErrors naming the line and the fix', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-gpiomon-'));
-  for (const [behaviour, pattern] of [['denied', /permission denied on fakechip: add the service user to group "gpio"/], ['busy', /fakechip line 25 is in use/]] as const) {
-    const line = await openChardevDrdy({ gpiomon: fakeGpiomon(dir, 2, behaviour), chip: 'fakechip', line: 25 }, monotonicClock);
-    await assert.rejects(line.start(() => undefined, () => undefined), (e: unknown) => e instanceof UserError && pattern.test(e.message));
+  for (const [behaviour, pattern] of [
+    ['denied', /permission denied on fakechip: add the service user to group "gpio"/],
+    ['busy', /fakechip line 25 is in use/],
+  ] as const) {
+    const line = await openChardevDrdy(
+      { gpiomon: fakeGpiomon(dir, 2, behaviour), chip: 'fakechip', line: 25 },
+      monotonicClock,
+    );
+    await assert.rejects(
+      line.start(
+        () => undefined,
+        () => undefined,
+      ),
+      (e: unknown) => e instanceof UserError && pattern.test(e.message),
+    );
   }
-  assert.match(userError(() => gpiomonMajorVersion('/nonexistent/gpiomon')), /\/nonexistent\/gpiomon not found: install libgpiod's tools \(apt install gpiod\)/);
-  await assert.rejects(openChardevDrdy({ gpiomon: 'gpiomon', chip: 'gpiochip0', line: 25 }, monotonicClock), /DRDY GPIO: \/dev\/gpiochip0 does not exist/);
-  assert.match(gpiomonError({ gpiomon: 'g', chip: 'gpiochip9', line: 3 }, 1, null, 'gpiomon: cannot find GPIO chip gpiochip9\n').message, /gpiochip9 line 3 not found/);
+  assert.match(
+    userError(() => gpiomonMajorVersion('/nonexistent/gpiomon')),
+    /\/nonexistent\/gpiomon not found: install libgpiod's tools \(apt install gpiod\)/,
+  );
+  await assert.rejects(
+    openChardevDrdy({ gpiomon: 'gpiomon', chip: 'gpiochip0', line: 25 }, monotonicClock),
+    /DRDY GPIO: \/dev\/gpiochip0 does not exist/,
+  );
+  assert.match(
+    gpiomonError({ gpiomon: 'g', chip: 'gpiochip9', line: 3 }, 1, null, 'gpiomon: cannot find GPIO chip gpiochip9\n')
+      .message,
+    /gpiochip9 line 3 not found/,
+  );
 });
 
 test('sysfs binding: a kernel without /sys/class/gpio is refused with the way out', async () => {
@@ -106,14 +150,27 @@ test('sysfs binding: a kernel without /sys/class/gpio is refused with the way ou
 });
 
 test('SPI and I2C: missing nodes are named before any native module is touched', async () => {
-  await assert.rejects(openSpiDevice(0, 0, 4_000_000, 1), (e: unknown) => e instanceof UserError && /^SPI: \/dev\/spidev0\.0 does not exist: enable the SPI controller/.test(e.message));
-  await assert.rejects(openI2cBus(1), (e: unknown) => e instanceof UserError && /^I2C: \/dev\/i2c-1 does not exist/.test(e.message));
-  assert.match(userError(() => checkDeviceNode('/dev/spidev7.3', SPI_DEVICE)), /\/dev\/spidev7\.3 does not exist/);
+  await assert.rejects(
+    openSpiDevice(0, 0, 4_000_000, 1),
+    (e: unknown) =>
+      e instanceof UserError && /^SPI: \/dev\/spidev0\.0 does not exist: enable the SPI controller/.test(e.message),
+  );
+  await assert.rejects(
+    openI2cBus(1),
+    (e: unknown) => e instanceof UserError && /^I2C: \/dev\/i2c-1 does not exist/.test(e.message),
+  );
+  assert.match(
+    userError(() => checkDeviceNode('/dev/spidev7.3', SPI_DEVICE)),
+    /\/dev\/spidev7\.3 does not exist/,
+  );
 });
 
 test('permission and busy errors say which group and udev rule grant access', () => {
   const err = (code: string): NodeJS.ErrnoException => Object.assign(new Error(code), { code });
-  assert.match(deviceError('/dev/spidev0.0', SPI_DEVICE, err('EACCES')).message, /permission denied on \/dev\/spidev0\.0: add the service user to group "spi" and install the udev rule/);
+  assert.match(
+    deviceError('/dev/spidev0.0', SPI_DEVICE, err('EACCES')).message,
+    /permission denied on \/dev\/spidev0\.0: add the service user to group "spi" and install the udev rule/,
+  );
   assert.match(deviceError('/dev/gpiochip0', GPIO_CHIP, err('EPERM')).message, /group "gpio"/);
   assert.match(deviceError('/dev/spidev0.0', SPI_DEVICE, err('EBUSY')).message, /is busy/);
 });
@@ -130,9 +187,16 @@ test('I2C transport refuses a configuration the bus cannot carry, with the numbe
   const o = { address: 0x48, busHz: 400_000, dataRegister: 0, channels: 16, bitsPerSample: 24, sampleRate: 2000 };
   assert.equal(i2cBitsPerSample(16, 24), 27 + 16 * 3 * 9 + 3);
   const msg = userError(() => checkI2cBandwidth(o));
-  assert.match(msg, /16 channels × 24 bits × 2000 Hz = 768\.0 k bit\/s of samples needs 924\.0 k bit\/s on the wire \(462 clocks per sample/);
+  assert.match(
+    msg,
+    /16 channels × 24 bits × 2000 Hz = 768\.0 k bit\/s of samples needs 924\.0 k bit\/s on the wire \(462 clocks per sample/,
+  );
   assert.match(msg, /a 400\.0 k Hz bus carries at most 320\.0 k bit\/s/);
-  assert.throws(() => checkI2cBandwidth({ ...o, busHz: 1_000_000 }), /needs 924\.0 k bit\/s/, 'fast-mode plus is not enough either');
+  assert.throws(
+    () => checkI2cBandwidth({ ...o, busHz: 1_000_000 }),
+    /needs 924\.0 k bit\/s/,
+    'fast-mode plus is not enough either',
+  );
   assert.ok(checkI2cBandwidth({ ...o, busHz: 3_400_000 }) < 1);
   assert.ok(checkI2cBandwidth({ ...o, channels: 4, bitsPerSample: 16, sampleRate: 1000 }) < 1);
 });
@@ -151,13 +215,27 @@ test('I2C transport reads every channel in one block and sign-extends', () => {
     },
     close: () => undefined,
   };
-  const t24 = new I2cAdcTransport(bus, { address: 0x48, busHz: 3_400_000, dataRegister: 0x10, channels: 2, bitsPerSample: 24, sampleRate: 1000 });
+  const t24 = new I2cAdcTransport(bus, {
+    address: 0x48,
+    busHz: 3_400_000,
+    dataRegister: 0x10,
+    channels: 2,
+    bitsPerSample: 24,
+    sampleRate: 1000,
+  });
   regs.set([0xff, 0xff, 0xfe, 0x12, 0x34, 0x56], 0x10);
   const counts = new Int32Array(2);
   t24.readSample(counts);
   assert.deepEqual([...counts], [-2, 0x123456]);
   assert.deepEqual(reads[0], [0x48, 0x10, 6]);
-  const t12 = new I2cAdcTransport(bus, { address: 0x49, busHz: 400_000, dataRegister: 0x20, channels: 1, bitsPerSample: 12, sampleRate: 100 });
+  const t12 = new I2cAdcTransport(bus, {
+    address: 0x49,
+    busHz: 400_000,
+    dataRegister: 0x20,
+    channels: 1,
+    bitsPerSample: 12,
+    sampleRate: 100,
+  });
   regs.set([0x80, 0x00], 0x20); // 12-bit left-justified: most negative
   t12.readSample(counts);
   assert.equal(counts[0], -2048);

@@ -26,7 +26,13 @@ interface Note {
 test('rate-limited notes: the first at once, then one summary per interval with the counts', () => {
   let now = 0;
   const out: Note[] = [];
-  const n = new RateLimitedNote('bridged_gap', (c, a, first) => `${first ? 'first' : 'more'} ${c}/${a}`, (kind, atSample, detail, data) => out.push({ kind, atSample, detail, ...(data ? { data } : {}) }), 1000, () => now);
+  const n = new RateLimitedNote(
+    'bridged_gap',
+    (c, a, first) => `${first ? 'first' : 'more'} ${c}/${a}`,
+    (kind, atSample, detail, data) => out.push({ kind, atSample, detail, ...(data ? { data } : {}) }),
+    1000,
+    () => now,
+  );
   for (let i = 0; i < 40_000; i++) {
     n.hit(1, i);
     now += 0.5; // 2 kHz for 20 s
@@ -34,7 +40,10 @@ test('rate-limited notes: the first at once, then one summary per interval with 
   n.flush(true);
   assert.ok(out.length >= 20 && out.length <= 22, `${out.length} notes`);
   assert.equal(out[0]!.detail, 'first 1/1');
-  assert.equal(out.reduce((s, x) => s + Number(x.data!['count']), 0), 40_000);
+  assert.equal(
+    out.reduce((s, x) => s + Number(x.data!['count']), 0),
+    40_000,
+  );
   assert.equal(out.at(-1)!.data!['total'], 40_000);
 });
 
@@ -43,10 +52,17 @@ test('gap gate bridges short losses by interpolation and reports long ones; a st
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
   const posted: GapMessage[] = [];
   const bridged: number[] = [];
-  const gate = new GapGate(ring, ctrl, (m) => {
-    posted.push(m);
-    Atomics.store(ctrl, CTRL_ACK, m.seq);
-  }, 16, 8, (n) => bridged.push(n));
+  const gate = new GapGate(
+    ring,
+    ctrl,
+    (m) => {
+      posted.push(m);
+      Atomics.store(ctrl, CTRL_ACK, m.seq);
+    },
+    16,
+    8,
+    (n) => bridged.push(n),
+  );
   const f = (v: number) => Float32Array.of(v, -v);
   gate.push(f(0));
   gate.push(f(10));
@@ -74,7 +90,15 @@ test('sanitizer: NaN and Inf never reach the ring; hold_last, zero and gap as do
     const ring = RingBuffer.create(100, 2);
     const gaps: GapEvent[] = [];
     const notes: Note[] = [];
-    const s = sanitizeSink({ emg: ring, gap: (g) => gaps.push(g), note: (kind, atSample, detail, data) => notes.push({ kind, atSample, detail, ...(data ? { data } : {}) }), waitForSpace: async () => undefined }, { policy, noteIntervalMs: 1000, now: () => 0 });
+    const s = sanitizeSink(
+      {
+        emg: ring,
+        gap: (g) => gaps.push(g),
+        note: (kind, atSample, detail, data) => notes.push({ kind, atSample, detail, ...(data ? { data } : {}) }),
+        waitForSpace: async () => undefined,
+      },
+      { policy, noteIntervalMs: 1000, now: () => 0 },
+    );
     s.sink.emg.append(Float32Array.of(1, 2, 3, 4));
     s.sink.emg.append(Float32Array.of(NaN, 5, 6, Infinity, 7, 8));
     s.sink.emg.append(Float32Array.of(9, 10));
@@ -82,11 +106,17 @@ test('sanitizer: NaN and Inf never reach the ring; hold_last, zero and gap as do
     const n = ring.written;
     const got = new Float32Array(n * 2);
     ring.sliceEndingAt(n, n, got);
-    assert.ok(got.every((v) => Number.isFinite(v)), policy);
+    assert.ok(
+      got.every((v) => Number.isFinite(v)),
+      policy,
+    );
     assert.equal(s.stats.badValues, 2);
     assert.equal(s.stats.badFrames, 2);
     assert.equal(notes[0]!.kind, 'bad_samples');
-    assert.equal(notes.reduce((a, x) => a + Number(x.data!['amount']), 0), 2);
+    assert.equal(
+      notes.reduce((a, x) => a + Number(x.data!['amount']), 0),
+      2,
+    );
     if (policy === 'hold_last') assert.deepEqual(Array.from(got), [1, 2, 3, 4, 3, 5, 6, 5, 7, 8, 9, 10]);
     if (policy === 'zero') assert.deepEqual(Array.from(got), [1, 2, 3, 4, 0, 5, 6, 0, 7, 8, 9, 10]);
     if (policy === 'gap') {
@@ -105,8 +135,15 @@ test('a replay with NaN on one channel: counted in stats, noted as bad_samples, 
     const data = Float32Array.from(emg.data);
     for (let t = 1000; t < 1500; t++) data[t * 16 + 3] = NaN;
     const file = join(dir, 'nan.mtb');
-    writeTensorBundle(file, [...bundle.arrays.values()].map((a) => (a.name === 'emg' ? { ...a, data } : a)), bundle.meta);
-    const src = await createSource(loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1']), silentLogger());
+    writeTensorBundle(
+      file,
+      [...bundle.arrays.values()].map((a) => (a.name === 'emg' ? { ...a, data } : a)),
+      bundle.meta,
+    );
+    const src = await createSource(
+      loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1']),
+      silentLogger(),
+    );
     const r = await driveSource(src, 4000);
     assert.equal(r.ring.written, 2000);
     const got = new Float32Array(2000 * 16);
@@ -119,7 +156,10 @@ test('a replay with NaN on one channel: counted in stats, noted as bad_samples, 
     const bad = r.notes.filter((n) => n.kind === 'bad_samples');
     assert.ok(bad.length >= 1 && bad.length <= 3, `${bad.length} notes`);
     assert.equal(bad[0]!.atSample, 1000);
-    assert.equal(bad.reduce((a, x) => a + Number(x.data!['count']), 0), 500);
+    assert.equal(
+      bad.reduce((a, x) => a + Number(x.data!['count']), 0),
+      500,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -149,12 +189,22 @@ test('an HDF5 replay with 3e38 samples: refused as beyond full scale, replaced b
     const bad = [100, 101, 102, 1500];
     const file = hdf5WithHugeValues(dir, bad, 5);
     for (const policy of ['hold_last', 'gap'] as const) {
-      const src = await createSource(loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1', `acquisition.preprocess.bad_sample_policy=${policy}`]), silentLogger());
+      const src = await createSource(
+        loadConfig(undefined, [
+          `input.source=replay:${file}`,
+          'input.duration_s=1',
+          `acquisition.preprocess.bad_sample_policy=${policy}`,
+        ]),
+        silentLogger(),
+      );
       const r = await driveSource(src, 4000);
       const n = r.ring.written;
       const got = new Float32Array(n * 16);
       r.ring.sliceEndingAt(n, n, got);
-      assert.ok(got.every((v) => Math.abs(v) < 1000), `${policy}: nothing beyond the full scale reached the ring`);
+      assert.ok(
+        got.every((v) => Math.abs(v) < 1000),
+        `${policy}: nothing beyond the full scale reached the ring`,
+      );
       const st = src.stats!();
       assert.equal(st['bad_values_out_of_range'], 4, JSON.stringify(st));
       assert.equal(st['bad_values'], 4);
@@ -167,11 +217,17 @@ test('an HDF5 replay with 3e38 samples: refused as beyond full scale, replaced b
         assert.equal(got[100 * 16 + 5], got[99 * 16 + 5]);
       } else {
         assert.equal(n, 2000 - 4);
-        assert.ok(r.gaps.length >= 2 && r.gaps.every((g) => g.reason === 'bad samples dropped'), JSON.stringify(r.gaps));
+        assert.ok(
+          r.gaps.length >= 2 && r.gaps.every((g) => g.reason === 'bad samples dropped'),
+          JSON.stringify(r.gaps),
+        );
       }
     }
     // A file in other units: the limit is configurable (and 0 turns it off).
-    const off = await createSource(loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1', 'acquisition.replay_full_scale=0']), silentLogger());
+    const off = await createSource(
+      loadConfig(undefined, [`input.source=replay:${file}`, 'input.duration_s=1', 'acquisition.replay_full_scale=0']),
+      silentLogger(),
+    );
     await driveSource(off, 4000);
     assert.equal(off.stats!()['bad_values'], 0);
   } finally {
@@ -179,7 +235,8 @@ test('an HDF5 replay with 3e38 samples: refused as beyond full scale, replaced b
   }
 });
 
-const sim = (...sets: string[]) => createSource(loadConfig(undefined, ['input.source=ads1299-sim', ...sets]), silentLogger());
+const sim = (...sets: string[]) =>
+  createSource(loadConfig(undefined, ['input.source=ads1299-sim', ...sets]), silentLogger());
 
 test('ads1299-sim with every DRDY lost: a stall event and driver re-initialisations with backoff, never silence', async () => {
   const src = await sim('acquisition.ads1299.sim.missed_drdy_every=1');
@@ -201,7 +258,10 @@ test('ads1299-sim with every DRDY lost: a stall event and driver re-initialisati
 test('ads1299-sim with every read late: a stall, not silence', async () => {
   const src = await sim('acquisition.ads1299.sim.late_read_every=1');
   const r = await driveSource(src, 20_000, 1500);
-  assert.ok(r.notes.some((n) => n.kind === 'stall' && /late reads/.test(n.detail)), JSON.stringify(r.notes.slice(0, 3)));
+  assert.ok(
+    r.notes.some((n) => n.kind === 'stall' && /late reads/.test(n.detail)),
+    JSON.stringify(r.notes.slice(0, 3)),
+  );
   assert.ok(src.stats!()['reinits']! >= 1);
   assert.ok(src.stats!()['lateReads']! > 100);
 });
@@ -216,12 +276,22 @@ test('ads1299-sim with every other status word bad: bridged, a handful of summar
   const st = src.stats!();
   assert.ok(st['bridgedGaps']! > 4000, JSON.stringify(st));
   const notes = r.notes.filter((n) => n.kind === 'bridged_gap');
-  assert.ok(notes.length >= 1 && notes.length <= Math.ceil(wallS) + 2, `${notes.length} notes in ${wallS.toFixed(1)} s`);
-  assert.equal(notes.reduce((a, n) => a + Number(n.data!['count']), 0), st['bridgedGaps']);
+  assert.ok(
+    notes.length >= 1 && notes.length <= Math.ceil(wallS) + 2,
+    `${notes.length} notes in ${wallS.toFixed(1)} s`,
+  );
+  assert.equal(
+    notes.reduce((a, n) => a + Number(n.data!['count']), 0),
+    st['bridgedGaps'],
+  );
 });
 
 test('ads1299-sim with 1 % random frame loss: short gaps bridged, at least 90 % of the poses still come out', async () => {
-  const src = await sim('acquisition.ads1299.sim.drop_fraction=0.01', 'acquisition.ads1299.sim.drop_seed=3', 'input.duration_s=20');
+  const src = await sim(
+    'acquisition.ads1299.sim.drop_fraction=0.01',
+    'acquisition.ads1299.sim.drop_seed=3',
+    'input.duration_s=20',
+  );
   const r = await driveSource(src, 40_000);
   const st = src.stats!();
   assert.equal(r.ring.written, 40_000);
@@ -247,7 +317,12 @@ test('ads1299-sim with a bus stuck past the limit: the driver stops, is re-initi
   assert.equal(r.ring.written, 6000);
   assert.ok(st['stuckFrames']! >= 500, JSON.stringify(st));
   assert.ok(st['reinits']! >= 1);
-  assert.ok(r.notes.some((n) => n.kind === 'stall' && /driver stopped: ADS1299: 500 frames in a row .* MISO stuck low/.test(n.detail)), JSON.stringify(r.notes.slice(0, 4)));
+  assert.ok(
+    r.notes.some(
+      (n) => n.kind === 'stall' && /driver stopped: ADS1299: 500 frames in a row .* MISO stuck low/.test(n.detail),
+    ),
+    JSON.stringify(r.notes.slice(0, 4)),
+  );
 });
 
 test('ads1299-sim with SPI errors: each failed read is one lost frame, bridged, counted', async () => {

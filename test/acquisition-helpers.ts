@@ -9,7 +9,12 @@ export interface DrivenRun {
 }
 
 /** Runs a source into a fresh ring (to its end, or until abortAfterMs), with a reader that keeps up as the pipeline's cursor does. */
-export async function driveSource(src: { run(s: SampleSink, a: AbortSignal): Promise<void> }, capacity: number, abortAfterMs?: number, channels = 16): Promise<DrivenRun> {
+export async function driveSource(
+  src: { run(s: SampleSink, a: AbortSignal): Promise<void> },
+  capacity: number,
+  abortAfterMs?: number,
+  channels = 16,
+): Promise<DrivenRun> {
   const ring = RingBuffer.create(capacity, channels);
   const gaps: GapEvent[] = [];
   const notes: DrivenRun['notes'] = [];

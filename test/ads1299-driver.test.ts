@@ -50,7 +50,11 @@ interface Rig {
 }
 
 /** Simulator + real driver + the worker's gap gate and ring, on one thread, acknowledging at once. */
-function rig(over: Partial<Ads1299Options> = {}, faults: SimFaults = {}, simOver: { ids?: number[]; stuckFromStart?: 0xff | 0x00; spiClockHz?: number; buses?: (b: SpiBus) => SpiBus } = {}): Rig {
+function rig(
+  over: Partial<Ads1299Options> = {},
+  faults: SimFaults = {},
+  simOver: { ids?: number[]; stuckFromStart?: 0xff | 0x00; spiClockHz?: number; buses?: (b: SpiBus) => SpiBus } = {},
+): Rig {
   const opts = options(over);
   const clock = new VirtualClock(1000);
   const sim = new Ads1299Simulator({
@@ -67,10 +71,15 @@ function rig(over: Partial<Ads1299Options> = {}, faults: SimFaults = {}, simOver
   const ring = RingBuffer.create(40000, 16);
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
   const gaps: GapMessage[] = [];
-  const gate = new GapGate(ring, ctrl, (m) => {
-    gaps.push(m);
-    Atomics.store(ctrl, CTRL_ACK, m.seq);
-  }, RATE);
+  const gate = new GapGate(
+    ring,
+    ctrl,
+    (m) => {
+      gaps.push(m);
+      Atomics.store(ctrl, CTRL_ACK, m.seq);
+    },
+    RATE,
+  );
   const fatal: Error[] = [];
   const buses = simOver.buses ? sim.buses.map(simOver.buses) : sim.buses;
   const driver = new Ads1299Driver(buses, sim.drdy, clock, opts, {
@@ -107,7 +116,8 @@ function assertRingMatches(r: Rig, firstConversion = 0): number[] {
     }
     for (let i = 0; i < 16; i++) {
       const want = Math.fround(countsFor(conv, opts.channelMap[i]!) * lsb[i]!);
-      if (out[j * 16 + i] !== want) assert.fail(`ring sample ${j} (conversion ${conv}) channel ${i}: ${out[j * 16 + i]} ≠ ${want}`);
+      if (out[j * 16 + i] !== want)
+        assert.fail(`ring sample ${j} (conversion ${conv}) channel ${i}: ${out[j * 16 + i]} ≠ ${want}`);
     }
     conv++;
   }
@@ -115,7 +125,7 @@ function assertRingMatches(r: Rig, firstConversion = 0): number[] {
   return skipped;
 }
 
-test('24-bit two\'s complement big-endian round trips, rails included', () => {
+test("24-bit two's complement big-endian round trips, rails included", () => {
   const b = new Uint8Array(3);
   for (const v of [0, 1, -1, 0x7fffff, -0x800000, 123456, -654321]) {
     writeInt24(b, 0, v);
@@ -140,7 +150,11 @@ test('configuration (daisy chain): reset, SDATAC, ID check, every register writt
   assert.equal(writes.length, 20);
   assert.equal(reads.length, 20, 'each written register is read back');
   for (const chip of [0, 1]) {
-    assert.equal(r.sim.register(chip, REG.CONFIG1), 0xb3, 'CONFIG1: 2 kSPS, daisy-chain mode, clock out (ignored by the second chip)');
+    assert.equal(
+      r.sim.register(chip, REG.CONFIG1),
+      0xb3,
+      'CONFIG1: 2 kSPS, daisy-chain mode, clock out (ignored by the second chip)',
+    );
     assert.equal(r.sim.register(chip, REG.CONFIG3), 0xec, 'internal reference and bias drive on');
     for (let c = 0; c < 8; c++) assert.equal(r.sim.register(chip, REG.CH1SET + c), 0x60, 'gain 24, normal input');
     assert.equal(r.sim.register(chip, REG.MISC1), 0x20, 'SRB1 reference');
@@ -157,7 +171,8 @@ test('configuration (separate chip selects): per-chip CONFIG1, per-channel gains
   assert.equal(r.sim.register(0, REG.CONFIG1), 0xf3, 'first chip: multiple readback, clock out');
   assert.equal(r.sim.register(1, REG.CONFIG1), 0xd3, 'second chip: multiple readback, no clock out');
   const codes: Record<number, number> = { 1: 0, 2: 1, 4: 2, 6: 3, 8: 4, 12: 5, 24: 6 };
-  for (let c = 0; c < 16; c++) assert.equal(r.sim.register(c < 8 ? 0 : 1, REG.CH1SET + (c % 8)), codes[gains[c]!]! << 4);
+  for (let c = 0; c < 16; c++)
+    assert.equal(r.sim.register(c < 8 ? 0 : 1, REG.CH1SET + (c % 8)), codes[gains[c]!]! << 4);
   assert.equal(r.sim.register(0, REG.CONFIG3), 0xe0, 'bias drive off');
   assert.equal(r.sim.register(1, REG.MISC1), 0x00, 'differential inputs');
   assert.deepEqual(r.sim.violations, []);
@@ -166,7 +181,10 @@ test('configuration (separate chip selects): per-chip CONFIG1, per-channel gains
 test('a daisy chain refuses different gains on the two chips (writes reach both)', () => {
   const gains = Array<number>(16).fill(24);
   gains[9] = 12;
-  assert.throws(() => rig({ gains }).driver.configure(), (e: unknown) => e instanceof UserError && /channel 2 of the two chips has gains 24 and 12/.test(e.message));
+  assert.throws(
+    () => rig({ gains }).driver.configure(),
+    (e: unknown) => e instanceof UserError && /channel 2 of the two chips has gains 24 and 12/.test(e.message),
+  );
 });
 
 test('a wrong ID, a bus stuck high and a bus stuck low are refused at start-up with the cause', () => {
@@ -179,10 +197,22 @@ test('a wrong ID, a bus stuck high and a bus stuck low are refused at start-up w
     }
     return assert.fail('expected a refusal');
   };
-  assert.match(msg(() => rig({}, {}, { ids: [0x3c, 0x3e] }).driver.configure()), /ID register reads 0x3C: not an 8-channel ADS1299/);
-  assert.match(msg(() => rig({ topology: 'separate' }, {}, { ids: [0x3e, 0x92] }).driver.configure()), /chip 2\): ID register reads 0x92/);
-  assert.match(msg(() => rig({}, {}, { stuckFromStart: 0xff }).driver.configure()), /reads 0xFF: MISO reads all 1s: no chip answering/);
-  assert.match(msg(() => rig({}, {}, { stuckFromStart: 0x00 }).driver.configure()), /reads 0x00: MISO reads all 0s/);
+  assert.match(
+    msg(() => rig({}, {}, { ids: [0x3c, 0x3e] }).driver.configure()),
+    /ID register reads 0x3C: not an 8-channel ADS1299/,
+  );
+  assert.match(
+    msg(() => rig({ topology: 'separate' }, {}, { ids: [0x3e, 0x92] }).driver.configure()),
+    /chip 2\): ID register reads 0x92/,
+  );
+  assert.match(
+    msg(() => rig({}, {}, { stuckFromStart: 0xff }).driver.configure()),
+    /reads 0xFF: MISO reads all 1s: no chip answering/,
+  );
+  assert.match(
+    msg(() => rig({}, {}, { stuckFromStart: 0x00 }).driver.configure()),
+    /reads 0x00: MISO reads all 0s/,
+  );
   // Other revisions of the 8-channel part (REV_ID bits 7:5) are accepted.
   assert.doesNotThrow(() => rig({}, {}, { ids: [0x1e] }).driver.configure());
 });
@@ -200,7 +230,11 @@ test('a register that does not read back what was written is named, with both va
       return out;
     },
   });
-  assert.throws(() => rig({}, {}, { buses: flaky }).driver.configure(), (e: unknown) => e instanceof UserError && /register CONFIG3 \(0x03\) reads back 0xEE after writing 0xEC/.test(e.message));
+  assert.throws(
+    () => rig({}, {}, { buses: flaky }).driver.configure(),
+    (e: unknown) =>
+      e instanceof UserError && /register CONFIG3 \(0x03\) reads back 0xEE after writing 0xEC/.test(e.message),
+  );
 });
 
 test('SPI timing: a clock too slow for one frame per period is refused; fast clocks get inter-byte delays', () => {
@@ -234,7 +268,13 @@ for (const topology of ['daisy', 'separate'] as const) {
 test('fault: a missed DRDY loses one conversion, reported as a gap at the right sample', async () => {
   const r = await started(rig({}, { missedDrdy: (k) => k === 500 || k === 9000 || k === 9001 }));
   r.sim.runConversions(10_000);
-  assert.deepEqual(r.gaps.map((g) => [g.atSample, g.lostSamples, g.reason]), [[500, 1, 'missed DRDY'], [8999, 2, 'missed DRDY']]);
+  assert.deepEqual(
+    r.gaps.map((g) => [g.atSample, g.lostSamples, g.reason]),
+    [
+      [500, 1, 'missed DRDY'],
+      [8999, 2, 'missed DRDY'],
+    ],
+  );
   assert.equal(r.driver.stats.missedDrdy, 3);
   assert.equal(r.ring.written, 9997);
   assert.deepEqual(assertRingMatches(r), [500, 9000, 9001]);
@@ -259,7 +299,9 @@ test('fault: a read stalled across the next DRDY (torn frame) is dropped', async
 
 test('fault: a corrupted status marker drops the frame, on either chip', async () => {
   for (const topology of ['daisy', 'separate'] as const) {
-    const r = await started(rig({ topology }, { badStatus: (k, chip) => (k === 100 && chip === 0) || (k === 2000 && chip === 1) }));
+    const r = await started(
+      rig({ topology }, { badStatus: (k, chip) => (k === 100 && chip === 0) || (k === 2000 && chip === 1) }),
+    );
     r.sim.runConversions(3000);
     assert.equal(r.driver.stats.badStatus, 2);
     assert.deepEqual(assertRingMatches(r), [100, 2000]);
@@ -272,14 +314,22 @@ test('fault: a bus stuck for a moment drops those frames; stuck for good stops a
   brief.sim.runConversions(1000);
   assert.equal(brief.driver.stats.stuckFrames, 5);
   assert.deepEqual(assertRingMatches(brief), [400, 401, 402, 403, 404]);
-  assert.deepEqual(brief.gaps.map((g) => [g.atSample, g.lostSamples]), [[400, 5]]);
+  assert.deepEqual(
+    brief.gaps.map((g) => [g.atSample, g.lostSamples]),
+    [[400, 5]],
+  );
   assert.deepEqual(brief.fatal, []);
 
   for (const level of [0xff, 0x00] as const) {
-    const dead = await started(rig({ maxConsecutiveBadFrames: 200 }, { stuckBus: (k) => (k >= 1000 ? level : undefined) }));
+    const dead = await started(
+      rig({ maxConsecutiveBadFrames: 200 }, { stuckBus: (k) => (k >= 1000 ? level : undefined) }),
+    );
     dead.sim.runConversions(5000);
     assert.equal(dead.fatal.length, 1);
-    assert.match(dead.fatal[0]!.message, level === 0xff ? /200 frames in a row .* every byte reads 0xFF/ : /every byte reads 0x00: MISO stuck low/);
+    assert.match(
+      dead.fatal[0]!.message,
+      level === 0xff ? /200 frames in a row .* every byte reads 0xFF/ : /every byte reads 0x00: MISO stuck low/,
+    );
     assert.equal(dead.ring.written, 1000, 'nothing from the stuck bus reached the ring');
     assertRingMatches(dead);
     assert.ok(dead.sim.conversions < 5000, 'the driver stopped the chips');
@@ -288,13 +338,18 @@ test('fault: a bus stuck for a moment drops those frames; stuck for good stops a
 });
 
 test('every fault at once over a 10-second stream: counts add up and no garbage reaches the ring', async () => {
-  const r = await started(rig({}, {
-    missedDrdy: (k) => k % 997 === 5,
-    lateDeliveryMs: (k) => (k % 1499 === 11 ? 0.7 : 0),
-    stallMs: (k) => (k % 1999 === 17 ? 0.46 : 0),
-    badStatus: (k, chip) => k % 2503 === 29 && chip === 1,
-    stuckBus: (k) => (k % 3001 === 31 ? 0x00 : undefined),
-  }));
+  const r = await started(
+    rig(
+      {},
+      {
+        missedDrdy: (k) => k % 997 === 5,
+        lateDeliveryMs: (k) => (k % 1499 === 11 ? 0.7 : 0),
+        stallMs: (k) => (k % 1999 === 17 ? 0.46 : 0),
+        badStatus: (k, chip) => k % 2503 === 29 && chip === 1,
+        stuckBus: (k) => (k % 3001 === 31 ? 0x00 : undefined),
+      },
+    ),
+  );
   r.sim.runConversions(20_000);
   const s = r.driver.stats;
   const lost = assertRingMatches(r);
@@ -306,7 +361,10 @@ test('every fault at once over a 10-second stream: counts add up and no garbage 
   assert.ok(s.badStatus >= 13 && s.badStatus <= 15, `badStatus ${s.badStatus}`);
   assert.ok(s.stuckFrames >= 6 && s.stuckFrames <= 7);
   assert.ok(s.lateReads >= 13 && s.tornReads >= 10, JSON.stringify(s));
-  assert.equal(r.gaps.reduce((a, g) => a + g.lostSamples, 0), s.lostFrames);
+  assert.equal(
+    r.gaps.reduce((a, g) => a + g.lostSamples, 0),
+    s.lostFrames,
+  );
   assert.deepEqual(r.sim.violations, []);
 });
 
@@ -345,7 +403,13 @@ test('gap gate: frames after a gap wait for the acknowledgement, then arrive in 
   Atomics.store(ctrl, CTRL_ACK, 2);
   gate.push(f(9));
   assert.equal(ring.written, 5);
-  assert.deepEqual(posted[2], { type: 'gap', seq: 3, atSample: 5, lostSamples: 1, reason: 'main thread slow to acknowledge a gap' });
+  assert.deepEqual(posted[2], {
+    type: 'gap',
+    seq: 3,
+    atSample: 5,
+    lostSamples: 1,
+    reason: 'main thread slow to acknowledge a gap',
+  });
   Atomics.store(ctrl, CTRL_ACK, 3);
   gate.release();
   const out = new Float32Array(6);
@@ -362,7 +426,13 @@ test('gap gate: an acknowledgement landing between two reads of it never lets a 
   class AckAfterRead extends GapGate {
     waitingReads = 0;
     landedAtWritten = -1;
-    constructor(ring: RingBuffer, private readonly c: Int32Array, post: (m: GapMessage) => void, staging: number, private readonly landAfter: number) {
+    constructor(
+      ring: RingBuffer,
+      private readonly c: Int32Array,
+      post: (m: GapMessage) => void,
+      staging: number,
+      private readonly landAfter: number,
+    ) {
       super(ring, c, post, staging);
     }
     override awaitingAck(): boolean {
@@ -412,7 +482,10 @@ test('the frame path (driver → preprocessing → gap gate → ring) allocates 
   frame[27] = 0xc0;
   for (let i = 3; i < 54; i++) if (i !== 27) frame[i] = i;
   const bus: SpiBus = {
-    name: 'bare', clockHz: 4_000_000, mode: 1, close: () => undefined,
+    name: 'bare',
+    clockHz: 4_000_000,
+    mode: 1,
+    close: () => undefined,
     transfer(tx: Uint8Array, rx: Uint8Array = new Uint8Array(tx.length)): Uint8Array {
       if (tx.length === 54) rx.set(frame);
       else if ((tx[0]! & 0xe0) === 0x20) rx[2] = regs[tx[0]! & 0x1f]!;
@@ -421,13 +494,26 @@ test('the frame path (driver → preprocessing → gap gate → ring) allocates 
     },
   };
   let handler: ((t: number) => void) | undefined;
-  const drdy = { name: 'bare', kernelTimestamps: true, start: async (h: (t: number) => void) => void (handler = h), stop: () => undefined };
+  const drdy = {
+    name: 'bare',
+    kernelTimestamps: true,
+    start: async (h: (t: number) => void) => void (handler = h),
+    stop: () => undefined,
+  };
   const clock = new VirtualClock(0);
   const ring = RingBuffer.create(20_000, 16);
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
   const gate = new GapGate(ring, ctrl, (m) => Atomics.store(ctrl, CTRL_ACK, m.seq), 2000);
   const { Preprocessor } = await import('../src/acquisition/preprocess.js');
-  const pre = new Preprocessor({ channels: 16, sampleRate: RATE, highpassHz: 20, order: 4, scale: 1e4, badSamplePolicy: 'hold_last', saturation: Array<number>(16).fill(0.18) });
+  const pre = new Preprocessor({
+    channels: 16,
+    sampleRate: RATE,
+    highpassHz: 20,
+    order: 4,
+    scale: 1e4,
+    badSamplePolicy: 'hold_last',
+    saturation: Array<number>(16).fill(0.18),
+  });
   const out = new Float32Array(16);
   // 1 kSPS: whole-millisecond timestamps, which the harness can pass without boxing them.
   const driver = new Ads1299Driver([bus], drdy, clock, options({ sampleRate: 1000 }), {

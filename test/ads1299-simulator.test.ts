@@ -17,8 +17,9 @@ function sim(topology: 'daisy' | 'separate' = 'daisy', spiClockHz = 4_000_000): 
   });
 }
 
-const send = (s: Ads1299Simulator, bytes: number[], bus = 0, delayUs = 0): number[] =>
-  [...s.buses[bus]!.transfer(Uint8Array.from(bytes), undefined, { interByteDelayUs: delayUs })];
+const send = (s: Ads1299Simulator, bytes: number[], bus = 0, delayUs = 0): number[] => [
+  ...s.buses[bus]!.transfer(Uint8Array.from(bytes), undefined, { interByteDelayUs: delayUs }),
+];
 
 test('register map: reset values, RREG of a range, WREG, read-only ID and status bits', () => {
   const s = sim();
@@ -29,7 +30,7 @@ test('register map: reset values, RREG of a range, WREG, read-only ID and status
   send(s, [CMD.WREG | REG.CONFIG3, 0, 0xff]);
   assert.deepEqual(send(s, [CMD.RREG | REG.CH1SET, 1, 0, 0]).slice(2), [0x50, 0x40]);
   assert.equal(send(s, [CMD.RREG | REG.ID, 0, 0])[2], 0x3e, 'ID is read-only');
-  assert.equal(send(s, [CMD.RREG | REG.CONFIG3, 0, 0])[2], 0xfe, 'BIAS_STAT is the chip\'s own bit');
+  assert.equal(send(s, [CMD.RREG | REG.CONFIG3, 0, 0])[2], 0xfe, "BIAS_STAT is the chip's own bit");
   send(s, [CMD.RESET]);
   send(s, [CMD.SDATAC]);
   assert.equal(send(s, [CMD.RREG | REG.CH1SET, 0, 0])[2], 0x61, 'RESET restores the reset values');
@@ -79,7 +80,7 @@ test('conversions: DRDY paced by CONFIG1, RDATA and RDATAC frames, STANDBY/WAKEU
   s.drdy.stop();
 });
 
-test('multiple-readback mode repeats the first chip\'s frame; a slower data rate paces DRDY slower', async () => {
+test("multiple-readback mode repeats the first chip's frame; a slower data rate paces DRDY slower", async () => {
   const s = sim();
   send(s, [CMD.SDATAC]);
   send(s, [CMD.WREG | REG.CONFIG1, 0, 0xd4]); // DAISY_EN = 1, 1 kSPS

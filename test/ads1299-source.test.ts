@@ -20,7 +20,11 @@ interface Run {
 }
 
 /** Runs a source into a fresh ring, with a reader that keeps up (as the pipeline's cursor does). */
-async function drive(src: { run(s: SampleSink, a: AbortSignal): Promise<void> }, capacity: number, abortAfterMs?: number): Promise<Run> {
+async function drive(
+  src: { run(s: SampleSink, a: AbortSignal): Promise<void> },
+  capacity: number,
+  abortAfterMs?: number,
+): Promise<Run> {
   const ring = RingBuffer.create(capacity, 16);
   const gaps: GapEvent[] = [];
   const writtenAtGap: number[] = [];
@@ -61,9 +65,15 @@ test('ads1299-sim end to end through the worker: 10 s with faults, every sample 
   const r = await drive(src, 20_000);
   assert.equal(r.ring.written, 20_000);
   const reasons = r.gaps.map((g) => g.reason);
-  assert.ok(reasons.includes('missed DRDY') && reasons.includes('late read') && reasons.includes('bad status marker'), reasons.join('; '));
+  assert.ok(
+    reasons.includes('missed DRDY') && reasons.includes('late read') && reasons.includes('bad status marker'),
+    reasons.join('; '),
+  );
   for (let i = 0; i < r.gaps.length; i++) {
-    assert.ok(r.writtenAtGap[i]! <= r.gaps[i]!.atSample, `gap ${i} at ${r.gaps[i]!.atSample} arrived after sample ${r.writtenAtGap[i]} was visible`);
+    assert.ok(
+      r.writtenAtGap[i]! <= r.gaps[i]!.atSample,
+      `gap ${i} at ${r.gaps[i]!.atSample} arrived after sample ${r.writtenAtGap[i]} was visible`,
+    );
   }
   const stats = src.stats!();
   assert.equal(stats['gapsReported'], r.gaps.length);
@@ -73,9 +83,19 @@ test('ads1299-sim end to end through the worker: 10 s with faults, every sample 
 
   // Replay the chain on this thread: generator (volts) → 24-bit counts at gain 24 → volts → preprocessing.
   const lsb = voltsPerCount(4.5, 24);
-  const gen = new SyntheticGenerator({ seed: 7, sampleRate: 2000, mode: 'raw', unitsPerVolt: cfg.acquisition.preprocess.units_per_volt });
+  const gen = new SyntheticGenerator({
+    seed: 7,
+    sampleRate: 2000,
+    mode: 'raw',
+    unitsPerVolt: cfg.acquisition.preprocess.units_per_volt,
+  });
   const pre = new Preprocessor({
-    channels: 16, sampleRate: 2000, highpassHz: 20, order: 4, scale: 1e4, badSamplePolicy: 'hold_last',
+    channels: 16,
+    sampleRate: 2000,
+    highpassHz: 20,
+    order: 4,
+    scale: 1e4,
+    badSamplePolicy: 'hold_last',
     saturation: Array<number>(16).fill(lsb * (COUNT_MAX - 2)),
   });
   const v = new Float32Array(16);
@@ -90,7 +110,8 @@ test('ads1299-sim end to end through the worker: 10 s with faults, every sample 
     for (let c = 0; c < 16; c++) frame[c] = Math.max(-0x800000, Math.min(0x7fffff, Math.round(v[c]! / lsb))) * lsb;
     assert.ok(pre.processFrame(frame, 0, want, 0));
     r.ring.sliceEndingAt(j + 1, 1, got);
-    for (let c = 0; c < 16; c++) if (got[c] !== want[c]) assert.fail(`sample ${j} (conversion ${conv}) channel ${c}: ${got[c]} ≠ ${want[c]}`);
+    for (let c = 0; c < 16; c++)
+      if (got[c] !== want[c]) assert.fail(`sample ${j} (conversion ${conv}) channel ${c}: ${got[c]} ≠ ${want[c]}`);
     conv++;
   }
   let ss = 0;
@@ -108,7 +129,12 @@ test('ads1299-sim paced in real time delivers about 2000 samples a second and st
   // from the first sample, and the run is aborted once 400 have arrived (or after 20 s).
   const ring = RingBuffer.create(20_000, 16);
   const gaps: GapEvent[] = [];
-  const sink: SampleSink = { emg: ring, note: () => undefined, gap: (g) => gaps.push(g), waitForSpace: async () => undefined };
+  const sink: SampleSink = {
+    emg: ring,
+    note: () => undefined,
+    gap: (g) => gaps.push(g),
+    waitForSpace: async () => undefined,
+  };
   const ac = new AbortController();
   let tFirst = NaN;
   let tAbort = NaN;
@@ -137,17 +163,36 @@ test('ads1299-sim paced in real time delivers about 2000 samples a second and st
 
 test('ads1299 on a machine without the hardware fails fast with a UserError naming the device', async () => {
   const cfg = loadConfig(undefined, ['input.source=ads1299']);
-  await assert.rejects(createSource(cfg, silentLogger()), (e: unknown) => e instanceof UserError && /SPI: \/dev\/spidev0\.0 does not exist/.test(e.message));
-  const sep = loadConfig(undefined, ['input.source=ads1299', 'acquisition.ads1299.topology=separate', 'acquisition.ads1299.chip_selects=[1, 0]', 'acquisition.ads1299.spi_bus=2']);
+  await assert.rejects(
+    createSource(cfg, silentLogger()),
+    (e: unknown) => e instanceof UserError && /SPI: \/dev\/spidev0\.0 does not exist/.test(e.message),
+  );
+  const sep = loadConfig(undefined, [
+    'input.source=ads1299',
+    'acquisition.ads1299.topology=separate',
+    'acquisition.ads1299.chip_selects=[1, 0]',
+    'acquisition.ads1299.spi_bus=2',
+  ]);
   await assert.rejects(createSource(sep, silentLogger()), /\/dev\/spidev2\.1 does not exist/);
 });
 
 test('the worker reports a hardware failure as a UserError (preflight bypassed)', async () => {
   const cfg = loadConfig(undefined, ['input.source=ads1299']);
-  const src = new Ads1299Source(ads1299WorkerConfig(cfg.acquisition.ads1299, sourceContext(cfg, silentLogger()), false), silentLogger());
+  const src = new Ads1299Source(
+    ads1299WorkerConfig(cfg.acquisition.ads1299, sourceContext(cfg, silentLogger()), false),
+    silentLogger(),
+  );
   const ring = RingBuffer.create(4000, 16);
-  const sink: SampleSink = { emg: ring, gap: () => undefined, note: () => undefined, waitForSpace: async () => undefined };
-  await assert.rejects(src.run(sink, new AbortController().signal), (e: unknown) => e instanceof UserError && /\/dev\/spidev0\.0/.test(e.message));
+  const sink: SampleSink = {
+    emg: ring,
+    gap: () => undefined,
+    note: () => undefined,
+    waitForSpace: async () => undefined,
+  };
+  await assert.rejects(
+    src.run(sink, new AbortController().signal),
+    (e: unknown) => e instanceof UserError && /\/dev\/spidev0\.0/.test(e.message),
+  );
 });
 
 test('the ads1299 source needs the shared ring itself', async () => {
@@ -165,8 +210,16 @@ test('the ads1299 source needs the shared ring itself', async () => {
 
 test('the worker opens the ADC its configuration names from the device table, and refuses a name not in it', async () => {
   const cfg = loadConfig(undefined, ['input.source=ads1299-sim']);
-  const w = { ...ads1299WorkerConfig(cfg.acquisition.ads1299, sourceContext(cfg, silentLogger()), true), device: 'nope' };
+  const w = {
+    ...ads1299WorkerConfig(cfg.acquisition.ads1299, sourceContext(cfg, silentLogger()), true),
+    device: 'nope',
+  };
   const src = new Ads1299Source(w, silentLogger());
-  const sink: SampleSink = { emg: RingBuffer.create(4000, 16), gap: () => undefined, note: () => undefined, waitForSpace: async () => undefined };
+  const sink: SampleSink = {
+    emg: RingBuffer.create(4000, 16),
+    gap: () => undefined,
+    note: () => undefined,
+    waitForSpace: async () => undefined,
+  };
   await assert.rejects(src.run(sink, new AbortController().signal), /no ADC named "nope" \(expected ads1299, i2c\)/);
 });

@@ -19,7 +19,10 @@ before(async () => {
   const { document, diagnostics } = await fromFile(new Parser(), DOC).parse();
   // Severity 0 is an error, 1 a warning: the official parser must accept the document cleanly.
   const bad = diagnostics.filter((d) => [0, 1].includes(d.severity));
-  assert.deepEqual(bad.map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`), []);
+  assert.deepEqual(
+    bad.map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`),
+    [],
+  );
   assert.ok(document, 'the parser returned a document');
   doc = document;
 });
@@ -34,7 +37,12 @@ function channelFor(topic: string, nodeId: string): string | undefined {
 /** The operation that sends or receives on a channel, and its MQTT binding. */
 function operationOn(channelId: string): { action: string; qos: unknown; retain: unknown } {
   for (const o of doc.operations()) {
-    if (o.channels().all().some((c) => c.id() === channelId)) {
+    if (
+      o
+        .channels()
+        .all()
+        .some((c) => c.id() === channelId)
+    ) {
       const b = o.bindings().get('mqtt')?.value();
       return { action: o.action(), qos: b?.qos, retain: b?.retain };
     }
@@ -44,7 +52,14 @@ function operationOn(channelId: string): { action: string; qos: unknown; retain:
 
 test('AsyncAPI: every topic the node uses has a channel, an operation with QoS and retain, and a payload schema', () => {
   const t = topicsUnder('myostream/n1');
-  const sent: [string, number, boolean][] = [[t.pose, 0, false], [t.pose_smoothed, 0, false], [t.status, 1, true], [t.meta, 1, true], [t.event, 1, false], [t.health, 1, true]];
+  const sent: [string, number, boolean][] = [
+    [t.pose, 0, false],
+    [t.pose_smoothed, 0, false],
+    [t.status, 1, true],
+    [t.meta, 1, true],
+    [t.event, 1, false],
+    [t.health, 1, true],
+  ];
   for (const [topic, qos, retain] of sent) {
     const id = channelFor(topic, 'n1');
     assert.ok(id, `no channel for ${topic}`);
@@ -54,7 +69,15 @@ test('AsyncAPI: every topic the node uses has a channel, an operation with QoS a
     const req = channelFor(`myostream/n1/request/${name}`, 'n1');
     const res = channelFor(`${t.response}/${name}`, 'n1');
     assert.ok(req && res, `request/response channels for ${name}`);
-    const op = doc.operations().all().find((o) => o.channels().all().some((c) => c.id() === req))!;
+    const op = doc
+      .operations()
+      .all()
+      .find((o) =>
+        o
+          .channels()
+          .all()
+          .some((c) => c.id() === req),
+      )!;
     assert.equal(op.action(), 'receive');
     assert.equal(op.reply()?.channel()?.id(), res, `${name}: the reply is its response channel`);
   }
@@ -62,10 +85,17 @@ test('AsyncAPI: every topic the node uses has a channel, an operation with QoS a
     for (const m of c.messages()) {
       assert.equal(m.contentType(), 'application/json', `${c.id()}: content type`);
       const payload = m.payload()?.json<Record<string, unknown>>();
-      assert.ok(payload && (payload['type'] === 'object' || payload['properties'] !== undefined), `${c.id()}: a resolved object schema`);
+      assert.ok(
+        payload && (payload['type'] === 'object' || payload['properties'] !== undefined),
+        `${c.id()}: a resolved object schema`,
+      );
     }
   }
-  assert.equal(doc.channels().all().length, 6 + 2 * Object.keys(requestSchemas).length, 'no channel the code does not use');
+  assert.equal(
+    doc.channels().all().length,
+    6 + 2 * Object.keys(requestSchemas).length,
+    'no channel the code does not use',
+  );
 });
 
 test('AsyncAPI: one of each message a live daemon publishes validates against the schema of its channel', async () => {
@@ -87,23 +117,69 @@ test('AsyncAPI: one of each message a live daemon publishes validates against th
   const dir = mkdtempSync(join(tmpdir(), 'myo-asyncapi-'));
   // The synthetic source runs until stopped: the test ends the daemon (SIGTERM) when it has
   // everything, so a slow machine only makes it run longer.
-  const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--quiet', '--artifacts', dir, '--set', `outputs.mqtt.broker=${url}`, '--set', `outputs.mqtt.node_id=${node}`,
-    '--set', 'logging.level=error', '--set', 'model.mode=streaming', '--set', 'eval.streaming_latency.check=false', '--set', 'outputs.smoothing.enabled=true',
-    '--set', 'watchdog.status_interval_s=1', '--set', 'outputs.mqtt.health_interval_s=1'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--source',
+      'synthetic',
+      '--quiet',
+      '--artifacts',
+      dir,
+      '--set',
+      `outputs.mqtt.broker=${url}`,
+      '--set',
+      `outputs.mqtt.node_id=${node}`,
+      '--set',
+      'logging.level=error',
+      '--set',
+      'model.mode=streaming',
+      '--set',
+      'eval.streaming_latency.check=false',
+      '--set',
+      'outputs.smoothing.enabled=true',
+      '--set',
+      'watchdog.status_interval_s=1',
+      '--set',
+      'outputs.mqtt.health_interval_s=1',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', r));
   try {
     await waitFor('the daemon online', () => sub.on('/status').some((m) => m.body['state'] === 'online'), 60_000);
-    await waitFor('poses, smoothed poses, health', () => sub.on('/pose').length > 0 && sub.on('/pose/smoothed').length > 0 && sub.on('/health').length > 0, 60_000);
-    const asks: [string, Record<string, unknown>][] = [['set_mode', { mode: 'exact' }], ['status', {}], ['health', {}], ['reset', {}], ['snapshot', {}], ['rebirth', {}], ['align', { blocks: 1 }]];
+    await waitFor(
+      'poses, smoothed poses, health',
+      () => sub.on('/pose').length > 0 && sub.on('/pose/smoothed').length > 0 && sub.on('/health').length > 0,
+      60_000,
+    );
+    const asks: [string, Record<string, unknown>][] = [
+      ['set_mode', { mode: 'exact' }],
+      ['status', {}],
+      ['health', {}],
+      ['reset', {}],
+      ['snapshot', {}],
+      ['rebirth', {}],
+      ['align', { blocks: 1 }],
+    ];
     // One at a time: the node answers `busy` beyond 4 requests at work, and align holds one slot.
     // Whatever each answers (align may find no whole block yet) is a response message.
     for (const [name, body] of asks) {
-      await sub.client.publishAsync(`myostream/${node}/request/${name}`, JSON.stringify({ transaction: name, ...body }), { qos: 1 });
+      await sub.client.publishAsync(
+        `myostream/${node}/request/${name}`,
+        JSON.stringify({ transaction: name, ...body }),
+        { qos: 1 },
+      );
       await waitFor(`the answer to ${name}`, () => sub.on(`/response/${name}`).length > 0, 120_000);
     }
-    await waitFor('the mode switch event', () => sub.on('/event').some((m) => m.body['kind'] === 'mode_switch'), 30_000);
+    await waitFor(
+      'the mode switch event',
+      () => sub.on('/event').some((m) => m.body['kind'] === 'mode_switch'),
+      30_000,
+    );
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
     await waitFor('the offline status', () => sub.on('/status').some((m) => m.body['state'] === 'offline'));
@@ -117,9 +193,19 @@ test('AsyncAPI: one of each message a live daemon publishes validates against th
     const id = channelFor(m.topic, node);
     assert.ok(id, `a message on ${m.topic}, which the document has no channel for`);
     const v = validatorOf(id);
-    assert.ok(v(m.body), `${m.topic} against channel ${id}: ${ajv.errorsText(v.errors)} in ${JSON.stringify(m.body).slice(0, 400)}`);
+    assert.ok(
+      v(m.body),
+      `${m.topic} against channel ${id}: ${ajv.errorsText(v.errors)} in ${JSON.stringify(m.body).slice(0, 400)}`,
+    );
     seen.add(id);
   }
-  const all = doc.channels().all().map((c) => c.id());
-  assert.deepEqual(all.filter((id) => !seen.has(id)), [], 'every channel carried at least one captured message');
+  const all = doc
+    .channels()
+    .all()
+    .map((c) => c.id());
+  assert.deepEqual(
+    all.filter((id) => !seen.has(id)),
+    [],
+    'every channel carried at least one captured message',
+  );
 });

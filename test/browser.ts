@@ -4,7 +4,9 @@ import type { Browser, Page } from 'puppeteer-core';
 /** The system's Chromium (Debian's `chromium` package, which .ci/run installs), or null. */
 export function findChromium(): string | null {
   const env = process.env['CHROMIUM_PATH'];
-  const candidates = [env, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].filter((p): p is string => !!p);
+  const candidates = [env, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].filter(
+    (p): p is string => !!p,
+  );
   return candidates.find((p) => existsSync(p)) ?? null;
 }
 

@@ -20,7 +20,7 @@ test('timedatectl output is read as the kernel sync flag and the NTP service', a
 
 test('without timedated the reading is null and says why', async () => {
   const r = await readClockSync(async () => {
-    throw new Error('System has not been booted with systemd as init system (PID 1). Can\'t operate.');
+    throw new Error("System has not been booted with systemd as init system (PID 1). Can't operate.");
   });
   assert.equal(r.ntp_synchronized, null);
   assert.equal(r.ntp_service, null);
@@ -41,7 +41,11 @@ test('the monitor reads at start and again on a tick once the interval has passe
     { ntp_synchronized: false, ntp_service: true, source: 'timedatectl', checked_at: 'a' },
     { ntp_synchronized: true, ntp_service: true, source: 'timedatectl', checked_at: 'b' },
   ];
-  const m = new ClockSyncMonitor(60, async () => readings[Math.min(reads++, 1)]!, () => clock);
+  const m = new ClockSyncMonitor(
+    60,
+    async () => readings[Math.min(reads++, 1)]!,
+    () => clock,
+  );
   const host = await hostPlugins([m]);
   try {
     await m.settled;

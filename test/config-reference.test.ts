@@ -8,7 +8,10 @@ import { ROOT } from './helpers.js';
 
 test('docs/config.md is what the configuration schema gives (npm run config-docs refreshes it)', () => {
   const committed = readFileSync(join(ROOT, 'docs', 'config.md'), 'utf8');
-  assert.ok(committed === configReferenceMarkdown(), 'docs/config.md is stale: run `npm run config-docs` and commit the result');
+  assert.ok(
+    committed === configReferenceMarkdown(),
+    'docs/config.md is stale: run `npm run config-docs` and commit the result',
+  );
 });
 
 test('every key of the configuration has its sentence, its type and its default in the reference', () => {
@@ -25,12 +28,14 @@ test('every key of the configuration has its sentence, its type and its default 
   assert.match(row('logging.level'), /\| yes \|/);
 });
 
-test('the SIGHUP column is the reloader\'s list, and each key in it exists', () => {
+test("the SIGHUP column is the reloader's list, and each key in it exists", () => {
   const cfg = loadConfig(undefined) as unknown as Record<string, unknown>;
   for (const key of SIGHUP_APPLIES) {
     const value = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], cfg);
     assert.notEqual(value, undefined, `${key} is a configuration key`);
   }
-  const marked = referenceKeys().filter((k) => k.sighup && !k.section).map((k) => k.key);
+  const marked = referenceKeys()
+    .filter((k) => k.sighup && !k.section)
+    .map((k) => k.key);
   assert.deepEqual(marked, [...SIGHUP_APPLIES]);
 });

@@ -33,7 +33,13 @@ test('the shipped configuration loads and holds every key of the plan', () => {
 });
 
 test('--set overrides are typed by the schema', () => {
-  const c = loadConfig(undefined, ['model.mode=exact', 'runtime.streaming.max_buffer_seconds=12.5', 'logging.latency.percentiles=[50, 90]', 'input.source=replay:123', 'eval.streaming_alignment_check=false']);
+  const c = loadConfig(undefined, [
+    'model.mode=exact',
+    'runtime.streaming.max_buffer_seconds=12.5',
+    'logging.latency.percentiles=[50, 90]',
+    'input.source=replay:123',
+    'eval.streaming_alignment_check=false',
+  ]);
   assert.equal(c.model.mode, 'exact');
   assert.equal(c.runtime.streaming.max_buffer_seconds, 12.5);
   assert.deepEqual(c.logging.latency.percentiles, [50, 90]);
@@ -42,18 +48,54 @@ test('--set overrides are typed by the schema', () => {
 });
 
 test('refusals name the key, the value and why', () => {
-  assert.match(refusal(() => loadConfig(undefined, ['model.mdoe=exact'])), /unknown key model\.mdoe/);
-  assert.match(refusal(() => loadConfig(undefined, ['model.mode=fast'])), /model\.mode = "fast"/);
-  assert.match(refusal(() => loadConfig(undefined, ['runtime.streaming.step_ms=fast'])), /runtime\.streaming\.step_ms = "fast".*number/);
-  assert.match(refusal(() => loadConfig(undefined, ['runtime.streaming.window_samples=1790'])), /window_samples = 1790: must equal warmup_samples \+ step_samples \(1830\); a shorter window/);
-  assert.match(refusal(() => loadConfig(undefined, ['runtime.streaming.window_samples=2000'])), /window_samples = 2000: must equal warmup_samples \+ step_samples \(1830\); a longer window would make single-point sampling take a stale frame/);
-  assert.match(refusal(() => loadConfig(undefined, ['runtime.exact.block_samples=10040'])), /block_samples = 10040: must be a multiple of the encoder stride 80/);
-  assert.match(refusal(() => loadConfig(undefined, ['runtime.streaming.step_samples=30'])), /step_samples = 30: must be 40/);
-  assert.match(refusal(() => loadConfig(undefined, ['runtime.streaming.warmup_samples=1000'])), /warmup_samples = 1000: must equal/);
-  assert.match(refusal(() => loadConfig(undefined, ['runtime.streaming.step_ms=25'])), /step_ms = 25: must equal/);
-  assert.match(refusal(() => loadConfig(undefined, ['eval.streaming_tolerance.mse=-1'])), /eval\.streaming_tolerance\.mse = -1/);
-  assert.match(refusal(() => loadConfig(undefined, ['runtime.streaming.max_buffer_seconds=0.5'])), /max_buffer_seconds = 0\.5: too small/);
-  assert.match(refusal(() => loadConfig(undefined, ['nonsense'])), /--set nonsense: expected key=value/);
+  assert.match(
+    refusal(() => loadConfig(undefined, ['model.mdoe=exact'])),
+    /unknown key model\.mdoe/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['model.mode=fast'])),
+    /model\.mode = "fast"/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['runtime.streaming.step_ms=fast'])),
+    /runtime\.streaming\.step_ms = "fast".*number/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['runtime.streaming.window_samples=1790'])),
+    /window_samples = 1790: must equal warmup_samples \+ step_samples \(1830\); a shorter window/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['runtime.streaming.window_samples=2000'])),
+    /window_samples = 2000: must equal warmup_samples \+ step_samples \(1830\); a longer window would make single-point sampling take a stale frame/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['runtime.exact.block_samples=10040'])),
+    /block_samples = 10040: must be a multiple of the encoder stride 80/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['runtime.streaming.step_samples=30'])),
+    /step_samples = 30: must be 40/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['runtime.streaming.warmup_samples=1000'])),
+    /warmup_samples = 1000: must equal/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['runtime.streaming.step_ms=25'])),
+    /step_ms = 25: must equal/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['eval.streaming_tolerance.mse=-1'])),
+    /eval\.streaming_tolerance\.mse = -1/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['runtime.streaming.max_buffer_seconds=0.5'])),
+    /max_buffer_seconds = 0\.5: too small/,
+  );
+  assert.match(
+    refusal(() => loadConfig(undefined, ['nonsense'])),
+    /--set nonsense: expected key=value/,
+  );
   assert.doesNotThrow(() => loadConfig(undefined, ['runtime.exact.block_samples=8000']));
 });
 
@@ -61,11 +103,20 @@ test('a bad config file is refused with its name and position', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-cfg-'));
   const bad = join(dir, 'bad.yaml');
   writeFileSync(bad, 'model:\n  mode: [exact\n');
-  assert.match(refusal(() => loadConfig(bad)), new RegExp(`config file ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: not valid YAML`));
+  assert.match(
+    refusal(() => loadConfig(bad)),
+    new RegExp(`config file ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: not valid YAML`),
+  );
   const wrong = join(dir, 'wrong.yaml');
   writeFileSync(wrong, 'runtime:\n  streaming:\n    step_samples: 41\n');
-  assert.match(refusal(() => loadConfig(wrong)), /wrong\.yaml: runtime\.streaming\.step_samples = 41/);
-  assert.match(refusal(() => loadConfig(join(dir, 'missing.yaml'))), /cannot read \(ENOENT\)/);
+  assert.match(
+    refusal(() => loadConfig(wrong)),
+    /wrong\.yaml: runtime\.streaming\.step_samples = 41/,
+  );
+  assert.match(
+    refusal(() => loadConfig(join(dir, 'missing.yaml'))),
+    /cannot read \(ENOENT\)/,
+  );
 });
 
 test('the CLI answers bad configuration with one line and exit code 2', () => {
@@ -73,7 +124,10 @@ test('the CLI answers bad configuration with one line and exit code 2', () => {
   assert.equal(r.status, 2);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0]!, /^myostream: --set runtime\.streaming\.window_samples=2000: runtime\.streaming\.window_samples = 2000: must equal/);
+  assert.match(
+    lines[0]!,
+    /^myostream: --set runtime\.streaming\.window_samples=2000: runtime\.streaming\.window_samples = 2000: must equal/,
+  );
   const u = runCli(['run', '--bogus']);
   assert.equal(u.status, 2);
   const m = runCli(['run', '--source', 'replay:/nonexistent/file.mtb']);
@@ -85,13 +139,27 @@ test('outputs.mqtt.smoothing moved to outputs.smoothing: an old configuration is
   const dir = mkdtempSync(join(tmpdir(), 'myostream-moved-'));
   const old = join(dir, 'old.yaml');
   writeFileSync(old, 'outputs:\n  mqtt:\n    smoothing:\n      enabled: true\n');
-  assert.equal(refusal(() => loadConfig(old)), `config file ${old}: outputs.mqtt.smoothing moved to outputs.smoothing`);
-  assert.equal(refusal(() => loadConfig(undefined, ['outputs.mqtt.smoothing.beta=1'])), '--set outputs.mqtt.smoothing.beta=1: outputs.mqtt.smoothing.beta moved to outputs.smoothing.beta');
+  assert.equal(
+    refusal(() => loadConfig(old)),
+    `config file ${old}: outputs.mqtt.smoothing moved to outputs.smoothing`,
+  );
+  assert.equal(
+    refusal(() => loadConfig(undefined, ['outputs.mqtt.smoothing.beta=1'])),
+    '--set outputs.mqtt.smoothing.beta=1: outputs.mqtt.smoothing.beta moved to outputs.smoothing.beta',
+  );
   const streams = join(dir, 'streams.yaml');
-  writeFileSync(streams, 'streams:\n  - stream_id: left\n    outputs:\n      mqtt:\n        smoothing: {enabled: true}\n');
-  assert.equal(refusal(() => resolveStreams(loadConfig(streams), validateConfig)), 'config file streams[0] (left): outputs.mqtt.smoothing moved to outputs.smoothing');
+  writeFileSync(
+    streams,
+    'streams:\n  - stream_id: left\n    outputs:\n      mqtt:\n        smoothing: {enabled: true}\n',
+  );
+  assert.equal(
+    refusal(() => resolveStreams(loadConfig(streams), validateConfig)),
+    'config file streams[0] (left): outputs.mqtt.smoothing moved to outputs.smoothing',
+  );
   assert.equal(loadConfig(undefined, ['outputs.smoothing.enabled=true']).outputs.smoothing.beta, 0.5);
   const r = runCli(['run', '--config', old]);
   assert.equal(r.status, 2);
-  assert.deepEqual(r.stderr.trim().split('\n'), [`myostream: config file ${old}: outputs.mqtt.smoothing moved to outputs.smoothing`]);
+  assert.deepEqual(r.stderr.trim().split('\n'), [
+    `myostream: config file ${old}: outputs.mqtt.smoothing moved to outputs.smoothing`,
+  ]);
 });

@@ -37,9 +37,25 @@ test('exact mode reproduces the reference exact rollout on the golden input (eve
 test('myostream run --set model.mode=exact --poses-out reproduces the golden exact poses', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-exact-'));
   const out = join(dir, 'poses.jsonl');
-  const r = runCli(['run', '--speed', '0', '--set', 'outputs.mqtt.embedded_port=0', '--set', 'model.mode=exact', '--source', 'replay:models/golden/input.mtb', '--poses-out', out, '--quiet']);
+  const r = runCli([
+    'run',
+    '--speed',
+    '0',
+    '--set',
+    'outputs.mqtt.embedded_port=0',
+    '--set',
+    'model.mode=exact',
+    '--source',
+    'replay:models/golden/input.mtb',
+    '--poses-out',
+    out,
+    '--quiet',
+  ]);
   assert.equal(r.status, 0, r.stderr);
-  const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: number; step: number; mode: string; angles: number[] });
+  const lines = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { t: number; step: number; mode: string; angles: number[] });
   assert.equal(lines.length, 1000);
   assert.deepEqual(Object.keys(lines[0]!), ['t', 'step', 'mode', 't_capture', 'age_ms', 'angles']);
   assert.equal(lines[0]!.mode, 'exact');

@@ -6,7 +6,7 @@ import { LEFT_CONTEXT, POSE_DIM, SAMPLE_RATE, STEP_SAMPLES } from '../src/domain
 import type { PoseEvent } from '../src/domain/pose.js';
 import { cpuModels, golden, goldenRing, maxAbsDiff } from './helpers.js';
 
-test('the one-run Loop rollout gives the stepped rollout\'s poses and the reference\'s (golden input, 4 blocks)', async () => {
+test("the one-run Loop rollout gives the stepped rollout's poses and the reference's (golden input, 4 blocks)", async () => {
   const m = await cpuModels();
   assert.ok(m.rollout, 'models/ ships decoder_rollout.onnx and loadModels opens it');
   const ring = goldenRing();
@@ -54,16 +54,22 @@ test('the last partial exact block at the end of a source is emitted, as one sho
     assert.equal(poses.length, 250 + 175);
     for (let i = 1; i < poses.length; i++) {
       assert.equal(poses[i]!.step, i);
-      assert.ok(Math.abs(poses[i]!.t - poses[i - 1]!.t - STEP_SAMPLES / SAMPLE_RATE) < 1e-9, `pose ${i} continues the 50 Hz timeline`);
+      assert.ok(
+        Math.abs(poses[i]!.t - poses[i - 1]!.t - STEP_SAMPLES / SAMPLE_RATE) < 1e-9,
+        `pose ${i} continues the 50 Hz timeline`,
+      );
     }
-    assert.equal(poses[poses.length - 1]!.t, (end) / SAMPLE_RATE, 'the last pose sits at the input\'s end');
+    assert.equal(poses[poses.length - 1]!.t, end / SAMPLE_RATE, "the last pose sits at the input's end");
     // The same samples as a whole block of a 7000-sample exact predictor: the same poses.
     const whole = new ExactPredictor(m.encoder, m.decoder, 7000, false, rollout);
     whole.restartAt(10000);
     const w = await whole.runBlock(ring);
     assert.equal(w.points, 175);
     const got = new Float32Array(poses.slice(250).flatMap((p) => [...p.angles]));
-    assert.ok(maxAbsDiff(got, w.poses) <= 1e-7, `partial block vs whole 7000-sample block (${rollout ? 'Loop' : 'stepped'})`);
+    assert.ok(
+      maxAbsDiff(got, w.poses) <= 1e-7,
+      `partial block vs whole 7000-sample block (${rollout ? 'Loop' : 'stepped'})`,
+    );
     assert.ok(got.every(Number.isFinite));
     // A second finish has nothing left to emit.
     await mode.finish();

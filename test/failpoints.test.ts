@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { failpoint, failpointArmed, failpointsArmed, loadFailpoints, parseFailpoints } from '../src/common/failpoints.js';
+import {
+  failpoint,
+  failpointArmed,
+  failpointsArmed,
+  loadFailpoints,
+  parseFailpoints,
+} from '../src/common/failpoints.js';
 import { isUserError, toOutputError } from '../src/common/errors.js';
 import { writeFileAtomic } from '../src/common/atomic-write.js';
 import { JsonlWriter } from '../src/outputs/jsonl-writer.js';
@@ -18,12 +24,19 @@ test('unarmed, a failpoint does nothing; a bad MYOSTREAM_FAILPOINTS value is one
   loadFailpoints('  ');
   assert.equal(failpointsArmed(), false);
   for (const bad of ['x', 'x=boom', '=throw', 'x=delay', 'x=throw(3)', 'x=throw@0']) {
-    assert.throws(() => parseFailpoints(bad), (e: unknown) => isUserError(e) && /MYOSTREAM_FAILPOINTS/.test((e as Error).message), bad);
+    assert.throws(
+      () => parseFailpoints(bad),
+      (e: unknown) => isUserError(e) && /MYOSTREAM_FAILPOINTS/.test((e as Error).message),
+      bad,
+    );
   }
-  assert.deepEqual(parseFailpoints('a=2*enospc@3; b=delay(5)'), new Map([
-    ['a', { kind: 'enospc', from: 3, count: 2, ms: 0 }],
-    ['b', { kind: 'delay', from: 1, count: Infinity, ms: 5 }],
-  ]));
+  assert.deepEqual(
+    parseFailpoints('a=2*enospc@3; b=delay(5)'),
+    new Map([
+      ['a', { kind: 'enospc', from: 3, count: 2, ms: 0 }],
+      ['b', { kind: 'delay', from: 1, count: Infinity, ms: 5 }],
+    ]),
+  );
 });
 
 test('throw@FROM and COUNT*: passes before FROM, acts COUNT times, then passes again', () => {
@@ -47,7 +60,10 @@ test('artifact failpoints: ENOSPC on one atomic file, EIO on one JSON-lines file
   loadFailpoints('artifact.a.json=enospc@2,artifact.b.jsonl=1*eio@2');
   try {
     writeFileAtomic(join(dir, 'a.json'), '1');
-    assert.throws(() => writeFileAtomic(join(dir, 'a.json'), '2'), (e: unknown) => toOutputError(e, '', '').code === 'ENOSPC');
+    assert.throws(
+      () => writeFileAtomic(join(dir, 'a.json'), '2'),
+      (e: unknown) => toOutputError(e, '', '').code === 'ENOSPC',
+    );
     assert.equal(readFileSync(join(dir, 'a.json'), 'utf8'), '1');
     writeFileAtomic(join(dir, 'other.json'), 'x');
     const w = new JsonlWriter(join(dir, 'b.jsonl'), 'b', { durable: true });
@@ -63,9 +79,33 @@ test('artifact failpoints: ENOSPC on one atomic file, EIO on one JSON-lines file
 test('a plug-in that fails to stop cannot hold the process: the run exits with its code and names what held it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-stopfail-'));
   // The metrics plug-in's stop never runs, so its HTTP server stays open after "run finished".
-  const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--duration', '3', '--speed', '0', '--quiet', '--artifacts', dir,
-    '--set', 'outputs.mqtt.enabled=false', '--set', 'outputs.metrics.enabled=true', '--set', 'outputs.metrics.port=0'],
-  { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv({ MYOSTREAM_FAILPOINTS: 'plugin.metrics.stop=throw' }) });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--source',
+      'synthetic',
+      '--duration',
+      '3',
+      '--speed',
+      '0',
+      '--quiet',
+      '--artifacts',
+      dir,
+      '--set',
+      'outputs.mqtt.enabled=false',
+      '--set',
+      'outputs.metrics.enabled=true',
+      '--set',
+      'outputs.metrics.port=0',
+    ],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: cliEnv({ MYOSTREAM_FAILPOINTS: 'plugin.metrics.stop=throw' }),
+    },
+  );
   let stderr = '';
   // A deadline from progress: the run logs as it goes; only 120 s without a line and without exiting is a hang.
   let silence: NodeJS.Timeout | undefined;
@@ -78,10 +118,15 @@ test('a plug-in that fails to stop cannot hold the process: the run exits with i
     stderr += d.toString();
     arm();
   });
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (c, s) => r([c, s])));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+    child.once('exit', (c, s) => r([c, s])),
+  );
   clearTimeout(silence);
   assert.equal(signal, null, `killed after 120 s of silence: ${stderr.slice(-2000)}`);
   assert.equal(code, 0, stderr.slice(-2000));
   assert.match(stderr, /plug-in metrics failed to stop/);
-  assert.match(stderr, /^myostream: the command has ended but .*TCPServerWrap.* still held the process after 10 s \(a part that failed to stop\); exiting with 0$/m);
+  assert.match(
+    stderr,
+    /^myostream: the command has ended but .*TCPServerWrap.* still held the process after 10 s \(a part that failed to stop\); exiting with 0$/m,
+  );
 });

@@ -14,14 +14,38 @@ interface PoseLine {
 }
 
 const poseLines = (path: string): PoseLine[] =>
-  existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l) as PoseLine) : [];
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l.endsWith('}'))
+        .map((l) => JSON.parse(l) as PoseLine)
+    : [];
 
 test('ads1299-sim frozen for 0.6 s (SIGSTOP, SIGCONT): every streaming pose still has t_capture and age_ms', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-freeze-'));
   const posesPath = join(dir, 'poses.jsonl');
   // The ADC worker appends frame by frame: after the freeze it catches up 1200 frames, one append each.
-  const child = spawn(process.execPath, [CLI, 'run', '--source', 'ads1299-sim', '--duration', '6', '--quiet', '--artifacts', dir,
-    '--set', 'outputs.mqtt.enabled=false', '--set', `outputs.poses_out=${posesPath}`, '--set', 'logging.level=error'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--source',
+      'ads1299-sim',
+      '--duration',
+      '6',
+      '--quiet',
+      '--artifacts',
+      dir,
+      '--set',
+      'outputs.mqtt.enabled=false',
+      '--set',
+      `outputs.poses_out=${posesPath}`,
+      '--set',
+      'logging.level=error',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', r));
@@ -44,5 +68,9 @@ test('ads1299-sim frozen for 0.6 s (SIGSTOP, SIGCONT): every streaming pose stil
   const poses = poseLines(posesPath).filter((p) => p.mode === 'streaming');
   assert.ok(poses.length > before + 50, `${poses.length} streaming poses, ${before} before the freeze`);
   const ageless = poses.filter((p) => p.t_capture === null || p.age_ms === null);
-  assert.deepEqual(ageless.map((p) => p.step), [], `${ageless.length} of ${poses.length} streaming poses without an age`);
+  assert.deepEqual(
+    ageless.map((p) => p.step),
+    [],
+    `${ageless.length} of ${poses.length} streaming poses without an age`,
+  );
 });

@@ -31,14 +31,23 @@ export function goldenInput(): Float32Array {
 let models: Promise<LoadedModels> | undefined;
 /** CPU sessions on the committed models, shared by the tests of one file. */
 export function cpuModels(): Promise<LoadedModels> {
-  models ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger());
+  models ??= loadModels(
+    join(ROOT, 'models'),
+    { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 },
+    silentLogger(),
+  );
   return models;
 }
 
 let incremental: Promise<LoadedModels> | undefined;
 /** cpuModels plus the cached encoder step's graphs (streaming with the incremental encoder). */
 export function incrementalCpuModels(): Promise<LoadedModels> {
-  incremental ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), [...MODEL_KEYS_WITH_INCREMENTAL, STREAM_STEP_MODEL_KEY]);
+  incremental ??= loadModels(
+    join(ROOT, 'models'),
+    { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 },
+    silentLogger(),
+    [...MODEL_KEYS_WITH_INCREMENTAL, STREAM_STEP_MODEL_KEY],
+  );
   return incremental;
 }
 
@@ -103,8 +112,16 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
   return env;
 }
 
-export function runCli(args: readonly string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string | undefined> } = {}): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, env: cliEnv(opts.env) });
+export function runCli(
+  args: readonly string[],
+  opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string | undefined> } = {},
+): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 120_000,
+    env: cliEnv(opts.env),
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -146,7 +163,11 @@ export const PREREQUISITES_REQUIRED = process.env.CI === 'true';
  * missing, or false. Locally the test skips and says why; under CI=true it fails with that
  * reason, so a CI machine that lacks a package cannot pass by skipping what it was to prove.
  */
-export function prerequisiteTest(name: string, opts: TestOptions & { skip: string | false }, body: (t: TestContext) => void | Promise<void>): void {
+export function prerequisiteTest(
+  name: string,
+  opts: TestOptions & { skip: string | false },
+  body: (t: TestContext) => void | Promise<void>,
+): void {
   const missing = opts.skip;
   if (missing === false) {
     test(name, opts, body);

@@ -30,9 +30,15 @@ test('JSON lines: a torn last line is skipped and flagged; a corrupt line inside
   const bad = readJsonl(p);
   assert.deepEqual(bad.records, [{ a: 1 }, { a: 3 }]);
   // Bytes, not characters: "é" is two bytes, so line 3 starts at byte 11.
-  assert.deepEqual(bad.corrupt.slice(1).map((c) => [c.line, c.offset]), [[3, 11]]);
+  assert.deepEqual(
+    bad.corrupt.slice(1).map((c) => [c.line, c.offset]),
+    [[3, 11]],
+  );
   assert.equal(bad.torn, false);
-  assert.match(jsonlProblems(p, bad)[0]!, /x\.jsonl: line 1 at byte offset 0 is not valid JSON: .* \(2 such lines, all skipped\)/);
+  assert.match(
+    jsonlProblems(p, bad)[0]!,
+    /x\.jsonl: line 1 at byte offset 0 is not valid JSON: .* \(2 such lines, all skipped\)/,
+  );
   // A blank line is nothing; a last line lacking only its newline is a whole record.
   writeFileSync(p, '{"a":1}\n  \n{"a":2}');
   assert.deepEqual(readJsonl(p), { records: [{ a: 1 }, { a: 2 }], torn: false, corrupt: [] });
@@ -41,7 +47,8 @@ test('JSON lines: a torn last line is skipped and flagged; a corrupt line inside
 
 test('run state in three (the colour of the report): finished, running, crashed by a dead pid or a stale summary', () => {
   const now = Date.parse('2026-01-01T00:01:00Z');
-  const kind = (s: Record<string, unknown> | null, liveness?: Liveness): string => judgeRun(s, now, 5, liveness ? () => liveness : undefined).kind;
+  const kind = (s: Record<string, unknown> | null, liveness?: Liveness): string =>
+    judgeRun(s, now, 5, liveness ? () => liveness : undefined).kind;
   assert.equal(kind({ finished: true, exit: 'completed' }), 'finished');
   const fresh = { finished: false, updated_at: '2026-01-01T00:00:58Z' };
   assert.equal(kind(fresh), 'running');
@@ -53,7 +60,10 @@ test('run state in three (the colour of the report): finished, running, crashed 
   assert.equal(kind(null), 'crashed');
   // A pid from another machine says nothing about this one: judged by age alone.
   assert.equal(kind({ ...fresh, pid: 42, host: 'band-station-2' }, 'other-host'), 'running');
-  assert.equal(kind({ ...fresh, pid: 42, host: 'band-station-2', updated_at: '2026-01-01T00:00:40Z' }, 'other-host'), 'crashed');
+  assert.equal(
+    kind({ ...fresh, pid: 42, host: 'band-station-2', updated_at: '2026-01-01T00:00:40Z' }, 'other-host'),
+    'crashed',
+  );
   assert.equal(kind({ finished: true, exit: 'exited', exit_code: 2 }), 'finished');
 });
 
@@ -71,22 +81,45 @@ test('min/max decimation keeps every spike and the bounds of each bucket', () =>
   const small = decimateMinMax([0, 1, 2], [[5, NaN, 7]], 4000);
   assert.deepEqual(small.ys[0], [5, null, 7]);
   const h = histogram([1, 1, 2, 3, 1000]);
-  assert.equal(h!.counts.reduce((a, b) => a + b, 0), 5);
+  assert.equal(
+    h!.counts.reduce((a, b) => a + b, 0),
+    5,
+  );
 });
 
 test('report of a real run: finished, then the same folder as running and as crashed with a torn line', () => {
   const run = join(work, 'run');
-  const r = runCli(['run', '--source', 'synthetic', '--duration', '12', '--speed', '0', '--quiet', '--set', 'outputs.mqtt.enabled=false', '--set', 'watchdog.status_interval_s=0.5', '--artifacts', run]);
+  const r = runCli([
+    'run',
+    '--source',
+    'synthetic',
+    '--duration',
+    '12',
+    '--speed',
+    '0',
+    '--quiet',
+    '--set',
+    'outputs.mqtt.enabled=false',
+    '--set',
+    'watchdog.status_interval_s=0.5',
+    '--artifacts',
+    run,
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const cli = runCli(['report', run]);
   assert.equal(cli.status, 0, cli.stderr);
   assert.match(cli.stdout, /report\.html \(\d+ KiB, \d+ charts, run finished\)/);
   const html = readFileSync(join(run, 'report.html'), 'utf8');
-  assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=|url\(\s*['"]?https?:|(src|href)=["']?https?:/, 'nothing is loaded from elsewhere');
+  assert.doesNotMatch(
+    html,
+    /<script[^>]+src=|<link[^>]+href=|url\(\s*['"]?https?:|(src|href)=["']?https?:/,
+    'nothing is loaded from elsewhere',
+  );
   const data = reportData(html);
   assert.equal((data['state'] as { kind: string }).kind, 'finished');
   const ids = (data['charts'] as { id: string }[]).map((c) => c.id);
-  for (const id of ['t_compute', 't_compute_hist', 'exact_error', 'truth_error', 'blocks', 'memory']) assert.ok(ids.includes(id), `chart ${id}`);
+  for (const id of ['t_compute', 't_compute_hist', 'exact_error', 'truth_error', 'blocks', 'memory'])
+    assert.ok(ids.includes(id), `chart ${id}`);
   assert.match(html, /PASSED/);
   assert.match(html, /[0-9a-f]{64}/, 'model hashes in the header');
 
@@ -96,7 +129,17 @@ test('report of a real run: finished, then the same folder as running and as cra
   cpSync(run, running, { recursive: true });
   const s = JSON.parse(readFileSync(join(running, 'summary.json'), 'utf8')) as Record<string, unknown>;
   // pid_start too: the pid alone could be a reused one, which status and the report both refuse.
-  writeFileSync(join(running, 'summary.json'), JSON.stringify({ ...s, finished: false, exit: 'running', updated_at: new Date().toISOString(), pid: process.pid, pid_start: processStartTicks(process.pid) ?? null }));
+  writeFileSync(
+    join(running, 'summary.json'),
+    JSON.stringify({
+      ...s,
+      finished: false,
+      exit: 'running',
+      updated_at: new Date().toISOString(),
+      pid: process.pid,
+      pid_start: processStartTicks(process.pid) ?? null,
+    }),
+  );
   appendFileSync(join(running, 'streaming_metrics.jsonl'), '{"step":99999,"t":1');
   const rr = writeRunReport(running);
   assert.equal(rr.state, 'running');
@@ -106,11 +149,23 @@ test('report of a real run: finished, then the same folder as running and as cra
   const events = readFileSync(join(running, 'events.jsonl'), 'utf8');
   writeFileSync(join(running, 'events.jsonl'), `{"kind":\n${events}`);
   const notes = reportData(readFileSync(writeRunReport(running).path, 'utf8'))['notes'] as string[];
-  assert.ok(notes.some((n) => /events\.jsonl: line 1 at byte offset 0 is not valid JSON/.test(n)), notes.join('; '));
+  assert.ok(
+    notes.some((n) => /events\.jsonl: line 1 at byte offset 0 is not valid JSON/.test(n)),
+    notes.join('; '),
+  );
 
   // Crashed: the process that wrote it is gone.
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-  writeFileSync(join(running, 'summary.json'), JSON.stringify({ ...s, finished: false, exit: 'running', updated_at: new Date().toISOString(), pid: Number(dead.stdout) }));
+  writeFileSync(
+    join(running, 'summary.json'),
+    JSON.stringify({
+      ...s,
+      finished: false,
+      exit: 'running',
+      updated_at: new Date().toISOString(),
+      pid: Number(dead.stdout),
+    }),
+  );
   assert.equal(writeRunReport(running).state, 'crashed');
 });
 
@@ -118,7 +173,10 @@ test('collect-artifacts packs each run with its report.html', () => {
   const root = mkdtempSync(join(work, 'runs-'));
   cpSync(join(work, 'run'), join(root, 'run-20260101T000000Z-1'), { recursive: true });
   const tgz = join(work, 'runs.tar.gz');
-  const r = spawnSync('bash', ['-c', `bash "${join(ROOT, 'scripts', 'collect-artifacts.sh')}" 3 > "${tgz}"`], { env: { ...process.env, MYOSTREAM_RUNS: root }, encoding: 'utf8' });
+  const r = spawnSync('bash', ['-c', `bash "${join(ROOT, 'scripts', 'collect-artifacts.sh')}" 3 > "${tgz}"`], {
+    env: { ...process.env, MYOSTREAM_RUNS: root },
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   const list = spawnSync('tar', ['tzf', tgz], { encoding: 'utf8' }).stdout.split('\n');
   assert.ok(list.includes('run-20260101T000000Z-1/report.html'), list.join(' '));
@@ -137,47 +195,87 @@ test('report: a folder that is no run, or a corrupt summary, is one line and exi
   assert.equal(b.stderr.trim().split('\n').length, 1);
 });
 
-test('report of a run that is going, then of the same run killed (the clock is the test\'s)', { timeout: 120_000 }, async () => {
-  const run = join(work, 'live');
-  const child = spawn(process.execPath, [CLI, 'run', '--source', 'synthetic', '--duration', '120', '--speed', '1', '--quiet', '--set', 'outputs.mqtt.enabled=false',
-    '--set', 'watchdog.status_interval_s=1', '--artifacts', run], { cwd: ROOT, stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  try {
-    // Waits for the daemon's first refresh with metrics in it (model load, warm-up, a block).
-    const deadline = Date.now() + 90_000;
-    let summary: Record<string, unknown> | null = null;
-    while (Date.now() < deadline) {
-      try {
-        summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as Record<string, unknown>;
-        if (readFileSync(join(run, 'streaming_metrics.jsonl'), 'utf8').length > 0 && (summary['counts'] as { poses: number }).poses > 0) break;
-      } catch {
-        // not written yet
+test(
+  "report of a run that is going, then of the same run killed (the clock is the test's)",
+  { timeout: 120_000 },
+  async () => {
+    const run = join(work, 'live');
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--source',
+        'synthetic',
+        '--duration',
+        '120',
+        '--speed',
+        '1',
+        '--quiet',
+        '--set',
+        'outputs.mqtt.enabled=false',
+        '--set',
+        'watchdog.status_interval_s=1',
+        '--artifacts',
+        run,
+      ],
+      { cwd: ROOT, stdio: 'ignore' },
+    );
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    try {
+      // Waits for the daemon's first refresh with metrics in it (model load, warm-up, a block).
+      const deadline = Date.now() + 90_000;
+      let summary: Record<string, unknown> | null = null;
+      while (Date.now() < deadline) {
+        try {
+          summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as Record<string, unknown>;
+          if (
+            readFileSync(join(run, 'streaming_metrics.jsonl'), 'utf8').length > 0 &&
+            (summary['counts'] as { poses: number }).poses > 0
+          )
+            break;
+        } catch {
+          // not written yet
+        }
+        await new Promise((r) => setTimeout(r, 200));
       }
-      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(summary, 'the running daemon wrote its summary');
+      assert.equal(summary['finished'], false);
+      const updated = Date.parse(String(summary['updated_at']));
+      const going = writeRunReport(run, { now: new Date(updated + 500) });
+      assert.equal(going.state, 'running');
+      const html = readFileSync(going.path, 'utf8');
+      assert.match(html, /class="state running"/);
+      assert.ok((reportData(html)['charts'] as { id: string }[]).some((c) => c.id === 't_compute'));
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
     }
-    assert.ok(summary, 'the running daemon wrote its summary');
-    assert.equal(summary['finished'], false);
-    const updated = Date.parse(String(summary['updated_at']));
-    const going = writeRunReport(run, { now: new Date(updated + 500) });
-    assert.equal(going.state, 'running');
-    const html = readFileSync(going.path, 'utf8');
-    assert.match(html, /class="state running"/);
-    assert.ok(((reportData(html)['charts']) as { id: string }[]).some((c) => c.id === 't_compute'));
-  } finally {
-    child.kill('SIGKILL');
-    await exited;
-  }
-  // Killed: its summary stays unfinished and stops being refreshed.
-  const s = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as Record<string, unknown>;
-  assert.equal(s['finished'], false);
-  const dead = writeRunReport(run, { now: new Date(Date.parse(String(s['updated_at'])) + 10_000) });
-  assert.equal(dead.state, 'crashed');
-  assert.match(readFileSync(dead.path, 'utf8'), /class="state crashed"/);
-});
+    // Killed: its summary stays unfinished and stops being refreshed.
+    const s = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(s['finished'], false);
+    const dead = writeRunReport(run, { now: new Date(Date.parse(String(s['updated_at'])) + 10_000) });
+    assert.equal(dead.state, 'crashed');
+    assert.match(readFileSync(dead.path, 'utf8'), /class="state crashed"/);
+  },
+);
 
 test('report of a two-band run: one page per stream, in each stream folder', () => {
   const run = join(work, 'two');
-  const r = runCli(['run', '--config', join(ROOT, 'configs', 'two-bands.yaml'), '--duration', '6', '--speed', '0', '--quiet', '--set', 'outputs.mqtt.enabled=false', '--artifacts', run]);
+  const r = runCli([
+    'run',
+    '--config',
+    join(ROOT, 'configs', 'two-bands.yaml'),
+    '--duration',
+    '6',
+    '--speed',
+    '0',
+    '--quiet',
+    '--set',
+    'outputs.mqtt.enabled=false',
+    '--artifacts',
+    run,
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const rep = runCli(['report', run]);
   assert.equal(rep.status, 0, rep.stderr);
@@ -186,7 +284,10 @@ test('report of a two-band run: one page per stream, in each stream folder', () 
   for (const id of ['left', 'right']) {
     const data = reportData(readFileSync(join(run, id, 'report.html'), 'utf8'));
     assert.equal((data['state'] as { kind: string }).kind, 'finished');
-    assert.ok((data['charts'] as { id: string }[]).some((c) => c.id === 't_compute'), `${id}: T_compute chart`);
+    assert.ok(
+      (data['charts'] as { id: string }[]).some((c) => c.id === 't_compute'),
+      `${id}: T_compute chart`,
+    );
   }
   assert.equal(runCli(['report', run, '--out', join(work, 'x.html')]).status, 2);
 });

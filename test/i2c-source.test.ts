@@ -34,7 +34,10 @@ test('i2c simulator: addressing, NACK on a wrong address, register pointer and b
   const one = new Uint8Array(1);
   s.bus.readRegisters(0x48, I2C_REG.ID, one);
   assert.equal(one[0], I2C_ADC_ID);
-  assert.throws(() => s.bus.readRegisters(0x49, I2C_REG.ID, one), (e: unknown) => codeOf(e) === 'ENXIO' && /no ACK from address 0x49/.test(String(e)));
+  assert.throws(
+    () => s.bus.readRegisters(0x49, I2C_REG.ID, one),
+    (e: unknown) => codeOf(e) === 'ENXIO' && /no ACK from address 0x49/.test(String(e)),
+  );
   assert.equal(s.counters.nacks, 1);
   // Auto-increment: a 3-byte read from RATE_HI returns RATE_HI, RATE_LO, GAIN.
   s.bus.writeRegister(0x48, I2C_REG.GAIN, 5);
@@ -50,7 +53,14 @@ test('i2c simulator: a block read costs its SCL clocks, clock stretching adds to
   let stretch = 0;
   let stuck = false;
   const s = sim({ faults: { stretchUs: () => stretch, stuckBus: () => stuck } });
-  const t = new I2cAdcTransport(s.bus, { address: 0x48, busHz: 1_000_000, dataRegister: 0, channels: 16, bitsPerSample: 16, sampleRate: 2000 });
+  const t = new I2cAdcTransport(s.bus, {
+    address: 0x48,
+    busHz: 1_000_000,
+    dataRegister: 0,
+    channels: 16,
+    bitsPerSample: 16,
+    sampleRate: 2000,
+  });
   t.writeRegister(I2C_REG.CONTROL, 0x01);
   const counts = new Int32Array(16);
   const edges: number[] = [];
@@ -72,7 +82,10 @@ test('i2c simulator: a block read costs its SCL clocks, clock stretching adds to
   assert.deepEqual(Array.from(counts.subarray(0, 4)), [0, -1, 2, -3]);
   stretch = 120;
   s.runConversions(1);
-  assert.ok(Math.abs(readUs - i2cBitsPerSample(16, 16) - 240) < 1e-6, `stretched twice (write and read address phases): ${readUs} µs`);
+  assert.ok(
+    Math.abs(readUs - i2cBitsPerSample(16, 16) - 240) < 1e-6,
+    `stretched twice (write and read address phases): ${readUs} µs`,
+  );
   assert.deepEqual(Array.from(counts.subarray(0, 3)), [100, -101, 102]);
   stuck = true;
   s.runConversions(1);
@@ -82,17 +95,41 @@ test('i2c simulator: a block read costs its SCL clocks, clock stretching adds to
 
 test('i2c bandwidth: the defaults fit Fast-mode Plus; 100 kHz is refused with the bit rates', () => {
   const cfg = loadConfig(undefined, []).acquisition.i2c;
-  const load = checkI2cBandwidth({ address: cfg.address, busHz: cfg.bus_hz, dataRegister: 0, channels: cfg.channels, bitsPerSample: cfg.bits_per_sample, sampleRate: 2000 });
+  const load = checkI2cBandwidth({
+    address: cfg.address,
+    busHz: cfg.bus_hz,
+    dataRegister: 0,
+    channels: cfg.channels,
+    bitsPerSample: cfg.bits_per_sample,
+    sampleRate: 2000,
+  });
   assert.ok(load < 1 && load > 0.5, `load ${load}`);
-  const r = runCli(['run', '--source', 'i2c-sim', '--duration', '1', '--speed', '0', '--set', 'acquisition.i2c.bus_hz=100000']);
+  const r = runCli([
+    'run',
+    '--source',
+    'i2c-sim',
+    '--duration',
+    '1',
+    '--speed',
+    '0',
+    '--set',
+    'acquisition.i2c.bus_hz=100000',
+  ]);
   assert.equal(r.status, 2, r.stderr);
-  assert.match(r.stderr, /512\.0 k bit\/s of samples needs 636\.0 k bit\/s on the wire .* 100\.0 k Hz bus carries at most 80\.0 k bit\/s/);
+  assert.match(
+    r.stderr,
+    /512\.0 k bit\/s of samples needs 636\.0 k bit\/s on the wire .* 100\.0 k Hz bus carries at most 80\.0 k bit\/s/,
+  );
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
-
 test('i2c-sim through the worker: every sample equals the generator quantised to 16 bits', async () => {
-  const cfg = loadConfig(undefined, ['input.source=i2c-sim', 'input.duration_s=2', 'acquisition.synthetic_seed=3', 'acquisition.preprocess.enabled=false']);
+  const cfg = loadConfig(undefined, [
+    'input.source=i2c-sim',
+    'input.duration_s=2',
+    'acquisition.synthetic_seed=3',
+    'acquisition.preprocess.enabled=false',
+  ]);
   const src = await createSource(cfg, silentLogger());
   assert.equal(src.info.kind, 'i2c-sim');
   assert.equal(src.info.live, true);
@@ -117,8 +154,16 @@ test('i2c-sim through the worker: every sample equals the generator quantised to
 
 for (const [name, sets, cause] of [
   ['lost data-ready', ['acquisition.i2c.sim.drdy_lost_at=1500'], /no sample for \d+ ms/],
-  ['stuck bus', ['acquisition.i2c.sim.stuck_bus_every=1500', 'acquisition.i2c.sim.stuck_bus_frames=200'], /bus stuck, SDA held low \(ETIMEDOUT/],
-  ['NACK', ['acquisition.i2c.sim.nack_every=1500', 'acquisition.i2c.sim.nack_frames=200'], /no ACK from address 0x48 \(ENXIO/],
+  [
+    'stuck bus',
+    ['acquisition.i2c.sim.stuck_bus_every=1500', 'acquisition.i2c.sim.stuck_bus_frames=200'],
+    /bus stuck, SDA held low \(ETIMEDOUT/,
+  ],
+  [
+    'NACK',
+    ['acquisition.i2c.sim.nack_every=1500', 'acquisition.i2c.sim.nack_frames=200'],
+    /no ACK from address 0x48 \(ENXIO/,
+  ],
 ] as const) {
   test(`i2c-sim fault drill, ${name}: a stall note, a re-initialisation, a gap, and samples again`, async () => {
     const cfg = loadConfig(undefined, ['input.source=i2c-sim', 'input.duration_s=3', ...sets]);
@@ -129,14 +174,24 @@ for (const [name, sets, cause] of [
     assert.ok(stall, r.notes.map((n) => n.kind).join(', '));
     assert.match(stall.detail, cause);
     assert.ok(r.notes.some((n) => n.kind === 'reinit' && /re-initialised/.test(n.detail)));
-    assert.ok(r.gaps.some((g) => /stalled/.test(g.reason)), JSON.stringify(r.gaps));
+    assert.ok(
+      r.gaps.some((g) => /stalled/.test(g.reason)),
+      JSON.stringify(r.gaps),
+    );
     const st = src.stats!();
     assert.ok(st['stalls']! >= 1 && st['reinits']! >= 1);
   });
 }
 
 test('i2c-sim with the device at another address: exit 2 naming the address that did not answer', async () => {
-  const cfg = loadConfig(undefined, ['input.source=i2c-sim', 'input.duration_s=1', 'acquisition.i2c.sim.device_address=0x49']);
+  const cfg = loadConfig(undefined, [
+    'input.source=i2c-sim',
+    'input.duration_s=1',
+    'acquisition.i2c.sim.device_address=0x49',
+  ]);
   const src = await createSource(cfg, silentLogger());
-  await assert.rejects(driveSource(src, 4000), (e: unknown) => e instanceof UserError && /no ACK from address 0x48/.test(e.message));
+  await assert.rejects(
+    driveSource(src, 4000),
+    (e: unknown) => e instanceof UserError && /no ACK from address 0x48/.test(e.message),
+  );
 });

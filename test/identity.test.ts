@@ -16,25 +16,57 @@ interface Identity {
   band: { band_id: string; source: string; chip_ids: (string | null)[] };
 }
 
-async function runAndCollect(node: string, extra: string[], source = 'replay:test/fixtures/upstream_small.hdf5'): Promise<{ meta: Identity; status: Identity; health: Identity }> {
+async function runAndCollect(
+  node: string,
+  extra: string[],
+  source = 'replay:test/fixtures/upstream_small.hdf5',
+): Promise<{ meta: Identity; status: Identity; health: Identity }> {
   const broker = await EmbeddedBroker.start({ port: 0 });
   const url = `mqtt://127.0.0.1:${broker.port}`;
   const sub = await Subscriber.open(url, `myostream/${node}/#`);
   try {
-    const child = spawn(process.execPath, [CLI, 'run', '--speed', '0', '--quiet', '--artifacts', mkdtempSync(join(tmpdir(), 'myo-id-')), '--source', source,
-      '--set', `outputs.mqtt.broker=${url}`, '--set', `outputs.mqtt.node_id=${node}`, '--set', 'logging.level=error', ...extra], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--speed',
+        '0',
+        '--quiet',
+        '--artifacts',
+        mkdtempSync(join(tmpdir(), 'myo-id-')),
+        '--source',
+        source,
+        '--set',
+        `outputs.mqtt.broker=${url}`,
+        '--set',
+        `outputs.mqtt.node_id=${node}`,
+        '--set',
+        'logging.level=error',
+        ...extra,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     assert.equal(code, 0, stderr);
-    await waitFor('meta, status and health', () => sub.on('/meta').length > 0 && sub.on('/status').length > 0 && sub.on('/health').length > 0, 5000);
+    await waitFor(
+      'meta, status and health',
+      () => sub.on('/meta').length > 0 && sub.on('/status').length > 0 && sub.on('/health').length > 0,
+      5000,
+    );
     const meta = sub.on('/meta')[0]!.body;
     const status = sub.on('/status').find((m) => m.body['state'] === 'online')!.body;
     const health = sub.on('/health').at(-1)!.body;
     assertSchema('mqtt_meta', meta);
     assertSchema('mqtt_status', status);
     assertSchema('mqtt_health', health);
-    return { meta: meta as unknown as Identity, status: status as unknown as Identity, health: health as unknown as Identity };
+    return {
+      meta: meta as unknown as Identity,
+      status: status as unknown as Identity,
+      health: health as unknown as Identity,
+    };
   } finally {
     await sub.close();
     await broker.close();
@@ -52,16 +84,35 @@ test('meta, the status birth and health name the hand (from the HDF5 side attrib
   }
 });
 
-test('ADS1299 simulator: the first retained meta and birth already carry one ID per chip (the chain\'s second chip: null, unreadable)', async () => {
+test("ADS1299 simulator: the first retained meta and birth already carry one ID per chip (the chain's second chip: null, unreadable)", async () => {
   // Two daisy-chained chips, 16 channels; 0.5 s of signal is enough: the IDs are read before any sample.
-  const r = await runAndCollect('idadc', ['--set', 'input.duration_s=0.5', '--set', 'acquisition.ads1299.topology=daisy'], 'ads1299-sim');
-  for (const [what, m] of [['meta', r.meta], ['birth', r.status], ['health', r.health]] as const) {
+  const r = await runAndCollect(
+    'idadc',
+    ['--set', 'input.duration_s=0.5', '--set', 'acquisition.ads1299.topology=daisy'],
+    'ads1299-sim',
+  );
+  for (const [what, m] of [
+    ['meta', r.meta],
+    ['birth', r.status],
+    ['health', r.health],
+  ] as const) {
     assert.deepEqual(m.band.chip_ids, ['0x3e', null], `${what}: chip 1 read, chip 2 of the chain not readable`);
   }
 });
 
 test('ADS1299 simulator with separate chip selects: both IDs read', async () => {
-  const r = await runAndCollect('idsep', ['--set', 'input.duration_s=0.5', '--set', 'acquisition.ads1299.topology=separate', '--set', 'acquisition.ads1299.chip_selects=[0,1]'], 'ads1299-sim');
+  const r = await runAndCollect(
+    'idsep',
+    [
+      '--set',
+      'input.duration_s=0.5',
+      '--set',
+      'acquisition.ads1299.topology=separate',
+      '--set',
+      'acquisition.ads1299.chip_selects=[0,1]',
+    ],
+    'ads1299-sim',
+  );
   assert.deepEqual(r.meta.band.chip_ids, ['0x3e', '0x3e']);
   assert.deepEqual(r.status.band.chip_ids, ['0x3e', '0x3e']);
 });
@@ -75,5 +126,11 @@ test('input.hand overrides the recording', async () => {
 
 test('the two-band configuration names both hands and both bands', () => {
   const streams = resolveStreams(loadConfig(join(ROOT, 'configs', 'two-bands.yaml')), validateConfig);
-  assert.deepEqual(streams.map((s) => [s.id, s.cfg.input.hand, s.cfg.input.band_id]), [['left', 'left', 'band-a'], ['right', 'right', 'band-b']]);
+  assert.deepEqual(
+    streams.map((s) => [s.id, s.cfg.input.hand, s.cfg.input.band_id]),
+    [
+      ['left', 'left', 'band-a'],
+      ['right', 'right', 'band-b'],
+    ],
+  );
 });

@@ -113,14 +113,18 @@ test('incremental encoder = sliding window over 10,200 consecutive steps (> 3 mi
   }
   const incMs = performance.now() - t1;
   assert.equal(q, STEPS);
-  const maxOf = (a: Float64Array, from: number, to: number): number => a.subarray(from, to).reduce((x, y) => Math.max(x, y), 0);
-  const meanOf = (a: Float64Array, from: number, to: number): number => a.subarray(from, to).reduce((x, y) => x + y, 0) / (to - from);
+  const maxOf = (a: Float64Array, from: number, to: number): number =>
+    a.subarray(from, to).reduce((x, y) => Math.max(x, y), 0);
+  const meanOf = (a: Float64Array, from: number, to: number): number =>
+    a.subarray(from, to).reduce((x, y) => x + y, 0) / (to - from);
   const all = maxOf(perStep, 0, STEPS);
   const first = maxOf(perStep, 0, 1000);
   const last = maxOf(perStep, STEPS - 1000, STEPS);
   const firstMean = meanOf(meanPerStep, 0, 1000);
   const lastMean = meanOf(meanPerStep, STEPS - 1000, STEPS);
-  const blocks = Array.from({ length: Math.ceil(STEPS / 1000) }, (_, b) => maxOf(perStep, b * 1000, Math.min(STEPS, (b + 1) * 1000)).toExponential(2));
+  const blocks = Array.from({ length: Math.ceil(STEPS / 1000) }, (_, b) =>
+    maxOf(perStep, b * 1000, Math.min(STEPS, (b + 1) * 1000)).toExponential(2),
+  );
   console.log(
     `# incremental vs sliding window, ${STEPS} steps (${(TOTAL / 2000).toFixed(1)} s): max|diff| ${all.toExponential(3)}; ` +
       `first 1000 max ${first.toExponential(3)} mean ${firstMean.toExponential(3)}; last 1000 max ${last.toExponential(3)} mean ${lastMean.toExponential(3)}; ` +
@@ -129,7 +133,10 @@ test('incremental encoder = sliding window over 10,200 consecutive steps (> 3 mi
   assert.ok(all <= TOL, `max |feature diff| ${all}`);
   // No growth: the state is a finite window of recent values, so the error is float noise
   // of the same size at the end as at the start.
-  assert.ok(last <= TOL && lastMean <= 1.5 * firstMean, `growth: first 1000 (max ${first}, mean ${firstMean}) vs last 1000 (max ${last}, mean ${lastMean})`);
+  assert.ok(
+    last <= TOL && lastMean <= 1.5 * firstMean,
+    `growth: first 1000 (max ${first}, mean ${firstMean}) vs last 1000 (max ${last}, mean ${lastMean})`,
+  );
   assert.equal(enc.stepsRun, STEPS - 1, 'one cached step per frame after the one-run warm-up');
 
   // The real sliding-window path on the first and last 300 steps.
@@ -145,7 +152,9 @@ test('incremental encoder = sliding window over 10,200 consecutive steps (> 3 mi
       for (let c = 0; c < FEATURE_DIM; c++) dWin = Math.max(dWin, Math.abs(wout[c]! - ref[k * FEATURE_DIM + c]!));
     }
   }
-  console.log(`# 1830-sample WindowFrameEncoder vs the chunked reference (600 steps): max|diff| ${dWin.toExponential(3)}`);
+  console.log(
+    `# 1830-sample WindowFrameEncoder vs the chunked reference (600 steps): max|diff| ${dWin.toExponential(3)}`,
+  );
   assert.ok(dWin <= TOL, `window encoder vs chunked reference ${dWin}`);
 });
 

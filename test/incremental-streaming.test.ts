@@ -17,7 +17,11 @@ import type { PoseEvent } from '../src/domain/pose.js';
 import { golden, goldenInput, goldenRing, incrementalCpuModels, maxAbsDiff, ROOT, stepToEnd } from './helpers.js';
 
 async function streamAll(
-  encoder: FrameEncoder, decoder: LoadedModels['decoder'], policy: FeaturePolicy, ring: RingBuffer, fusedStep?: LoadedModels['decoder'],
+  encoder: FrameEncoder,
+  decoder: LoadedModels['decoder'],
+  policy: FeaturePolicy,
+  ring: RingBuffer,
+  fusedStep?: LoadedModels['decoder'],
 ): Promise<{ poses: Float32Array; times: number[]; p: StreamingPredictor }> {
   const p = new StreamingPredictor(encoder, decoder, { policy, blockSamples: 10000, fusedStep });
   p.restartAt(0);
@@ -47,7 +51,9 @@ for (const [policy, windowSamples, goldenName] of [
     const dWin = maxAbsDiff(inc.poses, win.poses);
     const dRef = maxAbsDiff(inc.poses, ref);
     const dStepped = maxAbsDiff(stepped.poses, ref);
-    console.log(`# ${policy}: ${ref.length / POSE_DIM} steps; incremental vs window max|Δpose| ${dWin.toExponential(3)}, vs reference ${dRef.toExponential(3)}, stepped warm-up vs reference ${dStepped.toExponential(3)}`);
+    console.log(
+      `# ${policy}: ${ref.length / POSE_DIM} steps; incremental vs window max|Δpose| ${dWin.toExponential(3)}, vs reference ${dRef.toExponential(3)}, stepped warm-up vs reference ${dStepped.toExponential(3)}`,
+    );
     assert.ok(dWin <= 1e-5, `incremental vs window ${dWin}`);
     assert.ok(dRef <= 1e-5, `incremental vs reference ${dRef}`);
     assert.ok(dStepped <= 1e-5, `stepped warm-up vs reference ${dStepped}`);
@@ -88,7 +94,11 @@ test('exact_grid with the incremental encoder runs one encoder step per streamin
       perStep.push(enc.stepsRun - before);
     }
     assert.equal(perStep.length, 600);
-    assert.deepEqual([...new Set(perStep.slice(1))], [1], `${fused ? 'one run' : 'two runs'}: encoder steps per streaming step ${JSON.stringify(perStep.slice(0, 8))}`);
+    assert.deepEqual(
+      [...new Set(perStep.slice(1))],
+      [1],
+      `${fused ? 'one run' : 'two runs'}: encoder steps per streaming step ${JSON.stringify(perStep.slice(0, 8))}`,
+    );
     // The look-ahead waits one sample past the step's window (frame j + 1 completes there).
     assert.equal(p.nextReadyAt, p.stepBoundary(p.stepsDone) + 1);
     // Told that the input ends at the boundary, the step runs without its look-ahead.
@@ -122,7 +132,11 @@ test('reset: a new origin anywhere gives the window encoder frames again, bit-id
       assert.deepEqual(a, b, `origin ${origin} frame ${q}: reset is complete`);
       dWin = Math.max(dWin, maxAbsDiff(a, w));
     }
-    assert.equal(reused.oldestNeeded(40), origin + 40 * 40 + 1791 - CHUNK_SAMPLES, 'afterwards only the next chunk is needed');
+    assert.equal(
+      reused.oldestNeeded(40),
+      origin + 40 * 40 + 1791 - CHUNK_SAMPLES,
+      'afterwards only the next chunk is needed',
+    );
   }
   assert.ok(dWin <= 1e-5, `vs window after reset ${dWin}`);
 });
@@ -157,10 +171,14 @@ test('contract: readyAt, repeats, non-decreasing order, ring bounds', async () =
 test('model_info.json describes the state layout this runtime drives; a wrong graph is refused', async () => {
   const m = await incrementalCpuModels();
   assert.throws(() => new IncrementalFrameEncoder(m.decoder), /not those of the cached encoder step/);
-  assert.throws(() => new IncrementalFrameEncoder(m.sessions['encoder_incremental']!, m.encoder), /not those of the cached encoder step/);
+  assert.throws(
+    () => new IncrementalFrameEncoder(m.sessions['encoder_incremental']!, m.encoder),
+    /not those of the cached encoder step/,
+  );
   const { info } = readModelInfo(join(ROOT, 'models'));
   assert.equal(incrementalInfoMismatch(info), null);
   const bad = structuredClone(info);
-  (bad.models['encoder_incremental'] as unknown as { incremental: { warmup_steps: number } }).incremental.warmup_steps = 43;
+  (bad.models['encoder_incremental'] as unknown as { incremental: { warmup_steps: number } }).incremental.warmup_steps =
+    43;
   assert.match(incrementalInfoMismatch(bad) ?? '', /warm-up/);
 });

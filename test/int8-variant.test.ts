@@ -32,14 +32,23 @@ const BOUND_RESET_BLOCK_VS_EXACT_DEG = 0.05;
 
 let models: Promise<LoadedModels> | undefined;
 function int8Models(): Promise<LoadedModels> {
-  models ??= loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), [...MODEL_KEYS_WITH_INCREMENTAL, 'stream_step', ...INT8_KEYS]);
+  models ??= loadModels(
+    join(ROOT, 'models'),
+    { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 },
+    silentLogger(),
+    [...MODEL_KEYS_WITH_INCREMENTAL, 'stream_step', ...INT8_KEYS],
+  );
   return models;
 }
 
 test('int8 streaming (two runs per step) reproduces the golden int8 session written by refer/quantize.py', async () => {
   const m = await int8Models();
   // As the golden session: 44 zero-state warm-up steps through the int8 step (not the fp32 init graph).
-  const p = new StreamingPredictor(incrementalEncoderFrom(m, { precision: 'int8', useInit: false }), m.sessions['decoder_step_int8']!, { policy: 'sliding_window', blockSamples: 10000 });
+  const p = new StreamingPredictor(
+    incrementalEncoderFrom(m, { precision: 'int8', useInit: false }),
+    m.sessions['decoder_step_int8']!,
+    { policy: 'sliding_window', blockSamples: 10000 },
+  );
   const out: number[] = [];
   p.restartAt(0);
   await stepToEnd(p, goldenRing(), (e) => void out.push(...e.angles));
@@ -98,30 +107,58 @@ test('with model.precision int8 the streaming step runs int8 and the live shadow
 test('published deviation: int8 against fp32 streaming and fp32 exact stays inside the bounds of USAGE.md', async () => {
   const m = await int8Models();
   // Golden 21 s and 40 s of synthetic input; scripts/int8-deviation.mjs runs the minutes of USAGE.md.
-  for (const [name, emg] of [['golden', goldenInput()], ['synthetic 40 s', syntheticEmg(40, 11)]] as const) {
+  for (const [name, emg] of [
+    ['golden', goldenInput()],
+    ['synthetic 40 s', syntheticEmg(40, 11)],
+  ] as const) {
     let last = 0;
     const r = await precisionStudy(m, emg, { segmentS: 20, onProgress: () => void (last = performance.now()) });
     assert.ok(last > 0);
     const s = r.int8_vs_fp32_streaming;
     assert.ok(s.max_deg > 1e-3, `${name}: int8 indistinguishable from fp32 (${s.max_deg} deg): not the int8 graphs?`);
-    assert.ok(s.max_deg <= BOUND_VS_FP32_STREAMING_FIRST_MINUTE_DEG, `${name}: int8 vs fp32 streaming max ${s.max_deg} deg`);
+    assert.ok(
+      s.max_deg <= BOUND_VS_FP32_STREAMING_FIRST_MINUTE_DEG,
+      `${name}: int8 vs fp32 streaming max ${s.max_deg} deg`,
+    );
     assert.ok(s.p99_deg <= s.max_deg);
     assert.equal(s.per_joint_max_deg.length, POSE_DIM);
     const blk = r.int8_reset_per_block_vs_fp32_exact;
-    assert.ok(blk.max_deg <= BOUND_RESET_BLOCK_VS_EXACT_DEG, `${name}: int8 fresh block vs exact max ${blk.max_deg} deg`);
-    assert.ok(r.fp32_reset_per_block_vs_fp32_exact.max_deg <= 1e-4, `${name}: fp32 reset per block vs exact ${r.fp32_reset_per_block_vs_fp32_exact.max_deg} deg`);
-    console.log(`# ${name}: int8 vs fp32 streaming max ${s.max_deg} P99 ${s.p99_deg} deg (per 20 s: ${s.segment_max_deg.join(', ')}); fresh block vs exact max ${blk.max_deg} P99 ${blk.p99_deg} deg`);
+    assert.ok(
+      blk.max_deg <= BOUND_RESET_BLOCK_VS_EXACT_DEG,
+      `${name}: int8 fresh block vs exact max ${blk.max_deg} deg`,
+    );
+    assert.ok(
+      r.fp32_reset_per_block_vs_fp32_exact.max_deg <= 1e-4,
+      `${name}: fp32 reset per block vs exact ${r.fp32_reset_per_block_vs_fp32_exact.max_deg} deg`,
+    );
+    console.log(
+      `# ${name}: int8 vs fp32 streaming max ${s.max_deg} P99 ${s.p99_deg} deg (per 20 s: ${s.segment_max_deg.join(', ')}); fresh block vs exact max ${blk.max_deg} P99 ${blk.p99_deg} deg`,
+    );
   }
 });
 
 test('model.precision int8 against a model folder without the int8 variant: one line naming the fix', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'myostream-int8-'));
-  const info = JSON.parse(readFileSync(join(ROOT, 'models', 'model_info.json'), 'utf8')) as { models: Record<string, unknown> };
+  const info = JSON.parse(readFileSync(join(ROOT, 'models', 'model_info.json'), 'utf8')) as {
+    models: Record<string, unknown>;
+  };
   for (const k of INT8_KEYS) delete info.models[k];
   writeFileSync(join(dir, 'model_info.json'), JSON.stringify(info));
-  assert.throws(() => checkPrecisionKeys(dir, 'int8', ['decoder_step_int8']), (e: unknown) => isUserError(e) && /model\.precision is int8 .*no decoder_step_int8; .*refer\/quantize\.py/.test((e as Error).message) && !(e as Error).message.includes('\n'));
+  assert.throws(
+    () => checkPrecisionKeys(dir, 'int8', ['decoder_step_int8']),
+    (e: unknown) =>
+      isUserError(e) &&
+      /model\.precision is int8 .*no decoder_step_int8; .*refer\/quantize\.py/.test((e as Error).message) &&
+      !(e as Error).message.includes('\n'),
+  );
   checkPrecisionKeys(dir, 'fp32', ['decoder_step_int8']);
   const cfg = loadConfig(undefined, ['model.precision=int8', `model.dir=${dir}`]);
-  await assert.rejects(openModels(cfg, silentLogger()), (e: unknown) => isUserError(e) && /model\.precision is int8/.test((e as Error).message));
-  assert.throws(() => loadConfig(undefined, ['model.precision=int4']), (e: unknown) => isUserError(e) && /model\.precision/.test((e as Error).message));
+  await assert.rejects(
+    openModels(cfg, silentLogger()),
+    (e: unknown) => isUserError(e) && /model\.precision is int8/.test((e as Error).message),
+  );
+  assert.throws(
+    () => loadConfig(undefined, ['model.precision=int4']),
+    (e: unknown) => isUserError(e) && /model\.precision/.test((e as Error).message),
+  );
 });

@@ -1,11 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { POSITION_STEPS, framesFor, roundHalfEven, rolloutPointsFor } from '../src/domain/geometry.js';
-import { alignCornersSource, halfPixelSource, resizeAlignCorners, upsampleHalfPixel } from '../src/inference/interpolate.js';
+import {
+  alignCornersSource,
+  halfPixelSource,
+  resizeAlignCorners,
+  upsampleHalfPixel,
+} from '../src/inference/interpolate.js';
 import { PoseIntegrator } from '../src/inference/decoder.js';
 
 test('round half to even matches Python round()', () => {
-  const cases: [number, number][] = [[0.5, 0], [1.5, 2], [2.5, 2], [12.5, 12], [13.5, 14], [-0.5, 0], [-1.5, -2], [2.4999, 2], [2.5001, 3], [7, 7]];
+  const cases: [number, number][] = [
+    [0.5, 0],
+    [1.5, 2],
+    [2.5, 2],
+    [12.5, 12],
+    [13.5, 14],
+    [-0.5, 0],
+    [-1.5, -2],
+    [2.4999, 2],
+    [2.5001, 3],
+    [7, 7],
+  ];
   for (const [x, want] of cases) assert.equal(roundHalfEven(x), want, `round(${x})`);
   assert.equal(POSITION_STEPS, 12, 'round(500 × 50 / 2000) = round(12.5) = 12, not Math.round’s 13');
   assert.equal(Math.round(12.5), 13);

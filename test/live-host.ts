@@ -12,13 +12,43 @@ export async function hostPlugins(plugins: Plugin[], streamId = 'main', multi = 
   const noArtifacts = (): never => {
     throw new Error('the live view keeps no artifacts');
   };
-  const artifacts: ArtifactStore = { dir: '', path: noArtifacts, writeJson: noArtifacts, writeYaml: noArtifacts, jsonl: noArtifacts, failed: [] };
+  const artifacts: ArtifactStore = {
+    dir: '',
+    path: noArtifacts,
+    writeJson: noArtifacts,
+    writeYaml: noArtifacts,
+    jsonl: noArtifacts,
+    failed: [],
+  };
   const ctx: HostedContext = {
-    stream: { id: streamId, multi, channels: 16, sampleRate: SAMPLE_RATE, poseDim: POSE_DIM, jointNames: JOINT_NAMES, stepSamples: STEP_SAMPLES, sourceDescription: 'recorded poses', hasJointAngles: false },
+    stream: {
+      id: streamId,
+      multi,
+      channels: 16,
+      sampleRate: SAMPLE_RATE,
+      poseDim: POSE_DIM,
+      jointNames: JOINT_NAMES,
+      stepSamples: STEP_SAMPLES,
+      sourceDescription: 'recorded poses',
+      hasJointAngles: false,
+    },
     log: silentLogger(),
     artifacts,
-    session: { mode: 'streaming', modeConfigured: 'streaming', poses: 0, samples: 0, unitsSinceRestart: 0, startedAt: new Date(), exit: 'running' },
-    actions: { requestMode: () => false, requestReset: () => undefined, snapshot: () => undefined, align: async () => ({}) },
+    session: {
+      mode: 'streaming',
+      modeConfigured: 'streaming',
+      poses: 0,
+      samples: 0,
+      unitsSinceRestart: 0,
+      startedAt: new Date(),
+      exit: 'running',
+    },
+    actions: {
+      requestMode: () => false,
+      requestReset: () => undefined,
+      snapshot: () => undefined,
+      align: async () => ({}),
+    },
   };
   const host = new PluginHost(plugins, silentLogger());
   await host.start(ctx);

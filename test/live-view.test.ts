@@ -13,9 +13,14 @@ import { LiveViewPlugin } from '../src/outputs/live-view.js';
 import { PoseSmoothingPlugin } from '../src/outputs/pose-smoothing.js';
 import { hostPlugins } from './live-host.js';
 
-const settings = (over: Partial<LiveViewSettings> = {}): LiveViewSettings => liveViewSchema.parse({ enabled: true, port: 0, ...over });
+const settings = (over: Partial<LiveViewSettings> = {}): LiveViewSettings =>
+  liveViewSchema.parse({ enabled: true, port: 0, ...over });
 
-function get(url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; type: string }> {
+function get(
+  url: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; type: string }> {
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, url), { headers, agent: false }, (res) => {
       let body = '';
@@ -43,19 +48,21 @@ function firstFrame(url: string, emit: () => void): Promise<{ streams: string; p
   return new Promise((resolve) => {
     let body = '';
     let emitted = false;
-    const req = request(new URL('/events', url), { agent: false }, (res) => res.on('data', (c: Buffer) => {
-      body += c.toString();
-      if (!emitted && body.includes('event: streams')) {
-        emitted = true;
-        emit();
-      }
-      const streams = /event: streams\ndata: (.*)\n/.exec(body);
-      const pose = /event: pose\ndata: (.*)\n/.exec(body);
-      if (streams && pose) {
-        resolve({ streams: streams[1]!, pose: pose[1]! });
-        req.destroy();
-      }
-    }));
+    const req = request(new URL('/events', url), { agent: false }, (res) =>
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+        if (!emitted && body.includes('event: streams')) {
+          emitted = true;
+          emit();
+        }
+        const streams = /event: streams\ndata: (.*)\n/.exec(body);
+        const pose = /event: pose\ndata: (.*)\n/.exec(body);
+        if (streams && pose) {
+          resolve({ streams: streams[1]!, pose: pose[1]! });
+          req.destroy();
+        }
+      }),
+    );
     req.end();
   });
 }
@@ -70,7 +77,8 @@ test('live view settings: loopback by default, a network address only with allow
   assert.deepEqual(bad.error.issues[0]!.path, ['host']);
   assert.match(bad.error.issues[0]!.message, /allow_remote/);
   assert.equal(liveViewSchema.safeParse({ host: '0.0.0.0', allow_remote: true }).success, true);
-  for (const h of ['localhost', '::1', '127.0.0.2', '[::1]']) assert.equal(liveViewSchema.safeParse({ host: h }).success, true, h);
+  for (const h of ['localhost', '::1', '127.0.0.2', '[::1]'])
+    assert.equal(liveViewSchema.safeParse({ host: h }).success, true, h);
   assert.equal(liveViewSchema.safeParse({ hots: 'x' }).success, false, 'unknown keys are refused');
 });
 
@@ -115,7 +123,11 @@ test('a viewer that does not read loses frames (counted) while one that reads ge
   slow.write(`GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
   slow.pause();
   let fastBody = '';
-  const fast = request(new URL('/events', url), (res) => res.on('data', (c: Buffer) => { fastBody = (fastBody + c.toString()).slice(-4096); }));
+  const fast = request(new URL('/events', url), (res) =>
+    res.on('data', (c: Buffer) => {
+      fastBody = (fastBody + c.toString()).slice(-4096);
+    }),
+  );
   fast.end();
   while (s.viewerCount < 2) await new Promise((r) => setTimeout(r, 10));
 
@@ -168,15 +180,24 @@ test('plug-in on a real bus: copies poses (the producer reuses its object), repo
     assert.match(hello.body, /"id":"left".*"id":"right"/s);
     // A viewer connected first, then one pose whose object the producer overwrites at once
     // (producers reuse it): the frame must carry the values as they were at emit time.
-    const frame = (await firstFrame(url, () => {
-      const pose = newPoseEvent('streaming', new Float32Array(20));
-      pose.angles[5] = 0.25;
-      pose.step = 7;
-      left.bus.emit('pose', pose);
-      left.bus.emit('unit', { mode: 'streaming', computeMs: 1.5, cpuMs: 1, lastStep: 7, ringWritten: 0, sinceRestart: 1 });
-      pose.angles[5] = 9;
-      pose.step = 8;
-    })).pose;
+    const frame = (
+      await firstFrame(url, () => {
+        const pose = newPoseEvent('streaming', new Float32Array(20));
+        pose.angles[5] = 0.25;
+        pose.step = 7;
+        left.bus.emit('pose', pose);
+        left.bus.emit('unit', {
+          mode: 'streaming',
+          computeMs: 1.5,
+          cpuMs: 1,
+          lastStep: 7,
+          ringWritten: 0,
+          sinceRestart: 1,
+        });
+        pose.angles[5] = 9;
+        pose.step = 8;
+      })
+    ).pose;
     assert.deepEqual(left.report().disabled, []);
     const f = JSON.parse(frame) as { s: string; a: number[]; mode: string; step: number; ms: number };
     assert.equal(f.s, 'left');
@@ -207,7 +228,9 @@ test('a plug-in without a shared server owns one: listens in start; a taken port
   await other.stop();
   // A shared server on a taken port: every stream's live view is disabled alike, each run goes on.
   const taken = new LiveViewServer(settings({ port: Number(new URL(url).port) }));
-  const hosts = await Promise.all(['left', 'right'].map((id) => hostPlugins([new LiveViewPlugin(settings(), taken)], id, true)));
+  const hosts = await Promise.all(
+    ['left', 'right'].map((id) => hostPlugins([new LiveViewPlugin(settings(), taken)], id, true)),
+  );
   for (const h of hosts) {
     assert.match(h.report().disabled[0]?.message ?? '', /EADDRINUSE/);
     await h.stop();
@@ -231,13 +254,22 @@ test('hand model: straight at zero, flexion folds toward the palm, abduction tur
   const a = new Float32Array(20);
   a[JOINT_NAMES.indexOf('INDEX_MCP_FE')] = Math.PI / 2;
   const bent = hm.handPoints(a, JOINT_NAMES).digits['INDEX']!;
-  assert.ok(Math.abs(bent[3]![2]! + len) < 1e-4 && Math.abs(bent[3]![1]! - base[1]!) < 1e-4, '90° MCP flexion points the finger into the palm (−z)');
+  assert.ok(
+    Math.abs(bent[3]![2]! + len) < 1e-4 && Math.abs(bent[3]![1]! - base[1]!) < 1e-4,
+    '90° MCP flexion points the finger into the palm (−z)',
+  );
   const b = new Float32Array(20);
   b[JOINT_NAMES.indexOf('INDEX_MCP_AA')] = 0.3;
-  assert.ok(hm.handPoints(b, JOINT_NAMES).digits['INDEX']![3]![0]! > tip[0]!, 'abduction moves the tip toward the thumb (+x)');
+  assert.ok(
+    hm.handPoints(b, JOINT_NAMES).digits['INDEX']![3]![0]! > tip[0]!,
+    'abduction moves the tip toward the thumb (+x)',
+  );
   const c = new Float32Array(20);
   c[JOINT_NAMES.indexOf('THUMB_CMC_FE')] = 0.5;
-  assert.ok(hm.handPoints(c, JOINT_NAMES).digits['THUMB']![3]![0]! < z['THUMB']![3]![0]!, 'thumb CMC flexion moves it across the palm');
+  assert.ok(
+    hm.handPoints(c, JOINT_NAMES).digits['THUMB']![3]![0]! < z['THUMB']![3]![0]!,
+    'thumb CMC flexion moves it across the palm',
+  );
   const d = new Float32Array(20);
   d[JOINT_NAMES.indexOf('THUMB_IP_FE')] = 1;
   const th = hm.handPoints(d, JOINT_NAMES).digits['THUMB']!;
@@ -247,7 +279,14 @@ test('hand model: straight at zero, flexion folds toward the palm, abduction tur
 
 test('with smoothing on, frames carry the smoothed pose beside the raw one, and the page offers the switch', async () => {
   // The smoothing stage computes the smoothed stream once; the live view only shows it.
-  const host = await hostPlugins([new PoseSmoothingPlugin({ min_cutoff: 2, beta: 0.5, d_cutoff: 1 }), new LiveViewPlugin(settings(), undefined, true)], 'left', true);
+  const host = await hostPlugins(
+    [
+      new PoseSmoothingPlugin({ min_cutoff: 2, beta: 0.5, d_cutoff: 1 }),
+      new LiveViewPlugin(settings(), undefined, true),
+    ],
+    'left',
+    true,
+  );
   const url = (host.report().sections['live_view'] as { url: string }).url;
   try {
     // Ten still poses, then a step of 1 rad in one joint: the raw frame jumps, the smoothed one lags.
@@ -261,7 +300,10 @@ test('with smoothing on, frames carry the smoothed pose beside the raw one, and 
       }
     });
     const streams = JSON.parse(frame.streams) as { streams: { id: string; smoothed: boolean }[] };
-    assert.deepEqual(streams.streams.map((s) => [s.id, s.smoothed]), [['left', true]]);
+    assert.deepEqual(
+      streams.streams.map((s) => [s.id, s.smoothed]),
+      [['left', true]],
+    );
     const f = JSON.parse(frame.pose) as { step: number; a: number[]; sa: number[] };
     assert.equal(f.step, 10);
     assert.equal(f.a[5], 1);

@@ -63,19 +63,38 @@ test('the journal is detected from JOURNAL_STREAM only when it names the very st
         delete env.JOURNAL_STREAM;
         const js = journalStream(st);
         if (js !== undefined) env.JOURNAL_STREAM = js;
-        const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, format], { stdio: ['ignore', 'ignore', fd], env, timeout: 30_000 });
+        const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, format], {
+          stdio: ['ignore', 'ignore', fd],
+          env,
+          timeout: 30_000,
+        });
         assert.equal(r.status, 0);
       } finally {
         closeSync(fd);
       }
       return readFileSync(file, 'utf8');
     };
-    assert.match(run('json', (st) => `${st.dev}:${st.ino}`), /^<4>\{"level":40,/);
-    assert.match(run('text', (st) => `${st.dev}:${st.ino}`), /^<4>\d\d:/);
+    assert.match(
+      run('json', (st) => `${st.dev}:${st.ino}`),
+      /^<4>\{"level":40,/,
+    );
+    assert.match(
+      run('text', (st) => `${st.dev}:${st.ino}`),
+      /^<4>\d\d:/,
+    );
     // Inherited from a parent whose stderr was the journal, while ours goes elsewhere: no prefix.
-    assert.match(run('json', (st) => `${st.dev}:${st.ino + 1}`), /^\{"level":40,/);
-    assert.match(run('json', () => undefined), /^\{"level":40,/);
-    assert.match(run('json', () => 'garbage'), /^\{"level":40,/);
+    assert.match(
+      run('json', (st) => `${st.dev}:${st.ino + 1}`),
+      /^\{"level":40,/,
+    );
+    assert.match(
+      run('json', () => undefined),
+      /^\{"level":40,/,
+    );
+    assert.match(
+      run('json', () => 'garbage'),
+      /^\{"level":40,/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -83,7 +102,12 @@ test('the journal is detected from JOURNAL_STREAM only when it names the very st
 
 test('a level set on the logger (a SIGHUP reload) reaches the children made before, and theirs', () => {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
   const log = createLogger('warn', 'json', sink, { journal: false });
   const stream = log.child({ stream: 'left' });
   const source = stream.child({ component: 'acquisition' });

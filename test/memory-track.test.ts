@@ -12,7 +12,13 @@ test('the memory series stays bounded and evenly spaced however long the run', (
 test('growth is the slope after the first minute, in MB per hour', () => {
   const m = new MemoryTrack();
   // A synthetic series: 100 MB of start-up, then 1 MB per minute.
-  for (let k = 0; k < 20; k++) m.samples.push({ t_s: k * 30, rss_mb: k < 2 ? 50 + 50 * k : 150 + (k * 30 - 60) / 60, heap_used_mb: 10, external_mb: 5 });
+  for (let k = 0; k < 20; k++)
+    m.samples.push({
+      t_s: k * 30,
+      rss_mb: k < 2 ? 50 + 50 * k : 150 + (k * 30 - 60) / 60,
+      heap_used_mb: 10,
+      external_mb: 5,
+    });
   const g = m.growth()!;
   assert.equal(g.rss_mb_per_hour, 60);
   assert.equal(g.heap_used_mb_per_hour, 0);

@@ -7,8 +7,12 @@ import { CLI, ROOT, cliEnv, waitFor } from './helpers.js';
 /** Debian's `prometheus` package gives both; CI installs it (.ci/run). */
 export const HAVE_PROMTOOL = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).error === undefined;
 export const HAVE_PROMETHEUS = spawnSync('prometheus', ['--version'], { stdio: 'ignore' }).error === undefined;
-export const NO_PROMTOOL: string | false = HAVE_PROMTOOL ? false : 'promtool is not installed (Debian package prometheus)';
-export const NO_PROMETHEUS: string | false = HAVE_PROMETHEUS ? false : 'prometheus is not installed (Debian package prometheus)';
+export const NO_PROMTOOL: string | false = HAVE_PROMTOOL
+  ? false
+  : 'promtool is not installed (Debian package prometheus)';
+export const NO_PROMETHEUS: string | false = HAVE_PROMETHEUS
+  ? false
+  : 'prometheus is not installed (Debian package prometheus)';
 
 /** `name{labels} value` lines of a scrape, keyed by name and labels. */
 export function samples(text: string): Map<string, number> {
@@ -37,7 +41,11 @@ export function declaredNames(text: string): Set<string> {
 }
 
 /** Runs a command with `input` on stdin; its exit status and output together. */
-export function runTool(file: string, args: readonly string[], input?: string): { status: number | null; output: string } {
+export function runTool(
+  file: string,
+  args: readonly string[],
+  input?: string,
+): { status: number | null; output: string } {
   const r = spawnSync(file, [...args], { input, encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
@@ -57,14 +65,44 @@ export interface LiveScrape {
  */
 export async function scrapeLiveRun(stallMs = 30_000): Promise<LiveScrape> {
   const artifacts = mkdtempSync(join(tmpdir(), 'myo-metrics-'));
-  const child = spawn(process.execPath, [CLI, 'run', '--source', 'ads1299-sim', '--speed', '1', '--artifacts', artifacts, '--set', 'input.duration_s=8', '--set', 'input.hand=left', '--set', 'input.band_id=band-07',
-    '--set', 'outputs.metrics.enabled=true', '--set', 'outputs.metrics.port=0', '--set', 'outputs.mqtt.broker=embedded', '--set', 'outputs.mqtt.embedded_port=0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--source',
+      'ads1299-sim',
+      '--speed',
+      '1',
+      '--artifacts',
+      artifacts,
+      '--set',
+      'input.duration_s=8',
+      '--set',
+      'input.hand=left',
+      '--set',
+      'input.band_id=band-07',
+      '--set',
+      'outputs.metrics.enabled=true',
+      '--set',
+      'outputs.metrics.port=0',
+      '--set',
+      'outputs.mqtt.broker=embedded',
+      '--set',
+      'outputs.mqtt.embedded_port=0',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', r));
   let text = '';
   try {
-    await waitFor('the metrics URL in the log', () => /Prometheus metrics url=(\S+)/.test(stderr) || child.exitCode !== null, 120_000);
+    await waitFor(
+      'the metrics URL in the log',
+      () => /Prometheus metrics url=(\S+)/.test(stderr) || child.exitCode !== null,
+      120_000,
+    );
     const url = /Prometheus metrics url=(\S+)/.exec(stderr)?.[1];
     if (!url) throw new Error(`the run ended before serving metrics: ${stderr}`);
     let last = -1;
@@ -73,7 +111,12 @@ export async function scrapeLiveRun(stallMs = 30_000): Promise<LiveScrape> {
       text = await (await fetch(url)).text();
       const s = samples(text);
       const poses = s.get('myostream_poses_total{stream="main"}') ?? 0;
-      if (poses > 10 && s.has('myostream_channels_bad{stream="main"}') && s.get('myostream_mqtt_connected{stream="main"}') === 1) break;
+      if (
+        poses > 10 &&
+        s.has('myostream_channels_bad{stream="main"}') &&
+        s.get('myostream_mqtt_connected{stream="main"}') === 1
+      )
+        break;
       if (poses !== last) {
         last = poses;
         movedAt = Date.now();
@@ -90,7 +133,21 @@ export async function scrapeLiveRun(stallMs = 30_000): Promise<LiveScrape> {
   return { text, stderr, exitCode: await exited, artifacts };
 }
 
-const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+const PROMQL_WORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+]);
 
 /**
  * The metric names a PromQL expression (or a Grafana query with $variables) reads: what is left
@@ -125,7 +182,10 @@ export function grafanaQueryMetricNames(query: string): Set<string> {
 /** Every query of a Grafana dashboard: panel targets (rows' panels too) and template variables. */
 export function dashboardQueries(dashboard: unknown): string[] {
   const out: string[] = [];
-  const d = dashboard as { panels?: unknown[]; templating?: { list?: { type?: string; query?: unknown; definition?: string }[] } };
+  const d = dashboard as {
+    panels?: unknown[];
+    templating?: { list?: { type?: string; query?: unknown; definition?: string }[] };
+  };
   const walk = (panels: unknown[] | undefined): void => {
     for (const p of panels ?? []) {
       const panel = p as { targets?: { expr?: string }[]; panels?: unknown[] };

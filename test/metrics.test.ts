@@ -8,7 +8,16 @@ import { LATENCY_BUCKETS_S, MetricsServer } from '../src/outputs/metrics-server.
 import { poseRateTargetHz } from '../src/outputs/metrics.js';
 import { ROOT, prerequisiteTest } from './helpers.js';
 import { parse } from 'yaml';
-import { NO_PROMTOOL, dashboardQueries, declaredNames, grafanaQueryMetricNames, runTool, samples, scrapeLiveRun, type LiveScrape } from './metrics-helpers.js';
+import {
+  NO_PROMTOOL,
+  dashboardQueries,
+  declaredNames,
+  grafanaQueryMetricNames,
+  runTool,
+  samples,
+  scrapeLiveRun,
+  type LiveScrape,
+} from './metrics-helpers.js';
 import { connect as tcpConnect } from 'node:net';
 
 test('two streams share one Prometheus server, each under its stream label, with fixed buckets', async () => {
@@ -17,8 +26,21 @@ test('two streams share one Prometheus server, each under its stream label, with
   const counts = { poses: 7, samples: 280, gaps: 1 };
   const gauges: { mqtt_connected?: number; channels_bad?: number } = { mqtt_connected: 1 };
   let refreshed = 0;
-  const a = server.attach('left', { refresh: () => refreshed++, counts: () => counts, gauges: () => gauges, mode: () => 'streaming', identity: () => ({ hand: 'left', band: 'b-7' }), providers: { encoder: 'cpu' } });
-  const b = server.attach('right', { counts: () => ({ poses: 3 }), gauges: () => ({ channels_bad: 2 }), mode: () => 'exact', identity: () => ({ hand: 'unknown', band: '' }), providers: { encoder: 'cuda' } });
+  const a = server.attach('left', {
+    refresh: () => refreshed++,
+    counts: () => counts,
+    gauges: () => gauges,
+    mode: () => 'streaming',
+    identity: () => ({ hand: 'left', band: 'b-7' }),
+    providers: { encoder: 'cpu' },
+  });
+  const b = server.attach('right', {
+    counts: () => ({ poses: 3 }),
+    gauges: () => ({ channels_bad: 2 }),
+    mode: () => 'exact',
+    identity: () => ({ hand: 'unknown', band: '' }),
+    providers: { encoder: 'cuda' },
+  });
   assert.equal(MetricsServer.for(settings, silentLogger()), server, 'one server per process and address');
   try {
     await server.listen();
@@ -36,7 +58,10 @@ test('two streams share one Prometheus server, each under its stream label, with
     assert.equal(s.get('myostream_mode{stream="right",mode="exact"}'), 1);
     assert.equal(s.get('myostream_mode{stream="right",mode="streaming"}'), 0);
     assert.equal(s.get('myostream_execution_provider{stream="right",model="encoder",provider="cuda"}'), 1);
-    assert.equal(s.get(`myostream_build_info{stream="left",version="unknown",node="${process.version}",hand="left",band="b-7"}`), 1);
+    assert.equal(
+      s.get(`myostream_build_info{stream="left",version="unknown",node="${process.version}",hand="left",band="b-7"}`),
+      1,
+    );
     assert.equal(s.get('myostream_mqtt_connected{stream="left"}'), 1);
     assert.equal(s.get('myostream_channels_bad{stream="right"}'), 2);
     assert.ok(!s.has('myostream_mqtt_connected{stream="right"}'), 'a gauge the stream does not report has no series');
@@ -71,36 +96,65 @@ const liveScrape = (): Promise<LiveScrape> => (live ??= scrapeLiveRun());
 test('myostream run serves /metrics during the run: counters, _bucket series, gauges, build_info, event-loop lag', async () => {
   const run = await liveScrape();
   const s = samples(run.text);
-  for (const k of ['samples', 'gaps', 'overruns', 'stalls', 'overwritten_samples', 'mode_switches', 'mqtt_published', 'mqtt_dropped', 'mqtt_reconnects', 'memory_drift_alarms']) {
+  for (const k of [
+    'samples',
+    'gaps',
+    'overruns',
+    'stalls',
+    'overwritten_samples',
+    'mode_switches',
+    'mqtt_published',
+    'mqtt_dropped',
+    'mqtt_reconnects',
+    'memory_drift_alarms',
+  ]) {
     assert.ok(s.has(`myostream_${k}_total{stream="main"}`), k);
   }
   assert.ok(s.get('myostream_mqtt_published_total{stream="main"}')! > 0);
   assert.equal(s.get('myostream_mode{stream="main",mode="streaming"}'), 1);
   assert.equal(s.get('myostream_fallback_active{stream="main"}'), 0);
-  assert.equal(s.get('myostream_pose_rate_target_hz{stream="main"}'), 50, 'the simulator at --speed 1 is asked for 50 poses a second');
+  assert.equal(
+    s.get('myostream_pose_rate_target_hz{stream="main"}'),
+    50,
+    'the simulator at --speed 1 is asked for 50 poses a second',
+  );
   assert.equal(s.get('myostream_mqtt_connected{stream="main"}'), 1);
   // The simulator's healthy electrodes: none bad.
   assert.equal(s.get('myostream_channels_bad{stream="main"}'), 0);
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  assert.equal(s.get(`myostream_build_info{stream="main",version="${version}",node="${process.version}",hand="left",band="band-07"}`), 1);
+  assert.equal(
+    s.get(
+      `myostream_build_info{stream="main",version="${version}",node="${process.version}",hand="left",band="band-07"}`,
+    ),
+    1,
+  );
   assert.ok([...s.keys()].some((k) => k.startsWith('myostream_execution_provider{stream="main",model="encoder"')));
   assert.ok(s.get('myostream_step_compute_seconds_bucket{stream="main",le="+Inf"}')! > 0);
   assert.ok(s.get('myostream_pose_age_seconds_bucket{stream="main",le="+Inf"}')! > 0);
   assert.ok(s.has('myostream_end_to_end_seconds_bucket{stream="main",le="+Inf"}'));
   assert.ok(s.has('myostream_nodejs_eventloop_lag_p99_seconds'));
   assert.ok(s.has('myostream_process_resident_memory_bytes'));
-  assert.ok([...s.keys()].some((k) => k.startsWith('myostream_nodejs_active_handles{')), 'the per-type handle gauges stay');
+  assert.ok(
+    [...s.keys()].some((k) => k.startsWith('myostream_nodejs_active_handles{')),
+    'the per-type handle gauges stay',
+  );
   assert.equal(run.exitCode, 0, run.stderr);
-  const summary = JSON.parse(readFileSync(join(run.artifacts, 'summary.json'), 'utf8')) as { metrics: { scrapes: number } };
+  const summary = JSON.parse(readFileSync(join(run.artifacts, 'summary.json'), 'utf8')) as {
+    metrics: { scrapes: number };
+  };
   assert.ok(summary.metrics.scrapes >= 1);
 });
 
-prerequisiteTest('a real scrape passes promtool check metrics (Prometheus\' own lint)', { skip: NO_PROMTOOL }, async () => {
-  const run = await liveScrape();
-  const r = runTool('promtool', ['check', 'metrics'], run.text);
-  assert.equal(r.status, 0, `promtool check metrics:\n${r.output}`);
-  assert.doesNotMatch(run.text, /^# TYPE \S+_total (gauge|untyped|histogram|summary)$/m);
-});
+prerequisiteTest(
+  "a real scrape passes promtool check metrics (Prometheus' own lint)",
+  { skip: NO_PROMTOOL },
+  async () => {
+    const run = await liveScrape();
+    const r = runTool('promtool', ['check', 'metrics'], run.text);
+    assert.equal(r.status, 0, `promtool check metrics:\n${r.output}`);
+    assert.doesNotMatch(run.text, /^# TYPE \S+_total (gauge|untyped|histogram|summary)$/m);
+  },
+);
 
 test('every metric the Grafana dashboard and the alerting rules query is one a real scrape has', async () => {
   const run = await liveScrape();
@@ -109,7 +163,9 @@ test('every metric the Grafana dashboard and the alerting rules query is one a r
   const dashboard = JSON.parse(readFileSync(join(ROOT, 'monitoring', 'dashboard.json'), 'utf8')) as unknown;
   const queries = dashboardQueries(dashboard);
   assert.ok(queries.length >= 15, `${queries.length} queries`);
-  const rules = parse(readFileSync(join(ROOT, 'monitoring', 'alerts.yaml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] };
+  const rules = parse(readFileSync(join(ROOT, 'monitoring', 'alerts.yaml'), 'utf8')) as {
+    groups: { rules: { expr: string }[] }[];
+  };
   const exprs = rules.groups.flatMap((g) => g.rules.map((r) => r.expr));
   const used = new Set<string>();
   for (const q of [...queries, ...exprs]) {
@@ -121,14 +177,30 @@ test('every metric the Grafana dashboard and the alerting rules query is one a r
     }
   }
   // The new gauges are what the alerts stand on: each is queried.
-  for (const g of ['myostream_mqtt_connected', 'myostream_channels_bad', 'myostream_clock_synchronized', 'myostream_fallback_active', 'myostream_pose_rate_target_hz', 'myostream_build_info']) assert.ok(used.has(g), g);
+  for (const g of [
+    'myostream_mqtt_connected',
+    'myostream_channels_bad',
+    'myostream_clock_synchronized',
+    'myostream_fallback_active',
+    'myostream_pose_rate_target_hz',
+    'myostream_build_info',
+  ])
+    assert.ok(used.has(g), g);
 });
 
-test('a scrape that is not lint-clean makes promtool fail (the check above can fail)', { skip: NO_PROMTOOL !== false }, () => {
-  const r = runTool('promtool', ['check', 'metrics'], '# HELP myostream_x_total a gauge named like a counter\n# TYPE myostream_x_total gauge\nmyostream_x_total 1\n');
-  assert.notEqual(r.status, 0);
-  assert.match(r.output, /_total/);
-});
+test(
+  'a scrape that is not lint-clean makes promtool fail (the check above can fail)',
+  { skip: NO_PROMTOOL !== false },
+  () => {
+    const r = runTool(
+      'promtool',
+      ['check', 'metrics'],
+      '# HELP myostream_x_total a gauge named like a counter\n# TYPE myostream_x_total gauge\nmyostream_x_total 1\n',
+    );
+    assert.notEqual(r.status, 0);
+    assert.match(r.output, /_total/);
+  },
+);
 
 test('the pose rate asked for: 50 Hz times the pace, 50 Hz for an ADC whatever the pace, none as fast as possible', () => {
   assert.equal(poseRateTargetHz('replay', 1), 50);
@@ -142,7 +214,13 @@ test('the pose rate asked for: 50 Hz times the pace, 50 Hz for an ADC whatever t
 test('a scrape in progress at stop does not hold the server (and the process) open: detach closes its connection', async () => {
   const settings = metricsSchema.parse({ enabled: true, port: 0, process_metrics: false });
   const server = MetricsServer.for(settings, silentLogger());
-  server.attach('main', { counts: () => ({ poses: 1 }), gauges: () => ({}), mode: () => 'streaming', identity: () => ({ hand: 'left', band: '' }), providers: {} });
+  server.attach('main', {
+    counts: () => ({ poses: 1 }),
+    gauges: () => ({}),
+    mode: () => 'streaming',
+    identity: () => ({ hand: 'left', band: '' }),
+    providers: {},
+  });
   await server.listen();
   const { port } = new URL(server.url);
   // A request whose headers are still coming: the connection is busy, not idle, when the run stops.

@@ -20,7 +20,19 @@ test('a model changed on disk behind the digest cache ends the run with exit 2 n
     copyFileSync(join(ROOT, 'models', f), join(dir, f));
     utimesSync(join(dir, f), 1_700_000_000, 1_700_000_000);
   }
-  const args = (extra: string[]): string[] => ['run', '--set', `model.dir=${dir}`, '--set', 'model.mode=exact', '--set', 'outputs.mqtt.enabled=false', '--set', 'logging.level=warn', '--quiet', ...extra];
+  const args = (extra: string[]): string[] => [
+    'run',
+    '--set',
+    `model.dir=${dir}`,
+    '--set',
+    'model.mode=exact',
+    '--set',
+    'outputs.mqtt.enabled=false',
+    '--set',
+    'logging.level=warn',
+    '--quiet',
+    ...extra,
+  ];
   const env = { MYOSTREAM_DIGEST_CACHE: cache };
   const clean = runCli(args(['--speed', '0', '--duration', '6', '--artifacts', join(work, 'clean')]), { env });
   assert.equal(clean.status, 0, clean.stderr);
@@ -33,13 +45,29 @@ test('a model changed on disk behind the digest cache ends the run with exit 2 n
   assert.equal(changed.status, 2, changed.stderr);
   assert.match(changed.stderr, /decoder_rollout\.onnx: sha256 .* does not match model_info\.json/);
   assert.doesNotMatch(changed.stderr, /\n\s+at /, 'no stack trace');
-  const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { finished: boolean; exit: string; exit_code: number; error: string; counts: { samples: number } };
+  const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as {
+    finished: boolean;
+    exit: string;
+    exit_code: number;
+    error: string;
+    counts: { samples: number };
+  };
   assert.equal(summary.finished, true);
-  assert.equal(summary.exit, 'exited', 'not an interruption, not a crash: the run ended itself, with the process\'s exit code');
+  assert.equal(
+    summary.exit,
+    'exited',
+    "not an interruption, not a crash: the run ended itself, with the process's exit code",
+  );
   assert.equal(summary.exit_code, 2);
   assert.match(summary.error, /decoder_rollout\.onnx: sha256/);
-  const events = readFileSync(join(run, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; detail: string });
-  assert.ok(events.some((e) => e.kind === 'error' && /model verification failed/.test(e.detail)), JSON.stringify(events));
+  const events = readFileSync(join(run, 'events.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; detail: string });
+  assert.ok(
+    events.some((e) => e.kind === 'error' && /model verification failed/.test(e.detail)),
+    JSON.stringify(events),
+  );
   const status = runCli(['status', '--artifacts', run]);
   assert.match(status.stdout, /state\s+exited 2: model verification failed: \S+decoder_rollout\.onnx/, status.stdout);
   assert.match(status.stdout, /verdict\s+NOT PASSED: the run exited 2: model verification failed/, status.stdout);

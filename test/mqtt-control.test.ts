@@ -8,9 +8,25 @@ import { startDaemonBroker, type DaemonBroker } from '../src/outputs/embedded-br
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../src/common/logger.js';
 import type { PluginContext } from '../src/domain/plugin.js';
-import { FLOOD_LOG_INTERVAL_MS, MAX_REQUEST_BYTES, MqttControl, RATE_BURST, RATE_PER_S, controlJsonSchemas, responseSchema } from '../src/outputs/mqtt-control.js';
+import {
+  FLOOD_LOG_INTERVAL_MS,
+  MAX_REQUEST_BYTES,
+  MqttControl,
+  RATE_BURST,
+  RATE_PER_S,
+  controlJsonSchemas,
+  responseSchema,
+} from '../src/outputs/mqtt-control.js';
 import { MqttOutput } from '../src/outputs/mqtt-output.js';
-import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, waitFor, type Received } from './mqtt-helpers.js';
+import {
+  Subscriber,
+  assertSchema,
+  closeSubscribers,
+  mqttConfig,
+  poseStream,
+  waitFor,
+  type Received,
+} from './mqtt-helpers.js';
 import { ROOT } from './helpers.js';
 import { harness, reporter, startPlugin, stopPlugin, type Harness } from './mqtt-plugin-helpers.js';
 
@@ -24,13 +40,21 @@ after(async () => {
 });
 
 /** Publishes a request and waits for the answer carrying its transaction. */
-async function ask(sub: Subscriber, prefix: string, name: string, payload: string | Record<string, unknown>, tx?: string): Promise<Received> {
+async function ask(
+  sub: Subscriber,
+  prefix: string,
+  name: string,
+  payload: string | Record<string, unknown>,
+  tx?: string,
+): Promise<Received> {
   const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
   const before = sub.messages.length;
   await sub.client.publishAsync(`${prefix}/request/${name}`, text, { qos: 1 });
   let found: Received | undefined;
   await waitFor(`response to ${name}`, () => {
-    found = sub.messages.slice(before).find((m) => m.topic === `${prefix}/response/${name}` && (tx === undefined || m.body['transaction'] === tx));
+    found = sub.messages
+      .slice(before)
+      .find((m) => m.topic === `${prefix}/response/${name}` && (tx === undefined || m.body['transaction'] === tx));
     return found !== undefined;
   });
   responseSchema.parse(found!.body);
@@ -38,14 +62,24 @@ async function ask(sub: Subscriber, prefix: string, name: string, payload: strin
   return found!;
 }
 
-async function started(h: Harness, over: Parameters<typeof mqttConfig>[0] = {}, now?: () => number): Promise<MqttOutput> {
-  const p = new MqttOutput(mqttConfig({ node_id: 'ctl', ...over }), { brokerUrl: broker.url, model: { encoder_sha256: '8cea42e411a2', encoder_provider: 'cpu' }, ...(now ? { now } : {}) });
+async function started(
+  h: Harness,
+  over: Parameters<typeof mqttConfig>[0] = {},
+  now?: () => number,
+): Promise<MqttOutput> {
+  const p = new MqttOutput(mqttConfig({ node_id: 'ctl', ...over }), {
+    brokerUrl: broker.url,
+    model: { encoder_sha256: '8cea42e411a2', encoder_provider: 'cpu' },
+    ...(now ? { now } : {}),
+  });
   await startPlugin(h, p);
   return p;
 }
 
 test('plug-in: poses, events and mode switches from the bus; retained health on the tick; version in status and meta', async () => {
-  const h = harness({ reporters: [reporter('latency', { latency: { t_compute_ms: { p50: 3.1, p95: 4.2, p99: 5.0 } } }, { gaps: 2 })] });
+  const h = harness({
+    reporters: [reporter('latency', { latency: { t_compute_ms: { p50: 3.1, p95: 4.2, p99: 5.0 } } }, { gaps: 2 })],
+  });
   const sub = await Subscriber.open(broker.url, 'myostream/ctl/#');
   const p = await started(h);
   try {
@@ -57,7 +91,11 @@ test('plug-in: poses, events and mode switches from the bus; retained health on 
     assertSchema('mqtt_meta', meta);
     assert.equal(meta['version'], status['version']);
     assert.equal(meta['control'], true);
-    assert.equal((meta['topics'] as Record<string, string>)['health'], 'myostream/ctl/health', 'one stream: topics unchanged');
+    assert.equal(
+      (meta['topics'] as Record<string, string>)['health'],
+      'myostream/ctl/health',
+      'one stream: topics unchanged',
+    );
 
     const next = poseStream();
     for (let i = 0; i < 5; i++) {
@@ -65,16 +103,32 @@ test('plug-in: poses, events and mode switches from the bus; retained health on 
       h.bus.emit('pose', next());
     }
     h.ctx.record('gap', 4000, '40 samples missing', { samples: 40 });
-    h.bus.emit('mode', { time: new Date().toISOString(), at_step: 5, at_sample: 12000, from: 'streaming', to: 'exact', reason: 'latency over budget' });
+    h.bus.emit('mode', {
+      time: new Date().toISOString(),
+      at_step: 5,
+      at_sample: 12000,
+      from: 'streaming',
+      to: 'exact',
+      reason: 'latency over budget',
+    });
     h.bus.emit('tick', { uptimeS: 1, final: false });
-    await waitFor('poses, events, health', () => sub.on('/pose').length === 5 && sub.on('/event').length === 2 && sub.on('/health').length === 1);
-    assert.deepEqual(sub.on('/pose').map((m) => m.body['seq']), [0, 1, 2, 3, 4]);
+    await waitFor(
+      'poses, events, health',
+      () => sub.on('/pose').length === 5 && sub.on('/event').length === 2 && sub.on('/health').length === 1,
+    );
+    assert.deepEqual(
+      sub.on('/pose').map((m) => m.body['seq']),
+      [0, 1, 2, 3, 4],
+    );
     const [gap, sw] = sub.on('/event').map((m) => m.body);
     assertSchema('mqtt_event', gap);
     assertSchema('mqtt_event', sw);
     assert.equal(gap!['kind'], 'gap');
     assert.deepEqual(gap!['data'], { samples: 40 });
-    assert.deepEqual([sw!['kind'], sw!['from'], sw!['to'], sw!['reason']], ['mode_switch', 'streaming', 'exact', 'latency over budget']);
+    assert.deepEqual(
+      [sw!['kind'], sw!['from'], sw!['to'], sw!['reason']],
+      ['mode_switch', 'streaming', 'exact', 'latency over budget'],
+    );
 
     const health = sub.on('/health')[0]!;
     const late = await Subscriber.open(broker.url, 'myostream/ctl/health');
@@ -94,7 +148,7 @@ test('plug-in: poses, events and mode switches from the bus; retained health on 
     };
     assert.equal(b['mode_reason'], 'latency over budget');
     assert.equal(b['mqtt'].published, 5);
-    assert.equal(b['sections'].latency.t_compute_ms.p95, 4.2, 'other plug-ins\' sections are carried');
+    assert.equal(b['sections'].latency.t_compute_ms.p95, 4.2, "other plug-ins' sections are carried");
     assert.equal(b['counts'].gaps, 2);
     assert.equal(b['model'].encoder_provider, 'cpu');
     assert.ok(b['disk'].free_bytes > 0 && b['disk'].dir === h.ctx.artifacts.dir);
@@ -115,15 +169,24 @@ test('plug-in: poses, events and mode switches from the bus; retained health on 
 });
 
 test('requests: set_mode, reset, snapshot, status, health, rebirth and align answer with the transaction', async () => {
-  const h = harness({ available: ['streaming', 'exact'], reporters: [reporter('watchdog', { watchdog: { state: 'ok' } })] });
+  const h = harness({
+    available: ['streaming', 'exact'],
+    reporters: [reporter('watchdog', { watchdog: { state: 'ok' } })],
+  });
   const sub = await Subscriber.open(broker.url, 'myostream/ctl/#');
   const p = await started(h);
   const pre = 'myostream/ctl';
   try {
-    await waitFor('control subscribed', () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed);
+    await waitFor(
+      'control subscribed',
+      () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed,
+    );
 
     const r1 = await ask(sub, pre, 'set_mode', { transaction: 't1', mode: 'exact' }, 't1');
-    assert.deepEqual([r1.body['status'], r1.body['transaction'], (r1.body['data'] as Record<string, unknown>)['accepted']], ['ok', 't1', true]);
+    assert.deepEqual(
+      [r1.body['status'], r1.body['transaction'], (r1.body['data'] as Record<string, unknown>)['accepted']],
+      ['ok', 't1', true],
+    );
     assert.equal(h.calls.mode.length, 1);
     assert.equal(h.calls.mode[0]!.mode, 'exact');
     assert.match(h.calls.mode[0]!.reason, /requested over MQTT \(transaction t1\)/);
@@ -142,7 +205,11 @@ test('requests: set_mode, reset, snapshot, status, health, rebirth and align ans
 
     h.session.poses = 123;
     const r4 = await ask(sub, pre, 'status', { transaction: 's' }, 's');
-    const d4 = r4.body['data'] as { session: { poses: number; mode: string }; report: { sections: { watchdog: { state: string } } }; version: string };
+    const d4 = r4.body['data'] as {
+      session: { poses: number; mode: string };
+      report: { sections: { watchdog: { state: string } } };
+      version: string;
+    };
     assert.equal(d4['session'].poses, 123);
     assert.equal(d4['session'].mode, 'exact');
     assert.equal(d4['report'].sections.watchdog.state, 'ok');
@@ -158,7 +225,12 @@ test('requests: set_mode, reset, snapshot, status, health, rebirth and align ans
 
     const r6 = await ask(sub, pre, 'align', { transaction: 'a', blocks: 3 }, 'a');
     assert.deepEqual(h.calls.align, [3]);
-    assert.deepEqual((r6.body['data'] as { figures: unknown })['figures'], { blocks: 3, mse: 1.2e-6, max_diff: 3.4e-5, passed: true });
+    assert.deepEqual((r6.body['data'] as { figures: unknown })['figures'], {
+      blocks: 3,
+      mse: 1.2e-6,
+      max_diff: 3.4e-5,
+      passed: true,
+    });
   } finally {
     await stopPlugin(h, p);
     await sub.close();
@@ -171,9 +243,15 @@ test('requests: a mode the session cannot run is refused; garbage gets error ans
   const p = await started(h);
   const pre = 'myostream/ctl';
   try {
-    await waitFor('control subscribed', () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed);
+    await waitFor(
+      'control subscribed',
+      () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed,
+    );
     const no = await ask(sub, pre, 'set_mode', { transaction: 'x', mode: 'exact' }, 'x');
-    assert.deepEqual([no.body['status'], no.body['code'], (no.body['data'] as Record<string, unknown>)['accepted']], ['error', 'rejected', false]);
+    assert.deepEqual(
+      [no.body['status'], no.body['code'], (no.body['data'] as Record<string, unknown>)['accepted']],
+      ['error', 'rejected', false],
+    );
 
     const cases: [string, string, string, RegExp][] = [
       ['set_mode', '{"transaction":"b1","mode":', 'bad_json', /not JSON/],
@@ -211,19 +289,26 @@ test('requests: align runs one at a time; a flood beyond the token bucket is dro
   const p = await started(h, {}, () => clock);
   const pre = 'myostream/ctl';
   try {
-    await waitFor('control subscribed', () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed);
+    await waitFor(
+      'control subscribed',
+      () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed,
+    );
     await sub.client.publishAsync(`${pre}/request/align`, '{"transaction":"first","blocks":2}', { qos: 1 });
     await waitFor('align under way', () => h.calls.align.length === 1);
     const busy = await ask(sub, pre, 'align', { transaction: 'second' }, 'second');
     assert.equal(busy.body['code'], 'busy');
     h.alignGate.release!();
-    await waitFor('first align answered', () => sub.on('/response/align').some((m) => m.body['transaction'] === 'first' && m.body['status'] === 'ok'));
+    await waitFor('first align answered', () =>
+      sub.on('/response/align').some((m) => m.body['transaction'] === 'first' && m.body['status'] === 'ok'),
+    );
     assert.deepEqual(h.calls.align, [2]);
 
     // The clock stands still: the bucket (2 tokens used above) holds RATE_BURST - 2 more.
     const n = 20;
-    for (let i = 0; i < n; i++) await sub.client.publishAsync(`${pre}/request/health`, JSON.stringify({ transaction: `f${i}` }), { qos: 1 });
-    const counts = () => (p.report().sections?.['mqtt'] as { control: { requests: number; dropped_rate: number } }).control;
+    for (let i = 0; i < n; i++)
+      await sub.client.publishAsync(`${pre}/request/health`, JSON.stringify({ transaction: `f${i}` }), { qos: 1 });
+    const counts = () =>
+      (p.report().sections?.['mqtt'] as { control: { requests: number; dropped_rate: number } }).control;
     await waitFor('all requests seen', () => counts().requests === n + 2);
     await waitFor('answers', () => sub.on('/response/health').length === RATE_BURST - 2);
     assert.equal(counts().dropped_rate, n - (RATE_BURST - 2));
@@ -249,7 +334,13 @@ test('a request flood is logged once per interval with its count, the rest at cl
   // Drops happen before any handler runs: the session context is never reached.
   const control = new MqttControl({
     ctx: {} as PluginContext,
-    link: { nodeId: 'n', streamId: 'main', topics: { response: 'r' }, respond: (t) => (answers.push(t), true), rebirth: () => undefined },
+    link: {
+      nodeId: 'n',
+      streamId: 'main',
+      topics: { response: 'r' },
+      respond: (t) => (answers.push(t), true),
+      rebirth: () => undefined,
+    },
     health: () => Promise.resolve({}),
     status: () => ({}),
     now: () => clock,
@@ -280,8 +371,16 @@ test('a request flood is logged once per interval with its count, the rest at cl
   const total = warns().reduce((s, l) => s + Number(l['dropped']), 0);
   assert.equal(total, control.counts.dropped_rate, 'every drop is in exactly one line');
   assert.equal(warns()[2]!['dropped_total'], control.counts.dropped_rate);
-  assert.ok(control.counts.dropped_rate >= 1100 - passed(11_000) - 1 && control.counts.dropped_rate <= 1100 - passed(11_000) + 1, String(control.counts.dropped_rate));
-  assert.equal(control.counts.dropped_name, 1100 - control.counts.dropped_rate, 'the ones let through fail the name check');
+  assert.ok(
+    control.counts.dropped_rate >= 1100 - passed(11_000) - 1 &&
+      control.counts.dropped_rate <= 1100 - passed(11_000) + 1,
+    String(control.counts.dropped_rate),
+  );
+  assert.equal(
+    control.counts.dropped_name,
+    1100 - control.counts.dropped_rate,
+    'the ones let through fail the name check',
+  );
 });
 
 test('several streams: per-stream topics, clients and control; control=false subscribes nothing', async () => {
@@ -297,7 +396,10 @@ test('several streams: per-stream topics, clients and control; control=false sub
     ha.bus.emit('pose', poseStream()());
     hb.bus.emit('pose', poseStream()());
     await waitFor('a pose on each', () => sub.on('/left/pose').length === 1 && sub.on('/right/pose').length === 1);
-    await waitFor('left control subscribed', () => (a.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed);
+    await waitFor(
+      'left control subscribed',
+      () => (a.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed,
+    );
     const r = await ask(sub, 'myostream/duo/left', 'reset', { transaction: 'L' }, 'L');
     assert.equal(r.body['stream_id'], 'left');
     assert.deepEqual([ha.calls.reset.length, hb.calls.reset.length], [1, 0]);
@@ -320,7 +422,10 @@ test('daemon broker: loopback only unless embedded_allow_remote; none when MQTT 
   assert.throws(() => mqttSchema.parse({ embedded_host: '0.0.0.0' }), /loopback only.*embedded_allow_remote=true/);
   // The same refusal at start for a configuration that bypassed the schema.
   const cfg = { ...mqttConfig(), embedded_host: '0.0.0.0' };
-  await assert.rejects(startDaemonBroker(cfg), (e: unknown) => e instanceof UserError && /embedded_host 0\.0\.0\.0: .*loopback only/.test(e.message));
+  await assert.rejects(
+    startDaemonBroker(cfg),
+    (e: unknown) => e instanceof UserError && /embedded_host 0\.0\.0\.0: .*loopback only/.test(e.message),
+  );
   const open = await startDaemonBroker(mqttConfig({ embedded_host: '0.0.0.0', embedded_allow_remote: true }));
   assert.ok(open && open.port > 0);
   await open.close();
@@ -332,7 +437,10 @@ test('health_interval_s = 0: no periodic health, still on request; a long report
   const sub = await Subscriber.open(broker.url, 'myostream/quiet/#');
   const p = await started(h, { node_id: 'quiet', health_interval_s: 0 });
   try {
-    await waitFor('control subscribed', () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed);
+    await waitFor(
+      'control subscribed',
+      () => (p.report().sections?.['mqtt'] as { control_subscribed: boolean }).control_subscribed,
+    );
     for (let t = 0; t < 100; t += 10) h.bus.emit('tick', { uptimeS: t, final: false });
     h.bus.emit('tick', { uptimeS: 100, final: true });
     const r = await ask(sub, 'myostream/quiet', 'health', { transaction: 'q' }, 'q');
@@ -352,6 +460,10 @@ test('the committed request and response schemas are the ones the control plane 
   const s = controlJsonSchemas();
   for (const k of ['request', 'response'] as const) {
     const committed = JSON.parse(readFileSync(join(ROOT, 'schemas', `mqtt_${k}.schema.json`), 'utf8')) as unknown;
-    assert.deepEqual(committed, JSON.parse(JSON.stringify(s[k])), `schemas/mqtt_${k}.schema.json is stale: npm run build && node scripts/write-mqtt-schemas.mjs`);
+    assert.deepEqual(
+      committed,
+      JSON.parse(JSON.stringify(s[k])),
+      `schemas/mqtt_${k}.schema.json is stale: npm run build && node scripts/write-mqtt-schemas.mjs`,
+    );
   }
 });

@@ -24,7 +24,13 @@ export function assertSchema(name: string, value: unknown): void {
 
 /** A full outputs.mqtt section: the schema's defaults, then the test's choices. */
 export function mqttConfig(over: Partial<MqttConfig> = {}): MqttConfig {
-  return mqttSchema.parse({ embedded_port: 0, node_id: 'testnode', reconnect_period_s: 0.1, connect_timeout_s: 2, ...over });
+  return mqttSchema.parse({
+    embedded_port: 0,
+    node_id: 'testnode',
+    reconnect_period_s: 0.1,
+    connect_timeout_s: 2,
+    ...over,
+  });
 }
 
 export interface Received {
@@ -58,7 +64,16 @@ export class Subscriber {
         // Requests a test sends on purpose as garbage come back to a subscriber of <prefix>/#.
         body = { unparsable: payload.toString() };
       }
-      this.messages.push({ topic, retain: packet.retain, qos: packet.qos, body, expiry: packet.properties?.messageExpiryInterval, correlationData: packet.properties?.correlationData, contentType: packet.properties?.contentType, utf8: packet.properties?.payloadFormatIndicator });
+      this.messages.push({
+        topic,
+        retain: packet.retain,
+        qos: packet.qos,
+        body,
+        expiry: packet.properties?.messageExpiryInterval,
+        correlationData: packet.properties?.correlationData,
+        contentType: packet.properties?.contentType,
+        utf8: packet.properties?.payloadFormatIndicator,
+      });
     });
   }
 
@@ -68,7 +83,11 @@ export class Subscriber {
 
   /** With client options of its own: credentials, TLS files, MQTT 5. */
   static async openWith(url: string, filter: string, opts: IClientOptions): Promise<Subscriber> {
-    const client = connect(url, { reconnectPeriod: 100, clientId: `sub-${Math.random().toString(16).slice(2, 10)}`, ...opts });
+    const client = connect(url, {
+      reconnectPeriod: 100,
+      clientId: `sub-${Math.random().toString(16).slice(2, 10)}`,
+      ...opts,
+    });
     client.on('error', () => undefined);
     const s = new Subscriber(client);
     open.add(s);
@@ -132,7 +151,11 @@ export interface Mosquitto {
  * Starts mosquitto with the config `conf` returns for `n` fresh loopback ports (files it names
  * go in `dir`), and waits until every listener accepts connections.
  */
-export async function startMosquitto(n: number, conf: (ports: number[], dir: string) => string, dir = mkdtempSync(join(tmpdir(), 'myo-mosq-'))): Promise<Mosquitto> {
+export async function startMosquitto(
+  n: number,
+  conf: (ports: number[], dir: string) => string,
+  dir = mkdtempSync(join(tmpdir(), 'myo-mosq-')),
+): Promise<Mosquitto> {
   const ports: number[] = [];
   for (let i = 0; i < n; i++) ports.push(await freePort());
   const file = join(dir, 'mosquitto.conf');

@@ -50,7 +50,15 @@ export function harness(o: HarnessOptions = {}): Harness {
   const bus = new EventBus<RunEvents>((owner, during, error) => failures.push({ plugin: owner.name, during, error }));
   const dir = mkdtempSync(join(tmpdir(), 'myo-mqttplug-'));
   const artifacts = RunArtifacts.create(dir, dir);
-  const session: Harness['session'] = { mode: 'streaming', modeConfigured: 'streaming', poses: 0, samples: 0, unitsSinceRestart: 0, startedAt: new Date(), exit: '' };
+  const session: Harness['session'] = {
+    mode: 'streaming',
+    modeConfigured: 'streaming',
+    poses: 0,
+    samples: 0,
+    unitsSinceRestart: 0,
+    startedAt: new Date(),
+    exit: '',
+  };
   const calls: ActionCalls = { mode: [], reset: [], snapshot: 0, align: [] };
   const recorded: RunEvent[] = [];
   const available = new Set<Mode>(o.available ?? ['streaming', 'exact']);
@@ -65,7 +73,17 @@ export function harness(o: HarnessOptions = {}): Harness {
     recorded,
     alignGate,
     ctx: {
-      stream: { id: o.streamId ?? 'main', multi: o.multi ?? false, channels: 16, sampleRate: 2000, poseDim: 20, jointNames: JOINT_NAMES, stepSamples: 40, sourceDescription: 'test', hasJointAngles: false },
+      stream: {
+        id: o.streamId ?? 'main',
+        multi: o.multi ?? false,
+        channels: 16,
+        sampleRate: 2000,
+        poseDim: 20,
+        jointNames: JOINT_NAMES,
+        stepSamples: 40,
+        sourceDescription: 'test',
+        hasJointAngles: false,
+      },
       bus,
       log: silentLogger(),
       artifacts,
@@ -76,7 +94,14 @@ export function harness(o: HarnessOptions = {}): Harness {
           if (!available.has(mode)) return false;
           if (mode !== session.mode) {
             setImmediate(() => {
-              const sw: ModeSwitch = { time: new Date().toISOString(), at_step: session.poses, at_sample: session.samples, from: session.mode, to: mode, reason };
+              const sw: ModeSwitch = {
+                time: new Date().toISOString(),
+                at_step: session.poses,
+                at_sample: session.samples,
+                from: session.mode,
+                to: mode,
+                reason,
+              };
               session.mode = mode;
               bus.emit('mode', sw);
             });

@@ -98,12 +98,23 @@ test('mode change and events: status follows the poses, events arrive at QoS 1',
     await waitFor('birth', () => sub.on('/status').length === 1);
     const next = poseStream('streaming');
     sink.write(next());
-    sink.publishEvent({ time: new Date().toISOString(), kind: 'mode_switch', atSample: 12000, detail: 'streaming → exact: latency', from: 'streaming', to: 'exact', reason: 'latency' });
+    sink.publishEvent({
+      time: new Date().toISOString(),
+      kind: 'mode_switch',
+      atSample: 12000,
+      detail: 'streaming → exact: latency',
+      from: 'streaming',
+      to: 'exact',
+      reason: 'latency',
+    });
     const e = next();
     e.mode = 'exact';
     sink.write(e);
     sink.publishEvent({ kind: 'gap', atSample: 20000, detail: '40 samples missing' });
-    await waitFor('two events and a new status', () => sub.on('/event').length === 2 && sub.on('/status').length === 2 && sub.on('/pose').length === 2);
+    await waitFor(
+      'two events and a new status',
+      () => sub.on('/event').length === 2 && sub.on('/status').length === 2 && sub.on('/pose').length === 2,
+    );
     const [sw, gap] = sub.on('/event');
     for (const ev of [sw!, gap!]) {
       assertSchema('mqtt_event', ev.body);
@@ -138,7 +149,10 @@ test('clean close: retained offline status with counters, no will, embedded port
   assertSchema('mqtt_status', last.body);
   assert.deepEqual([last.body['state'], last.body['reason']], ['offline', 'shutdown']);
   assert.deepEqual(last.body['counters'], { published: 5, dropped: 0, reconnects: 0 });
-  assert.ok(!sub.messages.some((m) => m.body['reason'] === 'connection_lost'), 'a clean disconnect does not fire the will');
+  assert.ok(
+    !sub.messages.some((m) => m.body['reason'] === 'connection_lost'),
+    'a clean disconnect does not fire the will',
+  );
   sink.write(next());
   assert.equal(sink.stats().dropped_disconnected, 1, 'a write after close is dropped, not an error');
   await sub.close();
@@ -150,7 +164,9 @@ test('clean close: retained offline status with counters, no will, embedded port
 test('will: killing the connection marks the node offline, reconnection brings it back online', async () => {
   const broker = await EmbeddedBroker.start({ port: 0 });
   // An external broker URL with protocol auto: MQTT 5 is refused by aedes, 3.1.1 is taken.
-  const sink = new MqttSink(mqttConfig({ broker: broker.url, node_id: 'willy', reconnect_period_s: 0.3 }), { mode: 'streaming' });
+  const sink = new MqttSink(mqttConfig({ broker: broker.url, node_id: 'willy', reconnect_period_s: 0.3 }), {
+    mode: 'streaming',
+  });
   try {
     await sink.start();
     assert.equal(sink.stats().protocol_version, 4, 'fell back to MQTT 3.1.1');
@@ -175,7 +191,9 @@ test('will: killing the connection marks the node offline, reconnection brings i
 test('broker down: poses are dropped and counted, nothing queues, publishing resumes on restart', async () => {
   let broker = await EmbeddedBroker.start({ port: 0 });
   const port = broker.port;
-  const sink = new MqttSink(mqttConfig({ broker: broker.url, protocol_version: 4, node_id: 'flaky' }), { mode: 'streaming' });
+  const sink = new MqttSink(mqttConfig({ broker: broker.url, protocol_version: 4, node_id: 'flaky' }), {
+    mode: 'streaming',
+  });
   try {
     await sink.start();
     let sub = await Subscriber.open(broker.url, 'myostream/flaky/pose');
@@ -199,7 +217,11 @@ test('broker down: poses are dropped and counted, nothing queues, publishing res
     for (let i = 0; i < 10; i++) sink.write(next());
     await waitFor('10 more poses', () => sub.messages.length === 10);
     const bodies = sub.messages.map((m) => m.body);
-    assert.deepEqual(bodies.map((b) => b['seq']), [10, 11, 12, 13, 14, 15, 16, 17, 18, 19], 'seq counts messages sent: no gap');
+    assert.deepEqual(
+      bodies.map((b) => b['seq']),
+      [10, 11, 12, 13, 14, 15, 16, 17, 18, 19],
+      'seq counts messages sent: no gap',
+    );
     assert.equal(bodies[0]!['step'], 510, 'step shows the 500 poses dropped meanwhile');
     st = sink.stats();
     assert.equal(st.published, 20);
@@ -225,7 +247,16 @@ test('a broker that stops reading: poses are dropped once max_buffer_kb waits in
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const sink = new MqttSink(mqttConfig({ broker: `mqtt://127.0.0.1:${port}`, protocol_version: 4, max_buffer_kb: 64, keepalive_s: 60, reconnect_period_s: 60 }), { mode: 'streaming' });
+  const sink = new MqttSink(
+    mqttConfig({
+      broker: `mqtt://127.0.0.1:${port}`,
+      protocol_version: 4,
+      max_buffer_kb: 64,
+      keepalive_s: 60,
+      reconnect_period_s: 60,
+    }),
+    { mode: 'streaming' },
+  );
   try {
     await sink.start();
     assert.ok(sink.connected);
@@ -249,17 +280,33 @@ test('a broker that stops reading: poses are dropped once max_buffer_kb waits in
 
 test('refused credentials and a missing password variable are UserErrors', async () => {
   const aedes = await Aedes.createBroker({
-    authenticate: (_client, username, password, done) => done(null, username === 'myo' && password?.toString() === 'secret'),
+    authenticate: (_client, username, password, done) =>
+      done(null, username === 'myo' && password?.toString() === 'secret'),
   });
   const server = createServer((s) => aedes.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
   try {
-    const bad = new MqttSink(mqttConfig({ broker: url, protocol_version: 4, username: 'myo', password_env: 'MYO_PW' }), { mode: 'streaming', env: { MYO_PW: 'wrong' } });
-    await assert.rejects(bad.start(), (e: unknown) => e instanceof UserError && /refused/.test(e.message) && e.message.includes(url));
-    const missing = new MqttSink(mqttConfig({ broker: url, username: 'myo', password_env: 'MYO_PW' }), { mode: 'streaming', env: {} });
-    await assert.rejects(missing.start(), (e: unknown) => e instanceof UserError && e.message.includes('MYO_PW is not set'));
-    const good = new MqttSink(mqttConfig({ broker: url, protocol_version: 4, username: 'myo', password_env: 'MYO_PW' }), { mode: 'streaming', env: { MYO_PW: 'secret' } });
+    const bad = new MqttSink(
+      mqttConfig({ broker: url, protocol_version: 4, username: 'myo', password_env: 'MYO_PW' }),
+      { mode: 'streaming', env: { MYO_PW: 'wrong' } },
+    );
+    await assert.rejects(
+      bad.start(),
+      (e: unknown) => e instanceof UserError && /refused/.test(e.message) && e.message.includes(url),
+    );
+    const missing = new MqttSink(mqttConfig({ broker: url, username: 'myo', password_env: 'MYO_PW' }), {
+      mode: 'streaming',
+      env: {},
+    });
+    await assert.rejects(
+      missing.start(),
+      (e: unknown) => e instanceof UserError && e.message.includes('MYO_PW is not set'),
+    );
+    const good = new MqttSink(
+      mqttConfig({ broker: url, protocol_version: 4, username: 'myo', password_env: 'MYO_PW' }),
+      { mode: 'streaming', env: { MYO_PW: 'secret' } },
+    );
     await good.start();
     assert.ok(good.connected);
     await good.close();
@@ -275,7 +322,9 @@ test('an unreachable external broker does not hold the start back or fail it', a
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const port = (probe.address() as { port: number }).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const sink = new MqttSink(mqttConfig({ broker: `mqtt://127.0.0.1:${port}`, node_id: 'nobroker' }), { mode: 'streaming' });
+  const sink = new MqttSink(mqttConfig({ broker: `mqtt://127.0.0.1:${port}`, node_id: 'nobroker' }), {
+    mode: 'streaming',
+  });
   const t0 = Date.now();
   await sink.start();
   assert.ok(Date.now() - t0 < 2500, 'start returns at the first refusal');

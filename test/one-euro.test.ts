@@ -56,7 +56,9 @@ test('the smoothing stage: every pose on the bus as `smoothed` (same step, t, ar
   const host = await hostPlugins([stage]);
   try {
     const got: { step: number; t: number; arrived: number; a: number }[] = [];
-    host.bus.on({ name: 'probe' }, 'smoothed', (s) => got.push({ step: s.step, t: s.t, arrived: s.inputArrivedAt, a: s.angles[0]! }));
+    host.bus.on({ name: 'probe' }, 'smoothed', (s) =>
+      got.push({ step: s.step, t: s.t, arrived: s.inputArrivedAt, a: s.angles[0]! }),
+    );
     const e = newPoseEvent('streaming', new Float32Array(20));
     const feed = (step: number, v: number): void => {
       e.step = step;
@@ -69,7 +71,14 @@ test('the smoothing stage: every pose on the bus as `smoothed` (same step, t, ar
     feed(1, 1);
     host.record('gap', 0, 'a hole in the input');
     feed(2, 1);
-    assert.deepEqual(got.map((g) => [g.step, g.t, g.arrived]), [[0, 0.915, 100], [1, 0.915 + 0.02, 101], [2, 0.915 + 2 * 0.02, 102]]);
+    assert.deepEqual(
+      got.map((g) => [g.step, g.t, g.arrived]),
+      [
+        [0, 0.915, 100],
+        [1, 0.915 + 0.02, 101],
+        [2, 0.915 + 2 * 0.02, 102],
+      ],
+    );
     assert.ok(got[1]!.a > 0 && got[1]!.a < 1, 'continuous: filtered');
     assert.equal(got[2]!.a, 1, 'after the gap event: passed through');
     assert.deepEqual(host.report().sections['smoothing'], { ...SETTINGS, restarts: 2 });

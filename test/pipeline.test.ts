@@ -78,12 +78,20 @@ class PlannedSource implements EmgSource {
   }
 }
 
-async function drive(source: EmgSource, predictor: Predictor, capacity: number, hooks: PipelineHooks = {}): Promise<{ events: RunEvent[]; poses: { step: number; t: number; v: number; mode: Mode }[]; restarts: number[] }> {
+async function drive(
+  source: EmgSource,
+  predictor: Predictor,
+  capacity: number,
+  hooks: PipelineHooks = {},
+): Promise<{ events: RunEvent[]; poses: { step: number; t: number; v: number; mode: Mode }[]; restarts: number[] }> {
   const events: RunEvent[] = [];
   const poses: { step: number; t: number; v: number; mode: Mode }[] = [];
   const restarts: number[] = [];
   await runPipeline({
-    source, predictor, log: silentLogger(), ringSeconds: 1,
+    source,
+    predictor,
+    log: silentLogger(),
+    ringSeconds: 1,
     rings: { emg: RingBuffer.create(capacity, CH), truth: undefined },
     hooks: {
       ...hooks,
@@ -99,12 +107,18 @@ test('a gap: steps before it still run, then the predictor restarts after it; th
   const p = new CountingPredictor('streaming');
   const r = await drive(new PlannedSource([{ samples: 400 }, { gapLost: 120 }, { samples: 400 }]), p, 4000);
   // Before the gap: units ending at 100, 140, …, 380 (8 of them); after: 400 + 100, … 780 (8).
-  assert.deepEqual(r.events.map((e) => e.kind), ['gap', 'source_end']);
+  assert.deepEqual(
+    r.events.map((e) => e.kind),
+    ['gap', 'source_end'],
+  );
   assert.equal(r.events[0]!.atSample, 400);
   assert.deepEqual(r.restarts, [0, 400]);
   assert.equal(r.poses.length, 16);
   r.poses.forEach((x, i) => assert.equal(x.step, i));
-  assert.deepEqual(r.poses.slice(7, 9).map((x) => x.v), [379, 499]);
+  assert.deepEqual(
+    r.poses.slice(7, 9).map((x) => x.v),
+    [379, 499],
+  );
 });
 
 test('an overrun: a writer that laps the reader restarts at the oldest held sample and says by how much', async () => {
@@ -191,11 +205,15 @@ test('a unit waiting for look-ahead samples still runs before a gap and at the e
 });
 
 /** A JSON logger whose lines the test reads. */
-function capturingLogger(): { log: ReturnType<typeof createLogger>; lines: { level: number; kind?: string; msg: string; not_logged?: number }[] } {
+function capturingLogger(): {
+  log: ReturnType<typeof createLogger>;
+  lines: { level: number; kind?: string; msg: string; not_logged?: number }[];
+} {
   const lines: { level: number; kind?: string; msg: string; not_logged?: number }[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as (typeof lines)[number]);
+      for (const l of chunk.toString('utf8').split('\n'))
+        if (l.trim()) lines.push(JSON.parse(l) as (typeof lines)[number]);
       done();
     },
   });
@@ -208,7 +226,11 @@ test('the log says a burst of gaps in a line or two; every gap is still an event
   for (let i = 0; i < 30; i++) plan.push({ samples: 200 }, { gapLost: 10 });
   const events: RunEvent[] = [];
   await runPipeline({
-    source: new PlannedSource(plan), predictor: new CountingPredictor('streaming'), log, ringSeconds: 1, logIntervalMs: 3_600_000,
+    source: new PlannedSource(plan),
+    predictor: new CountingPredictor('streaming'),
+    log,
+    ringSeconds: 1,
+    logIntervalMs: 3_600_000,
     rings: { emg: RingBuffer.create(20000, CH), truth: undefined },
     hooks: { onEvent: (e) => events.push(e) },
   });
@@ -232,9 +254,12 @@ test('EventLogLimiter: one line per kind per interval, counting the ones it left
   now = 1000;
   lim.warn('gap', 40, 'fourth');
   lim.flush();
-  assert.deepEqual(lines.map((l) => [l.kind, l.msg, l.not_logged]), [
-    ['gap', 'first', undefined],
-    ['overrun', 'other kind', undefined],
-    ['gap', 'fourth (and 2 more gap event(s) since the last such line, not logged; events.jsonl has each)', 2],
-  ]);
+  assert.deepEqual(
+    lines.map((l) => [l.kind, l.msg, l.not_logged]),
+    [
+      ['gap', 'first', undefined],
+      ['overrun', 'other kind', undefined],
+      ['gap', 'fourth (and 2 more gap event(s) since the last such line, not logged; events.jsonl has each)', 2],
+    ],
+  );
 });

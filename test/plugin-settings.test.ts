@@ -23,7 +23,10 @@ type EchoSettings = z.output<typeof echoSchema>;
 
 class EchoPlugin implements Plugin {
   readonly name = 'echo';
-  constructor(readonly settings: EchoSettings, readonly mode: string) {}
+  constructor(
+    readonly settings: EchoSettings,
+    readonly mode: string,
+  ) {}
   start(): void {}
   stop(): void {}
 }
@@ -51,7 +54,11 @@ test('a plug-in added from outside is configured by --set and by the file, throu
   const c = withEcho.load(undefined, ['outputs.echo.enabled=true', 'outputs.echo.gain=2.5', 'model.mode=exact']);
   assert.deepEqual(c.outputs.echo, { enabled: true, gain: 2.5 });
   assert.equal(c.outputs.mqtt.enabled, true, 'the real sections are all still there');
-  assert.deepEqual(withEcho.load(undefined).outputs.echo, { enabled: false, gain: 1 }, 'its defaults when the section is left out');
+  assert.deepEqual(
+    withEcho.load(undefined).outputs.echo,
+    { enabled: false, gain: 1 },
+    'its defaults when the section is left out',
+  );
   const dir = mkdtempSync(join(tmpdir(), 'myo-echo-'));
   const file = join(dir, 'echo.yaml');
   writeFileSync(file, 'outputs:\n  echo:\n    enabled: true\n    gain: 3\n');
@@ -69,17 +76,37 @@ test("a bad value of the new plug-in's key is one line naming the key, where it 
   const bad = refusal(() => withEcho.load(undefined, ['outputs.echo.gain=11']));
   assert.equal(bad.split('\n').length, 1);
   assert.match(bad, /^--set outputs\.echo\.gain=11: outputs\.echo\.gain = 11: .*10/);
-  assert.match(refusal(() => withEcho.load(undefined, ['outputs.echo.gian=1'])), /unknown key outputs\.echo\.gian/, 'strict: a misspelt key is an error');
-  assert.match(refusal(() => withEcho.validate({ outputs: { ehco: {} } }, 'x.yaml')), /^config file x\.yaml: unknown key outputs\.ehco$/, 'the section the row joined stays strict');
-  assert.match(refusal(() => withEcho.load(undefined, ['outputs.echo.gain=loud'])), /outputs\.echo\.gain = "loud": .*number/);
+  assert.match(
+    refusal(() => withEcho.load(undefined, ['outputs.echo.gian=1'])),
+    /unknown key outputs\.echo\.gian/,
+    'strict: a misspelt key is an error',
+  );
+  assert.match(
+    refusal(() => withEcho.validate({ outputs: { ehco: {} } }, 'x.yaml')),
+    /^config file x\.yaml: unknown key outputs\.ehco$/,
+    'the section the row joined stays strict',
+  );
+  assert.match(
+    refusal(() => withEcho.load(undefined, ['outputs.echo.gain=loud'])),
+    /outputs\.echo\.gain = "loud": .*number/,
+  );
   // The real configuration, without the row, does not know the key.
-  assert.match(refusal(() => loadConfig(undefined, ['outputs.echo.gain=2'])), /unknown key outputs\.echo/);
+  assert.match(
+    refusal(() => loadConfig(undefined, ['outputs.echo.gain=2'])),
+    /unknown key outputs\.echo/,
+  );
 });
 
 test("the new plug-in's settings appear in the config snapshot and its JSON Schema", () => {
   const c = withEcho.load(undefined, ['outputs.echo.enabled=true', 'outputs.echo.gain=2.5']);
   assert.match(configToYaml(c), /\n {2}echo:\n {4}enabled: true\n {4}gain: 2\.5\n/);
-  const schema = withEcho.jsonSchema() as { properties: { outputs: { properties: Record<string, { properties: Record<string, { maximum?: number; description?: string }> }> } } };
+  const schema = withEcho.jsonSchema() as {
+    properties: {
+      outputs: {
+        properties: Record<string, { properties: Record<string, { maximum?: number; description?: string }> }>;
+      };
+    };
+  };
   const echo = schema.properties.outputs.properties['echo'];
   assert.ok(echo, 'outputs.echo is in the JSON Schema');
   assert.equal(echo.properties['gain']!.maximum, 10);
@@ -87,6 +114,11 @@ test("the new plug-in's settings appear in the config snapshot and its JSON Sche
 });
 
 test('two different schemas at one path are refused when the configuration is composed', () => {
-  const clash = pluginRow({ name: 'clash', section: configSection('outputs.mqtt', z.object({}).strict()), settings: () => undefined, create: () => new EchoPlugin({ enabled: false, gain: 1 }, '') });
+  const clash = pluginRow({
+    name: 'clash',
+    section: configSection('outputs.mqtt', z.object({}).strict()),
+    settings: () => undefined,
+    create: () => new EchoPlugin({ enabled: false, gain: 1 }, ''),
+  });
   assert.throws(() => composeConfig([...PLUGIN_TABLE, clash]), /outputs\.mqtt is declared twice/);
 });

@@ -39,16 +39,44 @@ test('a live run: every pose on myostream/+/pose has t_capture ≤ ts and 0 ≤ 
   const dir = mkdtempSync(join(tmpdir(), 'myo-age-'));
   try {
     // Real-time replay: ages are electrode-to-publish times only when the input is paced.
-    const child = spawn(process.execPath, [CLI, 'run', '--speed', '1', '--quiet', '--artifacts', dir, '--set', 'input.duration_s=4',
-      '--set', `outputs.mqtt.broker=${url}`, '--set', 'outputs.mqtt.node_id=agetest', '--set', 'logging.level=error', '--set', 'outputs.smoothing.enabled=true'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--speed',
+        '1',
+        '--quiet',
+        '--artifacts',
+        dir,
+        '--set',
+        'input.duration_s=4',
+        '--set',
+        `outputs.mqtt.broker=${url}`,
+        '--set',
+        'outputs.mqtt.node_id=agetest',
+        '--set',
+        'logging.level=error',
+        '--set',
+        'outputs.smoothing.enabled=true',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     assert.equal(code, 0, stderr);
-    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { counts: { poses: number }; pose_age_ms: { count: number; p50_ms: number; p95_ms: number } };
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as {
+      counts: { poses: number };
+      pose_age_ms: { count: number; p50_ms: number; p95_ms: number };
+    };
     const n = summary.counts.poses;
     assert.ok(n > 50, `a 4 s run gives poses (got ${n})`);
-    await waitFor(`${n} poses`, () => sub.on('/pose').length >= n && smoothedSub.on('/pose/smoothed').length >= n, 5000);
+    await waitFor(
+      `${n} poses`,
+      () => sub.on('/pose').length >= n && smoothedSub.on('/pose/smoothed').length >= n,
+      5000,
+    );
     const poses = sub.on('/pose').map((m) => m.body as unknown as PoseMsg);
     assert.equal(poses.length, n);
     for (const p of poses) {
@@ -68,10 +96,18 @@ test('a live run: every pose on myostream/+/pose has t_capture ≤ ts and 0 ≤ 
       assert.equal(s.step, poses[i]!.step);
       assert.equal(s.t_capture, poses[i]!.t_capture);
     });
-    assert.ok(meanAbsStep(smoothed) < meanAbsStep(poses), `smoothed jitter ${meanAbsStep(smoothed)} < raw ${meanAbsStep(poses)}`);
-    const lat = JSON.parse(readFileSync(join(dir, 'latency_stats.json'), 'utf8')) as { pose_age_ms: { count: number; p50_ms: number; p95_ms: number } };
+    assert.ok(
+      meanAbsStep(smoothed) < meanAbsStep(poses),
+      `smoothed jitter ${meanAbsStep(smoothed)} < raw ${meanAbsStep(poses)}`,
+    );
+    const lat = JSON.parse(readFileSync(join(dir, 'latency_stats.json'), 'utf8')) as {
+      pose_age_ms: { count: number; p50_ms: number; p95_ms: number };
+    };
     assert.equal(lat.pose_age_ms.count, n);
-    assert.ok(lat.pose_age_ms.p50_ms >= 0 && lat.pose_age_ms.p50_ms <= lat.pose_age_ms.p95_ms && lat.pose_age_ms.p95_ms < 1000, JSON.stringify(lat.pose_age_ms));
+    assert.ok(
+      lat.pose_age_ms.p50_ms >= 0 && lat.pose_age_ms.p50_ms <= lat.pose_age_ms.p95_ms && lat.pose_age_ms.p95_ms < 1000,
+      JSON.stringify(lat.pose_age_ms),
+    );
     assert.deepEqual(summary.pose_age_ms, lat.pose_age_ms);
   } finally {
     await sub.close();

@@ -18,13 +18,18 @@ function frames(start: number, n: number, channels: number): Float32Array {
 
 // ---- the writer thread of the cross-thread test (this same file, run as a worker) ----
 if (!isMainThread) {
-  const { layout, total, chunks, flowControl } = workerData as { layout: RingBufferLayout; total: number; chunks: number[]; flowControl: boolean };
+  const { layout, total, chunks, flowControl } = workerData as {
+    layout: RingBufferLayout;
+    total: number;
+    chunks: number[];
+    flowControl: boolean;
+  };
   const ring = RingBuffer.attach(layout);
   const ch = ring.channels;
   const buf = new Float32Array(Math.max(...chunks) * ch);
   const spin = new Int32Array(new SharedArrayBuffer(4));
   let i = 0;
-  for (let w = 0; w < total; ) {
+  for (let w = 0; w < total;) {
     const n = Math.min(chunks[i++ % chunks.length]!, total - w);
     if (flowControl) while (ring.written + n - ring.readCursor > ring.capacity) Atomics.wait(spin, 0, 0, 0.05);
     for (let t = 0; t < n; t++) for (let c = 0; c < ch; c++) buf[t * ch + c] = valueOf(w + t, c, ch);
@@ -157,7 +162,11 @@ if (!isMainThread) {
   test('property: the ring behaves like a naive array of every sample ever appended', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 12 }).chain((cap) => fc.tuple(fc.constant(cap), fc.integer({ min: 1, max: 4 }), fc.array(opArb(cap), { maxLength: 60 }))),
+        fc
+          .integer({ min: 1, max: 12 })
+          .chain((cap) =>
+            fc.tuple(fc.constant(cap), fc.integer({ min: 1, max: 4 }), fc.array(opArb(cap), { maxLength: 60 })),
+          ),
         ([cap, ch, ops]) => {
           const r = RingBuffer.create(cap, ch);
           const model: number[][] = []; // every frame ever appended
@@ -242,7 +251,12 @@ if (!isMainThread) {
     });
   });
 
-  async function crossThread(opts: { capacity: number; total: number; chunks: number[]; flowControl: boolean }): Promise<{ checked: number; overruns: number; ring: RingBuffer }> {
+  async function crossThread(opts: {
+    capacity: number;
+    total: number;
+    chunks: number[];
+    flowControl: boolean;
+  }): Promise<{ checked: number; overruns: number; ring: RingBuffer }> {
     const ring = RingBuffer.create(opts.capacity, 16);
     const worker = new Worker(fileURLToPath(import.meta.url), {
       workerData: { layout: ring.layout(), total: opts.total, chunks: opts.chunks, flowControl: opts.flowControl },
@@ -257,10 +271,11 @@ if (!isMainThread) {
     let overruns = 0;
     let next = 0; // first sample not yet checked
     const verify = (from: number, count: number, buf: Float32Array): void => {
-      for (let t = 0; t < count; t++) for (let c = 0; c < 16; c++) {
-        const want = valueOf(from + t, c, 16);
-        if (buf[t * 16 + c] !== want) assert.fail(`sample ${from + t} channel ${c}: ${buf[t * 16 + c]} ≠ ${want}`);
-      }
+      for (let t = 0; t < count; t++)
+        for (let c = 0; c < 16; c++) {
+          const want = valueOf(from + t, c, 16);
+          if (buf[t * 16 + c] !== want) assert.fail(`sample ${from + t} channel ${c}: ${buf[t * 16 + c]} ≠ ${want}`);
+        }
     };
     for (;;) {
       const w = ring.written;
@@ -308,11 +323,9 @@ if (!isMainThread) {
   // timer for the Atomics.waitAsync timeout, which happens only when the platform next flushes
   // its tasks; with nothing else holding the loop the process exited with the wait pending.
   // Run in a child process so that such an exit cannot cancel this file.
-  test(
-    'waitForAppend keeps the process alive until the wait settles, even if the thread stalls right after calling it',
-    () => {
-      const ringUrl = new URL('../src/acquisition/ring-buffer.js', import.meta.url).href;
-      const script = `
+  test('waitForAppend keeps the process alive until the wait settles, even if the thread stalls right after calling it', () => {
+    const ringUrl = new URL('../src/acquisition/ring-buffer.js', import.meta.url).href;
+    const script = `
         const { RingBuffer } = await import(${JSON.stringify(ringUrl)});
         const ring = RingBuffer.create(16, 1);
         let settled = false;
@@ -323,8 +336,7 @@ if (!isMainThread) {
         while (performance.now() - t < 30) {} // preempted or busy for 30 ms right after the call
         await wait;
         settled = true;`;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
-      assert.equal(r.stdout, 'settled', r.stderr);
-    },
-  );
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.stdout, 'settled', r.stderr);
+  });
 }

@@ -24,10 +24,19 @@ import { GOLDEN_INPUT, goldenRing, incrementalCpuModels, maxAbsDiff, stepToEnd }
 
 type Json = Record<string, unknown>;
 const readJson = (dir: string, name: string): Json => JSON.parse(readFileSync(join(dir, name), 'utf8')) as Json;
-const readLines = (dir: string, name: string): Json[] => readFileSync(join(dir, name), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Json);
+const readLines = (dir: string, name: string): Json[] =>
+  readFileSync(join(dir, name), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Json);
 
 /** Replaces `obj[key]` for the duration of one test; returns the original. */
-function patch<T extends object, K extends keyof T>(t: { after(fn: () => void): void }, obj: T, key: K, value: T[K]): T[K] {
+function patch<T extends object, K extends keyof T>(
+  t: { after(fn: () => void): void },
+  obj: T,
+  key: K,
+  value: T[K],
+): T[K] {
   const orig = obj[key];
   obj[key] = value;
   t.after(() => {
@@ -63,14 +72,26 @@ class Tally implements Plugin {
 }
 
 /** One stream over the golden input, wired as the daemon wires it (alignment check on), plus `extra`. */
-async function runSession(extra: Plugin[], models?: LoadedModels): Promise<{ dir: string; code: number; session: StreamSession }> {
+async function runSession(
+  extra: Plugin[],
+  models?: LoadedModels,
+): Promise<{ dir: string; code: number; session: StreamSession }> {
   const log = silentLogger();
   const dir = mkdtempSync(join(tmpdir(), 'myostream-contain-'));
-  const cfg = loadConfig(DEFAULT_CONFIG, [`input.source=replay:${GOLDEN_INPUT}`, 'input.speed=0', 'outputs.mqtt.enabled=false', 'eval.streaming_alignment_check=true']);
+  const cfg = loadConfig(DEFAULT_CONFIG, [
+    `input.source=replay:${GOLDEN_INPUT}`,
+    'input.speed=0',
+    'outputs.mqtt.enabled=false',
+    'eval.streaming_alignment_check=true',
+  ]);
   const source = await createSource(cfg, log);
   const m = models ?? (await openModels(cfg, log));
   const session = new StreamSession({
-    cfg, log, models: m, source, info: streamInfo('main', false, source, m),
+    cfg,
+    log,
+    models: m,
+    source,
+    info: streamInfo('main', false, source, m),
     artifacts: RunArtifacts.create('', dir),
     plugins: (env) => [...streamPlugins({ cfg, models: m, quiet: true }, env), ...extra],
   });
@@ -87,10 +108,15 @@ test('a shadow that throws mid-run is switched off and recorded; the run ends no
   // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back on the prototype, never called unbound
   const orig = ShadowRollout.prototype.afterStep;
   let calls = 0;
-  patch(t, ShadowRollout.prototype, 'afterStep', async function (this: ShadowRollout, j: number, angles: Float32Array): Promise<void> {
-    if (++calls === 51) throw new Error('shadow broke at its 51st step');
-    return orig.call(this, j, angles);
-  });
+  patch(
+    t,
+    ShadowRollout.prototype,
+    'afterStep',
+    async function (this: ShadowRollout, j: number, angles: Float32Array): Promise<void> {
+      if (++calls === 51) throw new Error('shadow broke at its 51st step');
+      return orig.call(this, j, angles);
+    },
+  );
   const tally = new Tally();
   const { dir, code } = await runSession([tally]);
   assert.equal(code, 0);
@@ -104,7 +130,10 @@ test('a shadow that throws mid-run is switched off and recorded; the run ends no
   assert.equal(summary['exit'], 'completed');
   assert.equal((summary['counts'] as Json)['poses'], refPoses);
   const disabled = (summary['plugins'] as { disabled: { plugin: string; during: string; message: string }[] }).disabled;
-  assert.deepEqual(disabled.map((d) => [d.plugin, d.during]), [['shadow', 'after step']]);
+  assert.deepEqual(
+    disabled.map((d) => [d.plugin, d.during]),
+    [['shadow', 'after step']],
+  );
   assert.match(disabled[0]!.message, /51st step/);
   const alignment = (summary['acceptance'] as Record<string, Json>)['alignment']!;
   assert.match(String(alignment['shadow_failed']), /after step: .*51st step/);
@@ -113,16 +142,27 @@ test('a shadow that throws mid-run is switched off and recorded; the run ends no
   assert.deepEqual(events[0]!['data'], { plugin: 'shadow', during: 'after step' });
   // Every streaming step still has its line; none after the failure carries an exact figure.
   const lines = readLines(dir, 'streaming_metrics.jsonl');
-  assert.deepEqual(lines.map((l) => l['step']), [...Array(refPoses).keys()]);
+  assert.deepEqual(
+    lines.map((l) => l['step']),
+    [...Array(refPoses).keys()],
+  );
   assert.ok(lines.slice(-100).every((l) => l['mse_exact'] === undefined));
 });
 
 test('the alignment plug-in disabled while a step awaits its shared run: the step and the shadow go on', async (t) => {
   const log = silentLogger();
-  const cfg = loadConfig(DEFAULT_CONFIG, [`input.source=replay:${GOLDEN_INPUT}`, 'input.speed=0', 'outputs.mqtt.enabled=false', 'eval.streaming_alignment_check=true']);
+  const cfg = loadConfig(DEFAULT_CONFIG, [
+    `input.source=replay:${GOLDEN_INPUT}`,
+    'input.speed=0',
+    'outputs.mqtt.enabled=false',
+    'eval.streaming_alignment_check=true',
+  ]);
   const models = await openModels(cfg, log);
   // Whichever graph runs the streaming step's decoder; a batch of 2 is a step with its shadow row.
-  const sessions: ort.InferenceSession[] = [models.decoder, ...(models.sessions['stream_step'] ? [models.sessions['stream_step']] : [])];
+  const sessions: ort.InferenceSession[] = [
+    models.decoder,
+    ...(models.sessions['stream_step'] ? [models.sessions['stream_step']] : []),
+  ];
   let armed = false;
   let fired = 0;
   // eslint-disable-next-line prefer-const -- the patched run below reads it before the one assignment, which needs the patch in place
@@ -131,7 +171,10 @@ test('the alignment plug-in disabled while a step awaits its shared run: the ste
     const run = s.run.bind(s);
     patch(t, s, 'run', ((feeds: ort.InferenceSession.FeedsType, fetches: ort.InferenceSession.FetchesType) => {
       const shared = feeds['input']?.dims[0] === 2 || feeds['rows']?.dims[0] === 1;
-      const p = (run as (f: typeof feeds, o: typeof fetches) => Promise<ort.InferenceSession.ReturnType>)(feeds, fetches);
+      const p = (run as (f: typeof feeds, o: typeof fetches) => Promise<ort.InferenceSession.ReturnType>)(
+        feeds,
+        fetches,
+      );
       if (armed && shared) {
         armed = false;
         fired++;
@@ -152,7 +195,11 @@ test('the alignment plug-in disabled while a step awaits its shared run: the ste
   const dir = mkdtempSync(join(tmpdir(), 'myostream-contain-'));
   const source = await createSource(cfg, log);
   session = new StreamSession({
-    cfg, log, models, source, info: streamInfo('main', false, source, models),
+    cfg,
+    log,
+    models,
+    source,
+    info: streamInfo('main', false, source, models),
     artifacts: RunArtifacts.create('', dir),
     plugins: (env) => [...streamPlugins({ cfg, models, quiet: true }, env), tally],
   });
@@ -164,15 +211,25 @@ test('the alignment plug-in disabled while a step awaits its shared run: the ste
   assert.equal(summary['exit'], 'completed');
   assert.equal((summary['counts'] as Json)['poses'], tally.poses);
   // The shadow is the session's: it kept comparing blocks for the step lines and the watchdog.
-  assert.ok(tally.blocksAfterFailure >= 2, `${tally.blocksAfterFailure} of ${tally.blocks} blocks compared after the alignment plug-in was disabled`);
+  assert.ok(
+    tally.blocksAfterFailure >= 2,
+    `${tally.blocksAfterFailure} of ${tally.blocks} blocks compared after the alignment plug-in was disabled`,
+  );
   const lines = readLines(dir, 'streaming_metrics.jsonl');
   assert.ok(lines.filter((l) => typeof l['mse_exact'] === 'number').length >= 3 * 250);
 });
 
 /** The paired predictor over the golden input, its shadow's `key` replaced by `broken`. */
-async function pairedRun(m: LoadedModels, decoder: ort.InferenceSession, broken?: Partial<ShadowRollout>): Promise<{ poses: Float32Array; failures: string[]; p: PairedStreamingPredictor; blocks: number }> {
+async function pairedRun(
+  m: LoadedModels,
+  decoder: ort.InferenceSession,
+  broken?: Partial<ShadowRollout>,
+): Promise<{ poses: Float32Array; failures: string[]; p: PairedStreamingPredictor; blocks: number }> {
   const ring = goldenRing();
-  const streaming = new StreamingPredictor(incrementalEncoderFrom(m), decoder, { policy: 'exact_grid', blockSamples: 10000 });
+  const streaming = new StreamingPredictor(incrementalEncoderFrom(m), decoder, {
+    policy: 'exact_grid',
+    blockSamples: 10000,
+  });
   let blocks = 0;
   const shadow = new ShadowRollout(new ExactPredictor(m.encoder, m.decoder, 10000, false), {
     onBlock: () => {
@@ -181,7 +238,9 @@ async function pairedRun(m: LoadedModels, decoder: ort.InferenceSession, broken?
   });
   if (broken) Object.assign(shadow, broken);
   const failures: string[] = [];
-  const p = new PairedStreamingPredictor(streaming, shadow, { onShadowFailed: (during, e) => void failures.push(`${during}: ${e instanceof Error ? e.message : String(e)}`) });
+  const p = new PairedStreamingPredictor(streaming, shadow, {
+    onShadowFailed: (during, e) => void failures.push(`${during}: ${e instanceof Error ? e.message : String(e)}`),
+  });
   const out: number[] = [];
   p.restartAt(0);
   await stepToEnd(p, ring, (e) => void out.push(...e.angles));
@@ -195,7 +254,10 @@ test('a shadow failing inside the step (its point, the shared run, a frame) leav
   assert.deepEqual(healthy.failures, []);
   assert.equal(healthy.p.shadowState, 'on');
   assert.equal(healthy.blocks, 4);
-  const bare = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, { policy: 'exact_grid', blockSamples: 10000 });
+  const bare = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, {
+    policy: 'exact_grid',
+    blockSamples: 10000,
+  });
   const barePoses: number[] = [];
   bare.restartAt(0);
   await stepToEnd(bare, goldenRing(), (e) => void barePoses.push(...e.angles));
@@ -224,8 +286,13 @@ test('a shadow failing inside the step (its point, the shared run, a frame) leav
   let shared = 0;
   const flaky = Object.create(m.decoder) as ort.InferenceSession;
   flaky.run = ((feeds: ort.InferenceSession.FeedsType, fetches: ort.InferenceSession.FetchesType) => {
-    if (feeds['input']!.dims[0] === 2 && ++shared === 600) return Promise.reject(new Error('out of memory in the batch-2 run'));
-    return (m.decoder.run as (f: typeof feeds, o: typeof fetches) => Promise<ort.InferenceSession.ReturnType>).call(m.decoder, feeds, fetches);
+    if (feeds['input']!.dims[0] === 2 && ++shared === 600)
+      return Promise.reject(new Error('out of memory in the batch-2 run'));
+    return (m.decoder.run as (f: typeof feeds, o: typeof fetches) => Promise<ort.InferenceSession.ReturnType>).call(
+      m.decoder,
+      feeds,
+      fetches,
+    );
   }) as typeof flaky.run;
   const badRun = await pairedRun(m, flaky);
   assert.deepEqual(badRun.failures, ['shared decoder run: out of memory in the batch-2 run']);

@@ -22,12 +22,19 @@ const failOnShadowFailure: ShadowHooks = {
 };
 
 /** The daemon's pairing: `streaming` with a live shadow exact rollout reporting to `listener`. */
-function paired(m: LoadedModels, streaming: StreamingPredictor, listener: ShadowListener): { p: PairedStreamingPredictor; shadow: ShadowRollout } {
+function paired(
+  m: LoadedModels,
+  streaming: StreamingPredictor,
+  listener: ShadowListener,
+): { p: PairedStreamingPredictor; shadow: ShadowRollout } {
   const shadow = new ShadowRollout(new ExactPredictor(m.encoder, m.decoder, 10000, false), listener);
   return { p: new PairedStreamingPredictor(streaming, shadow, failOnShadowFailure), shadow };
 }
 
-async function stream(p: Steppable & { restartAt(s: number): void; finish?(): Promise<void> }, ring: RingBuffer): Promise<Float32Array> {
+async function stream(
+  p: Steppable & { restartAt(s: number): void; finish?(): Promise<void> },
+  ring: RingBuffer,
+): Promise<Float32Array> {
   const out: number[] = [];
   p.restartAt(0);
   await stepToEnd(p, ring, (e) => void out.push(...e.angles));
@@ -56,7 +63,10 @@ for (const c of cases) {
   test(`the shadow from the streaming frames equals the old whole-window shadow (${c.policy}, ${c.encoder} encoder${c.oneRun ? ', one run per step' : ''}, ≤ 1e-6)`, async () => {
     const m = await incrementalCpuModels();
     const ring = goldenRing();
-    const mkEncoder = (): FrameEncoder => (c.encoder === 'incremental' ? incrementalEncoderFrom(m) : new WindowFrameEncoder(m.encoder, c.policy === 'sliding_window' ? 1830 : RECEPTIVE_FIELD));
+    const mkEncoder = (): FrameEncoder =>
+      c.encoder === 'incremental'
+        ? incrementalEncoderFrom(m)
+        : new WindowFrameEncoder(m.encoder, c.policy === 'sliding_window' ? 1830 : RECEPTIVE_FIELD);
     const opts = { policy: c.policy, blockSamples: 10000, fusedStep: c.oneRun ? m.sessions['stream_step'] : undefined };
     const bare = await stream(new StreamingPredictor(mkEncoder(), m.decoder, opts), ring);
 
@@ -102,24 +112,37 @@ for (const c of cases) {
       // The figures the old shadow gave for the same streamed poses.
       const streamed = supervised.subarray(b * 250 * POSE_DIM, (b + 1) * 250 * POSE_DIM);
       const ref = compareBlock(b, b * 250, b * 10000, b === 0, streamed, (i) => i, old[b]!, 250);
-      assert.ok(Math.abs(got.c.main.max_diff - ref.main.max_diff) <= 1e-6, `block ${b} max_diff ${got.c.main.max_diff} vs ${ref.main.max_diff}`);
-      assert.ok(Math.abs(got.c.main.mse - ref.main.mse) <= 1e-10 + 1e-3 * ref.main.mse, `block ${b} mse ${got.c.main.mse} vs ${ref.main.mse}`);
+      assert.ok(
+        Math.abs(got.c.main.max_diff - ref.main.max_diff) <= 1e-6,
+        `block ${b} max_diff ${got.c.main.max_diff} vs ${ref.main.max_diff}`,
+      );
+      assert.ok(
+        Math.abs(got.c.main.mse - ref.main.mse) <= 1e-10 + 1e-3 * ref.main.mse,
+        `block ${b} mse ${got.c.main.mse} vs ${ref.main.mse}`,
+      );
     }
     assert.ok(worst <= 1e-6, `new vs old shadow max |diff| ${worst}`);
     console.log(`# ${c.policy}/${c.encoder}: new vs old shadow poses max |diff| ${worst.toExponential(2)}`);
     // Every step's metrics line carries its error against exact.
     assert.equal(steps.length, 1000);
     assert.ok(steps.every((s) => s.mse_exact !== undefined && Number.isFinite(s.mse_exact)));
-    assert.deepEqual(steps.map((s) => s.step), [...Array(1000).keys()]);
+    assert.deepEqual(
+      steps.map((s) => s.step),
+      [...Array(1000).keys()],
+    );
     // ...and it is the figure of its block's comparison.
-    for (const b of blocks) for (let i = 0; i < 250; i += 50) assert.equal(steps[b.c.firstStep + i]!.mse_exact, b.c.perStep[2 * i + 1]);
+    for (const b of blocks)
+      for (let i = 0; i < 250; i += 50) assert.equal(steps[b.c.firstStep + i]!.mse_exact, b.c.perStep[2 * i + 1]);
   });
 }
 
 test('a session restart drops the shadow block it cuts, the new session blocks are compared', async () => {
   const m = await incrementalCpuModels();
   const ring = goldenRing();
-  const streaming = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, { policy: 'exact_grid', blockSamples: 10000 });
+  const streaming = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, {
+    policy: 'exact_grid',
+    blockSamples: 10000,
+  });
   const blocks: BlockComparison[] = [];
   const { p, shadow: sup } = paired(m, streaming, { onBlock: (b) => void blocks.push(b) });
   p.restartAt(0);

@@ -18,9 +18,23 @@ import { assertSchema, mqttConfig } from './mqtt-helpers.js';
 
 const FS = 2000;
 
-function monitor(changes: { c: ChannelQuality; at: number }[], over: Partial<ConstructorParameters<typeof SignalQualityMonitor>[0]> = {}): SignalQualityMonitor {
+function monitor(
+  changes: { c: ChannelQuality; at: number }[],
+  over: Partial<ConstructorParameters<typeof SignalQualityMonitor>[0]> = {},
+): SignalQualityMonitor {
   return new SignalQualityMonitor(
-    { channels: 4, sampleRate: FS, hopSamples: 200, blocks: 2, mainsHz: 50, clipLevel: 1, flatRange: 0, maxClipFraction: 0.01, maxMainsShare: 0.5, ...over },
+    {
+      channels: 4,
+      sampleRate: FS,
+      hopSamples: 200,
+      blocks: 2,
+      mainsHz: 50,
+      clipLevel: 1,
+      flatRange: 0,
+      maxClipFraction: 0.01,
+      maxMainsShare: 0.5,
+      ...over,
+    },
     (c, at) => changes.push({ c, at }),
   );
 }
@@ -79,7 +93,13 @@ test('signal quality: 60 Hz mains is measured when configured, 50 Hz hum then is
 });
 
 test('ADS1299 lead-off: registers per the datasheet when enabled, flags decoded from the status word', () => {
-  const base = { daisyChain: true, clockOut: true, sampleRate: 2000, gains: Array(8).fill(24), biasDrive: true } as const;
+  const base = {
+    daisyChain: true,
+    clockOut: true,
+    sampleRate: 2000,
+    gains: Array(8).fill(24),
+    biasDrive: true,
+  } as const;
   const on = registerImage({ ...base, reference: 'srb1', leadOff: true });
   assert.equal(on.get(REG.LOFF), 0x00, 'DC lead-off, 6 nA, 95 % threshold');
   assert.equal(on.get(REG.LOFF_SENSP), 0xff);
@@ -94,12 +114,17 @@ test('ADS1299 lead-off: registers per the datasheet when enabled, flags decoded 
   assert.equal(leadOffBits(Uint8Array.of(w >> 16, (w >> 8) & 0xff, w & 0xff), 0), 0x29);
 });
 
-
 test('ads1299-sim: a detached electrode is flagged (lead-off) within a second and clears when reattached; hum is measured', async () => {
   const cfg = loadConfig(undefined, [
-    'input.source=ads1299-sim', 'input.duration_s=4', 'acquisition.ads1299.lead_off=true',
-    'acquisition.ads1299.sim.detach_channels=[3]', 'acquisition.ads1299.sim.detach_at_s=1', 'acquisition.ads1299.sim.detach_for_s=1.5',
-    'acquisition.ads1299.sim.hum_volts=0.002', 'acquisition.ads1299.sim.hum_channels=[9]', 'acquisition.quality.mains_hz=60',
+    'input.source=ads1299-sim',
+    'input.duration_s=4',
+    'acquisition.ads1299.lead_off=true',
+    'acquisition.ads1299.sim.detach_channels=[3]',
+    'acquisition.ads1299.sim.detach_at_s=1',
+    'acquisition.ads1299.sim.detach_for_s=1.5',
+    'acquisition.ads1299.sim.hum_volts=0.002',
+    'acquisition.ads1299.sim.hum_channels=[9]',
+    'acquisition.quality.mains_hz=60',
   ]);
   const src = await createSource(cfg, silentLogger());
   const r = await driveSource(src, 16_000);
@@ -109,16 +134,25 @@ test('ads1299-sim: a detached electrode is flagged (lead-off) within a second an
   assert.equal(ch3.length, 2, JSON.stringify(q));
   assert.equal(ch3[0]!.data?.['ok'], false);
   assert.match(String(ch3[0]!.data?.['reasons']), /lead_off/);
-  assert.ok(ch3[0]!.atSample >= 2000 && ch3[0]!.atSample <= 2000 + FS, `flagged at sample ${ch3[0]!.atSample}, detached at 2000`);
+  assert.ok(
+    ch3[0]!.atSample >= 2000 && ch3[0]!.atSample <= 2000 + FS,
+    `flagged at sample ${ch3[0]!.atSample}, detached at 2000`,
+  );
   assert.equal(ch3[1]!.data?.['ok'], true);
-  assert.ok(ch3[1]!.atSample >= 5000 && ch3[1]!.atSample <= 5000 + FS, `cleared at sample ${ch3[1]!.atSample}, reattached at 5000`);
+  assert.ok(
+    ch3[1]!.atSample >= 5000 && ch3[1]!.atSample <= 5000 + FS,
+    `cleared at sample ${ch3[1]!.atSample}, reattached at 5000`,
+  );
   const hum = q.find((n) => n.data?.['channel'] === 9);
   assert.match(String(hum?.data?.['reasons']), /mains/);
   const rep = src.quality!();
   assert.ok(rep);
   assert.equal(rep.mains_hz, 60);
   assert.equal(rep.bad_mask, 1 << 9, 'only the humming channel is bad at the end');
-  assert.ok(rep.channels[9]!.mains_share > 0.5 && rep.channels[0]!.mains_share < 0.2, JSON.stringify(rep.channels.map((c) => c.mains_share)));
+  assert.ok(
+    rep.channels[9]!.mains_share > 0.5 && rep.channels[0]!.mains_share < 0.2,
+    JSON.stringify(rep.channels.map((c) => c.mains_share)),
+  );
   assert.ok(rep.channels[3]!.clipped_total > 0);
   assert.equal(src.qualityMask!(8000), 1 << 9);
   assert.equal(src.qualityMask!(ch3[0]!.atSample) & (1 << 3), 1 << 3, 'channel 3 bad from its event on');
@@ -126,11 +160,17 @@ test('ads1299-sim: a detached electrode is flagged (lead-off) within a second an
 });
 
 test('sources on the main thread are judged too: a synthetic run reports per-channel quality', async () => {
-  const syn = await createSource(loadConfig(undefined, ['input.source=synthetic', 'input.duration_s=1']), silentLogger());
+  const syn = await createSource(
+    loadConfig(undefined, ['input.source=synthetic', 'input.duration_s=1']),
+    silentLogger(),
+  );
   await driveSource(syn, 4000);
   const rep = syn.quality!();
   assert.ok(rep && rep.channels.length === 16 && rep.bad_mask === 0, JSON.stringify(rep));
-  assert.ok(rep.channels.every((c) => c.rms > 0.3 && c.rms < 3), 'model-scale RMS');
+  assert.ok(
+    rep.channels.every((c) => c.rms > 0.3 && c.rms < 3),
+    'model-scale RMS',
+  );
 });
 
 test('the pose quality flag: in the poses file while a channel is bad, in the MQTT pose, in summary.json', () => {
@@ -140,18 +180,40 @@ test('the pose quality flag: in the poses file while a channel is bad, in the MQ
     const root = join(dir, 'runs');
     const r = runCli([
       // At speed 0 the source runs far ahead of the poses: each pose still gets the mask judged for its own samples.
-      'run', '--source', 'ads1299-sim', '--duration', '3', '--speed', '0',
-      '--set', `outputs.poses_out=${poses}`, '--set', `outputs.artifacts_root=${root}`, '--set', 'outputs.mqtt.enabled=false',
-      '--set', 'acquisition.ads1299.lead_off=true', '--set', 'acquisition.ads1299.sim.detach_channels=[2]', '--set', 'acquisition.ads1299.sim.detach_at_s=1',
+      'run',
+      '--source',
+      'ads1299-sim',
+      '--duration',
+      '3',
+      '--speed',
+      '0',
+      '--set',
+      `outputs.poses_out=${poses}`,
+      '--set',
+      `outputs.artifacts_root=${root}`,
+      '--set',
+      'outputs.mqtt.enabled=false',
+      '--set',
+      'acquisition.ads1299.lead_off=true',
+      '--set',
+      'acquisition.ads1299.sim.detach_channels=[2]',
+      '--set',
+      'acquisition.ads1299.sim.detach_at_s=1',
     ]);
     assert.equal(r.status, 0, r.stderr);
-    const lines = readFileSync(poses, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: number; quality?: number });
+    const lines = readFileSync(poses, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { t: number; quality?: number });
     assert.equal(lines[0]!.quality, undefined, 'clean poses keep the four fields');
     assert.equal(lines.at(-1)!.quality, 1 << 2);
     const first = lines.find((l) => l.quality !== undefined)!;
     assert.ok(first.t > 1 && first.t < 2.1, `flag from t = ${first.t}`);
     const run = join(root, 'latest');
-    const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { signal_quality: { bad_channels: number[] }; counts: Record<string, number> };
+    const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as {
+      signal_quality: { bad_channels: number[] };
+      counts: Record<string, number>;
+    };
     assert.deepEqual(summary.signal_quality.bad_channels, [2]);
     assert.equal(summary.counts['channels_went_bad'], 1);
   } finally {

@@ -12,9 +12,25 @@ import { Subscriber, assertSchema, closeSubscribers, mqttConfig, poseStream, wai
 after(closeSubscribers);
 
 const SMOOTHING = { min_cutoff: 2, beta: 0.5, d_cutoff: 1 };
-const LATENCY = { percentiles: [50, 95], warmup_steps: 0, p50_ms: 10, p95_ms: 20, check: false, judged: false, providers: {}, file: 'latency_stats.json' };
+const LATENCY = {
+  percentiles: [50, 95],
+  warmup_steps: 0,
+  p50_ms: 10,
+  p95_ms: 20,
+  check: false,
+  judged: false,
+  providers: {},
+  file: 'latency_stats.json',
+};
 
-type PoseMsg = { seq: number; step: number; ts: number; t_capture: number | null; age_ms: number | null; angles: number[] };
+type PoseMsg = {
+  seq: number;
+  step: number;
+  ts: number;
+  t_capture: number | null;
+  age_ms: number | null;
+  angles: number[];
+};
 
 // The stage's row comes first in the registry; the other order must give the same messages.
 for (const order of ['the smoothing stage first', 'the smoothing stage last'] as const) {
@@ -48,17 +64,27 @@ for (const order of ['the smoothing stage first', 'the smoothing stage last'] as
       }
       assert.equal(stage.length, N, 'the filter ran once per pose, whoever shows it');
       assert.equal(published, N);
-      await waitFor(`${N} raw and ${N} smoothed poses`, () => sub.on('/pose').length >= N && sub.on('/pose/smoothed').length >= N);
+      await waitFor(
+        `${N} raw and ${N} smoothed poses`,
+        () => sub.on('/pose').length >= N && sub.on('/pose/smoothed').length >= N,
+      );
       const raw = sub.on('/pose').map((m) => m.body as unknown as PoseMsg);
       const smoothed = sub.on('/pose/smoothed').map((m) => m.body as unknown as PoseMsg);
       assert.equal(smoothed.length, N);
       smoothed.forEach((s, i) => {
         assertSchema('mqtt_pose', s);
         const r = raw[i]!;
-        assert.deepEqual([s.seq, s.step, s.ts, s.t_capture, s.age_ms], [r.seq, r.step, r.ts, r.t_capture, r.age_ms], `smoothed ${i} pairs with its raw pose`);
+        assert.deepEqual(
+          [s.seq, s.step, s.ts, s.t_capture, s.age_ms],
+          [r.seq, r.step, r.ts, r.t_capture, r.age_ms],
+          `smoothed ${i} pairs with its raw pose`,
+        );
         s.angles.forEach((a, j) => assert.equal(Math.fround(a), Math.fround(stage[i]![j]!)));
       });
-      assert.ok(smoothed.some((s, i) => s.angles[0] !== raw[i]!.angles[0]), 'the smoothed poses are not the raw ones');
+      assert.ok(
+        smoothed.some((s, i) => s.angles[0] !== raw[i]!.angles[0]),
+        'the smoothed poses are not the raw ones',
+      );
 
       // Pose age: measured once where MQTT publishes, summarised by the latency monitor.
       const report = host.report().sections;

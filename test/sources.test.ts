@@ -10,7 +10,11 @@ import { createSource } from '../src/acquisition/sources.js';
 import { SyntheticGenerator, syntheticAngleBounds } from '../src/acquisition/synthetic.js';
 import { runCli } from './helpers.js';
 
-function generate(seed: number, n: number, mode: 'model' | 'raw' = 'model'): { emg: Float32Array; angles: Float32Array } {
+function generate(
+  seed: number,
+  n: number,
+  mode: 'model' | 'raw' = 'model',
+): { emg: Float32Array; angles: Float32Array } {
   const g = new SyntheticGenerator({ seed, sampleRate: 2000, mode, unitsPerVolt: 1e4 });
   const emg = new Float32Array(n * 16);
   const angles = new Float32Array(n * 20);
@@ -73,7 +77,7 @@ test('synthetic: deterministic for a seed, different across seeds', () => {
   assert.ok(Buffer.from(e.buffer).equals(Buffer.from(a.emg.buffer)));
 });
 
-test('synthetic EMG is at the golden input\'s scale (RMS 1.0) and band-limited to 20-450 Hz', () => {
+test("synthetic EMG is at the golden input's scale (RMS 1.0) and band-limited to 20-450 Hz", () => {
   const { emg } = generate(1, 40_000);
   let ss = 0;
   let mean = 0;
@@ -108,7 +112,10 @@ test('synthetic joint angles: 20 plausible, smooth angles that move with the EMG
       hi = Math.max(hi, v);
       if (t > 0) maxStep = Math.max(maxStep, Math.abs(v - angles[(t - 1) * 20 + j]!));
     }
-    assert.ok(lo >= bounds[j]!.lo - 1e-6 && hi <= bounds[j]!.hi + 1e-6, `joint ${j} in [${bounds[j]!.lo}, ${bounds[j]!.hi}]`);
+    assert.ok(
+      lo >= bounds[j]!.lo - 1e-6 && hi <= bounds[j]!.hi + 1e-6,
+      `joint ${j} in [${bounds[j]!.lo}, ${bounds[j]!.hi}]`,
+    );
     assert.ok(lo >= -0.5 && hi <= 1.7, `joint ${j} within anatomical range`);
     assert.ok(hi - lo > 0.05, `joint ${j} moves`);
     assert.ok(maxStep < 0.005, `joint ${j} is smooth (step ${maxStep})`);
@@ -136,7 +143,14 @@ test('synthetic raw mode: volts with electrode offsets that preprocessing brings
   const raw = generate(1, n, 'raw').emg;
   const model = generate(1, n, 'model').emg;
   assert.ok(Math.abs(raw[0]!) > 1e-4 && Math.abs(raw[0]!) < 0.03, 'an electrode offset of some mV');
-  const pre = new Preprocessor({ channels: 16, sampleRate: 2000, highpassHz: 20, order: 4, scale: 1e4, badSamplePolicy: 'hold_last' });
+  const pre = new Preprocessor({
+    channels: 16,
+    sampleRate: 2000,
+    highpassHz: 20,
+    order: 4,
+    scale: 1e4,
+    badSamplePolicy: 'hold_last',
+  });
   const y = new Float32Array(n * 16);
   pre.process(raw, n, 0, y, 0);
   const from = 4000 * 16;
@@ -145,7 +159,10 @@ test('synthetic raw mode: volts with electrode offsets that preprocessing brings
 });
 
 /** A sink like the pipeline's: rings, flow control on the reader cursor, gaps recorded. */
-function pipelineSink(capacity: number, signal: AbortSignal): { sink: SampleSink; emg: RingBuffer; truth: RingBuffer; gaps: GapEvent[] } {
+function pipelineSink(
+  capacity: number,
+  signal: AbortSignal,
+): { sink: SampleSink; emg: RingBuffer; truth: RingBuffer; gaps: GapEvent[] } {
   const emg = RingBuffer.create(capacity, 16);
   const truth = RingBuffer.create(capacity, 20);
   const gaps: GapEvent[] = [];
@@ -155,13 +172,18 @@ function pipelineSink(capacity: number, signal: AbortSignal): { sink: SampleSink
     gap: (g) => gaps.push(g),
     note: () => undefined,
     waitForSpace: async (frames) => {
-      while (emg.written + frames - emg.readCursor > emg.capacity && !signal.aborted) await new Promise((r) => setTimeout(r, 1));
+      while (emg.written + frames - emg.readCursor > emg.capacity && !signal.aborted)
+        await new Promise((r) => setTimeout(r, 1));
     },
   };
   return { sink, emg, truth, gaps };
 }
 
-async function runFor(src: EmgSource, capacity: number, abortMs?: number): Promise<ReturnType<typeof pipelineSink> & { ms: number }> {
+async function runFor(
+  src: EmgSource,
+  capacity: number,
+  abortMs?: number,
+): Promise<ReturnType<typeof pipelineSink> & { ms: number }> {
   const ac = new AbortController();
   const p = pipelineSink(capacity, ac.signal);
   if (abortMs !== undefined) setTimeout(() => ac.abort(), abortMs);
@@ -189,12 +211,21 @@ test('createSource(synthetic): joint angles carried, duration honoured, same str
 });
 
 test('createSource(synthetic): paced by input.speed, endless until aborted, waits for the consumer at speed 0', async () => {
-  const paced = await createSource(loadConfig(undefined, ['input.source=synthetic', 'input.speed=1', 'input.duration_s=0.25']), silentLogger());
+  const paced = await createSource(
+    loadConfig(undefined, ['input.source=synthetic', 'input.speed=1', 'input.duration_s=0.25']),
+    silentLogger(),
+  );
   const r1 = await runFor(paced, 4000);
   assert.ok(r1.ms >= 200, `real time: 0.25 s of signal took ${r1.ms.toFixed(0)} ms`);
-  const endless = await createSource(loadConfig(undefined, ['input.source=synthetic', 'input.speed=4']), silentLogger());
+  const endless = await createSource(
+    loadConfig(undefined, ['input.source=synthetic', 'input.speed=4']),
+    silentLogger(),
+  );
   const r2 = await runFor(endless, 20_000, 150);
-  assert.ok(r2.emg.written > 400 && r2.emg.written <= 4 * 2000 * (r2.ms / 1000) + 80, `${r2.emg.written} samples at 4× in ${r2.ms.toFixed(0)} ms`);
+  assert.ok(
+    r2.emg.written > 400 && r2.emg.written <= 4 * 2000 * (r2.ms / 1000) + 80,
+    `${r2.emg.written} samples at 4× in ${r2.ms.toFixed(0)} ms`,
+  );
   // Speed 0 with a reader that never consumes: the source stops at the ring's capacity.
   const fast = await createSource(loadConfig(undefined, ['input.source=synthetic']), silentLogger());
   const r3 = await runFor(fast, 1000, 100);
@@ -214,22 +245,44 @@ test('createSource(synthetic, raw): preprocessing on by default, conditioned to 
   const rms = Math.sqrt(e.reduce((s, v) => s + v * v, 0) / e.length);
   assert.ok(rms > 0.7 && rms < 1.3, `RMS ${rms}`);
   assert.equal(src.stats!()['preprocess_frames'], 6000);
-  const off = await createSource(loadConfig(undefined, ['input.source=synthetic', 'acquisition.synthetic_mode=raw', 'acquisition.preprocess.enabled=false']), silentLogger());
+  const off = await createSource(
+    loadConfig(undefined, [
+      'input.source=synthetic',
+      'acquisition.synthetic_mode=raw',
+      'acquisition.preprocess.enabled=false',
+    ]),
+    silentLogger(),
+  );
   assert.doesNotMatch(off.info.description, /preprocessed/);
 });
 
 test('createSource(replay): unchanged, no preprocessing unless asked for', async () => {
-  const src = await createSource(loadConfig(undefined, ['input.source=replay:models/golden/input.mtb', 'input.duration_s=1']), silentLogger());
+  const src = await createSource(
+    loadConfig(undefined, ['input.source=replay:models/golden/input.mtb', 'input.duration_s=1']),
+    silentLogger(),
+  );
   assert.equal(src.info.kind, 'replay');
   assert.doesNotMatch(src.info.description, /preprocessed/);
   const r = await runFor(src, 4000);
   assert.equal(r.emg.written, 2000);
-  const on = await createSource(loadConfig(undefined, ['input.source=replay:models/golden/input.mtb', 'acquisition.preprocess.enabled=true', 'acquisition.preprocess.units_per_volt=1']), silentLogger());
+  const on = await createSource(
+    loadConfig(undefined, [
+      'input.source=replay:models/golden/input.mtb',
+      'acquisition.preprocess.enabled=true',
+      'acquisition.preprocess.units_per_volt=1',
+    ]),
+    silentLogger(),
+  );
   assert.match(on.info.description, /preprocessed/);
 });
 
 test('createSource refuses an unknown source by name', async () => {
-  await assert.rejects(createSource(loadConfig(undefined, ['input.source=usb']), silentLogger()), (e: unknown) => e instanceof UserError && /"usb": unknown source \(expected synthetic, replay:FILE, ads1299, ads1299-sim, i2c, i2c-sim\)/.test(e.message));
+  await assert.rejects(
+    createSource(loadConfig(undefined, ['input.source=usb']), silentLogger()),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /"usb": unknown source \(expected synthetic, replay:FILE, ads1299, ads1299-sim, i2c, i2c-sim\)/.test(e.message),
+  );
 });
 
 test('CLI: --source ads1299 without the hardware exits 2 with one line naming the device', () => {

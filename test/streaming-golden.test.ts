@@ -11,12 +11,19 @@ import { cpuModels, golden, goldenInput, maxAbsDiff } from './helpers.js';
  * Feeds the golden input in chunks of `chunk` samples and runs every step as soon as the
  * predictor says it is ready, as the pipeline does with a live source.
  */
-async function streamAll(policy: FeaturePolicy, windowSamples: number, chunk = 41790): Promise<{ poses: Float32Array; steps: number; times: number[] }> {
+async function streamAll(
+  policy: FeaturePolicy,
+  windowSamples: number,
+  chunk = 41790,
+): Promise<{ poses: Float32Array; steps: number; times: number[] }> {
   const m = await cpuModels();
   const emg = goldenInput();
   const total = emg.length / NUM_CHANNELS;
   const ring = RingBuffer.create(total, NUM_CHANNELS);
-  const p = new StreamingPredictor(new WindowFrameEncoder(m.encoder, windowSamples), m.decoder, { policy, blockSamples: 10000 });
+  const p = new StreamingPredictor(new WindowFrameEncoder(m.encoder, windowSamples), m.decoder, {
+    policy,
+    blockSamples: 10000,
+  });
   p.restartAt(0);
   const out: number[] = [];
   const times: number[] = [];
@@ -52,7 +59,10 @@ test('exact_grid streaming matches the reference exact-grid rollout at every ste
 });
 
 test('fed a few samples at a time, both policies step only when their samples exist and give the same poses', async () => {
-  for (const [policy, ref] of [['exact_grid', 'streaming_exact_grid_poses'], ['sliding_window', 'streaming_sliding_window_poses']] as const) {
+  for (const [policy, ref] of [
+    ['exact_grid', 'streaming_exact_grid_poses'],
+    ['sliding_window', 'streaming_sliding_window_poses'],
+  ] as const) {
     const r = await streamAll(policy, policy === 'exact_grid' ? 1791 : 1830, 7);
     const want = golden(ref);
     assert.equal(r.steps, want.length / POSE_DIM, policy);

@@ -15,7 +15,10 @@ const TWO_BANDS = join(ROOT, 'configs', 'two-bands.yaml');
 test('the shipped two-band configuration resolves to two validated streams that differ only where they say', () => {
   const cfg = loadConfig(TWO_BANDS);
   const streams = resolveStreams(cfg, validateConfig);
-  assert.deepEqual(streams.map((s) => s.id), ['left', 'right']);
+  assert.deepEqual(
+    streams.map((s) => s.id),
+    ['left', 'right'],
+  );
   assert.equal(streams[0]!.cfg.input.source, 'synthetic');
   assert.equal(streams[0]!.cfg.acquisition.synthetic_seed, 1);
   assert.equal(streams[1]!.cfg.input.source, 'ads1299-sim');
@@ -25,13 +28,19 @@ test('the shipped two-band configuration resolves to two validated streams that 
   }
   // One stream config alone is the top level, unchanged.
   const single = resolveStreams(loadConfig(undefined), validateConfig);
-  assert.deepEqual(single.map((s) => s.id), ['main']);
+  assert.deepEqual(
+    single.map((s) => s.id),
+    ['main'],
+  );
 });
 
 test('a bad value inside a stream names the stream; duplicate ids and unknown sections are refused', () => {
   const dir = mkdtempSync(join(tmpdir(), 'myo-streams-'));
   const f = join(dir, 'c.yaml');
-  writeFileSync(f, 'streams:\n  - stream_id: a\n  - stream_id: b\n    runtime:\n      streaming:\n        window_samples: 2000\n');
+  writeFileSync(
+    f,
+    'streams:\n  - stream_id: a\n  - stream_id: b\n    runtime:\n      streaming:\n        window_samples: 2000\n',
+  );
   const cfg = loadConfig(f);
   assert.throws(() => resolveStreams(cfg, validateConfig), /streams\[1\] \(b\).*runtime\.streaming\.window_samples/);
   writeFileSync(f, 'streams:\n  - stream_id: a\n  - stream_id: a\n');
@@ -43,7 +52,7 @@ test('a bad value inside a stream names the stream; duplicate ids and unknown se
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
 
-test('two bands in one daemon: two artifact folders, two pose topics, and one stream\'s fallback leaves the other streaming', async (t) => {
+test("two bands in one daemon: two artifact folders, two pose topics, and one stream's fallback leaves the other streaming", async (t) => {
   t.after(closeSubscribers);
   const broker = await EmbeddedBroker.start({ port: 0 });
   t.after(() => broker.close());
@@ -51,15 +60,48 @@ test('two bands in one daemon: two artifact folders, two pose topics, and one st
   const dir = mkdtempSync(join(tmpdir(), 'myo-two-'));
   const cfgFile = join(dir, 'two.yaml');
   // The right band's latency bound is impossible: its watchdog must fall back; the left's must not.
-  writeFileSync(cfgFile, readFileSync(TWO_BANDS, 'utf8') + '    eval:\n      streaming_latency: {p50_ms: 0.0001, warmup_steps: 5}\n    watchdog:\n      latency: {window_units: 20, persistence_windows: 1}\n');
-  const child = spawn(process.execPath, [CLI, 'run', '--config', cfgFile, '--duration', '7', '--artifacts', join(dir, 'run'), '--quiet',
-    '--set', `outputs.mqtt.broker=${broker.url}`, '--set', 'outputs.mqtt.protocol_version=4', '--set', 'outputs.mqtt.node_id=bench', '--set', 'logging.level=warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  writeFileSync(
+    cfgFile,
+    readFileSync(TWO_BANDS, 'utf8') +
+      '    eval:\n      streaming_latency: {p50_ms: 0.0001, warmup_steps: 5}\n    watchdog:\n      latency: {window_units: 20, persistence_windows: 1}\n',
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--config',
+      cfgFile,
+      '--duration',
+      '7',
+      '--artifacts',
+      join(dir, 'run'),
+      '--quiet',
+      '--set',
+      `outputs.mqtt.broker=${broker.url}`,
+      '--set',
+      'outputs.mqtt.protocol_version=4',
+      '--set',
+      'outputs.mqtt.node_id=bench',
+      '--set',
+      'logging.level=warn',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   assert.equal(code, 0, stderr);
-  type Summary = { passed: boolean; mode_final: string; stream_id: string; counts: { poses: number }; mode_switches: unknown[]; mqtt: { published: number; reconnects: number } };
-  const summary = (id: string): Summary => JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8')) as Summary;
+  type Summary = {
+    passed: boolean;
+    mode_final: string;
+    stream_id: string;
+    counts: { poses: number };
+    mode_switches: unknown[];
+    mqtt: { published: number; reconnects: number };
+  };
+  const summary = (id: string): Summary =>
+    JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8')) as Summary;
   const left = summary('left');
   const right = summary('right');
   assert.equal(left.stream_id, 'left');
@@ -68,7 +110,8 @@ test('two bands in one daemon: two artifact folders, two pose topics, and one st
   assert.equal(right.mode_final, 'exact');
   assert.equal(right.mode_switches.length, 1);
   assert.ok(left.counts.poses >= 200, `left poses ${left.counts.poses}`);
-  for (const s of [left, right]) assert.equal(s.mqtt.reconnects, 0, 'each stream is its own client: neither kicks the other off');
+  for (const s of [left, right])
+    assert.equal(s.mqtt.reconnects, 0, 'each stream is its own client: neither kicks the other off');
   const poses = (id: string): number => sub.messages.filter((m) => m.topic === `myostream/bench/${id}/pose`).length;
   assert.equal(poses('left'), left.mqtt.published);
   assert.ok(poses('right') > 0);
@@ -80,8 +123,27 @@ test('two bands on the shipped configuration share one embedded broker: both str
   t.after(closeSubscribers);
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'myo-two-embedded-'));
-  const child = spawn(process.execPath, [CLI, 'run', '--config', TWO_BANDS, '--duration', '6', '--artifacts', join(dir, 'run'), '--quiet',
-    '--set', `outputs.mqtt.embedded_port=${port}`, '--set', 'outputs.mqtt.node_id=shared', '--set', 'logging.level=warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--config',
+      TWO_BANDS,
+      '--duration',
+      '6',
+      '--artifacts',
+      join(dir, 'run'),
+      '--quiet',
+      '--set',
+      `outputs.mqtt.embedded_port=${port}`,
+      '--set',
+      'outputs.mqtt.node_id=shared',
+      '--set',
+      'logging.level=warn',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv() },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', r));
@@ -98,12 +160,17 @@ test('two bands on the shipped configuration share one embedded broker: both str
     }
     assert.equal(await exited, 0, stderr);
     const poses = (id: string): number => sub.messages.filter((m) => m.topic === `myostream/shared/${id}/pose`).length;
-    assert.ok(poses('left') > 0 && poses('right') > 0, `left ${poses('left')}, right ${poses('right')} poses through the one broker`);
+    assert.ok(
+      poses('left') > 0 && poses('right') > 0,
+      `left ${poses('left')}, right ${poses('right')} poses through the one broker`,
+    );
   } finally {
     child.kill('SIGKILL');
   }
   for (const id of ['left', 'right']) {
-    const s = JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8')) as { mqtt: { published: number; reconnects: number } };
+    const s = JSON.parse(readFileSync(join(dir, 'run', id, 'summary.json'), 'utf8')) as {
+      mqtt: { published: number; reconnects: number };
+    };
     assert.ok(s.mqtt.published > 0, `${id} published ${s.mqtt.published}`);
     assert.equal(s.mqtt.reconnects, 0, `${id}: each stream is its own client of the shared broker`);
   }

@@ -36,7 +36,10 @@ test('the unit says what the service needs', () => {
 });
 
 prerequisiteTest('systemd-analyze security --offline rates the unit 2.0 or better', { skip }, () => {
-  const r = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', UNIT], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', UNIT], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const m = /Overall exposure level for myostream\.service: (\d+\.\d) (\w+)/.exec(r.stdout + r.stderr);
   assert.ok(m, r.stdout + r.stderr);
   assert.ok(Number(m[1]) <= 2.0, `exposure ${m[1]} ${m[2]}`);

@@ -25,11 +25,17 @@ export class Harness {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the session view's getters, which have their own `this`, read the harness
     const h = this;
     const session: SessionView = {
-      get mode() { return h.mode; },
+      get mode() {
+        return h.mode;
+      },
       modeConfigured,
-      get poses() { return h.step; },
+      get poses() {
+        return h.step;
+      },
       samples: 0,
-      get unitsSinceRestart() { return h.sinceRestart; },
+      get unitsSinceRestart() {
+        return h.sinceRestart;
+      },
       startedAt: new Date(),
       exit: 'running',
     };
@@ -38,11 +44,23 @@ export class Harness {
       path: (n) => n,
       writeJson: () => true,
       writeYaml: () => true,
-      jsonl: () => { throw new Error('not used'); },
+      jsonl: () => {
+        throw new Error('not used');
+      },
       failed: [],
     };
     this.ctx = {
-      stream: { id: 'main', multi: false, channels: 16, sampleRate: 2000, poseDim: 20, jointNames: [], stepSamples: 40, sourceDescription: 'test', hasJointAngles: false },
+      stream: {
+        id: 'main',
+        multi: false,
+        channels: 16,
+        sampleRate: 2000,
+        poseDim: 20,
+        jointNames: [],
+        stepSamples: 40,
+        sourceDescription: 'test',
+        hasJointAngles: false,
+      },
       bus: this.bus,
       log: silentLogger(),
       artifacts,
@@ -54,7 +72,14 @@ export class Harness {
           const from = this.mode;
           this.mode = mode;
           this.sinceRestart = 0;
-          this.bus.emit('mode', { time: new Date().toISOString(), at_step: this.step, at_sample: this.step * 40, from, to: mode, reason });
+          this.bus.emit('mode', {
+            time: new Date().toISOString(),
+            at_step: this.step,
+            at_sample: this.step * 40,
+            from,
+            to: mode,
+            reason,
+          });
           return true;
         },
         requestReset: (reason) => {
@@ -84,7 +109,14 @@ export class Harness {
     this.pose.step = this.step;
     this.pose.mode = 'streaming';
     this.bus.emit('pose', this.pose);
-    const u: UnitEvent = { mode: 'streaming', computeMs: wallMs, cpuMs, lastStep: this.step, ringWritten: 0, sinceRestart: this.sinceRestart };
+    const u: UnitEvent = {
+      mode: 'streaming',
+      computeMs: wallMs,
+      cpuMs,
+      lastStep: this.step,
+      ringWritten: 0,
+      sinceRestart: this.sinceRestart,
+    };
     this.step++;
     this.sinceRestart++;
     this.bus.emit('unit', u);
@@ -98,7 +130,14 @@ export class Harness {
       this.pose.mode = 'exact';
       this.bus.emit('pose', this.pose);
     }
-    const u: UnitEvent = { mode: 'exact', computeMs: wallMs, cpuMs, lastStep: this.step - 1, ringWritten: 0, sinceRestart: this.sinceRestart++ };
+    const u: UnitEvent = {
+      mode: 'exact',
+      computeMs: wallMs,
+      cpuMs,
+      lastStep: this.step - 1,
+      ringWritten: 0,
+      sinceRestart: this.sinceRestart++,
+    };
     this.bus.emit('unit', u);
   }
 

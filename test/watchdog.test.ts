@@ -5,7 +5,13 @@ import { fallbackSchema } from '../src/config/schema.js';
 import { watchdogSchema } from '../src/supervision/watchdog-settings.js';
 import type { Plugin, PluginContext } from '../src/domain/plugin.js';
 import { watchdogSettings, WatchdogPlugin, type WatchdogSettings } from '../src/supervision/watchdog-plugin.js';
-import { LatencyDrift, MemoryDrift, UNKNOWN_SYSTEM, type MemoryReading, type SystemState } from '../src/supervision/watchdog.js';
+import {
+  LatencyDrift,
+  MemoryDrift,
+  UNKNOWN_SYSTEM,
+  type MemoryReading,
+  type SystemState,
+} from '../src/supervision/watchdog.js';
 import { TheilSen } from '../src/common/statistics.js';
 import { ErrorAccumulator } from '../src/domain/error-figures.js';
 import { Harness } from './watchdog-harness.js';
@@ -17,7 +23,11 @@ function settings(w: Record<string, unknown> = {}, f: Record<string, unknown> = 
 
 const QUIET: SystemState = { ...UNKNOWN_SYSTEM, loadPct: 30, busy: false };
 const BUSY: SystemState = { ...UNKNOWN_SYSTEM, loadPct: 100, busy: true };
-const noSystem = { system: null, memory: (): MemoryReading => ({ rss: 100e6, heapUsed: 20e6, external: 1e6, arrayBuffers: 1e6 }), now: () => 0 };
+const noSystem = {
+  system: null,
+  memory: (): MemoryReading => ({ rss: 100e6, heapUsed: 20e6, external: 1e6, arrayBuffers: 1e6 }),
+  now: () => 0,
+};
 
 test('Theil–Sen ignores a minority of outliers and reports a confident rise', () => {
   const x = Array.from({ length: 20 }, (_, i) => i);
@@ -28,7 +38,10 @@ test('Theil–Sen ignores a minority of outliers and reports a confident rise', 
   assert.ok(Math.abs(t.slope - 2) < 1e-9, `slope ${t.slope}`);
   assert.ok(t.lo <= 2 && t.hi >= 2 && t.lo > 0);
   assert.ok(t.rising > 0.99);
-  const flat = new TheilSen().fit(x, x.map((i) => (i % 2 ? 1 : -1)))!;
+  const flat = new TheilSen().fit(
+    x,
+    x.map((i) => (i % 2 ? 1 : -1)),
+  )!;
   assert.ok(flat.rising < 0.9 && flat.lo <= 0 && flat.hi >= 0);
 });
 
@@ -36,7 +49,8 @@ test('contention (wall up, CPU flat) is recorded as contention, never as a regre
   const l = new LatencyDrift(settings().latency);
   const verdicts: string[] = [];
   const feed = (units: number, wall: number, cpu: number, sys: SystemState): void => {
-    for (let i = 0; i < units; i++) for (const v of l.push(wall, cpu, 100 + i, sys) ?? []) verdicts.push(`${v.kind}:${v.cause}:${v.action}`);
+    for (let i = 0; i < units; i++)
+      for (const v of l.push(wall, cpu, 100 + i, sys) ?? []) verdicts.push(`${v.kind}:${v.cause}:${v.action}`);
   };
   feed(250 * 3, 2, 1.8, QUIET);
   feed(250 * 2, 30, 2, BUSY); // two windows: below persistence
@@ -142,7 +156,9 @@ test('a rising trend of the model time alarms before any bound is crossed', () =
   const causes: string[] = [];
   // P95 climbs 0.05 ms per window (0.6 ms/min), bounds 10 / 20 ms: over the 10-minute trend
   // horizon (120 windows) the trend fires long before a bound.
-  for (let w = 0; w < 150; w++) for (let i = 0; i < 250; i++) for (const v of l.push(2 + w / 20, 1.9 + w / 20, 100, QUIET) ?? []) causes.push(`${v.cause}@${w}`);
+  for (let w = 0; w < 150; w++)
+    for (let i = 0; i < 250; i++)
+      for (const v of l.push(2 + w / 20, 1.9 + w / 20, 100, QUIET) ?? []) causes.push(`${v.cause}@${w}`);
   assert.ok(causes.length === 1 && causes[0]!.startsWith('latency_trend@'), causes.join());
   const at = Number(causes[0]!.split('@')[1]);
   assert.ok(1.9 + at / 20 < 8, `fired at ${1.9 + at / 20} ms`);
@@ -182,7 +198,17 @@ test('numerical drift: a failed alignment block falls back, drifting blocks and 
   await h.start(wd);
   const fig = (mse: number, max: number) => ({ steps: 249, mse, mae: Math.sqrt(mse), max_diff: max });
   const block = (i: number, aligned: boolean, mse: number, max: number, off = 0) =>
-    h.bus.emit('block', { block: i, firstStep: i * 250, startSample: i * 10000, aligned, main: fig(mse, max), boundary: fig(mse, max), meanOffset: off, acc: { main: new ErrorAccumulator(), boundary: new ErrorAccumulator() }, perStep: new Float64Array(0) });
+    h.bus.emit('block', {
+      block: i,
+      firstStep: i * 250,
+      startSample: i * 10000,
+      aligned,
+      main: fig(mse, max),
+      boundary: fig(mse, max),
+      meanOffset: off,
+      acc: { main: new ErrorAccumulator(), boundary: new ErrorAccumulator() },
+      perStep: new Float64Array(0),
+    });
   block(0, true, 1e-7, 1e-5);
   block(1, false, 2e-2, 0.2);
   assert.deepEqual(h.resets, [], 'later blocks differ by design: within the drift bounds');
@@ -211,7 +237,11 @@ test('memory drift: flat memory over an hour gives no alarm, with slopes and con
   const m = new MemoryDrift(settings().memory);
   let seed = 1;
   const noise = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 4e6;
-  for (let t = 0; t <= 3600; t += 5) assert.equal(m.sample(t, { rss: 200e6 + noise(), heapUsed: 30e6 + noise(), external: 2e6, arrayBuffers: 1e6 }), null);
+  for (let t = 0; t <= 3600; t += 5)
+    assert.equal(
+      m.sample(t, { rss: 200e6 + noise(), heapUsed: 30e6 + noise(), external: 2e6, arrayBuffers: 1e6 }),
+      null,
+    );
   assert.ok(Math.abs(m.trends.rss!.mb_per_hour) < 5, JSON.stringify(m.trends.rss));
   assert.ok(m.trends.rss!.confidence < 0.95);
   assert.ok(m.n <= 240);
@@ -250,8 +280,14 @@ test('a deliberate leak (test plug-in) raises the memory alarm: real memory read
   }
   assert.equal(external().length, 1, h.kinds().join());
   const mbh = Number(external()[0]!.data!['mb_per_hour']);
-  assert.ok(mbh > 240 && mbh < 500, `${mbh} MB/h: ${JSON.stringify((wd.report().sections!["watchdog"] as { memory: unknown }).memory)}`);
-  assert.ok(h.events.every((e) => e.data?.['series'] !== 'heap_used'), 'the V8 heap did not grow');
+  assert.ok(
+    mbh > 240 && mbh < 500,
+    `${mbh} MB/h: ${JSON.stringify((wd.report().sections!['watchdog'] as { memory: unknown }).memory)}`,
+  );
+  assert.ok(
+    h.events.every((e) => e.data?.['series'] !== 'heap_used'),
+    'the V8 heap did not grow',
+  );
   assert.equal(wd.report().acceptance!['memory_drift']!.passed, false);
   assert.ok(leak.kept.length >= 5);
   leak.stop();
@@ -260,7 +296,12 @@ test('a deliberate leak (test plug-in) raises the memory alarm: real memory read
 test('the system sampler is called on ticks, not per step, and its figures reach the contention event', async () => {
   const h = new Harness();
   let calls = 0;
-  const sampler = { sample: async (): Promise<SystemState> => { calls++; return { ...BUSY, stealPct: 12, tempC: 71 }; } };
+  const sampler = {
+    sample: async (): Promise<SystemState> => {
+      calls++;
+      return { ...BUSY, stealPct: 12, tempC: 71 };
+    },
+  };
   let now = 0;
   await h.start(new WatchdogPlugin(settings(), { system: sampler, now: () => now, memory: noSystem.memory }));
   await new Promise((r) => setImmediate(r));

@@ -9,7 +9,11 @@ import type { WorkerCommonConfig } from './worker-config.js';
  * opens it with. The worker, the source table and the configuration schema all read that table,
  * so an ADC is its own files plus one row.
  */
-export interface AdcDevice<Key extends string = string, Settings extends z.ZodType = z.ZodType, W extends WorkerCommonConfig = WorkerCommonConfig> {
+export interface AdcDevice<
+  Key extends string = string,
+  Settings extends z.ZodType = z.ZodType,
+  W extends WorkerCommonConfig = WorkerCommonConfig,
+> {
   readonly key: Key;
   /** The ADC as messages name it (ADS1299, I2C ADC). */
   readonly label: string;

@@ -30,7 +30,12 @@ export interface WorkerInput {
 }
 
 export type WorkerMessage =
-  | { readonly type: 'ready'; readonly report: ConfigureReport; readonly description: string; readonly channels: readonly string[] }
+  | {
+      readonly type: 'ready';
+      readonly report: ConfigureReport;
+      readonly description: string;
+      readonly channels: readonly string[];
+    }
   | GapMessage
   | NoteMessage
   | { readonly type: 'stats'; readonly stats: Record<string, number> }
@@ -55,7 +60,8 @@ let finished = false;
 let timer: NodeJS.Timeout | undefined;
 const bridged = new RateLimitedNote(
   'bridged_gap',
-  (count, samples, first) => `${count} short gap${count === 1 ? '' : 's'} (${samples} samples) bridged by interpolation${first ? ` (at most ${cfg.bridgeMax} samples each; the session goes on)` : ' since the last report'}`,
+  (count, samples, first) =>
+    `${count} short gap${count === 1 ? '' : 's'} (${samples} samples) bridged by interpolation${first ? ` (at most ${cfg.bridgeMax} samples each; the session goes on)` : ' since the last report'}`,
   note,
   cfg.noteIntervalMs,
 );
@@ -122,7 +128,8 @@ const retired: Record<string, number> = {};
 
 function stats(): Record<string, number> {
   const s: Record<string, number> = { ...retired };
-  for (const [k, v] of Object.entries(device?.stats ?? {})) s[k] = k === 'maxReadUs' ? Math.max(v, s[k] ?? 0) : k === 'simConversions' ? v : (s[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(device?.stats ?? {}))
+    s[k] = k === 'maxReadUs' ? Math.max(v, s[k] ?? 0) : k === 'simConversions' ? v : (s[k] ?? 0) + v;
   s['ringFrames'] = gate.delivered;
   s['gapsReported'] = gate.gapsReported;
   s['bridgedGaps'] = gate.bridgedGaps;
@@ -136,7 +143,10 @@ function stats(): Record<string, number> {
 
 async function openDevice(): Promise<WorkerDevice> {
   // Each ADC's module loads here, on this thread; native bindings only for real hardware.
-  if (!adc) throw new Error(`acquisition worker: no ADC named ${JSON.stringify(cfg.device)} (expected ${devices.map((d) => d.key).join(', ')})`);
+  if (!adc)
+    throw new Error(
+      `acquisition worker: no ADC named ${JSON.stringify(cfg.device)} (expected ${devices.map((d) => d.key).join(', ')})`,
+    );
   return adc.open(cfg, sup.reinits, sink);
 }
 
@@ -170,7 +180,13 @@ async function bringUp(first: boolean): Promise<void> {
   if (!quality) {
     const lsb = Array.from(d.lsb);
     quality = new SignalQualityMonitor(
-      { ...cfg.quality, channels: cfg.channels, sampleRate: cfg.sampleRate, clipLevel: lsb.map((l) => l * (d.countMax - 2)), flatRange: lsb.map((l) => 2 * l) },
+      {
+        ...cfg.quality,
+        channels: cfg.channels,
+        sampleRate: cfg.sampleRate,
+        clipLevel: lsb.map((l) => l * (d.countMax - 2)),
+        flatRange: lsb.map((l) => 2 * l),
+      },
       (c) => {
         const n = qualityNote(c);
         const at = ring.written + gate.held;
@@ -179,7 +195,13 @@ async function bringUp(first: boolean): Promise<void> {
       },
     );
   }
-  if (first) post({ type: 'ready', report, description: d.description, channels: Array.from({ length: cfg.channels }, (_, i) => d.describeChannel(i)) });
+  if (first)
+    post({
+      type: 'ready',
+      report,
+      description: d.description,
+      channels: Array.from({ length: cfg.channels }, (_, i) => d.describeChannel(i)),
+    });
   await d.start((e) => {
     // A stuck bus or a dead DRDY line mid-run: the same path as a stall, at once.
     sup.driverFatal = e.message;
@@ -227,7 +249,12 @@ function markProgress(now: number): void {
   if (sup.stalled) {
     sup.stalled = false;
     sup.resumedAt = now;
-    note('stall_end', ring.written + gate.held, `acquisition resumed after ${(now - sup.stallStart).toFixed(0)} ms without samples (${sup.attemptsThisStall} re-initialisations)`, { resumed: true, stall_ms: Math.round(now - sup.stallStart), reinits: sup.attemptsThisStall });
+    note(
+      'stall_end',
+      ring.written + gate.held,
+      `acquisition resumed after ${(now - sup.stallStart).toFixed(0)} ms without samples (${sup.attemptsThisStall} re-initialisations)`,
+      { resumed: true, stall_ms: Math.round(now - sup.stallStart), reinits: sup.attemptsThisStall },
+    );
   }
   sup.lastProgress = now;
   sup.accountedUntil = now;
@@ -263,8 +290,13 @@ function supervise(now: number): void {
     // A stall soon after one that a re-init only briefly cured (one sample, then silence again)
     // is the same trouble: it keeps the backoff instead of re-initialising at once again.
     sup.nextReinitAt = now - sup.resumedAt < 10 * cfg.stallMs ? Math.max(now, sup.lastReinitAt + sup.lastWait) : now;
-    const why = sup.driverFatal ? `driver stopped: ${sup.driverFatal}` : `no sample for ${(now - sup.stallStart).toFixed(0)} ms (acquisition.stall_ms ${cfg.stallMs})`;
-    note('stall', at, `acquisition stalled: ${why}; ${lossSinceMark()}; re-initialising the driver`, { stall: sup.stalls, stall_ms: Math.round(now - sup.stallStart) });
+    const why = sup.driverFatal
+      ? `driver stopped: ${sup.driverFatal}`
+      : `no sample for ${(now - sup.stallStart).toFixed(0)} ms (acquisition.stall_ms ${cfg.stallMs})`;
+    note('stall', at, `acquisition stalled: ${why}; ${lossSinceMark()}; re-initialising the driver`, {
+      stall: sup.stalls,
+      stall_ms: Math.round(now - sup.stallStart),
+    });
   }
   if (now < sup.nextReinitAt) return;
   void reinit(now);
@@ -272,7 +304,8 @@ function supervise(now: number): void {
 
 async function reinit(now: number): Promise<void> {
   sup.reinitInFlight = true;
-  const lostMs = now - (Number.isFinite(sup.accountedUntil) && sup.accountedUntil > 0 ? sup.accountedUntil : sup.stallStart);
+  const lostMs =
+    now - (Number.isFinite(sup.accountedUntil) && sup.accountedUntil > 0 ? sup.accountedUntil : sup.stallStart);
   gate.lost(Math.max(1, Math.round((lostMs * cfg.sampleRate) / 1000)), 'stall');
   sup.accountedUntil = now;
   closeRuntime();
@@ -289,14 +322,28 @@ async function reinit(now: number): Promise<void> {
     await bringUp(false);
     sup.failuresInARow = 0;
     const took = Math.round(performance.now() - t0);
-    note('reinit', at, `driver re-initialised in ${took} ms (${sup.reinits} in all, attempt ${sup.attemptsThisStall} for this stall); next attempt, if no sample comes, in ${wait} ms`, { reinits: sup.reinits, attempt: sup.attemptsThisStall, next_ms: wait, took_ms: took, ok: true });
+    note(
+      'reinit',
+      at,
+      `driver re-initialised in ${took} ms (${sup.reinits} in all, attempt ${sup.attemptsThisStall} for this stall); next attempt, if no sample comes, in ${wait} ms`,
+      { reinits: sup.reinits, attempt: sup.attemptsThisStall, next_ms: wait, took_ms: took, ok: true },
+    );
   } catch (e) {
     sup.reinitFailures++;
     sup.failuresInARow++;
     closeRuntime();
-    note('reinit', at, `driver re-initialisation failed (${sup.failuresInARow} in a row): ${errorMessage(e)}; next attempt in ${wait} ms`, { reinits: sup.reinits, attempt: sup.attemptsThisStall, next_ms: wait, ok: false });
+    note(
+      'reinit',
+      at,
+      `driver re-initialisation failed (${sup.failuresInARow} in a row): ${errorMessage(e)}; next attempt in ${wait} ms`,
+      { reinits: sup.reinits, attempt: sup.attemptsThisStall, next_ms: wait, ok: false },
+    );
     if (cfg.reinitMaxAttempts > 0 && sup.failuresInARow >= cfg.reinitMaxAttempts) {
-      finish(new Error(`${adc?.label ?? cfg.device}: ${sup.failuresInARow} re-initialisations in a row failed after a stall (acquisition.reinit_max_attempts); last: ${errorMessage(e)}`));
+      finish(
+        new Error(
+          `${adc?.label ?? cfg.device}: ${sup.failuresInARow} re-initialisations in a row failed after a stall (acquisition.reinit_max_attempts); last: ${errorMessage(e)}`,
+        ),
+      );
     }
   } finally {
     sup.nextReinitAt = performance.now() + wait;

@@ -105,7 +105,11 @@ export interface EdgeStats {
 export class EdgeTiming {
   private lastEdge = -1;
 
-  constructor(readonly periodMs: number, private readonly lateMarginMs: number, readonly readMs: number) {}
+  constructor(
+    readonly periodMs: number,
+    private readonly lateMarginMs: number,
+    readonly readMs: number,
+  ) {}
 
   reset(): void {
     this.lastEdge = -1;
@@ -184,7 +188,13 @@ export interface AdcDriver {
 /** A driver (and its simulator, if any) as the worker's device. */
 export function workerDevice(
   d: AdcDriver,
-  o: { description: string; countMax: number; sim: SimPlayer | undefined; lossCounters: readonly LossCounter[]; close: () => void },
+  o: {
+    description: string;
+    countMax: number;
+    sim: SimPlayer | undefined;
+    lossCounters: readonly LossCounter[];
+    close: () => void;
+  },
 ): WorkerDevice {
   const sim = o.sim;
   return {

@@ -135,7 +135,12 @@ export class GapGate {
       return;
     }
     if (this.pendingLost > 0) {
-      if (this.pendingLost <= this.bridgeMax && this.hasLast && !this.noBridge && (!waiting || this.staged + this.pendingLost < this.stagingFrames)) {
+      if (
+        this.pendingLost <= this.bridgeMax &&
+        this.hasLast &&
+        !this.noBridge &&
+        (!waiting || this.staged + this.pendingLost < this.stagingFrames)
+      ) {
         this.bridge(frame, offset, waiting);
       } else {
         this.reportGap();
@@ -181,7 +186,13 @@ export class GapGate {
   private reportGap(): void {
     this.seq++;
     this.gapsReported++;
-    this.post({ type: 'gap', seq: this.seq, atSample: this.ring.written + this.staged, lostSamples: this.pendingLost, reason: this.reasonText() });
+    this.post({
+      type: 'gap',
+      seq: this.seq,
+      atSample: this.ring.written + this.staged,
+      lostSamples: this.pendingLost,
+      reason: this.reasonText(),
+    });
     this.pendingLost = 0;
     this.pendingReasons = 0;
     this.noBridge = false;

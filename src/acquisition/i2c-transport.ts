@@ -58,7 +58,10 @@ export class I2cAdcTransport {
   private readonly one = new Uint8Array(1);
   private readonly bytesPerSample: number;
 
-  constructor(private readonly bus: I2cBus, private readonly o: I2cAdcOptions) {
+  constructor(
+    private readonly bus: I2cBus,
+    private readonly o: I2cAdcOptions,
+  ) {
     this.load = checkI2cBandwidth(o);
     this.bytesPerSample = Math.ceil(o.bitsPerSample / 8);
     this.raw = new Uint8Array(o.channels * this.bytesPerSample);

@@ -49,7 +49,13 @@ export function butterworthHighpass(cornerHz: number, sampleRate: number, order:
     const q = 1 / (2 * Math.cos(((2 * k - 1) * Math.PI) / (4 * sections)));
     const alpha = sw / (2 * q);
     const a0 = 1 + alpha;
-    out.push({ b0: (1 + cw) / 2 / a0, b1: -(1 + cw) / a0, b2: (1 + cw) / 2 / a0, a1: (-2 * cw) / a0, a2: (1 - alpha) / a0 });
+    out.push({
+      b0: (1 + cw) / 2 / a0,
+      b1: -(1 + cw) / a0,
+      b2: (1 + cw) / 2 / a0,
+      a1: (-2 * cw) / a0,
+      a2: (1 - alpha) / a0,
+    });
   }
   return out;
 }
@@ -80,7 +86,8 @@ export class Preprocessor {
     this.seen = new Uint8Array(ch);
     this.bad = new Uint8Array(ch);
     this.sat = opts.saturation ? Float64Array.from(opts.saturation) : undefined;
-    if (this.sat && this.sat.length !== ch) throw new RangeError(`preprocess: ${this.sat.length} saturation levels for ${ch} channels`);
+    if (this.sat && this.sat.length !== ch)
+      throw new RangeError(`preprocess: ${this.sat.length} saturation levels for ${ch} channels`);
   }
 
   /**
@@ -137,7 +144,14 @@ export class Preprocessor {
    * Conditions `frames` frames; kept frames are written contiguously from dst[dstOff]. Calls
    * `onDrop(i)` for each dropped input frame i. Returns the number of frames written.
    */
-  process(src: ArrayLike<number>, frames: number, srcOff: number, dst: Float32Array, dstOff: number, onDrop?: (i: number) => void): number {
+  process(
+    src: ArrayLike<number>,
+    frames: number,
+    srcOff: number,
+    dst: Float32Array,
+    dstOff: number,
+    onDrop?: (i: number) => void,
+  ): number {
     const ch = this.opts.channels;
     let w = 0;
     for (let i = 0; i < frames; i++) {
@@ -209,7 +223,11 @@ class PreprocessingWriter implements SampleWriter {
   private lastReportAt = -Infinity;
   private reportedBad = 0;
 
-  constructor(private readonly sink: SampleSink, private readonly pre: Preprocessor, private readonly o: PreprocessSinkOptions) {
+  constructor(
+    private readonly sink: SampleSink,
+    private readonly pre: Preprocessor,
+    private readonly o: PreprocessSinkOptions,
+  ) {
     this.channels = sink.emg.channels;
     const truth = sink.truth;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the object literal below needs a getter, which has its own `this`
@@ -244,7 +262,11 @@ class PreprocessingWriter implements SampleWriter {
           // Everything before the hole goes in first, so the gap's index is exact.
           this.flush(kept, emitted, withTruth);
           emitted = kept;
-          this.sink.gap({ atSample: this.sink.emg.written, lostSamples: this.dropRun, reason: 'bad samples (NaN, Inf or saturated) dropped by the gap policy' });
+          this.sink.gap({
+            atSample: this.sink.emg.written,
+            lostSamples: this.dropRun,
+            reason: 'bad samples (NaN, Inf or saturated) dropped by the gap policy',
+          });
           this.dropRun = 0;
         }
         if (withTruth) {

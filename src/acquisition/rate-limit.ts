@@ -46,7 +46,12 @@ export class RateLimitedNote {
 
   private report(t: number): void {
     const first = this.reports === 0;
-    this.note(this.kind, this.lastAt, this.describe(this.pending, this.pendingAmount, first), { count: this.pending, amount: this.pendingAmount, total: this.total, total_amount: this.totalAmount });
+    this.note(this.kind, this.lastAt, this.describe(this.pending, this.pendingAmount, first), {
+      count: this.pending,
+      amount: this.pendingAmount,
+      total: this.total,
+      total_amount: this.totalAmount,
+    });
     this.reports++;
     this.lastReport = t;
     this.pending = 0;

@@ -45,12 +45,16 @@ function fromBundle(path: string, bytes: Buffer): Recording {
   const emg = b.arrays.get('emg');
   if (!emg) throw new UserError(`${path}: no "emg" array (a recording needs emg [samples, ${NUM_CHANNELS}])`);
   if (emg.shape.length !== 2 || emg.shape[1] !== NUM_CHANNELS) {
-    throw new UserError(`${path}: array "emg" has shape ${JSON.stringify(emg.shape)}; expected [samples, ${NUM_CHANNELS}]`);
+    throw new UserError(
+      `${path}: array "emg" has shape ${JSON.stringify(emg.shape)}; expected [samples, ${NUM_CHANNELS}]`,
+    );
   }
   const samples = emg.shape[0]!;
   const ja = b.arrays.get('joint_angles');
   if (ja && (ja.shape.length !== 2 || ja.shape[0] !== samples || ja.shape[1] !== POSE_DIM)) {
-    throw new UserError(`${path}: array "joint_angles" has shape ${JSON.stringify(ja.shape)}; expected [${samples}, ${POSE_DIM}]`);
+    throw new UserError(
+      `${path}: array "joint_angles" has shape ${JSON.stringify(ja.shape)}; expected [${samples}, ${POSE_DIM}]`,
+    );
   }
   const sampleRate = checkRate(path, b.meta['sample_rate']);
   const rec: Recording = { path, format: 'mtb', sampleRate, samples, emg: emg.data, meta: b.meta };
@@ -59,7 +63,8 @@ function fromBundle(path: string, bytes: Buffer): Recording {
 
 function checkRate(path: string, v: unknown): number {
   const rate = v === undefined ? SAMPLE_RATE : Number(v);
-  if (rate !== SAMPLE_RATE) throw new UserError(`${path}: sample_rate ${String(v)} is not supported (the model needs ${SAMPLE_RATE} Hz)`);
+  if (rate !== SAMPLE_RATE)
+    throw new UserError(`${path}: sample_rate ${String(v)} is not supported (the model needs ${SAMPLE_RATE} Hz)`);
   return rate;
 }
 
@@ -75,7 +80,9 @@ async function fromHdf5(path: string): Promise<Recording> {
   try {
     const ds = file.get(`${UPSTREAM_HDF5_GROUP}/${UPSTREAM_HDF5_DATASET}`);
     if (!ds || !(ds instanceof h5wasm.Dataset)) {
-      throw new UserError(`${path}: no dataset /${UPSTREAM_HDF5_GROUP}/${UPSTREAM_HDF5_DATASET} (not the upstream session layout)`);
+      throw new UserError(
+        `${path}: no dataset /${UPSTREAM_HDF5_GROUP}/${UPSTREAM_HDF5_DATASET} (not the upstream session layout)`,
+      );
     }
     const group = file.get(UPSTREAM_HDF5_GROUP);
     const attrs: Record<string, unknown> = {};
@@ -89,7 +96,10 @@ async function fromHdf5(path: string): Promise<Recording> {
     const members = ds.metadata.compound_type?.members.map((m) => m.name) ?? [];
     const emgIdx = members.indexOf('emg');
     const jaIdx = members.indexOf('joint_angles');
-    if (emgIdx < 0) throw new UserError(`${path}: dataset ${UPSTREAM_HDF5_DATASET} has no compound member "emg" (members: ${members.join(', ') || 'none'})`);
+    if (emgIdx < 0)
+      throw new UserError(
+        `${path}: dataset ${UPSTREAM_HDF5_DATASET} has no compound member "emg" (members: ${members.join(', ') || 'none'})`,
+      );
     const rows = ds.value as unknown as unknown[][] | null;
     if (!rows) throw new UserError(`${path}: dataset ${UPSTREAM_HDF5_DATASET} is empty`);
     const samples = rows.length;
@@ -109,7 +119,8 @@ async function fromHdf5(path: string): Promise<Recording> {
 
 function copyRow(path: string, t: number, name: string, v: unknown, out: Float32Array, off: number, n: number): void {
   const arr = v as ArrayLike<number> | undefined;
-  if (!arr || arr.length !== n) throw new UserError(`${path}: row ${t}: "${name}" has ${arr?.length ?? 0} values, expected ${n}`);
+  if (!arr || arr.length !== n)
+    throw new UserError(`${path}: row ${t}: "${name}" has ${arr?.length ?? 0} values, expected ${n}`);
   for (let i = 0; i < n; i++) out[off + i] = arr[i]!;
 }
 
@@ -182,7 +193,14 @@ export function checkRecordingScale(rec: Recording, unitsPerVolt: number, inVolt
     const d = Math.abs(Math.log10(ratio / c[1]));
     if (d < SCALE_TOLERANCE_DECADES / 1.5 && (!best || d < Math.abs(Math.log10(ratio / best[1])))) best = c;
   }
-  return { rms, expectedRms, ratio, looksLike: best ? best[0] : `an unknown scale (${ratio >= 1 ? `${fmt(ratio)}× larger` : `${fmt(1 / ratio)}× smaller`} than expected)` };
+  return {
+    rms,
+    expectedRms,
+    ratio,
+    looksLike: best
+      ? best[0]
+      : `an unknown scale (${ratio >= 1 ? `${fmt(ratio)}× larger` : `${fmt(1 / ratio)}× smaller`} than expected)`,
+  };
 }
 
 function fmt(x: number): string {

@@ -12,29 +12,42 @@ import { preprocessOn } from './worker-config.js';
 export const replaySettings = {
   replay_full_scale: z.number().min(0).max(1e12).default(1000).meta({
     description:
-      'Largest |value| a replayed recording can hold, in the file\'s units: beyond it a sample is impossible (a corrupt file, a wrong unit) and handled by preprocess.bad_sample_policy like NaN (0 = no limit; the ADCs derive theirs from gain and reference).',
+      "Largest |value| a replayed recording can hold, in the file's units: beyond it a sample is impossible (a corrupt file, a wrong unit) and handled by preprocess.bad_sample_policy like NaN (0 = no limit; the ADCs derive theirs from gain and reference).",
   }),
 };
 
-export const replaySource = sourceRow('replay:', replaySettings, async (own, { shared, arg, maxSamples, speed, log }) => {
-  if (!arg) throw new UserError('input.source = "replay:": name a file, e.g. replay:models/golden/input.mtb');
-  const rec = await loadRecording(resolveDataPath(arg));
-  // Dataset files are already filtered: preprocessing only when asked for explicitly. The
-  // sanitizer is always there: a file may hold NaN, Inf or values no electrode can give.
-  const preprocess = preprocessOn(shared.preprocess, false);
-  const upv = shared.preprocess.units_per_volt;
-  const scale = checkRecordingScale(rec, upv, preprocess);
-  // Said once, as the run's first event (which is also its one log line).
-  let scaleNote: ScaleNote | undefined;
-  if (scale?.looksLike) {
-    const expected = preprocess ? `volts (preprocessing on, ×${upv} per volt)` : 'the model\'s units';
-    const detail = `${rec.path}: the first ${SCALE_CHECK_S} s have RMS ${scale.rms.toPrecision(3)}, ${scale.ratio >= 1 ? `${(scale.ratio).toPrecision(3)}× larger` : `${(1 / scale.ratio).toPrecision(3)}× smaller`} than expected in ${expected} (RMS ${scale.expectedRms.toPrecision(3)}): it looks like ${scale.looksLike}; the run goes on, but poses from it mean little (see docs/acquisition.md, "Units")`;
-    scaleNote = { detail, data: { file: rec.path, rms: scale.rms, expected_rms: scale.expectedRms, ratio: scale.ratio, looks_like: scale.looksLike } };
-  }
-  const replay = new ReplaySource(rec, { speed, chunkSamples: 40, maxSamples, ...(scaleNote ? { scaleNote } : {}) });
-  const inner = preprocess ? withPreprocessing(replay, shared.preprocess, log) : replay;
-  return mainThreadStages(inner, shared, log, own.replay_full_scale);
-});
+export const replaySource = sourceRow(
+  'replay:',
+  replaySettings,
+  async (own, { shared, arg, maxSamples, speed, log }) => {
+    if (!arg) throw new UserError('input.source = "replay:": name a file, e.g. replay:models/golden/input.mtb');
+    const rec = await loadRecording(resolveDataPath(arg));
+    // Dataset files are already filtered: preprocessing only when asked for explicitly. The
+    // sanitizer is always there: a file may hold NaN, Inf or values no electrode can give.
+    const preprocess = preprocessOn(shared.preprocess, false);
+    const upv = shared.preprocess.units_per_volt;
+    const scale = checkRecordingScale(rec, upv, preprocess);
+    // Said once, as the run's first event (which is also its one log line).
+    let scaleNote: ScaleNote | undefined;
+    if (scale?.looksLike) {
+      const expected = preprocess ? `volts (preprocessing on, ×${upv} per volt)` : "the model's units";
+      const detail = `${rec.path}: the first ${SCALE_CHECK_S} s have RMS ${scale.rms.toPrecision(3)}, ${scale.ratio >= 1 ? `${scale.ratio.toPrecision(3)}× larger` : `${(1 / scale.ratio).toPrecision(3)}× smaller`} than expected in ${expected} (RMS ${scale.expectedRms.toPrecision(3)}): it looks like ${scale.looksLike}; the run goes on, but poses from it mean little (see docs/acquisition.md, "Units")`;
+      scaleNote = {
+        detail,
+        data: {
+          file: rec.path,
+          rms: scale.rms,
+          expected_rms: scale.expectedRms,
+          ratio: scale.ratio,
+          looks_like: scale.looksLike,
+        },
+      };
+    }
+    const replay = new ReplaySource(rec, { speed, chunkSamples: 40, maxSamples, ...(scaleNote ? { scaleNote } : {}) });
+    const inner = preprocess ? withPreprocessing(replay, shared.preprocess, log) : replay;
+    return mainThreadStages(inner, shared, log, own.replay_full_scale);
+  },
+);
 
 export interface ReplayOptions {
   /** 1 = real time, N = N× real time, 0 = as fast as the consumer takes it. */
@@ -56,7 +69,10 @@ export interface ScaleNote {
 export class ReplaySource implements EmgSource {
   readonly info: SourceInfo;
 
-  constructor(private readonly rec: Recording, private readonly opts: ReplayOptions) {
+  constructor(
+    private readonly rec: Recording,
+    private readonly opts: ReplayOptions,
+  ) {
     const total = opts.maxSamples > 0 ? Math.min(opts.maxSamples, rec.samples) : rec.samples;
     this.info = {
       kind: 'replay',

@@ -61,8 +61,10 @@ export class RingBuffer {
 
   /** `stampArrivals`: remember when each held sample arrived (for end-to-end latency). */
   static create(capacity: number, channels: number, opts: { stampArrivals?: boolean } = {}): RingBuffer {
-    if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`ring capacity ${capacity} must be a positive integer`);
-    if (!Number.isInteger(channels) || channels <= 0) throw new RangeError(`ring channels ${channels} must be a positive integer`);
+    if (!Number.isInteger(capacity) || capacity <= 0)
+      throw new RangeError(`ring capacity ${capacity} must be a positive integer`);
+    if (!Number.isInteger(channels) || channels <= 0)
+      throw new RangeError(`ring channels ${channels} must be a positive integer`);
     const buffer = new SharedArrayBuffer(dataOffset(capacity) + capacity * channels * 4);
     const ring = new RingBuffer({ capacity, channels, buffer });
     if (opts.stampArrivals) Atomics.store(ring.ctrl, CTRL_STAMP, 1);
@@ -109,7 +111,8 @@ export class RingBuffer {
   append(src: Float32Array, frames = src.length / this.channels, srcOffset = 0): void {
     const ch = this.channels;
     const cap = this.capacity;
-    if (!Number.isInteger(frames) || frames < 0) throw new RangeError(`append: ${frames} is not a whole number of frames`);
+    if (!Number.isInteger(frames) || frames < 0)
+      throw new RangeError(`append: ${frames} is not a whole number of frames`);
     if (!Number.isInteger(srcOffset) || srcOffset < 0 || srcOffset + frames * ch > src.length) {
       throw new RangeError(`append: source holds ${src.length} values, needs ${srcOffset} + ${frames} × ${ch}`);
     }
@@ -259,12 +262,15 @@ export class RingBuffer {
   }
 
   private check(end: number, n: number, outLen: number, need: number): void {
-    if (!Number.isInteger(end) || !Number.isInteger(n) || n < 0) throw new RangeError(`slice: end ${end} and n ${n} must be whole numbers, n ≥ 0`);
+    if (!Number.isInteger(end) || !Number.isInteger(n) || n < 0)
+      throw new RangeError(`slice: end ${end} and n ${n} must be whole numbers, n ≥ 0`);
     if (outLen < need) throw new RangeError(`slice: output holds ${outLen} values, needs ${need}`);
     const written = this.written;
     if (end > written) throw new RangeError(`slice: sample ${end - 1} not written yet (written ${written})`);
     if (end - n < Math.max(0, written - this.capacity)) {
-      throw new RangeError(`slice: sample ${end - n} already overwritten (oldest held ${Math.max(0, written - this.capacity)})`);
+      throw new RangeError(
+        `slice: sample ${end - n} already overwritten (oldest held ${Math.max(0, written - this.capacity)})`,
+      );
     }
   }
 
@@ -275,7 +281,9 @@ export class RingBuffer {
   private checkIntact(end: number, n: number): void {
     const oldest = this.written - this.capacity;
     if (n > 0 && end - n < oldest) {
-      throw new RangeError(`slice: samples from ${end - n} were overwritten while being copied (oldest held now ${oldest})`);
+      throw new RangeError(
+        `slice: samples from ${end - n} were overwritten while being copied (oldest held now ${oldest})`,
+      );
     }
   }
 
@@ -299,6 +307,6 @@ export class RingBuffer {
 
   private storePair(lo: number, hi: number, value: number): void {
     Atomics.store(this.ctrl, hi, Math.floor(value / TWO32) | 0);
-    Atomics.store(this.ctrl, lo, value % TWO32 | 0);
+    Atomics.store(this.ctrl, lo, (value % TWO32) | 0);
   }
 }

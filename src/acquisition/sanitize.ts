@@ -39,7 +39,10 @@ export interface SanitizeOptions {
  * copied into a kept buffer and repaired by the policy. Counted in `stats`, noted as
  * `bad_samples` (rate-limited).
  */
-export function sanitizeSink(inner: SampleSink, opts: SanitizeOptions): { sink: SampleSink; stats: SanitizerStats; flush(): void } {
+export function sanitizeSink(
+  inner: SampleSink,
+  opts: SanitizeOptions,
+): { sink: SampleSink; stats: SanitizerStats; flush(): void } {
   const ch = inner.emg.channels;
   const stats: SanitizerStats = { badValues: 0, outOfRange: 0, badFrames: 0, droppedFrames: 0 };
   const fs = opts.fullScale ?? Infinity;
@@ -49,7 +52,8 @@ export function sanitizeSink(inner: SampleSink, opts: SanitizeOptions): { sink: 
   let pendingDropped = 0;
   const notes = new RateLimitedNote(
     'bad_samples',
-    (count, amount, first) => `${first ? `${what} in the input` : `more ${what}`}: ${amount} values in ${count} frames ${opts.policy === 'gap' ? 'dropped (gap)' : `replaced (${opts.policy})`}${first ? '' : ' since the last report'}`,
+    (count, amount, first) =>
+      `${first ? `${what} in the input` : `more ${what}`}: ${amount} values in ${count} frames ${opts.policy === 'gap' ? 'dropped (gap)' : `replaced (${opts.policy})`}${first ? '' : ' since the last report'}`,
     (kind, at, detail, data) => {
       inner.note(kind, at, detail, data);
       opts.log?.warn({ ...data, policy: opts.policy }, detail);
@@ -160,7 +164,13 @@ export function withSanitizer(inner: EmgSource, opts: SanitizeOptions): EmgSourc
     ...(inner.quality ? { quality: () => inner.quality!() } : {}),
     ...(inner.qualityMask ? { qualityMask: (at: number) => inner.qualityMask!(at) } : {}),
     stats(): AcquisitionStats {
-      return { ...(inner.stats?.() ?? {}), bad_values: stats.badValues, bad_values_out_of_range: stats.outOfRange, bad_frames: stats.badFrames, bad_frames_dropped: stats.droppedFrames };
+      return {
+        ...(inner.stats?.() ?? {}),
+        bad_values: stats.badValues,
+        bad_values_out_of_range: stats.outOfRange,
+        bad_frames: stats.badFrames,
+        bad_frames_dropped: stats.droppedFrames,
+      };
     },
   };
 }

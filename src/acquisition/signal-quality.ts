@@ -67,7 +67,10 @@ export class SignalQualityMonitor {
   private readonly wr: number;
   private readonly wi: number;
 
-  constructor(readonly o: SignalQualityOptions, private readonly onChange?: QualityChange) {
+  constructor(
+    readonly o: SignalQualityOptions,
+    private readonly onChange?: QualityChange,
+  ) {
     if (o.channels > 31) throw new RangeError('signal quality: at most 31 channels fit the bad-channel mask');
     const ch = (this.ch = o.channels);
     const n = o.blocks * ch;
@@ -81,7 +84,8 @@ export class SignalQualityMonitor {
     this.loff = new Float64Array(n);
     this.used = new Float64Array(n);
     this.clippedTotal = new Float64Array(ch);
-    const perChannel = (v: number | ArrayLike<number>): Float64Array => (typeof v === 'number' ? new Float64Array(ch).fill(v) : Float64Array.from(v));
+    const perChannel = (v: number | ArrayLike<number>): Float64Array =>
+      typeof v === 'number' ? new Float64Array(ch).fill(v) : Float64Array.from(v);
     this.clipLevel = perChannel(o.clipLevel);
     this.flatRange = perChannel(o.flatRange);
     this.rms = new Float64Array(ch);
@@ -154,7 +158,15 @@ export class SignalQualityMonitor {
     const nb = this.blocksFilled;
     let mask = 0;
     for (let c = 0; c < ch; c++) {
-      let s = 0, ss = 0, re = 0, im = 0, clip = 0, loff = 0, used = 0, lo = Infinity, hi = -Infinity;
+      let s = 0,
+        ss = 0,
+        re = 0,
+        im = 0,
+        clip = 0,
+        loff = 0,
+        used = 0,
+        lo = Infinity,
+        hi = -Infinity;
       for (let k = 0; k < nb; k++) {
         const i = k * ch + c;
         s += this.sum[i]!;
@@ -258,7 +270,17 @@ export function qualityNote(c: ChannelQuality): { detail: string; data: Record<s
   const detail = c.ok
     ? `channel ${c.channel} is good again (RMS ${c.rms}, mains share ${c.mains_share})`
     : `channel ${c.channel} went bad: ${c.reasons.join(', ')} (RMS ${c.rms}, mains share ${c.mains_share}, ${c.clipped} clipped in the window)`;
-  return { detail, data: { channel: c.channel, ok: c.ok, reasons: c.reasons.join(','), rms: c.rms, mains_share: c.mains_share, clipped: c.clipped } };
+  return {
+    detail,
+    data: {
+      channel: c.channel,
+      ok: c.ok,
+      reasons: c.reasons.join(','),
+      rms: c.rms,
+      mains_share: c.mains_share,
+      clipped: c.clipped,
+    },
+  };
 }
 
 /**
@@ -266,7 +288,11 @@ export function qualityNote(c: ChannelQuality): { detail: string; data: Record<s
  * delivers (before the sanitizer: a value it refuses still counts as clipped here). The same
  * monitor the ADC worker runs; changes are noted as `signal_quality` events.
  */
-export function withQuality(inner: EmgSource, settings: QualitySettings, levels: { clipLevel: number; flatRange: number }): EmgSource {
+export function withQuality(
+  inner: EmgSource,
+  settings: QualitySettings,
+  levels: { clipLevel: number; flatRange: number },
+): EmgSource {
   let monitor: SignalQualityMonitor | undefined;
   const history = new MaskHistory();
   return {
@@ -274,11 +300,14 @@ export function withQuality(inner: EmgSource, settings: QualitySettings, levels:
     run(sink: SampleSink, signal: AbortSignal): Promise<void> {
       const out = sink.emg;
       let at = 0;
-      const m = new SignalQualityMonitor({ ...settings, ...levels, channels: out.channels, sampleRate: inner.info.sampleRate }, (c) => {
-        const n = qualityNote(c);
-        sink.note('signal_quality', at, n.detail, n.data);
-        history.set(at, m.badMask);
-      });
+      const m = new SignalQualityMonitor(
+        { ...settings, ...levels, channels: out.channels, sampleRate: inner.info.sampleRate },
+        (c) => {
+          const n = qualityNote(c);
+          sink.note('signal_quality', at, n.detail, n.data);
+          history.set(at, m.badMask);
+        },
+      );
       monitor = m;
       const ch = out.channels;
       const emg: SampleWriter = {
@@ -294,7 +323,16 @@ export function withQuality(inner: EmgSource, settings: QualitySettings, levels:
           out.append(src, frames, srcOffset);
         },
       };
-      return inner.run({ emg, ...(sink.truth ? { truth: sink.truth } : {}), gap: (g) => sink.gap(g), note: (k, a, d, x) => sink.note(k, a, d, x), waitForSpace: (f) => sink.waitForSpace(f) }, signal);
+      return inner.run(
+        {
+          emg,
+          ...(sink.truth ? { truth: sink.truth } : {}),
+          gap: (g) => sink.gap(g),
+          note: (k, a, d, x) => sink.note(k, a, d, x),
+          waitForSpace: (f) => sink.waitForSpace(f),
+        },
+        signal,
+      );
     },
     ...(inner.stats ? { stats: () => inner.stats!() } : {}),
     quality: () => monitor?.report(),

@@ -29,10 +29,15 @@ const DEVICES: readonly AdcDevice[] = ADC_DEVICES;
 const SOURCES: readonly SourceRow[] = [...MAIN_THREAD_SOURCES, ...DEVICES.flatMap((d) => adcSources(d))];
 
 type Devices = (typeof ADC_DEVICES)[number];
-type MainThreadShape = (typeof MAIN_THREAD_SOURCES)[number] extends infer R ? (R extends SourceRow<infer S> ? S : never) : never;
+type MainThreadShape = (typeof MAIN_THREAD_SOURCES)[number] extends infer R
+  ? R extends SourceRow<infer S>
+    ? S
+    : never
+  : never;
 type Intersect<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 /** The section's shape, as the rows declare it: shared keys, each source's keys, one key per ADC. */
-type SectionShape = typeof sharedAcquisitionShape & Intersect<MainThreadShape> & { [D in Devices as D['key']]: z.ZodPrefault<D['settings']> };
+type SectionShape = typeof sharedAcquisitionShape &
+  Intersect<MainThreadShape> & { [D in Devices as D['key']]: z.ZodPrefault<D['settings']> };
 
 function sectionShape(): SectionShape {
   const shape: Record<string, z.ZodType> = { ...sharedAcquisitionShape };
@@ -76,7 +81,10 @@ export function sourceContext(cfg: SourceConfig, log: Logger, arg = ''): SourceC
  * Builds the source named by input.source (`--source`). Hardware is checked here, before the
  * models load, so a missing device node ends the run at once with a message naming it.
  */
-export async function createSource(cfg: SourceConfig, log: Logger = createLogger(cfg.logging.level, cfg.logging.format)): Promise<EmgSource> {
+export async function createSource(
+  cfg: SourceConfig,
+  log: Logger = createLogger(cfg.logging.level, cfg.logging.format),
+): Promise<EmgSource> {
   const spec = cfg.input.source;
   const row = SOURCES.find((r) => (r.name.endsWith(':') ? spec.startsWith(r.name) : spec === r.name));
   if (!row) throw new UserError(`input.source = ${JSON.stringify(spec)}: unknown source (expected ${SOURCE_NAMES})`);

@@ -13,9 +13,17 @@ import { preprocessOptions, qualitySettings } from './worker-config.js';
  * it). The ADC worker writes the ring itself: its samples are integer counts within the
  * converter's range, and its own preprocessing and quality monitor run there.
  */
-export function mainThreadStages(inner: EmgSource, shared: SharedAcquisitionSettings, log: Logger, fullScale = 0): EmgSource {
+export function mainThreadStages(
+  inner: EmgSource,
+  shared: SharedAcquisitionSettings,
+  log: Logger,
+  fullScale = 0,
+): EmgSource {
   const limit = fullScale > 0 ? fullScale : Infinity;
-  const judged = withQuality(inner, qualitySettings(shared.quality, inner.info.sampleRate), { clipLevel: limit, flatRange: 0 });
+  const judged = withQuality(inner, qualitySettings(shared.quality, inner.info.sampleRate), {
+    clipLevel: limit,
+    flatRange: 0,
+  });
   return withSanitizer(judged, {
     policy: shared.preprocess.bad_sample_policy,
     noteIntervalMs: shared.note_interval_ms,

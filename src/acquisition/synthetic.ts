@@ -106,7 +106,13 @@ function butterworthLowpass(cornerHz: number, sampleRate: number): Section[] {
     const q = 1 / (2 * Math.cos(((2 * k - 1) * Math.PI) / 8));
     const alpha = sw / (2 * q);
     const a0 = 1 + alpha;
-    return { b0: (1 - cw) / 2 / a0, b1: (1 - cw) / a0, b2: (1 - cw) / 2 / a0, a1: (-2 * cw) / a0, a2: (1 - alpha) / a0 };
+    return {
+      b0: (1 - cw) / 2 / a0,
+      b1: (1 - cw) / a0,
+      b2: (1 - cw) / 2 / a0,
+      a1: (-2 * cw) / a0,
+      a2: (1 - alpha) / a0,
+    };
   });
 }
 
@@ -193,7 +199,9 @@ export class SyntheticGenerator {
         let e = 0;
         for (let j = 0; j < LATENTS; j++) e += this.weights[c * LATENTS + j]! * this.latent[j]!;
         const v = this.band[c]! * (0.2 + 0.8 * e) * this.rmsScale;
-        emg[base + c] = raw ? v * inv + this.offset[c]! + 0.002 * Math.sin(2 * Math.PI * 0.05 * t + this.driftPhase[c]!) : v;
+        emg[base + c] = raw
+          ? v * inv + this.offset[c]! + 0.002 * Math.sin(2 * Math.PI * 0.05 * t + this.driftPhase[c]!)
+          : v;
       }
       if (angles) writeAngles(this.latent, angles, angOff + i * SYNTHETIC_JOINTS);
       this.index++;
@@ -203,7 +211,9 @@ export class SyntheticGenerator {
   /** Latent drives in [0, 1] (spread in [−1, 1]) at time t. */
   private latents(t: number): void {
     for (let j = 0; j < LATENTS; j++) {
-      const s = 0.65 * Math.sin(2 * Math.PI * this.lf1[j]! * t + this.lp1[j]!) + 0.35 * Math.sin(2 * Math.PI * this.lf2[j]! * t + this.lp2[j]!);
+      const s =
+        0.65 * Math.sin(2 * Math.PI * this.lf1[j]! * t + this.lp1[j]!) +
+        0.35 * Math.sin(2 * Math.PI * this.lf2[j]! * t + this.lp2[j]!);
       this.latent[j] = j === 6 ? s : 0.5 + 0.5 * s;
     }
   }
@@ -251,7 +261,8 @@ function writeAngles(latent: Float64Array, out: Float32Array, off: number): void
   for (let k = 0; k < SYNTHETIC_JOINTS; k++) {
     const j = JOINTS[k]!;
     const d = latent[j.drive]!;
-    out[off + k] = j.spread !== undefined ? j.spread * d : j.lo + (j.hi - j.lo) * (k === 3 ? d * (0.7 + 0.3 * latent[5]!) : d);
+    out[off + k] =
+      j.spread !== undefined ? j.spread * d : j.lo + (j.hi - j.lo) * (k === 3 ? d * (0.7 + 0.3 * latent[5]!) : d);
   }
 }
 
@@ -275,7 +286,9 @@ function impulseEnergy(sections: readonly Section[]): number {
 
 /** Joint-angle bounds the synthetic source stays within (radians), for tests and docs. */
 export function syntheticAngleBounds(): { lo: number; hi: number }[] {
-  return JOINTS.map((j) => (j.spread !== undefined ? { lo: -Math.abs(j.spread), hi: Math.abs(j.spread) } : { lo: j.lo, hi: j.hi }));
+  return JOINTS.map((j) =>
+    j.spread !== undefined ? { lo: -Math.abs(j.spread), hi: Math.abs(j.spread) } : { lo: j.lo, hi: j.hi },
+  );
 }
 
 export interface SyntheticSourceOptions extends SyntheticOptions {

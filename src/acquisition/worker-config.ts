@@ -13,7 +13,13 @@ export interface QualitySettings {
 
 export function qualitySettings(q: QualityConfig, sampleRate: number): QualitySettings {
   // Two hops per window: judged every half window, so a change shows within one window.
-  return { mainsHz: q.mains_hz, hopSamples: Math.round((q.window_ms / 2000) * sampleRate), blocks: 2, maxClipFraction: q.max_clip_fraction, maxMainsShare: q.max_mains_share };
+  return {
+    mainsHz: q.mains_hz,
+    hopSamples: Math.round((q.window_ms / 2000) * sampleRate),
+    blocks: 2,
+    maxClipFraction: q.max_clip_fraction,
+    maxMainsShare: q.max_mains_share,
+  };
 }
 
 /** The DRDY binding of a real ADC (GPIO character device through gpiomon, or sysfs). */
@@ -63,7 +69,11 @@ export function preprocessOn(p: PreprocessConfig, live: boolean): boolean {
   return p.enabled === 'auto' ? live : p.enabled;
 }
 
-export function preprocessOptions(p: PreprocessConfig, sampleRate: number, channels: number): Omit<PreprocessOptions, 'saturation'> {
+export function preprocessOptions(
+  p: PreprocessConfig,
+  sampleRate: number,
+  channels: number,
+): Omit<PreprocessOptions, 'saturation'> {
   return {
     channels,
     sampleRate,
@@ -74,7 +84,12 @@ export function preprocessOptions(p: PreprocessConfig, sampleRate: number, chann
   };
 }
 
-export function workerCommonConfig(ctx: SourceContext, device: string, label: { kind: string; where: string }, channels: number): WorkerCommonConfig {
+export function workerCommonConfig(
+  ctx: SourceContext,
+  device: string,
+  label: { kind: string; where: string },
+  channels: number,
+): WorkerCommonConfig {
   const a = ctx.shared;
   const { sampleRate } = ctx;
   const pre = preprocessOn(a.preprocess, true)
@@ -100,6 +115,11 @@ export function workerCommonConfig(ctx: SourceContext, device: string, label: { 
   };
 }
 
-export function drdyBinding(shared: SharedAcquisitionSettings, chip: string, line: number, gpiomon: string): DrdyBindingConfig {
+export function drdyBinding(
+  shared: SharedAcquisitionSettings,
+  chip: string,
+  line: number,
+  gpiomon: string,
+): DrdyBindingConfig {
   return { gpioBinding: shared.gpio_binding, drdyChip: chip, drdyLine: line, gpiomon };
 }

@@ -25,7 +25,11 @@ export class AdcWorkerSource implements EmgSource {
   private readonly masks = new MaskHistory();
   private markIdentified: () => void = () => undefined;
 
-  constructor(private readonly config: AdcWorkerConfig, private readonly log?: Logger, private readonly events: AdcSourceEvents = {}) {
+  constructor(
+    private readonly config: AdcWorkerConfig,
+    private readonly log?: Logger,
+    private readonly events: AdcSourceEvents = {},
+  ) {
     const identified = new Promise<void>((resolve) => {
       this.markIdentified = resolve;
     });
@@ -58,9 +62,16 @@ export class AdcWorkerSource implements EmgSource {
     const ring = sink.emg;
     const what = this.config.kind;
     if (!(ring instanceof RingBuffer)) {
-      return Promise.reject(new Error(`${what} source: the sink must hand over the shared RingBuffer itself (the driver writes from its own thread)`));
+      return Promise.reject(
+        new Error(
+          `${what} source: the sink must hand over the shared RingBuffer itself (the driver writes from its own thread)`,
+        ),
+      );
     }
-    if (ring.channels !== this.config.channels) return Promise.reject(new Error(`${what} source: ring has ${ring.channels} channels, needs ${this.config.channels}`));
+    if (ring.channels !== this.config.channels)
+      return Promise.reject(
+        new Error(`${what} source: ring has ${ring.channels} channels, needs ${this.config.channels}`),
+      );
     const control = new SharedArrayBuffer(CTRL_WORDS * 4);
     const ctrl = new Int32Array(control);
     const data: WorkerInput = { ring: ring.layout(), control, config: this.config };
@@ -86,7 +97,11 @@ export class AdcWorkerSource implements EmgSource {
             break;
           case 'ready':
             // Filled in place: the run's meta and health read the same array once the chips answer.
-            this.info.chipIds?.splice(0, Infinity, ...m.report.ids.map((i) => (i === null ? null : `0x${i.toString(16)}`)));
+            this.info.chipIds?.splice(
+              0,
+              Infinity,
+              ...m.report.ids.map((i) => (i === null ? null : `0x${i.toString(16)}`)),
+            );
             this.log?.info({ source: m.description, ids: this.info.chipIds }, 'ADC configured and verified');
             this.markIdentified();
             this.events.onReady?.(m);

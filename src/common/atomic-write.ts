@@ -35,10 +35,18 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, what = 
     renameSync(tmp, path);
   } catch (e) {
     if (fd !== undefined) {
-      try { closeSync(fd); } catch { /* the write error is the one to report */ }
+      try {
+        closeSync(fd);
+      } catch {
+        /* the write error is the one to report */
+      }
     }
     if (step !== 'create folder') {
-      try { unlinkSync(tmp); } catch { /* never created, or already gone */ }
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* never created, or already gone */
+      }
     }
     throw toOutputError(e, path, `${what} ${step}`);
   }

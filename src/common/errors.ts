@@ -13,7 +13,9 @@ export class UserError extends Error {
 /** Control characters (a newline in a --set value, say) written as escapes: the message stays one line. */
 export function oneLine(s: string): string {
   // eslint-disable-next-line no-control-regex -- the control characters are what this escapes
-  return s.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return s.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 export function isUserError(e: unknown): e is UserError {
@@ -63,14 +65,17 @@ export class OutputError extends Error {
     readonly what: string,
     options?: { cause?: unknown },
   ) {
-    super(oneLine(`${what} ${path}: ${code} (${OUTPUT_ERRNO_TEXT[code] ?? "failed"})`), options);
+    super(oneLine(`${what} ${path}: ${code} (${OUTPUT_ERRNO_TEXT[code] ?? 'failed'})`), options);
   }
 }
 
 /** Wraps a filesystem failure as an OutputError; an OutputError passes through unchanged. */
 export function toOutputError(e: unknown, path: string, what: string): OutputError {
   if (e instanceof OutputError) return e;
-  const code = typeof (e as NodeJS.ErrnoException | undefined)?.code === 'string' ? (e as NodeJS.ErrnoException).code! : 'EUNKNOWN';
+  const code =
+    typeof (e as NodeJS.ErrnoException | undefined)?.code === 'string'
+      ? (e as NodeJS.ErrnoException).code!
+      : 'EUNKNOWN';
   return new OutputError(path, code, what, { cause: e });
 }
 

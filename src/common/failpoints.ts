@@ -32,7 +32,10 @@ export interface FailpointAction {
 class Point {
   hits = 0;
   acted = 0;
-  constructor(readonly name: string, readonly action: FailpointAction) {}
+  constructor(
+    readonly name: string,
+    readonly action: FailpointAction,
+  ) {}
 }
 
 let armed: Map<string, Point> | undefined;
@@ -52,11 +55,18 @@ export function parseFailpoints(spec: string): Map<string, FailpointAction> {
       throw new UserError(`MYOSTREAM_FAILPOINTS: "${entry}" is not name=[COUNT*]throw|enospc|eio|delay(MS)|off[@FROM]`);
     }
     const kind = m[2] as FailpointKind;
-    if (kind === 'delay' && m[3] === undefined) throw new UserError(`MYOSTREAM_FAILPOINTS: "${entry}": delay needs its milliseconds, delay(MS)`);
-    if (kind !== 'delay' && m[3] !== undefined) throw new UserError(`MYOSTREAM_FAILPOINTS: "${entry}": only delay takes an argument`);
+    if (kind === 'delay' && m[3] === undefined)
+      throw new UserError(`MYOSTREAM_FAILPOINTS: "${entry}": delay needs its milliseconds, delay(MS)`);
+    if (kind !== 'delay' && m[3] !== undefined)
+      throw new UserError(`MYOSTREAM_FAILPOINTS: "${entry}": only delay takes an argument`);
     const from = m[4] === undefined ? 1 : Number(m[4]);
     if (from < 1) throw new UserError(`MYOSTREAM_FAILPOINTS: "${entry}": @FROM counts hits from 1`);
-    out.set(name, { kind, from, count: m[1] === undefined ? Infinity : Number(m[1]), ms: m[3] === undefined ? 0 : Number(m[3]) });
+    out.set(name, {
+      kind,
+      from,
+      count: m[1] === undefined ? Infinity : Number(m[1]),
+      ms: m[3] === undefined ? 0 : Number(m[3]),
+    });
   }
   return out;
 }

@@ -6,13 +6,23 @@ export type Logger = PinoLogger;
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
 
 /** syslog priorities (sd-daemon(3) `<N>` prefixes) of pino's levels: fatal crit, error err, warn warning, info, debug. */
 const SYSLOG_PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
 
 export function syslogPriority(pinoLevel: number): number {
-  return SYSLOG_PRIORITY[pinoLevel] ?? (pinoLevel >= 60 ? 2 : pinoLevel >= 50 ? 3 : pinoLevel >= 40 ? 4 : pinoLevel >= 30 ? 6 : 7);
+  return (
+    SYSLOG_PRIORITY[pinoLevel] ??
+    (pinoLevel >= 60 ? 2 : pinoLevel >= 50 ? 3 : pinoLevel >= 40 ? 4 : pinoLevel >= 30 ? 6 : 7)
+  );
 }
 
 /**
@@ -49,7 +59,12 @@ export interface LoggerOptions {
  * terminal. The text form is a tiny synchronous destination rather than pino-pretty, which would
  * start a transport thread in a process whose threads are already spoken for.
  */
-export function createLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableStream = process.stderr, opts: LoggerOptions = {}): Logger {
+export function createLogger(
+  level: LogLevel,
+  format: LogFormat,
+  stream: NodeJS.WritableStream = process.stderr,
+  opts: LoggerOptions = {},
+): Logger {
   return childrenFollowLevel(rootLogger(level, format, stream, opts));
 }
 
@@ -111,7 +126,9 @@ function rootLogger(level: LogLevel, format: LogFormat, stream: NodeJS.WritableS
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
       const prefix = journal ? `<${syslogPriority(lv as number)}>` : '';
-      sink.write(`${prefix}${ts} ${(LEVEL_NAMES[lv as number] ?? String(lv)).padEnd(5)} ${textOf(msg ?? '')}${extras ? ' ' + extras : ''}\n`);
+      sink.write(
+        `${prefix}${ts} ${(LEVEL_NAMES[lv as number] ?? String(lv)).padEnd(5)} ${textOf(msg ?? '')}${extras ? ' ' + extras : ''}\n`,
+      );
     },
   };
   return pino({ level, base: undefined }, dest);

@@ -45,13 +45,16 @@ export function readTensorBundle(path: string): TensorBundle {
 }
 
 export function parseTensorBundle(bytes: Buffer, path: string): TensorBundle {
-  if (bytes.length < 12) throw new UserError(`${path}: ${bytes.length} bytes is too short for an MTB file (needs at least 12)`);
+  if (bytes.length < 12)
+    throw new UserError(`${path}: ${bytes.length} bytes is too short for an MTB file (needs at least 12)`);
   if (bytes.toString('latin1', 0, 8) !== MTB_MAGIC) {
     throw new UserError(`${path}: byte 0: magic is not ${MTB_MAGIC}; not an MTB file`);
   }
   const headerBytes = bytes.readUInt32LE(8);
   if (12 + headerBytes > bytes.length) {
-    throw new UserError(`${path}: byte 8: header length ${headerBytes} runs past the end of the file (${bytes.length} bytes)`);
+    throw new UserError(
+      `${path}: byte 8: header length ${headerBytes} runs past the end of the file (${bytes.length} bytes)`,
+    );
   }
   let header: { format?: unknown; version?: unknown; arrays?: unknown; meta?: unknown };
   try {
@@ -60,20 +63,26 @@ export function parseTensorBundle(bytes: Buffer, path: string): TensorBundle {
     throw new UserError(`${path}: byte 12: header is not valid JSON (${(e as Error).message})`);
   }
   if (header.format !== 'myostream-tensors' || header.version !== 1) {
-    throw new UserError(`${path}: byte 12: header format/version ${String(header.format)}/${String(header.version)} is not myostream-tensors/1`);
+    throw new UserError(
+      `${path}: byte 12: header format/version ${String(header.format)}/${String(header.version)} is not myostream-tensors/1`,
+    );
   }
   if (!Array.isArray(header.arrays)) throw new UserError(`${path}: byte 12: header has no "arrays" list`);
   const arrays = new Map<string, BundleArray>();
   for (const raw of header.arrays as HeaderEntry[]) {
     const where = `${path}: array "${textOf(raw.name)}"`;
-    if (raw.dtype !== 'float32') throw new UserError(`${where}: dtype ${textOf(raw.dtype)} is not supported (float32 only)`);
+    if (raw.dtype !== 'float32')
+      throw new UserError(`${where}: dtype ${textOf(raw.dtype)} is not supported (float32 only)`);
     if (!Array.isArray(raw.shape) || raw.shape.some((d) => !Number.isInteger(d) || d < 0)) {
       throw new UserError(`${where}: shape ${JSON.stringify(raw.shape)} is not a list of non-negative integers`);
     }
     const count = raw.shape.reduce((a, b) => a * b, 1);
-    if (raw.nbytes !== count * 4) throw new UserError(`${where}: nbytes ${raw.nbytes} does not match shape ${JSON.stringify(raw.shape)}`);
+    if (raw.nbytes !== count * 4)
+      throw new UserError(`${where}: nbytes ${raw.nbytes} does not match shape ${JSON.stringify(raw.shape)}`);
     if (!Number.isInteger(raw.offset) || raw.offset < 12 + headerBytes || raw.offset + raw.nbytes > bytes.length) {
-      throw new UserError(`${where}: byte ${raw.offset}: data (${raw.nbytes} bytes) lies outside the file (${bytes.length} bytes)`);
+      throw new UserError(
+        `${where}: byte ${raw.offset}: data (${raw.nbytes} bytes) lies outside the file (${bytes.length} bytes)`,
+      );
     }
     // Copy out so the data is 4-byte aligned and independent of the file buffer.
     const data = new Float32Array(count);
@@ -91,7 +100,13 @@ export function encodeTensorBundle(arrays: readonly BundleArray[], meta: Record<
   for (let pass = 0; pass < 4; pass++) {
     let off = align(12 + headerLen);
     entries = arrays.map((a) => {
-      const e: HeaderEntry = { name: a.name, dtype: 'float32', shape: [...a.shape], offset: off, nbytes: a.data.length * 4 };
+      const e: HeaderEntry = {
+        name: a.name,
+        dtype: 'float32',
+        shape: [...a.shape],
+        offset: off,
+        nbytes: a.data.length * 4,
+      };
       off = align(off + e.nbytes);
       return e;
     });
@@ -99,7 +114,10 @@ export function encodeTensorBundle(arrays: readonly BundleArray[], meta: Record<
     if (len === headerLen) break;
     headerLen = len;
   }
-  const header = Buffer.from(JSON.stringify({ format: 'myostream-tensors', version: 1, arrays: entries, meta }), 'utf8');
+  const header = Buffer.from(
+    JSON.stringify({ format: 'myostream-tensors', version: 1, arrays: entries, meta }),
+    'utf8',
+  );
   const last = entries[entries.length - 1];
   const total = last ? last.offset + last.nbytes : 12 + header.length;
   const out = Buffer.alloc(total);
@@ -108,13 +126,18 @@ export function encodeTensorBundle(arrays: readonly BundleArray[], meta: Record<
   header.copy(out, 12);
   arrays.forEach((a, i) => {
     const e = entries[i]!;
-    if (a.data.length !== a.shape.reduce((x, y) => x * y, 1)) throw new Error(`array ${a.name}: data length does not match shape`);
+    if (a.data.length !== a.shape.reduce((x, y) => x * y, 1))
+      throw new Error(`array ${a.name}: data length does not match shape`);
     Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).copy(out, e.offset);
   });
   return out;
 }
 
-export function writeTensorBundle(path: string, arrays: readonly BundleArray[], meta: Record<string, unknown> = {}): void {
+export function writeTensorBundle(
+  path: string,
+  arrays: readonly BundleArray[],
+  meta: Record<string, unknown> = {},
+): void {
   writeFileAtomic(path, encodeTensorBundle(arrays, meta));
 }
 
@@ -124,6 +147,7 @@ function align(n: number): number {
 
 export function requireArray(bundle: TensorBundle, name: string, path: string): BundleArray {
   const a = bundle.arrays.get(name);
-  if (!a) throw new UserError(`${path}: missing array "${name}" (has: ${[...bundle.arrays.keys()].join(', ') || 'none'})`);
+  if (!a)
+    throw new UserError(`${path}: missing array "${name}" (has: ${[...bundle.arrays.keys()].join(', ') || 'none'})`);
   return a;
 }

@@ -32,7 +32,8 @@ function place(shape: Shape, path: readonly string[], schema: AnySchema, where: 
   if (head === undefined) return;
   const existing = shape[head];
   if (rest.length === 0) {
-    const needsDefault = innerObject(schema) !== undefined && schema._zod.def.type !== 'prefault' && schema._zod.def.type !== 'default';
+    const needsDefault =
+      innerObject(schema) !== undefined && schema._zod.def.type !== 'prefault' && schema._zod.def.type !== 'default';
     if (existing === undefined) shape[head] = needsDefault ? withMetaOf(schema.prefault({}), schema) : schema;
     else if (existing !== schema) throw new Error(`configuration section ${where} is declared twice`);
     return;
@@ -52,7 +53,9 @@ function place(shape: Shape, path: readonly string[], schema: AnySchema, where: 
  * same section object read by several rows is placed once; two different schemas at one path
  * are a programming error, refused here.
  */
-export function composeConfigSchema(sections: readonly ConfigSection[]): z.ZodType<CoreConfig & Record<string, unknown>> {
+export function composeConfigSchema(
+  sections: readonly ConfigSection[],
+): z.ZodType<CoreConfig & Record<string, unknown>> {
   const shape: Shape = { ...(coreShape as Shape) };
   const placed = new Map<string, AnySchema>();
   for (const s of sections) {
@@ -71,5 +74,7 @@ export function composeConfigSchema(sections: readonly ConfigSection[]): z.ZodTy
   return z
     .object(ordered)
     .strict()
-    .superRefine((c, ctx) => coreRules(c as CoreConfig, ctx)) as unknown as z.ZodType<CoreConfig & Record<string, unknown>>;
+    .superRefine((c, ctx) => coreRules(c as CoreConfig, ctx)) as unknown as z.ZodType<
+    CoreConfig & Record<string, unknown>
+  >;
 }

@@ -19,7 +19,12 @@ export interface LoadOptions {
  * Reads the YAML file (if any), applies `key=value` overrides in order, validates against
  * `schema` (the composed configuration: daemon/config.ts binds it as loadConfig).
  */
-export function loadConfigWith<T extends ConfigPaths>(schema: z.ZodType<T>, file: string | undefined, overrides: readonly string[] = [], opts: LoadOptions = {}): T {
+export function loadConfigWith<T extends ConfigPaths>(
+  schema: z.ZodType<T>,
+  file: string | undefined,
+  overrides: readonly string[] = [],
+  opts: LoadOptions = {},
+): T {
   let raw: unknown = {};
   if (file !== undefined) {
     let text: string;
@@ -33,7 +38,9 @@ export function loadConfigWith<T extends ConfigPaths>(schema: z.ZodType<T>, file
     } catch (e) {
       const err = e as { linePos?: { line: number; col: number }[]; message: string };
       const pos = err.linePos?.[0];
-      throw new UserError(`config file ${file}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML (${err.message.split('\n')[0]})`);
+      throw new UserError(
+        `config file ${file}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML (${err.message.split('\n')[0]})`,
+      );
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       throw new UserError(`config file ${file}: the top level must be a mapping of keys`);
@@ -66,9 +73,13 @@ export function originOf(path: readonly PropertyKey[], origin: ValueOrigin | und
     const key = o.slice(0, Math.max(0, o.indexOf('='))).trim();
     if (key && (key === dotted || dotted.startsWith(key + '.') || key.startsWith(dotted + '.'))) return `--set ${o}`;
   }
-  if (origin?.file !== undefined && (getPath(origin.fileRaw, path) !== undefined || path.length === 0)) return `config file ${origin.file}`;
+  if (origin?.file !== undefined && (getPath(origin.fileRaw, path) !== undefined || path.length === 0))
+    return `config file ${origin.file}`;
   // The key kept its default: the culprit is a key it must agree with, set in one of these.
-  const from = [...(origin?.file !== undefined ? [`file ${origin.file}`] : []), ...(origin?.overrides.length ? [`--set ${origin.overrides.join(', --set ')}`] : [])];
+  const from = [
+    ...(origin?.file !== undefined ? [`file ${origin.file}`] : []),
+    ...(origin?.overrides.length ? [`--set ${origin.overrides.join(', --set ')}`] : []),
+  ];
   return `config (${dotted || 'top level'} has its default${from.length ? `; the other values came from ${from.join('; ')}` : ''})`;
 }
 
@@ -78,7 +89,8 @@ export function validateConfigWith<T>(schema: z.ZodType<T>, raw: unknown, source
   const first = r.error.issues[0]!;
   let from = origin ? originOf(first.path, origin) : source !== undefined ? `config file ${source}` : 'config';
   // A rule that ties keys together (custom issue) may be broken by a --set of the other key.
-  if (origin && first.code === 'custom' && from.startsWith('config file') && origin.overrides.length > 0) from += ` (with --set ${origin.overrides.join(', --set ')})`;
+  if (origin && first.code === 'custom' && from.startsWith('config file') && origin.overrides.length > 0)
+    from += ` (with --set ${origin.overrides.join(', --set ')})`;
   throw new UserError(`${from}: ${describeIssue(first, raw)}`);
 }
 
@@ -91,12 +103,21 @@ export interface ConfigPaths {
 /** The path keys of the configuration, checked before a run touches them (see LoadOptions). */
 export function checkConfigPaths(cfg: ConfigPaths, origin?: ValueOrigin): void {
   const checks: [string[], string, string | undefined][] = [
-    [['outputs', 'poses_out'], cfg.outputs.poses_out, cfg.outputs.poses_out ? outputPathProblem(cfg.outputs.poses_out, 'file') : undefined],
-    [['outputs', 'artifacts_root'], cfg.outputs.artifacts_root, cfg.outputs.artifacts_root ? outputPathProblem(cfg.outputs.artifacts_root, 'dir') : undefined],
+    [
+      ['outputs', 'poses_out'],
+      cfg.outputs.poses_out,
+      cfg.outputs.poses_out ? outputPathProblem(cfg.outputs.poses_out, 'file') : undefined,
+    ],
+    [
+      ['outputs', 'artifacts_root'],
+      cfg.outputs.artifacts_root,
+      cfg.outputs.artifacts_root ? outputPathProblem(cfg.outputs.artifacts_root, 'dir') : undefined,
+    ],
     [['model', 'dir'], cfg.model.dir, inputDirProblem(resolveDataPath(cfg.model.dir))],
   ];
   for (const [path, value, problem] of checks) {
-    if (problem) throw new UserError(`${originOf(path, origin)}: ${path.join('.')} = ${JSON.stringify(value)}: ${problem}`);
+    if (problem)
+      throw new UserError(`${originOf(path, origin)}: ${path.join('.')} = ${JSON.stringify(value)}: ${problem}`);
   }
 }
 
@@ -112,7 +133,8 @@ function movedKey(key: string): string | undefined {
   for (const [from, to] of Object.entries(MOVED_KEYS)) {
     const f = from.split('.');
     for (let i = 0; i + f.length <= parts.length; i++) {
-      if (f.every((p, j) => parts[i + j] === p)) return [...parts.slice(0, i), to, ...parts.slice(i + f.length)].join('.');
+      if (f.every((p, j) => parts[i + j] === p))
+        return [...parts.slice(0, i), to, ...parts.slice(i + f.length)].join('.');
     }
   }
   return undefined;
@@ -145,7 +167,11 @@ function getPath(obj: unknown, path: readonly PropertyKey[]): unknown {
  * `a.b.c=value`: the value is read as YAML (numbers, booleans, lists), except where the schema
  * wants a string at that key, where the text is kept as written (`--set input.source=replay:1.mtb`).
  */
-export function applyOverrideWith(schema: z.ZodType, raw: Record<string, unknown>, override: string): Record<string, unknown> {
+export function applyOverrideWith(
+  schema: z.ZodType,
+  raw: Record<string, unknown>,
+  override: string,
+): Record<string, unknown> {
   const eq = override.indexOf('=');
   if (eq <= 0) throw new UserError(`--set ${override}: expected key=value`);
   const key = override.slice(0, eq).trim();
@@ -171,7 +197,8 @@ export function applyOverrideWith(schema: z.ZodType, raw: Record<string, unknown
   for (const p of path.slice(0, -1)) {
     const next = cur[p];
     if (next === undefined || next === null) cur[p] = {};
-    else if (typeof next !== 'object' || Array.isArray(next)) throw new UserError(`--set ${override}: ${p} is not a mapping`);
+    else if (typeof next !== 'object' || Array.isArray(next))
+      throw new UserError(`--set ${override}: ${p} is not a mapping`);
     cur = cur[p] as Record<string, unknown>;
   }
   cur[path[path.length - 1]!] = value;
@@ -184,7 +211,11 @@ function unwrap(s: AnySchema): AnySchema {
   let cur = s;
   for (;;) {
     const def = cur._zod.def as { type: string; innerType?: AnySchema; in?: AnySchema };
-    if ((def.type === 'default' || def.type === 'prefault' || def.type === 'optional' || def.type === 'nullable') && def.innerType) cur = def.innerType;
+    if (
+      (def.type === 'default' || def.type === 'prefault' || def.type === 'optional' || def.type === 'nullable') &&
+      def.innerType
+    )
+      cur = def.innerType;
     else if (def.type === 'pipe' && def.in) cur = def.in;
     else return cur;
   }

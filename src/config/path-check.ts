@@ -44,12 +44,14 @@ export function outputPathProblem(path: string, kind: 'file' | 'dir'): string | 
     // where its link resolves into /proc/self/fd.
     try {
       const t = statSync(abs);
-      if (t.isFIFO() || t.isCharacterDevice() || t.isSocket()) return accessProblem(abs, constants.W_OK, 'not writable');
+      if (t.isFIFO() || t.isCharacterDevice() || t.isSocket())
+        return accessProblem(abs, constants.W_OK, 'not writable');
     } catch {
       // a dangling link: judged below like any other path
     }
   }
-  for (const r of PSEUDO_ROOTS) if (under(found.real, r)) return `resolves (through ${found.path}) to ${found.real}, under ${r}`;
+  for (const r of PSEUDO_ROOTS)
+    if (under(found.real, r)) return `resolves (through ${found.path}) to ${found.real}, under ${r}`;
   let st;
   try {
     st = statSync(found.real);

@@ -28,7 +28,8 @@ export const streamsSchema = z
   .superRefine((list, ctx) => {
     const seen = new Set<string>();
     list.forEach((s, i) => {
-      if (seen.has(s.stream_id)) ctx.addIssue({ code: 'custom', path: [i, 'stream_id'], message: `stream_id "${s.stream_id}" is used twice` });
+      if (seen.has(s.stream_id))
+        ctx.addIssue({ code: 'custom', path: [i, 'stream_id'], message: `stream_id "${s.stream_id}" is used twice` });
       seen.add(s.stream_id);
     });
   });

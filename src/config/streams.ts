@@ -22,7 +22,10 @@ function deepMerge(base: unknown, over: unknown): unknown {
  * one configuration per entry, each the top level with the entry merged over it and validated
  * whole, so every cross-key rule holds per stream. `validate` is the full configuration check.
  */
-export function resolveStreams<T extends CoreConfig>(cfg: T, validate: (raw: unknown, where: string) => T): ResolvedStream<T>[] {
+export function resolveStreams<T extends CoreConfig>(
+  cfg: T,
+  validate: (raw: unknown, where: string) => T,
+): ResolvedStream<T>[] {
   if (cfg.streams.length === 0) return [{ id: 'main', cfg }];
   const { streams, ...base } = cfg;
   return streams.map((entry, i) => {

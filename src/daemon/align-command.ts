@@ -36,7 +36,13 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   const models = await openModels(cfg, log, true);
   const artifacts = RunArtifacts.create(cfg.outputs.artifacts_root, o.artifacts);
   const session = new AlignSession({
-    cfg, log, artifacts, source, models, memory, t0,
+    cfg,
+    log,
+    artifacts,
+    source,
+    models,
+    memory,
+    t0,
     stream: streamInfo('main', false, source, models),
     // The effective configuration, re-read through YAML so the snapshot is exactly what loads.
     configSnapshot: parseYaml(configToYaml(cfg)),
@@ -62,7 +68,8 @@ export async function alignCommand(o: AlignCliOptions): Promise<number> {
   const passed = overall.passed === true;
   const tol = alignmentTolerance(cfg);
   const fmt = (x: number): string => x.toExponential(2);
-  const line = `alignment (${cfg.runtime.streaming.feature_policy}, ${r.report.alignedBlocks} blocks): MSE ${fmt(overall.main.mse)} (≤ ${tol.mse}) max|diff| ${fmt(overall.main.max_diff)} (≤ ${tol.max_diff}); ` +
+  const line =
+    `alignment (${cfg.runtime.streaming.feature_policy}, ${r.report.alignedBlocks} blocks): MSE ${fmt(overall.main.mse)} (≤ ${tol.mse}) max|diff| ${fmt(overall.main.max_diff)} (≤ ${tol.max_diff}); ` +
     `first output MSE ${fmt(overall.boundary.mse)} max|diff| ${fmt(overall.boundary.max_diff)} (≤ 2×) → ${passed ? 'PASSED' : 'FAILED'}`;
   process.stdout.write(`${line}\nartifacts: ${artifacts.dir}\n`);
   // A failed regression is a finding, not a malfunction: the artifacts say so and exit is 0.

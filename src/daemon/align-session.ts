@@ -47,8 +47,20 @@ export class AlignSession implements SessionActions {
 
   constructor(private readonly p: AlignSessionParts) {
     // Its T_compute is not judged: the regression's steps restart at every block.
-    this.latency = new LatencyMonitor(latencyMonitorSettings({ bounds: p.cfg.eval.streaming_latency, log: p.cfg.logging.latency }, false, p.models.providers, ARTIFACT_FILES.latency));
-    const writer = new ArtifactsWriter({ configSnapshot: p.configSnapshot, modelInfo: p.modelInfo, heartbeatIntervalS: p.cfg.watchdog.status_interval_s, stepMetrics: true });
+    this.latency = new LatencyMonitor(
+      latencyMonitorSettings(
+        { bounds: p.cfg.eval.streaming_latency, log: p.cfg.logging.latency },
+        false,
+        p.models.providers,
+        ARTIFACT_FILES.latency,
+      ),
+    );
+    const writer = new ArtifactsWriter({
+      configSnapshot: p.configSnapshot,
+      modelInfo: p.modelInfo,
+      heartbeatIntervalS: p.cfg.watchdog.status_interval_s,
+      stepMetrics: true,
+    });
     this.host = new PluginHost([writer, this.latency, p.memory], p.log);
     this.host.addReportSource(this);
   }
@@ -59,13 +71,25 @@ export class AlignSession implements SessionActions {
 
   /** The session as its plug-ins see it (read-only). */
   private readonly view: SessionView = ((s: AlignSession): SessionView => ({
-    get mode() { return s.p.cfg.model.mode; },
-    get modeConfigured() { return s.p.cfg.model.mode; },
-    get poses() { return s.poses; },
-    get samples() { return s.samples; },
+    get mode() {
+      return s.p.cfg.model.mode;
+    },
+    get modeConfigured() {
+      return s.p.cfg.model.mode;
+    },
+    get poses() {
+      return s.poses;
+    },
+    get samples() {
+      return s.samples;
+    },
     unitsSinceRestart: 0,
-    get startedAt() { return s.startedAt; },
-    get exit() { return s.exit; },
+    get startedAt() {
+      return s.startedAt;
+    },
+    get exit() {
+      return s.exit;
+    },
   }))(this);
 
   async start(): Promise<void> {
@@ -75,7 +99,13 @@ export class AlignSession implements SessionActions {
     this.bus.on(own, 'metrics', (m) => {
       this.poses = Math.max(this.poses, m.step + 1);
     });
-    await this.host.start({ stream: this.p.stream, log: this.p.log, artifacts: this.p.artifacts, session: this.view, actions: this });
+    await this.host.start({
+      stream: this.p.stream,
+      log: this.p.log,
+      artifacts: this.p.artifacts,
+      session: this.view,
+      actions: this,
+    });
   }
 
   /** The signal read and the regression's progress, for the next summary. */
@@ -108,23 +138,51 @@ export class AlignSession implements SessionActions {
       this.exitCode = 0;
     }
     this.bus.emit('tick', { uptimeS: (performance.now() - this.p.t0) / 1000, final: true });
-    writeSummaryIfNoWriter((name) => this.host.running(name), this.p.artifacts, () => this.host.report(), true, this.p.cfg.watchdog.status_interval_s);
+    writeSummaryIfNoWriter(
+      (name) => this.host.running(name),
+      this.p.artifacts,
+      () => this.host.report(),
+      true,
+      this.p.cfg.watchdog.status_interval_s,
+    );
     await this.host.stop();
   }
 
   report(): PluginReport {
     const { cfg } = this.p;
     const ran = whatRan({
-      cfg, models: this.p.models, source: this.p.source, modeFinal: cfg.model.mode, switches: [],
-      wallS: (performance.now() - this.p.t0) / 1000, signalS: this.samples / this.p.stream.sampleRate, judgeFallback: false,
+      cfg,
+      models: this.p.models,
+      source: this.p.source,
+      modeFinal: cfg.model.mode,
+      switches: [],
+      wallS: (performance.now() - this.p.t0) / 1000,
+      signalS: this.samples / this.p.stream.sampleRate,
+      judgeFallback: false,
     });
     return {
-      sections: { command: 'align', exit: this.exit, error: this.error, exit_code: this.exitCode, started_at: this.startedAt.toISOString(), ...ran.sections },
+      sections: {
+        command: 'align',
+        exit: this.exit,
+        error: this.error,
+        exit_code: this.exitCode,
+        started_at: this.startedAt.toISOString(),
+        ...ran.sections,
+      },
       acceptance: {
         ...ran.acceptance,
-        alignment: this.alignment ? this.alignment.acceptance(true) : { enabled: true, evaluated: false, passed: null, aligned_blocks: 0 },
+        alignment: this.alignment
+          ? this.alignment.acceptance(true)
+          : { enabled: true, evaluated: false, passed: null, aligned_blocks: 0 },
       },
-      counts: { samples: this.samples, poses: this.poses, gaps: 0, overruns: 0, overwritten_samples: this.overwritten, events: this.events },
+      counts: {
+        samples: this.samples,
+        poses: this.poses,
+        gaps: 0,
+        overruns: 0,
+        overwritten_samples: this.overwritten,
+        events: this.events,
+      },
     };
   }
 

@@ -25,10 +25,18 @@ export interface AlignSignal {
  * length in wall time plus 10 s, then the command goes on with what arrived or says what it lacked.
  */
 export async function readAlignSignal(source: EmgSource, cfg: Config, log: Logger): Promise<AlignSignal> {
-  const seconds = cfg.input.duration_s > 0 ? cfg.input.duration_s : source.info.totalSamples ? source.info.totalSamples / SAMPLE_RATE : DEFAULT_ALIGN_SECONDS;
+  const seconds =
+    cfg.input.duration_s > 0
+      ? cfg.input.duration_s
+      : source.info.totalSamples
+        ? source.info.totalSamples / SAMPLE_RATE
+        : DEFAULT_ALIGN_SECONDS;
   const want = Math.round(seconds * SAMPLE_RATE);
   const blockWindow = LEFT_CONTEXT + cfg.runtime.exact.block_samples;
-  if (want < blockWindow) throw new UserError(`align needs at least one exact block (${blockWindow} samples = ${blockWindow / SAMPLE_RATE} s); the source gives ${want}`);
+  if (want < blockWindow)
+    throw new UserError(
+      `align needs at least one exact block (${blockWindow} samples = ${blockWindow / SAMPLE_RATE} s); the source gives ${want}`,
+    );
   // Room for what a live source writes between two polls and while it stops.
   const ring = RingBuffer.create(want + 4096, NUM_CHANNELS);
   const truth = source.info.hasJointAngles ? RingBuffer.create(want + 4096, POSE_DIM) : undefined;
@@ -39,7 +47,9 @@ export async function readAlignSignal(source: EmgSource, cfg: Config, log: Logge
     note: () => undefined,
     ...(truth ? { truth } : {}),
     gap: (g) => {
-      gapFailure ??= new UserError(`align: the source lost ${g.lostSamples} samples at sample ${g.atSample} (${g.reason}); alignment needs a continuous signal`);
+      gapFailure ??= new UserError(
+        `align: the source lost ${g.lostSamples} samples at sample ${g.atSample} (${g.reason}); alignment needs a continuous signal`,
+      );
       abort.abort();
     },
     waitForSpace: async () => {
@@ -55,7 +65,10 @@ export async function readAlignSignal(source: EmgSource, cfg: Config, log: Logge
     timedOut = true;
     abort.abort();
   }, wallLimitS * 1000);
-  log.info({ source: source.info.description, seconds: round3(want / SAMPLE_RATE) }, 'reading signal for the alignment regression');
+  log.info(
+    { source: source.info.description, seconds: round3(want / SAMPLE_RATE) },
+    'reading signal for the alignment regression',
+  );
   try {
     await source.run(sink, abort.signal);
   } finally {
@@ -63,11 +76,20 @@ export async function readAlignSignal(source: EmgSource, cfg: Config, log: Logge
     clearTimeout(wallLimit);
   }
   if (gapFailure) throw gapFailure;
-  if (ring.oldest > 0) throw new UserError(`align: the source wrote past the ${ring.capacity}-sample buffer before it stopped; alignment needs the signal from its first sample`);
+  if (ring.oldest > 0)
+    throw new UserError(
+      `align: the source wrote past the ${ring.capacity}-sample buffer before it stopped; alignment needs the signal from its first sample`,
+    );
   if (ring.written < blockWindow) {
-    const why = timedOut ? `gave ${ring.written} samples in ${wallLimitS} s of wall time` : `ended after ${ring.written} samples`;
+    const why = timedOut
+      ? `gave ${ring.written} samples in ${wallLimitS} s of wall time`
+      : `ended after ${ring.written} samples`;
     throw new UserError(`align: the source ${why}; one exact block needs ${blockWindow}`);
   }
-  if (timedOut) log.warn({ samples: ring.written, wanted: want }, `the source gave less signal than asked for in ${wallLimitS} s of wall time; aligning what arrived`);
+  if (timedOut)
+    log.warn(
+      { samples: ring.written, wanted: want },
+      `the source gave less signal than asked for in ${wallLimitS} s of wall time; aligning what arrived`,
+    );
   return { ring, truth };
 }

@@ -19,7 +19,12 @@ import { buildExact, buildStreaming } from './predictors.js';
  * write (streaming_metrics.jsonl); without a bus (the control plane's) they are not kept.
  */
 export async function alignmentRegression(
-  cfg: CoreConfig, models: Parameters<typeof buildExact>[1], ring: RingBuffer, truth: RingBuffer | undefined, bus: PluginContext['bus'] | undefined, log: Logger,
+  cfg: CoreConfig,
+  models: Parameters<typeof buildExact>[1],
+  ring: RingBuffer,
+  truth: RingBuffer | undefined,
+  bus: PluginContext['bus'] | undefined,
+  log: Logger,
   tCompute = new LatencyHistogram(),
 ): Promise<{ report: AlignmentReport; tCompute: LatencyHistogram; steps: number }> {
   const exact = buildExact(cfg, models, false);
@@ -48,14 +53,42 @@ export async function alignmentRegression(
       computeMs[i] = ms;
       if (i > 0 || b > 0) tCompute.record(ms);
     }
-    const c = compareBlock(b, b * exact.points, start, true, poses, (i) => i, blockResult.poses, exact.points, bus ? (i, ex) => {
-      const tr = truth && truthAt(truth, start, i, truthRow) ? stepErrors(poses, i * POSE_DIM, truthRow, 0, POSE_DIM) : { mae: NaN, mse: NaN };
-      bus.emit('metrics', stepMetricsLine(b * exact.points + i, stepT[i]!, computeMs[i]!, NaN, ex.mae, ex.mse, tr.mae, tr.mse));
-    } : undefined);
+    const c = compareBlock(
+      b,
+      b * exact.points,
+      start,
+      true,
+      poses,
+      (i) => i,
+      blockResult.poses,
+      exact.points,
+      bus
+        ? (i, ex) => {
+            const tr =
+              truth && truthAt(truth, start, i, truthRow)
+                ? stepErrors(poses, i * POSE_DIM, truthRow, 0, POSE_DIM)
+                : { mae: NaN, mse: NaN };
+            bus.emit(
+              'metrics',
+              stepMetricsLine(b * exact.points + i, stepT[i]!, computeMs[i]!, NaN, ex.mae, ex.mse, tr.mae, tr.mse),
+            );
+          }
+        : undefined,
+    );
     steps += exact.points;
     report.addBlock(c);
     const tol = alignmentTolerance(cfg);
-    log.info({ block: b, mse: c.main.mse, max_diff: c.main.max_diff, first_mse: c.boundary.mse, first_max_diff: c.boundary.max_diff, passed: alignedPassed(c.main, c.boundary, tol) }, 'block compared');
+    log.info(
+      {
+        block: b,
+        mse: c.main.mse,
+        max_diff: c.main.max_diff,
+        first_mse: c.boundary.mse,
+        first_max_diff: c.boundary.max_diff,
+        passed: alignedPassed(c.main, c.boundary, tol),
+      },
+      'block compared',
+    );
   }
   return { report, tCompute, steps };
 }
@@ -65,13 +98,19 @@ export async function alignmentRegression(
  * (the control plane's `align` request). The samples are copied out first, so the live writer
  * goes on while the copy is compared.
  */
-export async function alignHeldBlocks(cfg: CoreConfig, models: Parameters<typeof buildExact>[1], rings: { emg: RingBuffer; truth: RingBuffer | undefined }, blocks: number): Promise<Record<string, unknown>> {
+export async function alignHeldBlocks(
+  cfg: CoreConfig,
+  models: Parameters<typeof buildExact>[1],
+  rings: { emg: RingBuffer; truth: RingBuffer | undefined },
+  blocks: number,
+): Promise<Record<string, unknown>> {
   const { emg, truth } = rings;
   const block = cfg.runtime.exact.block_samples;
   const end = emg.written;
   const held = end - Math.max(emg.oldest, 0);
   const k = Math.min(Math.max(1, Math.floor(blocks)), Math.floor((held - LEFT_CONTEXT) / block));
-  if (!(k >= 1)) throw new UserError(`align: the ring holds ${held} samples; one exact block needs ${LEFT_CONTEXT + block}`);
+  if (!(k >= 1))
+    throw new UserError(`align: the ring holds ${held} samples; one exact block needs ${LEFT_CONTEXT + block}`);
   const n = LEFT_CONTEXT + k * block;
   const copy = (src: RingBuffer): RingBuffer => {
     const buf = new Float32Array(n * src.channels);
@@ -84,5 +123,11 @@ export async function alignHeldBlocks(cfg: CoreConfig, models: Parameters<typeof
   const truthCopy = truth && truth.written >= end ? copy(truth) : undefined;
   const t0 = performance.now();
   const r = await alignmentRegression(cfg, models, ring, truthCopy, undefined, silentLogger());
-  return { ...r.report.toJSON(), blocks_compared: k, from_sample: end - n, to_sample: end, wall_ms: round3(performance.now() - t0) };
+  return {
+    ...r.report.toJSON(),
+    blocks_compared: k,
+    from_sample: end - n,
+    to_sample: end,
+    wall_ms: round3(performance.now() - t0),
+  };
 }

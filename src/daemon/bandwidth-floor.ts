@@ -75,7 +75,11 @@ export interface BandwidthFloor {
 }
 
 /** A matrix-vector product over `bytes` bytes of fp32 (rounded to whole 512-wide rows); run() returns ms. */
-export async function bandwidthFloor(bytes: number, intraOpThreads: number, intraOpSpinning: boolean): Promise<BandwidthFloor> {
+export async function bandwidthFloor(
+  bytes: number,
+  intraOpThreads: number,
+  intraOpSpinning: boolean,
+): Promise<BandwidthFloor> {
   const cols = 512;
   const rows = Math.max(1, Math.round(bytes / 4 / cols));
   const session = await ort.InferenceSession.create(matVecGraph(), {

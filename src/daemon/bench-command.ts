@@ -10,10 +10,25 @@ import { LEFT_CONTEXT } from '../domain/geometry.js';
 import type { FeaturePolicy } from '../inference/streaming-predictor.js';
 import { artifactsRoot } from '../outputs/artifacts.js';
 import { bandwidthFloor } from './bandwidth-floor.js';
-import { int8Results, requireIncremental, stepWeightBytes, streamsPerCore, type StreamsPerCore } from './bench-precision.js';
+import {
+  int8Results,
+  requireIncremental,
+  stepWeightBytes,
+  streamsPerCore,
+  type StreamsPerCore,
+} from './bench-precision.js';
 import { configFromCli, openModels } from './bootstrap.js';
 import { benchInput, benchPaths } from './bench-setup.js';
-import { EXACT_BLOCKS, gcFunction, pick, r4, summarize, timeExactRollouts, type PathStats, type Percentiles } from './bench-paths.js';
+import {
+  EXACT_BLOCKS,
+  gcFunction,
+  pick,
+  r4,
+  summarize,
+  timeExactRollouts,
+  type PathStats,
+  type Percentiles,
+} from './bench-paths.js';
 import { statSize, timeToFirstPose, torchReference, type FirstPose, type TorchResult } from './bench-probes.js';
 
 export interface BenchCliOptions {
@@ -64,7 +79,8 @@ export const TARGETS = {
 function parseCount(flag: string, v: number | string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError(`${flag} ${v}: expected a whole number from 1 to 1000000`);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
+    throw new UserError(`${flag} ${v}: expected a whole number from 1 to 1000000`);
   return n;
 }
 
@@ -85,7 +101,15 @@ function parseCount(flag: string, v: number | string | undefined, dflt: number):
  */
 export async function benchCommand(o: BenchCliOptions): Promise<number> {
   const { result, say, table, artifactsRoot: root } = await runBench(o);
-  const file = o.out ?? join(artifactsRoot(root), `bench-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}.json`);
+  const file =
+    o.out ??
+    join(
+      artifactsRoot(root),
+      `bench-${new Date()
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z')}-${process.pid}.json`,
+    );
   try {
     mkdirSync(dirname(file), { recursive: true });
     writeJsonAtomic(file, result);
@@ -102,25 +126,35 @@ async function runBench(o: BenchCliOptions) {
   const steps = parseCount('--steps', o.steps, DEFAULT_BENCH_STEPS);
   const alternate = Math.min(steps, parseCount('--alternate', o.alternate, DEFAULT_ALTERNATE));
   const policy: FeaturePolicy = o.policy ?? 'sliding_window';
-  if (policy !== 'sliding_window' && policy !== 'exact_grid') throw new UserError(`--policy ${String(policy)}: expected sliding_window or exact_grid`);
+  if (policy !== 'sliding_window' && policy !== 'exact_grid')
+    throw new UserError(`--policy ${String(policy)}: expected sliding_window or exact_grid`);
   const cfg = configFromCli({ ...(o.config !== undefined ? { config: o.config } : {}), set: o.set });
   const log = createLogger(cfg.logging.level, cfg.logging.format);
-  const threads = { intra: cfg.runtime.intra_op_threads, inter: cfg.runtime.inter_op_threads, spinning: cfg.runtime.intra_op_spinning };
+  const threads = {
+    intra: cfg.runtime.intra_op_threads,
+    inter: cfg.runtime.inter_op_threads,
+    spinning: cfg.runtime.intra_op_spinning,
+  };
   if (cfg.runtime.streaming.encoder !== 'incremental') {
-    throw new UserError(`runtime.streaming.encoder is ${cfg.runtime.streaming.encoder}: bench compares the window path with the incremental one the daemon runs by default; drop that --set`);
+    throw new UserError(
+      `runtime.streaming.encoder is ${cfg.runtime.streaming.encoder}: bench compares the window path with the incremental one the daemon runs by default; drop that --set`,
+    );
   }
   const models = await openModels(cfg, log, true, true);
   requireIncremental(models);
 
   const { ring, signal } = benchInput(models, cfg.runtime.exact.block_samples, WARMUP_STEPS + steps);
   const blockSamples = cfg.runtime.exact.block_samples;
-  const { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow, int8 } = benchPaths(cfg, models, policy, steps);
+  const { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow, int8 } =
+    benchPaths(cfg, models, policy, steps);
   const allPaths = [...paths, ...(int8?.paths ?? [])];
   const emit = (): void => {};
 
   const say = (line: string): void => void (o.json ? process.stderr : process.stdout).write(line + '\n');
-  say(`bench: ${steps} timed steps per path after ${WARMUP_STEPS} warm-up steps, alternating every ${alternate} step(s); window/incremental policy ${policy}, ` +
-    `bare/supervised policy ${liveOpts.policy}; window ${windowSamples} samples, ${models.providers['encoder']} EP, intra/inter-op threads ${threads.intra}/${threads.inter}, spinning ${threads.spinning ? 'on' : 'off'}`);
+  say(
+    `bench: ${steps} timed steps per path after ${WARMUP_STEPS} warm-up steps, alternating every ${alternate} step(s); window/incremental policy ${policy}, ` +
+      `bare/supervised policy ${liveOpts.policy}; window ${windowSamples} samples, ${models.providers['encoder']} EP, intra/inter-op threads ${threads.intra}/${threads.inter}, spinning ${threads.spinning ? 'on' : 'off'}`,
+  );
 
   // The bandwidth floor over the bytes a bare step streams: its encoder step's and decoder's weights.
   const stepBytes = stepWeightBytes(models, 'fp32');
@@ -138,7 +172,8 @@ async function runBench(o: BenchCliOptions) {
   }
 
   // Untimed warm-up (first runs, session warm-up of the incremental encoder: timed separately).
-  for (let i = 0; i < WARMUP_STEPS; i++) for (const p of i % 2 ? [...allPaths].reverse() : allPaths) await p.step(ring, false, emit);
+  for (let i = 0; i < WARMUP_STEPS; i++)
+    for (const p of i % 2 ? [...allPaths].reverse() : allPaths) await p.step(ring, false, emit);
   const incWarmupMs = incInner.lastWarmupMs;
 
   const gc = gcFunction();
@@ -222,11 +257,12 @@ async function runBench(o: BenchCliOptions) {
   let torch: TorchResult = { skipped: '--no-torch' };
   if (o.torch !== false) {
     say('timing the PyTorch reference (refer/bench_torch.py) …');
-    const seed = typeof models.info.weights?.['seed'] === 'number' ? (models.info.weights['seed']) : undefined;
+    const seed = typeof models.info.weights?.['seed'] === 'number' ? models.info.weights['seed'] : undefined;
     torch = torchReference(Math.min(steps, 1000), Math.max(1, threads.intra), seed);
   }
   say('time to the first pose of a fresh process (twice per precision) …');
-  const ttfpOf = (precision: 'fp32' | 'int8'): ReturnType<typeof timeToFirstPose> => timeToFirstPose({ ...o, set: [...o.set, `model.precision=${precision}`] });
+  const ttfpOf = (precision: 'fp32' | 'int8'): ReturnType<typeof timeToFirstPose> =>
+    timeToFirstPose({ ...o, set: [...o.set, `model.precision=${precision}`] });
   const ttfpFp32 = ttfpOf('fp32');
   const ttfpInt8 = int8 ? ttfpOf('int8') : undefined;
   const ttfp = cfg.model.precision === 'int8' && ttfpInt8 ? ttfpInt8 : ttfpFp32;
@@ -237,8 +273,17 @@ async function runBench(o: BenchCliOptions) {
   let perCore: { fp32: StreamsPerCore; int8: StreamsPerCore | null } | null = null;
   if (o.streamsPerCore) {
     say('streams per core: bands at 50 Hz on this thread until the P99 passes 10 ms, fp32 then int8 …');
-    const so = { policy: liveOpts.policy, blockSamples, fused: cfg.runtime.streaming.fused_step, ticks: 150, maxBands: 24 };
-    perCore = { fp32: await streamsPerCore(models, ring, 'fp32', so), int8: int8 ? await streamsPerCore(models, ring, 'int8', so) : null };
+    const so = {
+      policy: liveOpts.policy,
+      blockSamples,
+      fused: cfg.runtime.streaming.fused_step,
+      ticks: 150,
+      maxBands: 24,
+    };
+    perCore = {
+      fp32: await streamsPerCore(models, ring, 'fp32', so),
+      int8: int8 ? await streamsPerCore(models, ring, 'int8', so) : null,
+    };
   }
 
   const supToBare = r4(sup.wall.p50_ms / bare.wall.p50_ms);
@@ -278,7 +323,11 @@ async function runBench(o: BenchCliOptions) {
     bare_two_runs: twoRuns,
     one_run_to_two_runs_p50: oneRunToTwo,
     one_run_to_two_runs_mean: bareStreaming.isFused ? r4(bare.mean_ms / twoRuns.mean_ms) : null,
-    supervised: { ...sup, shared_decoder_steps: supStreaming.sharedSteps, shadow_blocks_skipped: supervised.shadowBlocksSkipped },
+    supervised: {
+      ...sup,
+      shared_decoder_steps: supStreaming.sharedSteps,
+      shadow_blocks_skipped: supervised.shadowBlocksSkipped,
+    },
     ratio_p50: ratio,
     ratio_p95: r4(win.p95_ms / inc.p95_ms),
     encoder_ratio_p50: r4(win.encoder.p50_ms / inc.encoder.p50_ms),
@@ -297,7 +346,8 @@ async function runBench(o: BenchCliOptions) {
       goal_ms: r4(exactStepped.p50_ms / TARGETS.exact_block_speedup_min),
     },
     bandwidth_floor: {
-      method: 'onnxruntime MatMul [rows, 512] x [512, 1] over the bare step\'s weight bytes (decoder_step + encoder_incremental files), same threads',
+      method:
+        "onnxruntime MatMul [rows, 512] x [512, 1] over the bare step's weight bytes (decoder_step + encoder_incremental files), same threads",
       bytes: floor.bytes,
       ...floorStats,
       gb_per_s_p50: r4(floor.bytes / floorStats.p50_ms / 1e6),
@@ -315,15 +365,26 @@ async function runBench(o: BenchCliOptions) {
     time_to_first_pose: { ...ttfp, first_pose_ms: ttfpMs },
     streams_per_core: perCore,
     // The int8 variant (model.precision int8) beside the fp32 figures above; null without its graphs.
-    int8: int8Figures === null ? null : {
-      ...int8Figures,
-      time_to_first_pose: { fp32: { ...ttfpFp32, first_pose_ms: ttfpFp32Ms }, int8: { ...ttfpInt8, first_pose_ms: ttfpInt8Ms } },
-    },
+    int8:
+      int8Figures === null
+        ? null
+        : {
+            ...int8Figures,
+            time_to_first_pose: {
+              fp32: { ...ttfpFp32, first_pose_ms: ttfpFp32Ms },
+              int8: { ...ttfpInt8, first_pose_ms: ttfpInt8Ms },
+            },
+          },
     targets: { ...TARGETS, met, all_met: Object.values(met).every((v) => v !== false) },
     wall_s: r4((tEnd - tStart) / 1000),
   };
 
-  return { result, say, table: { points: shadow.points, decoderBytes, floorGbPerS }, artifactsRoot: cfg.outputs.artifacts_root };
+  return {
+    result,
+    say,
+    table: { points: shadow.points, decoderBytes, floorGbPerS },
+    artifactsRoot: cfg.outputs.artifacts_root,
+  };
 }
 
 type BenchResult = Awaited<ReturnType<typeof runBench>>['result'];
@@ -367,54 +428,97 @@ function headline(r: BenchResult, file: string): Record<string, unknown> {
 }
 
 /** The table `bench` prints (stderr with --json), from the results file's figures. */
-function printBenchTable(say: (line: string) => void, r: BenchResult, x: { points: number; decoderBytes: number; floorGbPerS: number; file: string }): void {
+function printBenchTable(
+  say: (line: string) => void,
+  r: BenchResult,
+  x: { points: number; decoderBytes: number; floorGbPerS: number; file: string },
+): void {
   const f = (x: number): string => (Number.isNaN(x) ? '—' : x.toFixed(3)).padStart(8);
   const row = (name: string, s: PathStats & { wall: Percentiles & { mean_ms: number } }): string =>
     `${name.padEnd(12)} ${f(s.p50_ms)} ${f(s.p95_ms)} ${f(s.p99_ms)} ${f(s.mean_ms)} │ ${f(s.encoder.p50_ms)} ${f(s.lstm_and_rest.p50_ms)} │ ${f(s.wall.p50_ms)} ${f(s.wall.mean_ms)}`;
   const yn = (v: boolean | null): string => (v === null ? 'n/a' : v ? 'met' : 'MISSED');
   say('');
   say(`T_compute (ms)      p50      p95      p99     mean │ enc p50 lstm+rest p50 │ wall p50 wall mean`);
-  for (const [name, st] of [['window', r.window], ['incremental', r.incremental], ['bare', r.bare], ['2 runs', r.bare_two_runs], ['supervised', r.supervised]] as const) say(row(name, st));
+  for (const [name, st] of [
+    ['window', r.window],
+    ['incremental', r.incremental],
+    ['bare', r.bare],
+    ['2 runs', r.bare_two_runs],
+    ['supervised', r.supervised],
+  ] as const)
+    say(row(name, st));
   if (r.one_run_to_two_runs_p50 !== null) {
-    say(`bare step, one stream_step run / two runs: p50 ${r.one_run_to_two_runs_p50.toFixed(3)}×, mean ${r.one_run_to_two_runs_mean!.toFixed(3)}× (${r.bare.one_run_steps} one-run steps)`);
+    say(
+      `bare step, one stream_step run / two runs: p50 ${r.one_run_to_two_runs_p50.toFixed(3)}×, mean ${r.one_run_to_two_runs_mean!.toFixed(3)}× (${r.bare.one_run_steps} one-run steps)`,
+    );
   }
-  say(`ratio window/incremental: p50 ${r.ratio_p50.toFixed(2)}×, p95 ${r.ratio_p95.toFixed(2)}×; encoder alone p50 ${r.encoder_ratio_p50.toFixed(2)}×`);
-  say(`supervised/bare (wall): p50 ${r.supervised_to_bare_p50.toFixed(3)}×, mean ${r.supervised_to_bare_mean.toFixed(3)}× (${r.supervised.shared_decoder_steps} steps carried a shadow point) [goal ≤ ${r.targets.supervised_to_bare_p50_max}: ${yn(r.targets.met.supervised_to_bare)}]`);
-  say(`exact block (${r.exact_block.block_samples} + ${LEFT_CONTEXT} samples): stepped p50 ${r.exact_block.stepped.p50_ms.toFixed(1)} ms, one run ${r.exact_block.one_run ? r.exact_block.one_run.p50_ms.toFixed(1) + ' ms' : 'n/a (no decoder_rollout)'}; ` +
-    `speedup ${r.exact_block.speedup_p50 ?? 'n/a'}× [goal ≥ ${r.targets.exact_block_speedup_min}: ${yn(r.targets.met.exact_block_speedup)}]`);
-  say(`exact block weight floor: ${x.points} × ${(x.decoderBytes / 1e6).toFixed(1)} MB at ${x.floorGbPerS.toFixed(1)} GB/s = ${r.exact_block.weight_floor_ms.toFixed(1)} ms` +
-    (r.exact_block.one_run ? `; one run = ${r.exact_block.one_run_to_weight_floor_p50}× that floor; the goal's ${r.exact_block.goal_ms.toFixed(1)} ms is ${r.exact_block.goal_ms < r.exact_block.weight_floor_ms ? 'below' : 'above'} it` : ''));
-  say(`bandwidth floor: ${(r.bandwidth_floor.bytes / 1e6).toFixed(1)} MB matrix-vector p50 ${r.bandwidth_floor.p50_ms.toFixed(3)} ms (${r.bandwidth_floor.gb_per_s_p50.toFixed(1)} GB/s); bare step / floor ${r.step_to_floor_p50.toFixed(2)}× [goal ≤ ${r.targets.step_to_floor_max}: ${yn(r.targets.met.step_to_floor)}]`);
-  say(`incremental: LSTM step + rest = ${(r.lstm_share_of_incremental_p50 * 100).toFixed(0)} % of its p50; session warm-up (frame 0) ${r.incremental.session_warmup_ms.toFixed(2)} ms ` +
-    `(${r.incremental.init_graph ? 'init graph' : '45 steps'})`);
-  say(`targets: incremental p50 ≤ ${r.targets.incremental_p50_ms} ms ${yn(r.targets.met.incremental_p50)}, p95 ≤ ${r.targets.incremental_p95_ms} ms ${yn(r.targets.met.incremental_p95)}, ` +
-    `ratio ≥ ${r.targets.ratio_p50} ${yn(r.targets.met.ratio_p50)}`);
-  say(`heap: ${r.heap.retained_growth_per_step_bytes} B/step retained (${r.heap.forced_gc ? 'after forced GC' : 'no forced GC'}); GC during run: ${r.gc.count} pauses, ` +
-    `total ${r.gc.total_ms.toFixed(2)} ms, longest ${r.gc.max_ms.toFixed(2)} ms`);
+  say(
+    `ratio window/incremental: p50 ${r.ratio_p50.toFixed(2)}×, p95 ${r.ratio_p95.toFixed(2)}×; encoder alone p50 ${r.encoder_ratio_p50.toFixed(2)}×`,
+  );
+  say(
+    `supervised/bare (wall): p50 ${r.supervised_to_bare_p50.toFixed(3)}×, mean ${r.supervised_to_bare_mean.toFixed(3)}× (${r.supervised.shared_decoder_steps} steps carried a shadow point) [goal ≤ ${r.targets.supervised_to_bare_p50_max}: ${yn(r.targets.met.supervised_to_bare)}]`,
+  );
+  say(
+    `exact block (${r.exact_block.block_samples} + ${LEFT_CONTEXT} samples): stepped p50 ${r.exact_block.stepped.p50_ms.toFixed(1)} ms, one run ${r.exact_block.one_run ? r.exact_block.one_run.p50_ms.toFixed(1) + ' ms' : 'n/a (no decoder_rollout)'}; ` +
+      `speedup ${r.exact_block.speedup_p50 ?? 'n/a'}× [goal ≥ ${r.targets.exact_block_speedup_min}: ${yn(r.targets.met.exact_block_speedup)}]`,
+  );
+  say(
+    `exact block weight floor: ${x.points} × ${(x.decoderBytes / 1e6).toFixed(1)} MB at ${x.floorGbPerS.toFixed(1)} GB/s = ${r.exact_block.weight_floor_ms.toFixed(1)} ms` +
+      (r.exact_block.one_run
+        ? `; one run = ${r.exact_block.one_run_to_weight_floor_p50}× that floor; the goal's ${r.exact_block.goal_ms.toFixed(1)} ms is ${r.exact_block.goal_ms < r.exact_block.weight_floor_ms ? 'below' : 'above'} it`
+        : ''),
+  );
+  say(
+    `bandwidth floor: ${(r.bandwidth_floor.bytes / 1e6).toFixed(1)} MB matrix-vector p50 ${r.bandwidth_floor.p50_ms.toFixed(3)} ms (${r.bandwidth_floor.gb_per_s_p50.toFixed(1)} GB/s); bare step / floor ${r.step_to_floor_p50.toFixed(2)}× [goal ≤ ${r.targets.step_to_floor_max}: ${yn(r.targets.met.step_to_floor)}]`,
+  );
+  say(
+    `incremental: LSTM step + rest = ${(r.lstm_share_of_incremental_p50 * 100).toFixed(0)} % of its p50; session warm-up (frame 0) ${r.incremental.session_warmup_ms.toFixed(2)} ms ` +
+      `(${r.incremental.init_graph ? 'init graph' : '45 steps'})`,
+  );
+  say(
+    `targets: incremental p50 ≤ ${r.targets.incremental_p50_ms} ms ${yn(r.targets.met.incremental_p50)}, p95 ≤ ${r.targets.incremental_p95_ms} ms ${yn(r.targets.met.incremental_p95)}, ` +
+      `ratio ≥ ${r.targets.ratio_p50} ${yn(r.targets.met.ratio_p50)}`,
+  );
+  say(
+    `heap: ${r.heap.retained_growth_per_step_bytes} B/step retained (${r.heap.forced_gc ? 'after forced GC' : 'no forced GC'}); GC during run: ${r.gc.count} pauses, ` +
+      `total ${r.gc.total_ms.toFixed(2)} ms, longest ${r.gc.max_ms.toFixed(2)} ms`,
+  );
   if (r.torch_reference.skipped !== undefined) say(`PyTorch reference: skipped (${r.torch_reference.skipped})`);
   else if (r.torch_reference.window) {
-    say(`PyTorch reference (torch ${r.torch_reference.torch}, ${r.torch_reference.threads} thread(s), ${r.torch_reference.steps} steps): sliding-window step p50 ${r.torch_reference.window.p50_ms.toFixed(3)} ms, ` +
-      `cached step p50 ${r.torch_reference.incremental?.p50_ms.toFixed(3) ?? '?'} ms; torch window / our bare step = ${r.torch_reference.ratio_torch_window_to_bare_p50}× [goal ≥ ${r.targets.torch_window_to_bare_min}: ${yn(r.targets.met.torch_window_to_bare)}], ` +
-      `torch cached / our bare step = ${r.torch_reference.ratio_torch_incremental_to_bare_p50}×`);
+    say(
+      `PyTorch reference (torch ${r.torch_reference.torch}, ${r.torch_reference.threads} thread(s), ${r.torch_reference.steps} steps): sliding-window step p50 ${r.torch_reference.window.p50_ms.toFixed(3)} ms, ` +
+        `cached step p50 ${r.torch_reference.incremental?.p50_ms.toFixed(3) ?? '?'} ms; torch window / our bare step = ${r.torch_reference.ratio_torch_window_to_bare_p50}× [goal ≥ ${r.targets.torch_window_to_bare_min}: ${yn(r.targets.met.torch_window_to_bare)}], ` +
+        `torch cached / our bare step = ${r.torch_reference.ratio_torch_incremental_to_bare_p50}×`,
+    );
   }
   if (r.time_to_first_pose.skipped) say(`time to first pose: ${r.time_to_first_pose.skipped}`);
   if (r.time_to_first_pose.first_pose_ms !== null) {
     const w = r.time_to_first_pose.warm ?? r.time_to_first_pose.cold!;
-    say(`time to first pose (fresh process, unpaced): ${r.time_to_first_pose.first_pose_ms.toFixed(0)} ms [goal ≤ ${r.targets.time_to_first_pose_max_ms}: ${yn(r.targets.met.time_to_first_pose)}] — imports ${w.imports_ms.toFixed(0)}, ` +
-      `models ${w.model_load_ms.toFixed(0)} (${Object.values(w.digests).every((d) => d === 'cached') ? 'cached digests' : 'hashed'}), first step ${(w.first_pose_ms - w.source_ms).toFixed(0)} ms; ` +
-      `first start ${r.time_to_first_pose.cold?.first_pose_ms.toFixed(0) ?? '?'} ms`);
+    say(
+      `time to first pose (fresh process, unpaced): ${r.time_to_first_pose.first_pose_ms.toFixed(0)} ms [goal ≤ ${r.targets.time_to_first_pose_max_ms}: ${yn(r.targets.met.time_to_first_pose)}] — imports ${w.imports_ms.toFixed(0)}, ` +
+        `models ${w.model_load_ms.toFixed(0)} (${Object.values(w.digests).every((d) => d === 'cached') ? 'cached digests' : 'hashed'}), first step ${(w.first_pose_ms - w.source_ms).toFixed(0)} ms; ` +
+        `first start ${r.time_to_first_pose.cold?.first_pose_ms.toFixed(0) ?? '?'} ms`,
+    );
   }
   if (r.int8) {
     const i = r.int8;
-    say(`int8 (model.precision int8): bare p50 ${i.bare.p50_ms.toFixed(3)} p99 ${i.bare.p99_ms.toFixed(3)} ms = ${i.int8_to_fp32_bare_p50}× fp32's; supervised (fp32 shadow) wall p50 ${i.supervised.wall.p50_ms.toFixed(3)} ms; ` +
-      `floor ${(i.bandwidth_floor.bytes / 1e6).toFixed(1)} MB p50 ${i.bandwidth_floor.p50_ms.toFixed(3)} ms, step / floor ${i.step_to_floor_p50}×; torch window / int8 step ${i.torch_window_to_int8_p50 ?? 'n/a'}×`);
-    const tf = (x: { warm?: FirstPose; cold?: FirstPose; first_pose_ms: number | null }): string => `${x.first_pose_ms?.toFixed(0) ?? '?'} ms, RSS ${(x.warm ?? x.cold)?.rss_mb?.toFixed(0) ?? '?'} MB`;
+    say(
+      `int8 (model.precision int8): bare p50 ${i.bare.p50_ms.toFixed(3)} p99 ${i.bare.p99_ms.toFixed(3)} ms = ${i.int8_to_fp32_bare_p50}× fp32's; supervised (fp32 shadow) wall p50 ${i.supervised.wall.p50_ms.toFixed(3)} ms; ` +
+        `floor ${(i.bandwidth_floor.bytes / 1e6).toFixed(1)} MB p50 ${i.bandwidth_floor.p50_ms.toFixed(3)} ms, step / floor ${i.step_to_floor_p50}×; torch window / int8 step ${i.torch_window_to_int8_p50 ?? 'n/a'}×`,
+    );
+    const tf = (x: { warm?: FirstPose; cold?: FirstPose; first_pose_ms: number | null }): string =>
+      `${x.first_pose_ms?.toFixed(0) ?? '?'} ms, RSS ${(x.warm ?? x.cold)?.rss_mb?.toFixed(0) ?? '?'} MB`;
     say(`time to first pose / RSS at it: fp32 ${tf(i.time_to_first_pose.fp32)}; int8 ${tf(i.time_to_first_pose.int8)}`);
   }
   if (r.streams_per_core) {
-    const line = (x: StreamsPerCore): string => `${x.precision} ${x.streams} (${x.tried.map((t) => `${t.bands}: ${t.tick_p99_ms.toFixed(1)}`).join(', ')} ms)`;
-    say(`streams per core at 50 Hz, P99 ≤ ${r.streams_per_core.fp32.bound_ms} ms: ${line(r.streams_per_core.fp32)}${r.streams_per_core.int8 ? `; ${line(r.streams_per_core.int8)}` : ''}`);
+    const line = (x: StreamsPerCore): string =>
+      `${x.precision} ${x.streams} (${x.tried.map((t) => `${t.bands}: ${t.tick_p99_ms.toFixed(1)}`).join(', ')} ms)`;
+    say(
+      `streams per core at 50 Hz, P99 ≤ ${r.streams_per_core.fp32.bound_ms} ms: ${line(r.streams_per_core.fp32)}${r.streams_per_core.int8 ? `; ${line(r.streams_per_core.int8)}` : ''}`,
+    );
   }
-  say(`machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}/${r.machine.arch}, node ${r.machine.node}, onnxruntime-node ${r.machine.onnxruntime_node}`);
+  say(
+    `machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}/${r.machine.arch}, node ${r.machine.node}, onnxruntime-node ${r.machine.onnxruntime_node}`,
+  );
   say(`results: ${x.file}`);
 }

@@ -69,7 +69,12 @@ export class Path {
   readonly enc: Float64Array;
   n = 0;
   /** `timed`: the encoder's share is measured (two-run steps only; a one-run step cannot be split). */
-  constructor(readonly name: string, readonly predictor: Predictor, readonly timed: TimedFrameEncoder | undefined, steps: number) {
+  constructor(
+    readonly name: string,
+    readonly predictor: Predictor,
+    readonly timed: TimedFrameEncoder | undefined,
+    steps: number,
+  ) {
     this.wall = new Float64Array(steps);
     this.total = new Float64Array(steps);
     this.enc = new Float64Array(steps);
@@ -89,7 +94,14 @@ export class Path {
   stats(): PathStats & { wall: Percentiles & { mean_ms: number; max_ms: number } } {
     const rest = this.total.map((t, i) => t - this.enc[i]!);
     const t = summarize(this.total);
-    return { ...pick(t), mean_ms: t.mean_ms, max_ms: t.max_ms, encoder: summarize(this.enc, false), lstm_and_rest: summarize(rest, false), wall: summarize(this.wall) };
+    return {
+      ...pick(t),
+      mean_ms: t.mean_ms,
+      max_ms: t.max_ms,
+      encoder: summarize(this.enc, false),
+      lstm_and_rest: summarize(rest, false),
+      wall: summarize(this.wall),
+    };
   }
 }
 
@@ -97,7 +109,13 @@ export function summarize(values: Float64Array, withMax = true): Percentiles & {
   const s = Float64Array.from(values).sort();
   const at = (p: number): number => r4(nearestRank(s, s.length, p));
   const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  const r: Percentiles & { mean_ms: number; max_ms: number } = { p50_ms: at(50), p95_ms: at(95), p99_ms: at(99), mean_ms: r4(mean), max_ms: r4(s[s.length - 1]!) };
+  const r: Percentiles & { mean_ms: number; max_ms: number } = {
+    p50_ms: at(50),
+    p95_ms: at(95),
+    p99_ms: at(99),
+    mean_ms: r4(mean),
+    max_ms: r4(s[s.length - 1]!),
+  };
   if (!withMax) delete (r as Partial<typeof r>).max_ms;
   return r;
 }
@@ -144,9 +162,15 @@ export function benchSignal(modelDir: string, samples: number): { data: Float32A
 }
 
 /** Block compute of the stepped rollout and, where the model set has the Loop graph, the one-run rollout. */
-export function timeExactRollouts(models: LoadedModels, blockSamples: number, ring: RingBuffer): Promise<Float64Array[]> {
+export function timeExactRollouts(
+  models: LoadedModels,
+  blockSamples: number,
+  ring: RingBuffer,
+): Promise<Float64Array[]> {
   const stepped = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
-  const looped = models.rollout ? new ExactPredictor(models.encoder, models.decoder, blockSamples, false, models.rollout) : undefined;
+  const looped = models.rollout
+    ? new ExactPredictor(models.encoder, models.decoder, blockSamples, false, models.rollout)
+    : undefined;
   return timeExactBlocks(looped ? [stepped, looped] : [stepped], ring);
 }
 

@@ -16,13 +16,16 @@ import type { benchPaths } from './bench-setup.js';
 
 /** Bytes a streaming step reads at `precision`: its encoder step's and decoder step's files. */
 export function stepWeightBytes(models: LoadedModels, precision: Precision): number {
-  return [precisionKey('decoder_step', precision), precisionKey(INCREMENTAL_MODEL_KEY, precision)].reduce((a, k) => a + statSize(join(models.dir, models.info.models[k]!.path.replace(/^models\//, ''))), 0);
+  return [precisionKey('decoder_step', precision), precisionKey(INCREMENTAL_MODEL_KEY, precision)].reduce(
+    (a, k) => a + statSize(join(models.dir, models.info.models[k]!.path.replace(/^models\//, ''))),
+    0,
+  );
 }
 
 export function requireIncremental(models: LoadedModels): void {
-  if (!models.sessions[INCREMENTAL_MODEL_KEY]) throw new UserError('bench: the incremental encoder graph was not loaded');
+  if (!models.sessions[INCREMENTAL_MODEL_KEY])
+    throw new UserError('bench: the incremental encoder graph was not loaded');
 }
-
 
 /** Each band's step must be done this soon after its 20 ms tick (the station owner's bound). */
 export const STREAM_STEP_P99_BOUND_MS = 10;
@@ -50,7 +53,17 @@ export interface StreamsPerCore {
  * station.
  */
 export async function streamsPerCore(
-  models: LoadedModels, ring: RingBuffer, precision: Precision, o: { policy: FeaturePolicy; blockSamples: number; fused: boolean; ticks: number; maxBands: number; percentile?: number },
+  models: LoadedModels,
+  ring: RingBuffer,
+  precision: Precision,
+  o: {
+    policy: FeaturePolicy;
+    blockSamples: number;
+    fused: boolean;
+    ticks: number;
+    maxBands: number;
+    percentile?: number;
+  },
 ): Promise<StreamsPerCore> {
   const decoder = models.sessions[precisionKey('decoder_step', precision)]!;
   const make = (): StreamingPredictor => {
@@ -62,7 +75,8 @@ export async function streamsPerCore(
     p.restartAt(0);
     return p;
   };
-  if (!models.sessions[precisionKey(INCREMENTAL_MODEL_KEY, precision)]) throw new Error(`${precision} graphs not loaded`);
+  if (!models.sessions[precisionKey(INCREMENTAL_MODEL_KEY, precision)])
+    throw new Error(`${precision} graphs not loaded`);
   const emit = (): void => undefined;
   const tried: StreamsPerCore['tried'] = [];
   let streams = 0;
@@ -89,7 +103,13 @@ export async function streamsPerCore(
     tick.sort();
     const tickP99 = nearestRank(tick, tick.length, 99);
     const judged = nearestRank(tick, tick.length, o.percentile ?? 99);
-    tried.push({ bands, tick_p50_ms: round3(nearestRank(tick, tick.length, 50)), tick_p99_ms: round3(tickP99), step_p99_ms: round3(nearestRank(step.sort(), step.length, 99)), ticks: o.ticks });
+    tried.push({
+      bands,
+      tick_p50_ms: round3(nearestRank(tick, tick.length, 50)),
+      tick_p99_ms: round3(tickP99),
+      step_p99_ms: round3(nearestRank(step.sort(), step.length, 99)),
+      ticks: o.ticks,
+    });
     if (judged > STREAM_STEP_P99_BOUND_MS) break;
     streams = bands;
   }
@@ -100,25 +120,38 @@ export async function streamsPerCore(
     ticks_per_count: o.ticks,
     percentile: o.percentile ?? 99,
     bound_ms: STREAM_STEP_P99_BOUND_MS,
-    method: 'N bands on one thread, one step each per 20 ms tick (paced), graphs shared; P99 over the ticks of the time from the tick to the last band\'s pose',
+    method:
+      "N bands on one thread, one step each per 20 ms tick (paced), graphs shared; P99 over the ticks of the time from the tick to the last band's pose",
   };
 }
 
 /** The int8 paths' figures against their own bandwidth floor, fp32's bare step and PyTorch's window step. */
 export function int8Results(
-  int8: NonNullable<ReturnType<typeof benchPaths>['int8']>, floorMs: number[], bytes: number, fp32Bare: ReturnType<Path['stats']>, torch: TorchResult,
+  int8: NonNullable<ReturnType<typeof benchPaths>['int8']>,
+  floorMs: number[],
+  bytes: number,
+  fp32Bare: ReturnType<Path['stats']>,
+  torch: TorchResult,
 ) {
   const bare = int8.paths[0].stats();
   const sup = int8.paths[1].stats();
   const floor = summarize(Float64Array.from(floorMs));
   return {
     bare: { ...bare, one_run_steps: int8.bareStreaming.fusedSteps },
-    supervised: { ...sup, shared_decoder_steps: int8.supStreaming.sharedSteps, shadow_blocks_skipped: int8.supervised.shadowBlocksSkipped },
+    supervised: {
+      ...sup,
+      shared_decoder_steps: int8.supStreaming.sharedSteps,
+      shadow_blocks_skipped: int8.supervised.shadowBlocksSkipped,
+    },
     supervised_to_bare_p50: r4(sup.wall.p50_ms / bare.wall.p50_ms),
-    bandwidth_floor: { method: 'as bandwidth_floor, over the int8 step\'s bytes (decoder_step_int8 + encoder_incremental_int8 files)', bytes, ...floor, gb_per_s_p50: r4(bytes / floor.p50_ms / 1e6) },
+    bandwidth_floor: {
+      method: "as bandwidth_floor, over the int8 step's bytes (decoder_step_int8 + encoder_incremental_int8 files)",
+      bytes,
+      ...floor,
+      gb_per_s_p50: r4(bytes / floor.p50_ms / 1e6),
+    },
     step_to_floor_p50: r4(bare.p50_ms / floor.p50_ms),
     int8_to_fp32_bare_p50: r4(bare.p50_ms / fp32Bare.p50_ms),
     torch_window_to_int8_p50: torch.window ? r4(torch.window.p50_ms / bare.p50_ms) : null,
   };
 }
-

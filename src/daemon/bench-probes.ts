@@ -26,11 +26,20 @@ export function torchReference(steps: number, threads: number, seed: number | un
     const why = probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit ${probe.status}`);
     return { skipped: `${python} -c 'import torch' failed (${why})` };
   }
-  const args = [script, '--steps', String(steps), '--threads', String(threads), ...(seed !== undefined ? ['--seed', String(seed)] : [])];
+  const args = [
+    script,
+    '--steps',
+    String(steps),
+    '--threads',
+    String(threads),
+    ...(seed !== undefined ? ['--seed', String(seed)] : []),
+  ];
   const r = spawnSync(python, args, { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 20 });
   const last = r.stdout?.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !last.startsWith('{')) {
-    return { skipped: `refer/bench_torch.py failed (${r.error?.message ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`})` };
+    return {
+      skipped: `refer/bench_torch.py failed (${r.error?.message ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`})`,
+    };
   }
   return JSON.parse(last) as TorchResult;
 }
@@ -52,13 +61,22 @@ export interface FirstPose {
  * openModels, source, streaming predictor, first step), twice: the first may hash the models,
  * the second starts with a warm digest cache, as every start after the first does.
  */
-export function timeToFirstPose(o: { config?: string | undefined; set: readonly string[] }): { cold?: FirstPose; warm?: FirstPose; skipped?: string } {
+export function timeToFirstPose(o: { config?: string | undefined; set: readonly string[] }): {
+  cold?: FirstPose;
+  warm?: FirstPose;
+  skipped?: string;
+} {
   const probe = join(dirname(fileURLToPath(import.meta.url)), 'first-pose-probe.js');
-  const args = [probe, ...(o.config !== undefined ? ['--config', o.config] : []), ...o.set.flatMap((s) => ['--set', s])];
+  const args = [
+    probe,
+    ...(o.config !== undefined ? ['--config', o.config] : []),
+    ...o.set.flatMap((s) => ['--set', s]),
+  ];
   const once = (): FirstPose | string => {
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
     const last = r.stdout?.trim().split('\n').pop() ?? '';
-    if (r.status !== 0 || !last.startsWith('{')) return `probe failed (${r.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`)})`;
+    if (r.status !== 0 || !last.startsWith('{'))
+      return `probe failed (${r.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`)})`;
     return JSON.parse(last) as FirstPose;
   };
   const cold = once();
@@ -68,7 +86,6 @@ export function timeToFirstPose(o: { config?: string | undefined; set: readonly 
   return { cold, warm };
 }
 
-
 export function statSize(path: string): number {
   try {
     return statSync(path).size;
@@ -76,4 +93,3 @@ export function statSize(path: string): number {
     return 0;
   }
 }
-

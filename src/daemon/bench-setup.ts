@@ -12,7 +12,11 @@ import { StreamingPredictor, type FeaturePolicy } from '../inference/streaming-p
 import { Path, TimedFrameEncoder, benchSignal } from './bench-paths.js';
 
 /** The bench's input in a ring: enough for every step of every path and two exact blocks. */
-export function benchInput(models: LoadedModels, blockSamples: number, totalSteps: number): { ring: RingBuffer; signal: { source: string } } {
+export function benchInput(
+  models: LoadedModels,
+  blockSamples: number,
+  totalSteps: number,
+): { ring: RingBuffer; signal: { source: string } } {
   const samples = Math.max(RECEPTIVE_FIELD + 39 + STEP_SAMPLES * totalSteps + 2 * 80, LEFT_CONTEXT + 2 * blockSamples);
   const signal = benchSignal(models.dir, samples);
   const ring = RingBuffer.create(samples, NUM_CHANNELS);
@@ -41,20 +45,41 @@ export function benchPaths(cfg: Config, models: LoadedModels, policy: FeaturePol
   const shadow = new ExactPredictor(models.encoder, models.decoder, blockSamples, false);
   const supStreaming = new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveFused);
   // A shadow failure would leave `supervised` timing the bare step: the bench refuses to go on.
-  const supervised = new PairedStreamingPredictor(supStreaming, new ShadowRollout(shadow, { onBlock: () => undefined }), {
-    onShadowFailed: (during, error) => {
-      throw new Error(`bench: the live shadow failed (${during}): ${error instanceof Error ? error.message : String(error)}`);
+  const supervised = new PairedStreamingPredictor(
+    supStreaming,
+    new ShadowRollout(shadow, { onBlock: () => undefined }),
+    {
+      onShadowFailed: (during, error) => {
+        throw new Error(
+          `bench: the live shadow failed (${during}): ${error instanceof Error ? error.message : String(error)}`,
+        );
+      },
     },
-  });
+  );
   const paths = [
     new Path('window', new StreamingPredictor(winEnc, models.decoder, opts), winEnc, steps),
     new Path('incremental', new StreamingPredictor(incEnc, models.decoder, opts), incEnc, steps),
     new Path('bare', bareStreaming, undefined, steps),
-    new Path('bare_two_runs', new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveOpts), undefined, steps),
+    new Path(
+      'bare_two_runs',
+      new StreamingPredictor(incrementalEncoderFrom(models), models.decoder, liveOpts),
+      undefined,
+      steps,
+    ),
     new Path('supervised', supervised, undefined, steps),
   ] as const;
   for (const p of paths) p.predictor.restartAt(0);
-  return { paths, windowSamples, liveOpts, incInner, bareStreaming, supStreaming, supervised, shadow, int8: int8Paths(cfg, models, liveOpts, steps) };
+  return {
+    paths,
+    windowSamples,
+    liveOpts,
+    incInner,
+    bareStreaming,
+    supStreaming,
+    supervised,
+    shadow,
+    int8: int8Paths(cfg, models, liveOpts, steps),
+  };
 }
 
 /**
@@ -63,19 +88,37 @@ export function benchPaths(cfg: Config, models: LoadedModels, policy: FeaturePol
  * exact, as in the daemon: its frames come from the fp32 twin encoder, its decoder steps run
  * on their own.
  */
-function int8Paths(cfg: Config, models: LoadedModels, liveOpts: { policy: FeaturePolicy; blockSamples: number }, steps: number) {
+function int8Paths(
+  cfg: Config,
+  models: LoadedModels,
+  liveOpts: { policy: FeaturePolicy; blockSamples: number },
+  steps: number,
+) {
   const decoder = models.sessions[precisionKey('decoder_step', 'int8')];
   if (!decoder || !models.sessions[precisionKey(INCREMENTAL_MODEL_KEY, 'int8')]) return undefined;
-  const fusedStep = cfg.runtime.streaming.fused_step ? models.sessions[precisionKey(STREAM_STEP_MODEL_KEY, 'int8')] : undefined;
+  const fusedStep = cfg.runtime.streaming.fused_step
+    ? models.sessions[precisionKey(STREAM_STEP_MODEL_KEY, 'int8')]
+    : undefined;
   const opts = { ...liveOpts, fusedStep, companionOwnRuns: true };
   const bareStreaming = new StreamingPredictor(incrementalEncoderFrom(models, { precision: 'int8' }), decoder, opts);
   const supStreaming = new StreamingPredictor(incrementalEncoderFrom(models, { precision: 'int8' }), decoder, opts);
-  const supervised = new PairedStreamingPredictor(supStreaming, new ShadowRollout(new ExactPredictor(models.encoder, models.decoder, liveOpts.blockSamples, false), { onBlock: () => undefined }), {
-    onShadowFailed: (during, error) => {
-      throw new Error(`bench: the int8 path's live shadow failed (${during}): ${error instanceof Error ? error.message : String(error)}`);
+  const supervised = new PairedStreamingPredictor(
+    supStreaming,
+    new ShadowRollout(new ExactPredictor(models.encoder, models.decoder, liveOpts.blockSamples, false), {
+      onBlock: () => undefined,
+    }),
+    {
+      onShadowFailed: (during, error) => {
+        throw new Error(
+          `bench: the int8 path's live shadow failed (${during}): ${error instanceof Error ? error.message : String(error)}`,
+        );
+      },
     },
-  });
-  const paths = [new Path('bare_int8', bareStreaming, undefined, steps), new Path('supervised_int8', supStreaming, undefined, steps)] as const;
+  );
+  const paths = [
+    new Path('bare_int8', bareStreaming, undefined, steps),
+    new Path('supervised_int8', supStreaming, undefined, steps),
+  ] as const;
   for (const p of paths) p.predictor.restartAt(0);
   return { paths, bareStreaming, supStreaming, supervised };
 }

@@ -4,7 +4,14 @@ import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { loadConfig, type Config } from './config.js';
-import { checkPrecisionKeys, loadModels, OPTIONAL_MODEL_KEYS, precisionKey, sessionOptionsFrom, type LoadedModels } from '../inference/models.js';
+import {
+  checkPrecisionKeys,
+  loadModels,
+  OPTIONAL_MODEL_KEYS,
+  precisionKey,
+  sessionOptionsFrom,
+  type LoadedModels,
+} from '../inference/models.js';
 import { INCREMENTAL_MODEL_KEY, MODEL_KEYS_WITH_INCREMENTAL } from '../inference/incremental-encoder.js';
 import { STREAM_STEP_MODEL_KEY } from '../inference/stream-step.js';
 
@@ -42,12 +49,19 @@ function numberFlag(flag: string, v: string): number {
  * Opens the graphs a configuration needs (the cached encoder step only when it streams with
  * it). run, align and bench all load their models here.
  */
-export async function openModels(cfg: Config, log: Logger, streaming = cfg.model.mode === 'streaming', bothPrecisions = false): Promise<LoadedModels> {
+export async function openModels(
+  cfg: Config,
+  log: Logger,
+  streaming = cfg.model.mode === 'streaming',
+  bothPrecisions = false,
+): Promise<LoadedModels> {
   const incremental = streaming && cfg.runtime.streaming.encoder === 'incremental';
   // The one-run step where the model folder has it (older folders step in two runs).
   const precision = cfg.model.precision;
   const fused = incremental && cfg.runtime.streaming.fused_step;
-  const optional = fused ? [...OPTIONAL_MODEL_KEYS, precisionKey(STREAM_STEP_MODEL_KEY, precision)] : [...OPTIONAL_MODEL_KEYS];
+  const optional = fused
+    ? [...OPTIONAL_MODEL_KEYS, precisionKey(STREAM_STEP_MODEL_KEY, precision)]
+    : [...OPTIONAL_MODEL_KEYS];
   // bench: the other precision's streaming graphs too, where the folder has them.
   if (bothPrecisions && incremental) {
     for (const p of ['fp32', 'int8'] as const) {
@@ -57,7 +71,13 @@ export async function openModels(cfg: Config, log: Logger, streaming = cfg.model
   }
   const keys = incremental ? [...MODEL_KEYS_WITH_INCREMENTAL] : ['encoder', 'decoder_step'];
   // int8: the streaming step's own graphs besides the fp32 ones exact and the shadow run.
-  const int8 = streaming && precision === 'int8' ? [precisionKey('decoder_step', precision), ...(incremental ? [precisionKey(INCREMENTAL_MODEL_KEY, precision)] : [])] : [];
+  const int8 =
+    streaming && precision === 'int8'
+      ? [
+          precisionKey('decoder_step', precision),
+          ...(incremental ? [precisionKey(INCREMENTAL_MODEL_KEY, precision)] : []),
+        ]
+      : [];
   checkPrecisionKeys(cfg.model.dir, precision, int8);
   return loadModels(cfg.model.dir, sessionOptionsFrom(cfg.runtime), log, [...keys, ...int8], optional);
 }

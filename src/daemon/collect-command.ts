@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir, uptime } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../common/errors.js';
@@ -23,7 +32,8 @@ export function parseSince(text: string, now = Date.now()): number {
   const rel = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/.exec(text.trim());
   if (rel) return now - Number(rel[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as 's' | 'm' | 'h' | 'd'];
   const t = Date.parse(text);
-  if (!Number.isFinite(t)) throw new UserError(`--since ${text}: expected a time (2026-12-01T20:00Z) or an age (30m, 2h, 3d)`);
+  if (!Number.isFinite(t))
+    throw new UserError(`--since ${text}: expected a time (2026-12-01T20:00Z) or an age (30m, 2h, 3d)`);
   return t;
 }
 
@@ -31,11 +41,19 @@ export function parseSince(text: string, now = Date.now()): number {
 function span(r: RunEntry): { start: number; end: number } {
   const s = r.summary ?? {};
   const fromName = /^run-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(r.name);
-  const nameTime = fromName ? Date.UTC(+fromName[1]!, +fromName[2]! - 1, +fromName[3]!, +fromName[4]!, +fromName[5]!, +fromName[6]!) : NaN;
+  const nameTime = fromName
+    ? Date.UTC(+fromName[1]!, +fromName[2]! - 1, +fromName[3]!, +fromName[4]!, +fromName[5]!, +fromName[6]!)
+    : NaN;
   const start = typeof s['started_at'] === 'string' ? Date.parse(s['started_at']) : nameTime;
   const updated = typeof s['updated_at'] === 'string' ? Date.parse(s['updated_at']) : NaN;
   const st = Number.isFinite(start) ? start : Date.now();
-  return { start: st, end: s['finished'] === true && Number.isFinite(updated) ? updated : Math.max(Date.now(), Number.isFinite(updated) ? updated : st) };
+  return {
+    start: st,
+    end:
+      s['finished'] === true && Number.isFinite(updated)
+        ? updated
+        : Math.max(Date.now(), Number.isFinite(updated) ? updated : st),
+  };
 }
 
 function chooseRuns(o: CollectCliOptions, named: string[]): { root: string; runs: RunEntry[] } {
@@ -43,7 +61,10 @@ function chooseRuns(o: CollectCliOptions, named: string[]): { root: string; runs
   if (named.length > 0) {
     const runs = named.map((n): RunEntry => {
       const dir = existsSync(join(root, n)) && RUN_DIR.test(basename(n)) ? join(root, n) : resolve(n);
-      if (!existsSync(join(dir, ARTIFACT_FILES.summary))) throw new UserError(`${n}: not a run folder (looked for ${join(dir, ARTIFACT_FILES.summary)}; runs root ${root} from ${from})`);
+      if (!existsSync(join(dir, ARTIFACT_FILES.summary)))
+        throw new UserError(
+          `${n}: not a run folder (looked for ${join(dir, ARTIFACT_FILES.summary)}; runs root ${root} from ${from})`,
+        );
       return { name: basename(dir), dir, bytes: 0, summary: readSummary(dir) };
     });
     return { root, runs };
@@ -99,18 +120,39 @@ interface JournalResult {
 
 /** The unit's journal over [from, to], or a note saying why there is none. */
 function journalExcerpt(into: string, unit: string, from: number, to: number): JournalResult {
-  const args = ['-u', unit, '--since', `@${Math.floor(from / 1000)}`, '--until', `@${Math.ceil(to / 1000)}`, '--no-pager', '-o', 'short-iso-precise'];
+  const args = [
+    '-u',
+    unit,
+    '--since',
+    `@${Math.floor(from / 1000)}`,
+    '--until',
+    `@${Math.ceil(to / 1000)}`,
+    '--no-pager',
+    '-o',
+    'short-iso-precise',
+  ];
   const note = (why: string): JournalResult => {
-    writeFileSync(join(into, 'journal-none.txt'), `No journal excerpt: ${why}\nCommand: journalctl ${args.join(' ')}\n`);
+    writeFileSync(
+      join(into, 'journal-none.txt'),
+      `No journal excerpt: ${why}\nCommand: journalctl ${args.join(' ')}\n`,
+    );
     return { file: 'journal-none.txt', status: why, command: ['journalctl', ...args] };
   };
   const r = spawnSync('journalctl', args, { encoding: 'utf8', maxBuffer: 512 * 1048576, timeout: 60_000 });
-  if (r.error) return note((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'journalctl is not installed on this host' : `journalctl failed to start (${r.error.message})`);
-  if (r.status !== 0) return note(`journalctl exited ${String(r.status)}: ${(r.stderr || '').trim().split('\n')[0] ?? ''}`);
+  if (r.error)
+    return note(
+      (r.error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'journalctl is not installed on this host'
+        : `journalctl failed to start (${r.error.message})`,
+    );
+  if (r.status !== 0)
+    return note(`journalctl exited ${String(r.status)}: ${(r.stderr || '').trim().split('\n')[0] ?? ''}`);
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '' && !/^-- No entries --$/.test(l.trim()));
   if (lines.length === 0) {
     const hint = (r.stderr || '').trim().split('\n')[0];
-    return note(`journalctl has no entries for unit ${unit} in this span${hint ? ` (${hint})` : ''}; the service may not run under systemd here, or the journal was rotated away`);
+    return note(
+      `journalctl has no entries for unit ${unit} in this span${hint ? ` (${hint})` : ''}; the service may not run under systemd here, or the journal was rotated away`,
+    );
   }
   writeFileSync(join(into, 'journal.txt'), r.stdout);
   return { file: 'journal.txt', status: `${lines.length} lines`, command: ['journalctl', ...args] };
@@ -123,7 +165,10 @@ function journalExcerpt(into: string, unit: string, from: number, to: number): J
  */
 export function collectCommand(o: CollectCliOptions, named: string[]): number {
   const { root, runs } = chooseRuns(o, named);
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const out = resolve(o.output ?? `myostream-collect-${hostname()}-${stamp}.tar.gz`);
   if (!existsSync(dirname(out))) throw new UserError(`-o ${out}: folder ${dirname(out)} does not exist`);
   const staging = mkdtempSync(join(tmpdir(), 'myostream-collect-'));
@@ -150,7 +195,9 @@ export function collectCommand(o: CollectCliOptions, named: string[]): number {
         started_at: new Date(spans[i]!.start).toISOString(),
         state: r.summary ? judgeRun(r.summary).text : 'no summary.json',
         verdict: verdictLine(judgeRun(r.summary ?? null)),
-        config_snapshot: existsSync(join(r.dir, ARTIFACT_FILES.config)) ? `runs/${r.name}/${ARTIFACT_FILES.config}` : 'missing',
+        config_snapshot: existsSync(join(r.dir, ARTIFACT_FILES.config))
+          ? `runs/${r.name}/${ARTIFACT_FILES.config}`
+          : 'missing',
         report: reports[i],
       })),
       journal,
@@ -158,11 +205,29 @@ export function collectCommand(o: CollectCliOptions, named: string[]): number {
     writeFileSync(join(bundle, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     // -h packs the run folders the links point at; a running run's files are replaced
     // atomically, so a file swapped mid-read is still whole (tar exits 1 and says so).
-    const t = spawnSync('tar', ['-czhf', tmpOut, '--exclude=.*.tmp', '--exclude=.space-reserve', '--warning=no-file-changed', '--warning=no-file-removed', '-C', staging, bundleName], { encoding: 'utf8' });
-    if (t.error) throw new UserError(`collect needs tar on PATH (${(t.error as NodeJS.ErrnoException).code ?? t.error.message})`);
-    if (t.status !== 0 && t.status !== 1) throw new UserError(`tar exited ${String(t.status)}: ${t.stderr.trim().split('\n')[0] ?? ''}`);
+    const t = spawnSync(
+      'tar',
+      [
+        '-czhf',
+        tmpOut,
+        '--exclude=.*.tmp',
+        '--exclude=.space-reserve',
+        '--warning=no-file-changed',
+        '--warning=no-file-removed',
+        '-C',
+        staging,
+        bundleName,
+      ],
+      { encoding: 'utf8' },
+    );
+    if (t.error)
+      throw new UserError(`collect needs tar on PATH (${(t.error as NodeJS.ErrnoException).code ?? t.error.message})`);
+    if (t.status !== 0 && t.status !== 1)
+      throw new UserError(`tar exited ${String(t.status)}: ${t.stderr.trim().split('\n')[0] ?? ''}`);
     renameSync(tmpOut, out);
-    process.stdout.write(`${out}: ${runs.length} run(s) (${runs.map((r) => r.name).join(', ')}), journal: ${journal.status}\n`);
+    process.stdout.write(
+      `${out}: ${runs.length} run(s) (${runs.map((r) => r.name).join(', ')}), journal: ${journal.status}\n`,
+    );
     return 0;
   } finally {
     rmSync(staging, { recursive: true, force: true });

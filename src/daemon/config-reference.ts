@@ -49,7 +49,8 @@ function boundsOf(n: Node): string {
   if (n.maximum !== undefined) b.push(`≤ ${n.maximum}`);
   if (n.exclusiveMaximum !== undefined) b.push(`< ${n.exclusiveMaximum}`);
   if (n.type === 'integer' && n.minimum === undefined && n.maximum === undefined) b.push('whole number');
-  if (n.minLength !== undefined && n.minLength > 0) b.push(n.minLength === 1 ? 'non-empty' : `≥ ${n.minLength} characters`);
+  if (n.minLength !== undefined && n.minLength > 0)
+    b.push(n.minLength === 1 ? 'non-empty' : `≥ ${n.minLength} characters`);
   if (n.maxLength !== undefined) b.push(`≤ ${n.maxLength} characters`);
   if (n.pattern !== undefined) b.push('pattern (see description)');
   if (n.minItems !== undefined && n.minItems > 0) b.push(`≥ ${n.minItems} items`);
@@ -124,7 +125,9 @@ export function configReferenceMarkdown(keys: readonly ReferenceKey[] = referenc
     for (const k of rows) {
       if (k.section && k.key === top.key) continue;
       const desc = k.description ?? '';
-      lines.push(`| \`${k.key}\`${k.section ? ' (section)' : ''} | ${cell(k.type)} | ${cell(k.bounds)} | ${cell(k.default)} | ${k.sighup ? 'yes' : 'no'} | ${cell(desc)} |`);
+      lines.push(
+        `| \`${k.key}\`${k.section ? ' (section)' : ''} | ${cell(k.type)} | ${cell(k.bounds)} | ${cell(k.default)} | ${k.sighup ? 'yes' : 'no'} | ${cell(desc)} |`,
+      );
     }
     lines.push('');
   }

@@ -22,7 +22,13 @@ export { configToYaml, type LoadOptions } from '../config/load.js';
  */
 export type Config = CoreConfig & {
   acquisition: AcquisitionSettings;
-  outputs: { poses_out: string; mqtt: MqttConfig; smoothing: SmoothingSettings; live_view: LiveViewSettings; metrics: MetricsSettings };
+  outputs: {
+    poses_out: string;
+    mqtt: MqttConfig;
+    smoothing: SmoothingSettings;
+    live_view: LiveViewSettings;
+    metrics: MetricsSettings;
+  };
   watchdog: WatchdogConfig;
 };
 
@@ -55,7 +61,9 @@ const ACQUISITION_SECTION = configSection('acquisition', acquisitionSettings);
  * composes it from its plug-in table; a test may add rows of its own to see a new plug-in's
  * section join `--set`, validation and the snapshot.
  */
-export function composeConfig<T extends Config = Config>(rows: readonly { readonly section?: ConfigSection | undefined }[]): ComposedConfig<T> {
+export function composeConfig<T extends Config = Config>(
+  rows: readonly { readonly section?: ConfigSection | undefined }[],
+): ComposedConfig<T> {
   const sections = [ACQUISITION_SECTION, ...rows.flatMap((r) => (r.section ? [r.section] : []))];
   const schema = composeConfigSchema(sections) as unknown as z.ZodType<T>;
   return {

@@ -52,13 +52,41 @@ export async function runDaemon(cfg: Config, log: Logger, o: DaemonOptions): Pro
       const scfg = multi ? perStreamMqtt(s, broker?.url) : s.cfg;
       const slog = multi ? log.child({ stream: s.id }) : log;
       return new StreamSession({
-        cfg: scfg, log: slog, models: models[i]!, source: sources[i]!, info: infos[i]!,
+        cfg: scfg,
+        log: slog,
+        models: models[i]!,
+        source: sources[i]!,
+        info: infos[i]!,
         artifacts: multi ? RunArtifacts.create('', join(root.dir, s.id), cfg.outputs) : root,
-        plugins: (env) => streamPlugins({ cfg: scfg, models: models[i]!, quiet: o.quiet, ...(liveView ? { liveView } : {}), ...(o.notify ? { notify: o.notify } : {}) }, env),
+        plugins: (env) =>
+          streamPlugins(
+            {
+              cfg: scfg,
+              models: models[i]!,
+              quiet: o.quiet,
+              ...(liveView ? { liveView } : {}),
+              ...(o.notify ? { notify: o.notify } : {}),
+            },
+            env,
+          ),
       });
     });
-    for (const session of sessions) o.reloadListeners?.push((r) => session.record('config_reload', reloadDetail(r), { applied: r.applied.join(','), refused: r.refused.join(','), error: r.error ?? null }));
-    if (multi) root.writeJson('streams.json', { streams: streams.map((s, i) => ({ stream_id: s.id, source: infos[i]!.sourceDescription, artifacts: join(root.dir, s.id) })) });
+    for (const session of sessions)
+      o.reloadListeners?.push((r) =>
+        session.record('config_reload', reloadDetail(r), {
+          applied: r.applied.join(','),
+          refused: r.refused.join(','),
+          error: r.error ?? null,
+        }),
+      );
+    if (multi)
+      root.writeJson('streams.json', {
+        streams: streams.map((s, i) => ({
+          stream_id: s.id,
+          source: infos[i]!.sourceDescription,
+          artifacts: join(root.dir, s.id),
+        })),
+      });
     // A model file that changed on disk since its digest was cached ends the run: what runs must
     // be what model_info.json and the artifacts say ran.
     const stop = new AbortController();

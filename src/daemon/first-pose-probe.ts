@@ -27,7 +27,10 @@ async function main(argv: readonly string[]): Promise<void> {
     if (argv[i] === '--set') set.push(argv[++i] ?? '');
     else if (argv[i] === '--config') config = argv[++i];
   }
-  const cfg = configFromCli({ ...(config !== undefined ? { config } : {}), set: [...set, 'input.speed=0', 'model.mode=streaming'] });
+  const cfg = configFromCli({
+    ...(config !== undefined ? { config } : {}),
+    set: [...set, 'input.speed=0', 'model.mode=streaming'],
+  });
   const configMs = performance.now();
   const log = silentLogger();
   const models = await openModels(cfg, log, true);
@@ -40,7 +43,12 @@ async function main(argv: readonly string[]): Promise<void> {
   let firstPoseMs = NaN;
   let rssAtFirstPose = NaN;
   await runPipeline({
-    source, predictor, log, rings, ringSeconds: cfg.runtime.streaming.max_buffer_seconds, signal: stop.signal,
+    source,
+    predictor,
+    log,
+    rings,
+    ringSeconds: cfg.runtime.streaming.max_buffer_seconds,
+    signal: stop.signal,
     hooks: {
       onPose: () => {
         if (Number.isNaN(firstPoseMs)) {
@@ -52,19 +60,21 @@ async function main(argv: readonly string[]): Promise<void> {
     },
   });
   const r = (x: number): number => Math.round(x * 10) / 10;
-  process.stdout.write(JSON.stringify({
-    imports_ms: r(importsMs),
-    config_ms: r(configMs),
-    models_ms: r(modelsMs),
-    source_ms: r(sourceMs),
-    first_pose_ms: r(firstPoseMs),
-    model_load_ms: r(modelsMs - configMs),
-    digests: models.digests,
-    // Resident memory at the first pose: the loaded graphs (model.precision decides which) and the rest.
-    rss_mb: r(rssAtFirstPose / 2 ** 20),
-    precision: cfg.model.precision,
-    source: source.info.description,
-  }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      imports_ms: r(importsMs),
+      config_ms: r(configMs),
+      models_ms: r(modelsMs),
+      source_ms: r(sourceMs),
+      first_pose_ms: r(firstPoseMs),
+      model_load_ms: r(modelsMs - configMs),
+      digests: models.digests,
+      // Resident memory at the first pose: the loaded graphs (model.precision decides which) and the rest.
+      rss_mb: r(rssAtFirstPose / 2 ** 20),
+      precision: cfg.model.precision,
+      source: source.info.description,
+    }) + '\n',
+  );
 }
 
 main(process.argv.slice(2)).then(

@@ -75,7 +75,11 @@ export function createRings(source: EmgSource, seconds: number): { emg: RingBuff
 export class EventLogLimiter {
   private readonly kinds = new Map<string, { lastMs: number; skipped: number; atSample: number }>();
 
-  constructor(private readonly log: Logger, private readonly intervalMs: number, private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   warn(kind: string, atSample: number, detail: string): void {
     const t = this.now();
@@ -86,8 +90,12 @@ export class EventLogLimiter {
       return;
     }
     const skipped = k?.skipped ?? 0;
-    this.log.warn({ atSample, kind, ...(skipped ? { not_logged: skipped } : {}) },
-      skipped ? `${detail} (and ${skipped} more ${kind} event(s) since the last such line, not logged; events.jsonl has each)` : detail);
+    this.log.warn(
+      { atSample, kind, ...(skipped ? { not_logged: skipped } : {}) },
+      skipped
+        ? `${detail} (and ${skipped} more ${kind} event(s) since the last such line, not logged; events.jsonl has each)`
+        : detail,
+    );
     this.kinds.set(kind, { lastMs: t, skipped: 0, atSample });
   }
 
@@ -95,7 +103,10 @@ export class EventLogLimiter {
   flush(): void {
     for (const [kind, k] of this.kinds) {
       if (k.skipped === 0) continue;
-      this.log.warn({ atSample: k.atSample, kind, not_logged: k.skipped }, `${k.skipped} more ${kind} event(s) since the last such line, not logged; events.jsonl has each`);
+      this.log.warn(
+        { atSample: k.atSample, kind, not_logged: k.skipped },
+        `${k.skipped} more ${kind} event(s) since the last such line, not logged; events.jsonl has each`,
+      );
       k.skipped = 0;
     }
   }
@@ -114,7 +125,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   const { emg: ring, truth } = opts.rings ?? createRings(source, opts.ringSeconds);
   const events: PipelineEvent[] = [];
   const logLines = new EventLogLimiter(log, opts.logIntervalMs ?? 1000);
-  const record = (kind: PipelineEvent['kind'], atSample: number, detail: string, data?: PipelineEvent['data']): void => {
+  const record = (
+    kind: PipelineEvent['kind'],
+    atSample: number,
+    detail: string,
+    data?: PipelineEvent['data'],
+  ): void => {
     const e: PipelineEvent = { time: new Date().toISOString(), kind, atSample, detail, ...(data ? { data } : {}) };
     events.push(e);
     hooks.onEvent?.(e);
@@ -198,7 +214,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       if (ring.written >= predictor.nextReadyAt) {
         if (predictor.oldestNeeded < ring.oldest) {
           const at = ring.oldest;
-          record('overrun', at, `inference fell ${at - predictor.oldestNeeded} samples behind the ring (capacity ${ring.capacity}); restarting at the oldest held sample`);
+          record(
+            'overrun',
+            at,
+            `inference fell ${at - predictor.oldestNeeded} samples behind the ring (capacity ${ring.capacity}); restarting at the oldest held sample`,
+          );
           restart(predictor, at);
           ring.seekReader(at);
           wakeProducer();
@@ -213,7 +233,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
           // The writer lapped the reader while it copied a window: the same as an overrun.
           if (!(e instanceof RangeError && /overwritten/.test(e.message))) throw e;
           const at = ring.oldest;
-          record('overrun', at, `the window being read was overwritten (${e.message}); restarting at the oldest held sample`);
+          record(
+            'overrun',
+            at,
+            `the window being read was overwritten (${e.message}); restarting at the oldest held sample`,
+          );
           restart(predictor, at);
           ring.seekReader(at);
           wakeProducer();
@@ -260,5 +284,14 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   // eslint-disable-next-line @typescript-eslint/only-throw-error -- the source's own error, rethrown as it threw it
   if (producerError !== undefined) throw producerError;
   record('source_end', ring.written, `source ended after ${ring.written} samples`);
-  return { samples: ring.written, poses, units, overwritten: ring.overwritten, events, wallMs: performance.now() - t0, ring, truth };
+  return {
+    samples: ring.written,
+    poses,
+    units,
+    overwritten: ring.overwritten,
+    events,
+    wallMs: performance.now() - t0,
+    ring,
+    truth,
+  };
 }

@@ -29,7 +29,10 @@ export class PluginHost {
   private ctx: HostedContext | undefined;
   private readonly sources: { report(): PluginReport }[] = [];
 
-  constructor(plugins: readonly Plugin[], private readonly log: Logger) {
+  constructor(
+    plugins: readonly Plugin[],
+    private readonly log: Logger,
+  ) {
     this.slots = plugins.map((plugin) => ({ plugin, state: 'idle' }));
     this.bus = new EventBus<RunEvents>((owner, event, err) => this.failed(owner, event, err));
   }
@@ -139,7 +142,12 @@ export class PluginHost {
           if (failpointsArmed()) failpoint(`plugin.${slot.plugin.name}.stop`);
           return slot.plugin.stop();
         })
-        .catch((e: unknown) => this.log.error({ plugin: slot.plugin.name }, `plug-in ${slot.plugin.name} failed to stop: ${errorMessage(e)}`));
+        .catch((e: unknown) =>
+          this.log.error(
+            { plugin: slot.plugin.name },
+            `plug-in ${slot.plugin.name} failed to stop: ${errorMessage(e)}`,
+          ),
+        );
     }
     this.reportDisabled(slot.plugin.name, `plug-in ${slot.plugin.name}`, during, message, 'disabled');
   }
@@ -148,7 +156,12 @@ export class PluginHost {
     this.disabled.push({ plugin: name, during, message });
     this.log.error({ plugin: name, during }, `${title} failed (${during}) and is ${what}: ${message}`);
     this.bus.emit('error', { plugin: name, during, message, disabled: true });
-    this.record('plugin_failed', this.ctx?.session.samples ?? 0, `${title} ${what} after a failure in ${during}: ${message}`, { plugin: name, during });
+    this.record(
+      'plugin_failed',
+      this.ctx?.session.samples ?? 0,
+      `${title} ${what} after a failure in ${during}: ${message}`,
+      { plugin: name, during },
+    );
   }
 }
 

@@ -54,7 +54,8 @@ export function syntheticEmg(seconds: number, seed: number): Float32Array {
   const gen = new SyntheticGenerator({ seed, sampleRate: SAMPLE_RATE, mode: 'model', unitsPerVolt: 1 });
   const emg = new Float32Array(n * SYNTHETIC_CHANNELS);
   const angles = new Float32Array(4096 * SYNTHETIC_JOINTS);
-  for (let done = 0; done < n; done += 4096) gen.next(Math.min(4096, n - done), emg, done * SYNTHETIC_CHANNELS, angles, 0);
+  for (let done = 0; done < n; done += 4096)
+    gen.next(Math.min(4096, n - done), emg, done * SYNTHETIC_CHANNELS, angles, 0);
   return emg;
 }
 
@@ -62,7 +63,13 @@ export function syntheticEmg(seconds: number, seed: number): Float32Array {
  * exact_grid streaming at `precision` over the whole input, [steps, 20]: one continuous session,
  * or (resetPerBlock) a fresh session at every block start, 250 steps each.
  */
-async function streamingPoses(models: LoadedModels, ring: RingBuffer, precision: Precision, o: StudyOptions, resetPerBlock = false): Promise<Float32Array> {
+async function streamingPoses(
+  models: LoadedModels,
+  ring: RingBuffer,
+  precision: Precision,
+  o: StudyOptions,
+  resetPerBlock = false,
+): Promise<Float32Array> {
   const decoder = models.sessions[precisionKey('decoder_step', precision)];
   if (!decoder) throw new Error(`${precisionKey('decoder_step', precision)} not loaded`);
   const p = new StreamingPredictor(incrementalEncoderFrom(models, { precision }), decoder, {
@@ -115,7 +122,12 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Figures of |a − b| over their first `steps` poses, in degrees. */
-export function deviationFigures(a: Float32Array, b: Float32Array, steps: number, segmentSteps: number): DeviationFigures {
+export function deviationFigures(
+  a: Float32Array,
+  b: Float32Array,
+  steps: number,
+  segmentSteps: number,
+): DeviationFigures {
   const all = new Float64Array(steps * POSE_DIM);
   const perJoint = Array.from({ length: POSE_DIM }, () => new Float64Array(steps));
   const segments: number[] = [];
@@ -146,7 +158,11 @@ export function deviationFigures(a: Float32Array, b: Float32Array, steps: number
  * exact_grid session at fp32 and one at int8 (incremental encoder, one run per step where the
  * folder has stream_step), and exact (fp32, reset per block) over every whole block.
  */
-export async function precisionStudy(models: LoadedModels, emg: Float32Array, o: StudyOptions = {}): Promise<PrecisionStudy> {
+export async function precisionStudy(
+  models: LoadedModels,
+  emg: Float32Array,
+  o: StudyOptions = {},
+): Promise<PrecisionStudy> {
   const n = emg.length / NUM_CHANNELS;
   const ring = RingBuffer.create(n, NUM_CHANNELS);
   ring.append(emg);
@@ -165,8 +181,18 @@ export async function precisionStudy(models: LoadedModels, emg: Float32Array, o:
     exact_steps: exactSteps,
     segment_s: segmentS,
     int8_vs_fp32_streaming: deviationFigures(int8, fp32, steps, segmentSteps),
-    int8_reset_per_block_vs_fp32_exact: deviationFigures(int8Blocks, exact, Math.min(exactSteps, int8Blocks.length / POSE_DIM), segmentSteps),
-    fp32_reset_per_block_vs_fp32_exact: deviationFigures(fp32Blocks, exact, Math.min(exactSteps, fp32Blocks.length / POSE_DIM), segmentSteps),
+    int8_reset_per_block_vs_fp32_exact: deviationFigures(
+      int8Blocks,
+      exact,
+      Math.min(exactSteps, int8Blocks.length / POSE_DIM),
+      segmentSteps,
+    ),
+    fp32_reset_per_block_vs_fp32_exact: deviationFigures(
+      fp32Blocks,
+      exact,
+      Math.min(exactSteps, fp32Blocks.length / POSE_DIM),
+      segmentSteps,
+    ),
     int8_vs_fp32_exact: deviationFigures(int8, exact, exactSteps, segmentSteps),
     fp32_streaming_vs_fp32_exact: deviationFigures(fp32, exact, exactSteps, segmentSteps),
   };

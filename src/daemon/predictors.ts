@@ -23,7 +23,10 @@ export function buildFrameEncoder(cfg: CoreConfig, models: LoadedModels): FrameE
   const s = cfg.runtime.streaming;
   // The cached step gives the same frames for both policies (frame q for every q).
   if (s.encoder === 'incremental') return incrementalEncoderFrom(models, { precision: cfg.model.precision });
-  return new WindowFrameEncoder(models.encoder, s.feature_policy === 'sliding_window' ? s.window_samples : RECEPTIVE_FIELD);
+  return new WindowFrameEncoder(
+    models.encoder,
+    s.feature_policy === 'sliding_window' ? s.window_samples : RECEPTIVE_FIELD,
+  );
 }
 
 export function buildStreaming(cfg: CoreConfig, models: LoadedModels): StreamingPredictor {
@@ -32,13 +35,19 @@ export function buildStreaming(cfg: CoreConfig, models: LoadedModels): Streaming
     policy: cfg.runtime.streaming.feature_policy,
     blockSamples: cfg.runtime.exact.block_samples,
     // Loaded only for the incremental encoder with runtime.streaming.fused_step on.
-    fusedStep: cfg.runtime.streaming.fused_step ? models.sessions[precisionKey(STREAM_STEP_MODEL_KEY, precision)] : undefined,
+    fusedStep: cfg.runtime.streaming.fused_step
+      ? models.sessions[precisionKey(STREAM_STEP_MODEL_KEY, precision)]
+      : undefined,
     // The live shadow is fp32 exact (buildExact): it runs its own steps beside int8 ones.
     companionOwnRuns: precision !== 'fp32',
   });
 }
 
-export function buildExact(cfg: CoreConfig, models: LoadedModels, upsample = cfg.runtime.exact.upsample_to_input_rate): ExactPredictor {
+export function buildExact(
+  cfg: CoreConfig,
+  models: LoadedModels,
+  upsample = cfg.runtime.exact.upsample_to_input_rate,
+): ExactPredictor {
   // The whole 250-step rollout in one run where the model set has the Loop graph.
   return new ExactPredictor(models.encoder, models.decoder, cfg.runtime.exact.block_samples, upsample, models.rollout);
 }
@@ -61,13 +70,18 @@ export interface PredictorHooks extends ShadowHooks {
 }
 
 export function buildPredictors(cfg: CoreConfig, models: LoadedModels, hooks: PredictorHooks): Predictors {
-  const exact = new ExactMode(buildExact(cfg, models), cfg.runtime.exact.upsample_to_input_rate ? (p) => hooks.upsampled(p.sample, p.angles) : undefined);
+  const exact = new ExactMode(
+    buildExact(cfg, models),
+    cfg.runtime.exact.upsample_to_input_rate ? (p) => hooks.upsampled(p.sample, p.angles) : undefined,
+  );
   // Streaming models (the cached encoder) are loaded only for a run configured to stream.
   const canStream = cfg.model.mode === 'streaming' && cfg.runtime.streaming.enabled;
   if (!canStream) return { exact, streaming: undefined, stateMaxAbs: () => NaN };
   const bare = buildStreaming(cfg, models);
   // The shadow takes its frames from the streaming encoder: its own exact rollout needs no encoder run, no upsampling.
-  const shadow = cfg.eval.streaming_alignment_check ? new ShadowRollout(buildExact(cfg, models, false), { onBlock: (c) => hooks.onBlock(c) }) : undefined;
+  const shadow = cfg.eval.streaming_alignment_check
+    ? new ShadowRollout(buildExact(cfg, models, false), { onBlock: (c) => hooks.onBlock(c) })
+    : undefined;
   const streaming = new PairedStreamingPredictor(bare, shadow, hooks);
   return { exact, streaming, stateMaxAbs: () => bare.stateMaxAbs() };
 }

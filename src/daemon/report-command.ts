@@ -26,7 +26,11 @@ export function writeRunReport(dir: string, opts: { out?: string; maxPoints?: nu
   const run = readRunFolder(dir);
   const wd = run.config?.value?.['watchdog'] as Record<string, unknown> | undefined;
   const hb = typeof wd?.['status_interval_s'] === 'number' ? wd['status_interval_s'] : 5;
-  const data = buildReportData(run, { maxPoints: opts.maxPoints ?? DEFAULT_MAX_POINTS, now: opts.now ?? new Date(), defaultHeartbeatS: hb });
+  const data = buildReportData(run, {
+    maxPoints: opts.maxPoints ?? DEFAULT_MAX_POINTS,
+    now: opts.now ?? new Date(),
+    defaultHeartbeatS: hb,
+  });
   const html = renderReportHtml(run, data);
   const path = opts.out ? resolve(opts.out) : join(dir, REPORT_FILE);
   try {
@@ -52,7 +56,8 @@ export function streamFolders(dir: string): string[] | null {
   }
   if (!Array.isArray(streams)) throw new UserError(`${index}: no "streams" list`);
   return streams.map((s: { stream_id?: unknown }, i) => {
-    if (typeof s?.stream_id !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(s.stream_id)) throw new UserError(`${index}: streams[${i}].stream_id is not a folder name`);
+    if (typeof s?.stream_id !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(s.stream_id))
+      throw new UserError(`${index}: streams[${i}].stream_id is not a folder name`);
     return join(dir, s.stream_id);
   });
 }
@@ -65,14 +70,22 @@ export function reportCommand(run: string | undefined, o: ReportCliOptions): num
   let maxPoints: number | undefined;
   if (o.maxPoints !== undefined) {
     maxPoints = Number(o.maxPoints);
-    if (!Number.isInteger(maxPoints) || maxPoints < 10) throw new UserError(`--max-points: expected an integer ≥ 10, got "${o.maxPoints}"`);
+    if (!Number.isInteger(maxPoints) || maxPoints < 10)
+      throw new UserError(`--max-points: expected an integer ≥ 10, got "${o.maxPoints}"`);
   }
   // The same search as `status`: from any directory, the configured root or the service's.
-  const dir = run !== undefined ? resolve(run) : chooseRun({ set: o.set, ...(o.config !== undefined ? { config: o.config } : {}) }).dir;
+  const dir =
+    run !== undefined
+      ? resolve(run)
+      : chooseRun({ set: o.set, ...(o.config !== undefined ? { config: o.config } : {}) }).dir;
   const streams = streamFolders(dir);
-  if (streams && o.out !== undefined) throw new UserError(`--out: ${dir} holds ${streams.length} streams, each gets its own report.html`);
+  if (streams && o.out !== undefined)
+    throw new UserError(`--out: ${dir} holds ${streams.length} streams, each gets its own report.html`);
   for (const d of streams ?? [dir]) {
-    const r = writeRunReport(d, { ...(o.out !== undefined ? { out: o.out } : {}), ...(maxPoints !== undefined ? { maxPoints } : {}) });
+    const r = writeRunReport(d, {
+      ...(o.out !== undefined ? { out: o.out } : {}),
+      ...(maxPoints !== undefined ? { maxPoints } : {}),
+    });
     process.stdout.write(`${r.path} (${(r.bytes / 1024).toFixed(0)} KiB, ${r.charts} charts, run ${r.state})\n`);
   }
   return 0;

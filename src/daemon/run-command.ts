@@ -18,7 +18,12 @@ const LIVE_KEYS = new Set(SIGHUP_APPLIES.map((k) => k.split('.')[0]!));
  * (the log level) is applied; any other change is refused with its key in the log — the run
  * keeps its configuration — and a configuration that no longer loads changes nothing.
  */
-function reloader(o: RunCliOptions, current: { cfg: Config }, log: Logger, listeners: readonly ReloadListener[]): () => void {
+function reloader(
+  o: RunCliOptions,
+  current: { cfg: Config },
+  log: Logger,
+  listeners: readonly ReloadListener[],
+): () => void {
   const tell = (r: ReloadOutcome): void => {
     for (const l of listeners) l(r);
   };
@@ -30,7 +35,9 @@ function reloader(o: RunCliOptions, current: { cfg: Config }, log: Logger, liste
       tell({ applied: [], refused: [], error: errorMessage(e) });
       throw e;
     }
-    const changed = (Object.keys(next) as (keyof Config)[]).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(current.cfg[k]));
+    const changed = (Object.keys(next) as (keyof Config)[]).filter(
+      (k) => JSON.stringify(next[k]) !== JSON.stringify(current.cfg[k]),
+    );
     const refused: string[] = changed.filter((k) => !LIVE_KEYS.has(k));
     const { level: _next, ...nextLogging } = next.logging;
     const { level: _now, ...nowLogging } = current.cfg.logging;
@@ -41,7 +48,11 @@ function reloader(o: RunCliOptions, current: { cfg: Config }, log: Logger, liste
       applied.push(`logging.level=${next.logging.level}`);
       log.info({ level: next.logging.level }, 'reload: log level changed');
     }
-    if (refused.length > 0) log.warn({ keys: refused }, `reload: ${refused.join(', ')} changed; those need a restart (systemctl restart myostream), the run goes on with its configuration`);
+    if (refused.length > 0)
+      log.warn(
+        { keys: refused },
+        `reload: ${refused.join(', ')} changed; those need a restart (systemctl restart myostream), the run goes on with its configuration`,
+      );
     if (changed.length === 0) log.info('reload: the configuration is unchanged');
     current.cfg = { ...current.cfg, logging: { ...current.cfg.logging, level: next.logging.level } };
     tell({ applied, refused });
@@ -63,7 +74,13 @@ export async function runCommand(o: RunCliOptions): Promise<number> {
     reload: reloader(o, { cfg }, log, reloadListeners),
   });
   try {
-    return await runDaemon(cfg, log, { quiet: o.quiet === true, signal: stop.signal, notify, reloadListeners, ...(o.artifacts ? { artifactsDir: o.artifacts } : {}) });
+    return await runDaemon(cfg, log, {
+      quiet: o.quiet === true,
+      signal: stop.signal,
+      notify,
+      reloadListeners,
+      ...(o.artifacts ? { artifactsDir: o.artifacts } : {}),
+    });
   } finally {
     notify.close();
     dispose();

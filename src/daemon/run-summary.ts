@@ -61,7 +61,13 @@ export function whatRan(f: RunFacts): Required<Pick<PluginReport, 'sections' | '
  * running (its start failed on a full disk, or it was disabled later), the command writes it
  * itself, so the run stays visible and is judged NOT PASSED with that plug-in named.
  */
-export function writeSummaryIfNoWriter(running: (plugin: string) => boolean, artifacts: ArtifactStore, report: () => MergedReport, final: boolean, heartbeatS: number): void {
+export function writeSummaryIfNoWriter(
+  running: (plugin: string) => boolean,
+  artifacts: ArtifactStore,
+  report: () => MergedReport,
+  final: boolean,
+  heartbeatS: number,
+): void {
   if (!running(SUMMARY_WRITER)) writeSummary(artifacts, report(), final, heartbeatS);
 }
 
@@ -69,7 +75,12 @@ export function writeSummaryIfNoWriter(running: (plugin: string) => boolean, art
  * The final tick, then the run judged on the report the final summary was made of, as `status`
  * will judge it: when the disk refused that final summary, as ended unrecorded.
  */
-export function finalTickJudged(finalTick: () => void, report: () => MergedReport, artifacts: ArtifactStore, heartbeatS: number): RunVerdict {
+export function finalTickJudged(
+  finalTick: () => void,
+  report: () => MergedReport,
+  artifacts: ArtifactStore,
+  heartbeatS: number,
+): RunVerdict {
   const refusedBefore = summaryRefusals(artifacts);
   finalTick();
   return judgeOwnEnd(report(), artifacts, heartbeatS, summaryRefusals(artifacts) > refusedBefore);

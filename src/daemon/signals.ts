@@ -39,7 +39,10 @@ export function installSignalHandlers(cb: SignalCallbacks, proc: NodeJS.Process 
       sig,
       () => {
         if (finalising) {
-          cb.log.warn({ signal: sig, first: finalising }, `${sig} while finalising after ${finalising}: still finalising (SIGKILL ends it at once)`);
+          cb.log.warn(
+            { signal: sig, first: finalising },
+            `${sig} while finalising after ${finalising}: still finalising (SIGKILL ends it at once)`,
+          );
           return;
         }
         finalising = sig;
@@ -68,11 +71,12 @@ export function installSignalHandlers(cb: SignalCallbacks, proc: NodeJS.Process 
       cb.log.info({ signal: 'SIGHUP' }, 'SIGHUP: reloading the configuration');
       const done = (e?: unknown): void => {
         reloading = false;
-        if (e !== undefined) cb.log.error({ signal: 'SIGHUP' }, `reload failed, the run goes on unchanged: ${errorMessage(e)}`);
+        if (e !== undefined)
+          cb.log.error({ signal: 'SIGHUP' }, `reload failed, the run goes on unchanged: ${errorMessage(e)}`);
       };
       try {
         const r = cb.reload();
-        if (r && typeof (r).then === 'function') (r).then(() => done(), done);
+        if (r && typeof r.then === 'function') r.then(() => done(), done);
         else done();
       } catch (e) {
         done(e);
@@ -95,7 +99,10 @@ export function installSignalHandlers(cb: SignalCallbacks, proc: NodeJS.Process 
   // answered now, once, as a reload — the configuration may have changed after it was read.
   const early = takeHeldSignals(proc);
   if (early > 0) {
-    cb.log.info({ signal: 'SIGHUP', count: early }, `SIGHUP during start-up (${early}×): answered now that the run has its handlers`);
+    cb.log.info(
+      { signal: 'SIGHUP', count: early },
+      `SIGHUP during start-up (${early}×): answered now that the run has its handlers`,
+    );
     handlers.find(([sig]) => sig === 'SIGHUP')![1]();
   }
   return () => {

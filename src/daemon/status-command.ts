@@ -26,7 +26,9 @@ export const INSTALLED_CONFIG = '/etc/myostream/realtime_config.yaml';
  * not be able to write where the service writes.
  */
 export function readOnlyConfig(o: { config?: string; set: string[] }): Config {
-  const file = o.config ?? (existsSync(INSTALLED_CONFIG) ? INSTALLED_CONFIG : existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  const file =
+    o.config ??
+    (existsSync(INSTALLED_CONFIG) ? INSTALLED_CONFIG : existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   return loadConfig(file, o.set, { checkPaths: false });
 }
 
@@ -39,7 +41,10 @@ export const SERVICE_RUNS = '/var/lib/myostream/runs';
  * ./artifacts are tried: a technician's shell has neither $STATE_DIRECTORY nor the service's
  * working directory.
  */
-export function runsRoot(o: { config?: string; set: string[]; artifacts?: string }): { root: string; from: RootSource } {
+export function runsRoot(o: { config?: string; set: string[]; artifacts?: string }): {
+  root: string;
+  from: RootSource;
+} {
   if (o.artifacts) return { root: resolve(o.artifacts), from: '--artifacts' };
   const chosen = artifactsRootFrom(readOnlyConfig(o).outputs.artifacts_root);
   if (chosen.from !== 'working directory' || listRuns(chosen.root).length > 0) return chosen;
@@ -62,10 +67,13 @@ interface Disabled {
  * ones) lists fewer, so both are read.
  */
 function disabledOutputs(summary: Record<string, unknown>, events: { kind?: string; detail?: string }[]): string[] {
-  const listed = (summary['disabled'] ?? (summary['plugins'] as Record<string, unknown> | undefined)?.['disabled']) as Disabled[] | undefined;
+  const listed = (summary['disabled'] ?? (summary['plugins'] as Record<string, unknown> | undefined)?.['disabled']) as
+    Disabled[] | undefined;
   const fromSummary = Array.isArray(listed) ? listed.map((d) => `${d.plugin} (during ${d.during}): ${d.message}`) : [];
   const named = new Set(Array.isArray(listed) ? listed.map((d) => d.plugin) : []);
-  const fromEvents = events.filter((e) => e.kind === 'plugin_failed' && ![...named].some((n) => String(e.detail).startsWith(`plug-in ${n} `))).map((e) => String(e.detail));
+  const fromEvents = events
+    .filter((e) => e.kind === 'plugin_failed' && ![...named].some((n) => String(e.detail).startsWith(`plug-in ${n} `)))
+    .map((e) => String(e.detail));
   return [...fromSummary, ...fromEvents];
 }
 
@@ -91,18 +99,28 @@ export function statusCommand(o: StatusCliOptions): number {
   const disabled = disabledOutputs(summary, ev.records);
   const failed = failedWrites(ev.records);
   if (o.json) {
-    process.stdout.write(JSON.stringify({
-      run: dir, root, root_from: from, state: verdict,
-      disabled_outputs: disabled,
-      failed_writes: failed,
-      events_file: { records: ev.records.length, torn_last_line: ev.torn, bad_lines: ev.corrupt.map((c) => c.line), corrupt_lines: ev.corrupt },
-      ...summary,
-      // The judge's verdict, not the run's own `passed` (which a run that then died still holds).
-      summary_passed: summary['passed'] ?? null,
-      passed: verdict.passed ?? null,
-      verdict: verdict.verdict,
-      verdict_reason: verdict.reason,
-    }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        run: dir,
+        root,
+        root_from: from,
+        state: verdict,
+        disabled_outputs: disabled,
+        failed_writes: failed,
+        events_file: {
+          records: ev.records.length,
+          torn_last_line: ev.torn,
+          bad_lines: ev.corrupt.map((c) => c.line),
+          corrupt_lines: ev.corrupt,
+        },
+        ...summary,
+        // The judge's verdict, not the run's own `passed` (which a run that then died still holds).
+        summary_passed: summary['passed'] ?? null,
+        passed: verdict.passed ?? null,
+        verdict: verdict.verdict,
+        verdict_reason: verdict.reason,
+      }) + '\n',
+    );
     return 0;
   }
   const lat = summary['latency'] as { t_compute_p50_ms?: number | null; t_compute_p95_ms?: number | null } | undefined;
@@ -120,10 +138,14 @@ export function statusCommand(o: StatusCliOptions): number {
     ...switches.map((s) => `fallback  ${s.reason}`),
     ...disabled.map((d) => `disabled  ${d}`),
     ...failed.map((d) => `failed    ${d}`),
-    ...((summary['artifacts_failures'] as { message?: string; time?: string }[] | undefined) ?? []).map((f) => `artifacts ${String(f.message)} (at ${String(f.time)})`),
+    ...((summary['artifacts_failures'] as { message?: string; time?: string }[] | undefined) ?? []).map(
+      (f) => `artifacts ${String(f.message)} (at ${String(f.time)})`,
+    ),
     `events    ${ev.records.length}${lastEvent ? ` (last: ${String(lastEvent.kind)} at ${String(lastEvent.time)})` : ''}` +
       (ev.torn ? '; the last line of events.jsonl is torn (skipped)' : '') +
-      (ev.corrupt[0] ? `; ${ev.corrupt.length} corrupt line(s) skipped, the first: line ${ev.corrupt[0].line} at byte offset ${ev.corrupt[0].offset} (${ev.corrupt[0].reason})` : ''),
+      (ev.corrupt[0]
+        ? `; ${ev.corrupt.length} corrupt line(s) skipped, the first: line ${ev.corrupt[0].line} at byte offset ${ev.corrupt[0].offset} (${ev.corrupt[0].reason})`
+        : ''),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
@@ -144,7 +166,9 @@ export function newestRun(root: string, from: RootSource): string {
   const runs = listRuns(root);
   const last = runs[runs.length - 1];
   if (!last) {
-    throw new UserError(`no runs under ${root} (from ${from}); the order is --artifacts, outputs.artifacts_root, $MYOSTREAM_ARTIFACTS, $STATE_DIRECTORY/runs, ./artifacts, ${SERVICE_RUNS}, the package's artifacts/`);
+    throw new UserError(
+      `no runs under ${root} (from ${from}); the order is --artifacts, outputs.artifacts_root, $MYOSTREAM_ARTIFACTS, $STATE_DIRECTORY/runs, ./artifacts, ${SERVICE_RUNS}, the package's artifacts/`,
+    );
   }
   return last.dir;
 }

@@ -2,7 +2,22 @@ import type { EmgSource } from '../acquisition/source.js';
 import { exitCodeOf, isUserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Config } from './config.js';
-import type { ArtifactStore, Mode, ModeSwitch, Plugin, PluginReport, PoseEvent, RunEvent, RunEventKind, SessionActions, SessionView, StepRecord, StreamInfo, UnitEvent, UpsampledPose } from '../domain/plugin.js';
+import type {
+  ArtifactStore,
+  Mode,
+  ModeSwitch,
+  Plugin,
+  PluginReport,
+  PoseEvent,
+  RunEvent,
+  RunEventKind,
+  SessionActions,
+  SessionView,
+  StepRecord,
+  StreamInfo,
+  UnitEvent,
+  UpsampledPose,
+} from '../domain/plugin.js';
 import type { LoadedModels } from '../inference/models.js';
 import type { Predictor } from '../inference/predictor.js';
 import { createRings, runPipeline, type PipelineResult } from './pipeline.js';
@@ -37,7 +52,14 @@ export interface StreamParts {
  * its events in events.jsonl, and MQTT health and /metrics read these same counts.
  */
 const COUNTED: Partial<Record<RunEvent['kind'], string>> = {
-  gap: 'gaps', overrun: 'overruns', bridged_gap: 'bridged_gaps', stall: 'stalls', reinit: 'reinits', bad_samples: 'bad_sample_reports', alarm: 'alarms', contention: 'contentions',
+  gap: 'gaps',
+  overrun: 'overruns',
+  bridged_gap: 'bridged_gaps',
+  stall: 'stalls',
+  reinit: 'reinits',
+  bad_samples: 'bad_sample_reports',
+  alarm: 'alarms',
+  contention: 'contentions',
 };
 
 /**
@@ -71,7 +93,14 @@ export class StreamSession implements SessionActions {
   private readonly rings: ReturnType<typeof createRings>;
   private aligning: Promise<Record<string, unknown>> | undefined;
   // One object reused for every unit: the 50 Hz loop allocates nothing for its listeners.
-  private readonly unit: UnitEvent = { mode: 'streaming', computeMs: 0, cpuMs: NaN, lastStep: -1, ringWritten: 0, sinceRestart: 0 };
+  private readonly unit: UnitEvent = {
+    mode: 'streaming',
+    computeMs: 0,
+    cpuMs: NaN,
+    lastStep: -1,
+    ringWritten: 0,
+    sinceRestart: 0,
+  };
   private readonly upsampledPose: UpsampledPose = { sample: 0, angles: new Float32Array(0) };
 
   constructor(private readonly p: StreamParts) {
@@ -84,10 +113,14 @@ export class StreamSession implements SessionActions {
         this.bus.emit('upsampled', this.upsampledPose);
       },
       onBlock: (c) => this.bus.emit('block', c),
-      onShadowFailed: (during, error) => this.host.partFailed(SHADOW_PART, 'the live shadow (alignment check)', during, error),
+      onShadowFailed: (during, error) =>
+        this.host.partFailed(SHADOW_PART, 'the live shadow (alignment check)', during, error),
     });
     if (this.predictors.streaming) this.predictors.streaming.streaming.onStep = this.onStep;
-    this.host = new PluginHost(p.plugins({ predictors: this.predictors, truth: this.rings.truth, source: p.source }), p.log);
+    this.host = new PluginHost(
+      p.plugins({ predictors: this.predictors, truth: this.rings.truth, source: p.source }),
+      p.log,
+    );
     this.host.addReportSource(this);
   }
 
@@ -97,13 +130,27 @@ export class StreamSession implements SessionActions {
 
   /** The session as its plug-ins see it (read-only). */
   readonly view: SessionView = ((s: StreamSession): SessionView => ({
-    get mode() { return s.mode; },
-    get modeConfigured() { return s.p.cfg.model.mode; },
-    get poses() { return s.poses; },
-    get samples() { return Math.max(s.samples, s.rings.emg.written); },
-    get unitsSinceRestart() { return s.sinceRestart; },
-    get startedAt() { return s.startedAt; },
-    get exit() { return s.exit; },
+    get mode() {
+      return s.mode;
+    },
+    get modeConfigured() {
+      return s.p.cfg.model.mode;
+    },
+    get poses() {
+      return s.poses;
+    },
+    get samples() {
+      return Math.max(s.samples, s.rings.emg.written);
+    },
+    get unitsSinceRestart() {
+      return s.sinceRestart;
+    },
+    get startedAt() {
+      return s.startedAt;
+    },
+    get exit() {
+      return s.exit;
+    },
   }))(this);
 
   async run(signal?: AbortSignal): Promise<number> {
@@ -119,23 +166,47 @@ export class StreamSession implements SessionActions {
     // own start holds only the parts started before it, and on a disk that fills early it could
     // be the last one written.
     this.tick(false);
-    const first = this.mode === 'streaming' && this.predictors.streaming ? this.predictors.streaming : this.predictors.exact;
+    const first =
+      this.mode === 'streaming' && this.predictors.streaming ? this.predictors.streaming : this.predictors.exact;
     this.current = first;
-    log.info({ stream: this.p.info.id, mode: cfg.model.mode, policy: cfg.runtime.streaming.feature_policy, source: source.info.description, artifacts: artifacts.dir, providers: this.p.models.providers, plugins: this.host.names }, 'run started');
+    log.info(
+      {
+        stream: this.p.info.id,
+        mode: cfg.model.mode,
+        policy: cfg.runtime.streaming.feature_policy,
+        source: source.info.description,
+        artifacts: artifacts.dir,
+        providers: this.p.models.providers,
+        plugins: this.host.names,
+      },
+      'run started',
+    );
     const tick = setInterval(() => this.snapshot(), cfg.watchdog.status_interval_s * 1000);
     const abort = new AbortController();
     const onAbort = (): void => abort.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     // A live source that stalls never reaches its sample count: the duration also bounds wall time.
     const live = source.info.live === true;
-    const wallLimit = live && cfg.input.duration_s > 0 ? setTimeout(() => {
-      log.warn({ stream: this.p.info.id }, `input.duration_s ${cfg.input.duration_s} s of wall time passed before that much signal arrived; ending the run`);
-      abort.abort();
-    }, (cfg.input.duration_s + 2) * 1000) : undefined;
+    const wallLimit =
+      live && cfg.input.duration_s > 0
+        ? setTimeout(
+            () => {
+              log.warn(
+                { stream: this.p.info.id },
+                `input.duration_s ${cfg.input.duration_s} s of wall time passed before that much signal arrived; ending the run`,
+              );
+              abort.abort();
+            },
+            (cfg.input.duration_s + 2) * 1000,
+          )
+        : undefined;
     let code = 0;
     try {
       this.result = await runPipeline({
-        source, predictor: first, log, rings: this.rings,
+        source,
+        predictor: first,
+        log,
+        rings: this.rings,
         ringSeconds: cfg.runtime.streaming.max_buffer_seconds,
         signal: abort.signal,
         hooks: {
@@ -170,7 +241,12 @@ export class StreamSession implements SessionActions {
       signal?.removeEventListener('abort', onAbort);
       await this.aligning?.catch(() => undefined);
       // Judged on the report the final summary was made of: stopped plug-ins report no more.
-      const verdict = finalTickJudged(() => this.tick(true), () => this.host.report(), artifacts, cfg.watchdog.status_interval_s);
+      const verdict = finalTickJudged(
+        () => this.tick(true),
+        () => this.host.report(),
+        artifacts,
+        cfg.watchdog.status_interval_s,
+      );
       await this.host.stop();
       this.logVerdict(verdict);
     }
@@ -196,7 +272,14 @@ export class StreamSession implements SessionActions {
    */
   private logVerdict(v: ReturnType<typeof finalTickJudged>): void {
     const { log, artifacts } = this.p;
-    const fields = { stream: this.p.info.id, passed: v.passed ?? null, verdict: v.verdict, reason: v.reason, state: v.state, artifacts: artifacts.dir };
+    const fields = {
+      stream: this.p.info.id,
+      passed: v.passed ?? null,
+      verdict: v.verdict,
+      reason: v.reason,
+      state: v.state,
+      artifacts: artifacts.dir,
+    };
     if (v.passed === true) log.info(fields, 'run finished');
     else log.warn(fields, 'run finished');
   }
@@ -205,8 +288,15 @@ export class StreamSession implements SessionActions {
   report(): PluginReport {
     const cfg = this.p.cfg;
     const ran = whatRan({
-      cfg, models: this.p.models, source: this.p.source, modeFinal: this.mode, switches: this.switches,
-      wallS: this.uptimeS(), signalS: this.samples / this.p.info.sampleRate, firstPoseMs: this.firstPoseMs, judgeFallback: cfg.model.mode === 'streaming',
+      cfg,
+      models: this.p.models,
+      source: this.p.source,
+      modeFinal: this.mode,
+      switches: this.switches,
+      wallS: this.uptimeS(),
+      signalS: this.samples / this.p.info.sampleRate,
+      firstPoseMs: this.firstPoseMs,
+      judgeFallback: cfg.model.mode === 'streaming',
     });
     return {
       sections: {
@@ -220,7 +310,14 @@ export class StreamSession implements SessionActions {
         one_run_step: this.predictors.streaming ? this.predictors.streaming.streaming.isFused : null,
       },
       acceptance: ran.acceptance,
-      counts: { ...this.counts, ...this.shadowCounts(), samples: Math.max(this.samples, this.rings.emg.written), poses: this.poses, overwritten_samples: this.result?.overwritten ?? this.rings.emg.overwritten, mode_switches: this.switches.length },
+      counts: {
+        ...this.counts,
+        ...this.shadowCounts(),
+        samples: Math.max(this.samples, this.rings.emg.written),
+        poses: this.poses,
+        overwritten_samples: this.result?.overwritten ?? this.rings.emg.overwritten,
+        mode_switches: this.switches.length,
+      },
     };
   }
 
@@ -268,12 +365,20 @@ export class StreamSession implements SessionActions {
   }
 
   private summaryWithoutWriter(final: boolean): void {
-    writeSummaryIfNoWriter((name) => this.host.running(name), this.p.artifacts, () => this.host.report(), final, this.p.cfg.watchdog.status_interval_s);
+    writeSummaryIfNoWriter(
+      (name) => this.host.running(name),
+      this.p.artifacts,
+      () => this.host.report(),
+      final,
+      this.p.cfg.watchdog.status_interval_s,
+    );
   }
 
   align(blocks: number): Promise<Record<string, unknown>> {
     // One at a time: a second request waits for the first rather than doubling the load.
-    const run = (this.aligning ?? Promise.resolve({})).catch(() => ({})).then(() => alignHeldBlocks(this.p.cfg, this.p.models, this.rings, blocks));
+    const run = (this.aligning ?? Promise.resolve({}))
+      .catch(() => ({}))
+      .then(() => alignHeldBlocks(this.p.cfg, this.p.models, this.rings, blocks));
     this.aligning = run;
     return run;
   }
@@ -320,13 +425,27 @@ export class StreamSession implements SessionActions {
     if (req.mode === cur.mode) return cur;
     const next = req.mode === 'streaming' ? this.predictors.streaming : this.predictors.exact;
     if (!next) return cur;
-    const sw: ModeSwitch = { time: new Date().toISOString(), at_step: this.poses - 1, at_sample: cur.resumeAt, from: cur.mode, to: req.mode, reason: req.reason };
+    const sw: ModeSwitch = {
+      time: new Date().toISOString(),
+      at_step: this.poses - 1,
+      at_sample: cur.resumeAt,
+      from: cur.mode,
+      to: req.mode,
+      reason: req.reason,
+    };
     this.switches.push(sw);
     this.mode = req.mode;
     this.current = next;
     this.bus.emit('mode', sw);
-    this.host.record('mode_switch', sw.at_sample, `${sw.from} → ${sw.to}: ${req.reason}`, { from: sw.from, to: sw.to, at_step: sw.at_step });
-    this.p.log.warn({ stream: this.p.info.id, reason: req.reason }, req.mode === 'exact' ? 'falling back to exact mode' : 'returning to streaming mode');
+    this.host.record('mode_switch', sw.at_sample, `${sw.from} → ${sw.to}: ${req.reason}`, {
+      from: sw.from,
+      to: sw.to,
+      at_step: sw.at_step,
+    });
+    this.p.log.warn(
+      { stream: this.p.info.id, reason: req.reason },
+      req.mode === 'exact' ? 'falling back to exact mode' : 'returning to streaming mode',
+    );
     this.snapshot();
     return next;
   }

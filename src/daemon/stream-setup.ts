@@ -26,11 +26,20 @@ export function streamInfo(id: string, multi: boolean, source: EmgSource, models
   const channels = num('num_channels');
   const rate = num('sample_rate');
   const where = multi ? `stream ${id}: ` : '';
-  if (source.info.channels !== channels) throw new UserError(`${where}the source (${source.info.description}) gives ${source.info.channels} channels; the model in ${models.dir} takes ${channels}`);
-  if (source.info.sampleRate !== rate) throw new UserError(`${where}the source (${source.info.description}) runs at ${source.info.sampleRate} Hz; the model in ${models.dir} takes ${rate} Hz`);
+  if (source.info.channels !== channels)
+    throw new UserError(
+      `${where}the source (${source.info.description}) gives ${source.info.channels} channels; the model in ${models.dir} takes ${channels}`,
+    );
+  if (source.info.sampleRate !== rate)
+    throw new UserError(
+      `${where}the source (${source.info.description}) runs at ${source.info.sampleRate} Hz; the model in ${models.dir} takes ${rate} Hz`,
+    );
   const names = Array.isArray(g['joint_names']) ? (g['joint_names'] as unknown[]).map(String) : [];
   return {
-    id, multi, channels, sampleRate: rate,
+    id,
+    multi,
+    channels,
+    sampleRate: rate,
     poseDim: num('pose_dim'),
     jointNames: names,
     stepSamples: rate / num('rollout_freq'),
@@ -60,7 +69,8 @@ export function perStreamMqtt(s: ResolvedStream, brokerUrl: string | undefined):
 
 /** The one embedded broker of a process that runs several streams, when any of them wants it. */
 export async function sharedBroker(streams: readonly ResolvedStream[], log: Logger): Promise<DaemonBroker | undefined> {
-  const m = streams.find((s) => s.cfg.outputs.mqtt.enabled && s.cfg.outputs.mqtt.broker === 'embedded')?.cfg.outputs.mqtt;
+  const m = streams.find((s) => s.cfg.outputs.mqtt.enabled && s.cfg.outputs.mqtt.broker === 'embedded')?.cfg.outputs
+    .mqtt;
   return m && streams.length > 1 ? startDaemonBroker(m, log) : undefined;
 }
 
@@ -68,7 +78,10 @@ export async function sharedBroker(streams: readonly ResolvedStream[], log: Logg
  * Every stream's source, then every stream's models, then what each stream is: sources first,
  * so that a missing device node ends the run before the models load.
  */
-export async function openStreams(streams: readonly ResolvedStream[], log: Logger): Promise<{ sources: EmgSource[]; models: LoadedModels[]; infos: StreamInfo[] }> {
+export async function openStreams(
+  streams: readonly ResolvedStream[],
+  log: Logger,
+): Promise<{ sources: EmgSource[]; models: LoadedModels[]; infos: StreamInfo[] }> {
   const multi = streams.length > 1;
   const sources: EmgSource[] = [];
   for (const s of streams) sources.push(await createSource(s.cfg, log.child(multi ? { stream: s.id } : {})));
@@ -84,8 +97,16 @@ export function checkSharedSettings(streams: readonly ResolvedStream[]): void {
   for (const s of streams.slice(1)) {
     const a = first.cfg.outputs.mqtt;
     const b = s.cfg.outputs.mqtt;
-    if (a.enabled && b.enabled && a.broker === 'embedded' && b.broker === 'embedded' && a.embedded_port !== b.embedded_port) {
-      throw new UserError(`streams: ${first.id} and ${s.id} ask for embedded brokers on ports ${a.embedded_port} and ${b.embedded_port}; one process runs one embedded broker`);
+    if (
+      a.enabled &&
+      b.enabled &&
+      a.broker === 'embedded' &&
+      b.broker === 'embedded' &&
+      a.embedded_port !== b.embedded_port
+    ) {
+      throw new UserError(
+        `streams: ${first.id} and ${s.id} ask for embedded brokers on ports ${a.embedded_port} and ${b.embedded_port}; one process runs one embedded broker`,
+      );
     }
   }
 }

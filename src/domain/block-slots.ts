@@ -17,7 +17,8 @@ export class BlockSlots {
     readonly points: number,
     private readonly passOver: (from: number, to: number) => void = () => undefined,
   ) {
-    if (!Number.isInteger(points) || points <= 0) throw new RangeError(`block points ${points} must be a positive integer`);
+    if (!Number.isInteger(points) || points <= 0)
+      throw new RangeError(`block points ${points} must be a positive integer`);
   }
 
   /** Two blocks of slots. */

@@ -40,7 +40,12 @@ export class ErrorAccumulator {
   }
 
   figures(): ErrorFigures {
-    return { steps: this.steps, mse: this.n ? this.sq / this.n : NaN, mae: this.n ? this.abs / this.n : NaN, max_diff: this.n ? this.max : NaN };
+    return {
+      steps: this.steps,
+      mse: this.n ? this.sq / this.n : NaN,
+      mae: this.n ? this.abs / this.n : NaN,
+      max_diff: this.n ? this.max : NaN,
+    };
   }
 }
 
@@ -62,7 +67,13 @@ export function alignedPassed(main: ErrorFigures, boundary: ErrorFigures, tol: T
 }
 
 /** Per-step MSE and MAE of two pose vectors. */
-export function stepErrors(a: ArrayLike<number>, aOff: number, b: ArrayLike<number>, bOff: number, len: number): { mse: number; mae: number } {
+export function stepErrors(
+  a: ArrayLike<number>,
+  aOff: number,
+  b: ArrayLike<number>,
+  bOff: number,
+  len: number,
+): { mse: number; mae: number } {
   let sq = 0;
   let ab = 0;
   for (let i = 0; i < len; i++) {
@@ -103,8 +114,14 @@ export interface BlockFigures {
  * `streamed`; exact's at row i of `exact`. `perStep` sees each step's own errors.
  */
 export function compareBlock(
-  block: number, firstStep: number, startSample: number, aligned: boolean,
-  streamed: Float32Array, slotOf: (i: number) => number, exact: Float32Array, points: number,
+  block: number,
+  firstStep: number,
+  startSample: number,
+  aligned: boolean,
+  streamed: Float32Array,
+  slotOf: (i: number) => number,
+  exact: Float32Array,
+  points: number,
   perStep?: (i: number, err: { mae: number; mse: number }) => void,
 ): BlockFigures {
   const main = new ErrorAccumulator();
@@ -117,7 +134,14 @@ export function compareBlock(
     perStep?.(i, stepErrors(streamed, k * POSE_DIM, exact, i * POSE_DIM, POSE_DIM));
   }
   return {
-    block, firstStep, startSample, aligned, main: main.figures(), boundary: boundary.figures(), meanOffset: offset / (points * POSE_DIM), acc: { main, boundary },
+    block,
+    firstStep,
+    startSample,
+    aligned,
+    main: main.figures(),
+    boundary: boundary.figures(),
+    meanOffset: offset / (points * POSE_DIM),
+    acc: { main, boundary },
     perStep: new Float64Array(0),
   };
 }

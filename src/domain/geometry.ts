@@ -20,7 +20,10 @@ export const STEP_SAMPLES = SAMPLE_RATE / ROLLOUT_FREQ;
 export const NUM_POSITION_STEPS_2KHZ = 500;
 
 export const JOINT_NAMES: readonly string[] = [
-  'THUMB_CMC_FE', 'THUMB_CMC_AA', 'THUMB_MCP_FE', 'THUMB_IP_FE',
+  'THUMB_CMC_FE',
+  'THUMB_CMC_AA',
+  'THUMB_MCP_FE',
+  'THUMB_IP_FE',
   ...['INDEX', 'MIDDLE', 'RING', 'PINKY'].flatMap((f) => [`${f}_MCP_AA`, `${f}_MCP_FE`, `${f}_PIP_FE`, `${f}_DIP_FE`]),
 ];
 

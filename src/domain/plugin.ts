@@ -5,7 +5,19 @@ import type { Mode } from './pose.js';
 
 // The contract's vocabulary, so that a plug-in (and its host) imports one module.
 export type { Mode, PoseEvent } from './pose.js';
-export type { ModeSwitch, PublishedPose, RunEvent, RunEventKind, RunEvents, UnitEvent, UpsampledPose, StepMetrics, StepRecord, BlockFigures, TickEvent } from './events.js';
+export type {
+  ModeSwitch,
+  PublishedPose,
+  RunEvent,
+  RunEventKind,
+  RunEvents,
+  UnitEvent,
+  UpsampledPose,
+  StepMetrics,
+  StepRecord,
+  BlockFigures,
+  TickEvent,
+} from './events.js';
 
 /** What a stream is, from its source and its model (checked against each other at start). */
 export interface StreamInfo {

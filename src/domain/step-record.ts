@@ -2,8 +2,18 @@ import type { StepRecord } from './events.js';
 
 export function newStepRecord(angles: Float32Array): StepRecord {
   return {
-    sessionStep: 0, step: 0, t: 0, sessionOrigin: 0, readyAt: 0, computeMs: 0,
-    frameLo: 0, frameHi: 0, frameWeight: 0, angles, inputArrivedAt: NaN, handledAt: NaN,
+    sessionStep: 0,
+    step: 0,
+    t: 0,
+    sessionOrigin: 0,
+    readyAt: 0,
+    computeMs: 0,
+    frameLo: 0,
+    frameHi: 0,
+    frameWeight: 0,
+    angles,
+    inputArrivedAt: NaN,
+    handledAt: NaN,
   };
 }
 

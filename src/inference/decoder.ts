@@ -1,5 +1,12 @@
 import ort from 'onnxruntime-node';
-import { DECODER_INPUT_DIM, FEATURE_DIM, LSTM_HIDDEN, LSTM_LAYERS, POSE_DIM, POSITION_STEPS } from '../domain/geometry.js';
+import {
+  DECODER_INPUT_DIM,
+  FEATURE_DIM,
+  LSTM_HIDDEN,
+  LSTM_LAYERS,
+  POSE_DIM,
+  POSITION_STEPS,
+} from '../domain/geometry.js';
 
 const STATE_SIZE = LSTM_LAYERS * LSTM_HIDDEN;
 

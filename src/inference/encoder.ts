@@ -15,7 +15,10 @@ export class WindowEncoder {
   private readonly feeds: Record<string, ort.Tensor>;
   private readonly fetches: Record<string, ort.Tensor>;
 
-  constructor(private readonly session: ort.InferenceSession, windowSamples: number) {
+  constructor(
+    private readonly session: ort.InferenceSession,
+    windowSamples: number,
+  ) {
     this.windowSamples = windowSamples;
     this.frames = framesFor(windowSamples);
     if (this.frames < 1) throw new RangeError(`encoder window of ${windowSamples} samples yields no frame`);

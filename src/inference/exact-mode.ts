@@ -15,7 +15,10 @@ export class ExactMode implements Predictor {
   readonly mode = 'exact' as const;
   private readonly event = newPoseEvent('exact', new Float32Array(POSE_DIM));
 
-  constructor(readonly exact: ExactPredictor, private readonly onUpsampled?: (p: UpsampledPose) => void) {}
+  constructor(
+    readonly exact: ExactPredictor,
+    private readonly onUpsampled?: (p: UpsampledPose) => void,
+  ) {}
 
   get nextReadyAt(): number {
     return this.exact.nextReadyAt;

@@ -3,7 +3,14 @@ import type { RingBuffer } from '../acquisition/ring-buffer.js';
 import { DecoderStep, PoseIntegrator } from './decoder.js';
 import { WindowEncoder } from './encoder.js';
 import { FEATURE_DIM, LEFT_CONTEXT, POSE_DIM, framesFor, rolloutPointsFor } from '../domain/geometry.js';
-import { alignCornersSource, interpolateChannelMajorAt, lerpPoint, resizeAlignCorners, upsampleHalfPixel, type LerpPoint } from './interpolate.js';
+import {
+  alignCornersSource,
+  interpolateChannelMajorAt,
+  lerpPoint,
+  resizeAlignCorners,
+  upsampleHalfPixel,
+  type LerpPoint,
+} from './interpolate.js';
 
 /** Key of the one-run block rollout in model_info.json (refer/export.py writes it). */
 export const DECODER_ROLLOUT_MODEL_KEY = 'decoder_rollout';
@@ -34,11 +41,20 @@ class BlockRollout {
   private readonly feeds: Record<string, ort.Tensor>;
   private readonly fetches: Record<string, ort.Tensor>;
 
-  constructor(private readonly session: ort.InferenceSession, features: Float32Array, poses: Float32Array, points: number) {
+  constructor(
+    private readonly session: ort.InferenceSession,
+    features: Float32Array,
+    poses: Float32Array,
+    points: number,
+  ) {
     if (!session.inputNames.includes('features') || !session.outputNames.includes('poses')) {
-      throw new Error(`${DECODER_ROLLOUT_MODEL_KEY}: graph has inputs [${session.inputNames.join(', ')}], outputs [${session.outputNames.join(', ')}]; regenerate models/ with refer/export.py`);
+      throw new Error(
+        `${DECODER_ROLLOUT_MODEL_KEY}: graph has inputs [${session.inputNames.join(', ')}], outputs [${session.outputNames.join(', ')}]; regenerate models/ with refer/export.py`,
+      );
     }
-    this.feeds = { features: new ort.Tensor('float32', features.subarray(0, points * FEATURE_DIM), [points, FEATURE_DIM]) };
+    this.feeds = {
+      features: new ort.Tensor('float32', features.subarray(0, points * FEATURE_DIM), [points, FEATURE_DIM]),
+    };
     this.fetches = { poses: new ort.Tensor('float32', poses.subarray(0, points * POSE_DIM), [points, POSE_DIM]) };
   }
 
@@ -93,7 +109,9 @@ export class ExactPredictor {
     this.features = new Float32Array(this.points * FEATURE_DIM);
     this.poses = new Float32Array(this.points * POSE_DIM);
     this.upsampled = upsample ? new Float32Array(blockSamples * POSE_DIM) : undefined;
-    this.rollout = rolloutSession ? new BlockRollout(rolloutSession, this.features, this.poses, this.points) : undefined;
+    this.rollout = rolloutSession
+      ? new BlockRollout(rolloutSession, this.features, this.poses, this.points)
+      : undefined;
   }
 
   /** True when whole blocks run as one Loop-graph run. */
@@ -300,7 +318,14 @@ export class ExactPredictor {
     this.pending = { block: this.nextBlock++, start, t: 0, computeMs };
   }
 
-  private result(block: number, start: number, points: number, samples: number, poses: Float32Array, computeMs: number): BlockResult {
+  private result(
+    block: number,
+    start: number,
+    points: number,
+    samples: number,
+    poses: Float32Array,
+    computeMs: number,
+  ): BlockResult {
     if (this.upsampled) upsampleHalfPixel(poses, POSE_DIM, points, samples, this.upsampled);
     const r: BlockResult = { block, start, poses, points, samples, computeMs };
     return this.upsampled ? { ...r, upsampled: this.upsampled } : r;

@@ -42,7 +42,10 @@ export class WindowFrameEncoder implements FrameEncoder {
   private origin = 0;
   onFrame: FrameListener | undefined;
 
-  constructor(session: ort.InferenceSession, readonly windowSamples: number) {
+  constructor(
+    session: ort.InferenceSession,
+    readonly windowSamples: number,
+  ) {
     this.encoder = new WindowEncoder(session, windowSamples);
     this.lead = (windowSamples - RECEPTIVE_FIELD) % ENCODER_STRIDE;
   }

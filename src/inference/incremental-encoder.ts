@@ -22,7 +22,12 @@ export const CHUNK_SAMPLES = STEP_SAMPLES;
 export const WARMUP_STEPS = 44;
 
 /** The graph's state tensors, time-major [1, frames, channels] each, in step order (refer/incremental.py). */
-export const INCREMENTAL_STATE: readonly { readonly input: string; readonly output: string; readonly channels: number; readonly frames: number }[] = [
+export const INCREMENTAL_STATE: readonly {
+  readonly input: string;
+  readonly output: string;
+  readonly channels: number;
+  readonly frames: number;
+}[] = [
   { input: 'state_emg', output: 'next_state_emg', channels: NUM_CHANNELS, frames: 6 },
   { input: 'state_l0', output: 'next_state_l0', channels: 256, frames: 3 },
   { input: 'state_l1', output: 'next_state_l1', channels: 256, frames: 13 },
@@ -94,12 +99,20 @@ export class IncrementalFrameEncoder implements FrameEncoder {
    *   the live shadow is fp32 exact, so it must not see this encoder's int8 frames. It steps
    *   over the same chunks, and only while a listener is attached.
    */
-  constructor(private readonly session: ort.InferenceSession, private readonly initSession?: ort.InferenceSession, private readonly twin?: IncrementalFrameEncoder) {
+  constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly initSession?: ort.InferenceSession,
+    private readonly twin?: IncrementalFrameEncoder,
+  ) {
     checkGraph(session, ['emg', ...INCREMENTAL_STATE.map((s) => s.input)]);
     if (initSession) checkGraph(initSession, ['emg']);
     const mk = (): Float32Array[] => INCREMENTAL_STATE.map((s) => new Float32Array(s.channels * s.frames));
     this.state = [mk(), mk()];
-    const tensors = this.state.map((set) => set.map((b, i) => new ort.Tensor('float32', b, [1, INCREMENTAL_STATE[i]!.frames, INCREMENTAL_STATE[i]!.channels])));
+    const tensors = this.state.map((set) =>
+      set.map(
+        (b, i) => new ort.Tensor('float32', b, [1, INCREMENTAL_STATE[i]!.frames, INCREMENTAL_STATE[i]!.channels]),
+      ),
+    );
     const emg = new ort.Tensor('float32', this.input, [1, CHUNK_SAMPLES, NUM_CHANNELS]);
     const feat = new ort.Tensor('float32', this.feature, [1, FEATURE_DIM]);
     this.stateTensors = tensors;
@@ -186,7 +199,9 @@ export class IncrementalFrameEncoder implements FrameEncoder {
     while (this.next <= q) await this.runStep(ring);
     const slot = q % KEEP;
     if (this.keptQ[slot] !== q) {
-      throw new RangeError(`frame ${q} is no longer kept (the encoder is at frame ${this.next - 1}); frames must be asked in non-decreasing order`);
+      throw new RangeError(
+        `frame ${q} is no longer kept (the encoder is at frame ${this.next - 1}); frames must be asked in non-decreasing order`,
+      );
     }
     const base = slot * FEATURE_DIM;
     for (let c = 0; c < FEATURE_DIM; c++) out[outOffset + c] = this.kept[base + c]!;
@@ -289,7 +304,8 @@ export class IncrementalFrameEncoder implements FrameEncoder {
 /** Refuses a graph whose interface is not the cached step this class drives. */
 function checkGraph(session: ort.InferenceSession, ins: readonly string[]): void {
   const outs = ['feature', ...INCREMENTAL_STATE.map((s) => s.output)];
-  const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
+  const same = (a: readonly string[], b: readonly string[]): boolean =>
+    a.length === b.length && a.every((x) => b.includes(x));
   if (!same(session.inputNames, ins) || !same(session.outputNames, outs)) {
     throw new Error(
       `${INCREMENTAL_MODEL_KEY}: graph inputs [${session.inputNames.join(', ')}] / outputs [${session.outputNames.join(', ')}] ` +
@@ -303,7 +319,15 @@ function checkGraph(session: ort.InferenceSession, ins: readonly string[]): void
  * graph exported with another layout is refused before it runs). Returns a reason or null.
  */
 export function incrementalInfoMismatch(info: ModelInfo): string | null {
-  const entry = info.models[INCREMENTAL_MODEL_KEY] as { incremental?: { chunk_samples?: number; warmup_steps?: number; state?: { input: string; output: string; shape: number[] }[] } } | undefined;
+  const entry = info.models[INCREMENTAL_MODEL_KEY] as
+    | {
+        incremental?: {
+          chunk_samples?: number;
+          warmup_steps?: number;
+          state?: { input: string; output: string; shape: number[] }[];
+        };
+      }
+    | undefined;
   if (!entry) return `model_info.json has no "${INCREMENTAL_MODEL_KEY}" entry; regenerate models/ with refer/export.py`;
   const inc = entry.incremental;
   if (!inc || inc.chunk_samples !== CHUNK_SAMPLES || inc.warmup_steps !== WARMUP_STEPS || !Array.isArray(inc.state)) {
@@ -315,15 +339,24 @@ export function incrementalInfoMismatch(info: ModelInfo): string | null {
 }
 
 /** Model keys to pass to loadModels() when the incremental encoder is wanted. */
-export const MODEL_KEYS_WITH_INCREMENTAL: readonly string[] = ['encoder', 'decoder_step', INCREMENTAL_MODEL_KEY, INCREMENTAL_INIT_MODEL_KEY];
+export const MODEL_KEYS_WITH_INCREMENTAL: readonly string[] = [
+  'encoder',
+  'decoder_step',
+  INCREMENTAL_MODEL_KEY,
+  INCREMENTAL_INIT_MODEL_KEY,
+];
 
 /**
  * The incremental encoder over models loaded with MODEL_KEYS_WITH_INCREMENTAL (the init graph
  * is used when loaded; `useInit: false` forces the stepped warm-up).
  */
-export function incrementalEncoderFrom(models: LoadedModels, opts: { useInit?: boolean; precision?: Precision } = {}): IncrementalFrameEncoder {
+export function incrementalEncoderFrom(
+  models: LoadedModels,
+  opts: { useInit?: boolean; precision?: Precision } = {},
+): IncrementalFrameEncoder {
   const fp32 = models.sessions[INCREMENTAL_MODEL_KEY];
-  if (!fp32) throw new UserError(`${INCREMENTAL_MODEL_KEY} graph not loaded: load models with MODEL_KEYS_WITH_INCREMENTAL`);
+  if (!fp32)
+    throw new UserError(`${INCREMENTAL_MODEL_KEY} graph not loaded: load models with MODEL_KEYS_WITH_INCREMENTAL`);
   const bad = incrementalInfoMismatch(models.info);
   if (bad) throw new UserError(bad);
   const init = opts.useInit === false ? undefined : models.sessions[INCREMENTAL_INIT_MODEL_KEY];

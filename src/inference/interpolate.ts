@@ -59,7 +59,12 @@ function lerp2(a: number, w0: number, b: number, w1: number): number {
  * (length channels).
  */
 export function interpolateChannelMajorAt(
-  src: Float32Array, channels: number, inSize: number, p: LerpPoint, out: Float32Array, outOffset = 0,
+  src: Float32Array,
+  channels: number,
+  inSize: number,
+  p: LerpPoint,
+  out: Float32Array,
+  outOffset = 0,
 ): void {
   const w1 = p.w;
   const w0 = f32(1 - w1);
@@ -71,7 +76,11 @@ export function interpolateChannelMajorAt(
 
 /** Resizes [channels, inSize] to [outSize, channels] (time-major) with align_corners=true. */
 export function resizeAlignCorners(
-  src: Float32Array, channels: number, inSize: number, outSize: number, out: Float32Array,
+  src: Float32Array,
+  channels: number,
+  inSize: number,
+  outSize: number,
+  out: Float32Array,
 ): void {
   const p: LerpPoint = { lo: 0, hi: 0, w: 0 };
   for (let i = 0; i < outSize; i++) {
@@ -85,7 +94,11 @@ export function resizeAlignCorners(
  * (the exact rollout's 50 Hz → 2 kHz step).
  */
 export function upsampleHalfPixel(
-  src: Float32Array, dim: number, inSize: number, outSize: number, out: Float32Array,
+  src: Float32Array,
+  dim: number,
+  inSize: number,
+  outSize: number,
+  out: Float32Array,
 ): void {
   const p: LerpPoint = { lo: 0, hi: 0, w: 0 };
   for (let i = 0; i < outSize; i++) {

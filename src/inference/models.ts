@@ -7,7 +7,13 @@ import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { resolveDataPath } from '../common/paths.js';
 import * as G from '../domain/geometry.js';
-import { openSession, type ExecutionProviderName, type LoadedSession, type ProviderAttempt, type SessionOptions } from './ort-session.js';
+import {
+  openSession,
+  type ExecutionProviderName,
+  type LoadedSession,
+  type ProviderAttempt,
+  type SessionOptions,
+} from './ort-session.js';
 
 export interface ModelFileInfo {
   path: string;
@@ -102,12 +108,16 @@ export function readModelInfo(dirOrConfig: string): { dir: string; info: ModelIn
     info = JSON.parse(readFileSync(infoPath, 'utf8')) as ModelInfo;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${infoPath}: ${code ? `cannot read (${code})` : `not valid JSON (${(e as Error).message})`}; set model.dir to a folder made by refer/export.py`);
+    throw new UserError(
+      `${infoPath}: ${code ? `cannot read (${code})` : `not valid JSON (${(e as Error).message})`}; set model.dir to a folder made by refer/export.py`,
+    );
   }
   if (!info.models || !info.geometry) throw new UserError(`${infoPath}: missing "models" or "geometry"`);
   for (const [k, v] of Object.entries(EXPECTED_GEOMETRY)) {
     if (info.geometry[k] !== v) {
-      throw new UserError(`${infoPath}: geometry.${k} is ${JSON.stringify(info.geometry[k])}, this runtime is built for ${v}`);
+      throw new UserError(
+        `${infoPath}: geometry.${k} is ${JSON.stringify(info.geometry[k])}, this runtime is built for ${v}`,
+      );
     }
   }
   return { dir, info };
@@ -163,7 +173,9 @@ function modelPathOf(dir: string, info: ModelInfo, key: string): string {
 }
 
 function mismatchError(path: string, sha: string, want: string): UserError {
-  return new UserError(`${path}: sha256 ${sha.slice(0, 12)}… does not match model_info.json (${want.slice(0, 12)}…); regenerate with refer/export.py`);
+  return new UserError(
+    `${path}: sha256 ${sha.slice(0, 12)}… does not match model_info.json (${want.slice(0, 12)}…); regenerate with refer/export.py`,
+  );
 }
 
 /** Checks a model file against the sha256 recorded for it, so a stale or damaged graph is refused. */
@@ -196,7 +208,11 @@ function hashFileAsync(path: string): Promise<string> {
  * the digest cache's entry for the same expected sha256 is not hashed before loading (hashing
  * the four graphs took ≈ 250 ms of every start); it is re-hashed in the background instead.
  */
-function checkedModelPaths(dir: string, info: ModelInfo, keys: readonly string[]): { paths: Record<string, string>; how: Record<string, 'hashed' | 'cached'>; background: Promise<void> } {
+function checkedModelPaths(
+  dir: string,
+  info: ModelInfo,
+  keys: readonly string[],
+): { paths: Record<string, string>; how: Record<string, 'hashed' | 'cached'>; background: Promise<void> } {
   const cacheFile = digestCachePath();
   const cache = readDigestCache(cacheFile);
   const paths: Record<string, string> = {};
@@ -257,16 +273,38 @@ export function findGpu(exists: (p: string) => boolean = existsSync): string | n
  * than it could: WARN, with what to do about it.
  */
 export function providerVerdict(
-  preference: readonly ExecutionProviderName[], providers: Readonly<Record<string, ExecutionProviderName>>, attempts: Readonly<Record<string, readonly ProviderAttempt[]>>, gpu: string | null,
+  preference: readonly ExecutionProviderName[],
+  providers: Readonly<Record<string, ExecutionProviderName>>,
+  attempts: Readonly<Record<string, readonly ProviderAttempt[]>>,
+  gpu: string | null,
 ): { level: 'info' | 'warn'; msg: string } {
   const running = [...new Set(Object.values(providers))];
   const graphs = Object.keys(providers).length;
-  const what = running.length === 1 ? `${running[0]} for all ${graphs} graphs` : Object.entries(providers).map(([k, p]) => `${k} ${p}`).join(', ');
-  const skipped = preference.slice(0, preference.indexOf(running[0]!) < 0 ? preference.length : preference.indexOf(running[0]!));
-  if (skipped.length === 0) return { level: 'info', msg: `execution provider: ${what} (first of runtime.execution_providers)` };
-  const reasons = skipped.map((p) => `${p}: ${Object.values(attempts).flat().find((a) => a.provider === p && !a.ok)?.reason ?? 'not obtained'}`);
+  const what =
+    running.length === 1
+      ? `${running[0]} for all ${graphs} graphs`
+      : Object.entries(providers)
+          .map(([k, p]) => `${k} ${p}`)
+          .join(', ');
+  const skipped = preference.slice(
+    0,
+    preference.indexOf(running[0]!) < 0 ? preference.length : preference.indexOf(running[0]!),
+  );
+  if (skipped.length === 0)
+    return { level: 'info', msg: `execution provider: ${what} (first of runtime.execution_providers)` };
+  const reasons = skipped.map(
+    (p) =>
+      `${p}: ${
+        Object.values(attempts)
+          .flat()
+          .find((a) => a.provider === p && !a.ok)?.reason ?? 'not obtained'
+      }`,
+  );
   if (gpu === null) {
-    return { level: 'info', msg: `execution provider: ${what}; no NVIDIA GPU on this machine, so ${skipped.join(' and ')} (first in runtime.execution_providers) cannot run here` };
+    return {
+      level: 'info',
+      msg: `execution provider: ${what}; no NVIDIA GPU on this machine, so ${skipped.join(' and ')} (first in runtime.execution_providers) cannot run here`,
+    };
   }
   return {
     level: 'warn',
@@ -300,7 +338,9 @@ export function checkPrecisionKeys(modelDir: string, precision: Precision, keys:
   const { dir, info } = readModelInfo(modelDir);
   const missing = keys.filter((k) => info.models[k] === undefined);
   if (missing.length > 0) {
-    throw new UserError(`model.precision is ${precision} but ${join(dir, 'model_info.json')} has no ${missing.join(', ')}; write the variant with: python refer/quantize.py --models ${dir}`);
+    throw new UserError(
+      `model.precision is ${precision} but ${join(dir, 'model_info.json')} has no ${missing.join(', ')}; write the variant with: python refer/quantize.py --models ${dir}`,
+    );
   }
 }
 
@@ -311,7 +351,12 @@ export const OPTIONAL_MODEL_KEYS: readonly string[] = ['decoder_rollout'];
  * Opens `keys` (each must be listed) and those of `optional` that model_info.json lists.
  */
 export async function loadModels(
-  modelDir: string, opts: SessionOptions, log: Logger, keys: readonly string[] = ['encoder', 'decoder_step'], optional: readonly string[] = OPTIONAL_MODEL_KEYS, gpu: string | null = findGpu(),
+  modelDir: string,
+  opts: SessionOptions,
+  log: Logger,
+  keys: readonly string[] = ['encoder', 'decoder_step'],
+  optional: readonly string[] = OPTIONAL_MODEL_KEYS,
+  gpu: string | null = findGpu(),
 ): Promise<LoadedModels> {
   const { dir, info } = readModelInfo(modelDir);
   const sessions: Record<string, LoadedSession> = {};
@@ -323,13 +368,16 @@ export async function loadModels(
   const enc = sessions['encoder'];
   const dec = sessions['decoder_step'];
   if (!enc || !dec) throw new Error('encoder and decoder_step must be loaded');
-  const pick = <T>(f: (s: LoadedSession) => T): Record<string, T> => Object.fromEntries(Object.entries(sessions).map(([k, s]) => [k, f(s)]));
+  const pick = <T>(f: (s: LoadedSession) => T): Record<string, T> =>
+    Object.fromEntries(Object.entries(sessions).map(([k, s]) => [k, f(s)]));
   const providers = pick((s) => s.provider);
   const attempts = pick((s) => s.attempts);
   const configured = opts.executionProviders[0]!;
   let providerMismatch: ProviderMismatch | undefined;
   if (configured !== 'cpu' && Object.values(providers).some((p) => p !== configured)) {
-    const failed = Object.values(attempts).flat().find((a) => a.provider === configured && !a.ok);
+    const failed = Object.values(attempts)
+      .flat()
+      .find((a) => a.provider === configured && !a.ok);
     providerMismatch = { configured, running: providers, reason: failed?.reason ?? 'not obtained' };
   }
   const verdict = providerVerdict(opts.executionProviders, providers, attempts, gpu);

@@ -67,7 +67,10 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
     }
     if (!known.has(provider)) {
       attempts.push({ provider, ok: false, reason: 'not built into this onnxruntime-node binary' });
-      log.debug({ model: modelPath, provider }, 'execution provider not in this onnxruntime-node build; trying the next one');
+      log.debug(
+        { model: modelPath, provider },
+        'execution provider not in this onnxruntime-node build; trying the next one',
+      );
       continue;
     }
     const t0 = performance.now();

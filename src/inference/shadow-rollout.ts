@@ -53,7 +53,10 @@ export class ShadowRollout {
     this.blockPoses = new Float32Array(2 * this.points * POSE_DIM);
     this.perStep = new Float64Array(2 * this.points);
     this.framesPerBlock = shadow.frames;
-    this.frameBuf = [new Float32Array(FEATURE_DIM * this.framesPerBlock), new Float32Array(FEATURE_DIM * this.framesPerBlock)];
+    this.frameBuf = [
+      new Float32Array(FEATURE_DIM * this.framesPerBlock),
+      new Float32Array(FEATURE_DIM * this.framesPerBlock),
+    ];
     this.frameSeen = [new Uint8Array(this.framesPerBlock), new Uint8Array(this.framesPerBlock)];
   }
 
@@ -160,10 +163,20 @@ export class ShadowRollout {
       return;
     }
     const per = this.perStep;
-    const c = compareBlock(r.block, firstStep, r.start, r.block === 0, this.blockPoses, (i) => this.slots.slotOf(firstStep + i), r.poses, this.points, (i, err) => {
-      per[2 * i] = err.mae;
-      per[2 * i + 1] = err.mse;
-    });
+    const c = compareBlock(
+      r.block,
+      firstStep,
+      r.start,
+      r.block === 0,
+      this.blockPoses,
+      (i) => this.slots.slotOf(firstStep + i),
+      r.poses,
+      this.points,
+      (i, err) => {
+        per[2 * i] = err.mae;
+        per[2 * i + 1] = err.mse;
+      },
+    );
     c.perStep = per.subarray(0, 2 * this.points);
     this.listener.onBlock(c);
   }

@@ -113,7 +113,8 @@ export class FusedStreamStep {
 function checkGraph(session: ort.InferenceSession): void {
   const ins = ['emg', ...INCREMENTAL_STATE.map((s) => s.input), 'base', 'mix', 'prev', 'rows', 'h0', 'c0'];
   const outs = ['feature', ...INCREMENTAL_STATE.map((s) => s.output), 'pos_vel', 'h1', 'c1'];
-  const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
+  const same = (a: readonly string[], b: readonly string[]): boolean =>
+    a.length === b.length && a.every((x) => b.includes(x));
   if (!same(session.inputNames, ins) || !same(session.outputNames, outs)) {
     throw new Error(
       `${STREAM_STEP_MODEL_KEY}: graph inputs [${session.inputNames.join(', ')}] / outputs [${session.outputNames.join(', ')}] ` +

@@ -7,7 +7,14 @@ import { DecoderPair, DecoderStep, PoseIntegrator, SharedRunError } from './deco
 import type { FrameEncoder } from './frame-encoder.js';
 import { IncrementalFrameEncoder } from './incremental-encoder.js';
 import { FusedStreamStep } from './stream-step.js';
-import { FEATURE_DIM, LEFT_CONTEXT, SAMPLE_RATE, STEP_SAMPLES, framesFor, rolloutPointsFor } from '../domain/geometry.js';
+import {
+  FEATURE_DIM,
+  LEFT_CONTEXT,
+  SAMPLE_RATE,
+  STEP_SAMPLES,
+  framesFor,
+  rolloutPointsFor,
+} from '../domain/geometry.js';
 import { alignCornersSource, interpolateChannelMajorAt, lerpPoint, type LerpPoint } from './interpolate.js';
 import type { Predictor } from './predictor.js';
 
@@ -102,7 +109,11 @@ export class StreamingPredictor implements Predictor {
   /** Steps that carried a companion step. */
   sharedSteps = 0;
 
-  constructor(readonly encoder: FrameEncoder, decoder: ort.InferenceSession, opts: StreamingOptions) {
+  constructor(
+    readonly encoder: FrameEncoder,
+    decoder: ort.InferenceSession,
+    opts: StreamingOptions,
+  ) {
     this.policy = opts.policy;
     this.decoder = new DecoderStep(decoder);
     this.event = newPoseEvent('streaming', this.integrator.pose);
@@ -391,4 +402,3 @@ function interpolatePair(pair: Float32Array, w: number, out: Float32Array): void
   pairPoint.w = w;
   interpolateChannelMajorAt(pairChannelMajor, FEATURE_DIM, 2, pairPoint, out);
 }
-

@@ -16,7 +16,12 @@ export interface ArtifactsWriterSettings {
 export const SUMMARY_WRITER = 'artifacts';
 
 /** Writes summary.json from the merged report; false when the disk refused it (recorded in the store). */
-export function writeSummary(store: ArtifactStore, r: MergedReport, final: boolean, heartbeatIntervalS: number): boolean {
+export function writeSummary(
+  store: ArtifactStore,
+  r: MergedReport,
+  final: boolean,
+  heartbeatIntervalS: number,
+): boolean {
   return store.writeJson(ARTIFACT_FILES.summary, summaryOf(r, final, heartbeatIntervalS, store.dir));
 }
 
@@ -69,7 +74,10 @@ export class ArtifactsWriter implements Plugin {
       this.told.add(key);
       // The JSON-lines files are told by guard(), which gives them up.
       if (this.failures.some((g) => g.file === f.file)) continue;
-      ctx.log.error({ file: f.file, code: f.code }, `artifacts: ${f.message}; the file keeps its last content and is written again at the next chance, the run goes on`);
+      ctx.log.error(
+        { file: f.file, code: f.code },
+        `artifacts: ${f.message}; the file keeps its last content and is written again at the next chance, the run goes on`,
+      );
       ctx.record('output_failed', ctx.session.samples, `artifacts: ${f.message}`, { file: f.file, code: f.code });
     }
   }
@@ -124,13 +132,30 @@ export class ArtifactsWriter implements Plugin {
  * summary.json: verdict first, then the heartbeat, then every plug-in's sections, the
  * acceptance criteria and the counts. `passed` is every enabled criterion passing.
  */
-export function summaryOf(r: MergedReport, final: boolean, heartbeatIntervalS: number, dir: string): Record<string, unknown> {
-  const acceptance = { ...r.acceptance, plugins: { enabled: true, evaluated: true, passed: r.disabled.length === 0, disabled: r.disabled.length } };
+export function summaryOf(
+  r: MergedReport,
+  final: boolean,
+  heartbeatIntervalS: number,
+  dir: string,
+): Record<string, unknown> {
+  const acceptance = {
+    ...r.acceptance,
+    plugins: { enabled: true, evaluated: true, passed: r.disabled.length === 0, disabled: r.disabled.length },
+  };
   const passed = Object.values(acceptance).every((x) => !x.enabled || x.passed);
   const { exit, error, exit_code: exitCode, ...sections } = r.sections;
   return {
     passed,
-    ...heartbeatFields(heartbeatIntervalS, final ? { exit: typeof exit === 'string' ? exit : 'completed', error: typeof error === 'string' ? error : null, exitCode: typeof exitCode === 'number' ? exitCode : exit === 'error' ? 1 : 0 } : undefined),
+    ...heartbeatFields(
+      heartbeatIntervalS,
+      final
+        ? {
+            exit: typeof exit === 'string' ? exit : 'completed',
+            error: typeof error === 'string' ? error : null,
+            exitCode: typeof exitCode === 'number' ? exitCode : exit === 'error' ? 1 : 0,
+          }
+        : undefined,
+    ),
     ...sections,
     acceptance,
     counts: r.counts,

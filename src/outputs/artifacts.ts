@@ -1,4 +1,18 @@
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
@@ -20,7 +34,14 @@ export const ARTIFACT_FILES = {
   events: 'events.jsonl',
 } as const;
 
-export type RootSource = '--artifacts' | 'outputs.artifacts_root' | 'MYOSTREAM_ARTIFACTS' | 'STATE_DIRECTORY' | 'working directory' | 'the service\'s state folder' | 'the package folder';
+export type RootSource =
+  | '--artifacts'
+  | 'outputs.artifacts_root'
+  | 'MYOSTREAM_ARTIFACTS'
+  | 'STATE_DIRECTORY'
+  | 'working directory'
+  | "the service's state folder"
+  | 'the package folder';
 
 /**
  * Where runs go, and which setting said so. First that is set wins: outputs.artifacts_root
@@ -76,7 +97,10 @@ export class RunArtifacts implements ArtifactStore {
   private static readonly unfinished = new Set<RunArtifacts>();
   private exitRecorded = false;
 
-  private constructor(readonly dir: string, private readonly rotation: RotationSettings) {}
+  private constructor(
+    readonly dir: string,
+    private readonly rotation: RotationSettings,
+  ) {}
 
   /** The writes of this folder that failed, oldest first. */
   get failed(): readonly ArtifactFailure[] {
@@ -84,15 +108,29 @@ export class RunArtifacts implements ArtifactStore {
   }
 
   /** `explicitDir` (--artifacts) is used as is; otherwise a new run-<time>-<pid> folder under the root. */
-  static create(root: string, explicitDir?: string, rotation: RotationSettings = { rotate_mb: 0, rotate_keep: 4 }): RunArtifacts {
+  static create(
+    root: string,
+    explicitDir?: string,
+    rotation: RotationSettings = { rotate_mb: 0, rotate_keep: 4 },
+  ): RunArtifacts {
     const base = explicitDir ? { root: resolve(explicitDir), from: '--artifacts' as const } : artifactsRootFrom(root);
     const problem = outputPathProblem(base.root, 'dir');
     if (problem) throw new UserError(`artifacts folder ${base.root} (from ${base.from}): ${problem}`);
-    const dir = explicitDir ? base.root : join(base.root, `run-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}`);
+    const dir = explicitDir
+      ? base.root
+      : join(
+          base.root,
+          `run-${new Date()
+            .toISOString()
+            .replace(/[-:]/g, '')
+            .replace(/\.\d+Z$/, 'Z')}-${process.pid}`,
+        );
     try {
       mkdirSync(dir, { recursive: true });
     } catch (e) {
-      throw new UserError(`artifacts folder ${dir} (from ${base.from}): cannot create (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw new UserError(
+        `artifacts folder ${dir} (from ${base.from}): cannot create (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      );
     }
     const a = new RunArtifacts(dir, rotation);
     a.holdReserve();
@@ -114,7 +152,10 @@ export class RunArtifacts implements ArtifactStore {
       const hb = typeof last['heartbeat_interval_s'] === 'number' ? last['heartbeat_interval_s'] : 5;
       // On a full disk this write fails too; writeJson records that and the process still ends
       // with its one line: the folder then reads `ended unrecorded`.
-      a.writeJson(ARTIFACT_FILES.summary, { ...last, ...heartbeatFields(hb, { exit: 'exited', error: reason, exitCode: code }) });
+      a.writeJson(ARTIFACT_FILES.summary, {
+        ...last,
+        ...heartbeatFields(hb, { exit: 'exited', error: reason, exitCode: code }),
+      });
       a.exitRecorded = true;
     }
   }
@@ -213,7 +254,11 @@ export class RunArtifacts implements ArtifactStore {
       this.reserveHeld = true;
     } catch {
       // No room even for the reserve: the run goes on without it.
-      try { unlinkSync(p); } catch { /* never created */ }
+      try {
+        unlinkSync(p);
+      } catch {
+        /* never created */
+      }
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
@@ -226,9 +271,11 @@ export class RunArtifacts implements ArtifactStore {
    */
   jsonl(name: string, options: JsonlOptions = {}): JsonlWriter {
     const defaults: JsonlOptions =
-      name === ARTIFACT_FILES.events ? { durable: true }
-      : name === ARTIFACT_FILES.metrics ? { rotateBytes: Math.round(this.rotation.rotate_mb * 1048576), rotateKeep: this.rotation.rotate_keep }
-      : {};
+      name === ARTIFACT_FILES.events
+        ? { durable: true }
+        : name === ARTIFACT_FILES.metrics
+          ? { rotateBytes: Math.round(this.rotation.rotate_mb * 1048576), rotateKeep: this.rotation.rotate_keep }
+          : {};
     const own = options.onFailure;
     return new JsonlWriter(this.path(name), name, {
       ...defaults,
@@ -276,7 +323,10 @@ const OWN_START = processStartTicks(process.pid);
  * run has ended (exit: completed | interrupted | exited | error, error: the reason, exit_code:
  * the exit code this run ends the process with; null while it runs).
  */
-export function heartbeatFields(heartbeatIntervalS: number, end?: { exit: string; error?: string | null; exitCode?: number | null }): Record<string, unknown> {
+export function heartbeatFields(
+  heartbeatIntervalS: number,
+  end?: { exit: string; error?: string | null; exitCode?: number | null },
+): Record<string, unknown> {
   return {
     pid: process.pid,
     pid_start: OWN_START ?? null,
@@ -321,7 +371,9 @@ export interface RunEntry {
 export function listRuns(root: string): RunEntry[] {
   let names: string[];
   try {
-    names = readdirSync(root).filter((n) => RUN_DIR.test(n)).sort();
+    names = readdirSync(root)
+      .filter((n) => RUN_DIR.test(n))
+      .sort();
   } catch {
     return [];
   }

@@ -30,7 +30,12 @@ export interface DaemonBroker {
  */
 export async function startDaemonBroker(cfg: MqttConfig, log?: Logger): Promise<DaemonBroker | undefined> {
   if (!cfg.enabled || cfg.broker !== 'embedded') return undefined;
-  const b = await EmbeddedBroker.start({ port: cfg.embedded_port, host: cfg.embedded_host, allowRemote: cfg.embedded_allow_remote, ...(log ? { log } : {}) });
+  const b = await EmbeddedBroker.start({
+    port: cfg.embedded_port,
+    host: cfg.embedded_host,
+    allowRemote: cfg.embedded_allow_remote,
+    ...(log ? { log } : {}),
+  });
   return { url: b.url, port: b.port, close: () => b.close() };
 }
 
@@ -60,7 +65,9 @@ export class EmbeddedBroker {
     const host = opts.host ?? '127.0.0.1';
     const log = opts.log ?? silentLogger();
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
-      throw new UserError(`outputs.mqtt.embedded_port = ${opts.port}: expected an integer 0..65535 (0 = any free port)`);
+      throw new UserError(
+        `outputs.mqtt.embedded_port = ${opts.port}: expected an integer 0..65535 (0 = any free port)`,
+      );
     }
     if (!opts.allowRemote && !isLoopbackHost(host)) {
       throw new UserError(
@@ -87,7 +94,9 @@ export class EmbeddedBroker {
     }
     // A listening server only fails on exotic errors (EMFILE on accept): log, never crash the run.
     server.on('error', (e) => log.warn({ err: e.message }, 'embedded MQTT broker: server error'));
-    aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'embedded MQTT broker: client error'));
+    aedes.on('clientError', (client, err) =>
+      log.debug({ client: client.id, err: err.message }, 'embedded MQTT broker: client error'),
+    );
     const port = (server.address() as AddressInfo).port;
     // The MQTT connected line names it (broker=mqtt://host:port) for the operator.
     log.debug({ port, host }, `embedded MQTT broker listening on ${host}:${port}`);
@@ -96,7 +105,14 @@ export class EmbeddedBroker {
 
   /** A URL a local client dials (the wildcard addresses are reached through loopback). */
   get url(): string {
-    const h = this.host === '0.0.0.0' ? '127.0.0.1' : this.host === '::' ? '[::1]' : this.host.includes(':') ? `[${this.host}]` : this.host;
+    const h =
+      this.host === '0.0.0.0'
+        ? '127.0.0.1'
+        : this.host === '::'
+          ? '[::1]'
+          : this.host.includes(':')
+            ? `[${this.host}]`
+            : this.host;
     return `mqtt://${h}:${this.port}`;
   }
 
@@ -139,7 +155,9 @@ function listenError(e: NodeJS.ErrnoException, port: number, host: string): Erro
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EINVAL':
-      return new UserError(`outputs.mqtt.embedded_host ${host}: cannot listen on ${where} (${e.code}); use an address of this machine, 127.0.0.1 or 0.0.0.0`);
+      return new UserError(
+        `outputs.mqtt.embedded_host ${host}: cannot listen on ${where} (${e.code}); use an address of this machine, 127.0.0.1 or 0.0.0.0`,
+      );
     default:
       return new Error(`embedded MQTT broker: cannot listen on ${where}: ${e.message}`);
   }

@@ -1,4 +1,16 @@
-import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { OutputError, toOutputError } from '../common/errors.js';
 import { failpoint, failpointArmed } from '../common/failpoints.js';
@@ -48,8 +60,14 @@ export class JsonlWriter {
   /** `artifact.<file name>` when MYOSTREAM_FAILPOINTS arms it (decided once: flush stays allocation-free). */
   private readonly failpointName: string | undefined;
 
-  constructor(readonly path: string, readonly what: string, options: JsonlOptions | number = {}, flushMs?: number) {
-    const o: JsonlOptions = typeof options === 'number' ? { flushEvery: options, ...(flushMs !== undefined ? { flushMs } : {}) } : options;
+  constructor(
+    readonly path: string,
+    readonly what: string,
+    options: JsonlOptions | number = {},
+    flushMs?: number,
+  ) {
+    const o: JsonlOptions =
+      typeof options === 'number' ? { flushEvery: options, ...(flushMs !== undefined ? { flushMs } : {}) } : options;
     this.opts = { flushEvery: 50, flushMs: 1000, durable: false, rotateBytes: 0, rotateKeep: 4, ...o };
     const fp = `artifact.${basename(path)}`;
     this.failpointName = failpointArmed(fp) ? fp : undefined;
@@ -70,7 +88,8 @@ export class JsonlWriter {
       return;
     }
     if (this.pending.length === 1) this.pendingSince = performance.now();
-    if (this.pending.length >= this.opts.flushEvery || performance.now() - this.pendingSince > this.opts.flushMs) this.flush();
+    if (this.pending.length >= this.opts.flushEvery || performance.now() - this.pendingSince > this.opts.flushMs)
+      this.flush();
   }
 
   flush(): void {
@@ -79,11 +98,13 @@ export class JsonlWriter {
     const count = this.pending.length;
     const buf = Buffer.from(this.pending.join('\n') + '\n', 'utf8');
     this.pending = [];
-    if (this.regular && this.opts.rotateBytes > 0 && this.size > 0 && this.size + buf.length > this.opts.rotateBytes) this.rotate();
+    if (this.regular && this.opts.rotateBytes > 0 && this.size > 0 && this.size + buf.length > this.opts.rotateBytes)
+      this.rotate();
     let off = 0;
     try {
       if (this.failpointName !== undefined) failpoint(this.failpointName);
-      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.regular ? this.size + off : null);
+      while (off < buf.length)
+        off += writeSync(this.fd, buf, off, buf.length - off, this.regular ? this.size + off : null);
       if (this.opts.durable && this.regular) fdatasyncSync(this.fd);
     } catch (e) {
       this.cutBack(buf, off, count);
@@ -104,7 +125,11 @@ export class JsonlWriter {
         err = e instanceof OutputError ? e : this.fail(e, 'fsync');
       }
     }
-    try { closeSync(this.fd); } catch { /* nothing more to lose */ }
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* nothing more to lose */
+    }
     this.fd = -1;
     // A failure already thrown from write() was reported then; only a new one is thrown here.
     if (err) throw err;

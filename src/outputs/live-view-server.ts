@@ -63,7 +63,11 @@ export class LiveChannel {
   private rateT0 = performance.now();
   private rateN = 0;
 
-  constructor(readonly id: string, readonly jointNames: readonly string[], smoothed = false) {
+  constructor(
+    readonly id: string,
+    readonly jointNames: readonly string[],
+    smoothed = false,
+  ) {
     this.angles = new Float32Array(jointNames.length);
     this.smoothed = smoothed ? new Float32Array(jointNames.length) : undefined;
   }
@@ -143,7 +147,10 @@ export class LiveViewServer {
   /** Viewers that connected over the server's life. */
   viewersTotal = 0;
 
-  constructor(private readonly settings: LiveViewSettings, private readonly log?: Logger) {}
+  constructor(
+    private readonly settings: LiveViewSettings,
+    private readonly log?: Logger,
+  ) {}
 
   get url(): string {
     if (!this.address) return '';
@@ -168,12 +175,16 @@ export class LiveViewServer {
   private async open(): Promise<string> {
     const s = this.settings;
     if (!s.allow_remote && !isLoopbackHost(s.host)) {
-      throw new Error(`outputs.live_view.host = ${s.host}: not a loopback address (set outputs.live_view.allow_remote: true to serve the network)`);
+      throw new Error(
+        `outputs.live_view.host = ${s.host}: not a loopback address (set outputs.live_view.allow_remote: true to serve the network)`,
+      );
     }
     for (const { file } of Object.values(STATIC)) this.files.set(file, readFileSync(join(LIVE_WEB_DIR, file)));
     const server = createServer((req, res) => this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`outputs.live_view: cannot listen on ${s.host}:${s.port} (${e.code ?? e.message})`)));
+      server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new Error(`outputs.live_view: cannot listen on ${s.host}:${s.port} (${e.code ?? e.message})`)),
+      );
       server.listen(s.port, s.host, () => resolve());
     });
     server.on('error', (e) => this.log?.warn({ err: String(e) }, 'live view server error'));
@@ -230,7 +241,11 @@ export class LiveViewServer {
   }
 
   private streamsMessage(): string {
-    const streams = [...this.channels.values()].map((c) => ({ id: c.id, joints: c.jointNames, smoothed: c.smoothed !== undefined }));
+    const streams = [...this.channels.values()].map((c) => ({
+      id: c.id,
+      joints: c.jointNames,
+      smoothed: c.smoothed !== undefined,
+    }));
     return `event: streams\ndata: ${JSON.stringify({ streams, strip_s: this.settings.latency_strip_s, rate_hz: this.settings.rate_hz })}\n\n`;
   }
 
@@ -242,7 +257,9 @@ export class LiveViewServer {
     // A page on another site could point a name of its own at 127.0.0.1 (DNS rebinding) and
     // read the stream; on loopback only requests that name this machine are answered.
     if (!this.settings.allow_remote && !isLoopbackHost((req.headers.host ?? '').replace(/:\d+$/, ''))) {
-      res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request: the live view answers only to localhost\n');
+      res
+        .writeHead(421, { 'content-type': 'text/plain' })
+        .end('misdirected request: the live view answers only to localhost\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -257,17 +274,29 @@ export class LiveViewServer {
       return;
     }
     const body = this.files.get(st.file)!;
-    res.writeHead(200, { 'content-type': st.type, 'content-length': body.length, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, {
+      'content-type': st.type,
+      'content-length': body.length,
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   private subscribe(req: IncomingMessage, res: ServerResponse): void {
     if (this.viewers.size >= this.settings.max_viewers) {
       this.refused++;
-      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' }).end(`${this.settings.max_viewers} viewers already connected (outputs.live_view.max_viewers)\n`);
+      res
+        .writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' })
+        .end(`${this.settings.max_viewers} viewers already connected (outputs.live_view.max_viewers)\n`);
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.write(`retry: 1000\n\n${this.streamsMessage()}`);
     const v: Viewer = { res };
     this.viewers.add(v);

@@ -17,13 +17,33 @@ export function isLoopbackHost(host: string): boolean {
  */
 export const liveViewSchema = z
   .object({
-    enabled: z.boolean().default(false).meta({ description: 'Serve the live view; on loopback only unless allow_remote.' }),
+    enabled: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Serve the live view; on loopback only unless allow_remote.' }),
     host: z.string().min(1).default('127.0.0.1').meta({ description: 'Interface to listen on.' }),
-    port: z.number().int().min(0).max(65535).default(8087).meta({ description: 'TCP port; 0 = any free port (the one obtained is logged and in summary.json live_view.url).' }),
-    allow_remote: z.boolean().default(false).meta({ description: 'The deliberate override that lets `host` be a non-loopback address (0.0.0.0, a LAN address).' }),
-    max_viewers: z.number().int().min(1).max(64).default(8).meta({ description: 'Browsers connected at once; the next one gets 503.' }),
-    rate_hz: z.number().min(1).max(100).default(50).meta({ description: 'Frames per second sent to each viewer (poses in between are coalesced: the newest wins).' }),
-    latency_strip_s: z.number().min(1).max(120).default(10).meta({ description: "Seconds of T_compute the page's scrolling latency strip shows." }),
+    port: z.number().int().min(0).max(65535).default(8087).meta({
+      description: 'TCP port; 0 = any free port (the one obtained is logged and in summary.json live_view.url).',
+    }),
+    allow_remote: z.boolean().default(false).meta({
+      description: 'The deliberate override that lets `host` be a non-loopback address (0.0.0.0, a LAN address).',
+    }),
+    max_viewers: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(8)
+      .meta({ description: 'Browsers connected at once; the next one gets 503.' }),
+    rate_hz: z.number().min(1).max(100).default(50).meta({
+      description: 'Frames per second sent to each viewer (poses in between are coalesced: the newest wins).',
+    }),
+    latency_strip_s: z
+      .number()
+      .min(1)
+      .max(120)
+      .default(10)
+      .meta({ description: "Seconds of T_compute the page's scrolling latency strip shows." }),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -31,7 +51,8 @@ export const liveViewSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['host'],
-        message: 'not a loopback address: the live view has no authentication; set outputs.live_view.allow_remote: true to serve it to the network anyway',
+        message:
+          'not a loopback address: the live view has no authentication; set outputs.live_view.allow_remote: true to serve it to the network anyway',
       });
     }
   })

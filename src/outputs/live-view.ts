@@ -22,7 +22,11 @@ export class LiveViewPlugin implements Plugin {
    * `smoothed`: the stream has a smoothed companion (outputs.smoothing on), whose `smoothed`
    * poses the page can show instead of the raw ones.
    */
-  constructor(private readonly settings: LiveViewSettings, private readonly shared?: LiveViewServer, private readonly smoothed = false) {}
+  constructor(
+    private readonly settings: LiveViewSettings,
+    private readonly shared?: LiveViewServer,
+    private readonly smoothed = false,
+  ) {}
 
   async start(ctx: PluginContext): Promise<void> {
     this.streamId = ctx.stream.id;
@@ -58,7 +62,11 @@ export class LiveViewPlugin implements Plugin {
           poses_coalesced: c.coalesced,
         },
       },
-      counts: { live_view_frames_sent: c.sent, live_view_frames_dropped: c.dropped, live_view_poses_coalesced: c.coalesced },
+      counts: {
+        live_view_frames_sent: c.sent,
+        live_view_frames_dropped: c.dropped,
+        live_view_poses_coalesced: c.coalesced,
+      },
     };
   }
 }

@@ -67,7 +67,11 @@ export class FixedHistogram {
       let acc = 0;
       for (let b = 0; b <= this.buckets.length; b++) {
         acc += s.counts[b]!;
-        values.push({ metricName: `${this.name}_bucket`, labels: { [this.label]: lv, le: b < this.buckets.length ? this.buckets[b]! : '+Inf' }, value: acc });
+        values.push({
+          metricName: `${this.name}_bucket`,
+          labels: { [this.label]: lv, le: b < this.buckets.length ? this.buckets[b]! : '+Inf' },
+          value: acc,
+        });
       }
       values.push({ metricName: `${this.name}_sum`, labels: { [this.label]: lv }, value: s.sum });
       values.push({ metricName: `${this.name}_count`, labels: { [this.label]: lv }, value: s.count });

@@ -13,8 +13,12 @@ import { BasicAuth, clientCertProblem, readWebConfig, type WebConfig } from './m
  * Bucket upper bounds in seconds. Fixed and documented (docs/metrics.md) so that histograms of
  * many nodes can be summed: never derive them from a run's figures.
  */
-export const COMPUTE_BUCKETS_S = [0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1] as const;
-export const LATENCY_BUCKETS_S = [0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5] as const;
+export const COMPUTE_BUCKETS_S = [
+  0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1,
+] as const;
+export const LATENCY_BUCKETS_S = [
+  0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5,
+] as const;
 
 /** Cumulative counts a stream exposes, read at scrape time (never on the 50 Hz path). */
 export const COUNTERS = {
@@ -42,7 +46,8 @@ export const GAUGES = {
   channels_bad: 'EMG channels judged bad by the signal-quality check now',
   clock_synchronized: '1 when the kernel says the wall clock is synchronised (NTP, PTP), 0 when it says it is not',
   fallback_active: '1 while the stream runs exact mode although streaming was configured (the watchdog fell back)',
-  pose_rate_target_hz: 'Poses per second the configuration asks for (50 Hz times the replay pace; 0 = as fast as possible)',
+  pose_rate_target_hz:
+    'Poses per second the configuration asks for (50 Hz times the replay pace; 0 = as fast as possible)',
 } as const;
 export type GaugeName = keyof typeof GAUGES;
 
@@ -100,7 +105,11 @@ export class MetricsServer {
   }
 
   /** The process's server for these settings (made on first use). */
-  static for(settings: MetricsSettings, log: Logger, options: MetricsServerOptions = { version: 'unknown' }): MetricsServer {
+  static for(
+    settings: MetricsSettings,
+    log: Logger,
+    options: MetricsServerOptions = { version: 'unknown' },
+  ): MetricsServer {
     const key = `${settings.host}:${settings.port}`;
     let s = MetricsServer.shared.get(key);
     if (!s) {
@@ -166,7 +175,8 @@ export class MetricsServer {
       registers: [reg],
       collect(): void {
         this.reset();
-        for (const [id, src] of streams) for (const m of MODES) this.set({ stream: id, mode: m }, src.mode() === m ? 1 : 0);
+        for (const [id, src] of streams)
+          for (const m of MODES) this.set({ stream: id, mode: m }, src.mode() === m ? 1 : 0);
       },
     });
     new Gauge({
@@ -176,13 +186,29 @@ export class MetricsServer {
       registers: [reg],
       collect(): void {
         this.reset();
-        for (const [id, src] of streams) for (const [model, provider] of Object.entries(src.providers)) this.set({ stream: id, model, provider }, 1);
+        for (const [id, src] of streams)
+          for (const [model, provider] of Object.entries(src.providers)) this.set({ stream: id, model, provider }, 1);
       },
     });
     this.histograms = {
-      tCompute: new FixedHistogram('myostream_step_compute_seconds', 'T_compute of each streaming step (encoder, interpolation, LSTM step)', COMPUTE_BUCKETS_S, 'stream'),
-      endToEnd: new FixedHistogram('myostream_end_to_end_seconds', "From the arrival of a streaming step's last input sample to its pose being emitted", LATENCY_BUCKETS_S, 'stream'),
-      poseAge: new FixedHistogram('myostream_pose_age_seconds', "Pose age when it reaches the outputs: now minus the arrival of its newest EMG sample", LATENCY_BUCKETS_S, 'stream'),
+      tCompute: new FixedHistogram(
+        'myostream_step_compute_seconds',
+        'T_compute of each streaming step (encoder, interpolation, LSTM step)',
+        COMPUTE_BUCKETS_S,
+        'stream',
+      ),
+      endToEnd: new FixedHistogram(
+        'myostream_end_to_end_seconds',
+        "From the arrival of a streaming step's last input sample to its pose being emitted",
+        LATENCY_BUCKETS_S,
+        'stream',
+      ),
+      poseAge: new FixedHistogram(
+        'myostream_pose_age_seconds',
+        'Pose age when it reaches the outputs: now minus the arrival of its newest EMG sample',
+        LATENCY_BUCKETS_S,
+        'stream',
+      ),
     };
     // The registry only calls get() (and reads name/type) on what it holds: FixedHistogram gives
     // the same shape as prom-client's own histogram.
@@ -191,14 +217,19 @@ export class MetricsServer {
       collectDefaultMetrics({ register: reg, prefix: 'myostream_', eventLoopMonitoringPrecision: 10 });
       // prom-client names these totals of gauges like counters, which Prometheus' lint rejects;
       // the same numbers per type stay (myostream_nodejs_active_handles{type}: sum() them).
-      for (const n of ['handles', 'requests', 'resources']) reg.removeSingleMetric(`myostream_nodejs_active_${n}_total`);
+      for (const n of ['handles', 'requests', 'resources'])
+        reg.removeSingleMetric(`myostream_nodejs_active_${n}_total`);
     }
   }
 
   /** Adds a stream: its label's series are made here, once. */
   attach(id: string, src: StreamMetricsSource): StreamSeries {
     this.streams.set(id, src);
-    return { tCompute: this.histograms.tCompute.child(id), endToEnd: this.histograms.endToEnd.child(id), poseAge: this.histograms.poseAge.child(id) };
+    return {
+      tCompute: this.histograms.tCompute.child(id),
+      endToEnd: this.histograms.endToEnd.child(id),
+      poseAge: this.histograms.poseAge.child(id),
+    };
   }
 
   /** Removes a stream; the last one out closes the server. */
@@ -232,8 +263,14 @@ export class MetricsServer {
     const { host, web_config_file: file } = this.settings;
     const web = file ? readWebConfig(file) : undefined;
     if (!isLoopbackHost(host) && (!web?.tls || web.users.size === 0)) {
-      const lacks = !web ? 'no outputs.metrics.web_config_file' : !web.tls ? `${file} has no tls_server_config` : `${file} has no basic_auth_users`;
-      throw new UserError(`outputs.metrics.host = ${host} is not a loopback address: serving /metrics to the network needs TLS and basic authentication, and ${lacks} (docs/monitoring.md)`);
+      const lacks = !web
+        ? 'no outputs.metrics.web_config_file'
+        : !web.tls
+          ? `${file} has no tls_server_config`
+          : `${file} has no basic_auth_users`;
+      throw new UserError(
+        `outputs.metrics.host = ${host} is not a loopback address: serving /metrics to the network needs TLS and basic authentication, and ${lacks} (docs/monitoring.md)`,
+      );
     }
     return web;
   }
@@ -263,11 +300,20 @@ export class MetricsServer {
     }
     const auth = this.auth;
     if (!auth?.enabled) return this.serve(req, res);
-    auth.check(req.headers.authorization).then((verdict) => {
-      if (verdict === 'ok') return this.serve(req, res);
-      if (verdict === 'busy') res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' }).end('another login is being checked\n');
-      else res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Basic realm="myostream"' }).end('unauthorized\n');
-    }, (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(e)}\n`));
+    auth.check(req.headers.authorization).then(
+      (verdict) => {
+        if (verdict === 'ok') return this.serve(req, res);
+        if (verdict === 'busy')
+          res
+            .writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' })
+            .end('another login is being checked\n');
+        else
+          res
+            .writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Basic realm="myostream"' })
+            .end('unauthorized\n');
+      },
+      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(e)}\n`),
+    );
   }
 
   /** Listens (once); a port in use or a bad web configuration is a UserError naming the key. */
@@ -287,7 +333,11 @@ export class MetricsServer {
       const srv: Server = web?.tls ? createHttpsServer(web.tls, handler) : createServer(handler);
       srv.once('error', (e: NodeJS.ErrnoException) => {
         MetricsServer.shared.delete(this.key);
-        reject(new UserError(`outputs.metrics.port = ${this.settings.port} on ${this.settings.host}: cannot listen (${e.code ?? e.message})`));
+        reject(
+          new UserError(
+            `outputs.metrics.port = ${this.settings.port} on ${this.settings.host}: cannot listen (${e.code ?? e.message})`,
+          ),
+        );
       });
       srv.listen(this.settings.port, this.settings.host, () => {
         this.server = srv;

@@ -15,10 +15,18 @@ import { UserError, errorMessage } from '../common/errors.js';
  * myostream does not implement (cipher suites, curves, HTTP/2 switches, headers) is refused by
  * name rather than silently ignored.
  */
-const CLIENT_AUTH = ['NoClientCert', 'RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'] as const;
+const CLIENT_AUTH = [
+  'NoClientCert',
+  'RequestClientCert',
+  'RequireAnyClientCert',
+  'VerifyClientCertIfGiven',
+  'RequireAndVerifyClientCert',
+] as const;
 type ClientAuth = (typeof CLIENT_AUTH)[number];
 const TLS_VERSIONS = { TLS10: 'TLSv1', TLS11: 'TLSv1.1', TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' } as const;
-const tlsVersion = z.enum(Object.keys(TLS_VERSIONS) as [keyof typeof TLS_VERSIONS], { error: 'expected TLS10, TLS11, TLS12 or TLS13' });
+const tlsVersion = z.enum(Object.keys(TLS_VERSIONS) as [keyof typeof TLS_VERSIONS], {
+  error: 'expected TLS10, TLS11, TLS12 or TLS13',
+});
 /** bcrypt's modular-crypt form, as htpasswd -B and Python's bcrypt write it. */
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
@@ -28,20 +36,32 @@ const webConfigSchema = z
       .object({
         cert_file: z.string().min(1, 'the server certificate (PEM) is required'),
         key_file: z.string().min(1, 'the private key (PEM) is required'),
-        client_auth_type: z.enum(CLIENT_AUTH, { error: `expected one of ${CLIENT_AUTH.join(', ')}` }).default('NoClientCert'),
+        client_auth_type: z
+          .enum(CLIENT_AUTH, { error: `expected one of ${CLIENT_AUTH.join(', ')}` })
+          .default('NoClientCert'),
         client_ca_file: z.string().default(''),
         min_version: tlsVersion.default('TLS12'),
         max_version: tlsVersion.default('TLS13'),
       })
       .strict()
       .superRefine((t, ctx) => {
-        if ((t.client_auth_type === 'VerifyClientCertIfGiven' || t.client_auth_type === 'RequireAndVerifyClientCert') && !t.client_ca_file) {
-          ctx.addIssue({ code: 'custom', path: ['client_ca_file'], message: `client_auth_type ${t.client_auth_type} needs client_ca_file to verify against` });
+        if (
+          (t.client_auth_type === 'VerifyClientCertIfGiven' || t.client_auth_type === 'RequireAndVerifyClientCert') &&
+          !t.client_ca_file
+        ) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['client_ca_file'],
+            message: `client_auth_type ${t.client_auth_type} needs client_ca_file to verify against`,
+          });
         }
       })
       .optional(),
     basic_auth_users: z
-      .record(z.string().regex(/^[^:]+$/, 'a user name cannot hold a colon'), z.string().regex(BCRYPT, 'expected a bcrypt hash ($2y$…, as htpasswd -nB writes it)'))
+      .record(
+        z.string().regex(/^[^:]+$/, 'a user name cannot hold a colon'),
+        z.string().regex(BCRYPT, 'expected a bcrypt hash ($2y$…, as htpasswd -nB writes it)'),
+      )
       .optional(),
   })
   .strict();
@@ -67,7 +87,9 @@ export function readWebConfig(file: string): WebConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UserError(`outputs.metrics.web_config_file = ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`);
+    throw new UserError(
+      `outputs.metrics.web_config_file = ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`,
+    );
   }
   let raw: unknown;
   try {
@@ -83,13 +105,21 @@ export function readWebConfig(file: string): WebConfig {
     try {
       return readFileSync(abs);
     } catch (e) {
-      throw new UserError(`outputs.metrics.web_config_file = ${file}: tls_server_config.${key} = ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`);
+      throw new UserError(
+        `outputs.metrics.web_config_file = ${file}: tls_server_config.${key} = ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`,
+      );
     }
   };
   const t = c.tls_server_config;
-  const out: WebConfig = { clientAuth: t?.client_auth_type ?? 'NoClientCert', users: new Map(Object.entries(c.basic_auth_users ?? {})) };
+  const out: WebConfig = {
+    clientAuth: t?.client_auth_type ?? 'NoClientCert',
+    users: new Map(Object.entries(c.basic_auth_users ?? {})),
+  };
   if (t) {
-    if (TLS_VERSIONS[t.min_version] > TLS_VERSIONS[t.max_version]) throw new UserError(`outputs.metrics.web_config_file = ${file}: tls_server_config.min_version ${t.min_version} is above max_version ${t.max_version}`);
+    if (TLS_VERSIONS[t.min_version] > TLS_VERSIONS[t.max_version])
+      throw new UserError(
+        `outputs.metrics.web_config_file = ${file}: tls_server_config.min_version ${t.min_version} is above max_version ${t.max_version}`,
+      );
     const needCert = t.client_auth_type !== 'NoClientCert';
     out.tls = {
       cert: pem('cert_file', t.cert_file),
@@ -107,7 +137,8 @@ export function readWebConfig(file: string): WebConfig {
 
 /** Why a request's client certificate does not satisfy client_auth_type, or undefined when it does. */
 export function clientCertProblem(req: IncomingMessage, type: ClientAuth): string | undefined {
-  if (type === 'NoClientCert' || type === 'RequestClientCert' || type === 'RequireAndVerifyClientCert') return undefined;
+  if (type === 'NoClientCert' || type === 'RequestClientCert' || type === 'RequireAndVerifyClientCert')
+    return undefined;
   const sock = req.socket;
   const given = sock instanceof TLSSocket && Object.keys(sock.getPeerCertificate()).length > 0;
   if (type === 'RequireAnyClientCert') return given ? undefined : 'a client certificate is required';
@@ -146,7 +177,9 @@ export class BasicAuth {
     const user = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     const hash = this.users.get(user);
-    const key = createHash('sha256').update(`${user}\0${password}\0${hash ?? ''}`).digest('base64');
+    const key = createHash('sha256')
+      .update(`${user}\0${password}\0${hash ?? ''}`)
+      .digest('base64');
     if (hash !== undefined && this.good.has(key)) return 'ok';
     if (this.busy) return 'busy';
     this.busy = true;

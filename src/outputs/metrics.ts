@@ -93,7 +93,15 @@ export class MetricsPlugin implements Plugin {
   }
 
   report(): PluginReport {
-    return { sections: { metrics: { url: this.server?.url ?? '', scrapes: this.server?.scrapes ?? 0, auth_failures: this.server?.authFailures ?? 0 } } };
+    return {
+      sections: {
+        metrics: {
+          url: this.server?.url ?? '',
+          scrapes: this.server?.scrapes ?? 0,
+          auth_failures: this.server?.authFailures ?? 0,
+        },
+      },
+    };
   }
 }
 

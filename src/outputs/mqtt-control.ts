@@ -41,7 +41,8 @@ export const requestSchemas = {
 export type RequestName = keyof typeof requestSchemas;
 
 /** Machine-readable error codes of a response (`code`), with `error` saying it in words. */
-export type ErrorCode = 'bad_json' | 'invalid_request' | 'unknown_request' | 'too_large' | 'busy' | 'rejected' | 'failed';
+export type ErrorCode =
+  'bad_json' | 'invalid_request' | 'unknown_request' | 'too_large' | 'busy' | 'rejected' | 'failed';
 
 /** The answer on <prefix>/response/<name> (or the MQTT 5 response topic). */
 export const responseSchema = z
@@ -51,7 +52,9 @@ export const responseSchema = z
     status: z.enum(['ok', 'error']),
     data: z.record(z.string(), z.unknown()),
     error: z.string().optional(),
-    code: z.enum(['bad_json', 'invalid_request', 'unknown_request', 'too_large', 'busy', 'rejected', 'failed']).optional(),
+    code: z
+      .enum(['bad_json', 'invalid_request', 'unknown_request', 'too_large', 'busy', 'rejected', 'failed'])
+      .optional(),
     node_id: z.string(),
     stream_id: z.string(),
     ts: z.number().int(),
@@ -99,7 +102,14 @@ export interface MqttControlOptions {
  * nothing reaches a shell or the file system, and nothing here waits on the 50 Hz loop.
  */
 export class MqttControl {
-  readonly counts: ControlCounts = { requests: 0, answered_ok: 0, answered_error: 0, dropped_rate: 0, dropped_name: 0, unsent: 0 };
+  readonly counts: ControlCounts = {
+    requests: 0,
+    answered_ok: 0,
+    answered_error: 0,
+    dropped_rate: 0,
+    dropped_name: 0,
+    unsent: 0,
+  };
   private readonly now: () => number;
   private tokens = RATE_BURST;
   private refilledAt: number;
@@ -132,7 +142,12 @@ export class MqttControl {
       return;
     }
     if (r.payload.length > MAX_REQUEST_BYTES) {
-      this.answerError(r, undefined, 'too_large', `payload of ${r.payload.length} bytes exceeds the ${MAX_REQUEST_BYTES}-byte limit`);
+      this.answerError(
+        r,
+        undefined,
+        'too_large',
+        `payload of ${r.payload.length} bytes exceeds the ${MAX_REQUEST_BYTES}-byte limit`,
+      );
       return;
     }
     let body: unknown = {};
@@ -148,7 +163,12 @@ export class MqttControl {
     const tx = transactionOf(body);
     const schema = (requestSchemas as Record<string, z.ZodType | undefined>)[r.name];
     if (schema === undefined || !Object.hasOwn(requestSchemas, r.name)) {
-      this.answerError(r, tx, 'unknown_request', `unknown request "${r.name}"; known: ${Object.keys(requestSchemas).join(', ')}`);
+      this.answerError(
+        r,
+        tx,
+        'unknown_request',
+        `unknown request "${r.name}"; known: ${Object.keys(requestSchemas).join(', ')}`,
+      );
       return;
     }
     const parsed = schema.safeParse(body);
@@ -178,7 +198,13 @@ export class MqttControl {
     const t = this.now();
     const since = Number.isFinite(this.floodLoggedAt) ? Math.round((t - this.floodLoggedAt) / 100) / 10 : 0;
     this.o.log.warn(
-      { dropped: this.floodUnlogged, dropped_total: this.counts.dropped_rate, over_s: since, limit_per_s: RATE_PER_S, burst: RATE_BURST },
+      {
+        dropped: this.floodUnlogged,
+        dropped_total: this.counts.dropped_rate,
+        over_s: since,
+        limit_per_s: RATE_PER_S,
+        burst: RATE_BURST,
+      },
       `MQTT control: ${this.floodUnlogged} request${this.floodUnlogged === 1 ? '' : 's'} dropped${since > 0 ? ` in the last ${since} s` : ''}: they arrive faster than ${RATE_PER_S} per second (burst ${RATE_BURST}); next report in ${FLOOD_LOG_INTERVAL_MS / 1000} s at the earliest`,
     );
     this.floodUnlogged = 0;
@@ -191,17 +217,29 @@ export class MqttControl {
     this.closed = true;
     // An `align` the stopping session will never finish must not hold the stop for ever.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.running]), new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+    await Promise.race([
+      Promise.allSettled([...this.running]),
+      new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS))),
+    ]);
     clearTimeout(timer);
   }
 
-  private async run(r: MqttRequest, name: RequestName, req: Record<string, unknown>, tx: string | number | undefined): Promise<void> {
+  private async run(
+    r: MqttRequest,
+    name: RequestName,
+    req: Record<string, unknown>,
+    tx: string | number | undefined,
+  ): Promise<void> {
     const { ctx } = this.o;
     const by = `requested over MQTT${tx !== undefined ? ` (transaction ${String(tx)})` : ''}`;
     try {
       switch (name) {
         case 'status':
-          this.answerOk(r, tx, { ...this.o.status(), session: sessionFigures(ctx), report: boundedReport(ctx.report()) });
+          this.answerOk(r, tx, {
+            ...this.o.status(),
+            session: sessionFigures(ctx),
+            report: boundedReport(ctx.report()),
+          });
           return;
         case 'health':
           this.answerOk(r, tx, await this.o.health());
@@ -211,7 +249,12 @@ export class MqttControl {
           const from = ctx.session.mode;
           const accepted = ctx.actions.requestMode(mode, by);
           if (accepted) this.answerOk(r, tx, { accepted, mode, from });
-          else this.answerError(r, tx, 'rejected', `mode ${mode} is not available in this session`, { accepted, mode, from });
+          else
+            this.answerError(r, tx, 'rejected', `mode ${mode} is not available in this session`, {
+              accepted,
+              mode,
+              from,
+            });
           return;
         }
         case 'reset':
@@ -257,23 +300,56 @@ export class MqttControl {
 
   private answerOk(r: MqttRequest, tx: string | number | undefined, data: Record<string, unknown>): void {
     this.counts.answered_ok++;
-    this.send(r, { ...(tx !== undefined ? { transaction: tx } : {}), request: r.name, status: 'ok', data, node_id: this.o.link.nodeId, stream_id: this.o.link.streamId, ts: Date.now() });
+    this.send(r, {
+      ...(tx !== undefined ? { transaction: tx } : {}),
+      request: r.name,
+      status: 'ok',
+      data,
+      node_id: this.o.link.nodeId,
+      stream_id: this.o.link.streamId,
+      ts: Date.now(),
+    });
   }
 
-  private answerError(r: MqttRequest, tx: string | number | undefined, code: ErrorCode, error: string, data: Record<string, unknown> = {}): void {
+  private answerError(
+    r: MqttRequest,
+    tx: string | number | undefined,
+    code: ErrorCode,
+    error: string,
+    data: Record<string, unknown> = {},
+  ): void {
     this.counts.answered_error++;
-    this.send(r, { ...(tx !== undefined ? { transaction: tx } : {}), request: r.name, status: 'error', data, error, code, node_id: this.o.link.nodeId, stream_id: this.o.link.streamId, ts: Date.now() });
+    this.send(r, {
+      ...(tx !== undefined ? { transaction: tx } : {}),
+      request: r.name,
+      status: 'error',
+      data,
+      error,
+      code,
+      node_id: this.o.link.nodeId,
+      stream_id: this.o.link.streamId,
+      ts: Date.now(),
+    });
   }
 
   private send(r: MqttRequest, body: ControlResponse): void {
     if (this.closed) return;
-    const topic = r.responseTopic !== undefined && RESPONSE_TOPIC.test(r.responseTopic) ? r.responseTopic : `${this.o.link.topics.response}/${r.name}`;
+    const topic =
+      r.responseTopic !== undefined && RESPONSE_TOPIC.test(r.responseTopic)
+        ? r.responseTopic
+        : `${this.o.link.topics.response}/${r.name}`;
     let text: string;
     try {
       text = JSON.stringify(body);
     } catch (e) {
       // A report section that cannot be serialised (a BigInt, a cycle) must still get an answer.
-      text = JSON.stringify({ ...body, status: 'error', data: {}, code: 'failed', error: `answer not serialisable: ${errorMessage(e)}` });
+      text = JSON.stringify({
+        ...body,
+        status: 'error',
+        data: {},
+        code: 'failed',
+        error: `answer not serialisable: ${errorMessage(e)}`,
+      });
     }
     if (!this.o.link.respond(topic, text, r.correlationData)) this.counts.unsent++;
   }
@@ -303,12 +379,17 @@ export function sessionFigures(ctx: PluginContext): Record<string, unknown> {
 /** JSON Schemas of the requests (by name, under $defs) and of the response, as published in schemas/. */
 export function controlJsonSchemas(): { request: Record<string, unknown>; response: Record<string, unknown> } {
   const defs: Record<string, unknown> = {};
-  for (const [name, s] of Object.entries(requestSchemas)) defs[name] = z.toJSONSchema(s, { io: 'input', target: 'draft-7' });
+  for (const [name, s] of Object.entries(requestSchemas))
+    defs[name] = z.toJSONSchema(s, { io: 'input', target: 'draft-7' });
   return {
     request: {
-      title: 'MQTT <prefix>/request/<name> payloads, one schema per request name under $defs (an empty payload counts as {})',
+      title:
+        'MQTT <prefix>/request/<name> payloads, one schema per request name under $defs (an empty payload counts as {})',
       $defs: defs,
     },
-    response: { title: 'MQTT <prefix>/response/<name> payload (QoS 1, not retained), or on the MQTT 5 response topic', ...z.toJSONSchema(responseSchema, { io: 'output', target: 'draft-7' }) },
+    response: {
+      title: 'MQTT <prefix>/response/<name> payload (QoS 1, not retained), or on the MQTT 5 response topic',
+      ...z.toJSONSchema(responseSchema, { io: 'output', target: 'draft-7' }),
+    },
   };
 }

@@ -19,7 +19,9 @@ export function readPassword(cfg: MqttConfig, env: Readonly<Record<string, strin
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw new UserError(`outputs.mqtt.password_file = ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`);
+      throw new UserError(
+        `outputs.mqtt.password_file = ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`,
+      );
     }
     const pw = text.split(/\r?\n/, 1)[0]!;
     if (pw === '') throw new UserError(`outputs.mqtt.password_file = ${file}: the first line is empty`);
@@ -28,7 +30,8 @@ export function readPassword(cfg: MqttConfig, env: Readonly<Record<string, strin
   const name = cfg.password_env;
   if (!name) return undefined;
   const v = env[name];
-  if (v === undefined) throw new UserError(`outputs.mqtt.password_env = ${name}: the environment variable ${name} is not set`);
+  if (v === undefined)
+    throw new UserError(`outputs.mqtt.password_env = ${name}: the environment variable ${name} is not set`);
   return v;
 }
 
@@ -42,7 +45,9 @@ export function readTlsFiles(cfg: MqttConfig): TlsFiles {
     try {
       out[k] = readFileSync(file);
     } catch (e) {
-      throw new UserError(`outputs.mqtt.tls.${k} = ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`);
+      throw new UserError(
+        `outputs.mqtt.tls.${k} = ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`,
+      );
     }
   }
   return out;

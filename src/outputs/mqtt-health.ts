@@ -109,7 +109,11 @@ export class HealthBuilder {
         reconnects: st.reconnects,
         events_dropped: st.events_dropped,
       },
-      process: { rss_mb: round(mem.rss / 2 ** 20, 1), heap_used_mb: round(mem.heapUsed / 2 ** 20, 1), heap_total_mb: round(mem.heapTotal / 2 ** 20, 1) },
+      process: {
+        rss_mb: round(mem.rss / 2 ** 20, 1),
+        heap_used_mb: round(mem.heapUsed / 2 ** 20, 1),
+        heap_total_mb: round(mem.heapTotal / 2 ** 20, 1),
+      },
       model: this.src.model,
       disk: await diskSpace(ctx.artifacts.dir),
       ...boundedReport(ctx.report()),

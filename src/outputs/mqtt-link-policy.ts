@@ -13,7 +13,10 @@ const MAX_INCOMING_PACKET = 64 * 1024;
 
 /** Node's TLS failures that retrying with the same files will not cure (certificate, CA, host name, handshake alert). */
 export function isTlsRefusal(code: unknown): boolean {
-  return typeof code === 'string' && (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || /CERT|SIGNATURE|ISSUER/.test(code));
+  return (
+    typeof code === 'string' &&
+    (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || /CERT|SIGNATURE|ISSUER/.test(code))
+  );
 }
 
 export interface LinkSettings {
@@ -61,7 +64,12 @@ export const JSON_CONTENT_TYPE = 'application/json';
  * payload-format indicator (UTF-8), so a broker or a generic client can check or decode it
  * without knowing the topic; MQTT 3.1.1 has neither.
  */
-export function jsonOptions(protocol: 4 | 5, qos: 0 | 1, retain: boolean, extra: IClientPublishOptions['properties'] = {}): IClientPublishOptions {
+export function jsonOptions(
+  protocol: 4 | 5,
+  qos: 0 | 1,
+  retain: boolean,
+  extra: IClientPublishOptions['properties'] = {},
+): IClientPublishOptions {
   const o: IClientPublishOptions = { qos, retain };
   if (protocol === 5) o.properties = { contentType: JSON_CONTENT_TYPE, payloadFormatIndicator: true, ...extra };
   return o;
@@ -69,7 +77,12 @@ export function jsonOptions(protocol: 4 | 5, qos: 0 | 1, retain: boolean, extra:
 
 /** The options every pose is published with; message expiry needs MQTT 5. */
 export function poseOptions(cfg: MqttConfig, protocol: 4 | 5): IClientPublishOptions {
-  return jsonOptions(protocol, cfg.qos, false, protocol === 5 && cfg.message_expiry_s > 0 ? { messageExpiryInterval: cfg.message_expiry_s } : {});
+  return jsonOptions(
+    protocol,
+    cfg.qos,
+    false,
+    protocol === 5 && cfg.message_expiry_s > 0 ? { messageExpiryInterval: cfg.message_expiry_s } : {},
+  );
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -89,15 +102,28 @@ export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
  */
 export type LinkErrorVerdict = { kind: 'downgrade' } | { kind: 'fatal'; error: UserError } | { kind: 'transient' };
 
-export function judgeLinkError(err: Error & { code?: number | string }, s: { url: string; protocol: 4 | 5; auto: boolean; starting: boolean }): LinkErrorVerdict {
+export function judgeLinkError(
+  err: Error & { code?: number | string },
+  s: { url: string; protocol: 4 | 5; auto: boolean; starting: boolean },
+): LinkErrorVerdict {
   const code = typeof err.code === 'number' ? err.code : undefined;
   if (code !== undefined && UNSUPPORTED_PROTOCOL.has(code) && s.protocol === 5 && s.auto) return { kind: 'downgrade' };
   if (!s.starting) return { kind: 'transient' };
   if (code !== undefined && AUTH_REFUSED.has(code)) {
-    return { kind: 'fatal', error: new UserError(`outputs.mqtt: broker ${s.url} refused the connection: ${err.message} (check username, password_env / password_file, client_id)`) };
+    return {
+      kind: 'fatal',
+      error: new UserError(
+        `outputs.mqtt: broker ${s.url} refused the connection: ${err.message} (check username, password_env / password_file, client_id)`,
+      ),
+    };
   }
   if (isTlsRefusal(err.code)) {
-    return { kind: 'fatal', error: new UserError(`outputs.mqtt.tls: TLS with broker ${s.url} failed: ${err.message} (${String(err.code)}; check tls.ca, tls.cert, tls.key and the broker's certificate)`) };
+    return {
+      kind: 'fatal',
+      error: new UserError(
+        `outputs.mqtt.tls: TLS with broker ${s.url} failed: ${err.message} (${String(err.code)}; check tls.ca, tls.cert, tls.key and the broker's certificate)`,
+      ),
+    };
   }
   return { kind: 'transient' };
 }
@@ -109,13 +135,23 @@ const CLOSE_FLUSH_MS = 2000;
  * Publishes the retained offline status if still connected, waits (bounded) for its
  * acknowledgement, then disconnects cleanly so that the broker discards the will. Never throws.
  */
-export async function endClient(c: MqttClient, offline: { topic: string; payload: string; protocol: 4 | 5 }, log: Logger): Promise<void> {
+export async function endClient(
+  c: MqttClient,
+  offline: { topic: string; payload: string; protocol: 4 | 5 },
+  log: Logger,
+): Promise<void> {
   if (c.connected) {
-    await withTimeout(c.publishAsync(offline.topic, offline.payload, jsonOptions(offline.protocol, 1, true)).then(() => undefined), CLOSE_FLUSH_MS).catch((e: unknown) => {
+    await withTimeout(
+      c.publishAsync(offline.topic, offline.payload, jsonOptions(offline.protocol, 1, true)).then(() => undefined),
+      CLOSE_FLUSH_MS,
+    ).catch((e: unknown) => {
       log.warn({ err: errorMessage(e) }, 'MQTT: offline status not acknowledged');
     });
   }
-  const clean = await withTimeout(c.endAsync(!c.connected).then(() => true), CLOSE_FLUSH_MS).catch(() => false);
+  const clean = await withTimeout(
+    c.endAsync(!c.connected).then(() => true),
+    CLOSE_FLUSH_MS,
+  ).catch(() => false);
   // end() is already under way and waits for acknowledgements that will not come: cut the
   // socket (no reconnect follows, the client is disconnecting).
   if (!clean) c.stream?.destroy();

@@ -7,7 +7,11 @@ import type { MqttEventInput, MqttRequest, MqttTopics, StreamIdentity } from './
 /** `hand`, `hand_from` and `band` as meta, the birth and health carry them. */
 export function identityFields(id: StreamIdentity | undefined): Record<string, unknown> {
   if (id === undefined) return {};
-  return { hand: id.hand, hand_from: id.hand_from, band: { band_id: id.band_id, source: id.source, chip_ids: id.chip_ids } };
+  return {
+    hand: id.hand,
+    hand_from: id.hand_from,
+    band: { band_id: id.band_id, source: id.source, chip_ids: id.chip_ids },
+  };
 }
 
 /** What the retained <prefix>/meta describes: the stream's shape and how it is published. */
@@ -44,8 +48,20 @@ export function metaMessage(m: MetaFields): string {
 }
 
 /** One <prefix>/event message: the event's own fields plus who sent it and in which mode. */
-export function eventMessage(seq: number, e: MqttEventInput, from: { nodeId: string; streamId: string; mode: Mode }): string {
-  const body: Record<string, unknown> = { seq, kind: e.kind, time: e.time ?? new Date().toISOString(), ts: Date.now(), node_id: from.nodeId, stream_id: from.streamId, mode: from.mode };
+export function eventMessage(
+  seq: number,
+  e: MqttEventInput,
+  from: { nodeId: string; streamId: string; mode: Mode },
+): string {
+  const body: Record<string, unknown> = {
+    seq,
+    kind: e.kind,
+    time: e.time ?? new Date().toISOString(),
+    ts: Date.now(),
+    node_id: from.nodeId,
+    stream_id: from.streamId,
+    mode: from.mode,
+  };
   if (e.detail !== undefined) body['detail'] = e.detail;
   if (e.atSample !== undefined) body['at_sample'] = e.atSample;
   if (e.atStep !== undefined) body['at_step'] = e.atStep;
@@ -57,7 +73,12 @@ export function eventMessage(seq: number, e: MqttEventInput, from: { nodeId: str
 }
 
 /** The request a message on <prefix>/request/<name> carries; undefined for any other topic. */
-export function requestFromMessage(requestFilter: string, topic: string, payload: Buffer, packet: IPublishPacket): MqttRequest | undefined {
+export function requestFromMessage(
+  requestFilter: string,
+  topic: string,
+  payload: Buffer,
+  packet: IPublishPacket,
+): MqttRequest | undefined {
   const base = requestFilter.slice(0, -1);
   if (!topic.startsWith(base)) return undefined;
   const req: MqttRequest = { name: topic.slice(base.length), payload };
@@ -80,7 +101,17 @@ export interface BirthFields {
 }
 
 export function birthMessage(b: BirthFields): string {
-  return JSON.stringify({ ...b.base, ts: Date.now(), started_at: b.startedAt, version: b.version, mode: b.mode, model: b.model, protocol_version: b.protocol, next_seq: b.nextSeq, ...identityFields(b.identity) });
+  return JSON.stringify({
+    ...b.base,
+    ts: Date.now(),
+    started_at: b.startedAt,
+    version: b.version,
+    mode: b.mode,
+    model: b.model,
+    protocol_version: b.protocol,
+    next_seq: b.nextSeq,
+    ...identityFields(b.identity),
+  });
 }
 
 /**
@@ -96,7 +127,8 @@ export function birthMessage(b: BirthFields): string {
  */
 export function encodePose(seq: number, e: PoseEvent, ts: number, ageMs: number): string {
   const age = publishedAge(ageMs);
-  let s = '{"seq":' + seq + ',"t":' + Number(e.t.toFixed(6)) + ',"step":' + e.step + ',"mode":"' + e.mode + '","ts":' + ts;
+  let s =
+    '{"seq":' + seq + ',"t":' + Number(e.t.toFixed(6)) + ',"step":' + e.step + ',"mode":"' + e.mode + '","ts":' + ts;
   s += ',"t_capture":' + captureTime(ts, age) + ',"age_ms":' + age + ',"quality":' + (e.quality ?? 0) + ',"angles":[';
   const a = e.angles;
   for (let i = 0; i < a.length; i++) {

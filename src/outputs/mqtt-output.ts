@@ -14,7 +14,7 @@ export { mqttSchema } from './mqtt-settings.js';
 export function streamIdentity(stream: StreamInfo, hand: 'auto' | 'left' | 'right', bandId: string): StreamIdentity {
   const fromSource = stream.sourceHand;
   return {
-    hand: hand !== 'auto' ? hand : fromSource ?? null,
+    hand: hand !== 'auto' ? hand : (fromSource ?? null),
     hand_from: hand !== 'auto' ? 'config' : fromSource ? 'recording' : 'unknown',
     band_id: bandId,
     source: stream.sourceDescription,
@@ -136,7 +136,14 @@ export class MqttOutput implements Plugin {
         link: sink,
         log: ctx.log,
         health: () => health.build(false),
-        status: () => ({ node_id: sink.nodeId, stream_id: sink.streamId, instance: sink.instance, version, model, mqtt: sink.stats() }),
+        status: () => ({
+          node_id: sink.nodeId,
+          stream_id: sink.streamId,
+          instance: sink.instance,
+          version,
+          model,
+          mqtt: sink.stats(),
+        }),
         ...(this.opts.now ? { now: this.opts.now } : {}),
       });
       this.control = control;
@@ -195,12 +202,27 @@ export class MqttOutput implements Plugin {
   private onEvent(e: RunEvent): void {
     // Mode switches come on `mode`, with from/to/reason.
     if (e.kind === 'mode_switch') return;
-    this.sink!.publishEvent({ kind: e.kind, time: e.time, detail: e.detail, atSample: e.atSample, ...(e.data ? { data: e.data } : {}) });
+    this.sink!.publishEvent({
+      kind: e.kind,
+      time: e.time,
+      detail: e.detail,
+      atSample: e.atSample,
+      ...(e.data ? { data: e.data } : {}),
+    });
   }
 
   private onMode(m: ModeSwitch): void {
     this.lastSwitch = { ...m };
-    this.sink!.publishEvent({ kind: 'mode_switch', time: m.time, atSample: m.at_sample, atStep: m.at_step, from: m.from, to: m.to, reason: m.reason, detail: `${m.from} → ${m.to}: ${m.reason}` });
+    this.sink!.publishEvent({
+      kind: 'mode_switch',
+      time: m.time,
+      atSample: m.at_sample,
+      atStep: m.at_step,
+      from: m.from,
+      to: m.to,
+      reason: m.reason,
+      detail: `${m.from} → ${m.to}: ${m.reason}`,
+    });
   }
 
   private onTick(t: TickEvent): void {

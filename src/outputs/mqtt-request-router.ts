@@ -42,7 +42,10 @@ export class MqttRequestRouter {
         this.subscribed = false;
         const why = err ? err.message : `reason code ${code ?? 'none'} (not authorised by the broker's ACL?)`;
         refused(`subscribe ${filter}: ${why}`);
-        this.log.warn({ broker: url, topic: filter }, `MQTT control plane off: the broker refused the subscription to ${filter}: ${why}; poses are unaffected`);
+        this.log.warn(
+          { broker: url, topic: filter },
+          `MQTT control plane off: the broker refused the subscription to ${filter}: ${why}; poses are unaffected`,
+        );
         return;
       }
       this.subscribed = true;

@@ -12,9 +12,24 @@ import { birthMessage, encodePose, eventMessage, metaMessage } from './mqtt-mess
 import { poseAgeMs } from './pose-age.js';
 import { MqttRequestRouter } from './mqtt-request-router.js';
 import { defaultNodeId, streamClientId, streamPrefix, topicsUnder } from './mqtt-topics.js';
-import type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics, StreamIdentity } from './mqtt-types.js';
+import type {
+  ModelSummary,
+  MqttEventInput,
+  MqttRequest,
+  MqttSinkOptions,
+  MqttStats,
+  MqttTopics,
+  StreamIdentity,
+} from './mqtt-types.js';
 
-export type { ModelSummary, MqttEventInput, MqttRequest, MqttSinkOptions, MqttStats, MqttTopics } from './mqtt-types.js';
+export type {
+  ModelSummary,
+  MqttEventInput,
+  MqttRequest,
+  MqttSinkOptions,
+  MqttStats,
+  MqttTopics,
+} from './mqtt-types.js';
 export { defaultNodeId, modelSummary, streamPrefix } from './mqtt-topics.js';
 export { isTlsRefusal } from './mqtt-link-policy.js';
 
@@ -133,7 +148,9 @@ export class MqttSink implements PoseSink {
     this.protocol = cfg.protocol_version === 'auto' ? (cfg.broker === 'embedded' ? 4 : 5) : cfg.protocol_version;
     this.maxBufferBytes = cfg.max_buffer_kb * 1024;
     if (cfg.broker === 'embedded' && this.protocol === 5) {
-      throw new UserError('outputs.mqtt.protocol_version = 5: the embedded broker (aedes) speaks MQTT 3.1.1 only; use 4 or auto, or an external MQTT 5 broker');
+      throw new UserError(
+        'outputs.mqtt.protocol_version = 5: the embedded broker (aedes) speaks MQTT 3.1.1 only; use 4 or auto, or an external MQTT 5 broker',
+      );
     }
   }
 
@@ -153,7 +170,12 @@ export class MqttSink implements PoseSink {
     if (this.cfg.broker === 'embedded' && this.sharedBrokerUrl !== undefined) {
       this.url = this.sharedBrokerUrl;
     } else if (this.cfg.broker === 'embedded') {
-      this.broker = await EmbeddedBroker.start({ port: this.cfg.embedded_port, host: this.cfg.embedded_host, allowRemote: this.cfg.embedded_allow_remote, log: this.log });
+      this.broker = await EmbeddedBroker.start({
+        port: this.cfg.embedded_port,
+        host: this.cfg.embedded_host,
+        allowRemote: this.cfg.embedded_allow_remote,
+        log: this.log,
+      });
       this.url = this.broker.url;
     } else {
       this.url = this.cfg.broker;
@@ -163,7 +185,10 @@ export class MqttSink implements PoseSink {
     });
     this.holdBirthForIdentity();
     this.connect(password);
-    const waitMs = this.broker || this.sharedBrokerUrl !== undefined ? this.cfg.connect_timeout_s * 1000 : Math.min(this.cfg.connect_timeout_s * 1000, START_WAIT_MAX_MS);
+    const waitMs =
+      this.broker || this.sharedBrokerUrl !== undefined
+        ? this.cfg.connect_timeout_s * 1000
+        : Math.min(this.cfg.connect_timeout_s * 1000, START_WAIT_MAX_MS);
     const timer = setTimeout(() => this.startOutcome?.(), waitMs);
     const err = await outcome;
     clearTimeout(timer);
@@ -173,7 +198,10 @@ export class MqttSink implements PoseSink {
       throw err;
     }
     if (!this.everConnected) {
-      this.log.warn({ broker: this.url, err: this.lastError }, `MQTT broker ${this.url} not reachable yet; poses are dropped (and counted) until it is, retrying every ${this.cfg.reconnect_period_s} s`);
+      this.log.warn(
+        { broker: this.url, err: this.lastError },
+        `MQTT broker ${this.url} not reachable yet; poses are dropped (and counted) until it is, retrying every ${this.cfg.reconnect_period_s} s`,
+      );
     }
   }
 
@@ -198,7 +226,9 @@ export class MqttSink implements PoseSink {
       this.birthHeld = false;
       if (this.closing === undefined && this.connected) this.rebirth();
       if (!known) {
-        this.log.debug('MQTT: the source has not given its chip IDs yet; birth and meta go out without, and again when it does');
+        this.log.debug(
+          'MQTT: the source has not given its chip IDs yet; birth and meta go out without, and again when it does',
+        );
         void identified.then(() => {
           if (this.closing === undefined && this.connected) this.rebirth();
         });
@@ -272,7 +302,14 @@ export class MqttSink implements PoseSink {
   writeSmoothed(s: PoseEvent): boolean {
     if (s.step !== this.writtenStep) return false;
     const c = this.client;
-    if (s.step !== this.sentStep || s.step === this.smoothedStep || c === undefined || !c.connected || this.closing !== undefined) return true;
+    if (
+      s.step !== this.sentStep ||
+      s.step === this.smoothedStep ||
+      c === undefined ||
+      !c.connected ||
+      this.closing !== undefined
+    )
+      return true;
     this.smoothedStep = s.step;
     c.publish(this.topics.pose_smoothed, encodePose(this.sentSeq, s, this.sentTs, this.sentAge), this.poseOpts);
     return true;
@@ -345,13 +382,31 @@ export class MqttSink implements PoseSink {
     // A stop during start(): let start() return now rather than at its timeout.
     this.startOutcome?.();
     const c = this.client;
-    if (c) await endClient(c, { topic: this.topics.status, payload: JSON.stringify({ ...this.statusBase('offline'), reason: 'shutdown', ts: Date.now(), counters: this.counters() }), protocol: this.protocol }, this.log);
+    if (c)
+      await endClient(
+        c,
+        {
+          topic: this.topics.status,
+          payload: JSON.stringify({
+            ...this.statusBase('offline'),
+            reason: 'shutdown',
+            ts: Date.now(),
+            counters: this.counters(),
+          }),
+          protocol: this.protocol,
+        },
+        this.log,
+      );
     if (this.broker) await this.broker.close();
     this.log.info(this.counters(), 'MQTT output closed');
   }
 
   private counters(): Record<string, number> {
-    return { published: this.seq, dropped: this.droppedDisconnected + this.droppedBackpressure, reconnects: this.reconnects };
+    return {
+      published: this.seq,
+      dropped: this.droppedDisconnected + this.droppedBackpressure,
+      reconnects: this.reconnects,
+    };
   }
 
   private statusBase(state: 'online' | 'offline'): Record<string, unknown> {
@@ -410,7 +465,8 @@ export class MqttSink implements PoseSink {
       receivesRequests: this.requests.enabled,
     });
     this.poseOpts = poseOptions(this.cfg, this.protocol);
-    if (this.protocol === 4 && this.cfg.message_expiry_s > 0) this.log.debug('MQTT 3.1.1: message_expiry_s needs MQTT 5 and is not applied');
+    if (this.protocol === 4 && this.cfg.message_expiry_s > 0)
+      this.log.debug('MQTT 3.1.1: message_expiry_s needs MQTT 5 and is not applied');
 
     const c = this.mqttLib!.connect(this.url, opts);
     this.client = c;
@@ -429,9 +485,24 @@ export class MqttSink implements PoseSink {
     if (this.everConnected) this.reconnects++;
     const o = this.outage;
     if (o) {
-      this.log.info({ broker: this.url, down_s: Math.round((performance.now() - o.since) / 100) / 10, dropped: this.droppedDisconnected - o.dropsAtStart }, 'MQTT connection restored');
+      this.log.info(
+        {
+          broker: this.url,
+          down_s: Math.round((performance.now() - o.since) / 100) / 10,
+          dropped: this.droppedDisconnected - o.dropsAtStart,
+        },
+        'MQTT connection restored',
+      );
     } else if (!this.everConnected) {
-      this.log.info({ broker: this.url, protocol: this.protocol === 5 ? 'MQTT 5' : 'MQTT 3.1.1', client_id: this.clientId, topics: this.topics.pose.slice(0, -5) + '/#' }, `MQTT connected: poses on ${this.topics.pose} at ${this.url}`);
+      this.log.info(
+        {
+          broker: this.url,
+          protocol: this.protocol === 5 ? 'MQTT 5' : 'MQTT 3.1.1',
+          client_id: this.clientId,
+          topics: this.topics.pose.slice(0, -5) + '/#',
+        },
+        `MQTT connected: poses on ${this.topics.pose} at ${this.url}`,
+      );
     }
     this.everConnected = true;
     this.outage = undefined;
@@ -439,12 +510,18 @@ export class MqttSink implements PoseSink {
       this.publishMeta();
       this.publishStatusOnline();
     }
-    if (this.lastHealth !== undefined) this.client?.publish(this.topics.health, this.lastHealth, jsonOptions(this.protocol, 1, true));
+    if (this.lastHealth !== undefined)
+      this.client?.publish(this.topics.health, this.lastHealth, jsonOptions(this.protocol, 1, true));
     const c = this.client;
     if (c) {
-      this.requests.subscribe(c, this.url, () => c === this.client && !this.closing, (why) => {
-        this.lastError = why;
-      });
+      this.requests.subscribe(
+        c,
+        this.url,
+        () => c === this.client && !this.closing,
+        (why) => {
+          this.lastError = why;
+        },
+      );
     }
     this.startOutcome?.();
   }
@@ -464,7 +541,12 @@ export class MqttSink implements PoseSink {
   private onError(c: MqttClient, err: Error & { code?: number | string }, password: string | undefined): void {
     if (this.closing) return;
     this.lastError = err.message;
-    const verdict = judgeLinkError(err, { url: this.url, protocol: this.protocol, auto: this.cfg.protocol_version === 'auto', starting: !this.everConnected && this.startOutcome !== undefined });
+    const verdict = judgeLinkError(err, {
+      url: this.url,
+      protocol: this.protocol,
+      auto: this.cfg.protocol_version === 'auto',
+      starting: !this.everConnected && this.startOutcome !== undefined,
+    });
     if (verdict.kind === 'downgrade') {
       // An MQTT 3.1.1 broker: say so once and start over with 3.1.1 (no message expiry).
       this.log.info({ broker: this.url }, 'MQTT broker refuses MQTT 5; using MQTT 3.1.1 (no message expiry)');
@@ -499,7 +581,9 @@ export class MqttSink implements PoseSink {
       qos: this.cfg.qos,
       messageExpiryS: this.poseOpts.properties?.messageExpiryInterval ?? null,
       control: this.requests.enabled,
-      smoothing: this.smoothing ? { min_cutoff: this.smoothing.min_cutoff, beta: this.smoothing.beta, d_cutoff: this.smoothing.d_cutoff } : null,
+      smoothing: this.smoothing
+        ? { min_cutoff: this.smoothing.min_cutoff, beta: this.smoothing.beta, d_cutoff: this.smoothing.d_cutoff }
+        : null,
       ...(this.identity ? { identity: this.identity() } : {}),
     });
     this.client?.publish(this.topics.meta, meta, jsonOptions(this.protocol, 1, true));
@@ -509,7 +593,16 @@ export class MqttSink implements PoseSink {
   private publishStatusOnline(): void {
     const c = this.client;
     if (c === undefined || !c.connected || this.closing || this.birthHeld) return;
-    const status = birthMessage({ base: this.statusBase('online'), startedAt: this.startedAt, version: this.version, mode: this.mode, model: this.model, protocol: this.protocol, nextSeq: this.seq, ...(this.identity ? { identity: this.identity() } : {}) });
+    const status = birthMessage({
+      base: this.statusBase('online'),
+      startedAt: this.startedAt,
+      version: this.version,
+      mode: this.mode,
+      model: this.model,
+      protocol: this.protocol,
+      nextSeq: this.seq,
+      ...(this.identity ? { identity: this.identity() } : {}),
+    });
     c.publish(this.topics.status, status, jsonOptions(this.protocol, 1, true));
   }
 }

@@ -26,7 +26,13 @@ export function topicsUnder(prefix: string): MqttTopics {
  * One client per stream: each has its own Last Will, and two with one id would kick each other
  * off. A configured id gets the stream's suffix with several streams.
  */
-export function streamClientId(configured: string, nodeId: string, streamId: string, multi: boolean, pid: number = process.pid): string {
+export function streamClientId(
+  configured: string,
+  nodeId: string,
+  streamId: string,
+  multi: boolean,
+  pid: number = process.pid,
+): string {
   if (configured) return multi && !configured.endsWith(`-${streamId}`) ? `${configured}-${streamId}` : configured;
   return `myostream-${nodeId}${multi ? '-' + streamId : ''}-${pid}`;
 }

@@ -2,7 +2,6 @@ import type { Logger } from '../common/logger.js';
 import type { Mode } from '../domain/pose.js';
 import type { OneEuroSettings } from './one-euro.js';
 
-
 /** Who this stream's hand is: in meta, the status birth and health. */
 export interface StreamIdentity {
   hand: 'left' | 'right' | null;

@@ -65,7 +65,15 @@ export class PoseAgeStats {
   summary(): PoseAgeSummary {
     const n = this.recent.filled;
     const [p50, p95, p99] = this.recent.percentiles([50, 95, 99]).map((x) => (n === 0 ? null : round2(x)));
-    return { count: this.count, unknown: this.unknown, window_poses: n, p50_ms: p50 ?? null, p95_ms: p95 ?? null, p99_ms: p99 ?? null, max_ms: n === 0 ? null : round2(this.max) };
+    return {
+      count: this.count,
+      unknown: this.unknown,
+      window_poses: n,
+      p50_ms: p50 ?? null,
+      p95_ms: p95 ?? null,
+      p99_ms: p99 ?? null,
+      max_ms: n === 0 ? null : round2(this.max),
+    };
   }
 }
 

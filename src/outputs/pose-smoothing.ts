@@ -23,7 +23,10 @@ export class PoseSmoother {
   /** Times the filter started afresh (the first pose included). */
   restarts = 0;
 
-  constructor(joints: number, readonly settings: OneEuroSettings) {
+  constructor(
+    joints: number,
+    readonly settings: OneEuroSettings,
+  ) {
     this.filter = new OneEuroFilter(joints, settings, ROLLOUT_FREQ);
     this.out = newPoseEvent('streaming', new Float32Array(joints));
   }
@@ -38,7 +41,8 @@ export class PoseSmoother {
   }
 
   update(e: PoseEvent): PoseEvent {
-    const continuous = e.mode === this.lastMode && Math.abs(e.t - this.lastT - 1 / ROLLOUT_FREQ) < CONTINUITY_TOLERANCE_S;
+    const continuous =
+      e.mode === this.lastMode && Math.abs(e.t - this.lastT - 1 / ROLLOUT_FREQ) < CONTINUITY_TOLERANCE_S;
     if (!continuous) {
       this.filter.reset();
       this.restarts++;

@@ -10,7 +10,10 @@ import { captureTime, poseAgeMs, publishedAge } from './pose-age.js';
 export class PosesFile implements PoseSink {
   private readonly out: JsonlWriter;
 
-  constructor(readonly path: string, options: JsonlOptions = {}) {
+  constructor(
+    readonly path: string,
+    options: JsonlOptions = {},
+  ) {
     this.out = new JsonlWriter(path, 'poses file (outputs.poses_out)', options);
   }
 
@@ -28,7 +31,15 @@ export class PosesFile implements PoseSink {
     const age = publishedAge(poseAgeMs(e, performance.now()));
     // quality only when a channel is bad: clean runs keep the shorter lines.
     const q = e.quality ?? 0;
-    this.out.write({ t: Number(e.t.toFixed(6)), step: e.step, mode: e.mode, t_capture: captureTime(ts, age), age_ms: age, ...(q !== 0 ? { quality: q } : {}), angles: anglesToJson(e.angles) });
+    this.out.write({
+      t: Number(e.t.toFixed(6)),
+      step: e.step,
+      mode: e.mode,
+      t_capture: captureTime(ts, age),
+      age_ms: age,
+      ...(q !== 0 ? { quality: q } : {}),
+      angles: anglesToJson(e.angles),
+    });
   }
 
   /** A record of another shape, e.g. exact mode's poses upsampled to the input rate. */

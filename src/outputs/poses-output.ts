@@ -4,7 +4,10 @@ import { anglesToJson } from '../domain/pose.js';
 import { PosesFile } from './poses-file.js';
 
 /** Its setting, `outputs.poses_out`: the file's path. */
-export const posesOutSchema = z.string().default('').meta({ description: 'JSON-lines file of every pose (a path, a FIFO or /dev/stdout); empty = none.' });
+export const posesOutSchema = z
+  .string()
+  .default('')
+  .meta({ description: 'JSON-lines file of every pose (a path, a FIFO or /dev/stdout); empty = none.' });
 
 /** outputs.poses_out: every pose (and exact's upsampled ones, when asked) as a JSON line. */
 export class PosesOutput implements Plugin {
@@ -18,7 +21,14 @@ export class PosesOutput implements Plugin {
     this.file = file;
     const rate = ctx.stream.sampleRate;
     ctx.bus.on(this, 'pose', (e) => file.write(e));
-    ctx.bus.on(this, 'upsampled', (p) => file.writeRecord({ t: Number(((p.sample + 1) / rate).toFixed(6)), sample: p.sample, mode: 'exact', angles: anglesToJson(p.angles) }));
+    ctx.bus.on(this, 'upsampled', (p) =>
+      file.writeRecord({
+        t: Number(((p.sample + 1) / rate).toFixed(6)),
+        sample: p.sample,
+        mode: 'exact',
+        angles: anglesToJson(p.angles),
+      }),
+    );
   }
 
   async stop(): Promise<void> {

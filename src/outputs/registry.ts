@@ -18,7 +18,10 @@ import { PoseSmoothingPlugin, smoothingOf, smoothingSchema } from './pose-smooth
 /** What a stream offers its outputs besides their settings. */
 export interface OutputsEnv {
   /** The models' record and the providers they got, for the MQTT meta message. */
-  model: { info: { readonly models: Readonly<Record<string, { readonly sha256: string }>> }; providers: Readonly<Record<string, string>> };
+  model: {
+    info: { readonly models: Readonly<Record<string, { readonly sha256: string }>> };
+    providers: Readonly<Record<string, string>>;
+  };
   /** The effective configuration as config_snapshot.yaml holds it, and model_info.json. */
   configSnapshot: unknown;
   modelInfo: Record<string, unknown>;
@@ -75,31 +78,42 @@ export const OUTPUTS: readonly Row[] = [
   pluginRow({
     name: 'mqtt',
     section: configSection('outputs.mqtt', mqttSchema),
-    settings: (mqtt, cfg: CoreConfig, env: OutputsEnv) => mqtt.enabled
-      ? {
-        mqtt,
-        meta: {
-          mode: cfg.model.mode,
-          model: modelSummary(env.model.info, env.model.providers, { feature_policy: cfg.runtime.streaming.feature_policy }),
-          hand: cfg.input.hand,
-          bandId: cfg.input.band_id,
-          ...(env.smoothing ? { smoothing: env.smoothing } : {}),
-        },
-      }
-      : undefined,
+    settings: (mqtt, cfg: CoreConfig, env: OutputsEnv) =>
+      mqtt.enabled
+        ? {
+            mqtt,
+            meta: {
+              mode: cfg.model.mode,
+              model: modelSummary(env.model.info, env.model.providers, {
+                feature_policy: cfg.runtime.streaming.feature_policy,
+              }),
+              hand: cfg.input.hand,
+              bandId: cfg.input.band_id,
+              ...(env.smoothing ? { smoothing: env.smoothing } : {}),
+            },
+          }
+        : undefined,
     create: (s) => new MqttOutput(s.mqtt, s.meta),
   }),
   pluginRow({
     name: 'live_view',
     section: configSection('outputs.live_view', liveViewSchema),
-    settings: (view, _cfg: CoreConfig, env: OutputsEnv) => (view.enabled ? { view, smoothed: env.smoothing !== undefined } : undefined),
+    settings: (view, _cfg: CoreConfig, env: OutputsEnv) =>
+      view.enabled ? { view, smoothed: env.smoothing !== undefined } : undefined,
     create: (s, env) => new LiveViewPlugin(s.view, env.liveView, s.smoothed),
   }),
   pluginRow({
     name: 'metrics',
     section: configSection('outputs.metrics', metricsSchema),
-    settings: (metrics, cfg: CoreConfig) => (metrics.enabled ? { metrics, input: { speed: cfg.input.speed, hand: cfg.input.hand, band_id: cfg.input.band_id } } : undefined),
+    settings: (metrics, cfg: CoreConfig) =>
+      metrics.enabled
+        ? { metrics, input: { speed: cfg.input.speed, hand: cfg.input.hand, band_id: cfg.input.band_id } }
+        : undefined,
     create: (s, env) => new MetricsPlugin(s.metrics, env.model.providers, s.input),
   }),
-  pluginRow({ name: 'status_line', settings: (_own: undefined, _cfg: CoreConfig, env: OutputsEnv) => (env.quiet ? undefined : {}), create: () => new StatusLine() }),
+  pluginRow({
+    name: 'status_line',
+    settings: (_own: undefined, _cfg: CoreConfig, env: OutputsEnv) => (env.quiet ? undefined : {}),
+    create: () => new StatusLine(),
+  }),
 ];

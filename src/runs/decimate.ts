@@ -63,7 +63,9 @@ export interface Histogram {
 
 /** Equal-width bins from 0 to a little past P99.9, so one 300 ms stall does not flatten the rest. */
 export function histogram(values: ArrayLike<number>, bins = 60): Histogram | null {
-  const v = Array.from(values).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const v = Array.from(values)
+    .filter((x) => Number.isFinite(x))
+    .sort((a, b) => a - b);
   if (v.length === 0) return null;
   const top = v[Math.min(v.length - 1, Math.floor(v.length * 0.999))]! * 1.1;
   const width = top > 0 ? top / bins : 1;

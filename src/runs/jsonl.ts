@@ -37,7 +37,7 @@ export function readJsonl<T = Record<string, unknown>>(path: string): JsonlRead<
   let torn = false;
   let line = 0;
   // Offsets are counted in bytes, so a line is cut from the buffer rather than from the text.
-  for (let start = 0; start < bytes.length; ) {
+  for (let start = 0; start < bytes.length;) {
     let end = bytes.indexOf(0x0a, start);
     const complete = end >= 0;
     if (!complete) end = bytes.length;
@@ -64,6 +64,9 @@ export function jsonlProblems(path: string, r: JsonlRead<unknown>): string[] {
     const more = r.corrupt.length > 1 ? ` (${r.corrupt.length} such lines, all skipped)` : ' (skipped)';
     out.push(`${path}: line ${first.line} at byte offset ${first.offset} is not valid JSON: ${first.reason}${more}`);
   }
-  if (r.torn) out.push(`${path}: the last line was incomplete (written while the run was going, or cut by a crash or a full disk) and is skipped`);
+  if (r.torn)
+    out.push(
+      `${path}: the last line was incomplete (written while the run was going, or cut by a crash or a full disk) and is skipped`,
+    );
   return out;
 }

@@ -49,7 +49,12 @@ type Summary = Record<string, unknown>;
  * least one pose and every enabled acceptance criterion held. A run that died, was killed,
  * ended unrecorded, stopped answering, crashed or exited non-zero is never PASSED.
  */
-export function judgeRun(s: Summary | null, now = Date.now(), defaultHeartbeatS = 5, liveness: (s: Summary) => Liveness = writerLiveness): RunVerdict {
+export function judgeRun(
+  s: Summary | null,
+  now = Date.now(),
+  defaultHeartbeatS = 5,
+  liveness: (s: Summary) => Liveness = writerLiveness,
+): RunVerdict {
   const st = stateOf(s, now, defaultHeartbeatS, liveness);
   return { ...st, kind: kindOf(st.state), ...verdictOf(s, st.state, st.text) };
 }
@@ -59,33 +64,54 @@ function kindOf(state: RunStateName): RunStateKind {
   return state === 'running' || state === 'unknown' ? 'running' : 'crashed';
 }
 
-function stateOf(s: Summary | null, now: number, defaultHeartbeatS: number, liveness: (s: Summary) => Liveness): { state: RunStateName; text: string; heartbeat_age_s: number | null } {
+function stateOf(
+  s: Summary | null,
+  now: number,
+  defaultHeartbeatS: number,
+  liveness: (s: Summary) => Liveness,
+): { state: RunStateName; text: string; heartbeat_age_s: number | null } {
   if (!s) return { state: 'died', text: 'died before its first summary.json (no end recorded)', heartbeat_age_s: null };
   const updated = typeof s['updated_at'] === 'string' ? Date.parse(s['updated_at']) : NaN;
   const age = Number.isFinite(updated) ? Math.max(0, Math.round((now - updated) / 100) / 10) : null;
   const last = `last heartbeat ${textOf(s['updated_at'] ?? '?')}${age !== null ? `, ${age} s ago` : ''}`;
-  const at = (state: RunStateName, text: string): { state: RunStateName; text: string; heartbeat_age_s: number | null } => ({ state, text, heartbeat_age_s: age });
+  const at = (
+    state: RunStateName,
+    text: string,
+  ): { state: RunStateName; text: string; heartbeat_age_s: number | null } => ({ state, text, heartbeat_age_s: age });
   if (s['finished'] === true) {
     const reason = textOf(s['error'] ?? 'no reason recorded');
     const code = s['exit_code'];
     if (s['exit'] === 'exited') return at('exited', `exited ${typeof code === 'number' ? code : '?'}: ${reason}`);
-    if (s['exit'] === 'error') return at('crashed', `crashed${typeof code === 'number' ? ` (exit ${code})` : ''}: ${reason}`);
+    if (s['exit'] === 'error')
+      return at('crashed', `crashed${typeof code === 'number' ? ` (exit ${code})` : ''}: ${reason}`);
     return at('finished', `finished (${textOf(s['exit'] ?? '?')}), ${last}`);
   }
-  const interval = typeof s['heartbeat_interval_s'] === 'number' && s['heartbeat_interval_s'] > 0 ? s['heartbeat_interval_s'] : defaultHeartbeatS;
+  const interval =
+    typeof s['heartbeat_interval_s'] === 'number' && s['heartbeat_interval_s'] > 0
+      ? s['heartbeat_interval_s']
+      : defaultHeartbeatS;
   const late = age === null || age > Math.max(3 * interval, 10);
   const pid = s['pid'];
-  const failures = Array.isArray(s['artifacts_failures']) ? (s['artifacts_failures'] as { message?: string; time?: string }[]) : [];
+  const failures = Array.isArray(s['artifacts_failures'])
+    ? (s['artifacts_failures'] as { message?: string; time?: string }[])
+    : [];
   const diskFailed = failures.find((f) => / (ENOSPC|EDQUOT|EIO|EROFS) /.test(String(f.message)));
   switch (liveness(s)) {
     case 'gone':
       // The artifacts disk failed: the run may have gone on (publishing) and ended where it
       // could no longer write, so its end is unknown rather than a crash.
-      if (diskFailed) return at('died', `ended unrecorded (pid ${String(pid)} gone, ${last}; the run folder stopped taking writes at ${String(diskFailed.time)}: ${String(diskFailed.message)})`);
+      if (diskFailed)
+        return at(
+          'died',
+          `ended unrecorded (pid ${String(pid)} gone, ${last}; the run folder stopped taking writes at ${String(diskFailed.time)}: ${String(diskFailed.message)})`,
+        );
       return at('died', `died (pid ${String(pid)} gone, ${last})`);
     case 'alive':
       return late
-        ? at('stale', `stale (last heartbeat ${age ?? '?'} s ago; pid ${String(pid)} still runs but has stopped writing)`)
+        ? at(
+            'stale',
+            `stale (last heartbeat ${age ?? '?'} s ago; pid ${String(pid)} still runs but has stopped writing)`,
+          )
         : at('running', `running (pid ${String(pid)}, ${last})`);
     case 'other-host':
       return late
@@ -98,19 +124,35 @@ function stateOf(s: Summary | null, now: number, defaultHeartbeatS: number, live
   }
 }
 
-function verdictOf(s: Summary | null, state: RunStateName, stateText: string): Pick<RunVerdict, 'passed' | 'verdict' | 'reason' | 'provisional'> {
+function verdictOf(
+  s: Summary | null,
+  state: RunStateName,
+  stateText: string,
+): Pick<RunVerdict, 'passed' | 'verdict' | 'reason' | 'provisional'> {
   const provisional = state === 'running' || state === 'unknown' || state === 'stale';
-  const fail = (reason: string): Pick<RunVerdict, 'passed' | 'verdict' | 'reason' | 'provisional'> => ({ passed: false, verdict: 'NOT PASSED', reason, provisional });
+  const fail = (reason: string): Pick<RunVerdict, 'passed' | 'verdict' | 'reason' | 'provisional'> => ({
+    passed: false,
+    verdict: 'NOT PASSED',
+    reason,
+    provisional,
+  });
   if (!s) return fail('the run died before its first summary.json');
   switch (state) {
     case 'died':
-      return fail(stateText.startsWith('ended unrecorded') ? 'the run ended unrecorded (its disk refused the final summary)' : 'the run died: its process is gone and no end was recorded (killed, out of memory, power cut)');
+      return fail(
+        stateText.startsWith('ended unrecorded')
+          ? 'the run ended unrecorded (its disk refused the final summary)'
+          : 'the run died: its process is gone and no end was recorded (killed, out of memory, power cut)',
+      );
     case 'stale':
       return fail('the run stopped writing its heartbeat while its process still runs (hung)');
     case 'crashed':
       return fail(`the run crashed: ${textOf(s['error'] ?? 'no reason recorded')}`);
     case 'exited':
-      if (s['exit_code'] !== 0) return fail(`the run exited ${typeof s['exit_code'] === 'number' ? s['exit_code'] : 'with no code recorded'}: ${textOf(s['error'] ?? 'no reason recorded')}`);
+      if (s['exit_code'] !== 0)
+        return fail(
+          `the run exited ${typeof s['exit_code'] === 'number' ? s['exit_code'] : 'with no code recorded'}: ${textOf(s['error'] ?? 'no reason recorded')}`,
+        );
       break;
     default:
       break;
@@ -119,20 +161,36 @@ function verdictOf(s: Summary | null, state: RunStateName, stateText: string): P
   if (disabled.length > 0) return fail(`plug-in${disabled.length > 1 ? 's' : ''} disabled: ${disabled.join('; ')}`);
   const poses = (s['counts'] as Summary | undefined)?.['poses'];
   if (typeof poses !== 'number' || poses <= 0) return fail('no poses');
-  if (typeof s['passed'] !== 'boolean') return { passed: undefined, verdict: 'NO VERDICT', reason: 'the summary holds no verdict', provisional };
-  const acceptance = (s['acceptance'] ?? {}) as Record<string, { enabled?: unknown; evaluated?: unknown; passed?: unknown } | undefined>;
+  if (typeof s['passed'] !== 'boolean')
+    return { passed: undefined, verdict: 'NO VERDICT', reason: 'the summary holds no verdict', provisional };
+  const acceptance = (s['acceptance'] ?? {}) as Record<
+    string,
+    { enabled?: unknown; evaluated?: unknown; passed?: unknown } | undefined
+  >;
   const enabled = Object.entries(acceptance).filter(([, a]) => a?.enabled === true);
-  const failing = enabled.filter(([, a]) => a?.passed !== true).map(([k, a]) => `${k} ${a?.evaluated === false || a?.passed === null ? 'not evaluated' : 'failed'}`);
+  const failing = enabled
+    .filter(([, a]) => a?.passed !== true)
+    .map(([k, a]) => `${k} ${a?.evaluated === false || a?.passed === null ? 'not evaluated' : 'failed'}`);
   if (failing.length > 0) return fail(`acceptance not met: ${failing.join(', ')}`);
   if (!s['passed']) return fail('the run recorded passed=false');
-  return { passed: true, verdict: 'PASSED', reason: enabled.length > 0 ? `held: ${enabled.map(([k]) => k).join(', ')}` : 'no acceptance criterion enabled; poses delivered', provisional };
+  return {
+    passed: true,
+    verdict: 'PASSED',
+    reason:
+      enabled.length > 0
+        ? `held: ${enabled.map(([k]) => k).join(', ')}`
+        : 'no acceptance criterion enabled; poses delivered',
+    provisional,
+  };
 }
 
 /** `plugin (during what)` for each plug-in the run disabled after a failure. */
 function disabledPlugins(s: Summary): string[] {
   const listed = (s['plugins'] as Summary | undefined)?.['disabled'];
   if (!Array.isArray(listed)) return [];
-  return (listed as { plugin?: unknown; during?: unknown }[]).map((d) => `${String(d.plugin)} (during ${String(d.during)})`);
+  return (listed as { plugin?: unknown; during?: unknown }[]).map(
+    (d) => `${String(d.plugin)} (during ${String(d.during)})`,
+  );
 }
 
 /** Times the store's disk refused summary.json so far. */
@@ -145,7 +203,12 @@ export function summaryRefusals(a: ArtifactStore): number {
  * the disk refused that final summary, the folder holds no end, so it is judged as status will
  * find it once the process is gone: ended unrecorded.
  */
-export function judgeOwnEnd(report: MergedReport, artifacts: ArtifactStore, heartbeatS: number, finalRefused: boolean): RunVerdict {
+export function judgeOwnEnd(
+  report: MergedReport,
+  artifacts: ArtifactStore,
+  heartbeatS: number,
+  finalRefused: boolean,
+): RunVerdict {
   const summary = summaryOf(report, !finalRefused, heartbeatS, artifacts.dir);
   return finalRefused
     ? judgeRun({ ...summary, artifacts_failures: artifacts.failed }, Date.now(), heartbeatS, () => 'gone')

@@ -40,7 +40,10 @@ export class AlignmentMonitor implements Plugin {
         const passed = this.report_.blockPassed(c);
         const tol = this.s.tolerance;
         const detail = `block ${c.block} at sample ${c.startSample}: MSE ${c.main.mse.toExponential(2)} (bound ${tol.mse}), max|diff| ${c.main.max_diff.toExponential(2)} (bound ${tol.max_diff}); first output MSE ${c.boundary.mse.toExponential(2)}, max|diff| ${c.boundary.max_diff.toExponential(2)} (2× bounds)`;
-        (passed ? ctx.log.info.bind(ctx.log) : ctx.log.warn.bind(ctx.log))({ passed, stream: ctx.stream.id }, `alignment check: ${detail}`);
+        (passed ? ctx.log.info.bind(ctx.log) : ctx.log.warn.bind(ctx.log))(
+          { passed, stream: ctx.stream.id },
+          `alignment check: ${detail}`,
+        );
       }
     });
     // Rewritten (atomically, with fsync) at a status tick when a block came in since, not at

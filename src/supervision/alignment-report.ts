@@ -21,14 +21,18 @@ export class AlignmentReport {
   private readonly boundary = new ErrorAccumulator();
   private readonly drift = new ErrorAccumulator();
 
-  constructor(private readonly tol: Tolerance, private readonly meta: Record<string, unknown>) {}
+  constructor(
+    private readonly tol: Tolerance,
+    private readonly meta: Record<string, unknown>,
+  ) {}
 
   addBlock(c: BlockFigures): void {
     this.total++;
     this.changed = true;
     this.blocks.push(c);
     // Trimmed by a quarter at once: one copy per 30 blocks rather than a shift at every block.
-    if (this.blocks.length > MAX_KEPT_BLOCKS) this.blocks = this.blocks.slice(this.blocks.length - Math.floor((MAX_KEPT_BLOCKS * 3) / 4));
+    if (this.blocks.length > MAX_KEPT_BLOCKS)
+      this.blocks = this.blocks.slice(this.blocks.length - Math.floor((MAX_KEPT_BLOCKS * 3) / 4));
     if (c.aligned && !this.blockPassed(c) && this.failed.length < MAX_KEPT_BLOCKS) this.failed.push(c);
     if (c.aligned) {
       this.aligned++;
@@ -66,7 +70,12 @@ export class AlignmentReport {
    */
   acceptance(enabled: boolean): Acceptance {
     const o = this.overall();
-    return { enabled, evaluated: o.passed !== null, passed: enabled ? o.passed === true : null, aligned_blocks: this.aligned };
+    return {
+      enabled,
+      evaluated: o.passed !== null,
+      passed: enabled ? o.passed === true : null,
+      aligned_blocks: this.aligned,
+    };
   }
 
   toJSON(): Record<string, unknown> {
@@ -96,4 +105,3 @@ export class AlignmentReport {
     };
   }
 }
-

@@ -38,7 +38,12 @@ export async function readClockSync(run: CommandRunner = runCommand): Promise<Cl
   try {
     out = await run('timedatectl', ['show', '--property=NTP', '--property=NTPSynchronized']);
   } catch (e) {
-    return { ntp_synchronized: null, ntp_service: null, source: `timedatectl unavailable: ${e instanceof Error ? e.message : String(e)}`.slice(0, 200), checked_at };
+    return {
+      ntp_synchronized: null,
+      ntp_service: null,
+      source: `timedatectl unavailable: ${e instanceof Error ? e.message : String(e)}`.slice(0, 200),
+      checked_at,
+    };
   }
   const value = (key: string): boolean | null => {
     const m = new RegExp(`^${key}=(yes|no)$`, 'm').exec(out);
@@ -55,13 +60,22 @@ export async function readClockSync(run: CommandRunner = runCommand): Promise<Cl
  */
 export class ClockSyncMonitor implements Plugin {
   readonly name = 'clock_sync';
-  private reading: ClockSyncReading = { ntp_synchronized: null, ntp_service: null, source: 'not read yet', checked_at: null };
+  private reading: ClockSyncReading = {
+    ntp_synchronized: null,
+    ntp_service: null,
+    source: 'not read yet',
+    checked_at: null,
+  };
   private inFlight = false;
   private lastAt = -Infinity;
   private stopped = false;
   private warnedFor: boolean | null | undefined;
 
-  constructor(private readonly everyS: number, private readonly read: () => Promise<ClockSyncReading> = () => readClockSync(), private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly everyS: number,
+    private readonly read: () => Promise<ClockSyncReading> = () => readClockSync(),
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   start(ctx: PluginContext): void {
     this.stopped = false;
@@ -87,7 +101,11 @@ export class ClockSyncMonitor implements Plugin {
       if (this.stopped) return;
       this.reading = r;
       if (r.ntp_synchronized !== true && this.warnedFor !== r.ntp_synchronized) {
-        if (r.ntp_synchronized === false) ctx.log.warn({ clock_sync: r }, 'the wall clock is not synchronised: t_capture and ts cannot be compared with another machine\'s clock');
+        if (r.ntp_synchronized === false)
+          ctx.log.warn(
+            { clock_sync: r },
+            "the wall clock is not synchronised: t_capture and ts cannot be compared with another machine's clock",
+          );
         // No systemd to ask (a container, a laptop without timedatectl): nothing an operator acts on.
         else ctx.log.debug({ clock_sync: r }, `clock synchronisation unknown (${r.source})`);
       }
@@ -97,6 +115,9 @@ export class ClockSyncMonitor implements Plugin {
 
   report(): PluginReport {
     const synced = this.reading.ntp_synchronized;
-    return { sections: { clock_sync: this.reading }, ...(synced !== null ? { gauges: { clock_synchronized: synced ? 1 : 0 } } : {}) };
+    return {
+      sections: { clock_sync: this.reading },
+      ...(synced !== null ? { gauges: { clock_synchronized: synced ? 1 : 0 } } : {}),
+    };
   }
 }

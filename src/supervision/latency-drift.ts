@@ -71,7 +71,17 @@ export class LatencyDrift {
   starved = false;
   lastWindow: WindowFigures | null = null;
   lastTrend: Trend | null = null;
-  readonly counts = { units: 0, judged: 0, warmup_skipped: 0, restarts: 0, windows: 0, excess_windows: 0, contention_windows: 0, starved_episodes: 0, alarms: 0 };
+  readonly counts = {
+    units: 0,
+    judged: 0,
+    warmup_skipped: 0,
+    restarts: 0,
+    windows: 0,
+    excess_windows: 0,
+    contention_windows: 0,
+    starved_episodes: 0,
+    alarms: 0,
+  };
 
   constructor(readonly s: LatencyDriftSettings) {
     this.wall = new Float64Array(s.windowUnits);
@@ -124,13 +134,15 @@ export class LatencyDrift {
         this.starved = true;
         c.starved_episodes++;
         c.alarms++;
-        return [{
-          kind: 'alarm',
-          cause: 'latency_starved',
-          action: 'record',
-          detail: `latency check starved: ${this.unjudgedRun} units in a row were warm-up after ${c.restarts} restarts; judging warm-up units from now on`,
-          data: { unjudged_units: this.unjudgedRun, restarts: c.restarts },
-        }];
+        return [
+          {
+            kind: 'alarm',
+            cause: 'latency_starved',
+            action: 'record',
+            detail: `latency check starved: ${this.unjudgedRun} units in a row were warm-up after ${c.restarts} restarts; judging warm-up units from now on`,
+            data: { unjudged_units: this.unjudgedRun, restarts: c.restarts },
+          },
+        ];
       }
       return null;
     }
@@ -170,7 +182,15 @@ export class LatencyDrift {
     this.lastWindow = w;
     if (w.verdict === 'ok' && Number.isFinite(share)) this.okShares[this.okSharesN++ % this.okShares.length] = share;
     const out: Verdict[] = [];
-    const figures = { window: w.index, wall_p50_ms: round3(w.wallP50), wall_p95_ms: round3(w.wallP95), cpu_p50_ms: round3(w.cpuP50), cpu_p95_ms: round3(w.cpuP95), basis: hasCpu ? 'cpu' : 'system load', ...systemData(system) };
+    const figures = {
+      window: w.index,
+      wall_p50_ms: round3(w.wallP50),
+      wall_p95_ms: round3(w.wallP95),
+      cpu_p50_ms: round3(w.cpuP50),
+      cpu_p95_ms: round3(w.cpuP95),
+      basis: hasCpu ? 'cpu' : 'system load',
+      ...systemData(system),
+    };
     const what = `over ${s.windowUnits} units: wall P50 ${f2(w.wallP50)} / P95 ${f2(w.wallP95)} ms, CPU P50 ${f2(w.cpuP50)} / P95 ${f2(w.cpuP95)} ms (bounds ${s.p50Ms} / ${s.p95Ms} ms)`;
 
     if (w.verdict === 'excess') {
@@ -189,14 +209,32 @@ export class LatencyDrift {
     if (this.excessRun >= s.persistenceWindows && this.excessArmed) {
       this.excessArmed = false;
       c.alarms++;
-      out.push({ kind: 'alarm', cause: 'latency_excess', action: s.onRegression, detail: `T_compute over its bound in ${this.excessRun} windows in a row, ${hasCpu ? "by the model's own CPU time" : 'wall time with the machine not busy (no thread CPU time)'}: ${what}`, data: figures });
+      out.push({
+        kind: 'alarm',
+        cause: 'latency_excess',
+        action: s.onRegression,
+        detail: `T_compute over its bound in ${this.excessRun} windows in a row, ${hasCpu ? "by the model's own CPU time" : 'wall time with the machine not busy (no thread CPU time)'}: ${what}`,
+        data: figures,
+      });
     }
     if (this.contentionRun >= s.persistenceWindows && !this.inContention) {
       this.inContention = true;
-      out.push({ kind: 'contention', cause: 'contention', action: s.onContention, detail: `CPU contention: wall time over its bound in ${this.contentionRun} windows in a row while CPU time is within it: ${what}`, data: figures });
+      out.push({
+        kind: 'contention',
+        cause: 'contention',
+        action: s.onContention,
+        detail: `CPU contention: wall time over its bound in ${this.contentionRun} windows in a row while CPU time is within it: ${what}`,
+        data: figures,
+      });
     } else if (this.inContention && w.verdict === 'ok') {
       this.inContention = false;
-      out.push({ kind: 'contention', cause: 'contention_over', action: 'record', detail: `contention over: ${what}`, data: figures });
+      out.push({
+        kind: 'contention',
+        cause: 'contention_over',
+        action: 'record',
+        detail: `contention over: ${what}`,
+        data: figures,
+      });
     }
 
     // Baseline and trend on the model's own time where known.
@@ -221,7 +259,12 @@ export class LatencyDrift {
       }
       const t = this.fitter.fit(this.xs, this.ys, s.trendWindows);
       this.lastTrend = t;
-      const rising = t !== null && t.slope > s.trendMsPerMin && t.lo > 0 && t.rising >= s.trendConfidence && y - this.baseline.p95Ms >= s.trendMinRiseMs;
+      const rising =
+        t !== null &&
+        t.slope > s.trendMsPerMin &&
+        t.lo > 0 &&
+        t.rising >= s.trendConfidence &&
+        y - this.baseline.p95Ms >= s.trendMinRiseMs;
       if (rising && this.trendArmed) {
         this.trendArmed = false;
         c.alarms++;
@@ -230,7 +273,14 @@ export class LatencyDrift {
           cause: 'latency_trend',
           action: s.onRegression,
           detail: `T_compute P95 rising ${f2(t.slope)} ms/min (95 % interval ${f2(t.lo)}–${f2(t.hi)}, confidence ${f2(t.rising)}) over ${s.trendWindows} windows; now ${f2(y)} ms against a baseline of ${f2(this.baseline.p95Ms)} ms`,
-          data: { ...figures, slope_ms_per_min: round3(t.slope), slope_lo: round3(t.lo), slope_hi: round3(t.hi), confidence: round3(t.rising), baseline_p95_ms: round3(this.baseline.p95Ms) },
+          data: {
+            ...figures,
+            slope_ms_per_min: round3(t.slope),
+            slope_lo: round3(t.lo),
+            slope_hi: round3(t.hi),
+            confidence: round3(t.rising),
+            baseline_p95_ms: round3(this.baseline.p95Ms),
+          },
         });
       } else if (!rising) {
         this.trendArmed = true;

@@ -15,7 +15,12 @@ export interface LatencyMonitorSettings extends LatencySettings {
 }
 
 /** The latency monitor's slice of the configuration; judged only in a run that streams. */
-export function latencyMonitorSettings(slices: LatencySlices, streams: boolean, providers: Record<string, string>, file: string): LatencyMonitorSettings {
+export function latencyMonitorSettings(
+  slices: LatencySlices,
+  streams: boolean,
+  providers: Record<string, string>,
+  file: string,
+): LatencyMonitorSettings {
   return { ...latencySettings(slices), judged: streams && slices.log.enabled && slices.bounds.check, providers, file };
 }
 
@@ -38,7 +43,9 @@ export class LatencyMonitor implements Plugin {
     ctx.bus.on(this, 'unit', this.onUnit);
     ctx.bus.on(this, 'step', this.onStep);
     ctx.bus.on(this, 'published', this.onPublished);
-    ctx.bus.on(this, 'tick', () => ctx.artifacts.writeJson(this.s.file, { ...this.stats(), pose_age_ms: this.ages.summary() }));
+    ctx.bus.on(this, 'tick', () =>
+      ctx.artifacts.writeJson(this.s.file, { ...this.stats(), pose_age_ms: this.ages.summary() }),
+    );
   }
 
   stop(): void {}
@@ -51,10 +58,20 @@ export class LatencyMonitor implements Plugin {
     const lat = this.stats();
     return {
       sections: {
-        ...section(LATENCY_SECTION, { t_compute_p95_ms: lat.t_compute_ms.percentiles_ms['p95'] ?? null, t_compute_p50_ms: lat.t_compute_ms.percentiles_ms['p50'] ?? null, end_to_end_p95_ms: lat.end_to_end_ms?.percentiles_ms['p95'] ?? null }),
+        ...section(LATENCY_SECTION, {
+          t_compute_p95_ms: lat.t_compute_ms.percentiles_ms['p95'] ?? null,
+          t_compute_p50_ms: lat.t_compute_ms.percentiles_ms['p50'] ?? null,
+          end_to_end_p95_ms: lat.end_to_end_ms?.percentiles_ms['p95'] ?? null,
+        }),
         pose_age_ms: this.ages.summary(),
       },
-      acceptance: { latency: { enabled: this.s.judged, evaluated: lat.passed !== null, passed: this.s.judged ? lat.passed === true : null } },
+      acceptance: {
+        latency: {
+          enabled: this.s.judged,
+          evaluated: lat.passed !== null,
+          passed: this.s.judged ? lat.passed === true : null,
+        },
+      },
       counts: { steps_timed: this.tCompute.count },
     };
   }

@@ -20,7 +20,13 @@ export interface LatencySlices {
 }
 
 export function latencySettings({ bounds: l, log }: LatencySlices): LatencySettings {
-  return { percentiles: log.percentiles, warmup_steps: l.warmup_steps, p50_ms: l.p50_ms, p95_ms: l.p95_ms, check: l.check };
+  return {
+    percentiles: log.percentiles,
+    warmup_steps: l.warmup_steps,
+    p50_ms: l.p50_ms,
+    p95_ms: l.p95_ms,
+    check: l.check,
+  };
 }
 
 export interface LatencyReport {
@@ -34,7 +40,12 @@ export interface LatencyReport {
   machine: { host: string; cpus: number; cpu_model: string };
 }
 
-export function latencyReport(l: LatencySettings, tCompute: LatencyHistogram, e2e: LatencyHistogram, providers: Record<string, string>): LatencyReport {
+export function latencyReport(
+  l: LatencySettings,
+  tCompute: LatencyHistogram,
+  e2e: LatencyHistogram,
+  providers: Record<string, string>,
+): LatencyReport {
   const pct = l.percentiles;
   const t = tCompute.summary(pct);
   const p50 = tCompute.percentile(50);
@@ -55,4 +66,3 @@ export function machine(): { host: string; cpus: number; cpu_model: string } {
   const c = cpus();
   return { host: hostname(), cpus: c.length, cpu_model: c[0]?.model ?? 'unknown' };
 }
-

@@ -40,7 +40,11 @@ const MAX_MEM = 240;
  */
 export class MemoryDrift {
   readonly t = new Float64Array(MAX_MEM);
-  private readonly y: Record<Series, Float64Array> = { rss: new Float64Array(MAX_MEM), heap_used: new Float64Array(MAX_MEM), external: new Float64Array(MAX_MEM) };
+  private readonly y: Record<Series, Float64Array> = {
+    rss: new Float64Array(MAX_MEM),
+    heap_used: new Float64Array(MAX_MEM),
+    external: new Float64Array(MAX_MEM),
+  };
   n = 0;
   private every = 1;
   private offered = 0;
@@ -63,7 +67,8 @@ export class MemoryDrift {
     this.y.external[this.n] = m.external * mb;
     this.n++;
     if (this.n >= MAX_MEM) {
-      for (const arr of [this.t, ...Object.values(this.y)]) for (let i = 1, j = 2; j < this.n; i++, j += 2) arr[i] = arr[j]!;
+      for (const arr of [this.t, ...Object.values(this.y)])
+        for (let i = 1, j = 2; j < this.n; i++, j += 2) arr[i] = arr[j]!;
       this.n = Math.ceil(this.n / 2);
       this.every *= 2;
     }
@@ -78,15 +83,30 @@ export class MemoryDrift {
     if (k < 3) return null;
     const span = now - this.t[first]!;
     const out: Verdict[] = [];
-    const bound: Record<Series, number> = { rss: s.rssMbPerHour, heap_used: s.heapMbPerHour, external: s.externalMbPerHour };
+    const bound: Record<Series, number> = {
+      rss: s.rssMbPerHour,
+      heap_used: s.heapMbPerHour,
+      external: s.externalMbPerHour,
+    };
     for (const name of SERIES) {
       const y = this.y[name].subarray(first, this.n);
       const fit = this.fitter.fit(this.t.subarray(first, this.n), y, k);
       if (!fit) continue;
-      const tr: MemoryTrend = { mb_per_hour: round3(fit.slope * 3600), lo_mb_per_hour: round3(fit.lo * 3600), hi_mb_per_hour: round3(fit.hi * 3600), confidence: round3(fit.rising), samples: fit.n };
+      const tr: MemoryTrend = {
+        mb_per_hour: round3(fit.slope * 3600),
+        lo_mb_per_hour: round3(fit.lo * 3600),
+        hi_mb_per_hour: round3(fit.hi * 3600),
+        confidence: round3(fit.rising),
+        samples: fit.n,
+      };
       this.trends[name] = tr;
       const grown = y[y.length - 1]! - y[0]!;
-      const leak = span >= s.minSpanS && tr.mb_per_hour > bound[name] && fit.lo > 0 && fit.rising >= s.confidence && grown >= s.minGrowthMb;
+      const leak =
+        span >= s.minSpanS &&
+        tr.mb_per_hour > bound[name] &&
+        fit.lo > 0 &&
+        fit.rising >= s.confidence &&
+        grown >= s.minGrowthMb;
       if (leak && this.armed[name]) {
         this.armed[name] = false;
         this.alarms++;
@@ -95,7 +115,16 @@ export class MemoryDrift {
           cause: 'memory_leak',
           action: s.onLeak,
           detail: `${name} growing ${tr.mb_per_hour.toFixed(1)} MB/h (95 % interval ${tr.lo_mb_per_hour.toFixed(1)}–${tr.hi_mb_per_hour.toFixed(1)}, confidence ${tr.confidence.toFixed(3)}) over ${(span / 60).toFixed(1)} min after warm-up, +${grown.toFixed(1)} MB; bound ${bound[name]} MB/h`,
-          data: { series: name, mb_per_hour: tr.mb_per_hour, lo_mb_per_hour: tr.lo_mb_per_hour, hi_mb_per_hour: tr.hi_mb_per_hour, confidence: tr.confidence, span_s: Math.round(span), grown_mb: round3(grown), bound_mb_per_hour: bound[name] },
+          data: {
+            series: name,
+            mb_per_hour: tr.mb_per_hour,
+            lo_mb_per_hour: tr.lo_mb_per_hour,
+            hi_mb_per_hour: tr.hi_mb_per_hour,
+            confidence: tr.confidence,
+            span_s: Math.round(span),
+            grown_mb: round3(grown),
+            bound_mb_per_hour: bound[name],
+          },
         });
       } else if (!leak) {
         this.armed[name] = true;

@@ -4,7 +4,12 @@ import { MemoryTrack } from './memory.js';
 export function memoryMb(): { rss_mb: number; heap_used_mb: number; external_mb: number; array_buffers_mb: number } {
   const m = process.memoryUsage();
   const mb = (x: number): number => Math.round((x / 1048576) * 10) / 10;
-  return { rss_mb: mb(m.rss), heap_used_mb: mb(m.heapUsed), external_mb: mb(m.external), array_buffers_mb: mb(m.arrayBuffers) };
+  return {
+    rss_mb: mb(m.rss),
+    heap_used_mb: mb(m.heapUsed),
+    external_mb: mb(m.external),
+    array_buffers_mb: mb(m.arrayBuffers),
+  };
 }
 
 /** Memory at every tick, in bounded space, for summary.json's `memory`. */

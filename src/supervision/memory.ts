@@ -42,7 +42,10 @@ export class MemoryTrack {
   growth(): { rss_mb_per_hour: number; heap_used_mb_per_hour: number } | null {
     const s = this.samples.filter((x) => x.t_s >= SETTLE_S);
     if (s.length < 3) return null;
-    return { rss_mb_per_hour: round1(slope(s, (x) => x.rss_mb) * 3600), heap_used_mb_per_hour: round1(slope(s, (x) => x.heap_used_mb) * 3600) };
+    return {
+      rss_mb_per_hour: round1(slope(s, (x) => x.rss_mb) * 3600),
+      heap_used_mb_per_hour: round1(slope(s, (x) => x.heap_used_mb) * 3600),
+    };
   }
 }
 

@@ -93,14 +93,20 @@ export class NotifyHub {
     const usec = Number(env.WATCHDOG_USEC ?? '');
     // sd_watchdog_enabled(): WATCHDOG_PID, when set, names the process the watchdog is for; a
     // child that inherited the variables must not ping on its parent's behalf.
-    const pidOk = env.WATCHDOG_PID === undefined || env.WATCHDOG_PID === '' || Number(env.WATCHDOG_PID) === (opts.pid ?? process.pid);
+    const pidOk =
+      env.WATCHDOG_PID === undefined ||
+      env.WATCHDOG_PID === '' ||
+      Number(env.WATCHDOG_PID) === (opts.pid ?? process.pid);
     this.pingIntervalMs = this.enabled && pidOk && Number.isFinite(usec) && usec > 0 ? Math.max(1, usec / 2000) : 0;
     const statusS = opts.statusIntervalS ?? 5;
     this.intervalMs = this.pingIntervalMs > 0 ? this.pingIntervalMs : Math.max(100, statusS * 1000);
     if (this.enabled && this.socketPath.startsWith('@')) {
       // unix-dgram copies the path as a C string, so the abstract namespace's leading NUL cannot
       // be expressed; systemd gives services /run/systemd/notify, a path.
-      this.log.warn({ notify_socket: this.socketPath }, 'systemd notify: abstract NOTIFY_SOCKET is not supported; READY/WATCHDOG will not be sent');
+      this.log.warn(
+        { notify_socket: this.socketPath },
+        'systemd notify: abstract NOTIFY_SOCKET is not supported; READY/WATCHDOG will not be sent',
+      );
       this.enabled = false;
       this.pingIntervalMs = 0;
     }
@@ -183,7 +189,10 @@ export class NotifyHub {
         advancing = false;
         if (!this.stalledSince.has(src.id)) {
           this.stalledSince.add(src.id);
-          this.log.warn({ stream: src.id, samples: src.samples, poses: src.poses }, 'systemd watchdog: stream not advancing, ping withheld');
+          this.log.warn(
+            { stream: src.id, samples: src.samples, poses: src.poses },
+            'systemd watchdog: stream not advancing, ping withheld',
+          );
         }
       } else if (this.stalledSince.delete(src.id)) {
         this.log.info({ stream: src.id }, 'systemd watchdog: stream advancing again');
@@ -225,7 +234,10 @@ export class NotifyHub {
       this.transport = this.openTransport(this.socketPath);
     } catch (e) {
       this.counts.sendErrors++;
-      this.log.error({ notify_socket: this.socketPath }, `systemd notify: cannot open the socket (${errorMessage(e)}); READY/WATCHDOG will not be sent`);
+      this.log.error(
+        { notify_socket: this.socketPath },
+        `systemd notify: cannot open the socket (${errorMessage(e)}); READY/WATCHDOG will not be sent`,
+      );
       this.closed = true;
       return;
     }
@@ -241,7 +253,8 @@ export class NotifyHub {
       this.counts.sent++;
     } catch (e) {
       // systemd restarted or gone: log the first failure, count the rest; never reach the loop.
-      if (this.counts.sendErrors++ === 0) this.log.warn({ notify_socket: this.socketPath }, `systemd notify: send failed (${errorMessage(e)})`);
+      if (this.counts.sendErrors++ === 0)
+        this.log.warn({ notify_socket: this.socketPath }, `systemd notify: send failed (${errorMessage(e)})`);
     }
   }
 }

@@ -28,7 +28,14 @@ export class NumericalDrift {
   private driftArmed = true;
   private offsetArmed = true;
   private nonFiniteArmed = true;
-  readonly counts = { blocks: 0, aligned_blocks: 0, aligned_failed: 0, drift_blocks: 0, non_finite_poses: 0, alarms: 0 };
+  readonly counts = {
+    blocks: 0,
+    aligned_blocks: 0,
+    aligned_failed: 0,
+    drift_blocks: 0,
+    non_finite_poses: 0,
+    alarms: 0,
+  };
   lastBlock: { block: number; aligned: boolean; mse: number; max_diff: number; mean_offset: number } | null = null;
   meanOffset = NaN;
 
@@ -48,13 +55,32 @@ export class NumericalDrift {
     const s = this.s;
     const c = this.counts;
     c.blocks++;
-    this.lastBlock = { block: b.block, aligned: b.aligned, mse: b.main.mse, max_diff: b.main.max_diff, mean_offset: b.meanOffset };
+    this.lastBlock = {
+      block: b.block,
+      aligned: b.aligned,
+      mse: b.main.mse,
+      max_diff: b.main.max_diff,
+      mean_offset: b.meanOffset,
+    };
     const out: Verdict[] = [];
-    const figs = { block: b.block, start_sample: b.startSample, aligned: b.aligned, mse: b.main.mse, max_diff: b.main.max_diff, mean_offset: b.meanOffset };
+    const figs = {
+      block: b.block,
+      start_sample: b.startSample,
+      aligned: b.aligned,
+      mse: b.main.mse,
+      max_diff: b.main.max_diff,
+      mean_offset: b.meanOffset,
+    };
     const finite = Number.isFinite(b.main.mse) && Number.isFinite(b.main.max_diff) && Number.isFinite(b.meanOffset);
     if (!finite && b.main.steps > 0) {
       c.alarms++;
-      out.push({ kind: 'alarm', cause: 'non_finite', action: s.onNonFinite, detail: `block ${b.block} at sample ${b.startSample}: non-finite difference to exact (MSE ${b.main.mse}, max|diff| ${b.main.max_diff})`, data: { ...figs, mse: null, max_diff: null, mean_offset: null } });
+      out.push({
+        kind: 'alarm',
+        cause: 'non_finite',
+        action: s.onNonFinite,
+        detail: `block ${b.block} at sample ${b.startSample}: non-finite difference to exact (MSE ${b.main.mse}, max|diff| ${b.main.max_diff})`,
+        data: { ...figs, mse: null, max_diff: null, mean_offset: null },
+      });
       return out;
     }
     if (b.aligned) {
@@ -83,7 +109,13 @@ export class NumericalDrift {
       if (this.driftRun >= s.persistenceBlocks && this.driftArmed) {
         this.driftArmed = false;
         c.alarms++;
-        out.push({ kind: 'alarm', cause: 'numerical_drift', action: s.onDrift, detail: `streaming drifted from exact in ${this.driftRun} blocks in a row: block ${b.block} MSE ${b.main.mse.toExponential(2)} (bound ${s.driftMse}), max|diff| ${b.main.max_diff.toExponential(2)} (bound ${s.driftMaxDiff})`, data: figs });
+        out.push({
+          kind: 'alarm',
+          cause: 'numerical_drift',
+          action: s.onDrift,
+          detail: `streaming drifted from exact in ${this.driftRun} blocks in a row: block ${b.block} MSE ${b.main.mse.toExponential(2)} (bound ${s.driftMse}), max|diff| ${b.main.max_diff.toExponential(2)} (bound ${s.driftMaxDiff})`,
+          data: figs,
+        });
       }
     }
     this.offsets[this.offN % s.offsetBlocks] = b.meanOffset;
@@ -96,7 +128,13 @@ export class NumericalDrift {
     if (offsetOver && this.offsetArmed) {
       this.offsetArmed = false;
       c.alarms++;
-      out.push({ kind: 'alarm', cause: 'offset', action: s.onDrift, detail: `low-frequency offset streaming − exact ${this.meanOffset.toExponential(2)} rad averaged over the last ${k} blocks (limit ${s.offsetLimit})`, data: { ...figs, mean_offset_blocks: r6(this.meanOffset) } });
+      out.push({
+        kind: 'alarm',
+        cause: 'offset',
+        action: s.onDrift,
+        detail: `low-frequency offset streaming − exact ${this.meanOffset.toExponential(2)} rad averaged over the last ${k} blocks (limit ${s.offsetLimit})`,
+        data: { ...figs, mean_offset_blocks: r6(this.meanOffset) },
+      });
     } else if (!offsetOver) {
       this.offsetArmed = true;
     }
@@ -112,7 +150,13 @@ export class NumericalDrift {
         if (!this.nonFiniteArmed) return null;
         this.nonFiniteArmed = false;
         this.counts.alarms++;
-        return { kind: 'alarm', cause: 'non_finite', action: this.s.onNonFinite, detail: `pose ${step} has a non-finite joint angle (${a}) at index ${i}`, data: { step, index: i } };
+        return {
+          kind: 'alarm',
+          cause: 'non_finite',
+          action: this.s.onNonFinite,
+          detail: `pose ${step} has a non-finite joint angle (${a}) at index ${i}`,
+          data: { step, index: i },
+        };
       }
     }
     return null;

@@ -31,13 +31,19 @@ export const SUPERVISORS: readonly Row[] = [
   pluginRow({
     name: 'latency',
     settings: (_own: undefined, cfg: CoreConfig, env: SupervisionEnv) =>
-      latencyMonitorSettings({ bounds: cfg.eval.streaming_latency, log: cfg.logging.latency }, env.streams, env.providers, env.files.latency),
+      latencyMonitorSettings(
+        { bounds: cfg.eval.streaming_latency, log: cfg.logging.latency },
+        env.streams,
+        env.providers,
+        env.files.latency,
+      ),
     create: (s) => new LatencyMonitor(s),
   }),
   pluginRow({ name: 'memory', settings: () => ({}), create: () => new MemoryMonitor() }),
   pluginRow({
     name: 'systemd_notify',
-    settings: (_own: undefined, _cfg: CoreConfig, env: SupervisionEnv) => (env.notify?.enabled ? env.notify : undefined),
+    settings: (_own: undefined, _cfg: CoreConfig, env: SupervisionEnv) =>
+      env.notify?.enabled ? env.notify : undefined,
     create: (hub) => new SystemdNotifyPlugin(hub),
   }),
   pluginRow({
@@ -59,24 +65,33 @@ export const SUPERVISORS: readonly Row[] = [
   }),
   pluginRow({
     name: 'alignment',
-    settings: (_own: undefined, cfg: CoreConfig, env: SupervisionEnv) => streams(env, {
-      tolerance: alignmentTolerance(cfg),
-      enabled: cfg.eval.streaming_alignment_check,
-      meta: {
-        kind: 'live',
-        feature_policy: cfg.runtime.streaming.feature_policy,
-        encoder: cfg.runtime.streaming.encoder,
-        note: 'live run: the first block of each session is the alignment check (streaming reset at its start); later blocks measure drift',
-      },
-      file: env.files.alignment,
-    }),
+    settings: (_own: undefined, cfg: CoreConfig, env: SupervisionEnv) =>
+      streams(env, {
+        tolerance: alignmentTolerance(cfg),
+        enabled: cfg.eval.streaming_alignment_check,
+        meta: {
+          kind: 'live',
+          feature_policy: cfg.runtime.streaming.feature_policy,
+          encoder: cfg.runtime.streaming.encoder,
+          note: 'live run: the first block of each session is the alignment check (streaming reset at its start); later blocks measure drift',
+        },
+        file: env.files.alignment,
+      }),
     create: (s) => new AlignmentMonitor(s),
   }),
   pluginRow({
     name: 'watchdog',
     section: WATCHDOG,
     settings: (w, cfg: CoreConfig, env: SupervisionEnv) =>
-      streams(env, watchdogSettings(w, cfg.runtime.fallback, { ...cfg.eval, streaming_tolerance: alignmentTolerance(cfg) }, cfg.runtime.streaming.step_ms / 1000)),
+      streams(
+        env,
+        watchdogSettings(
+          w,
+          cfg.runtime.fallback,
+          { ...cfg.eval, streaming_tolerance: alignmentTolerance(cfg) },
+          cfg.runtime.streaming.step_ms / 1000,
+        ),
+      ),
     create: (s) => new WatchdogPlugin(s),
   }),
   pluginRow({

@@ -49,7 +49,9 @@ export class ReturnProbe {
     this.since = returnable ? t : NaN;
     this.quietRun = 0;
     this.cause = cause;
-    this.quietShare = Number.isFinite(healthyShare) ? Math.min(0.95, Math.max(this.s.preemptedMax, healthyShare + 0.1)) : this.s.preemptedMax;
+    this.quietShare = Number.isFinite(healthyShare)
+      ? Math.min(0.95, Math.max(this.s.preemptedMax, healthyShare + 0.1))
+      : this.s.preemptedMax;
   }
 
   /** One exact unit ending at stream time t. Returns the reason to return, or null. */

@@ -12,7 +12,10 @@ export class StateGuard implements Plugin {
   private resets = 0;
   private units = 0;
 
-  constructor(private readonly limit: number, private readonly stateMaxAbs: () => number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly stateMaxAbs: () => number,
+  ) {}
 
   start(ctx: PluginContext): void {
     ctx.bus.on(this, 'unit', (u) => {
@@ -20,7 +23,9 @@ export class StateGuard implements Plugin {
       const m = this.stateMaxAbs();
       if (!(m > this.limit)) return;
       this.resets++;
-      ctx.actions.requestReset(`decoder state max |h|,|c| ${m.toPrecision(3)} > watchdog.state_abs_limit ${this.limit}: session reset in place`);
+      ctx.actions.requestReset(
+        `decoder state max |h|,|c| ${m.toPrecision(3)} > watchdog.state_abs_limit ${this.limit}: session reset in place`,
+      );
     });
   }
 

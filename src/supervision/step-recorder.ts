@@ -33,8 +33,22 @@ export function truthAt(truth: RingBuffer, sessionOrigin: number, j: number, out
 }
 
 /** One line of streaming_metrics.jsonl; NaN figures are left out. */
-export function stepMetricsLine(step: number, t: number, computeMs: number, e2e: number, maeX: number, mseX: number, maeT: number, mseT: number): StepMetrics {
-  const m: StepMetrics = { step, t: Number(t.toFixed(6)), mode: 'streaming', t_compute_ms: Number(computeMs.toFixed(4)) };
+export function stepMetricsLine(
+  step: number,
+  t: number,
+  computeMs: number,
+  e2e: number,
+  maeX: number,
+  mseX: number,
+  maeT: number,
+  mseT: number,
+): StepMetrics {
+  const m: StepMetrics = {
+    step,
+    t: Number(t.toFixed(6)),
+    mode: 'streaming',
+    t_compute_ms: Number(computeMs.toFixed(4)),
+  };
   if (Number.isFinite(e2e)) m.e2e_ms = Number(e2e.toFixed(4));
   if (Number.isFinite(mseX)) {
     m.mae_exact = maeX;
@@ -74,7 +88,10 @@ export class StepRecorder implements Plugin {
   /** The shadow was switched off after a failure: no comparison will come, lines go out with their steps. */
   private shadowOff = false;
 
-  constructor(s: StepRecorderSettings, private readonly truth: RingBuffer | undefined) {
+  constructor(
+    s: StepRecorderSettings,
+    private readonly truth: RingBuffer | undefined,
+  ) {
     this.points = s.blockPoints;
     this.waiting = this.points > 0 ? new BlockSlots(this.points, this.passOver) : undefined;
     this.slots = new Float64Array(2 * Math.max(1, this.points) * FIELDS);
@@ -142,7 +159,9 @@ export class StepRecorder implements Plugin {
   private line(step: number, maeX: number, mseX: number): void {
     const o = this.waiting!.slotOf(step) * FIELDS;
     const s = this.slots;
-    this.write(stepMetricsLine(step, s[o + T]!, s[o + COMPUTE]!, s[o + E2E]!, maeX, mseX, s[o + MAE_TRUTH]!, s[o + MSE_TRUTH]!));
+    this.write(
+      stepMetricsLine(step, s[o + T]!, s[o + COMPUTE]!, s[o + E2E]!, maeX, mseX, s[o + MAE_TRUTH]!, s[o + MSE_TRUTH]!),
+    );
   }
 
   private write(m: StepMetrics): void {

@@ -44,7 +44,8 @@ export class SiSystemSampler implements SystemSampler {
       tempC: finiteOrNull(temp?.main),
       speedRatio: avg && avg > 0 && this.speedMax ? avg / this.speedMax : null,
       memUsedPct: mem && mem.total > 0 ? (100 * mem.active) / mem.total : null,
-      busy: (loadPct !== null && loadPct >= this.t.busyLoadPct) || (stealPct !== null && stealPct >= this.t.busyStealPct),
+      busy:
+        (loadPct !== null && loadPct >= this.t.busyLoadPct) || (stealPct !== null && stealPct >= this.t.busyStealPct),
     };
   }
 }

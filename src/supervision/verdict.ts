@@ -43,10 +43,25 @@ export interface SystemState {
   busy: boolean;
 }
 
-export const UNKNOWN_SYSTEM: SystemState = { loadPct: null, stealPct: null, loadAvg: null, tempC: null, speedRatio: null, memUsedPct: null, busy: false };
+export const UNKNOWN_SYSTEM: SystemState = {
+  loadPct: null,
+  stealPct: null,
+  loadAvg: null,
+  tempC: null,
+  speedRatio: null,
+  memUsedPct: null,
+  busy: false,
+};
 
 export function systemData(s: SystemState): Record<string, number | boolean | null> {
-  return { load_pct: s.loadPct === null ? null : r1(s.loadPct), steal_pct: s.stealPct === null ? null : r1(s.stealPct), load_avg: s.loadAvg === null ? null : round3(s.loadAvg), temp_c: s.tempC, speed_ratio: s.speedRatio === null ? null : round3(s.speedRatio), system_busy: s.busy };
+  return {
+    load_pct: s.loadPct === null ? null : r1(s.loadPct),
+    steal_pct: s.stealPct === null ? null : r1(s.stealPct),
+    load_avg: s.loadAvg === null ? null : round3(s.loadAvg),
+    temp_c: s.tempC,
+    speed_ratio: s.speedRatio === null ? null : round3(s.speedRatio),
+    system_busy: s.busy,
+  };
 }
 
 // Rounding for verdict details and data: figures read by people and by JSON consumers.

@@ -44,7 +44,13 @@ export interface WatchdogDeps {
 }
 
 /** The plug-in's settings from the configuration sections it reads. */
-export function watchdogSettings(w: WatchdogConfig, f: FallbackConfig, ev: CoreConfig['eval'], stepSeconds: number, sampleRate = SAMPLE_RATE): WatchdogSettings {
+export function watchdogSettings(
+  w: WatchdogConfig,
+  f: FallbackConfig,
+  ev: CoreConfig['eval'],
+  stepSeconds: number,
+  sampleRate = SAMPLE_RATE,
+): WatchdogSettings {
   const l = w.latency;
   return {
     latency: {
@@ -87,8 +93,19 @@ export function watchdogSettings(w: WatchdogConfig, f: FallbackConfig, ev: CoreC
       onDrift: w.numerical.on_drift,
       onNonFinite: w.numerical.on_non_finite,
     },
-    fallback: { enabled: f.return, quietS: f.quiet_s, quietUnits: f.quiet_units, preemptedMax: f.preempted_max, backoff: f.backoff, maxReturns: f.max_returns },
-    system: { sampleEveryS: w.system.sample_every_s, busyLoadPct: w.system.busy_load_pct, busyStealPct: w.system.busy_steal_pct },
+    fallback: {
+      enabled: f.return,
+      quietS: f.quiet_s,
+      quietUnits: f.quiet_units,
+      preemptedMax: f.preempted_max,
+      backoff: f.backoff,
+      maxReturns: f.max_returns,
+    },
+    system: {
+      sampleEveryS: w.system.sample_every_s,
+      busyLoadPct: w.system.busy_load_pct,
+      busyStealPct: w.system.busy_steal_pct,
+    },
     softResetEveryS: w.soft_reset_every_s,
     sampleRate,
   };
@@ -126,11 +143,23 @@ export class WatchdogPlugin implements Plugin {
   private returnable = false;
   private readonly verdicts: (Verdict & { time: string; t: number })[] = [];
   private readonly switches: { t: number; to: Mode; reason: string }[] = [];
-  private readonly counts = { alarms: 0, contention_episodes: 0, returns: 0, fallbacks_requested: 0, resets_requested: 0, soft_resets: 0, system_samples: 0, system_failures: 0 };
+  private readonly counts = {
+    alarms: 0,
+    contention_episodes: 0,
+    returns: 0,
+    fallbacks_requested: 0,
+    resets_requested: 0,
+    soft_resets: 0,
+    system_samples: 0,
+    system_failures: 0,
+  };
 
   readonly settings: WatchdogSettings;
 
-  constructor(settings: WatchdogSettings, private readonly deps: WatchdogDeps = {}) {
+  constructor(
+    settings: WatchdogSettings,
+    private readonly deps: WatchdogDeps = {},
+  ) {
     this.settings = settings;
     this.now = deps.now ?? (() => performance.now());
     this.readMemory = deps.memory ?? (() => process.memoryUsage());
@@ -185,7 +214,9 @@ export class WatchdogPlugin implements Plugin {
     if (every > 0 && this.mode === 'streaming' && this.t - this.lastSoftReset >= every && this.ctx) {
       this.lastSoftReset = this.t;
       this.counts.soft_resets++;
-      this.ctx.actions.requestReset(`watchdog: periodic soft reset (every ${every} s) at the boundary of block ${b.block}`);
+      this.ctx.actions.requestReset(
+        `watchdog: periodic soft reset (every ${every} s) at the boundary of block ${b.block}`,
+      );
     }
   }
 
@@ -249,7 +280,10 @@ export class WatchdogPlugin implements Plugin {
     const data: Record<string, string | number | boolean | null> = { cause: v.cause, action: v.action };
     for (const [k, x] of Object.entries(v.data)) data[k] = typeof x === 'number' && !Number.isFinite(x) ? null : x;
     ctx.record(v.kind, Math.round(this.t * this.settings.sampleRate), v.detail, data);
-    (v.kind === 'alarm' ? ctx.log.warn.bind(ctx.log) : ctx.log.info.bind(ctx.log))({ cause: v.cause, action: v.action }, v.detail);
+    (v.kind === 'alarm' ? ctx.log.warn.bind(ctx.log) : ctx.log.info.bind(ctx.log))(
+      { cause: v.cause, action: v.action },
+      v.detail,
+    );
     if (v.action === 'exact' && this.mode === 'streaming') {
       this.returnable = v.cause === 'latency_excess' || v.cause === 'latency_trend' || v.cause === 'contention';
       if (ctx.actions.requestMode('exact', `watchdog: ${v.detail}`)) {
@@ -265,7 +299,9 @@ export class WatchdogPlugin implements Plugin {
   report(): PluginReport {
     if (!this.latency) return {};
     const l = this.latency;
-    const latencyAlarms = this.verdicts.filter((v) => v.cause === 'latency_excess' || v.cause === 'latency_trend').length;
+    const latencyAlarms = this.verdicts.filter(
+      (v) => v.cause === 'latency_excess' || v.cause === 'latency_trend',
+    ).length;
     const checked = this.settings.latency.check;
     return {
       sections: {
@@ -277,11 +313,23 @@ export class WatchdogPlugin implements Plugin {
             baseline_p95_ms: l.baseline?.p95Ms ?? null,
             baseline_basis: l.baseline?.basis ?? null,
             last_window: l.lastWindow ? finiteOrNull(l.lastWindow) : null,
-            trend_ms_per_min: l.lastTrend ? finiteOrNull({ slope: l.lastTrend.slope, lo: l.lastTrend.lo, hi: l.lastTrend.hi, confidence: l.lastTrend.rising, windows: l.lastTrend.n }) : null,
+            trend_ms_per_min: l.lastTrend
+              ? finiteOrNull({
+                  slope: l.lastTrend.slope,
+                  lo: l.lastTrend.lo,
+                  hi: l.lastTrend.hi,
+                  confidence: l.lastTrend.rising,
+                  windows: l.lastTrend.n,
+                })
+              : null,
           },
           // The samples themselves are summary.memory.samples (the memory plug-in's series): one series per run.
           memory: { trends_after_warmup: this.memory.trends, alarms: this.memory.alarms, samples_kept: this.memory.n },
-          numerical: { ...this.numerical.counts, mean_offset: Number.isFinite(this.numerical.meanOffset) ? this.numerical.meanOffset : null, last_block: this.numerical.lastBlock ? finiteOrNull(this.numerical.lastBlock) : null },
+          numerical: {
+            ...this.numerical.counts,
+            mean_offset: Number.isFinite(this.numerical.meanOffset) ? this.numerical.meanOffset : null,
+            last_block: this.numerical.lastBlock ? finiteOrNull(this.numerical.lastBlock) : null,
+          },
           fallback: {
             return_enabled: this.settings.fallback.enabled,
             waiting_to_return: this.probe.waiting,
@@ -293,14 +341,33 @@ export class WatchdogPlugin implements Plugin {
             switches: this.switches,
           },
           system: systemData(this.system),
-          verdicts: this.verdicts.map((v) => ({ time: v.time, t: v.t, kind: v.kind, cause: v.cause, action: v.action, detail: v.detail })),
+          verdicts: this.verdicts.map((v) => ({
+            time: v.time,
+            t: v.t,
+            kind: v.kind,
+            cause: v.cause,
+            action: v.action,
+            detail: v.detail,
+          })),
         },
       },
       acceptance: {
         // The latency criterion itself is the latency monitor's; this adds how often it alarmed.
         latency: { violations: latencyAlarms },
-        latency_drift: { enabled: checked, evaluated: l.counts.windows > 0, passed: checked ? latencyAlarms === 0 && !l.starved : null, alarms: latencyAlarms, contention_windows: l.counts.contention_windows, starved: l.starved },
-        memory_drift: { enabled: true, evaluated: this.memory.trends.rss !== null, passed: this.memory.alarms === 0, alarms: this.memory.alarms },
+        latency_drift: {
+          enabled: checked,
+          evaluated: l.counts.windows > 0,
+          passed: checked ? latencyAlarms === 0 && !l.starved : null,
+          alarms: latencyAlarms,
+          contention_windows: l.counts.contention_windows,
+          starved: l.starved,
+        },
+        memory_drift: {
+          enabled: true,
+          evaluated: this.memory.trends.rss !== null,
+          passed: this.memory.alarms === 0,
+          alarms: this.memory.alarms,
+        },
       },
       counts: {
         watchdog_alarms: this.counts.alarms,
@@ -321,6 +388,8 @@ export class WatchdogPlugin implements Plugin {
 
 function finiteOrNull<T extends object>(o: T): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) out[k] = typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : v;
+  for (const [k, v] of Object.entries(o))
+    out[k] =
+      typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : v;
   return out;
 }

@@ -52,25 +52,44 @@ const CHECKS: readonly Check[] = [
     name: 'exact_block',
     async run(m, ring) {
       const exact = new ExactPredictor(m.encoder, m.decoder, 10000, false, m.rollout);
-      progress(`exact_block: encoder over ${exact.windowSamples} samples, then the ${exact.points}-step rollout${exact.oneRunRollout ? ' in one run' : ''}`);
+      progress(
+        `exact_block: encoder over ${exact.windowSamples} samples, then the ${exact.points}-step rollout${exact.oneRunRollout ? ' in one run' : ''}`,
+      );
       const block = await exact.runBlock(ring);
       const ref = golden('exact_poses').subarray(0, block.points * POSE_DIM);
-      return { check: 'exact_block', poses: block.points, maxAbsDiff: maxAbsDiff(block.poses, ref), bound: 1e-5, detail: { one_run_rollout: exact.oneRunRollout } };
+      return {
+        check: 'exact_block',
+        poses: block.points,
+        maxAbsDiff: maxAbsDiff(block.poses, ref),
+        bound: 1e-5,
+        detail: { one_run_rollout: exact.oneRunRollout },
+      };
     },
   },
   {
     name: 'streaming_default',
     async run(m, ring, steps) {
-      const p = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, { policy: 'exact_grid', blockSamples: 10000, fusedStep: m.sessions['stream_step'] });
+      const p = new StreamingPredictor(incrementalEncoderFrom(m), m.decoder, {
+        policy: 'exact_grid',
+        blockSamples: 10000,
+        fusedStep: m.sessions['stream_step'],
+      });
       p.restartAt(0);
       const out: number[] = [];
       while (p.stepsDone < steps && ring.written >= p.nextReadyAt) {
         await p.advance(ring, (e: PoseEvent) => out.push(...e.angles));
         progress(`streaming_default: step ${p.stepsDone}/${steps}`);
       }
-      if (out.length < steps * POSE_DIM) throw new Error(`streaming_default: only ${out.length / POSE_DIM} of ${steps} steps`);
+      if (out.length < steps * POSE_DIM)
+        throw new Error(`streaming_default: only ${out.length / POSE_DIM} of ${steps} steps`);
       const ref = golden('streaming_exact_grid_poses').subarray(0, out.length);
-      return { check: 'streaming_default', poses: out.length / POSE_DIM, maxAbsDiff: maxAbsDiff(out, ref), bound: 1e-5, detail: { one_run_steps: p.fusedSteps } };
+      return {
+        check: 'streaming_default',
+        poses: out.length / POSE_DIM,
+        maxAbsDiff: maxAbsDiff(out, ref),
+        bound: 1e-5,
+        detail: { one_run_steps: p.fusedSteps },
+      };
     },
   },
   {
@@ -83,20 +102,36 @@ const CHECKS: readonly Check[] = [
     name: 'streaming_int8',
     async run(_m, ring, steps) {
       progress('streaming_int8: loading the int8 graphs');
-      const mi = await loadModels(join(ROOT, 'models'), { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 }, silentLogger(), ['encoder', 'decoder_step', 'encoder_incremental', 'decoder_step_int8', 'encoder_incremental_int8']);
-      const p = new StreamingPredictor(incrementalEncoderFrom(mi, { precision: 'int8', useInit: false }), mi.sessions['decoder_step_int8']!, { policy: 'sliding_window', blockSamples: 10000 });
+      const mi = await loadModels(
+        join(ROOT, 'models'),
+        { executionProviders: ['cpu'], deviceId: 0, intraOpThreads: 1, interOpThreads: 1 },
+        silentLogger(),
+        ['encoder', 'decoder_step', 'encoder_incremental', 'decoder_step_int8', 'encoder_incremental_int8'],
+      );
+      const p = new StreamingPredictor(
+        incrementalEncoderFrom(mi, { precision: 'int8', useInit: false }),
+        mi.sessions['decoder_step_int8']!,
+        { policy: 'sliding_window', blockSamples: 10000 },
+      );
       p.restartAt(0);
       const out: number[] = [];
       while (p.stepsDone < steps && ring.written >= p.nextReadyAt) {
         await p.advance(ring, (e: PoseEvent) => out.push(...e.angles));
         progress(`streaming_int8: step ${p.stepsDone}/${steps}`);
       }
-      if (out.length < steps * POSE_DIM) throw new Error(`streaming_int8: only ${out.length / POSE_DIM} of ${steps} steps`);
+      if (out.length < steps * POSE_DIM)
+        throw new Error(`streaming_int8: only ${out.length / POSE_DIM} of ${steps} steps`);
       const path = join(ROOT, 'models', 'golden', 'reference_int8.mtb');
       const want = requireArray(readTensorBundle(path), 'streaming_sliding_window_poses_int8', path).data;
       // Same graphs on another CPU's kernels (x64 test: 2e-5); and how far int8 moves these poses from fp32's.
       const vsFp32 = maxAbsDiff(out, golden('streaming_sliding_window_poses').subarray(0, out.length));
-      return { check: 'streaming_int8', poses: out.length / POSE_DIM, maxAbsDiff: maxAbsDiff(out, want.subarray(0, out.length)), bound: 2e-5, detail: { vs_fp32: vsFp32 } };
+      return {
+        check: 'streaming_int8',
+        poses: out.length / POSE_DIM,
+        maxAbsDiff: maxAbsDiff(out, want.subarray(0, out.length)),
+        bound: 2e-5,
+        detail: { vs_fp32: vsFp32 },
+      };
     },
   },
 ];
@@ -105,7 +140,9 @@ const { values: opt } = parseArgs({ options: { steps: { type: 'string', default:
 const steps = Number(opt.steps);
 if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be an integer ≥ 1, got ${opt.steps}`);
 const only = opt.only?.split(',').filter(Boolean);
-for (const n of only ?? []) if (!CHECKS.some((c) => c.name === n)) throw new Error(`--only: no check ${n} (${CHECKS.map((c) => c.name).join(', ')})`);
+for (const n of only ?? [])
+  if (!CHECKS.some((c) => c.name === n))
+    throw new Error(`--only: no check ${n} (${CHECKS.map((c) => c.name).join(', ')})`);
 
 progress('loading the models');
 const m = await incrementalCpuModels();

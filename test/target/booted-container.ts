@@ -21,7 +21,18 @@ export class BootedContainer {
 
   constructor(lower: string) {
     for (const d of ['upper', 'work', 'merged']) mkdirSync(join(this.dir, d));
-    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(this.dir, 'upper')},workdir=${join(this.dir, 'work')}`, this.root], { encoding: 'utf8' });
+    const r = spawnSync(
+      'mount',
+      [
+        '-t',
+        'overlay',
+        'overlay',
+        '-o',
+        `lowerdir=${lower},upperdir=${join(this.dir, 'upper')},workdir=${join(this.dir, 'work')}`,
+        this.root,
+      ],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(`overlay over ${lower}: ${r.stderr.trim()}`);
   }
 
@@ -36,22 +47,44 @@ export class BootedContainer {
    * `silenceS` seconds.
    */
   async boot(binds: readonly string[], silenceS: number): Promise<void> {
-    this.nspawn = spawn('systemd-nspawn', ['-q', '-D', this.root, '-M', 'myostream-target', '-b', '--register=no', '--keep-unit', ...binds.map((b) => `--bind-ro=${b}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.nspawn = spawn(
+      'systemd-nspawn',
+      [
+        '-q',
+        '-D',
+        this.root,
+        '-M',
+        'myostream-target',
+        '-b',
+        '--register=no',
+        '--keep-unit',
+        ...binds.map((b) => `--bind-ro=${b}`),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.nspawn.stdout!.on('data', (d: Buffer) => (this.console += d.toString()));
     this.nspawn.stderr!.on('data', (d: Buffer) => (this.console += d.toString()));
-    const consoleGrew = ((seen = -1) => (): boolean => {
-      const grew = this.console.length !== seen;
-      seen = this.console.length;
-      return grew;
-    })();
+    const consoleGrew = (
+      (seen = -1) =>
+      (): boolean => {
+        const grew = this.console.length !== seen;
+        seen = this.console.length;
+        return grew;
+      }
+    )();
     let quietSince = Date.now();
     while (this.leader === 0) {
       if (consoleGrew()) quietSince = Date.now();
-      if (Date.now() - quietSince > silenceS * 1000 || this.nspawn.exitCode !== null) throw new Error(`systemd-nspawn did not start: ${this.console.slice(-2000)}`);
+      if (Date.now() - quietSince > silenceS * 1000 || this.nspawn.exitCode !== null)
+        throw new Error(`systemd-nspawn did not start: ${this.console.slice(-2000)}`);
       this.leader = this.findLeader();
       if (this.leader === 0) await new Promise((r) => setTimeout(r, 200));
     }
-    await this.until('the boot to finish', silenceS, () => (/^(running|degraded)/.test(this.exec(['systemctl', 'is-system-running'], { check: false }).stdout) ? true : undefined));
+    await this.until('the boot to finish', silenceS, () =>
+      /^(running|degraded)/.test(this.exec(['systemctl', 'is-system-running'], { check: false }).stdout)
+        ? true
+        : undefined,
+    );
   }
 
   /** The journal's last cursor: it moves whenever anything in the container logs. */
@@ -84,9 +117,17 @@ export class BootedContainer {
   /**
    * Runs a long command inside (an install) for as long as it keeps printing; see runWatched.
    */
-  execWatched(argv: readonly string[], label: string, opts: { env?: Record<string, string> } = {}): Promise<{ stdout: string; stderr: string; seconds: number }> {
+  execWatched(
+    argv: readonly string[],
+    label: string,
+    opts: { env?: Record<string, string> } = {},
+  ): Promise<{ stdout: string; stderr: string; seconds: number }> {
     const env = Object.entries({ PATH, HOME: '/root', LANG: 'C.UTF-8', ...opts.env }).map(([k, v]) => `${k}=${v}`);
-    return runWatched('nsenter', ['-t', String(this.leader), '-m', '-u', '-i', '-n', '-p', '-C', '--', 'env', '-i', ...env, ...argv], { label });
+    return runWatched(
+      'nsenter',
+      ['-t', String(this.leader), '-m', '-u', '-i', '-n', '-p', '-C', '--', 'env', '-i', ...env, ...argv],
+      { label },
+    );
   }
 
   /** The container's PID 1: the nspawn child whose namespaced pid is 1. */
@@ -97,14 +138,18 @@ export class BootedContainer {
     for (let i = 0; i < seen.length; i++) {
       let children: string[] = [];
       try {
-        children = readFileSync(`/proc/${seen[i]}/task/${seen[i]}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+        children = readFileSync(`/proc/${seen[i]}/task/${seen[i]}/children`, 'utf8')
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean);
       } catch {
         continue;
       }
       for (const c of children) {
         const status = existsSync(`/proc/${c}/status`) ? readFileSync(`/proc/${c}/status`, 'utf8') : '';
         const ns = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
-        if (ns.length > 1 && ns[ns.length - 1] === '1' && readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'systemd') return Number(c);
+        if (ns.length > 1 && ns[ns.length - 1] === '1' && readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'systemd')
+          return Number(c);
         seen.push(Number(c));
       }
     }
@@ -112,11 +157,21 @@ export class BootedContainer {
   }
 
   /** Runs a command inside, as root, with a clean environment plus `env`. */
-  exec(argv: readonly string[], opts: { env?: Record<string, string>; check?: boolean; timeoutMs?: number; cwd?: string } = {}): SpawnSyncReturns<string> {
+  exec(
+    argv: readonly string[],
+    opts: { env?: Record<string, string>; check?: boolean; timeoutMs?: number; cwd?: string } = {},
+  ): SpawnSyncReturns<string> {
     const env = Object.entries({ PATH, HOME: '/root', LANG: 'C.UTF-8', ...opts.env }).map(([k, v]) => `${k}=${v}`);
     const inner = opts.cwd ? ['sh', '-c', 'cd "$0" && exec "$@"', opts.cwd, ...argv] : [...argv];
-    const r = spawnSync('nsenter', ['-t', String(this.leader), '-m', '-u', '-i', '-n', '-p', '-C', '--', 'env', '-i', ...env, ...inner], { encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 << 20 });
-    if (opts.check !== false && r.status !== 0) throw new Error(`in the container: ${argv.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+    const r = spawnSync(
+      'nsenter',
+      ['-t', String(this.leader), '-m', '-u', '-i', '-n', '-p', '-C', '--', 'env', '-i', ...env, ...inner],
+      { encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 << 20 },
+    );
+    if (opts.check !== false && r.status !== 0)
+      throw new Error(
+        `in the container: ${argv.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`,
+      );
     return r;
   }
 
@@ -129,7 +184,10 @@ export class BootedContainer {
   async close(): Promise<void> {
     if (this.nspawn && this.nspawn.exitCode === null) {
       const ended = new Promise<void>((r) => this.nspawn!.once('exit', () => r()));
-      if (this.leader) spawnSync('nsenter', ['-t', String(this.leader), '-m', '-p', '--', '/bin/systemctl', 'poweroff'], { timeout: 30_000 });
+      if (this.leader)
+        spawnSync('nsenter', ['-t', String(this.leader), '-m', '-p', '--', '/bin/systemctl', 'poweroff'], {
+          timeout: 30_000,
+        });
       else this.nspawn.kill('SIGTERM');
       const timer = setTimeout(() => this.nspawn?.kill('SIGKILL'), 60_000);
       await ended;

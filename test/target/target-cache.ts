@@ -10,9 +10,22 @@ export const TARGET_CACHE = process.env.MYOSTREAM_TARGET_CACHE ?? '/var/cache/my
 /** The Node the target runs; the npm package ships the official build with its headers. */
 export const TARGET_NODE_VERSION = '20.19.6';
 
-export function run(cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: opts.cwd, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? '').trim().slice(-2000)}`);
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): string {
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    timeout: opts.timeoutMs ?? 300_000,
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? '').trim().slice(-2000)}`,
+    );
   return r.stdout;
 }
 
@@ -47,11 +60,20 @@ export function tasksetPrefix(): string[] {
  * With `echo`, its lines on stderr are passed on with `label` in front, so a CI log shows where
  * it is.
  */
-export function runWatched(cmd: string, args: readonly string[], opts: { label: string; cwd?: string; env?: NodeJS.ProcessEnv; silenceS?: number; echo?: boolean }): Promise<{ stdout: string; stderr: string; seconds: number }> {
+export function runWatched(
+  cmd: string,
+  args: readonly string[],
+  opts: { label: string; cwd?: string; env?: NodeJS.ProcessEnv; silenceS?: number; echo?: boolean },
+): Promise<{ stdout: string; stderr: string; seconds: number }> {
   const silenceS = opts.silenceS ?? SILENCE_S;
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -96,8 +118,18 @@ export function runWatched(cmd: string, args: readonly string[], opts: { label: 
       clearTimeout(timer);
       const seconds = (performance.now() - t0) / 1000;
       const tail = `${stdout.slice(-1500)}\n${stderr.slice(-1500)}`.trim();
-      if (stalled) reject(new Error(`${opts.label}: no output for ${limitS.toFixed(0)} s (MYOSTREAM_TARGET_SILENCE_S ${silenceS}, longest silence before ${longest.toFixed(0)} s), killed after ${seconds.toFixed(0)} s: ${tail}`));
-      else if (code !== 0) reject(new Error(`${opts.label}: ${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}) after ${seconds.toFixed(0)} s: ${tail}`));
+      if (stalled)
+        reject(
+          new Error(
+            `${opts.label}: no output for ${limitS.toFixed(0)} s (MYOSTREAM_TARGET_SILENCE_S ${silenceS}, longest silence before ${longest.toFixed(0)} s), killed after ${seconds.toFixed(0)} s: ${tail}`,
+          ),
+        );
+      else if (code !== 0)
+        reject(
+          new Error(
+            `${opts.label}: ${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}) after ${seconds.toFixed(0)} s: ${tail}`,
+          ),
+        );
       else resolve({ stdout, stderr, seconds });
     });
   });
@@ -110,7 +142,10 @@ export function cachedNode(arch: 'arm64' | 'x64'): string {
   mkdirSync(TARGET_CACHE, { recursive: true });
   const tmp = mkdtempSync(join(TARGET_CACHE, '.node-'));
   try {
-    const tgz = run('npm', ['pack', '--silent', `node-linux-${arch}@${TARGET_NODE_VERSION}`, '--pack-destination', tmp]).trim().split('\n').pop()!;
+    const tgz = run('npm', ['pack', '--silent', `node-linux-${arch}@${TARGET_NODE_VERSION}`, '--pack-destination', tmp])
+      .trim()
+      .split('\n')
+      .pop()!;
     mkdirSync(join(tmp, 'node'));
     run('tar', ['-xzf', join(tmp, tgz), '-C', join(tmp, 'node'), '--strip-components=1']);
     // Whole or not at all: a run killed half-way leaves only the temporary folder.
@@ -124,7 +159,20 @@ export function cachedNode(arch: 'arm64' | 'x64'): string {
 /** The Debian release the systemd test boots: the one a base station's image is built on. */
 const SUITE = 'bookworm';
 /** What the booted root needs besides the base: systemd as PID 1, the broker, and what install.sh builds the addons with. */
-const ROOT_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'mosquitto', 'mosquitto-clients', 'ca-certificates', 'passwd', 'procps', 'python3', 'make', 'g++', 'xz-utils'];
+const ROOT_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'mosquitto',
+  'mosquitto-clients',
+  'ca-certificates',
+  'passwd',
+  'procps',
+  'python3',
+  'make',
+  'g++',
+  'xz-utils',
+];
 
 /** The Debian mirror this machine's apt uses, so debootstrap works where apt does. */
 function configuredMirror(): string {
@@ -157,7 +205,11 @@ export function cachedDebianRoot(): string {
   mkdirSync(TARGET_CACHE, { recursive: true });
   const tmp = mkdtempSync(join(TARGET_CACHE, '.root-'));
   try {
-    run('debootstrap', ['--variant=minbase', `--include=${ROOT_PACKAGES.join(',')}`, SUITE, join(tmp, 'root'), configuredMirror()], { timeoutMs: 900_000 });
+    run(
+      'debootstrap',
+      ['--variant=minbase', `--include=${ROOT_PACKAGES.join(',')}`, SUITE, join(tmp, 'root'), configuredMirror()],
+      { timeoutMs: 900_000 },
+    );
     renameSync(join(tmp, 'root'), dir);
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -10,7 +10,10 @@ export const FINGERS = {
   PINKY: { base: [-32, 76, 0], lengths: [33, 18, 16] },
 };
 export const THUMB = { base: [22, 14, 0], lengths: [46, 32, 25], restAngle: Math.PI / 4 };
-export const WRIST = [[26, 0, 0], [-26, 0, 0]];
+export const WRIST = [
+  [26, 0, 0],
+  [-26, 0, 0],
+];
 
 function angle(angles, index, name) {
   const i = index[name];
@@ -31,7 +34,9 @@ function add(p, d, len) {
  */
 export function handPoints(angles, jointNames) {
   const index = {};
-  jointNames.forEach((n, i) => { index[n] = i; });
+  jointNames.forEach((n, i) => {
+    index[n] = i;
+  });
   const digits = {};
   for (const [f, def] of Object.entries(FINGERS)) {
     const ab = angle(angles, index, f + '_MCP_AA');
@@ -55,12 +60,21 @@ export function handPoints(angles, jointNames) {
   let phi = 0;
   ['THUMB_MCP_FE', 'THUMB_IP_FE'].forEach((j, k) => {
     phi += angle(angles, index, j);
-    const c = Math.cos(phi), s = Math.sin(phi);
+    const c = Math.cos(phi),
+      s = Math.sin(phi);
     p = add(p, [u[0] * c + fl[0] * s, u[1] * c + fl[1] * s, u[2] * c + fl[2] * s], THUMB.lengths[k + 1]);
     thumb.push(p);
   });
   digits.THUMB = thumb;
-  const palm = [WRIST[0], THUMB.base, FINGERS.INDEX.base, FINGERS.MIDDLE.base, FINGERS.RING.base, FINGERS.PINKY.base, WRIST[1]];
+  const palm = [
+    WRIST[0],
+    THUMB.base,
+    FINGERS.INDEX.base,
+    FINGERS.MIDDLE.base,
+    FINGERS.RING.base,
+    FINGERS.PINKY.base,
+    WRIST[1],
+  ];
   return { digits, palm };
 }
 

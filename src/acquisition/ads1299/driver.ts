@@ -64,8 +64,18 @@ export interface Ads1299Stats extends DriverStats {
  */
 export class Ads1299Driver extends EdgeDrivenAdc {
   readonly stats: Ads1299Stats = {
-    edges: 0, framesRead: 0, framesDelivered: 0, missedDrdy: 0, lateReads: 0, tornReads: 0,
-    badStatus: 0, stuckFrames: 0, spuriousEdges: 0, lostFrames: 0, spiErrors: 0, maxReadUs: 0,
+    edges: 0,
+    framesRead: 0,
+    framesDelivered: 0,
+    missedDrdy: 0,
+    lateReads: 0,
+    tornReads: 0,
+    badStatus: 0,
+    stuckFrames: 0,
+    spuriousEdges: 0,
+    lostFrames: 0,
+    spiErrors: 0,
+    maxReadUs: 0,
   };
   readonly periodMs: number;
   /** Volts per count, output channel order. */
@@ -95,7 +105,8 @@ export class Ads1299Driver extends EdgeDrivenAdc {
   ) {
     super(drdy, clock, sink, opts.maxConsecutiveBadFrames);
     const want = opts.topology === 'daisy' ? 1 : 2;
-    if (buses.length !== want) throw new RangeError(`ADS1299 ${opts.topology}: ${want} SPI device(s) expected, got ${buses.length}`);
+    if (buses.length !== want)
+      throw new RangeError(`ADS1299 ${opts.topology}: ${want} SPI device(s) expected, got ${buses.length}`);
     if (opts.gains.length !== ADS1299_CHANNELS || opts.channelMap.length !== ADS1299_CHANNELS) {
       throw new RangeError(`ADS1299: gains and channel map need ${ADS1299_CHANNELS} entries`);
     }
@@ -156,7 +167,10 @@ export class Ads1299Driver extends EdgeDrivenAdc {
         // CLK pin ignores CLK_EN, so in a daisy chain both may receive the same CONFIG1.
         clockOut: b === 0,
         sampleRate: opts.sampleRate,
-        gains: opts.topology === 'daisy' && b === 0 ? opts.gains.slice(0, CHANNELS_PER_CHIP) : opts.gains.slice(b * CHANNELS_PER_CHIP, (b + 1) * CHANNELS_PER_CHIP),
+        gains:
+          opts.topology === 'daisy' && b === 0
+            ? opts.gains.slice(0, CHANNELS_PER_CHIP)
+            : opts.gains.slice(b * CHANNELS_PER_CHIP, (b + 1) * CHANNELS_PER_CHIP),
         reference: opts.reference,
         biasDrive: opts.biasDrive,
         leadOff: opts.leadOff === true,
@@ -287,9 +301,11 @@ export class Ads1299Driver extends EdgeDrivenAdc {
     const n = this.consecutiveBad;
     if (this.lastBadByte === -2) return new Error(`ADS1299: ${n} frame reads in a row failed; last: ${this.lastError}`);
     const what =
-      this.lastBadByte === 0xff ? 'every byte reads 0xFF: MISO floats high (chip unpowered, not selected, or DOUT unconnected)'
-      : this.lastBadByte === 0x00 ? 'every byte reads 0x00: MISO stuck low'
-      : 'the status words lack the 1100 marker: frame alignment lost or bus noise';
+      this.lastBadByte === 0xff
+        ? 'every byte reads 0xFF: MISO floats high (chip unpowered, not selected, or DOUT unconnected)'
+        : this.lastBadByte === 0x00
+          ? 'every byte reads 0x00: MISO stuck low'
+          : 'the status words lack the 1100 marker: frame alignment lost or bus noise';
     return new Error(`ADS1299: ${n} frames in a row without a valid status word; ${what}`);
   }
 
@@ -307,7 +323,9 @@ export class Ads1299Driver extends EdgeDrivenAdc {
   }
 
   private writeRegister(bus: SpiBus, reg: number, value: number): void {
-    bus.transfer(Uint8Array.of(CMD.WREG | reg, 0, value), new Uint8Array(3), { interByteDelayUs: interByteDelayUs(bus.clockHz) });
+    bus.transfer(Uint8Array.of(CMD.WREG | reg, 0, value), new Uint8Array(3), {
+      interByteDelayUs: interByteDelayUs(bus.clockHz),
+    });
   }
 }
 
@@ -321,8 +339,10 @@ export function interByteDelayUs(clockHz: number): number {
 function checkId(id: number, who: string): void {
   if ((id & ID_MASK) === ID_8CH) return;
   const why =
-    id === 0xff ? 'MISO reads all 1s: no chip answering (power, chip select, or DOUT wiring)'
-    : id === 0x00 ? 'MISO reads all 0s: the line is stuck low or the chip is held in reset (RESET/PWDN pins)'
-    : `not an 8-channel ADS1299 (its low 5 bits should read 0x${hex(ID_8CH)}; 0x3C/0x3D are the 4- and 6-channel parts)`;
+    id === 0xff
+      ? 'MISO reads all 1s: no chip answering (power, chip select, or DOUT wiring)'
+      : id === 0x00
+        ? 'MISO reads all 0s: the line is stuck low or the chip is held in reset (RESET/PWDN pins)'
+        : `not an 8-channel ADS1299 (its low 5 bits should read 0x${hex(ID_8CH)}; 0x3C/0x3D are the 4- and 6-channel parts)`;
   throw new UserError(`ADS1299 ${who}: ID register reads 0x${hex(id)}: ${why}`);
 }

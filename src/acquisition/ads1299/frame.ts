@@ -29,7 +29,13 @@ export function decodeChip(bytes: Uint8Array, offset: number, counts: Int32Array
 }
 
 /** Builds a chip's 27-byte block: status word (marker + lead-off + GPIO bits) then 8 counts. */
-export function encodeChip(bytes: Uint8Array, offset: number, status: number, counts: ArrayLike<number>, firstChannel: number): void {
+export function encodeChip(
+  bytes: Uint8Array,
+  offset: number,
+  status: number,
+  counts: ArrayLike<number>,
+  firstChannel: number,
+): void {
   bytes[offset] = (status >> 16) & 0xff;
   bytes[offset + 1] = (status >> 8) & 0xff;
   bytes[offset + 2] = status & 0xff;

@@ -44,18 +44,36 @@ export const CHANNELS_PER_CHIP = 8;
 export const BYTES_PER_CHIP = 3 + CHANNELS_PER_CHIP * 3;
 
 export const REGISTER_NAMES: readonly string[] = [
-  'ID', 'CONFIG1', 'CONFIG2', 'CONFIG3', 'LOFF',
-  'CH1SET', 'CH2SET', 'CH3SET', 'CH4SET', 'CH5SET', 'CH6SET', 'CH7SET', 'CH8SET',
-  'BIAS_SENSP', 'BIAS_SENSN', 'LOFF_SENSP', 'LOFF_SENSN', 'LOFF_FLIP', 'LOFF_STATP', 'LOFF_STATN',
-  'GPIO', 'MISC1', 'MISC2', 'CONFIG4',
+  'ID',
+  'CONFIG1',
+  'CONFIG2',
+  'CONFIG3',
+  'LOFF',
+  'CH1SET',
+  'CH2SET',
+  'CH3SET',
+  'CH4SET',
+  'CH5SET',
+  'CH6SET',
+  'CH7SET',
+  'CH8SET',
+  'BIAS_SENSP',
+  'BIAS_SENSN',
+  'LOFF_SENSP',
+  'LOFF_SENSN',
+  'LOFF_FLIP',
+  'LOFF_STATP',
+  'LOFF_STATN',
+  'GPIO',
+  'MISC1',
+  'MISC2',
+  'CONFIG4',
 ];
 
 /** Power-on / RESET values. The datasheet's text says CHnSET resets to 0x60; the part reads 0x61 (input shorted). */
 export const RESET_VALUES: readonly number[] = [
-  0x3e, 0x96, 0xc0, 0x60, 0x00,
-  0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x0f, 0x00, 0x00, 0x00,
+  0x3e, 0x96, 0xc0, 0x60, 0x00, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x0f, 0x00, 0x00, 0x00,
 ];
 
 /** Registers the chip alone writes; read-back skips them. */
@@ -152,14 +170,22 @@ export function regName(reg: number): string {
 
 export function opName(op: number): string {
   switch (op) {
-    case CMD.WAKEUP: return 'WAKEUP';
-    case CMD.STANDBY: return 'STANDBY';
-    case CMD.RESET: return 'RESET';
-    case CMD.START: return 'START';
-    case CMD.STOP: return 'STOP';
-    case CMD.RDATAC: return 'RDATAC';
-    case CMD.SDATAC: return 'SDATAC';
-    case CMD.RDATA: return 'RDATA';
+    case CMD.WAKEUP:
+      return 'WAKEUP';
+    case CMD.STANDBY:
+      return 'STANDBY';
+    case CMD.RESET:
+      return 'RESET';
+    case CMD.START:
+      return 'START';
+    case CMD.STOP:
+      return 'STOP';
+    case CMD.RDATAC:
+      return 'RDATAC';
+    case CMD.SDATAC:
+      return 'SDATAC';
+    case CMD.RDATA:
+      return 'RDATA';
     default:
       if ((op & 0xe0) === CMD.RREG) return 'RREG';
       if ((op & 0xe0) === CMD.WREG) return 'WREG';

@@ -13,7 +13,11 @@ import { Ads1299Simulator } from './simulator.js';
  * simulator on a virtual clock), with the driver on top. `epoch` (re-initialisations so far)
  * changes the simulator's random DRDY loss after each re-init.
  */
-export async function openAds1299Device(cfg: Ads1299WorkerConfig, epoch: number, sink: FrameSink): Promise<WorkerDevice> {
+export async function openAds1299Device(
+  cfg: Ads1299WorkerConfig,
+  epoch: number,
+  sink: FrameSink,
+): Promise<WorkerDevice> {
   const hw = cfg.hardware;
   let buses: SpiBus[] = [];
   let drdy: DataReadyLine;
@@ -60,12 +64,17 @@ export async function openAds1299Device(cfg: Ads1299WorkerConfig, epoch: number,
 function simulator(cfg: Ads1299WorkerConfig, epoch: number): Ads1299Simulator {
   const s = cfg.sim!;
   const clock = new VirtualClock(0);
-  const gen = new SyntheticGenerator({ seed: s.seed, sampleRate: cfg.sampleRate, mode: 'raw', unitsPerVolt: s.unitsPerVolt });
+  const gen = new SyntheticGenerator({
+    seed: s.seed,
+    sampleRate: cfg.sampleRate,
+    mode: 'raw',
+    unitsPerVolt: s.unitsPerVolt,
+  });
   const volts = new Float32Array(ADS1299_CHANNELS);
   let genK = -1;
   const everyMissed = everyNth(s.missedDrdyEvery);
   const drop = s.dropFraction > 0 ? (k: number) => unitHash(s.dropSeed, epoch, k) < s.dropFraction : undefined;
-  const missed = everyMissed && drop ? (k: number) => everyMissed(k) || drop(k) : everyMissed ?? drop;
+  const missed = everyMissed && drop ? (k: number) => everyMissed(k) || drop(k) : (everyMissed ?? drop);
   const late = everyNth(s.lateReadEvery);
   const bad = everyNth(s.badStatusEvery);
   const spiError = everyNth(s.spiErrorEvery);
@@ -77,7 +86,8 @@ function simulator(cfg: Ads1299WorkerConfig, epoch: number): Ads1299Simulator {
   for (const c of s.detachChannels) off[cfg.driver.channelMap[c]!] = 1;
   const humOn = new Uint8Array(ADS1299_CHANNELS);
   for (const c of s.humChannels) humOn[c] = 1;
-  const detached = (k: number, adc: number): boolean => off[adc] === 1 && k >= s.detachAt && (s.detachFor === 0 || k < s.detachAt + s.detachFor);
+  const detached = (k: number, adc: number): boolean =>
+    off[adc] === 1 && k >= s.detachAt && (s.detachFor === 0 || k < s.detachAt + s.detachFor);
   const sim: Ads1299Simulator = new Ads1299Simulator({
     topology: cfg.driver.topology,
     clock,
@@ -102,7 +112,12 @@ function simulator(cfg: Ads1299WorkerConfig, epoch: number): Ads1299Simulator {
       ...(late ? { lateDeliveryMs: (k: number) => (late(k) ? 1.5 * (1000 / cfg.sampleRate) : 0) } : {}),
       ...(bad ? { badStatus: (k: number, chip: number) => chip === 0 && bad(k) } : {}),
       ...(spiError ? { spiError } : {}),
-      ...(stuckEvery > 0 ? { stuckBus: (k: number) => (k >= stuckEvery && k % stuckEvery < s.stuckBusFrames ? s.stuckBusLevel : undefined) } : {}),
+      ...(stuckEvery > 0
+        ? {
+            stuckBus: (k: number) =>
+              k >= stuckEvery && k % stuckEvery < s.stuckBusFrames ? s.stuckBusLevel : undefined,
+          }
+        : {}),
     },
   });
   sim.quiet();

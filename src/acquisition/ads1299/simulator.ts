@@ -69,7 +69,11 @@ class ChipModel {
   readonly frame = new Uint8Array(BYTES_PER_CHIP);
   private frameConv = -1;
 
-  constructor(readonly index: number, private readonly id: number, private readonly sim: Ads1299Simulator) {
+  constructor(
+    readonly index: number,
+    private readonly id: number,
+    private readonly sim: Ads1299Simulator,
+  ) {
     this.reset();
   }
 
@@ -100,7 +104,8 @@ class ChipModel {
       const counts = this.sim.countsOf(k);
       const bad = this.sim.faults.badStatus?.(k, this.index) ?? false;
       // Status: 1100 + LOFF_STATP + LOFF_STATN + GPIO[7:4]; the fault flips the marker bits.
-      const status = (bad ? 0x40_0000 : 0xc0_0000) | (this.leadOffStatus(k) << 4) | ((this.regs[REG.GPIO]! >> 4) & 0x0f);
+      const status =
+        (bad ? 0x40_0000 : 0xc0_0000) | (this.leadOffStatus(k) << 4) | ((this.regs[REG.GPIO]! >> 4) & 0x0f);
       encodeChip(this.frame, 0, status, counts, this.index * CHANNELS_PER_CHIP);
       this.frameConv = k;
     }
@@ -132,7 +137,10 @@ class Transaction {
   private rdataConv = -1;
   private rdataPos = 0;
 
-  constructor(private readonly chips: readonly ChipModel[], private readonly sim: Ads1299Simulator) {}
+  constructor(
+    private readonly chips: readonly ChipModel[],
+    private readonly sim: Ads1299Simulator,
+  ) {}
 
   /** Chip select asserted: the serial interface starts decoding afresh. */
   begin(): void {
@@ -185,7 +193,9 @@ class Transaction {
   private input(din: number, tStart: number, tEnd: number): void {
     const multiByteFollower = this.opcode !== -1 && this.count !== -2;
     if (multiByteFollower && tEnd - this.lastByteEnd < T_SDECODE_MS - 1e-9) {
-      this.sim.violation(`byte 0x${din.toString(16)} of ${opName(this.opcode)} arrived ${((tEnd - this.lastByteEnd) * 1000).toFixed(2)} µs after the previous byte (< 4 tCLK = 1.95 µs): not decoded`);
+      this.sim.violation(
+        `byte 0x${din.toString(16)} of ${opName(this.opcode)} arrived ${((tEnd - this.lastByteEnd) * 1000).toFixed(2)} µs after the previous byte (< 4 tCLK = 1.95 µs): not decoded`,
+      );
       this.opcode = -3; // the rest of this transaction is garbage to the chip
       return;
     }
@@ -199,7 +209,8 @@ class Transaction {
       if (this.count === -1) {
         this.count = (din & 0x1f) + 1;
         this.index = 0;
-        if ((this.opcode & 0xe0) === CMD.RREG) this.sim.log(`RREG ${regName(this.opcode & 0x1f)}${this.count > 1 ? `+${this.count - 1}` : ''}`);
+        if ((this.opcode & 0xe0) === CMD.RREG)
+          this.sim.log(`RREG ${regName(this.opcode & 0x1f)}${this.count > 1 ? `+${this.count - 1}` : ''}`);
         return;
       }
       if (this.index < this.count) {
@@ -221,7 +232,9 @@ class Transaction {
     if ((op & 0xe0) === CMD.RREG || (op & 0xe0) === CMD.WREG) {
       // The chip ignores register commands in RDATAC mode; their bytes are not decoded.
       if (first.rdatac) {
-        this.sim.violation(`${(op & 0xe0) === CMD.RREG ? 'RREG' : 'WREG'} ${regName(op & 0x1f)} sent in RDATAC mode: ignored`);
+        this.sim.violation(
+          `${(op & 0xe0) === CMD.RREG ? 'RREG' : 'WREG'} ${regName(op & 0x1f)} sent in RDATAC mode: ignored`,
+        );
         this.opcode = -3;
         return;
       }
@@ -232,20 +245,36 @@ class Transaction {
     const name = opName(op);
     this.sim.log(name);
     switch (op) {
-      case CMD.WAKEUP: for (const c of chips) c.standby = false; break;
-      case CMD.STANDBY: for (const c of chips) c.standby = true; break;
-      case CMD.RESET: for (const c of chips) c.reset(); break;
-      case CMD.START: for (const c of chips) c.start(t); this.sim.started(); break;
-      case CMD.STOP: for (const c of chips) c.converting = false; break;
-      case CMD.RDATAC: for (const c of chips) c.rdatac = true; break;
-      case CMD.SDATAC: for (const c of chips) c.rdatac = false; break;
+      case CMD.WAKEUP:
+        for (const c of chips) c.standby = false;
+        break;
+      case CMD.STANDBY:
+        for (const c of chips) c.standby = true;
+        break;
+      case CMD.RESET:
+        for (const c of chips) c.reset();
+        break;
+      case CMD.START:
+        for (const c of chips) c.start(t);
+        this.sim.started();
+        break;
+      case CMD.STOP:
+        for (const c of chips) c.converting = false;
+        break;
+      case CMD.RDATAC:
+        for (const c of chips) c.rdatac = true;
+        break;
+      case CMD.SDATAC:
+        for (const c of chips) c.rdatac = false;
+        break;
       case CMD.RDATA:
         this.opcode = CMD.RDATA;
         this.count = -2;
         this.rdataConv = first.conversionAt(t);
         this.rdataPos = 0;
         break;
-      default: this.sim.violation(`unknown opcode 0x${op.toString(16)}`);
+      default:
+        this.sim.violation(`unknown opcode 0x${op.toString(16)}`);
     }
   }
 }
@@ -254,14 +283,21 @@ class SimSpiBus implements SpiBus {
   readonly mode: SpiMode;
   private readonly txn: Transaction;
 
-  constructor(readonly name: string, readonly clockHz: number, mode: SpiMode, chips: ChipModel[], private readonly sim: Ads1299Simulator) {
+  constructor(
+    readonly name: string,
+    readonly clockHz: number,
+    mode: SpiMode,
+    chips: ChipModel[],
+    private readonly sim: Ads1299Simulator,
+  ) {
     this.mode = mode;
     this.txn = new Transaction(chips, sim);
   }
 
   transfer(tx: Uint8Array, rx: Uint8Array = new Uint8Array(tx.length), opts?: SpiTransferOptions): Uint8Array {
     if (rx.length < tx.length) throw new RangeError('transfer: rx shorter than tx');
-    if (this.mode !== 1) this.sim.violation(`SPI mode ${this.mode}: the ADS1299 needs mode 1 (CPOL 0, CPHA 1); data would be shifted`);
+    if (this.mode !== 1)
+      this.sim.violation(`SPI mode ${this.mode}: the ADS1299 needs mode 1 (CPOL 0, CPHA 1); data would be shifted`);
     const clock = this.sim.clock;
     const byteMs = 8000 / this.clockHz;
     const gapMs = (opts?.interByteDelayUs ?? 0) / 1000;
@@ -331,7 +367,10 @@ export class Ads1299Simulator {
     this.buses =
       o.topology === 'daisy'
         ? [new SimSpiBus('sim:spidev0.0', hz, mode, this.chips, this)]
-        : [new SimSpiBus('sim:spidev0.0', hz, mode, [this.chips[0]!], this), new SimSpiBus('sim:spidev0.1', hz, mode, [this.chips[1]!], this)];
+        : [
+            new SimSpiBus('sim:spidev0.0', hz, mode, [this.chips[0]!], this),
+            new SimSpiBus('sim:spidev0.1', hz, mode, [this.chips[1]!], this),
+          ];
     this.drdy = new SimDataReadyLine('sim:drdy');
   }
 

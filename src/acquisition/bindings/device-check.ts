@@ -14,7 +14,8 @@ export interface DeviceKind {
 
 export const SPI_DEVICE: DeviceKind = {
   what: 'SPI',
-  enable: 'enable the SPI controller (Raspberry Pi: dtparam=spi=on; Jetson: sudo /opt/nvidia/jetson-io/jetson-io.py, SPI1) and check acquisition.ads1299.spi_bus/chip_selects',
+  enable:
+    'enable the SPI controller (Raspberry Pi: dtparam=spi=on; Jetson: sudo /opt/nvidia/jetson-io/jetson-io.py, SPI1) and check acquisition.ads1299.spi_bus/chip_selects',
   group: 'spi',
 };
 export const GPIO_CHIP: DeviceKind = {

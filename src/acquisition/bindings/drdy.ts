@@ -8,7 +8,10 @@ import type { DataReadyLine } from './types.js';
 export async function openDrdyLine(hw: DrdyBindingConfig, clock: Clock): Promise<DataReadyLine> {
   return hw.gpioBinding === 'sysfs'
     ? (await import('./gpio-sysfs.js')).openSysfsDrdy(hw.drdyLine, clock)
-    : (await import('./gpio-chardev.js')).openChardevDrdy({ gpiomon: hw.gpiomon, chip: hw.drdyChip, line: hw.drdyLine }, clock);
+    : (await import('./gpio-chardev.js')).openChardevDrdy(
+        { gpiomon: hw.gpiomon, chip: hw.drdyChip, line: hw.drdyLine },
+        clock,
+      );
 }
 
 /** The DRDY line's node, permissions and tool, checked on the main thread before anything starts. */

@@ -33,12 +33,17 @@ export function gpiomonMajorVersion(gpiomon: string): 1 | 2 {
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new UserError(`DRDY GPIO (chardev): ${gpiomon} not found: install libgpiod's tools (apt install gpiod) or set acquisition.ads1299.gpiomon to its path`);
+      throw new UserError(
+        `DRDY GPIO (chardev): ${gpiomon} not found: install libgpiod's tools (apt install gpiod) or set acquisition.ads1299.gpiomon to its path`,
+      );
     }
     throw new UserError(`DRDY GPIO (chardev): cannot run ${gpiomon} (${code ?? r.error.message})`);
   }
   const m = /v(\d+)\.\d+/.exec(`${r.stdout}${r.stderr}`);
-  if (!m) throw new UserError(`DRDY GPIO (chardev): ${gpiomon} --version printed no libgpiod version (got "${(r.stdout || r.stderr).trim().slice(0, 80)}")`);
+  if (!m)
+    throw new UserError(
+      `DRDY GPIO (chardev): ${gpiomon} --version printed no libgpiod version (got "${(r.stdout || r.stderr).trim().slice(0, 80)}")`,
+    );
   return Number(m[1]) >= 2 ? 2 : 1;
 }
 
@@ -114,7 +119,11 @@ class GpiomonLine implements DataReadyLine {
   private child: ChildProcess | undefined;
   private stopping = false;
 
-  constructor(private readonly o: GpiomonOptions, private readonly major: 1 | 2, private readonly clock: Clock) {
+  constructor(
+    private readonly o: GpiomonOptions,
+    private readonly major: 1 | 2,
+    private readonly clock: Clock,
+  ) {
     this.name = `${o.chip} line ${o.line} (gpiomon v${major})`;
   }
 
@@ -152,7 +161,9 @@ class GpiomonLine implements DataReadyLine {
       child.stderr.on('data', (chunk: Buffer) => {
         stderr = (stderr + chunk.toString('utf8')).slice(-2000);
       });
-      child.on('error', (e) => settle(new UserError(`DRDY GPIO (chardev): cannot run ${this.o.gpiomon}: ${e.message}`)));
+      child.on('error', (e) =>
+        settle(new UserError(`DRDY GPIO (chardev): cannot run ${this.o.gpiomon}: ${e.message}`)),
+      );
       child.on('exit', (code, sig) => {
         this.child = undefined;
         if (this.stopping) return;
@@ -171,15 +182,23 @@ class GpiomonLine implements DataReadyLine {
 }
 
 /** Turns gpiomon's exit into a message that names the chip, the line and the cause. */
-export function gpiomonError(o: GpiomonOptions, code: number | null, sig: NodeJS.Signals | null, stderr: string): UserError {
+export function gpiomonError(
+  o: GpiomonOptions,
+  code: number | null,
+  sig: NodeJS.Signals | null,
+  stderr: string,
+): UserError {
   const where = `${o.chip} line ${o.line}`;
   const text = stderr.trim().split('\n').pop() ?? '';
   if (/permission denied/i.test(stderr)) {
-    return new UserError(`DRDY GPIO: permission denied on ${gpioChipPath(o.chip) ?? o.chip}: add the service user to group "gpio" and install the udev rule from docs/acquisition.md`);
+    return new UserError(
+      `DRDY GPIO: permission denied on ${gpioChipPath(o.chip) ?? o.chip}: add the service user to group "gpio" and install the udev rule from docs/acquisition.md`,
+    );
   }
   if (/no such file|cannot find|not found|does not exist/i.test(stderr)) {
     return new UserError(`DRDY GPIO: ${where} not found (${text}); gpiodetect and gpioinfo list chips and lines`);
   }
-  if (/busy/i.test(stderr)) return new UserError(`DRDY GPIO: ${where} is in use by another consumer (gpioinfo shows which)`);
+  if (/busy/i.test(stderr))
+    return new UserError(`DRDY GPIO: ${where} is in use by another consumer (gpioinfo shows which)`);
   return new UserError(`DRDY GPIO: gpiomon for ${where} exited (${sig ?? `code ${code}`})${text ? `: ${text}` : ''}`);
 }

@@ -12,7 +12,9 @@ async function loadOnoff(): Promise<OnoffModule> {
     const m = (await import('onoff')) as OnoffModule & { default?: OnoffModule };
     return m.default ?? m;
   } catch (e) {
-    throw new UserError(`DRDY GPIO (sysfs): the optional module onoff is not available (${errorMessage(e)}); install it, or use acquisition.gpio_binding: chardev`);
+    throw new UserError(
+      `DRDY GPIO (sysfs): the optional module onoff is not available (${errorMessage(e)}); install it, or use acquisition.gpio_binding: chardev`,
+    );
   }
 }
 
@@ -33,7 +35,11 @@ class SysfsLine implements DataReadyLine {
   readonly name: string;
   private gpio: Gpio | undefined;
 
-  constructor(private readonly number: number, private readonly onoff: OnoffModule, private readonly clock: Clock) {
+  constructor(
+    private readonly number: number,
+    private readonly onoff: OnoffModule,
+    private readonly clock: Clock,
+  ) {
     this.name = `sysfs GPIO ${number}`;
   }
 

@@ -18,7 +18,9 @@ async function loadI2cBus(): Promise<I2cBusModule> {
     const m = (await import('i2c-bus' as string)) as I2cBusModule & { default?: I2cBusModule };
     return m.default ?? m;
   } catch (e) {
-    throw new UserError(`I2C: the optional module i2c-bus is not available (${errorMessage(e)}); install it with npm (its native part needs g++ and Node headers)`);
+    throw new UserError(
+      `I2C: the optional module i2c-bus is not available (${errorMessage(e)}); install it with npm (its native part needs g++ and Node headers)`,
+    );
   }
 }
 
@@ -40,7 +42,10 @@ class I2cBusBinding implements I2cBus {
   private view: Buffer | undefined;
   private viewOf: Uint8Array | undefined;
 
-  constructor(readonly name: string, private readonly h: I2cBusHandle) {}
+  constructor(
+    readonly name: string,
+    private readonly h: I2cBusHandle,
+  ) {}
 
   readRegisters(address: number, register: number, out: Uint8Array): void {
     if (out !== this.viewOf) {
@@ -48,7 +53,8 @@ class I2cBusBinding implements I2cBus {
       this.viewOf = out;
     }
     const n = this.h.readI2cBlockSync(address, register, out.length, this.view!);
-    if (n !== out.length) throw new Error(`I2C ${this.name}: read ${n} of ${out.length} bytes from 0x${address.toString(16)}`);
+    if (n !== out.length)
+      throw new Error(`I2C ${this.name}: read ${n} of ${out.length} bytes from 0x${address.toString(16)}`);
   }
 
   writeRegister(address: number, register: number, value: number): void {

@@ -13,7 +13,9 @@ async function loadSpiDevice(): Promise<SpiDeviceModule> {
     const m = (await import('spi-device')) as SpiDeviceModule & { default?: SpiDeviceModule };
     return m.default ?? m;
   } catch (e) {
-    throw new UserError(`SPI: the optional module spi-device is not available (${errorMessage(e)}); install it with npm (its native part needs g++ and Node headers)`);
+    throw new UserError(
+      `SPI: the optional module spi-device is not available (${errorMessage(e)}); install it with npm (its native part needs g++ and Node headers)`,
+    );
   }
 }
 
@@ -36,7 +38,12 @@ class SpiDeviceBus implements SpiBus {
   private lastRx: Uint8Array | undefined;
   private message: SpiMessage = [];
 
-  constructor(readonly name: string, private readonly dev: SpiDevice, readonly clockHz: number, readonly mode: SpiMode) {}
+  constructor(
+    readonly name: string,
+    private readonly dev: SpiDevice,
+    readonly clockHz: number,
+    readonly mode: SpiMode,
+  ) {}
 
   transfer(tx: Uint8Array, rx: Uint8Array = new Uint8Array(tx.length), opts?: SpiTransferOptions): Uint8Array {
     const delay = opts?.interByteDelayUs ?? 0;
@@ -57,12 +64,14 @@ class SpiDeviceBus implements SpiBus {
     }
     // Frame path: the driver reuses its buffers, so the message (and its Buffer views) is built once.
     if (tx !== this.lastTx || rx !== this.lastRx) {
-      this.message = [{
-        byteLength: tx.length,
-        sendBuffer: Buffer.from(tx.buffer, tx.byteOffset, tx.length),
-        receiveBuffer: Buffer.from(rx.buffer, rx.byteOffset, tx.length),
-        speedHz: this.clockHz,
-      }];
+      this.message = [
+        {
+          byteLength: tx.length,
+          sendBuffer: Buffer.from(tx.buffer, tx.byteOffset, tx.length),
+          receiveBuffer: Buffer.from(rx.buffer, rx.byteOffset, tx.length),
+          speedHz: this.clockHz,
+        },
+      ];
       this.lastTx = tx;
       this.lastRx = rx;
     }

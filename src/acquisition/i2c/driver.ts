@@ -4,7 +4,16 @@ import type { DataReadyLine } from '../bindings/types.js';
 import { EdgeTiming, type ConfigureReport, type FrameSink } from '../device.js';
 import { EdgeDrivenAdc, hex, type DriverStats } from '../edge-driver.js';
 import { i2cBitsPerSample, type I2cAdcOptions, type I2cAdcTransport } from '../i2c-transport.js';
-import { CONTROL_RESET, CONTROL_START, I2C_ADC_ID, I2C_REG, I2C_REGISTER_NAMES, countMax, gainCode, i2cVoltsPerCount } from './registers.js';
+import {
+  CONTROL_RESET,
+  CONTROL_START,
+  I2C_ADC_ID,
+  I2C_REG,
+  I2C_REGISTER_NAMES,
+  countMax,
+  gainCode,
+  i2cVoltsPerCount,
+} from './registers.js';
 
 export interface I2cDriverOptions extends I2cAdcOptions {
   readonly gain: number;
@@ -34,8 +43,18 @@ const NACK_CODES = new Set(['ENXIO', 'EREMOTEIO', 'ENODEV']);
  */
 export class I2cAdcDriver extends EdgeDrivenAdc {
   readonly stats: I2cDriverStats = {
-    edges: 0, framesRead: 0, framesDelivered: 0, missedDrdy: 0, lateReads: 0, tornReads: 0,
-    spuriousEdges: 0, lostFrames: 0, nacks: 0, busTimeouts: 0, busErrors: 0, maxReadUs: 0,
+    edges: 0,
+    framesRead: 0,
+    framesDelivered: 0,
+    missedDrdy: 0,
+    lateReads: 0,
+    tornReads: 0,
+    spuriousEdges: 0,
+    lostFrames: 0,
+    nacks: 0,
+    busTimeouts: 0,
+    busErrors: 0,
+    maxReadUs: 0,
   };
   readonly lsb: Float64Array;
   readonly countMax: number;
@@ -75,10 +94,14 @@ export class I2cAdcDriver extends EdgeDrivenAdc {
       this.clock.sleep(1);
       id = t.readRegister(I2C_REG.ID);
     } catch (e) {
-      throw new UserError(`${who}: ${errorMessage(e)}; check acquisition.i2c.address and bus, the wiring and the pull-ups`);
+      throw new UserError(
+        `${who}: ${errorMessage(e)}; check acquisition.i2c.address and bus, the wiring and the pull-ups`,
+      );
     }
     if (id !== I2C_ADC_ID) {
-      throw new UserError(`${who}: ID register (0x${hex(I2C_REG.ID)}) reads 0x${hex(id)}, expected 0x${hex(I2C_ADC_ID)}: another device answers at this address`);
+      throw new UserError(
+        `${who}: ID register (0x${hex(I2C_REG.ID)}) reads 0x${hex(id)}, expected 0x${hex(I2C_ADC_ID)}: another device answers at this address`,
+      );
     }
     const rate = Math.round(this.opts.sampleRate);
     const image: [number, number][] = [
@@ -94,7 +117,9 @@ export class I2cAdcDriver extends EdgeDrivenAdc {
     for (const [reg, value] of image) {
       const got = t.readRegister(reg);
       if (got !== value) {
-        throw new UserError(`${who}: register ${I2C_REGISTER_NAMES[reg]} (0x${hex(reg)}) reads back 0x${hex(got)} after writing 0x${hex(value)}; check the bus clock and the wiring`);
+        throw new UserError(
+          `${who}: register ${I2C_REGISTER_NAMES[reg]} (0x${hex(reg)}) reads back 0x${hex(got)} after writing 0x${hex(value)}; check the bus clock and the wiring`,
+        );
       }
     }
     return { ids: [id], registers: [written] };

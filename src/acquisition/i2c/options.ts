@@ -44,7 +44,11 @@ export function i2cWorkerConfig(i: I2cSettings, ctx: SourceContext, simulate: bo
   const where = simulate
     ? `simulated at ${addr}, ${i.bus_hz / 1000} kHz SCL, ${i.bits_per_sample}-bit, seed ${shared.synthetic_seed}`
     : `/dev/i2c-${i.bus} at ${addr}, ${i.bus_hz / 1000} kHz SCL, ${i.bits_per_sample}-bit, DRDY ${shared.gpio_binding} ${i.drdy_chip}:${i.drdy_line}`;
-  const common = { ...workerCommonConfig(ctx, 'i2c', { kind: simulate ? 'i2c-sim' : 'i2c', where }, i.channels), driver, bus: i.bus };
+  const common = {
+    ...workerCommonConfig(ctx, 'i2c', { kind: simulate ? 'i2c-sim' : 'i2c', where }, i.channels),
+    driver,
+    bus: i.bus,
+  };
   if (!simulate) return { ...common, hardware: drdyBinding(shared, i.drdy_chip, i.drdy_line, i.gpiomon) };
   const s = i.sim;
   return {

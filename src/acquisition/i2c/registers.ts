@@ -32,7 +32,8 @@ export const I2C_REGISTER_NAMES: Readonly<Record<number, string>> = {
 /** The GAIN register's code for a PGA gain (a power of two from 1 to 128). */
 export function gainCode(gain: number): number {
   const code = Math.log2(gain);
-  if (!Number.isInteger(code) || code < 0 || code > 7) throw new RangeError(`I2C ADC: gain ${gain} is not a power of two from 1 to 128`);
+  if (!Number.isInteger(code) || code < 0 || code > 7)
+    throw new RangeError(`I2C ADC: gain ${gain} is not a power of two from 1 to 128`);
   return code;
 }
 

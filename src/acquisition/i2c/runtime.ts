@@ -62,7 +62,12 @@ function simulator(cfg: I2cWorkerConfig): I2cAdcSimulator {
   const s = cfg.sim!;
   const o = cfg.driver;
   const clock = new VirtualClock(0);
-  const gen = new SyntheticGenerator({ seed: s.seed, sampleRate: cfg.sampleRate, mode: 'raw', unitsPerVolt: s.unitsPerVolt });
+  const gen = new SyntheticGenerator({
+    seed: s.seed,
+    sampleRate: cfg.sampleRate,
+    mode: 'raw',
+    unitsPerVolt: s.unitsPerVolt,
+  });
   const volts = new Float32Array(16);
   const lsb = (2 * o.vref) / o.gain / 2 ** o.bitsPerSample;
   const max = 2 ** (o.bitsPerSample - 1) - 1;
@@ -94,7 +99,9 @@ function simulator(cfg: I2cWorkerConfig): I2cAdcSimulator {
       ...(s.drdyLostAt > 0 ? { drdyLostAt: s.drdyLostAt } : {}),
       ...(stuck ? { stuckBus: stuck } : {}),
       ...(nack ? { nack } : {}),
-      ...(stretchEvery && s.clockStretchUs > 0 ? { stretchUs: (k: number) => (stretchEvery(k) ? s.clockStretchUs : 0) } : {}),
+      ...(stretchEvery && s.clockStretchUs > 0
+        ? { stretchUs: (k: number) => (stretchEvery(k) ? s.clockStretchUs : 0) }
+        : {}),
     },
   });
 }

@@ -165,7 +165,7 @@ export class I2cAdcSimulator implements SimPlayer {
       this.counters.nacks++;
       throw busError(`${this.bus.name}: no ACK from address 0x${address.toString(16)}`, 'ENXIO');
     }
-    const stretch = k >= 0 ? this.faults.stretchUs?.(k) ?? 0 : 0;
+    const stretch = k >= 0 ? (this.faults.stretchUs?.(k) ?? 0) : 0;
     if (stretch > 0) {
       this.clock.advanceBy(stretch / 1000);
       this.counters.stretchedUs += stretch;
