@@ -6,6 +6,16 @@ import { z } from 'zod';
  * beside itself; sources.ts composes the section from these and from its rows.
  */
 
+/** A simulator's fault key: the fault on every N-th conversion, 0 = never (both ADCs' simulators have them). */
+export const everyFrames = (what: string) =>
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000_000)
+    .default(0)
+    .meta({ description: `${what} every N-th conversion (0 = never).` });
+
 const qualitySettings = z
   .object({
     mains_hz: z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { everyFrames } from '../shared-settings.js';
 
 /** PGA gains the ADS1299 offers (CHnSET GAIN[2:0]). */
 export const ADS1299_GAINS = [1, 2, 4, 6, 8, 12, 24] as const;
@@ -6,15 +7,6 @@ const CHANNELS = 16;
 const IDENTITY_MAP = Array.from({ length: CHANNELS }, (_, i) => i);
 
 const gain = z.literal(ADS1299_GAINS);
-const everyFrames = (what: string) =>
-  z
-    .number()
-    .int()
-    .min(0)
-    .max(1_000_000_000)
-    .default(0)
-    .meta({ description: `${what} every N-th conversion (0 = never).` });
-
 /** `acquisition.ads1299`: the ADS1299 pair on SPI and its register-level simulator. */
 export const ads1299Settings = z
   .object({

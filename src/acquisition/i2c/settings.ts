@@ -1,17 +1,9 @@
 import { z } from 'zod';
+import { everyFrames } from '../shared-settings.js';
 
 /** PGA gains of the I2C ADC (GAIN register: 2^code). */
 export const I2C_GAINS = [1, 2, 4, 8, 16, 32, 64, 128] as const;
 const MAX_CHANNELS = 16;
-
-const everyFrames = (what: string) =>
-  z
-    .number()
-    .int()
-    .min(0)
-    .max(1_000_000_000)
-    .default(0)
-    .meta({ description: `${what} every N-th conversion (0 = never).` });
 
 /**
  * `acquisition.i2c`: the register-mapped I2C ADC and its transaction-level simulator. The
