@@ -19,6 +19,9 @@ export async function launch(executablePath: string): Promise<Browser> {
     headless: true,
     // No bound on a start whose speed is the machine's: Chromium either comes up or exits (which rejects).
     timeout: 0,
+    // One protocol call left unanswered this long is a stuck browser; a slow one is not (3 minutes,
+    // puppeteer's default, passed by under stress-ng beside CI while the page was still drawing).
+    protocolTimeout: 600_000,
     // Root in a container has no user namespace for Chromium's sandbox.
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
   });
