@@ -56,6 +56,23 @@ export const fallbackSchema = z
 
 export type FallbackConfig = z.infer<typeof fallbackSchema>;
 
+/** The aligned block's bounds against exact (radians); fp32 and int8 differ only in max_diff's default. */
+function alignmentBounds(maxDiffDefault: number) {
+  return z
+    .object({
+      mse: z
+        .number()
+        .positive()
+        .max(1)
+        .default(1e-5)
+        .meta({ description: 'Mean squared difference (rad²) the aligned block may have against exact.' }),
+      max_diff: z.number().positive().max(10).default(maxDiffDefault).meta({
+        description: 'Largest absolute difference (rad) of any joint the aligned block may have against exact.',
+      }),
+    })
+    .strict();
+}
+
 export const coreShape = {
   model: z
     .object({
@@ -287,34 +304,10 @@ export const coreShape = {
         description:
           "Judge each session's first shadow block (streaming reset at its start) against exact with the bounds below; false = not judged.",
       }),
-      streaming_tolerance: z
-        .object({
-          mse: z
-            .number()
-            .positive()
-            .max(1)
-            .default(1e-5)
-            .meta({ description: 'Mean squared difference (rad²) the aligned block may have against exact.' }),
-          max_diff: z.number().positive().max(10).default(5e-5).meta({
-            description: 'Largest absolute difference (rad) of any joint the aligned block may have against exact.',
-          }),
-        })
-        .strict()
+      streaming_tolerance: alignmentBounds(5e-5)
         .prefault({})
         .meta({ description: "The aligned block's bounds with fp32 weights (radians)." }),
-      streaming_tolerance_int8: z
-        .object({
-          mse: z
-            .number()
-            .positive()
-            .max(1)
-            .default(1e-5)
-            .meta({ description: 'Mean squared difference (rad²) the aligned block may have against exact.' }),
-          max_diff: z.number().positive().max(10).default(1e-3).meta({
-            description: 'Largest absolute difference (rad) of any joint the aligned block may have against exact.',
-          }),
-        })
-        .strict()
+      streaming_tolerance_int8: alignmentBounds(1e-3)
         .prefault({})
         .meta({
           description:
